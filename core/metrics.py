@@ -1,0 +1,58 @@
+"""Prometheus metrics shared by the API and the workers (conventional names and units).
+
+When ``PROMETHEUS_MULTIPROC_DIR`` is set (``riverwatch up`` sets it), every process writes
+its samples there and ``GET /metrics`` on the API aggregates them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+EVENTS = Counter(
+    "riverwatch_events_total",
+    "Records handled, by topic and outcome (accepted, rejected, scored, learned, deadletter, ...).",
+    ["topic", "outcome"],
+)
+SCORE_LATENCY = Histogram(
+    "riverwatch_score_latency_seconds",
+    "From the record's Kafka timestamp to its score being produced.",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+BATCH_SIZE = Histogram(
+    "riverwatch_batch_size",
+    "Records per micro-batch, by stage.",
+    ["stage"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+HTTP_LATENCY = Histogram(
+    "riverwatch_http_request_duration_seconds",
+    "API request duration by route and status.",
+    ["route", "method", "status"],
+)
+MODEL_VERSION = Gauge(
+    "riverwatch_model_version",
+    "Version number of the model a process serves (info-style: value is the version).",
+    ["model"],
+    multiprocess_mode="max",
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page body and content type, aggregated across processes when configured."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

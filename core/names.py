@@ -1,0 +1,90 @@
+"""Topic names and Redis keys: the only place api/ and streams/ agree on where things live.
+
+Every name carries ``settings.topic_prefix`` so tests (and tenants) can share a broker and a
+Redis without seeing each other's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TOPICS = (
+    "transactions",
+    "labels",
+    "metrics",
+    "scores",
+    "forecasts",
+    "alerts",
+    "control",
+    "deadletter",
+)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Topic, consumer-group and key names under one prefix.
+
+    >>> n = Names("t1-")
+    >>> n.topic("scores"), n.score("e9")
+    ('t1-scores', 't1-rw:score:e9')
+    """
+
+    prefix: str = ""
+
+    def topic(self, name: str) -> str:
+        """The full name of one of :data:`TOPICS`."""
+        if name not in TOPICS:
+            raise ValueError(f"unknown topic {name!r}; known: {', '.join(TOPICS)}")
+        return f"{self.prefix}{name}"
+
+    def all_topics(self) -> list[str]:
+        """Every topic riverwatch uses, prefixed."""
+        return [self.topic(t) for t in TOPICS]
+
+    def group(self, base: str, role: str) -> str:
+        """The consumer group of one role (scorer, learner, ...)."""
+        return f"{self.prefix}{base}-{role}"
+
+    # Redis keys -----------------------------------------------------------------------------
+    def _key(self, *parts: str) -> str:
+        return f"{self.prefix}rw:" + ":".join(parts)
+
+    def score(self, event_id: str) -> str:
+        """The JSON score of one event (TTL ``score_ttl_s``)."""
+        return self._key("score", event_id)
+
+    def feature_row(self, event_id: str) -> str:
+        """The feature row kept for the label join (TTL ``label_horizon_s``)."""
+        return self._key("row", event_id)
+
+    def seen(self, event_id: str) -> str:
+        """Marks an event whose counters were already applied (idempotent replays)."""
+        return self._key("seen", event_id)
+
+    def label_seen(self, event_id: str) -> str:
+        """Marks an event whose label was already learned (duplicate labels are ignored)."""
+        return self._key("labelseen", event_id)
+
+    def entity(self, kind: str, entity_id: str) -> str:
+        """The bucketed counters of one card or terminal (a hash of ``field:bucket``)."""
+        return self._key("ent", kind, entity_id)
+
+    def model_snapshot(self, name: str) -> str:
+        """The latest snapshot (bytes) of an online model."""
+        return self._key("model", name, "snapshot")
+
+    def model_version(self, name: str) -> str:
+        """The version string of the latest snapshot of an online model."""
+        return self._key("model", name, "version")
+
+    def learner_stats(self) -> str:
+        """Counters of the label join (learned, unknown, duplicate)."""
+        return self._key("learner", "stats")
+
+    def workers(self) -> str:
+        """Hash of worker id -> last heartbeat (epoch seconds)."""
+        return self._key("workers")
+
+    def api_keys(self) -> str:
+        """Hash of sha256(key) -> JSON {name, scopes}."""
+        return self._key("apikeys")

@@ -1,0 +1,28 @@
+"""Redis client factory. Valkey and Redis 7 both speak this protocol."""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio as aioredis
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+
+def _url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise ConfigError(
+            "RIVERWATCH_REDIS_URL is not set; start the embedded stack with `riverwatch up` "
+            "or point it at a Redis/Valkey server"
+        )
+    return settings.redis_url
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A blocking client (hiredis parser when installed) for worker threads and the CLI."""
+    return redis.Redis.from_url(_url(settings), socket_timeout=10, health_check_interval=30)
+
+
+def async_redis_client(settings: Settings) -> aioredis.Redis:
+    """An asyncio client for the API and faust agents."""
+    return aioredis.Redis.from_url(_url(settings), socket_timeout=10, health_check_interval=30)

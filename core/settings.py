@@ -1,0 +1,135 @@
+"""Typed, frozen settings read from ``RIVERWATCH_*`` environment variables.
+
+Build them with :func:`load_settings` (or ``Settings(**overrides)`` in tests); nothing is read
+at import time. Each field's description names its environment variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+DAY_SECONDS = 86_400
+
+
+class Settings(BaseSettings):
+    """Every knob of riverwatch. Environment variable = ``RIVERWATCH_`` + field name, upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="RIVERWATCH_", frozen=True, extra="forbid")
+
+    env: Literal["development", "production"] = Field(
+        "development", description="RIVERWATCH_ENV: 'production' refuses placeholder secrets."
+    )
+    data_dir: Path = Field(
+        Path(".riverwatch"),
+        description="RIVERWATCH_DATA_DIR: API key file, offline store, registry artifacts, logs.",
+    )
+    kafka_bootstrap: str | None = Field(
+        None,
+        description="RIVERWATCH_KAFKA_BOOTSTRAP: host:port list; unset -> `up` starts the embedded broker.",
+    )
+    redis_url: str | None = Field(
+        None, description="RIVERWATCH_REDIS_URL: redis://...; unset -> `up` starts embedded Valkey."
+    )
+    topic_prefix: str = Field(
+        "", description="RIVERWATCH_TOPIC_PREFIX: prepended to every topic, group and Redis key."
+    )
+    partitions: int = Field(
+        4, ge=1, description="RIVERWATCH_PARTITIONS: partitions for the topics riverwatch creates."
+    )
+    consumer_group: str = Field(
+        "riverwatch", description="RIVERWATCH_CONSUMER_GROUP: base name of the consumer groups."
+    )
+    session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        description="RIVERWATCH_SESSION_TIMEOUT_MS: consumer session timeout (short joins on Tansu).",
+    )
+    api_host: str = Field("127.0.0.1", description="RIVERWATCH_API_HOST: address the API binds.")
+    api_port: int = Field(8000, ge=0, le=65535, description="RIVERWATCH_API_PORT: API port.")
+    api_max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="RIVERWATCH_API_MAX_BODY_BYTES: larger bodies get 413."
+    )
+    api_produce_timeout_s: float = Field(
+        10.0, gt=0, description="RIVERWATCH_API_PRODUCE_TIMEOUT_S: wait for broker acks before 503."
+    )
+    score_batch_max: int = Field(
+        1000, ge=1, description="RIVERWATCH_SCORE_BATCH_MAX: largest micro-batch the scorer takes."
+    )
+    score_batch_wait_ms: int = Field(
+        5, ge=0, description="RIVERWATCH_SCORE_BATCH_WAIT_MS: longest wait to fill a micro-batch."
+    )
+    score_ttl_s: int = Field(
+        3 * DAY_SECONDS, ge=1, description="RIVERWATCH_SCORE_TTL_S: how long GET /v1/scores keeps a score."
+    )
+    label_delay_days: int = Field(
+        7, ge=0, description="RIVERWATCH_LABEL_DELAY_DAYS: terminal risk counts only older labels."
+    )
+    label_horizon_s: int = Field(
+        14 * DAY_SECONDS,
+        ge=1,
+        description="RIVERWATCH_LABEL_HORIZON_S: TTL of stored feature rows awaiting their label.",
+    )
+    feature_bucket_s: int = Field(
+        3600, ge=60, description="RIVERWATCH_FEATURE_BUCKET_S: width of the per-entity time buckets."
+    )
+    snapshot_every_labels: int = Field(
+        500, ge=1, description="RIVERWATCH_SNAPSHOT_EVERY_LABELS: online-model snapshot cadence."
+    )
+    snapshot_every_s: float = Field(
+        2.0, gt=0, description="RIVERWATCH_SNAPSHOT_EVERY_S: snapshot at least this often when learning."
+    )
+    model_reload_s: float = Field(
+        1.0, gt=0, description="RIVERWATCH_MODEL_RELOAD_S: how often scorers check for a new model."
+    )
+    review_threshold: float = Field(
+        0.5, ge=0, le=1, description="RIVERWATCH_REVIEW_THRESHOLD: score at or above -> review."
+    )
+    decline_threshold: float = Field(
+        0.8, ge=0, le=1, description="RIVERWATCH_DECLINE_THRESHOLD: score at or above -> decline."
+    )
+    fraud_alert_threshold: float = Field(
+        0.9, ge=0, le=1, description="RIVERWATCH_FRAUD_ALERT_THRESHOLD: score that publishes an alert."
+    )
+    worker_heartbeat_s: float = Field(
+        2.0, gt=0, description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz."
+    )
+    log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.review_threshold > self.decline_threshold:
+            raise ConfigError(
+                "RIVERWATCH_REVIEW_THRESHOLD must not exceed RIVERWATCH_DECLINE_THRESHOLD "
+                f"({self.review_threshold} > {self.decline_threshold})"
+            )
+        if self.env == "production" and (not self.kafka_bootstrap or not self.redis_url):
+            raise ConfigError(
+                "production mode needs RIVERWATCH_KAFKA_BOOTSTRAP and RIVERWATCH_REDIS_URL "
+                "(the embedded broker and Valkey are for development only)"
+            )
+        return self
+
+    @property
+    def label_delay_s(self) -> int:
+        """The label delay in seconds of event time."""
+        return self.label_delay_days * DAY_SECONDS
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The ``RIVERWATCH_*`` variables that rebuild ``settings`` in a child process."""
+    out = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            out[f"RIVERWATCH_{name.upper()}"] = str(value)
+    return out

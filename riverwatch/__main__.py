@@ -1,0 +1,3 @@
+from riverwatch.cli import main
+
+main()

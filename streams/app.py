@@ -1,0 +1,133 @@
+"""The faust worker app, built by a factory: nothing is created at import time.
+
+What runs in a worker:
+
+* the scoring loop (``transactions`` -> ``scores``/``alerts``/``deadletter``): a confluent-kafka
+  batch consumer run as a service of this app (see streams/batching.py for why);
+* the ``labels`` agent (faust, micro-batches via ``take_events``): the online learner;
+* a heartbeat timer that /readyz reads, and a snapshot timer for the learner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from mode import Service
+
+from core.featurestore import RedisFeatureStore
+from core.kafka import producer
+from core.names import Names
+from core.redis import redis_client
+from core.settings import Settings
+from core.snapshots import SnapshotStore
+from models.features import FeatureSpec
+from streams.batching import BatchLoop
+from streams.learning import Learner
+from streams.records import Record
+from streams.scoring import OnlineModel, Scorer
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """host:pid, unique per worker process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A faust app wired to ``settings``' broker, Redis, topics and consumer groups."""
+    names = Names(settings.topic_prefix)
+    wid = worker_id()
+    datadir = settings.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        names.group(settings.consumer_group, "worker"),
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout_ms / 3000),
+        broker_rebalance_timeout=settings.session_timeout_ms / 1000,
+        consumer_auto_offset_reset="earliest",
+    )
+    r = redis_client(settings)
+    spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+    store = RedisFeatureStore(r, names, spec.retention_s)
+    snapshots = SnapshotStore(r, names)
+    prod = producer(settings)
+    scorer = Scorer(settings, store, OnlineModel(snapshots, settings.model_reload_s), wid)
+    learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
+    # One thread owns the learner, so learning and snapshotting never touch the model at once.
+    learner_thread = ThreadPoolExecutor(1, thread_name_prefix="learner")
+
+    def get_learner() -> Learner:
+        if "l" not in learner:
+            learner["l"] = Learner(settings, r, store, snapshots, wid)
+        return learner["l"]
+
+    @app.service
+    class ScoringService(Service):  # the hot path, outside faust's per-event machinery
+        loop_: BatchLoop | None = None
+
+        async def on_start(self) -> None:
+            self.loop_ = BatchLoop(
+                settings,
+                names.topic("transactions"),
+                names.group(settings.consumer_group, "scorer"),
+                scorer.process,
+                prod,
+                "scorer",
+            )
+            loop = asyncio.get_running_loop()
+            self.loop_.start(lambda exc: loop.call_soon_threadsafe(self._crashed, exc))
+
+        def _crashed(self, exc: BaseException) -> None:
+            # An agent must never die silently: take the worker down so it is restarted.
+            log.critical("scoring loop died (%s); stopping the worker", exc)
+            os._exit(3)
+
+        async def on_stop(self) -> None:
+            if self.loop_ is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.loop_.stop)
+
+    labels_topic = app.topic(names.topic("labels"), key_type=bytes, value_type=bytes,
+                             value_serializer="raw", key_serializer="raw")
+
+    @app.agent(labels_topic)
+    async def learn(stream: Any) -> None:
+        async for events in stream.take_events(500, within=0.2):
+            records = [
+                Record(e.message.topic, e.message.partition, e.message.offset,
+                       e.message.key, e.message.value, int(e.message.timestamp * 1000))
+                for e in events
+            ]
+            outs = await asyncio.get_running_loop().run_in_executor(
+                learner_thread, lambda: get_learner().process(records)
+            )
+            for o in outs:
+                await app.producer.send(o.topic, key=o.key, value=o.value)
+
+    @app.timer(interval=settings.worker_heartbeat_s)
+    async def heartbeat() -> None:
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: r.hset(names.workers(), wid, time.time())
+        )
+
+    @app.timer(interval=max(0.2, settings.snapshot_every_s / 2))
+    async def snapshot() -> None:
+        if "l" in learner:
+            await asyncio.get_running_loop().run_in_executor(
+                learner_thread, learner["l"].maybe_snapshot
+            )
+
+    return app

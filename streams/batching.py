@@ -1,0 +1,124 @@
+"""A confluent-kafka batch consumer loop: the transport of the hot scoring path.
+
+Why not a faust agent: faust costs ~3 event-loop iterations and ~4 task creations per event,
+which caps an agent that only counts at ~11k events/s on this machine, and ``stream.take``
+rides the same per-event path (ARCHITECTURE.md, "Traps"). The scorer must do >= 20k/s per
+core, so it consumes whole batches with confluent-kafka (librdkafka) in a thread, run as a
+service of the faust worker. It keeps the guarantees of an agent: one consumer group, commits
+only after a batch's outputs are acknowledged (at-least-once), bad records dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, Producer
+
+from core.kafka import consumer
+from core.metrics import BATCH_SIZE, EVENTS
+from core.settings import Settings
+from streams.records import Out, Record
+
+log = logging.getLogger(__name__)
+Handler = Callable[[list[Record]], list[Out]]
+
+
+class BatchLoop:
+    """Consume ``topic`` in micro-batches, hand each to ``handler``, produce, then commit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        group: str,
+        handler: Handler,
+        producer: Producer,
+        name: str,
+    ):
+        self.s = settings
+        self.topic = topic
+        self.group = group
+        self.handler = handler
+        self.producer = producer
+        self.name = name
+        self.stopping = threading.Event()
+        self.ready = threading.Event()  # set once partitions are assigned
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, on_crash: Callable[[BaseException], None]) -> None:
+        """Run the loop in a daemon thread; ``on_crash`` is called if it dies."""
+
+        def run() -> None:
+            try:
+                self.run()
+            except BaseException as exc:
+                self.error = exc
+                log.exception("%s loop crashed", self.name)
+                on_crash(exc)
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the loop to finish its batch, commit and close; wait for it."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The loop itself (blocking)."""
+        c = consumer(self.s, self.group)
+        c.subscribe([self.topic], on_assign=lambda *_: self.ready.set())
+        wait = self.s.score_batch_wait_ms / 1000
+        try:
+            while not self.stopping.is_set():
+                msgs = c.consume(self.s.score_batch_max, timeout=max(wait, 0.05))
+                if not msgs:
+                    continue
+                records = []
+                for m in msgs:
+                    err = m.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("%s: consumer error %s", self.name, err)
+                        continue
+                    ts_type, ts = m.timestamp()
+                    records.append(
+                        Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), ts or None)
+                    )
+                if records:
+                    self._handle(records)
+                c.commit(asynchronous=True)
+        finally:
+            try:
+                c.commit(asynchronous=False)
+            except Exception:  # nothing consumed yet: nothing to commit
+                pass
+            c.close()
+
+    def _handle(self, records: list[Record]) -> None:
+        BATCH_SIZE.labels(stage=self.name).observe(len(records))
+        EVENTS.labels(topic=self.topic, outcome="consumed").inc(len(records))
+        outs = self.handler(records)
+        failed: list[str] = []
+
+        def on_delivery(err: KafkaError | None, _msg: object) -> None:
+            if err is not None:
+                failed.append(str(err))
+
+        for o in outs:
+            while True:
+                try:
+                    self.producer.produce(o.topic, o.value, o.key, on_delivery=on_delivery)
+                    break
+                except BufferError:  # local queue full: let librdkafka drain it, then retry
+                    self.producer.poll(0.05)
+        remaining = self.producer.flush(30)
+        if remaining or failed:
+            # Not committing is what keeps at-least-once: crash, and the batch is redone.
+            raise RuntimeError(
+                f"{self.name}: {remaining} outputs unacknowledged, delivery errors: {failed[:3]}"
+            )

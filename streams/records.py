@@ -1,0 +1,50 @@
+"""Transport-neutral records in and out of the stream handlers, and dead-lettering."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record, as a handler sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """One record a handler wants produced."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+def iso(epoch: float) -> str:
+    """An epoch as an ISO 8601 UTC string."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def dead_letter(topic: str, rec: Record, error: str, worker: str) -> Out:
+    """The ``deadletter`` record for ``rec`` (see core.events.DeadLetter)."""
+    body = {
+        "origin_topic": rec.topic,
+        "partition": rec.partition,
+        "offset": rec.offset,
+        "key": rec.key.decode("utf-8", "replace") if rec.key is not None else None,
+        "value": (rec.value or b"").decode("utf-8", "replace"),
+        "error": error,
+        "worker": worker,
+        "timestamp": iso(time.time()),
+    }
+    return Out(topic, rec.key, orjson.dumps(body))

@@ -1,0 +1,201 @@
+"""The scoring handler: a micro-batch of transactions in, scores (and alerts) out.
+
+Per batch: validate each record (bad ones -> deadletter), one Redis round trip to read the
+card and terminal buckets and the already-scored markers, features in event order, one
+vectorized predict, one MULTI/EXEC to write counters, scores and feature rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+
+from core.errors import InvalidEvent, ModelError
+from core.events import Transaction, parse_event
+from core.featurestore import Increments, RedisFeatureStore
+from core.metrics import EVENTS, MODEL_VERSION, SCORE_LATENCY
+from core.names import Names
+from core.settings import Settings
+from core.snapshots import SnapshotStore
+from models import online
+from models.decision import decide
+from models.features import FEATURE_INDEX, FeatureSpec, step
+from streams.records import Out, Record, dead_letter, iso
+
+log = logging.getLogger(__name__)
+ONLINE = "online"
+
+
+class OnlineModel:
+    """The scorer's copy of the online model, reloaded when the learner publishes a snapshot."""
+
+    def __init__(self, snapshots: SnapshotStore, reload_s: float):
+        self.snapshots = snapshots
+        self.reload_s = reload_s
+        self.model = online.make_model()
+        self.version = "0"
+        self._checked = 0.0
+
+    def current(self) -> tuple[Any, str]:
+        """The model to score with and its version; checks Redis at most every ``reload_s``."""
+        now = time.monotonic()
+        if now - self._checked >= self.reload_s:
+            self._checked = now
+            if self.snapshots.version(ONLINE) not in (None, self.version):
+                self._reload()
+        return self.model, self.version
+
+    def _reload(self) -> None:
+        got = self.snapshots.load(ONLINE)
+        if got is None:
+            return
+        try:
+            self.model, _ = online.load_snapshot(got[0])
+        except ModelError:
+            log.exception("keeping online model %s: the new snapshot cannot be loaded", self.version)
+            return
+        self.version = got[1]
+        MODEL_VERSION.labels(model=ONLINE).set(float(self.version))
+        log.info("online model reloaded: version %s", self.version)
+
+
+class Scorer:
+    """Scores micro-batches of raw ``transactions`` records."""
+
+    def __init__(self, settings: Settings, store: RedisFeatureStore, model: OnlineModel, worker: str):
+        self.s = settings
+        self.names = Names(settings.topic_prefix)
+        self.store = store
+        self.model = model
+        self.worker = worker
+        self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+        self.t_scores = self.names.topic("scores")
+        self.t_alerts = self.names.topic("alerts")
+        self.t_dead = self.names.topic("deadletter")
+
+    def process(self, records: list[Record]) -> list[Out]:
+        """Score a batch; return the records to produce. Never raises for one bad record."""
+        outs: list[Out] = []
+        txs: list[tuple[Record, Transaction]] = []
+        for rec in records:
+            try:
+                txs.append((rec, parse_event(Transaction, rec.value or b"")))
+            except InvalidEvent as exc:
+                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+        EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
+        if txs:
+            outs += self._score(txs)
+        return outs
+
+    def _prune_marks(self, txs: list[tuple[Record, Transaction]]) -> dict[tuple[str, str], int]:
+        marks: dict[tuple[str, str], int] = {}
+        for _, tx in txs:
+            oldest = self.spec.oldest_needed(self.spec.bucket(tx.epoch))
+            for k in (("card", tx.card_id), ("terminal", tx.terminal_id)):
+                marks[k] = max(marks.get(k, oldest), oldest)
+        return marks
+
+    def _score(self, txs: list[tuple[Record, Transaction]]) -> list[Out]:
+        eids = [tx.event_id for _, tx in txs]
+        existing, cards, terms, stale = self.store.read(
+            eids,
+            {tx.card_id for _, tx in txs},
+            {tx.terminal_id for _, tx in txs},
+            self._prune_marks(txs),
+        )
+        outs: list[Out] = []
+        inc = Increments()
+        fresh: list[tuple[Record, Transaction]] = []
+        rows: list[list[float]] = []
+        seen: set[str] = set()
+        for (rec, tx), prev in zip(txs, existing, strict=True):
+            if prev is not None:  # a replay: its counters are applied, re-emit its score
+                outs.append(Out(self.t_scores, tx.card_id.encode(), prev))
+                continue
+            if tx.event_id in seen:  # the same event twice in one batch
+                continue
+            seen.add(tx.event_id)
+            b = self.spec.bucket(tx.epoch)
+            rows.append(step(self.spec, tx.epoch, tx.amount, cards[tx.card_id], terms[tx.terminal_id]))
+            inc.add("card", tx.card_id, b, 1, tx.amount)
+            inc.add("terminal", tx.terminal_id, b, 1, 0.0)
+            fresh.append((rec, tx))
+        EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))
+        if not fresh:
+            return outs
+        outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, stale)
+        return outs
+
+    def _emit(
+        self,
+        fresh: list[tuple[Record, Transaction]],
+        X: np.ndarray,
+        inc: Increments,
+        stale: dict[str, list[bytes]],
+    ) -> list[Out]:
+        model, version = self.model.current()
+        p = online.score_batch(model, X)
+        decisions = decide(p, self.s.review_threshold, self.s.decline_threshold)
+        why = online.reasons(model, X)
+        now = time.time()
+        scored_at = iso(now)
+        outs: list[Out] = []
+        scores: dict[str, bytes] = {}
+        rows: dict[str, bytes] = {}
+        for i, (rec, tx) in enumerate(fresh):
+            latency = now - rec.timestamp_ms / 1000 if rec.timestamp_ms else 0.0
+            score = {
+                "event_id": tx.event_id,
+                "card_id": tx.card_id,
+                "timestamp": tx.timestamp.isoformat(),
+                "score": float(p[i]),
+                "online_score": float(p[i]),
+                "batch_score": None,
+                "decision": decisions[i],
+                "model_versions": {ONLINE: version},
+                "reasons": [
+                    {"feature": f, "value": float(X[i, FEATURE_INDEX[f]]), "contribution": c}
+                    for f, c in why[i]
+                ],
+                "latency_ms": round(latency * 1000, 3),
+                "scored_at": scored_at,
+            }
+            blob = orjson.dumps(score)
+            scores[tx.event_id] = blob
+            rows[tx.event_id] = orjson.dumps(
+                {
+                    "event_id": tx.event_id,
+                    "card_id": tx.card_id,
+                    "terminal_id": tx.terminal_id,
+                    "epoch": tx.epoch,
+                    "x": X[i].tolist(),
+                    "groups": tx.groups,
+                    "score": score["score"],
+                    "decision": score["decision"],
+                }
+            )
+            outs.append(Out(self.t_scores, tx.card_id.encode(), blob))
+            if p[i] >= self.s.fraud_alert_threshold and decisions[i] != "approve":
+                outs.append(self._alert(score, now))
+            if latency > 0:
+                SCORE_LATENCY.observe(latency)
+        self.store.write(inc, scores, rows, self.s.score_ttl_s, self.s.label_horizon_s, stale)
+        EVENTS.labels(topic="transactions", outcome="scored").inc(len(fresh))
+        return outs
+
+    def _alert(self, score: dict[str, Any], now: float) -> Out:
+        body = {
+            "alert_id": f"fraud-{score['event_id']}",
+            "kind": "fraud",
+            "severity": "critical" if score["decision"] == "decline" else "warning",
+            "subject": score["card_id"],
+            "message": f"transaction {score['event_id']} scored {score['score']:.3f} "
+            f"({score['decision']})",
+            "details": {k: score[k] for k in ("event_id", "score", "decision", "reasons")},
+            "timestamp": iso(now),
+        }
+        return Out(self.t_alerts, b"fraud", orjson.dumps(body))

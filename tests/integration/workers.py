@@ -1,0 +1,55 @@
+"""Start real worker processes for integration tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+
+from core.names import Names
+from core.settings import Settings, to_env
+
+T = TypeVar("T")
+
+
+def poll(fn: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
+    """Call ``fn`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@contextmanager
+def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `riverwatch worker` subprocess, up once its heartbeat is seen; stopped on exit."""
+    env = dict(os.environ, **to_env(settings))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "riverwatch", "worker"], env=env, stdout=out, stderr=out
+        )
+    r = redis.Redis.from_url(settings.redis_url or "")
+    try:
+        poll(lambda: proc.poll() is not None or r.hlen(Names(settings.topic_prefix).workers()),
+             60, "the worker's first heartbeat")
+        assert proc.poll() is None, f"worker exited with {proc.returncode}: {log.read_text()[-2000:]}"
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        r.close()
