@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from core.kafka import consumer
 from core.metrics import BATCH_SIZE, EVENTS
@@ -75,7 +75,7 @@ class BatchLoop:
         wait = self.s.score_batch_wait_ms / 1000
         try:
             while not self.stopping.is_set():
-                msgs = c.consume(self.s.score_batch_max, timeout=max(wait, 0.05))
+                msgs = self._next_batch(c, wait)
                 if not msgs:
                     continue
                 records = []
@@ -98,6 +98,19 @@ class BatchLoop:
             except Exception:  # nothing consumed yet: nothing to commit
                 pass
             c.close()
+
+    def _next_batch(self, c: Consumer, wait: float) -> list[Message]:
+        # consume(n, timeout) only returns early when n messages are in, so at low rates it
+        # would add its whole timeout to every event's latency. Instead: take what is already
+        # fetched, else block for the first message, then top up for at most ``wait``.
+        n = self.s.score_batch_max
+        msgs = c.consume(n, timeout=0)
+        if msgs:
+            return msgs
+        msgs = c.consume(1, timeout=0.1)
+        if msgs and n > 1:
+            msgs += c.consume(n - 1, timeout=wait)
+        return msgs
 
     def _handle(self, records: list[Record]) -> None:
         BATCH_SIZE.labels(stage=self.name).observe(len(records))

@@ -1,0 +1,16 @@
+"""FastAPI dependencies as ``Annotated`` aliases: declare ``key: IngestKey`` in a route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from api.auth import require_scope
+from api.resources import Resources, get_resources
+from core.apikeys import KeyInfo
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+IngestKey = Annotated[KeyInfo, Depends(require_scope("ingest"))]
+ReadKey = Annotated[KeyInfo, Depends(require_scope("read"))]
+AdminKey = Annotated[KeyInfo, Depends(require_scope("admin"))]

@@ -1,0 +1,168 @@
+"""Shared ingest logic: read the body (bounded), parse it, validate each record, produce.
+
+A body is one JSON object, a JSON list of objects, or NDJSON (``application/x-ndjson``, one
+object per line, blank lines ignored). Good records are produced even when others are bad;
+the answer lists each bad record's index (0-based, counting records), field and reason, and
+for NDJSON also its line number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import HTTPException, Request, status
+from pydantic import BaseModel
+
+from api.resources import Resources
+from core.errors import InvalidEvent
+from core.events import Label, MetricPoint, Transaction, dumps, parse_event
+from core.metrics import EVENTS
+
+# topic -> (contract, field used as the Kafka key)
+KINDS: dict[str, tuple[type[BaseModel], str]] = {
+    "transactions": (Transaction, "card_id"),
+    "labels": (Label, "event_id"),
+    "metrics": (MetricPoint, "series_id"),
+}
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in a thread
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+
+
+@dataclass
+class Outcome:
+    """The answer to one ingest request."""
+
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, index: int, field_: str, reason: str) -> None:
+        """Count one bad record and say why."""
+        self.rejected += 1
+        self.errors.append({"index": index, "field": field_, "reason": reason})
+
+
+def _unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+def _type_name(value: object) -> str:
+    return _JSON_TYPES.get(type(value), "null" if value is None else "a number")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body; 413 when it is (or, streamed without Content-Length, grows) over limit."""
+    too_large = HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"the body is larger than the limit of {limit} bytes (RIVERWATCH_API_MAX_BODY_BYTES); "
+        "split it into smaller requests",
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_records(body: bytes, content_type: str) -> tuple[list[Any], list[int] | None]:
+    """The records of a body and, for NDJSON, the line number of each record.
+
+    Raises HTTPException 422 naming the problem (and the line) when the body is not JSON.
+    """
+    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+        records, lines = [], []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise _unprocessable(f"line {number} is not valid JSON: {exc}") from exc
+            lines.append(number)
+        return records, lines
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _unprocessable(
+            f"the body is not valid JSON: {exc}; send an object, a list of objects, "
+            "or NDJSON with 'Content-Type: application/x-ndjson'"
+        ) from exc
+    if isinstance(data, dict):
+        return [data], None
+    if isinstance(data, list):
+        return data, None
+    raise _unprocessable(
+        f"the body must be a JSON object or a list of objects, not {_type_name(data)}"
+    )
+
+
+def validate(topic: str, records: list[Any], outcome: Outcome) -> list[tuple[int, BaseModel]]:
+    """The good records with their index; the bad ones are added to ``outcome``."""
+    model, _ = KINDS[topic]
+    good = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            outcome.reject(index, "(record)", f"must be a JSON object, not {_type_name(record)}")
+            continue
+        try:
+            good.append((index, parse_event(model, record)))
+        except InvalidEvent as exc:
+            for error in exc.errors:
+                outcome.errors.append({"index": index, **error})
+            outcome.rejected += 1
+    return good
+
+
+def prepare(
+    topic: str, body: bytes, content_type: str
+) -> tuple[Outcome, list[int], list[tuple[bytes, bytes]], list[int] | None]:
+    """Parse and validate a body: the outcome so far, the good records' indexes and wire form.
+
+    Raises HTTPException 422 when the body is not JSON or holds no records.
+    """
+    records, lines = parse_records(body, content_type)
+    if not records:
+        raise _unprocessable("the body holds no records: send an object or a list of objects")
+    outcome = Outcome()
+    good = validate(topic, records, outcome)
+    key_field = KINDS[topic][1]
+    wire = [(str(getattr(event, key_field)).encode(), dumps(event)) for _, event in good]
+    return outcome, [index for index, _ in good], wire, lines
+
+
+async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
+    """Read, validate and produce one request's records to ``topic``; return the outcome.
+
+    Raises HTTPException 413/422 for a body that cannot be read, ServiceUnavailable when the
+    broker does not take the records (the app answers 503 with Retry-After). Large bodies are
+    validated in a thread so the event loop keeps answering other requests meanwhile.
+    """
+    settings = resources.settings
+    body = await read_body(request, settings.api_max_body_bytes)
+    args = (topic, body, request.headers.get("content-type", ""))
+    if len(body) > INLINE_PARSE_BYTES:
+        outcome, indexes, wire, lines = await asyncio.to_thread(prepare, *args)
+    else:
+        outcome, indexes, wire, lines = prepare(*args)
+    refused = await resources.producer.produce(
+        resources.names.topic(topic), wire, settings.api_produce_timeout_s
+    )
+    for position, reason in refused.items():
+        outcome.reject(indexes[position], "(record)", reason)
+    outcome.errors.sort(key=lambda e: e["index"])
+    if lines is not None:
+        for error in outcome.errors:
+            error["line"] = lines[error["index"]]
+    outcome.accepted = len(wire) - len(refused)
+    EVENTS.labels(topic=topic, outcome="accepted").inc(outcome.accepted)
+    EVENTS.labels(topic=topic, outcome="rejected").inc(outcome.rejected)
+    return outcome

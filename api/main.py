@@ -1,0 +1,74 @@
+"""The FastAPI app factory: ``create_app(settings)``; nothing happens at import time.
+
+Run it with ``uvicorn --factory`` through the shell (``riverwatch up``), or in tests with
+``uvicorn.Server(uvicorn.Config(create_app(settings), ...))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from api.middleware import LatencyMiddleware
+from api.resources import open_resources
+from api.routes import health, ingest, scores
+from core.errors import ServiceUnavailable
+from core.settings import Settings
+
+
+def package_version() -> str:
+    """The installed riverwatch version (``0+unknown`` when run from an uninstalled tree)."""
+    try:
+        return version("riverwatch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # A backing service is slow or down: the client should retry, not give up.
+    detail = str(exc)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        detail = f"Redis did not answer ({exc}); retry in a moment"
+    return JSONResponse(
+        {"detail": detail},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "1"},
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the API for ``settings``; its lifespan opens the producer and Redis client.
+
+    The clients connect lazily, so the app starts even when the broker is down (``/readyz``
+    says so). Shutdown flushes the producer: every record answered 202 reaches the broker.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = open_resources(settings)
+        app.state.resources = resources
+        try:
+            yield
+        finally:
+            await resources.close()
+
+    app = FastAPI(
+        title="riverwatch",
+        version=package_version(),
+        description="Streaming real-time analytics and monitoring for machine-learning models.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(LatencyMiddleware)
+    app.add_exception_handler(ServiceUnavailable, _unavailable)
+    app.add_exception_handler(RedisConnectionError, _unavailable)
+    app.add_exception_handler(RedisTimeoutError, _unavailable)
+    app.include_router(health.router)
+    app.include_router(ingest.router)
+    app.include_router(scores.router)
+    return app

@@ -1,0 +1,74 @@
+"""POST /v1/transactions, /v1/labels, /v1/metrics: validate and produce to Kafka."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+
+from api.deps import IngestKey, ResourcesDep
+from api.ingest import ingest
+from api.schemas import IngestResult, Problem, ingest_body
+from core.events import Label, MetricPoint, Transaction
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": IngestResult, "description": "Accepted records are stored in Kafka."},
+    401: {"model": Problem, "description": "Missing or unknown API key."},
+    403: {"model": Problem, "description": "The key lacks the 'ingest' scope."},
+    413: {"model": Problem, "description": "The body is over RIVERWATCH_API_MAX_BODY_BYTES."},
+    422: {
+        "model": IngestResult,
+        "description": "Every record was bad (or, with a 'detail' body, the body is not JSON).",
+    },
+    503: {"model": Problem, "description": "The broker is not keeping up; see Retry-After."},
+}
+
+
+async def _answer(request: Request, resources: ResourcesDep, topic: str) -> JSONResponse:
+    outcome = await ingest(request, resources, topic)
+    code = status.HTTP_202_ACCEPTED
+    if outcome.accepted == 0 and outcome.rejected:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    return JSONResponse(asdict(outcome), status_code=code)
+
+
+@router.post(
+    "/transactions",
+    status_code=202,
+    responses=RESPONSES,
+    openapi_extra=ingest_body(Transaction),
+    summary="Ingest transactions to score",
+)
+async def post_transactions(
+    request: Request, key: IngestKey, resources: ResourcesDep
+) -> JSONResponse:
+    """Produce each valid transaction to ``transactions``, keyed by card_id."""
+    return await _answer(request, resources, "transactions")
+
+
+@router.post(
+    "/labels",
+    status_code=202,
+    responses=RESPONSES,
+    openapi_extra=ingest_body(Label),
+    summary="Ingest ground-truth labels",
+)
+async def post_labels(request: Request, key: IngestKey, resources: ResourcesDep) -> JSONResponse:
+    """Produce each valid label to ``labels``, keyed by event_id."""
+    return await _answer(request, resources, "labels")
+
+
+@router.post(
+    "/metrics",
+    status_code=202,
+    responses=RESPONSES,
+    openapi_extra=ingest_body(MetricPoint),
+    summary="Ingest metric points to forecast",
+)
+async def post_metrics(request: Request, key: IngestKey, resources: ResourcesDep) -> JSONResponse:
+    """Produce each valid metric point to ``metrics``, keyed by series_id."""
+    return await _answer(request, resources, "metrics")

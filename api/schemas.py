@@ -1,0 +1,57 @@
+"""Response bodies of the API (for OpenAPI and for clients reading it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """An error a client can act on."""
+
+    detail: str
+
+
+class RecordError(BaseModel):
+    """Why one record of an ingest request was rejected."""
+
+    index: int = Field(description="0-based position of the record in the request.")
+    field: str = Field(description="Dotted path of the offending field, or '(record)'.")
+    reason: str
+    line: int | None = Field(None, description="NDJSON only: the 1-based line of the record.")
+
+
+class IngestResult(BaseModel):
+    """Counts of an ingest request; every accepted record is acknowledged by the broker."""
+
+    accepted: int
+    rejected: int
+    errors: list[RecordError]
+
+
+class Readiness(BaseModel):
+    """What /readyz checked."""
+
+    status: str
+    checks: dict[str, Any] = Field(
+        description="kafka: bool, redis: bool, workers: number of fresh worker heartbeats."
+    )
+
+
+def ingest_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of an ingest route (its body is read raw, not inferred)."""
+    schema = model.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [schema, {"type": "array", "items": schema}]}
+                },
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": f"One {model.__name__} per line."}
+                },
+            },
+        }
+    }
