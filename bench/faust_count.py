@@ -16,10 +16,17 @@ import faust
 def main() -> None:
     """Count N events of TOPIC with a plain faust agent and write the elapsed time."""
     bootstrap, topic, n, outfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    app = faust.App(f"bench-count-{time.time_ns()}", broker=f"kafka://{bootstrap}",
-                    store="memory://", web_enabled=False, broker_session_timeout=6,
-                    broker_heartbeat_interval=2, consumer_auto_offset_reset="earliest",
-                    topic_allow_declare=False, datadir="/tmp/riverwatch-bench-faust")
+    app = faust.App(
+        f"bench-count-{time.time_ns()}",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        broker_session_timeout=6,
+        broker_heartbeat_interval=2,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=False,
+        datadir="/tmp/riverwatch-bench-faust",
+    )
     src = app.topic(topic, value_serializer="raw", key_serializer="raw")
     state = {"n": 0, "t0": 0.0}
 

@@ -47,9 +47,18 @@ def transactions(n: int, seed: int = 1, prefix: str = "b") -> list[tuple[bytes, 
     amounts = np.round(rng.lognormal(3.5, 0.8, n), 2)
     ts = np.sort(rng.uniform(T0, T0 + 30 * 86400, n))
     return [
-        (f"c{cards[i]}".encode(), orjson.dumps({
-            "event_id": f"{prefix}{i}", "timestamp": float(ts[i]), "card_id": f"c{cards[i]}",
-            "terminal_id": f"t{terms[i]}", "amount": float(amounts[i])}))
+        (
+            f"c{cards[i]}".encode(),
+            orjson.dumps(
+                {
+                    "event_id": f"{prefix}{i}",
+                    "timestamp": float(ts[i]),
+                    "card_id": f"c{cards[i]}",
+                    "terminal_id": f"t{terms[i]}",
+                    "amount": float(amounts[i]),
+                }
+            ),
+        )
         for i in range(n)
     ]
 
@@ -71,8 +80,14 @@ def produce(bootstrap: str, topic: str, msgs: list[tuple[bytes, bytes]]) -> None
 
 def raw_consume(bootstrap: str, topic: str, n: int, parse: bool) -> float:
     """Messages/s of a consumer-group member reading n messages (first message to last)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{time.time_ns()}",
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{time.time_ns()}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     c.subscribe([topic])
     got, t0 = 0, None
     deadline = time.monotonic() + 120
@@ -92,8 +107,11 @@ def raw_consume(bootstrap: str, topic: str, n: int, parse: bool) -> float:
 def faust_count(bootstrap: str, topic: str, n: int) -> float:
     """Events/s of a faust agent that only counts."""
     out = Path(tempfile.mkdtemp()) / "count.json"
-    proc = subprocess.Popen([sys.executable, "-m", "bench.faust_count", bootstrap, topic, str(n),
-                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.faust_count", bootstrap, topic, str(n), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         poll(lambda: out.exists() and out.stat().st_size > 0, 300, "the faust counter", every=0.2)
     finally:
@@ -111,8 +129,14 @@ def cpu_seconds(pid: int) -> float:
 
 def read_scores(bootstrap: str, topic: str, n: int, timeout: float) -> list[dict]:
     """Read n score records from the start of ``topic``."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"scores-{time.time_ns()}",
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"scores-{time.time_ns()}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     c.subscribe([topic])
     out: list[dict] = []
     deadline = time.monotonic() + timeout
@@ -141,8 +165,9 @@ def latency(settings: Settings, logdir: Path) -> tuple[float, float, int]:
     topic = names.topic("transactions")
     total = int(RATE * SECONDS)
     msgs = transactions(total + 1, seed=2, prefix="l")
-    p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1,
-                  "enable.idempotence": True})
+    p = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1, "enable.idempotence": True}
+    )
     with running_worker(settings, logdir / "lat-worker.log"):
         p.produce(topic, msgs[0][1], msgs[0][0])  # warm-up: wait until the scorer is assigned
         p.flush(10)
@@ -174,8 +199,12 @@ def main() -> None:
         fst = faust_count(bs, "bench-raw", N)
 
         def settings(prefix: str) -> Settings:
-            s = Settings(kafka_bootstrap=bs, redis_url=stack.redis_url, topic_prefix=prefix,
-                         data_dir=tmp / prefix)
+            s = Settings(
+                kafka_bootstrap=bs,
+                redis_url=stack.redis_url,
+                topic_prefix=prefix,
+                data_dir=tmp / prefix,
+            )
             ensure_topics(s)
             return s
 
@@ -191,9 +220,15 @@ def main() -> None:
         ("end-to-end scored, 1 worker, backlog", f"{e2e:,.0f} tx/s"),
         ("  per worker CPU-second", f"{per_cpu:,.0f} tx/s"),
         ("  ratio to raw consume / to faust ceiling", f"{e2e / raw:.3f} / {e2e / fst:.2f}"),
-        (f"event-to-score latency at {RATE} tx/s (n={n_lat})", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"),
-        ("broker / Valkey RSS at the end", f"{(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
-                                            f"{(mem.get('redis') or 0) / 2**20:.0f} MiB"),
+        (
+            f"event-to-score latency at {RATE} tx/s (n={n_lat})",
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        ),
+        (
+            "broker / Valkey RSS at the end",
+            f"{(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
+            f"{(mem.get('redis') or 0) / 2**20:.0f} MiB",
+        ),
     ]
     print(f"\nriverwatch pipeline benchmark (N={N}, {os.cpu_count()} cores, Tansu in memory)")
     width = max(len(r[0]) for r in rows)

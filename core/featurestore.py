@@ -144,12 +144,12 @@ class RedisFeatureStore:
         """Apply increments, store scores and feature rows, prune stale fields: one atomic call."""
         stale = dict(stale or {})
         keys: list[str] = []
-        ents: list[object] = []
+        ents: list[bytes | str | int | float] = []
         for kind in ("card", "terminal"):
             for entity, buckets in getattr(inc, kind).items():
                 key = self.names.entity(kind, entity)
                 keys.append(key)
-                ops: list[object] = []
+                ops: list[bytes | str | int | float] = []
                 for b, (n, v) in buckets.items():
                     if n:
                         ops += [f"n:{b}", n]
@@ -160,7 +160,7 @@ class RedisFeatureStore:
         for key, old in stale.items():  # entities read but not incremented in this batch
             keys.append(key)
             ents += [0, len(old), *old]
-        sets: list[object] = []
+        sets: list[bytes | str | int | float] = []
         for eid, blob in scores.items():
             keys.append(self.names.score(eid))
             sets += ["s", blob]
@@ -175,4 +175,5 @@ class RedisFeatureStore:
         """The stored feature rows of ``event_ids`` (None where unknown or expired)."""
         if not event_ids:
             return []
-        return list(self.r.mget([self.names.feature_row(e) for e in event_ids]))
+        rows = self.r.mget([self.names.feature_row(e) for e in event_ids])
+        return [v.encode() if isinstance(v, str) else v for v in rows]

@@ -11,7 +11,6 @@ from core.errors import ConfigError, ServiceUnavailable
 from core.names import Names
 from core.settings import Settings
 
-
 # The online learner is a single writer: one partition means one owner in the group.
 SINGLE_PARTITION = frozenset({"labels", "control"})
 
@@ -65,10 +64,13 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
     try:
         existing = set(client.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+        raise ServiceUnavailable(
+            f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}"
+        ) from exc
     wanted = [t for t in names.all_topics() if t not in existing]
     if not wanted:
         return []
+
     def partitions(topic: str) -> int:
         return 1 if topic.removeprefix(names.prefix) in SINGLE_PARTITION else settings.partitions
 

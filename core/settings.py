@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap: str | None = Field(
         None,
-        description="RIVERWATCH_KAFKA_BOOTSTRAP: host:port list; unset -> `up` starts the embedded broker.",
+        description="RIVERWATCH_KAFKA_BOOTSTRAP: unset -> `up` starts an embedded broker.",
     )
     redis_url: str | None = Field(
         None, description="RIVERWATCH_REDIS_URL: redis://...; unset -> `up` starts embedded Valkey."
@@ -48,12 +48,14 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(
         6000,
         ge=1000,
-        description="RIVERWATCH_SESSION_TIMEOUT_MS: consumer session timeout (short joins on Tansu).",
+        description="RIVERWATCH_SESSION_TIMEOUT_MS: session timeout (short: quick joins).",
     )
     api_host: str = Field("127.0.0.1", description="RIVERWATCH_API_HOST: address the API binds.")
     api_port: int = Field(8000, ge=0, le=65535, description="RIVERWATCH_API_PORT: API port.")
     api_max_body_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="RIVERWATCH_API_MAX_BODY_BYTES: larger bodies get 413."
+        10 * 1024 * 1024,
+        ge=1024,
+        description="RIVERWATCH_API_MAX_BODY_BYTES: larger bodies get 413.",
     )
     api_produce_timeout_s: float = Field(
         10.0, gt=0, description="RIVERWATCH_API_PRODUCE_TIMEOUT_S: wait for broker acks before 503."
@@ -65,7 +67,9 @@ class Settings(BaseSettings):
         5, ge=0, description="RIVERWATCH_SCORE_BATCH_WAIT_MS: longest wait to fill a micro-batch."
     )
     score_ttl_s: int = Field(
-        3 * DAY_SECONDS, ge=1, description="RIVERWATCH_SCORE_TTL_S: how long GET /v1/scores keeps a score."
+        3 * DAY_SECONDS,
+        ge=1,
+        description="RIVERWATCH_SCORE_TTL_S: how long GET /v1/scores keeps a score.",
     )
     label_delay_days: int = Field(
         7, ge=0, description="RIVERWATCH_LABEL_DELAY_DAYS: terminal risk counts only older labels."
@@ -76,13 +80,17 @@ class Settings(BaseSettings):
         description="RIVERWATCH_LABEL_HORIZON_S: TTL of stored feature rows awaiting their label.",
     )
     feature_bucket_s: int = Field(
-        3600, ge=60, description="RIVERWATCH_FEATURE_BUCKET_S: width of the per-entity time buckets."
+        3600,
+        ge=60,
+        description="RIVERWATCH_FEATURE_BUCKET_S: width of the per-entity time buckets.",
     )
     snapshot_every_labels: int = Field(
         500, ge=1, description="RIVERWATCH_SNAPSHOT_EVERY_LABELS: online-model snapshot cadence."
     )
     snapshot_every_s: float = Field(
-        2.0, gt=0, description="RIVERWATCH_SNAPSHOT_EVERY_S: snapshot at least this often when learning."
+        2.0,
+        gt=0,
+        description="RIVERWATCH_SNAPSHOT_EVERY_S: snapshot at least this often when learning.",
     )
     model_reload_s: float = Field(
         1.0, gt=0, description="RIVERWATCH_MODEL_RELOAD_S: how often scorers check for a new model."
@@ -94,10 +102,15 @@ class Settings(BaseSettings):
         0.8, ge=0, le=1, description="RIVERWATCH_DECLINE_THRESHOLD: score at or above -> decline."
     )
     fraud_alert_threshold: float = Field(
-        0.9, ge=0, le=1, description="RIVERWATCH_FRAUD_ALERT_THRESHOLD: score that publishes an alert."
+        0.9,
+        ge=0,
+        le=1,
+        description="RIVERWATCH_FRAUD_ALERT_THRESHOLD: score that publishes an alert.",
     )
     worker_heartbeat_s: float = Field(
-        2.0, gt=0, description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz."
+        2.0,
+        gt=0,
+        description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz.",
     )
     log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
 

@@ -24,7 +24,9 @@ class SnapshotStore:
     def version(self, name: str) -> str | None:
         """The version of the latest snapshot, or None when none was published."""
         v = self.r.get(self.names.model_version(name))
-        return v.decode() if v is not None else None
+        if v is None:
+            return None
+        return v.decode() if isinstance(v, bytes) else str(v)
 
     def load(self, name: str) -> tuple[bytes, str] | None:
         """The latest snapshot and its version, read together."""

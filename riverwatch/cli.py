@@ -12,8 +12,11 @@ import typer
 from core.errors import RiverwatchError
 from core.settings import Settings, load_settings
 
-app = typer.Typer(help="riverwatch: streaming scoring and monitoring of ML models.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="riverwatch: streaming scoring and monitoring of ML models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -28,9 +31,13 @@ def _settings(**overrides: object) -> Settings:
 
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Also run the simulator's paced demo traffic.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Also run the simulator's paced demo traffic.")
+    ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core).")] = 1,
-    api_port: Annotated[int | None, typer.Option(help="API port [env RIVERWATCH_API_PORT].")] = None,
+    api_port: Annotated[
+        int | None, typer.Option(help="API port [env RIVERWATCH_API_PORT].")
+    ] = None,
     for_: Annotated[float | None, typer.Option("--for", help="Stop after SECONDS.")] = None,
 ) -> None:
     """Start the whole system; the embedded broker/Valkey for whatever is not configured."""
@@ -61,8 +68,13 @@ def api(
     from api.main import create_app
 
     s = _settings(api_port=port)
-    uvicorn.run(create_app(s), host=s.api_host, port=s.api_port, log_level=s.log_level.lower(),
-                access_log=False)
+    uvicorn.run(
+        create_app(s),
+        host=s.api_host,
+        port=s.api_port,
+        log_level=s.log_level.lower(),
+        access_log=False,
+    )
 
 
 @app.command()
@@ -82,19 +94,38 @@ def simulate(
     start: Annotated[str | None, typer.Option(help="Simulated start date (ISO).")] = None,
     label_delay_days: Annotated[int, typer.Option(min=0)] = 7,
     legit_label_share: Annotated[float, typer.Option(min=0, max=1)] = 1.0,
-    drift_day: Annotated[int | None, typer.Option(help="A new fraud pattern from this day.")] = None,
+    drift_day: Annotated[
+        int | None, typer.Option(help="A new fraud pattern from this day.")
+    ] = None,
     bias: Annotated[str | None, typer.Option(help="Group bias, e.g. age_band=65+.")] = None,
     series: Annotated[bool, typer.Option(help="Also emit a demo metric series.")] = False,
+    warmup_days: Annotated[
+        float, typer.Option(min=0, help="Simulated days sent unpaced first.")
+    ] = 0.0,
 ) -> None:
     """Generate transactions and delayed labels (Fraud Detection Handbook design) into a sink."""
     from riverwatch.simrun import run_simulation
 
     s = _settings()
     run_simulation(
-        s, sink=sink, days=days, customers=customers, terminals=terminals, seed=seed,
-        days_per_minute=days_per_minute, demo=demo, out=out, url=url, key=key,
-        start=datetime.fromisoformat(start) if start else None, label_delay_days=label_delay_days,
-        legit_label_share=legit_label_share, drift_day=drift_day, bias=bias, series=series,
+        s,
+        sink=sink,
+        days=days,
+        customers=customers,
+        terminals=terminals,
+        seed=seed,
+        days_per_minute=days_per_minute,
+        demo=demo,
+        out=out,
+        url=url,
+        key=key,
+        start=datetime.fromisoformat(start) if start else None,
+        label_delay_days=label_delay_days,
+        legit_label_share=legit_label_share,
+        drift_day=drift_day,
+        bias=bias,
+        series=series,
+        warmup_days=warmup_days,
     )
 
 

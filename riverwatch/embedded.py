@@ -91,9 +91,13 @@ class EmbeddedStack:
         argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
         argv += ["--storage-engine", "memory://tansu/"]
         proc = self.procs["kafka"] = spawn(argv, log=logfile, cwd=self.log_dir)
-        wait_until(lambda: port_open(HOST, self.kafka_port or 0), self.timeout, "Tansu", proc, logfile)
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        wait_until(lambda: admin.list_topics(timeout=2) is not None, self.timeout, "Tansu", proc, logfile)
+        wait_until(
+            lambda: port_open(HOST, self.kafka_port or 0), self.timeout, "Tansu", proc, logfile
+        )
+        admin = AdminClient({"bootstrap.servers": f"{HOST}:{self.kafka_port}"})
+        wait_until(
+            lambda: admin.list_topics(timeout=2) is not None, self.timeout, "Tansu", proc, logfile
+        )
         log.info("Tansu answering on %s (pid %d)", self.bootstrap, proc.pid)
 
     def create_topics(self, settings: Settings) -> list[str]:

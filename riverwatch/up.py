@@ -85,7 +85,9 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "riverwatch", *args]
 
 
-def run_up(settings: Settings, demo: bool, workers: int, api_port: int, duration: float | None) -> None:
+def run_up(
+    settings: Settings, demo: bool, workers: int, api_port: int, duration: float | None
+) -> None:
     """The body of `riverwatch up` (blocking until stopped)."""
     stopping = {"now": False}
 
@@ -117,11 +119,22 @@ def run_up(settings: Settings, demo: bool, workers: int, api_port: int, duration
             sup.add(Child(f"worker-{i}", _python("worker"), logs / f"worker-{i}.log"))
         api = sup.add(Child("api", _python("api"), logs / "api.log"))
         base = f"http://{settings.api_host}:{api_port}"
-        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200, 60,
-                   "the API", api.proc, api.log)
+        wait_until(
+            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
+            60,
+            "the API",
+            api.proc,
+            api.log,
+        )
         if demo:
-            sup.add(Child("demo", _python("simulate", "--sink", "kafka", "--demo"),
-                          logs / "demo.log", restart=False))
+            sup.add(
+                Child(
+                    "demo",
+                    _python("simulate", "--sink", "kafka", "--demo"),
+                    logs / "demo.log",
+                    restart=False,
+                )
+            )
         typer.secho(f"riverwatch is up: {base}/?key={key}", fg="green", bold=True)
         typer.echo(f"API key (admin): {key}  (also in {data / 'api-key'})")
         typer.echo(f"logs: {logs}   stop: Ctrl-C")

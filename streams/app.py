@@ -30,7 +30,7 @@ from core.snapshots import SnapshotStore
 from models.features import FeatureSpec
 from streams.batching import BatchLoop
 from streams.learning import Learner
-from streams.records import Record
+from streams.records import Out, Record
 from streams.scoring import OnlineModel, Scorer
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 def worker_id() -> str:
     """host:pid, unique per worker process."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _die(exc: BaseException) -> None:
+    # An agent must never die silently: a dead scoring loop takes its worker down, so the
+    # supervisor (riverwatch up, Kubernetes) restarts it and the batch is consumed again.
+    log.critical("scoring loop died (%s); stopping the worker", exc)
+    os._exit(3)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -75,50 +82,58 @@ def create_app(settings: Settings) -> faust.App:
             learner["l"] = Learner(settings, r, store, snapshots, wid)
         return learner["l"]
 
+    def learn_batch(records: list[Record]) -> list[Out]:
+        return get_learner().process(records)
+
+    scoring = BatchLoop(
+        settings,
+        names.topic("transactions"),
+        names.group(settings.consumer_group, "scorer"),
+        scorer.process,
+        prod,
+        "scorer",
+    )
+
     @app.service
     class ScoringService(Service):  # the hot path, outside faust's per-event machinery
-        loop_: BatchLoop | None = None
-
         async def on_start(self) -> None:
-            self.loop_ = BatchLoop(
-                settings,
-                names.topic("transactions"),
-                names.group(settings.consumer_group, "scorer"),
-                scorer.process,
-                prod,
-                "scorer",
-            )
-            loop = asyncio.get_running_loop()
-            self.loop_.start(lambda exc: loop.call_soon_threadsafe(self._crashed, exc))
-
-        def _crashed(self, exc: BaseException) -> None:
-            # An agent must never die silently: take the worker down so it is restarted.
-            log.critical("scoring loop died (%s); stopping the worker", exc)
-            os._exit(3)
+            scoring.start(_die)
 
         async def on_stop(self) -> None:
-            if self.loop_ is not None:
-                await asyncio.get_running_loop().run_in_executor(None, self.loop_.stop)
+            await asyncio.get_running_loop().run_in_executor(None, scoring.stop)
 
-    labels_topic = app.topic(names.topic("labels"), key_type=bytes, value_type=bytes,
-                             value_serializer="raw", key_serializer="raw")
+    labels_topic = app.topic(
+        names.topic("labels"),
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
 
     @app.agent(labels_topic)
     async def learn(stream: Any) -> None:
         async for events in stream.take_events(500, within=0.2):
             records = [
-                Record(e.message.topic, e.message.partition, e.message.offset,
-                       e.message.key, e.message.value, int(e.message.timestamp * 1000))
+                Record(
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.key,
+                    e.message.value,
+                    int(e.message.timestamp * 1000),
+                )
                 for e in events
             ]
             outs = await asyncio.get_running_loop().run_in_executor(
-                learner_thread, lambda: get_learner().process(records)
+                learner_thread, learn_batch, records
             )
             for o in outs:
-                await app.producer.send(o.topic, key=o.key, value=o.value)
+                await app.producer.send(o.topic, o.key, o.value, None, None, None)
 
     @app.timer(interval=settings.worker_heartbeat_s)
     async def heartbeat() -> None:
+        if not scoring.ready.is_set():  # /readyz counts workers that can score right now
+            return
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: r.hset(names.workers(), wid, time.time())
         )

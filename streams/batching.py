@@ -10,11 +10,12 @@ only after a batch's outputs are acknowledged (at-least-once), bad records dead-
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from core.kafka import consumer
 from core.metrics import BATCH_SIZE, EVENTS
@@ -85,18 +86,23 @@ class BatchLoop:
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("%s: consumer error %s", self.name, err)
                         continue
-                    ts_type, ts = m.timestamp()
+                    _, ts = m.timestamp()
                     records.append(
-                        Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), ts or None)
+                        Record(
+                            m.topic() or "",
+                            m.partition() or 0,
+                            m.offset() or 0,
+                            m.key(),
+                            m.value(),
+                            ts or None,
+                        )
                     )
                 if records:
                     self._handle(records)
                 c.commit(asynchronous=True)
         finally:
-            try:
+            with contextlib.suppress(KafkaException):  # nothing consumed yet: nothing to commit
                 c.commit(asynchronous=False)
-            except Exception:  # nothing consumed yet: nothing to commit
-                pass
             c.close()
 
     def _next_batch(self, c: Consumer, wait: float) -> list[Message]:

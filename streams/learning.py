@@ -12,6 +12,7 @@ import time
 
 import orjson
 import redis
+from river.compose import Pipeline
 
 from core.errors import InvalidEvent, ModelError
 from core.events import Label, parse_event
@@ -51,7 +52,7 @@ class Learner:
         self.unsaved = 0
         self.saved_at = time.monotonic()
 
-    def _restore(self) -> tuple[object, int]:
+    def _restore(self) -> tuple[Pipeline, int]:
         got = self.snapshots.load(ONLINE)
         if got is None:
             return online.make_model(), 0
@@ -75,7 +76,9 @@ class Learner:
             labels.setdefault(lab.event_id, lab)  # a duplicate within the batch is ignored
         EVENTS.labels(topic="labels", outcome="deadletter").inc(len(outs))
         if labels:
-            self._learn(list(labels.values()), duplicates_in_batch=len(records) - len(outs) - len(labels))
+            self._learn(
+                list(labels.values()), duplicates_in_batch=len(records) - len(outs) - len(labels)
+            )
         self.maybe_snapshot()
         return outs
 

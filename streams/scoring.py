@@ -56,7 +56,9 @@ class OnlineModel:
         try:
             self.model, _ = online.load_snapshot(got[0])
         except ModelError:
-            log.exception("keeping online model %s: the new snapshot cannot be loaded", self.version)
+            log.exception(
+                "keeping online model %s: the new snapshot cannot be loaded", self.version
+            )
             return
         self.version = got[1]
         MODEL_VERSION.labels(model=ONLINE).set(float(self.version))
@@ -66,7 +68,9 @@ class OnlineModel:
 class Scorer:
     """Scores micro-batches of raw ``transactions`` records."""
 
-    def __init__(self, settings: Settings, store: RedisFeatureStore, model: OnlineModel, worker: str):
+    def __init__(
+        self, settings: Settings, store: RedisFeatureStore, model: OnlineModel, worker: str
+    ):
         self.s = settings
         self.names = Names(settings.topic_prefix)
         self.store = store
@@ -120,7 +124,9 @@ class Scorer:
                 continue
             seen.add(tx.event_id)
             b = self.spec.bucket(tx.epoch)
-            rows.append(step(self.spec, tx.epoch, tx.amount, cards[tx.card_id], terms[tx.terminal_id]))
+            rows.append(
+                step(self.spec, tx.epoch, tx.amount, cards[tx.card_id], terms[tx.terminal_id])
+            )
             inc.add("card", tx.card_id, b, 1, tx.amount)
             inc.add("terminal", tx.terminal_id, b, 1, 0.0)
             fresh.append((rec, tx))

@@ -22,15 +22,26 @@ T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 def tx(i: int, card: str = "c1", terminal: str = "t1", amount: float = 10.0) -> bytes:
     return json.dumps(
-        {"event_id": f"e{i}", "timestamp": T0 + i * 60, "card_id": card, "terminal_id": terminal,
-         "amount": amount}
+        {
+            "event_id": f"e{i}",
+            "timestamp": T0 + i * 60,
+            "card_id": card,
+            "terminal_id": terminal,
+            "amount": amount,
+        }
     ).encode()
 
 
 def consume_all(settings: Settings, topic: str, want: int, timeout: float = 30) -> list[bytes]:
     """Read ``want`` records of ``topic`` from the start (count them: never trust watermarks)."""
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{topic}-reader",
-                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{topic}-reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     c.subscribe([topic])
     got: list[bytes] = []
 
@@ -66,7 +77,10 @@ def test_plain_kafka_client_is_scored_and_bad_records_dead_lettered(
         for i in range(5):
             assert r.get(names.score(f"e{i}")) is not None, f"e{i} was not scored"
         dead = [orjson.loads(v) for v in consume_all(settings, names.topic("deadletter"), 2)]
-        assert {d["value"] for d in dead} == {'{"event_id": "bad", "amount": -5}', "not json at all"}
+        assert {d["value"] for d in dead} == {
+            '{"event_id": "bad", "amount": -5}',
+            "not json at all",
+        }
         bad = next(d for d in dead if "bad" in d["value"])
         assert "amount" in bad["error"] and "card_id: Field required" in bad["error"]
         assert all(d["origin_topic"] == names.topic("transactions") for d in dead)
@@ -85,27 +99,39 @@ def test_labels_change_the_online_model_and_its_scores(settings: Settings, tmp_p
     with running_worker(settings, tmp_path / "worker.log"):
         n = 60
         for i in range(n):  # big amounts are fraud, small ones are not
-            p.produce(names.topic("transactions"), tx(i, card=f"c{i}", amount=500.0 if i % 2 else 5.0))
+            p.produce(
+                names.topic("transactions"), tx(i, card=f"c{i}", amount=500.0 if i % 2 else 5.0)
+            )
         p.flush(10)
         poll(lambda: r.get(names.score(f"e{n - 1}")), 30, "the first scores")
         before = orjson.loads(r.get(names.score("e1")) or b"{}")
         assert before["model_versions"]["online"] == "0"
-        for rep in range(3):  # a few passes, plus duplicates that must be ignored
+        for _ in range(3):  # a few passes, plus duplicates that must be ignored
             for i in range(n):
                 lab = {"event_id": f"e{i}", "label": i % 2, "timestamp": T0 + 8 * 86400}
                 p.produce(names.topic("labels"), json.dumps(lab).encode(), f"e{i}".encode())
-            p.produce(names.topic("labels"), json.dumps(
-                {"event_id": "unknown-event", "label": 1, "timestamp": T0}).encode())
+            p.produce(
+                names.topic("labels"),
+                json.dumps({"event_id": "unknown-event", "label": 1, "timestamp": T0}).encode(),
+            )
             p.flush(10)
         version = poll(lambda: r.get(names.model_version("online")), 30, "a model snapshot")
-        stats = poll(lambda: (s := r.hgetall(names.learner_stats())) and
-                     int(s.get(b"learned", 0)) + int(s.get(b"duplicate", 0)) >= 3 * n and s,
-                     30, "all labels handled")
+        stats = poll(
+            lambda: (
+                (s := r.hgetall(names.learner_stats()))
+                and int(s.get(b"learned", 0)) + int(s.get(b"duplicate", 0)) >= 3 * n
+                and s
+            ),
+            30,
+            "all labels handled",
+        )
         assert int(stats[b"learned"]) == n
         assert int(stats[b"unknown"]) >= 1
         # New transactions are scored by the reloaded model: fraud-like ones score higher.
         for j, amount in ((1000, 500.0), (1001, 5.0)):
-            p.produce(names.topic("transactions"), tx(j, card=f"n{j}", terminal="t9", amount=amount))
+            p.produce(
+                names.topic("transactions"), tx(j, card=f"n{j}", terminal="t9", amount=amount)
+            )
         p.flush(10)
         hi = orjson.loads(poll(lambda: r.get(names.score("e1000")), 30, "e1000 scored"))
         lo = orjson.loads(poll(lambda: r.get(names.score("e1001")), 30, "e1001 scored"))

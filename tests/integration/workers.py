@@ -41,9 +41,14 @@ def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
         )
     r = redis.Redis.from_url(settings.redis_url or "")
     try:
-        poll(lambda: proc.poll() is not None or r.hlen(Names(settings.topic_prefix).workers()),
-             60, "the worker's first heartbeat")
-        assert proc.poll() is None, f"worker exited with {proc.returncode}: {log.read_text()[-2000:]}"
+        poll(
+            lambda: proc.poll() is not None or r.hlen(Names(settings.topic_prefix).workers()),
+            60,
+            "the worker's first heartbeat",
+        )
+        assert proc.poll() is None, (
+            f"worker exited with {proc.returncode}: {log.read_text()[-2000:]}"
+        )
         yield proc
     finally:
         proc.terminate()
