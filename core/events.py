@@ -111,6 +111,7 @@ class Score(BaseModel):
     score: float
     online_score: float
     batch_score: float | None = None
+    shadow_score: float | None = Field(None, description="The challenger's score (not used).")
     decision: Literal["approve", "review", "decline"]
     model_versions: dict[str, str]
     reasons: list[Reason] = Field(default_factory=list)

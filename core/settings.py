@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     decline_threshold: float = Field(
         0.8, ge=0, le=1, description="RIVERWATCH_DECLINE_THRESHOLD: score at or above -> decline."
     )
+    batch_weight: float = Field(
+        0.5, ge=0, le=1, description="RIVERWATCH_BATCH_WEIGHT: score = w*batch + (1-w)*online."
+    )
     fraud_alert_threshold: float = Field(
         0.9,
         ge=0,

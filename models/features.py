@@ -36,6 +36,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "is_weekend",
     "is_night",
     *(f"card_{stat}_{w}d" for w in WINDOWS_DAYS for stat in ("n", "mean")),
+    *(f"card_ratio_{w}d" for w in WINDOWS_DAYS[1:]),
     *(f"term_{stat}_{w}d" for w in WINDOWS_DAYS for stat in ("n", "risk")),
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -146,8 +147,13 @@ def vector(
     b = spec.bucket(epoch)
     spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
     out = [amount, *calendar(epoch)]
-    for n, total in window_sums(card, b, spans):
+    card_sums = window_sums(card, b, spans)
+    for n, total in card_sums:
         out += [n, total / n if n else 0.0]
+    for n, total in card_sums[1:]:
+        # amount over the card's usual amount (the window's mean, this transaction included):
+        # a compromised card's inflated amounts stand out against its own history.
+        out.append(amount * n / total if total > 0 else 1.0)
     for n, frauds in window_sums(terminal, b - spec.delay_buckets, spans):
         out += [n, frauds / n if n else 0.0]
     return out

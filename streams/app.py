@@ -28,10 +28,11 @@ from core.redis import redis_client
 from core.settings import Settings
 from core.snapshots import SnapshotStore
 from models.features import FeatureSpec
+from models.serving import ModelSet
 from streams.batching import BatchLoop
 from streams.learning import Learner
 from streams.records import Out, Record
-from streams.scoring import OnlineModel, Scorer
+from streams.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> faust.App:
     store = RedisFeatureStore(r, names, spec.retention_s)
     snapshots = SnapshotStore(r, names)
     prod = producer(settings)
-    scorer = Scorer(settings, store, OnlineModel(snapshots, settings.model_reload_s), wid)
+    scorer = Scorer(settings, store, ModelSet(snapshots, None, settings.model_reload_s), wid)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
     # One thread owns the learner, so learning and snapshotting never touch the model at once.
     learner_thread = ThreadPoolExecutor(1, thread_name_prefix="learner")

@@ -23,8 +23,8 @@ from core.settings import Settings
 from core.snapshots import SnapshotStore
 from models import online
 from models.features import FEATURE_NAMES, FeatureSpec
+from models.serving import ONLINE
 from streams.records import Out, Record, dead_letter
-from streams.scoring import ONLINE
 
 log = logging.getLogger(__name__)
 

@@ -14,67 +14,31 @@ from typing import Any
 import numpy as np
 import orjson
 
-from core.errors import InvalidEvent, ModelError
+from core.errors import InvalidEvent
 from core.events import Transaction, parse_event
 from core.featurestore import Increments, RedisFeatureStore
-from core.metrics import EVENTS, MODEL_VERSION, SCORE_LATENCY
+from core.metrics import EVENTS, SCORE_LATENCY
 from core.names import Names
 from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models import online
-from models.decision import decide
-from models.features import FEATURE_INDEX, FeatureSpec, step
+from models.features import FeatureSpec, step
+from models.scoring import Thresholds, score_matrix
+from models.serving import ModelSet
 from streams.records import Out, Record, dead_letter, iso
 
 log = logging.getLogger(__name__)
-ONLINE = "online"
-
-
-class OnlineModel:
-    """The scorer's copy of the online model, reloaded when the learner publishes a snapshot."""
-
-    def __init__(self, snapshots: SnapshotStore, reload_s: float):
-        self.snapshots = snapshots
-        self.reload_s = reload_s
-        self.model = online.make_model()
-        self.version = "0"
-        self._checked = 0.0
-
-    def current(self) -> tuple[Any, str]:
-        """The model to score with and its version; checks Redis at most every ``reload_s``."""
-        now = time.monotonic()
-        if now - self._checked >= self.reload_s:
-            self._checked = now
-            if self.snapshots.version(ONLINE) not in (None, self.version):
-                self._reload()
-        return self.model, self.version
-
-    def _reload(self) -> None:
-        got = self.snapshots.load(ONLINE)
-        if got is None:
-            return
-        try:
-            self.model, _ = online.load_snapshot(got[0])
-        except ModelError:
-            log.exception(
-                "keeping online model %s: the new snapshot cannot be loaded", self.version
-            )
-            return
-        self.version = got[1]
-        MODEL_VERSION.labels(model=ONLINE).set(float(self.version))
-        log.info("online model reloaded: version %s", self.version)
 
 
 class Scorer:
     """Scores micro-batches of raw ``transactions`` records."""
 
-    def __init__(
-        self, settings: Settings, store: RedisFeatureStore, model: OnlineModel, worker: str
-    ):
+    def __init__(self, settings: Settings, store: RedisFeatureStore, models: ModelSet, worker: str):
         self.s = settings
         self.names = Names(settings.topic_prefix)
         self.store = store
-        self.model = model
+        self.models = models
+        self.thresholds = Thresholds(
+            settings.review_threshold, settings.decline_threshold, settings.batch_weight
+        )
         self.worker = worker
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
         self.t_scores = self.names.topic("scores")
@@ -143,10 +107,7 @@ class Scorer:
         inc: Increments,
         stale: dict[str, list[bytes]],
     ) -> list[Out]:
-        model, version = self.model.current()
-        p = online.score_batch(model, X)
-        decisions = decide(p, self.s.review_threshold, self.s.decline_threshold)
-        why = online.reasons(model, X)
+        results = score_matrix(self.models.current(), X, self.thresholds)
         now = time.time()
         scored_at = iso(now)
         outs: list[Out] = []
@@ -154,19 +115,12 @@ class Scorer:
         rows: dict[str, bytes] = {}
         for i, (rec, tx) in enumerate(fresh):
             latency = now - rec.timestamp_ms / 1000 if rec.timestamp_ms else 0.0
+            res = results[i]
             score = {
                 "event_id": tx.event_id,
                 "card_id": tx.card_id,
                 "timestamp": tx.timestamp.isoformat(),
-                "score": float(p[i]),
-                "online_score": float(p[i]),
-                "batch_score": None,
-                "decision": decisions[i],
-                "model_versions": {ONLINE: version},
-                "reasons": [
-                    {"feature": f, "value": float(X[i, FEATURE_INDEX[f]]), "contribution": c}
-                    for f, c in why[i]
-                ],
+                **res,
                 "latency_ms": round(latency * 1000, 3),
                 "scored_at": scored_at,
             }
@@ -180,12 +134,15 @@ class Scorer:
                     "epoch": tx.epoch,
                     "x": X[i].tolist(),
                     "groups": tx.groups,
-                    "score": score["score"],
-                    "decision": score["decision"],
+                    "score": res["score"],
+                    "online_score": res["online_score"],
+                    "batch_score": res["batch_score"],
+                    "shadow_score": res["shadow_score"],
+                    "decision": res["decision"],
                 }
             )
             outs.append(Out(self.t_scores, tx.card_id.encode(), blob))
-            if p[i] >= self.s.fraud_alert_threshold and decisions[i] != "approve":
+            if res["score"] >= self.s.fraud_alert_threshold and res["decision"] != "approve":
                 outs.append(self._alert(score, now))
             if latency > 0:
                 SCORE_LATENCY.observe(latency)

@@ -1,0 +1,80 @@
+"""From feature rows to scores, decisions and reasons: one function for every scorer.
+
+The combined score blends the two models' probabilities linearly::
+
+    score = w * batch_score + (1 - w) * online_score     (w = ``batch_weight``)
+
+and is the online score alone while no batch champion exists. A challenger, when present, is
+scored in the shadow (``shadow_score``): recorded, never used to decide.
+
+>>> import numpy as np
+>>> from models.online import make_model
+>>> from models.serving import Models
+>>> X = np.zeros((2, len(FEATURE_NAMES)))
+>>> out = score_matrix(Models(make_model()), X, Thresholds())
+>>> [o["decision"] for o in out], out[0]["batch_score"]
+(['approve', 'approve'], None)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models import online
+from models.decision import decide
+from models.features import FEATURE_INDEX, FEATURE_NAMES
+from models.serving import BatchModel, Models
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds and the blend weight (from settings)."""
+
+    review: float = 0.5
+    decline: float = 0.8
+    batch_weight: float = 0.5
+
+
+def _columns(model: BatchModel, X: np.ndarray) -> np.ndarray:
+    if model.features == FEATURE_NAMES:
+        return X
+    return X[:, [FEATURE_INDEX[f] for f in model.features]]
+
+
+def batch_proba(model: BatchModel, X: np.ndarray) -> np.ndarray:
+    """A batch model's fraud probabilities on rows in FEATURE_NAMES order."""
+    return np.asarray(model.estimator.predict_proba(_columns(model, X))[:, 1], dtype=float)
+
+
+def score_matrix(models: Models, X: np.ndarray, th: Thresholds) -> list[dict[str, Any]]:
+    """Score every row of ``X``; return per row the fields of a Score record."""
+    if len(X) == 0:
+        return []
+    p_online = online.score_batch(models.online, X)
+    p_batch = batch_proba(models.champion, X) if models.champion is not None else None
+    p_shadow = batch_proba(models.challenger, X) if models.challenger is not None else None
+    w = th.batch_weight
+    score = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
+    decisions = decide(score, th.review, th.decline)
+    why = online.reasons(models.online, X)
+    versions = models.versions()
+    out = []
+    for i in range(len(X)):
+        out.append(
+            {
+                "score": float(score[i]),
+                "online_score": float(p_online[i]),
+                "batch_score": None if p_batch is None else float(p_batch[i]),
+                "shadow_score": None if p_shadow is None else float(p_shadow[i]),
+                "decision": decisions[i],
+                "model_versions": versions,
+                "reasons": [
+                    {"feature": f, "value": float(X[i, FEATURE_INDEX[f]]), "contribution": c}
+                    for f, c in why[i]
+                ],
+            }
+        )
+    return out
