@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.middleware import LatencyMiddleware
 from api.resources import open_resources
-from api.routes import health, ingest, scores
+from api.routes import health, ingest, score, scores
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
@@ -71,4 +71,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(scores.router)
+    app.include_router(score.router)
     return app

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from fastapi import Request
 
 from api.producer import AsyncProducer
+from api.scoring import SyncScorer
 from core.kafka import broker_reachable, producer
 from core.names import Names
 from core.redis import async_redis_client
@@ -57,6 +58,13 @@ class Resources:
     producer: AsyncProducer
     redis: aioredis.Redis
     broker: BrokerProbe
+    _scorer: SyncScorer | None = None
+
+    def sync_scorer(self) -> SyncScorer:
+        """The synchronous scorer of POST /v1/score, built on first use."""
+        if self._scorer is None:
+            self._scorer = SyncScorer(self.settings)
+        return self._scorer
 
     async def close(self) -> None:
         """Flush the producer (records already accepted must reach the broker), close Redis."""
@@ -64,6 +72,8 @@ class Resources:
         if left:
             log.error("%d produced records were not delivered before shutdown", left)
         await self.redis.aclose()
+        if self._scorer is not None:
+            self._scorer.close()
 
 
 def open_resources(settings: Settings) -> Resources:

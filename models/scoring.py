@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from core.events import Transaction
 from models import online
 from models.decision import decide
 from models.features import FEATURE_INDEX, FEATURE_NAMES
@@ -47,6 +48,20 @@ def _columns(model: BatchModel, X: np.ndarray) -> np.ndarray:
 def batch_proba(model: BatchModel, X: np.ndarray) -> np.ndarray:
     """A batch model's fraud probabilities on rows in FEATURE_NAMES order."""
     return np.asarray(model.estimator.predict_proba(_columns(model, X))[:, 1], dtype=float)
+
+
+def score_record(
+    tx: Transaction, result: dict[str, Any], latency_s: float, scored_at: str
+) -> dict[str, Any]:
+    """The Score record (core.events.Score fields) of one transaction and its result row."""
+    return {
+        "event_id": tx.event_id,
+        "card_id": tx.card_id,
+        "timestamp": tx.timestamp.isoformat(),
+        **result,
+        "latency_ms": round(latency_s * 1000, 3),
+        "scored_at": scored_at,
+    }
 
 
 def score_matrix(models: Models, X: np.ndarray, th: Thresholds) -> list[dict[str, Any]]:

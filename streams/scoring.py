@@ -21,7 +21,7 @@ from core.metrics import EVENTS, SCORE_LATENCY
 from core.names import Names
 from core.settings import Settings
 from models.features import FeatureSpec, step
-from models.scoring import Thresholds, score_matrix
+from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
 from streams.records import Out, Record, dead_letter, iso
 
@@ -116,14 +116,7 @@ class Scorer:
         for i, (rec, tx) in enumerate(fresh):
             latency = now - rec.timestamp_ms / 1000 if rec.timestamp_ms else 0.0
             res = results[i]
-            score = {
-                "event_id": tx.event_id,
-                "card_id": tx.card_id,
-                "timestamp": tx.timestamp.isoformat(),
-                **res,
-                "latency_ms": round(latency * 1000, 3),
-                "scored_at": scored_at,
-            }
+            score = score_record(tx, res, latency, scored_at)
             blob = orjson.dumps(score)
             scores[tx.event_id] = blob
             rows[tx.event_id] = orjson.dumps(

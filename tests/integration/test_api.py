@@ -4,55 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 import pytest
-import redis
-import uvicorn
 from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
-from api.main import create_app, package_version
+from api.main import package_version
 from api.producer import AsyncProducer, QueueFull
-from core.apikeys import create_key, revoke_key
+from core.apikeys import revoke_key
 from core.events import Score, now_utc
 from core.kafka import consumer
 from core.names import Names
-from core.redis import redis_client
 from core.settings import Settings
+from tests.integration.apiserver import Api, running_api
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """Run create_app(settings) under uvicorn on a free port; yield its base URL."""
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during startup (see the log above)"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        assert not thread.is_alive(), "uvicorn did not stop within 15 s"
 
 
 def closed_port() -> int:
@@ -60,31 +31,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Api:
-    http: httpx.Client
-    settings: Settings
-    names: Names
-    redis: redis.Redis
-    keys: dict[str, str]
-
-    def auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[who]}"}
-
-
-@contextmanager
-def running_api(settings: Settings) -> Iterator[Api]:
-    names = Names(settings.topic_prefix)
-    client = redis_client(settings)
-    keys = {
-        who: create_key(client, names, who, scopes)
-        for who, scopes in {"writer": ["ingest"], "reader": ["read"], "root": ["admin"]}.items()
-    }
-    with serve(settings) as url, httpx.Client(base_url=url, timeout=20) as http:
-        yield Api(http, settings, names, client, keys)
-    client.close()
 
 
 @pytest.fixture

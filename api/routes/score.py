@@ -1,0 +1,62 @@
+"""POST /v1/score: score one transaction synchronously (read-only unless ?ingest=true)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from api.deps import ReadKey, ResourcesDep
+from api.ingest import read_body
+from api.schemas import Problem
+from core.errors import InvalidEvent
+from core.events import Score, Transaction, dumps, parse_event
+
+router = APIRouter(prefix="/v1", tags=["scores"])
+
+
+@router.post(
+    "/score",
+    response_model=Score,
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    summary="Score one transaction now",
+)
+async def post_score(
+    request: Request,
+    key: ReadKey,
+    resources: ResourcesDep,
+    ingest: Annotated[bool, Query(description="Also ingest it (needs the ingest scope).")] = False,
+) -> dict[str, Any]:
+    """The score the workers would give this transaction now, from the same features and models.
+
+    Read-only by default: the card and terminal counters are not changed. With
+    ``?ingest=true`` the transaction is also produced to the ``transactions`` topic, where a
+    worker scores it and applies its counters.
+    """
+    if ingest and not key.allows("ingest"):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"?ingest=true needs the 'ingest' scope; the key '{key.name}' has: "
+            + ", ".join(key.scopes),
+        )
+    body = await read_body(request, resources.settings.api_max_body_bytes)
+    try:
+        tx = parse_event(Transaction, body)
+    except InvalidEvent as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {"message": "the transaction is invalid", "errors": exc.errors},
+        ) from exc
+    scorer = resources.sync_scorer()
+    result = await asyncio.to_thread(scorer.score, tx)
+    if ingest:
+        wire = [(tx.card_id.encode(), dumps(tx))]
+        topic = resources.names.topic("transactions")
+        timeout = resources.settings.api_produce_timeout_s
+        refused = await resources.producer.produce(topic, wire, timeout)
+        if refused:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, refused[0], headers={"Retry-After": "1"}
+            )
+    return result
