@@ -52,7 +52,7 @@ def test_online_features_equal_offline_replay(settings: Settings, tmp_path: Path
                 sink.send(phase)
                 if topic == "labels":
                     labels_sent += len(phase)
-                    poll(lambda: _labels_done(r, names) >= labels_sent, 60, "labels learned")
+                    poll(lambda n=labels_sent: _labels_done(r, names) >= n, 60, "labels")
                 else:
                     keys = [names.score(ev.payload["event_id"]) for ev in phase]
                     poll(lambda k=keys: all(v is not None for v in r.mget(k)), 60, "txs scored")
