@@ -20,7 +20,6 @@ import pickle
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import river
 from river import compose, linear_model, optim, preprocessing
 
@@ -39,19 +38,28 @@ def make_model(lr: float = 0.02, l2: float = 1e-4) -> compose.Pipeline:
     )
 
 
-def _frame(X: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame(X, columns=list(FEATURE_NAMES), copy=False)
+def _linear(model: compose.Pipeline, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Standardized rows, weights and intercept: the model's own numbers, read directly.
+
+    Why not ``predict_proba_many``: River converts each batch to a DataFrame and back twice
+    (scaler, then regression), a fixed cost of ~1 ms that dominates small low-latency batches.
+    This reproduces its arithmetic exactly (tests compare the two to 1e-12).
+    """
+    scaler, lr = model.steps.values()
+    means = np.array([scaler.means.get(f, 0.0) for f in FEATURE_NAMES])
+    stds = np.array([scaler.vars.get(f, 0.0) for f in FEATURE_NAMES]) ** 0.5
+    z = X - means
+    np.divide(z, stds, where=stds > 0, out=z)  # River leaves zero-variance columns centred
+    w = np.array([lr._weights.get(f, 0.0) for f in FEATURE_NAMES])
+    return z, w, float(lr.intercept)
 
 
 def score_batch(model: compose.Pipeline, X: np.ndarray) -> np.ndarray:
     """Fraud probabilities for each row of ``X`` (columns in FEATURE_NAMES order)."""
     if len(X) == 0:
         return np.empty(0)
-    proba = model.predict_proba_many(_frame(X))
-    if True not in proba.columns:
-        # River answers {False: 1.0} before it has seen the positive class.
-        return np.zeros(len(X))
-    return proba[True].to_numpy(dtype=float)
+    z, w, b = _linear(model, np.asarray(X, dtype=float))
+    return np.asarray(1.0 / (1.0 + np.exp(-(z @ w + b))), dtype=float)
 
 
 def learn(model: compose.Pipeline, x: dict[str, float], y: int) -> None:
@@ -67,9 +75,7 @@ def reasons(model: compose.Pipeline, X: np.ndarray, k: int = 3) -> list[list[tup
     """
     if len(X) == 0:
         return []
-    scaler, lr = model.steps.values()
-    z = scaler.transform_many(_frame(X)).to_numpy(dtype=float)
-    w = np.array([lr.weights.get(f, 0.0) for f in FEATURE_NAMES])
+    z, w, _ = _linear(model, np.asarray(X, dtype=float))
     contrib = z * w
     top = np.argsort(-contrib, axis=1)[:, :k]
     return [

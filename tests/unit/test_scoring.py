@@ -125,3 +125,21 @@ def test_model_set_reloads_when_versions_change_and_keeps_serving_on_bad_artifac
     m = ms.current()
     assert m.online_version == "7"  # the unreadable snapshot is refused, the old model kept
     assert m.champion is None  # an artifact that cannot load is not served
+
+
+def test_numpy_scoring_reproduces_river_exactly() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    m = online.make_model()
+    for _ in range(300):
+        x = rng.lognormal(size=len(FEATURE_NAMES))
+        online.learn(m, dict(zip(FEATURE_NAMES, x, strict=True)), int(x[0] > 1.5))
+    X = rng.lognormal(size=(50, len(FEATURE_NAMES)))
+    X[:, FEATURE_INDEX["is_weekend"]] = 0.0  # a zero-variance column, as River sees it
+    river = m.predict_proba_many(pd.DataFrame(X, columns=list(FEATURE_NAMES)))[True].to_numpy()
+    assert np.abs(online.score_batch(m, X) - river).max() <= 1e-12
+    z = m.steps["StandardScaler"].transform_many(pd.DataFrame(X, columns=list(FEATURE_NAMES)))
+    w = m.steps["LogisticRegression"].weights
+    first = max(FEATURE_NAMES, key=lambda f: z[f].iloc[0] * w.get(f, 0.0))
+    assert online.reasons(m, X[:1])[0][0][0] == first
