@@ -87,6 +87,16 @@ for _ = 1, n_sets do
   redis.call('SET', KEYS[k], ARGV[a], 'EX', ttl == 's' and score_ttl or row_ttl)
   k = k + 1; a = a + 1
 end
+local n_stats = tonumber(ARGV[a]); a = a + 1
+for _ = 1, n_stats do
+  local key = KEYS[k]; k = k + 1
+  local ttl = ARGV[a]; a = a + 1
+  local n_f = tonumber(ARGV[a]); a = a + 1
+  for _ = 1, n_f do
+    redis.call('HINCRBYFLOAT', key, ARGV[a], ARGV[a + 1]); a = a + 2
+  end
+  redis.call('EXPIRE', key, ttl)
+end
 return k - 1
 """
 
@@ -140,8 +150,11 @@ class RedisFeatureStore:
         score_ttl_s: int,
         row_ttl_s: int,
         stale: dict[str, list[bytes]] | None = None,
+        stats: dict[str, dict[str, float]] | None = None,
+        stats_ttl_s: int = 3600,
     ) -> None:
-        """Apply increments, store scores and feature rows, prune stale fields: one atomic call."""
+        """Apply increments, store scores and feature rows, prune stale fields, and add to the
+        ``stats`` hashes (key -> field -> increment; for dashboards): one atomic call."""
         stale = dict(stale or {})
         keys: list[str] = []
         ents: list[bytes | str | int | float] = []
@@ -168,7 +181,13 @@ class RedisFeatureStore:
             keys.append(self.names.feature_row(eid))
             sets += ["r", blob]
         n_ent = len(keys) - len(scores) - len(rows)
-        args = [self.retention_s, score_ttl_s, row_ttl_s, n_ent, *ents, len(sets) // 2, *sets]
+        st: list[bytes | str | int | float] = [len(stats or {})]
+        for key, fields in (stats or {}).items():
+            keys.append(key)
+            st += [stats_ttl_s, len(fields)]
+            for f, v in fields.items():
+                st += [f, v]
+        args = [self.retention_s, score_ttl_s, row_ttl_s, n_ent, *ents, len(sets) // 2, *sets, *st]
         self._write(keys=keys, args=args)
 
     def get_rows(self, event_ids: list[str]) -> list[bytes | None]:

@@ -88,3 +88,19 @@ class Names:
     def api_keys(self) -> str:
         """Hash of sha256(key) -> JSON {name, scopes}."""
         return self._key("apikeys")
+
+    def forecast_state(self, series_id: str) -> str:
+        """Hash of one series' forecaster: ``state`` (pickle), ``version``, ``latest`` (JSON)."""
+        return self._key("fc", "state", series_id)
+
+    def forecast_series(self) -> str:
+        """Hash of series_id -> JSON summary (model, rolling error, coverage, as_of)."""
+        return self._key("fc", "series")
+
+    def derived(self, name: str) -> str:
+        """Keys of the derived per-minute series: ``open`` (zset), ``meta``, ``m:<minute>``."""
+        return self._key("derived", name)
+
+    def live(self, second: int) -> str:
+        """Scoring statistics of one wall-clock second (a hash; see streams.livestats)."""
+        return self._key("live", str(second))

@@ -21,6 +21,7 @@ from core.metrics import EVENTS, SCORE_LATENCY
 from core.names import Names
 from core.settings import Settings
 from models.features import FeatureSpec, step
+from models.livestats import batch_stats
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
 from streams.records import Out, Record, dead_letter, iso
@@ -139,7 +140,22 @@ class Scorer:
                 outs.append(self._alert(score, now))
             if latency > 0:
                 SCORE_LATENCY.observe(latency)
-        self.store.write(inc, scores, rows, self.s.score_ttl_s, self.s.label_horizon_s, stale)
+        n_alerts = sum(1 for o in outs if o.topic == self.t_alerts)
+        live = batch_stats(
+            (r["score"] for r in results),
+            (r["decision"] for r in results),
+            ((now - rec.timestamp_ms / 1000) * 1000 for rec, _ in fresh if rec.timestamp_ms),
+            n_alerts,
+        )
+        self.store.write(
+            inc,
+            scores,
+            rows,
+            self.s.score_ttl_s,
+            self.s.label_horizon_s,
+            stale,
+            stats={self.names.live(int(now)): live},
+        )
         EVENTS.labels(topic="transactions", outcome="scored").inc(len(fresh))
         return outs
 
