@@ -115,7 +115,45 @@ class Settings(BaseSettings):
         gt=0,
         description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz.",
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="RIVERWATCH_WORKER_METRICS_PORT: a worker serves /metrics here (unset: "
+        "no listener; `up` aggregates workers through the API instead).",
+    )
     log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
+
+    forecast_horizon: int = Field(
+        60, ge=1, le=1440, description="RIVERWATCH_FORECAST_HORIZON: steps each forecast covers."
+    )
+    forecast_coverage: float = Field(
+        0.9, gt=0, lt=1, description="RIVERWATCH_FORECAST_COVERAGE: target coverage of intervals."
+    )
+    forecast_window: int = Field(
+        200, ge=20, description="RIVERWATCH_FORECAST_WINDOW: residuals kept per step for intervals."
+    )
+    forecast_anomaly_width: float = Field(
+        2.0,
+        gt=0,
+        description="RIVERWATCH_FORECAST_ANOMALY_WIDTH: anomaly band = one-step interval x this.",
+    )
+    forecast_anomaly_run: int = Field(
+        1, ge=1, description="RIVERWATCH_FORECAST_ANOMALY_RUN: points outside the band per alert."
+    )
+    forecast_anomaly_cooldown: int = Field(
+        10, ge=0, description="RIVERWATCH_FORECAST_ANOMALY_COOLDOWN: points between two alerts."
+    )
+    forecast_seasonality: str = Field(
+        "",
+        description="RIVERWATCH_FORECAST_SEASONALITY: periods by series, 'id=12,sim.*=1440' "
+        "(fnmatch patterns); unset series are detected from their step.",
+    )
+    derived_grace_s: float = Field(
+        10.0,
+        ge=0,
+        description="RIVERWATCH_DERIVED_GRACE_S: event-time lateness before a derived minute closes.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -55,6 +55,10 @@ def worker() -> None:
     from streams.app import create_app
 
     s = _settings()
+    if s.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(s.worker_metrics_port, addr=s.api_host)
     Worker(create_app(s), loglevel=s.log_level.lower(), quiet=True).execute_from_commandline()
 
 
@@ -127,6 +131,47 @@ def simulate(
         series=series,
         warmup_days=warmup_days,
     )
+
+
+keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the key is for.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: ingest, read, admin.")] = "read",
+) -> None:
+    """Create a key and print it (it is shown once; only its hash is stored)."""
+    from core.apikeys import create_key
+    from core.names import Names
+    from core.redis import redis_client
+
+    s = _settings()
+    typer.echo(create_key(redis_client(s), Names(s.topic_prefix), name, scopes.split(",")))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List key names and scopes (never the keys)."""
+    from core.apikeys import list_keys
+    from core.names import Names
+    from core.redis import redis_client
+
+    s = _settings()
+    for info in list_keys(redis_client(s), Names(s.topic_prefix)).values():
+        typer.echo(f"{info.name}\t{','.join(info.scopes)}\t{info.created}")
+
+
+@keys.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Option(help="Revoke every key of this name.")]) -> None:
+    """Revoke keys by name."""
+    from core.apikeys import revoke_name
+    from core.names import Names
+    from core.redis import redis_client
+
+    s = _settings()
+    typer.echo(f"revoked {revoke_name(redis_client(s), Names(s.topic_prefix), name)} key(s)")
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ class BatchLoop:
     ):
         self.s = settings
         self.topic = topic
+        self.label = topic.removeprefix(settings.topic_prefix)  # metrics use the bare name
         self.group = group
         self.handler = handler
         self.producer = producer
@@ -120,7 +121,7 @@ class BatchLoop:
 
     def _handle(self, records: list[Record]) -> None:
         BATCH_SIZE.labels(stage=self.name).observe(len(records))
-        EVENTS.labels(topic=self.topic, outcome="consumed").inc(len(records))
+        EVENTS.labels(topic=self.label, outcome="consumed").inc(len(records))
         outs = self.handler(records)
         failed: list[str] = []
 
