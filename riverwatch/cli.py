@@ -133,6 +133,37 @@ def simulate(
     )
 
 
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON events.")],
+    sink: Annotated[str, typer.Option(help="kafka or http (through the API).")] = "http",
+    days_per_minute: Annotated[
+        float | None, typer.Option(help="Pace by the events' times; default as fast as possible.")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="API base URL for --sink http.")] = None,
+    key: Annotated[str | None, typer.Option(help="API key (default: <data dir>/api-key).")] = None,
+) -> None:
+    """Push an NDJSON file (as written by `simulate --sink ndjson`) through the live path."""
+    from riverwatch.simrun import make_sink, with_progress
+    from riverwatch.simulator import pump, read_ndjson
+
+    s = _settings()
+    target = make_sink(s, sink, None, url, key)
+    try:
+        sent = pump(with_progress(read_ndjson(file)), target, sim_days_per_minute=days_per_minute)
+    finally:
+        target.close()
+    typer.echo(f"replayed {sent:,} events from {file}")
+
+
+@app.command()
+def status() -> None:
+    """One screen: workers, rates, latency, decisions, models, labels, lag."""
+    from riverwatch.status import collect, render
+
+    typer.echo(render(collect(_settings())))
+
+
 keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 

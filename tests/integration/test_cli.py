@@ -52,3 +52,50 @@ def test_worker_serves_its_own_metrics(settings: Settings, tmp_path: Path) -> No
     ):
         text = poll(lambda: httpx.get(f"http://127.0.0.1:{port}/metrics").text, 30, "/metrics")
         assert "riverwatch_score_latency_seconds" in text
+
+
+def test_simulate_to_file_then_replay_through_the_api_then_status(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from tests.integration.apiserver import running_api
+
+    history = tmp_path / "sim.ndjson"
+    made = cli(
+        settings,
+        "simulate",
+        "--sink",
+        "ndjson",
+        "--out",
+        str(history),
+        "--days",
+        "2",
+        "--customers",
+        "50",
+        "--terminals",
+        "100",
+        "--seed",
+        "5",
+    )
+    assert made.returncode == 0, made.stderr
+    lines = history.read_text().splitlines()
+    txs = [ln for ln in lines if '"topic":"transactions"' in ln]
+    assert txs
+    with running_worker(settings, tmp_path / "w.log"), running_api(settings) as api:
+        base = str(api.http.base_url).rstrip("/")
+        done = cli(settings, "replay", str(history), "--url", base, "--key", api.keys["root"])
+        assert done.returncode == 0, done.stderr
+        assert f"replayed {len(lines):,} events" in done.stdout
+        r = redis_client(settings)
+        last = orjson_event_id(txs[-1])
+        poll(lambda: r.get(Names(settings.topic_prefix).score(last)), 30, "the replay scored")
+        shown = cli(settings, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert "workers alive      1" in shown.stdout
+        scored = next(ln for ln in shown.stdout.splitlines() if ln.startswith("scored"))
+        assert f"{len(txs):,}" in scored
+
+
+def orjson_event_id(line: str) -> str:
+    import orjson
+
+    return str(orjson.loads(line)["payload"]["event_id"])

@@ -1,0 +1,82 @@
+"""`riverwatch status`: one screen on the running system (rates, latency, models, lag, alerts)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from core.kafka import admin, consumer
+from core.names import Names
+from core.redis import redis_client
+from core.settings import Settings
+from models.livestats import summarize
+
+
+def consumer_lag(settings: Settings, topic: str, group: str) -> int | None:
+    """Records not yet consumed by ``group`` on ``topic`` (approximate on the embedded broker,
+    whose high watermark is unreliable); None when the broker does not answer."""
+    try:
+        meta = admin(settings).list_topics(topic, timeout=5)
+        parts = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
+        c = consumer(settings, group)
+        try:
+            committed = c.committed(parts, timeout=5)
+            lag = 0
+            for tp in committed:
+                _, high = c.get_watermark_offsets(tp, timeout=5)
+                lag += max(0, high - max(tp.offset, 0))
+            return lag
+        finally:
+            c.close()
+    except Exception:  # status must print what it can; the broker may be down
+        return None
+
+
+def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
+    """The figures `status` prints, as a dict (also handy for scripts)."""
+    names = Names(settings.topic_prefix)
+    r = redis_client(settings)
+    now = int(time.time())
+    p = r.pipeline(transaction=False)
+    for sec in range(now - window_s + 1, now + 1):  # the current second included
+        p.hgetall(names.live(sec))
+    p.hgetall(names.workers())
+    p.hgetall(names.learner_stats())
+    p.get(names.model_version("online"))
+    *seconds, workers, learner, online = p.execute()
+    live = summarize(({k.decode(): float(v) for k, v in h.items()} for h in seconds), window_s)
+    fresh = [w for w, t in workers.items() if now - float(t) < 3 * settings.worker_heartbeat_s]
+    return {
+        "live": live,
+        "workers": len(fresh),
+        "learner": {k.decode(): int(float(v)) for k, v in learner.items()},
+        "online_model": online.decode() if online else "0 (no labels learned yet)",
+        "lag": {
+            "scorer": consumer_lag(
+                settings,
+                names.topic("transactions"),
+                names.group(settings.consumer_group, "scorer"),
+            ),
+        },
+    }
+
+
+def render(s: dict[str, Any]) -> str:
+    """The status screen as text."""
+    live, lat = s["live"], s["live"]["latency_ms"]
+    d = live["decisions"]
+    lines = [
+        f"workers alive      {s['workers']}",
+        f"scored (last 60 s) {live['scored']:,.0f}  ({live['scored_per_s']:,.1f}/s)",
+        f"latency            p50 <= {lat['p50']} ms, p99 <= {lat['p99']} ms",
+        f"decisions          approve {d['approve']:,.0f}  review {d['review']:,.0f}  "
+        f"decline {d['decline']:,.0f}",
+        f"fraud alert rate   {live['fraud_alert_rate']:.2%}",
+        f"online model       version {s['online_model']}",
+        "labels             " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["learner"].items())),
+        f"scorer lag         {s['lag']['scorer'] if s['lag']['scorer'] is not None else '?'} "
+        "records (approximate on the embedded broker)",
+    ]
+    return "\n".join(lines)
