@@ -1,0 +1,159 @@
+"""Count- and time-based windows over a stream of events, by event time.
+
+A window collects events and, once closed, is handed back with the event-time range it covers
+(``window_start``/``window_end``, epoch seconds), which every finding about it carries.
+Nothing here reads a clock: time windows close when the largest event time seen (the
+watermark) passes their end plus the allowed lateness, so a replay closes the same windows.
+
+>>> w = CountWindows(size=3)
+>>> [win.events for t in range(7) for win in w.add(f"e{t}", float(t))]
+[['e0', 'e1', 'e2'], ['e3', 'e4', 'e5']]
+>>> w.flush().meta()["window_start"]
+'1970-01-01T00:00:06+00:00'
+>>> tw = TimeWindows(width_s=60)
+>>> closed = [win for t in (5, 30, 61, 200) for win in tw.add(t, float(t))]
+>>> [(c.window_start, c.window_end, c.events) for c in closed]
+[(0.0, 60.0, [5, 30]), (60.0, 120.0, [61])]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+def iso(epoch: float) -> str:
+    """An epoch-seconds time as an ISO 8601 UTC string (how alerts carry window ranges)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Window(Generic[T]):
+    """A closed window: its events and the event-time range ``[window_start, window_end]``.
+
+    For time windows the range is the window's bounds (end excluded); for count windows it is
+    the earliest and latest event time inside.
+    """
+
+    kind: Literal["count", "time"]
+    index: int
+    window_start: float
+    window_end: float
+    events: list[T]
+    times: list[float]
+
+    @property
+    def n(self) -> int:
+        """Number of events in the window."""
+        return len(self.events)
+
+    def meta(self) -> dict[str, Any]:
+        """The window's description for ``Alert.details`` (ISO times, JSON-ready)."""
+        return {
+            "window_kind": self.kind,
+            "window_index": self.index,
+            "window_start": iso(self.window_start),
+            "window_end": iso(self.window_end),
+            "n": self.n,
+        }
+
+
+class CountWindows(Generic[T]):
+    """Windows of ``size`` events, a new one every ``step`` events (``step=size``: tumbling).
+
+    With ``step < size`` the windows overlap (the last ``size`` events, every ``step``).
+    """
+
+    def __init__(self, size: int, step: int | None = None):
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        step = size if step is None else step
+        if not 1 <= step <= size:
+            raise ValueError(f"step must be in [1, size], got {step}")
+        self.size = size
+        self.step = step
+        self._buf: deque[tuple[float, T]] = deque(maxlen=size)
+        self._since = 0  # events added since the last emitted window
+        self._index = 0
+
+    def add(self, event: T, time: float) -> list[Window[T]]:
+        """Add one event at event time ``time``; return the window it closes, if any."""
+        self._buf.append((time, event))
+        self._since += 1
+        if len(self._buf) == self.size and self._since >= self.step:
+            return [self._emit()]
+        return []
+
+    def flush(self) -> Window[T] | None:
+        """Close the events not yet emitted as a (short) window; None when there are none."""
+        if self._since == 0 or not self._buf:
+            return None
+        return self._emit()
+
+    def _emit(self) -> Window[T]:
+        items = list(self._buf)
+        if self.step == self.size:
+            self._buf.clear()
+        times = [t for t, _ in items]
+        win = Window("count", self._index, min(times), max(times), [e for _, e in items], times)
+        self._index += 1
+        self._since = 0
+        return win
+
+
+class TimeWindows(Generic[T]):
+    """Tumbling windows of ``width_s`` seconds of event time, aligned on the epoch.
+
+    A window ``[start, start + width_s)`` closes once an event at or after
+    ``start + width_s + lateness_s`` arrives (or on :meth:`flush`). Events older than the
+    oldest open window are counted in ``late`` and dropped. At most ``max_open`` windows are
+    kept open; beyond that the oldest is closed early.
+    """
+
+    def __init__(self, width_s: float, lateness_s: float = 0.0, max_open: int = 1000):
+        if not width_s > 0 or lateness_s < 0:
+            raise ValueError("width_s must be > 0 and lateness_s >= 0")
+        self.width_s = width_s
+        self.lateness_s = lateness_s
+        self.max_open = max_open
+        self.late = 0
+        self._open: dict[int, list[tuple[float, T]]] = {}
+        self._closed_below = -math.inf  # slot numbers below this are closed
+        self._watermark = -math.inf
+
+    def add(self, event: T, time: float) -> list[Window[T]]:
+        """Add one event; return the windows (oldest first) that its time closes."""
+        slot = math.floor(time / self.width_s)
+        if slot < self._closed_below:
+            self.late += 1
+            return []
+        self._open.setdefault(slot, []).append((time, event))
+        self._watermark = max(self._watermark, time)
+        ready = [
+            s for s in self._open if (s + 1) * self.width_s + self.lateness_s <= self._watermark
+        ]
+        while len(self._open) - len(ready) > self.max_open:
+            ready.append(min(s for s in self._open if s not in ready))
+        return [self._close(s) for s in sorted(ready)]
+
+    def flush(self) -> list[Window[T]]:
+        """Close every open window (end of stream or shutdown)."""
+        return [self._close(s) for s in sorted(self._open)]
+
+    @property
+    def open_windows(self) -> list[tuple[float, int]]:
+        """``(window_start, events)`` of each open window."""
+        return [(float(s * self.width_s), len(v)) for s, v in sorted(self._open.items())]
+
+    def _close(self, slot: int) -> Window[T]:
+        items = self._open.pop(slot)
+        self._closed_below = max(self._closed_below, slot + 1)
+        start = float(slot * self.width_s)
+        return Window(
+            "time", slot, start, start + self.width_s, [e for _, e in items], [t for t, _ in items]
+        )
