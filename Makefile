@@ -3,8 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench install browser clean
+.PHONY: run test lint bench bench-forecast install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,16 +20,24 @@ install: $(STAMP)
 run: install
 	$(BIN)/riverwatch up --demo
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's chromium (never a `playwright install` download).
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) env \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: install
+bench: install bench-forecast
 	$(BIN)/python -m bench.pipeline
+
+bench-forecast: install
+	$(BIN)/python -m bench.forecast
 
 clean:
 	rm -rf $(VENV) .riverwatch .pytest_cache .mypy_cache .ruff_cache

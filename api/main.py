@@ -12,12 +12,15 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.middleware import LatencyMiddleware
 from api.resources import open_resources
-from api.routes import health, ingest, score, scores
+from api.routes import alerts, dashboard, forecasts, health, ingest, score, scores, subscriptions
+from api.routes import models as model_routes
+from api.routes import monitor as monitor_routes
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
@@ -72,4 +75,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(scores.router)
     app.include_router(score.router)
+    app.include_router(forecasts.router)
+    app.include_router(alerts.router)
+    app.include_router(subscriptions.router)
+    app.include_router(dashboard.router)
+    app.include_router(model_routes.router)
+    app.include_router(monitor_routes.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

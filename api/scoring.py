@@ -17,19 +17,21 @@ from core.events import Transaction
 from core.featurestore import RedisFeatureStore
 from core.names import Names
 from core.redis import redis_client
+from core.registry import Registry
 from core.settings import Settings
 from core.snapshots import SnapshotStore
 from models.features import FeatureSpec, step
 from models.scoring import Thresholds, score_matrix, score_record
-from models.serving import ModelSet, Versions
+from models.serving import ModelSet
 
 
 class SyncScorer:
     """Scores one transaction against the live feature store and models (blocking calls)."""
 
-    def __init__(self, settings: Settings, registry: Versions | None = None):
+    def __init__(self, settings: Settings):
         self.r = redis_client(settings)
         names = Names(settings.topic_prefix)
+        registry = Registry(self.r, names, settings.data_dir)
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
         self.store = RedisFeatureStore(self.r, names, self.spec.retention_s)
         self.models = ModelSet(SnapshotStore(self.r, names), registry, settings.model_reload_s)

@@ -46,6 +46,47 @@ MODEL_VERSION = Gauge(
     multiprocess_mode="max",
 )
 
+ALERTS = Counter(
+    "riverwatch_alerts_total",
+    "Alerts stored and fanned out by the dispatcher (after dedup and cooldown).",
+    ["kind", "severity"],
+)
+ALERTS_SUPPRESSED = Counter(
+    "riverwatch_alerts_suppressed_total",
+    "Alerts the dispatcher held back, by kind and reason (duplicate, cooldown).",
+    ["kind", "reason"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "riverwatch_webhook_deliveries_total",
+    "Webhook outcomes: delivered/failed count alerts; retry/refused count POSTs; gone counts "
+    "subscriptions disabled by a 410.",
+    ["outcome"],
+)
+DRIFT_SHARE = Gauge(
+    "riverwatch_drift_share",
+    "Share of features drifted against the reference in the last closed monitor window (0..1).",
+    multiprocess_mode="max",
+)
+PREDICTION_PSI = Gauge(
+    "riverwatch_prediction_psi",
+    "PSI of the last monitor window's scores against the reference scores.",
+    multiprocess_mode="max",
+)
+FAIRNESS_DIFFERENCE = Gauge(
+    "riverwatch_fairness_difference",
+    "Largest between-group gap of the last labeled window, per protected attribute and metric "
+    "(demographic_parity_difference, equalized_odds_difference).",
+    ["attribute", "metric"],
+    multiprocess_mode="max",
+)
+PERFORMANCE = Gauge(
+    "riverwatch_performance",
+    "Realised performance of the last labeled window (auc, ap, card_precision, precision, "
+    "recall, maturity), per model (online, batch, combined).",
+    ["model", "metric"],
+    multiprocess_mode="max",
+)
+
 
 def exposition() -> tuple[bytes, str]:
     """The metrics page body and content type, aggregated across processes when configured."""

@@ -104,3 +104,29 @@ class Names:
     def live(self, second: int) -> str:
         """Scoring statistics of one wall-clock second (a hash; see streams.livestats)."""
         return self._key("live", str(second))
+
+    def alert_stream(self) -> str:
+        """The Redis stream of delivered alerts (GET /v1/alerts, SSE ids are its entry ids)."""
+        return self._key("alerts")
+
+    def alert_gate(self, part: str, ident: str) -> str:
+        """Dedup (``seen``, by alert_id) and cooldown (``cool``, by kind:subject) markers."""
+        return self._key("alert", part, ident)
+
+    def subscriptions(self) -> str:
+        """Hash of subscription id -> JSON (url, filters, secret, status)."""
+        return self._key("subs")
+
+    def subscription(self, sub_id: str, part: str) -> str:
+        """Per-subscription keys: ``queue`` (stream of pending alerts), ``stats``, ``lease``."""
+        return self._key("sub", sub_id, part)
+
+    def registry(self, part: str) -> str:
+        """Batch-model registry: ``versions`` (hash name -> JSON), ``stages`` (hash), ``seq``,
+        ``token`` (bumped on every stage change; scorers poll it) and ``audit`` (a list)."""
+        return self._key("registry", part)
+
+    def monitor(self, part: str) -> str:
+        """Monitor results: ``drift``/``fairness``/``performance``/``concept`` (latest JSON),
+        ``<part>:history`` (lists, newest first) and ``actions`` (the policy's audit list)."""
+        return self._key("monitor", part)

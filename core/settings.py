@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         200, ge=20, description="RIVERWATCH_FORECAST_WINDOW: residuals kept per step for intervals."
     )
     forecast_anomaly_width: float = Field(
-        2.0,
+        2.25,
         gt=0,
         description="RIVERWATCH_FORECAST_ANOMALY_WIDTH: anomaly band = one-step interval x this.",
     )
@@ -152,7 +152,128 @@ class Settings(BaseSettings):
     derived_grace_s: float = Field(
         10.0,
         ge=0,
-        description="RIVERWATCH_DERIVED_GRACE_S: event-time lateness before a derived minute closes.",
+        description="RIVERWATCH_DERIVED_GRACE_S: event-time lateness before a minute closes.",
+    )
+
+    alert_stream_maxlen: int = Field(
+        10_000, ge=100, description="RIVERWATCH_ALERT_STREAM_MAXLEN: alerts kept for history/SSE."
+    )
+    alert_dedup_ttl_s: int = Field(
+        7 * DAY_SECONDS,
+        ge=60,
+        description="RIVERWATCH_ALERT_DEDUP_TTL_S: how long an alert_id is remembered (dedup).",
+    )
+    alert_cooldown_s: float = Field(
+        300.0,
+        ge=0,
+        description="RIVERWATCH_ALERT_COOLDOWN_S: repeats of a (kind, subject) held back (s).",
+    )
+    alert_cooldown_kinds: str = Field(
+        "fraud=0,retrain=0",
+        description="RIVERWATCH_ALERT_COOLDOWN_KINDS: per-kind cooldowns, 'kind=seconds,...'; "
+        "fraud alerts are per transaction and retrain alerts per action, so none by default.",
+    )
+    alert_sse_heartbeat_s: float = Field(
+        15.0, gt=0, description="RIVERWATCH_ALERT_SSE_HEARTBEAT_S: SSE keep-alive comment period."
+    )
+    webhook_allow_loopback: bool = Field(
+        False,
+        description="RIVERWATCH_WEBHOOK_ALLOW_LOOPBACK: allow webhooks to 127.0.0.1/::1/localhost "
+        "(local development and tests only).",
+    )
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, description="RIVERWATCH_WEBHOOK_TIMEOUT_S: a webhook POST's whole time limit."
+    )
+    webhook_backoff_base_s: float = Field(
+        1.0, gt=0, description="RIVERWATCH_WEBHOOK_BACKOFF_BASE_S: first retry delay (doubles)."
+    )
+    webhook_backoff_max_s: float = Field(
+        600.0, gt=0, description="RIVERWATCH_WEBHOOK_BACKOFF_MAX_S: longest delay between retries."
+    )
+    webhook_max_attempts: int = Field(
+        100, ge=1, description="RIVERWATCH_WEBHOOK_MAX_ATTEMPTS: attempts before a delivery fails."
+    )
+    webhook_retry_horizon_s: float = Field(
+        DAY_SECONDS,
+        gt=0,
+        description="RIVERWATCH_WEBHOOK_RETRY_HORIZON_S: an alert not delivered by then fails.",
+    )
+    webhook_queue_maxlen: int = Field(
+        100_000,
+        ge=10,
+        description="RIVERWATCH_WEBHOOK_QUEUE_MAXLEN: pending alerts per subscription; "
+        "beyond it the oldest are dropped and counted.",
+    )
+
+    offline_flush_rows: int = Field(
+        5000, ge=1, description="RIVERWATCH_OFFLINE_FLUSH_ROWS: labeled rows per offline file."
+    )
+    train_days: float = Field(
+        21, gt=0, description="RIVERWATCH_TRAIN_DAYS: batch-model training window (event days)."
+    )
+    holdout_days: float = Field(
+        7, gt=0, description="RIVERWATCH_HOLDOUT_DAYS: hold-out window the challenger is judged on."
+    )
+    promotion_metric: Literal["ap", "cp@100"] = Field(
+        "ap", description="RIVERWATCH_PROMOTION_METRIC: 'ap' or 'cp@100' decides promotions."
+    )
+    promotion_margin: float = Field(
+        0.0, ge=0, description="RIVERWATCH_PROMOTION_MARGIN: absolute gain needed to promote."
+    )
+    monitor_window_size: int = Field(
+        2000,
+        ge=0,
+        description="RIVERWATCH_MONITOR_WINDOW_SIZE: scored events per count window "
+        "(0: no count windows).",
+    )
+    monitor_window_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="RIVERWATCH_MONITOR_WINDOW_S: event-time width of time windows "
+        "(0: no time windows).",
+    )
+    monitor_label_window: int = Field(
+        2000,
+        ge=10,
+        description="RIVERWATCH_MONITOR_LABEL_WINDOW: labeled events per window "
+        "(fairness and performance).",
+    )
+    monitor_reference_rows: int = Field(
+        5000, ge=100, description="RIVERWATCH_MONITOR_REFERENCE_ROWS: reference sample size."
+    )
+    monitor_history: int = Field(
+        100, ge=1, description="RIVERWATCH_MONITOR_HISTORY: results kept per kind in Redis."
+    )
+    monitor_drift_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="RIVERWATCH_MONITOR_DRIFT_SHARE: share of drifted features "
+        "that warns (twice that, capped at 1, is critical).",
+    )
+    monitor_perf_drop: float = Field(
+        0.1, gt=0, description="RIVERWATCH_MONITOR_PERF_DROP: AP drop below baseline -> retrain."
+    )
+    monitor_rollback_margin: float = Field(
+        0.02,
+        ge=0,
+        description="RIVERWATCH_MONITOR_ROLLBACK_MARGIN: AP a new champion may lose "
+        "against its predecessor before a rollback.",
+    )
+    monitor_cooldown_s: float = Field(
+        6 * 3600.0,
+        ge=0,
+        description="RIVERWATCH_MONITOR_COOLDOWN_S: event-time seconds between "
+        "two monitor alerts or actions on one subject.",
+    )
+    monitor_fairness_confidence: float = Field(
+        0.99, gt=0, lt=1, description="RIVERWATCH_MONITOR_FAIRNESS_CONFIDENCE: bootstrap level."
+    )
+    monitor_fairness_tolerance: float = Field(
+        0.02, ge=0, description="RIVERWATCH_MONITOR_FAIRNESS_TOLERANCE: gap an interval must clear."
+    )
+    monitor_detector: Literal["adwin", "page_hinkley"] = Field(
+        "adwin", description="RIVERWATCH_MONITOR_DETECTOR: concept-drift detector on errors."
     )
 
     @model_validator(mode="after")

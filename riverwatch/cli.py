@@ -74,6 +74,7 @@ def api(
     s = _settings(api_port=port)
     uvicorn.run(
         create_app(s),
+        timeout_graceful_shutdown=5,  # open SSE streams must not hold a shutdown
         host=s.api_host,
         port=s.api_port,
         log_level=s.log_level.lower(),
@@ -162,6 +163,19 @@ def status() -> None:
     from riverwatch.status import collect, render
 
     typer.echo(render(collect(_settings())))
+
+
+@app.command()
+def train(
+    now: Annotated[
+        str | None, typer.Option(help="Train as of this event time (ISO, UTC if naive).")
+    ] = None,
+) -> None:
+    """Train a batch challenger from the offline store; promote it only if it wins."""
+    from riverwatch.train import run_train
+
+    if not run_train(_settings(), now, typer.echo):
+        raise typer.Exit(1)
 
 
 keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)

@@ -25,14 +25,20 @@ from core.featurestore import RedisFeatureStore
 from core.kafka import producer
 from core.names import Names
 from core.redis import redis_client
+from core.registry import Registry
 from core.settings import Settings
 from core.snapshots import SnapshotStore
 from models.features import FeatureSpec
 from models.serving import ModelSet
+from streams.alerts import register_alerts
 from streams.batching import BatchLoop
+from streams.forecasting import register_forecasting
 from streams.learning import Learner
+from streams.monitor import register_monitor
+from streams.offline import OfflineStore
 from streams.records import Out, Record
 from streams.scoring import Scorer
+from streams.trainer import register_trainer
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +79,18 @@ def create_app(settings: Settings) -> faust.App:
     store = RedisFeatureStore(r, names, spec.retention_s)
     snapshots = SnapshotStore(r, names)
     prod = producer(settings)
-    scorer = Scorer(settings, store, ModelSet(snapshots, None, settings.model_reload_s), wid)
+    registry = Registry(r, names, settings.data_dir)
+    scorer = Scorer(settings, store, ModelSet(snapshots, registry, settings.model_reload_s), wid)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
     # One thread owns the learner, so learning and snapshotting never touch the model at once.
     learner_thread = ThreadPoolExecutor(1, thread_name_prefix="learner")
 
     def get_learner() -> Learner:
         if "l" not in learner:
-            learner["l"] = Learner(settings, r, store, snapshots, wid)
+            offline = OfflineStore(
+                settings.data_dir, writer=wid, flush_rows=settings.offline_flush_rows
+            )
+            learner["l"] = Learner(settings, r, store, snapshots, wid, offline)
         return learner["l"]
 
     def learn_batch(records: list[Record]) -> list[Out]:
@@ -101,7 +111,10 @@ def create_app(settings: Settings) -> faust.App:
             scoring.start(_die)
 
         async def on_stop(self) -> None:
-            await asyncio.get_running_loop().run_in_executor(None, scoring.stop)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, scoring.stop)
+            if "l" in learner:  # last snapshot and offline rows before the process goes
+                await loop.run_in_executor(learner_thread, learner["l"].maybe_snapshot, True)
 
     labels_topic = app.topic(
         names.topic("labels"),
@@ -146,4 +159,8 @@ def create_app(settings: Settings) -> faust.App:
                 learner_thread, learner["l"].maybe_snapshot
             )
 
+    register_forecasting(app, settings, r, prod, wid)
+    register_alerts(app, settings, wid)
+    register_trainer(app, settings, r)
+    register_monitor(app, settings, wid)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import orjson
 import redis
@@ -24,6 +25,7 @@ from core.snapshots import SnapshotStore
 from models import online
 from models.features import FEATURE_NAMES, FeatureSpec
 from models.serving import ONLINE
+from streams.offline import OfflineStore
 from streams.records import Out, Record, dead_letter
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,14 @@ class Learner:
         store: RedisFeatureStore,
         snapshots: SnapshotStore,
         worker: str,
+        offline: OfflineStore | None = None,
     ):
         self.s = settings
         self.r = client
         self.names = Names(settings.topic_prefix)
         self.store = store
         self.snapshots = snapshots
+        self.offline = offline
         self.worker = worker
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
         self.t_dead = self.names.topic("deadletter")
@@ -89,6 +93,7 @@ class Learner:
         p.mget([self.names.label_seen(e) for e in eids])
         rows, seen = p.execute()
         inc = Increments()
+        history: list[dict[str, object]] = []
         learned = unknown = dup = 0
         w = self.r.pipeline(transaction=True)
         for lab, raw, was_seen in zip(labels, rows, seen, strict=True):
@@ -99,7 +104,9 @@ class Learner:
                 unknown += 1
                 continue
             row = orjson.loads(raw)
-            online.learn(self.model, dict(zip(FEATURE_NAMES, row["x"], strict=True)), lab.label)
+            x = dict(zip(FEATURE_NAMES, row["x"], strict=True))
+            online.learn(self.model, x, lab.label)
+            history.append(_labeled_row(row, x, lab.label))
             if lab.label:
                 inc.add("terminal", row["terminal_id"], self.spec.bucket(row["epoch"]), 0, 1.0)
             w.set(self.names.label_seen(lab.event_id), b"1", ex=self.s.label_horizon_s)
@@ -114,15 +121,19 @@ class Learner:
         w.hincrby(stats, "duplicate", dup + duplicates_in_batch)
         w.execute()
         self.unsaved += learned
+        if self.offline is not None and history:
+            self.offline.append(history)
         EVENTS.labels(topic="labels", outcome="learned").inc(learned)
         EVENTS.labels(topic="labels", outcome="unknown").inc(unknown)
         EVENTS.labels(topic="labels", outcome="duplicate").inc(dup + duplicates_in_batch)
 
     def maybe_snapshot(self, force: bool = False) -> bool:
         """Publish a snapshot after ``snapshot_every_labels`` labels or ``snapshot_every_s``."""
+        due = time.monotonic() - self.saved_at >= self.s.snapshot_every_s
+        if self.offline is not None and (due or force):
+            self.offline.flush()  # the offline store lags the model by at most one period
         if not self.unsaved:
             return False
-        due = time.monotonic() - self.saved_at >= self.s.snapshot_every_s
         if not (force or due or self.unsaved >= self.s.snapshot_every_labels):
             return False
         self.version += 1
@@ -133,3 +144,10 @@ class Learner:
         self.unsaved = 0
         self.saved_at = time.monotonic()
         return True
+
+
+def _labeled_row(row: dict[str, Any], x: dict[str, float], label: int) -> dict[str, Any]:
+    """The offline-store row of a labeled event: its scores, groups, features and label."""
+    keep = ("event_id", "card_id", "terminal_id", "epoch", "score", "online_score",
+            "batch_score", "decision", "groups")
+    return {**{k: row.get(k) for k in keep}, **x, "label": label}

@@ -24,6 +24,7 @@ from models.features import FeatureSpec, step
 from models.livestats import batch_stats
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
+from streams.forecasting import DerivedSeries
 from streams.records import Out, Record, dead_letter, iso
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Scorer:
         self.t_scores = self.names.topic("scores")
         self.t_alerts = self.names.topic("alerts")
         self.t_dead = self.names.topic("deadletter")
+        self.derived = DerivedSeries(settings, store.r)
 
     def process(self, records: list[Record]) -> list[Out]:
         """Score a batch; return the records to produce. Never raises for one bad record."""
@@ -155,6 +157,14 @@ class Scorer:
             self.s.label_horizon_s,
             stale,
             stats={self.names.live(int(now)): live},
+        )
+        # Business KPIs as metric series (first-time events only, so replays count once).
+        alerted = [
+            r["score"] >= self.s.fraud_alert_threshold and r["decision"] != "approve"
+            for r in results
+        ]
+        outs += self.derived.points(
+            (tx.epoch, tx.amount, a) for (_, tx), a in zip(fresh, alerted, strict=True)
         )
         EVENTS.labels(topic="transactions", outcome="scored").inc(len(fresh))
         return outs

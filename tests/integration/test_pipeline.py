@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, Producer
 from core.events import Score, parse_event
 from core.names import Names
 from core.settings import Settings
+from streams.offline import OfflineStore
 from tests.integration.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
@@ -139,3 +140,7 @@ def test_labels_change_the_online_model_and_its_scores(settings: Settings, tmp_p
         assert int(hi["model_versions"]["online"]) <= int(version.decode()) + 10
         assert hi["score"] > lo["score"]
         assert any(reason["feature"] == "amount" for reason in hi["reasons"])
+    # The learned rows reached the offline store (flushed at the latest when the worker stops).
+    df = OfflineStore(settings.data_dir).read(0, 2e9)
+    assert sorted(df["event_id"]) == sorted(f"e{i}" for i in range(n))
+    assert (df.set_index("event_id").loc["e1", ["label", "amount"]] == [1, 500.0]).all()

@@ -48,14 +48,8 @@ SECRET_TEMPLATE = K8S / "secret.example.yaml"
 # delete it here) or is no longer used. Any other unknown metric name fails
 # test_queries_name_only_exported_metrics.
 PENDING_METRICS = {
-    # issue 6 item 3 names it; computed by the monitor (issue 5).
-    "riverwatch_drift_share": "share of drifted features (0..1)",
-    # issue 6 item 3 names it with labels {attribute, metric}.
-    "riverwatch_fairness_difference": "largest between-group gap per attribute and metric",
     # issue 6 item 3 says "consumer lag per partition" without a name: this one is our choice.
     "riverwatch_consumer_lag": "messages behind, labels {topic, partition}",
-    # issue 6 item 3 says "alert counts" without a name: this one is our choice.
-    "riverwatch_alerts_total": "alerts published, labels {kind, severity}",
 }
 # Series Prometheus adds to every scrape target itself.
 PROMETHEUS_SYNTHETIC = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})

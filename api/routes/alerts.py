@@ -1,0 +1,166 @@
+"""GET /v1/alerts (history with filters) and GET /v1/alerts/stream (server-sent events).
+
+Both read the Redis stream the dispatcher writes (core.alertstore); an alert's ``id`` is its
+stream entry id, which is also its SSE event id, so a client resumes with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import ReadKey, ResourcesDep
+from api.routes.subscriptions import Kind, Severity
+from api.schemas import Problem
+from core.alertstore import AlertStore
+from core.events import Alert
+from monitors.delivery import Filters
+
+router = APIRouter(prefix="/v1", tags=["alerts"])
+STREAM_ID = r"^\d{1,20}(-\d{1,20})?$"
+SCAN_CHUNK = 500
+BLOCK_MAX_S = 5.0  # a blocking read must end well inside the Redis client's 10 s socket timeout
+KindQ = Annotated[list[Kind] | None, Query(description="Only these kinds (repeatable).")]
+MinSeverityQ = Annotated[Severity | None, Query(description="This severity and above.")]
+SubjectQ = Annotated[
+    list[str] | None, Query(description="Exact subjects or fnmatch patterns (repeatable).")
+]
+
+
+class AlertEntry(Alert):
+    """An alert as stored, with its stream id."""
+
+    id: str = Field(description="Stream entry id: the SSE event id, and the `before` cursor.")
+
+
+class AlertPage(BaseModel):
+    """Alerts newest first, and the cursor of the next (older) page."""
+
+    items: list[AlertEntry]
+    next_before: str | None = Field(description="Pass as ?before= for older alerts; null: no more.")
+
+
+def _filters(
+    kind: Sequence[str] | None, min_severity: str | None, subject: Sequence[str] | None
+) -> Filters:
+    return Filters.from_dict({"kinds": kind, "min_severity": min_severity, "subjects": subject})
+
+
+def _in_time(since: datetime | None, until: datetime | None) -> Callable[[dict[str, Any]], bool]:
+    if since is None and until is None:
+        return lambda _a: True
+    # A time without a zone is UTC, as everywhere in riverwatch.
+    since, until = (t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in (since, until))
+
+    def check(a: dict[str, Any]) -> bool:
+        ts = datetime.fromisoformat(a["timestamp"])
+        return (since is None or ts >= since) and (until is None or ts < until)
+
+    return check
+
+
+@router.get(
+    "/alerts",
+    response_model=AlertPage,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    summary="Alert history with filters",
+)
+async def list_alerts(
+    key: ReadKey,
+    resources: ResourcesDep,
+    kind: KindQ = None,
+    severity: Annotated[
+        list[Severity] | None, Query(description="Only these severities (repeatable).")
+    ] = None,
+    min_severity: MinSeverityQ = None,
+    subject: SubjectQ = None,
+    since: Annotated[datetime | None, Query(description="Alert time at or after.")] = None,
+    until: Annotated[datetime | None, Query(description="Alert time before.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[
+        str | None, Query(pattern=STREAM_ID, description="Only alerts older than this id.")
+    ] = None,
+) -> dict[str, Any]:
+    """Delivered alerts (deduplicated, after cooldown), newest first, filtered.
+
+    ``since``/``until`` compare the alert's own timestamp. History is bounded by
+    RIVERWATCH_ALERT_STREAM_MAXLEN; page with ``before`` = the previous page's ``next_before``.
+    """
+    store = AlertStore(resources.redis, resources.names)
+    wanted, in_time = _filters(kind, min_severity, subject), _in_time(since, until)
+    items: list[dict[str, Any]] = []
+    cursor = before
+    while len(items) < limit:
+        chunk = await store.page(cursor, SCAN_CHUNK)
+        for eid, raw in chunk:
+            a = orjson.loads(raw)
+            if (
+                wanted.matches(a["kind"], a["severity"], a["subject"])
+                and (not severity or a["severity"] in severity)
+                and in_time(a)
+            ):
+                items.append(a | {"id": eid})
+                if len(items) == limit:
+                    return {"items": items, "next_before": eid}
+        if len(chunk) < SCAN_CHUNK:
+            return {"items": items, "next_before": None}
+        cursor = chunk[-1][0]
+    return {"items": items, "next_before": None}
+
+
+@router.get(
+    "/alerts/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`event: alert` events."},
+        401: {"model": Problem},
+        403: {"model": Problem},
+    },
+    summary="Live alerts as server-sent events",
+)
+async def stream_alerts(
+    key: ReadKey,
+    resources: ResourcesDep,
+    kind: KindQ = None,
+    min_severity: MinSeverityQ = None,
+    subject: SubjectQ = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(pattern=STREAM_ID, description="Resume right after this event id."),
+    ] = None,
+) -> StreamingResponse:
+    """Alerts as they are stored: ``id: <stream id>``, ``event: alert``, ``data: <Alert JSON>``.
+
+    Without ``Last-Event-ID`` the stream starts with the next alert; with it, right after that
+    id, so a reconnecting client misses nothing still in the history. Comment lines
+    (``: keep-alive``) every RIVERWATCH_ALERT_SSE_HEARTBEAT_S keep proxies from closing it.
+    """
+    store = AlertStore(resources.redis, resources.names)
+    wanted = _filters(kind, min_severity, subject)
+    start = last_event_id or await store.last_id()  # fixed now: nothing slips in before we read
+    heartbeat = resources.settings.alert_sse_heartbeat_s
+    block_ms = int(min(heartbeat, BLOCK_MAX_S) * 1000)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"retry: 2000\n: connected\n\n"
+        last, wrote = start, time.monotonic()
+        while True:
+            for eid, raw in await store.after(last, 100, block_ms):
+                last = eid
+                a = orjson.loads(raw)
+                if wanted.matches(a["kind"], a["severity"], a["subject"]):
+                    yield b"id: %s\nevent: alert\ndata: %s\n\n" % (eid.encode(), raw)
+                    wrote = time.monotonic()
+            if time.monotonic() - wrote >= heartbeat:
+                yield b": keep-alive\n\n"
+                wrote = time.monotonic()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,62 @@
+"""GET /v1/monitor/{drift,fairness,performance,concept,actions}: what the monitor stored.
+
+Before the first window closes there is nothing to show: the answer is then 200 with
+``{"status": "no data yet"}`` (not 404: the resource exists, it is just empty).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+
+from api.deps import ReadKey, ResourcesDep
+
+router = APIRouter(prefix="/v1/monitor", tags=["monitor"])
+History = Annotated[int, Query(ge=0, le=1000, description="Past windows to include.")]
+
+
+async def _result(resources: Any, kind: str, history: int) -> dict[str, Any]:
+    names = resources.names
+    p = resources.redis.pipeline(transaction=False)
+    p.get(names.monitor(kind))
+    p.lrange(names.monitor(f"{kind}:history"), 0, max(history, 1) - 1)
+    latest, past = await p.execute()
+    if latest is None:
+        return {"status": "no data yet", "latest": None, "history": []}
+    hist = [orjson.loads(v) for v in past[:history]]
+    return {"status": "ok", "latest": orjson.loads(latest), "history": hist}
+
+
+@router.get("/drift", summary="Data and prediction drift of the latest windows")
+async def drift(key: ReadKey, resources: ResourcesDep, history: History = 10) -> dict[str, Any]:
+    """Per-feature drift against the champion's reference and PSI/Wasserstein of scores."""
+    return await _result(resources, "drift", history)
+
+
+@router.get("/fairness", summary="Fairness per protected attribute of the latest windows")
+async def fairness(key: ReadKey, resources: ResourcesDep, history: History = 10) -> dict[str, Any]:
+    """Per-group rates, gaps and bootstrap intervals of labeled windows."""
+    return await _result(resources, "fairness", history)
+
+
+@router.get("/performance", summary="Realised performance and label maturity")
+async def perf(key: ReadKey, resources: ResourcesDep, history: History = 10) -> dict[str, Any]:
+    """AUC, AP, Card Precision@k, precision/recall per model; provisional until matured."""
+    return await _result(resources, "performance", history)
+
+
+@router.get("/concept", summary="Concept drift detected on the error streams")
+async def concept(key: ReadKey, resources: ResourcesDep, history: History = 10) -> dict[str, Any]:
+    """The latest detections and every (model, group) detector's error estimate."""
+    return await _result(resources, "concept", history)
+
+
+@router.get("/actions", summary="The policy's audit trail: every control request and trigger")
+async def actions(
+    key: ReadKey, resources: ResourcesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    """Newest first: action, target, request_id, reason, trigger and window."""
+    raw = await resources.redis.lrange(resources.names.monitor("actions"), 0, limit - 1)
+    return {"actions": [orjson.loads(v) for v in raw]}

@@ -1,0 +1,227 @@
+"""Webhook signing (Standard Webhooks) and the address check that keeps webhooks off internal hosts.
+
+Signing: ``webhook-signature = "v1," + base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}"))``,
+where ``key`` is the base64-decoded part of the ``whsec_...`` secret (standardwebhooks.com).
+A receiver verifies with any Standard Webhooks library, or with :func:`verify`.
+
+Safety: a webhook URL must resolve only to public addresses. Loopback, private, link-local,
+cloud-metadata and other non-global addresses are refused (loopback only when allowed, for
+local development), and the request then goes to the very address that was checked
+(:func:`pinned`), so a DNS answer that changes between check and connect cannot redirect it.
+
+>>> key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+>>> sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
+'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE='
+>>> address_problem("10.1.2.3"), address_problem("8.8.8.8")
+('private', None)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from core.errors import RiverwatchError
+
+SECRET_PREFIX = "whsec_"
+TOLERANCE_S = 300
+# Cloud metadata endpoints (AWS, GCP and Azure share 169.254.169.254; AWS IPv6; Alibaba;
+# Oracle). Named first so the refusal says why, not just "link-local".
+METADATA_IPS = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
+Resolver = Callable[[str, int], list[str]]
+
+
+class UnsafeURL(RiverwatchError, ValueError):
+    """A webhook URL that must not be called; the message says why."""
+
+
+class InvalidSignature(RiverwatchError, ValueError):
+    """A webhook whose signature or timestamp does not verify."""
+
+
+def new_secret() -> str:
+    """A fresh signing secret ``whsec_<base64 of 32 random bytes>``."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_`` secret (the prefix is optional); ValueError when malformed."""
+    try:
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a webhook secret is 'whsec_' followed by base64") from exc
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value (``v1,<base64>``) for one message."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(
+    secret: str, msg_id: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
+    """The three Standard Webhooks headers; ``msg_id`` must stay the same across retries."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(secret, msg_id, ts, body),
+    }
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float | None = None,
+    tolerance_s: int = TOLERANCE_S,
+) -> None:
+    """Raise InvalidSignature unless ``headers`` sign ``body`` with ``secret`` recently enough.
+
+    ``headers`` is matched case-insensitively; any ``v1`` entry of the space-separated
+    signature list may match (secret rotation sends several).
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        msg_id, ts = lower["webhook-id"], int(lower["webhook-timestamp"])
+        offered = lower["webhook-signature"].split()
+    except (KeyError, ValueError) as exc:
+        raise InvalidSignature(f"missing or malformed webhook header: {exc}") from exc
+    if abs((time.time() if now is None else now) - ts) > tolerance_s:
+        raise InvalidSignature(f"webhook-timestamp {ts} is outside the {tolerance_s} s tolerance")
+    expected = sign(secret, msg_id, ts, body)
+    if not any(hmac.compare_digest(expected, s) for s in offered if s.startswith("v1,")):
+        raise InvalidSignature("no webhook-signature entry matches")
+
+
+def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
+    """Why a webhook must not go to ``ip`` ("loopback", "private", ...), or None when public.
+
+    >>> address_problem("::ffff:127.0.0.1"), address_problem("::1", allow_loopback=True)
+    ('loopback', None)
+    """
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped  # ::ffff:10.0.0.1 reaches 10.0.0.1
+    checks = (
+        (addr in METADATA_IPS, "cloud metadata"),
+        (addr.is_loopback, "loopback"),
+        (addr.is_unspecified, "unspecified"),
+        (addr.is_link_local, "link-local"),
+        (addr.is_multicast, "multicast"),
+        (addr.is_private, "private"),
+        (not addr.is_global, "not a public address"),
+    )
+    for hit, reason in checks:
+        if hit:
+            return None if reason == "loopback" and allow_loopback else reason
+    return None
+
+
+def _getaddrinfo(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook URL: the URL, its host and port, and the addresses it resolved to."""
+
+    url: str
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+def check_url(url: str, allow_loopback: bool = False, resolve: Resolver = _getaddrinfo) -> Target:
+    """Resolve ``url``'s host and return it when every address is safe; else raise UnsafeURL.
+
+    Blocking (DNS): call it from a thread in async code. The message names the reason, e.g.
+    ``resolves to 10.0.0.5 (private)``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL(f"the URL must be http or https, not {parts.scheme or 'empty'!r}")
+    if not parts.hostname:
+        raise UnsafeURL("the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURL("the URL must not carry credentials; the signature authenticates us")
+    host = parts.hostname.rstrip(".").lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeURL(f"the URL's port is invalid: {exc}") from exc
+    if host in METADATA_NAMES:
+        raise UnsafeURL(f"{host} is a cloud metadata endpoint")
+    if (host == "localhost" or host.endswith(".localhost")) and not allow_loopback:
+        raise UnsafeURL(f"{host} is loopback (RIVERWATCH_WEBHOOK_ALLOW_LOOPBACK is off)")
+    try:
+        addresses = tuple(dict.fromkeys(resolve(host, port)))
+    except OSError as exc:
+        raise UnsafeURL(f"{host} does not resolve: {exc}") from exc
+    if not addresses:
+        raise UnsafeURL(f"{host} resolves to no address")
+    for ip in addresses:
+        problem = address_problem(ip, allow_loopback)
+        if problem is not None:
+            hint = " (RIVERWATCH_WEBHOOK_ALLOW_LOOPBACK is off)" if problem == "loopback" else ""
+            raise UnsafeURL(f"{host} resolves to {ip} ({problem}){hint}")
+    return Target(url, host, port, addresses)
+
+
+def pinned(target: Target) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """URL, headers and httpx extensions that send a request to the checked address.
+
+    The URL names the IP, ``Host`` keeps the original name, and for https the
+    ``sni_hostname`` extension makes TLS present and verify the original name.
+    """
+    parts = urlsplit(target.url)
+    ip = target.addresses[0]
+    literal = f"[{ip}]" if ":" in ip else ip
+    netloc = f"{literal}:{target.port}"
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    ext: dict[str, Any] = {"sni_hostname": target.host} if parts.scheme == "https" else {}
+    return url, {"Host": host_header}, ext
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    secret: str,
+    msg_id: str,
+    body: bytes,
+    allow_loopback: bool,
+    timeout_s: float,
+) -> int:
+    """Check ``url`` again, then POST the signed ``body`` to the checked address; the status.
+
+    Raises UnsafeURL when the URL now resolves to a refused address, and httpx.HTTPError,
+    TimeoutError or OSError when no answer came within ``timeout_s`` (DNS included). The
+    response body is not read. ``client`` must not follow redirects nor use a proxy.
+    """
+    async with asyncio.timeout(timeout_s):
+        target = await asyncio.to_thread(check_url, url, allow_loopback)
+        full, headers, ext = pinned(target)
+        headers |= signed_headers(secret, msg_id, body)
+        async with client.stream("POST", full, content=body, headers=headers, extensions=ext) as r:
+            return r.status_code

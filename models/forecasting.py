@@ -1,0 +1,295 @@
+"""Per-series online forecasting: candidates side by side, conformal intervals, anomalies.
+
+A :class:`SeriesForecaster` is the whole state of one metric series. ``update(ts, value)``
+applies one point (ignoring late and duplicate ones), scores every candidate's earlier
+forecasts against it, flags it when it leaves its one-step anomaly band, learns it, and
+returns the new horizon forecast. Per horizon step the candidate with the lowest rolling
+(exponentially weighted) absolute error serves, so a series may take its one-step forecast
+from one model and its day-ahead forecast from another. The state pickles
+(:func:`dump_state`/:func:`load_state`) and a restored state continues exactly.
+
+>>> f = SeriesForecaster("demo", ForecastConfig(horizon=3, window=50))
+>>> ups = [f.update(60.0 * i, 10.0 + (i % 2)) for i in range(40)]
+>>> f.update(60.0 * 39, 99.0) is None, f.late          # a duplicate timestamp is ignored
+(True, 1)
+>>> [p.timestamp for p in f.forecast()] == [60.0 * 40, 60.0 * 41, 60.0 * 42]
+True
+>>> all(p.lower <= p.value <= p.upper for p in f.forecast())
+True
+>>> g = load_state(dump_state(f))
+>>> g.update(60.0 * 40, 10.0) == f.update(60.0 * 40, 10.0)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import river
+
+from core.errors import ModelError
+from models.forecast_calendar import Calendar, detect, fourier
+from models.forecast_candidates import Candidate, make_candidates, select
+from models.forecast_intervals import Conformal, fill_offsets, one_step_band
+from models.forecast_types import ForecastConfig, Step, Update, period_for
+
+__all__ = [
+    "ForecastConfig",
+    "SeriesForecaster",
+    "Step",
+    "Update",
+    "dump_state",
+    "load_state",
+    "period_for",
+]
+
+STATE_FORMAT = 1
+
+
+@dataclass
+class _Served:
+    """Ring of the last ``horizon`` forecasts: per origin and step the value, bounds and
+    serving candidate; per origin the error scale and the anomaly band's half-width."""
+
+    value: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    source: np.ndarray
+    scale: np.ndarray
+    band: np.ndarray
+
+
+class SeriesForecaster:
+    """The complete, picklable state of one series (see the module docstring)."""
+
+    def __init__(self, series_id: str, config: ForecastConfig, period: int | None = None):
+        self.series_id = series_id
+        self.config = config
+        self.period = period
+        self.buffer: list[tuple[float, float]] = []  # points before the calendar is known
+        self.calendar: Calendar | None = None
+        self.candidates: list[Candidate] = []
+        self.n = 0
+        self.last_ts: float | None = None
+        self.last_value = math.nan
+        self.late = 0
+        self.anomalies = 0
+        self.alerts = 0
+        self.run = 0
+        self.shift: list[float] = []  # residuals of the current anomaly run
+        self.offset = 0.0  # sum of the level shifts accepted: the models see y - offset
+        self.last_alert = -(10**9)
+        self.scale = math.nan  # EW mean |one-step change|: the error unit before any error
+        self.err_num = np.zeros((0, config.horizon))
+        self.err_den = np.zeros((0, config.horizon))
+        self.one_step_mae = math.nan
+        self.pending = np.zeros((0, config.horizon, config.horizon))
+        h = config.horizon
+        self.served = _Served(
+            np.full((h, h), np.nan),
+            np.full((h, h), np.nan),
+            np.full((h, h), np.nan),
+            np.zeros((h, h), dtype=np.int16),
+            np.full(h, np.nan),
+            np.full(h, np.nan),
+        )
+        self.conformal = Conformal(h, config.window, config.coverage, config.adapt_rate)
+        self.resid1 = np.full(config.anomaly_window, np.nan)  # one-step scores, for the band
+        self.steps: tuple[Step, ...] = ()
+        self.features: dict[float, dict[str, float]] = {}
+
+    # -- applying points -----------------------------------------------------------------
+    def update(self, ts: float, value: float) -> Update | None:
+        """Apply one point; None (and ``late`` + 1) when ts <= the last applied timestamp."""
+        if self.last_ts is not None and ts <= self.last_ts:
+            self.late += 1
+            return None
+        self.last_ts = ts
+        if self.calendar is None:
+            self.buffer.append((ts, value))
+            need = 2 if self.period is not None else self.config.warmup
+            if len(self.buffer) < need:
+                return Update(ts, value)
+            self._start()
+            out = Update(ts, value)
+            for t, v in self.buffer:
+                out = self._apply(t, v)
+            self.buffer = []
+            return out
+        return self._apply(ts, value)
+
+    def _start(self) -> None:
+        cfg = self.config
+        self.calendar = detect([t for t, _ in self.buffer], self.period, cfg.max_period)
+        self.candidates = make_candidates(self.calendar)
+        c = len(self.candidates)
+        self.err_num = np.zeros((c, cfg.horizon))
+        self.err_den = np.zeros((c, cfg.horizon))
+        self.pending = np.full((c, cfg.horizon, cfg.horizon), np.nan)
+
+    def _apply(self, ts: float, y: float) -> Update:
+        cfg, h = self.config, self.config.horizon
+        origins = self.n - np.arange(1, h + 1)  # the origin of each step's forecast for y
+        ok = origins >= 0
+        rows, cols = origins % h, np.arange(h)
+        past = np.where(ok, self.pending[:, rows, cols], np.nan)
+        valid = ~np.isnan(past)
+        decay = 0.5 ** (1 / cfg.halflife)
+        self.err_num = self.err_num * np.where(valid, decay, 1) + np.where(valid, abs(past - y), 0)
+        self.err_den = self.err_den * np.where(valid, decay, 1) + valid
+        served = np.where(ok, self.served.value[rows, cols], np.nan)
+        lower = np.where(ok, self.served.lower[rows, cols], np.nan)
+        upper = np.where(ok, self.served.upper[rows, cols], np.nan)
+        has = ~np.isnan(served)
+        self.conformal.record((lower <= y) & (y <= upper), has)
+        band = self.served.band[rows[0]] if ok[0] else math.nan
+        anomaly, expected, y_learn = self._check(y, served[0], band)
+        alert = False
+        if anomaly:
+            self.run += 1
+            self.shift.append(y - float(served[0]))
+            if self.run == cfg.relearn_after:
+                # A level shift: move the models' origin by it instead of feeding them the
+                # jump, which seasonal models would replay as a false jump a season later.
+                self.offset += float(np.median(self.shift))
+            alert = self.run == cfg.anomaly_run and self.n - self.last_alert > cfg.cooldown
+            self.last_alert = self.n if alert else self.last_alert
+            self.anomalies += 1
+            self.alerts += alert
+        else:
+            self.run, self.shift = 0, []
+        # Scores are residuals over the local error scale at the origin (locally weighted
+        # conformal): a series whose errors grow with its level keeps calibrated intervals.
+        # An anomaly enters clipped to its band: it cannot blow the intervals up, yet a
+        # window that has become too narrow still widens again.
+        scores = (y_learn - served) / self.served.scale[rows]
+        self.conformal.add(scores)
+        self.resid1[self.n % len(self.resid1)] = scores[0]
+        if has[0]:
+            self.one_step_mae = _ew(self.one_step_mae, abs(y_learn - served[0]), decay)
+        x = y_learn - self.offset  # what the models see
+        if not math.isnan(self.last_value):
+            self.scale = _ew(self.scale, abs(x - self.last_value), decay)
+        for cand in self.candidates:
+            assert self.calendar is not None
+            cand.learn(ts, x, self.calendar)
+        self.last_value = x
+        self._forecast_all(ts)
+        self.n += 1
+        fc = None if math.isnan(served[0]) else float(served[0])
+        return Update(ts, y, anomaly, alert, fc, expected, self.steps, self.model)
+
+    def _check(
+        self, y: float, fc: float, half: float
+    ) -> tuple[bool, tuple[float, float] | None, float]:
+        """(anomalous?, the anomaly band, the value to learn) for an observation."""
+        if math.isnan(fc) or math.isnan(half):
+            return False, None, y
+        band = (float(fc - half), float(fc + half))
+        if band[0] <= y <= band[1]:
+            return False, band, y
+        # A spike learned as observed would drag the next forecasts after it. From the
+        # ``relearn_after``-th point of a run on, the level has moved (see _apply): learn y.
+        clipped = min(max(y, band[0]), band[1])
+        return True, band, clipped if self.run + 1 < self.config.relearn_after else y
+
+    def _forecast_all(self, ts: float) -> None:
+        cfg, h = self.config, self.config.horizon
+        assert self.calendar is not None
+        future = self.calendar.future(ts, h)
+        slot = self.n % h
+        # Consecutive forecasts share all but one future timestamp: keep their features.
+        cal, known = self.calendar, self.features
+        self.features = {t: known[t] if t in known else fourier(cal, t) for t in future}
+        xs = list(self.features.values())
+        for i, cand in enumerate(self.candidates):
+            got = cand.forecast(future, cal, xs)
+            self.pending[i, slot] = np.asarray(got) + self.offset if got is not None else np.nan
+        now = self.pending[:, slot]
+        best = select(self.err_num, self.err_den, ~np.isnan(now[:, 0]))
+        value = now[best, np.arange(h)]
+        unit = self.one_step_mae if self.one_step_mae > 0 else self.scale
+        unit = unit if unit > 0 else 1.0
+        lo, hi = self.conformal.offsets()
+        # No calibrated offsets yet: a normal interval, sigma ~ 1.25 x the one-step MAE.
+        fill_offsets(lo, hi, 1.2533, NormalDist().inv_cdf(0.5 + cfg.coverage / 2))
+        lo, hi = lo * unit, hi * unit
+        self.served.scale[slot] = unit
+        # The anomaly band widens the nominal one-step interval (not the adapted one: a run
+        # of misses must not narrow it), from a longer window than the intervals' for a
+        # steadier threshold, symmetrically on its wider side: a skewed window must never
+        # put the forecast itself outside the band.
+        half = one_step_band(self.resid1, cfg.coverage, cfg.min_calibration)
+        self.served.band[slot] = cfg.anomaly_width * unit * half
+        self.served.value[slot], self.served.source[slot] = value, best
+        self.served.lower[slot], self.served.upper[slot] = value + lo, value + hi
+        self.steps = tuple(
+            Step(t, float(v), float(v + a), float(v + b))
+            for t, v, a, b in zip(future, value, lo, hi, strict=True)
+            if not math.isnan(v)
+        )
+
+    # -- reading -------------------------------------------------------------------------
+    def forecast(self, horizon: int | None = None) -> tuple[Step, ...]:
+        """The latest forecast (its first ``horizon`` steps); empty while warming up."""
+        return self.steps[: horizon or self.config.horizon]
+
+    @property
+    def model(self) -> str | None:
+        """The candidate serving the latest one-step forecast (None while warming up)."""
+        if not self.steps:
+            return None
+        return self.candidates[int(self.served.source[(self.n - 1) % self.config.horizon, 0])].name
+
+    def summary(self) -> dict[str, Any]:
+        """Model, rolling one-step MAE, realised one-step coverage and counters (JSON-ready).
+
+        ``as_of`` is the epoch of the last applied point (None before the first).
+        """
+        return {
+            "series_id": self.series_id,
+            "model": self.model,
+            "rolling_mae": None if math.isnan(self.one_step_mae) else float(self.one_step_mae),
+            "coverage": self.conformal.realised()[0],
+            "points": self.n + len(self.buffer),
+            "late": self.late,
+            "anomalies": self.anomalies,
+            "alerts": self.alerts,
+            "period": self.calendar.period if self.calendar else self.period,
+            "horizon": self.config.horizon,
+            "as_of": self.last_ts,
+        }
+
+
+def _ew(average: float, x: float, decay: float) -> float:
+    """An exponentially weighted average updated with ``x`` (NaN: none yet)."""
+    return x if math.isnan(average) else decay * average + (1 - decay) * x
+
+
+def dump_state(state: SeriesForecaster) -> bytes:
+    """Pickle a series' state with the River version and state format it was built with."""
+    return pickle.dumps(
+        {"river": river.__version__, "format": STATE_FORMAT, "state": state},
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+
+
+def load_state(blob: bytes) -> SeriesForecaster:
+    """Unpickle a series' state; refuse another River version or state format (ModelError)."""
+    try:
+        data = pickle.loads(blob)
+    except Exception as exc:
+        raise ModelError(f"forecaster state is unreadable: {exc}") from exc
+    if data.get("river") != river.__version__ or data.get("format") != STATE_FORMAT:
+        raise ModelError(
+            f"forecaster state was written with river {data.get('river')} (format "
+            f"{data.get('format')}); this process runs river {river.__version__} (format "
+            f"{STATE_FORMAT}): the series starts afresh"
+        )
+    state: SeriesForecaster = data["state"]
+    return state

@@ -1,0 +1,213 @@
+"""Train a challenger and decide its promotion, on the Fraud Detection Handbook's protocol.
+
+Labels arrive ``delay_days`` after their transaction, so at event time ``now`` the newest
+complete labels are those of ``now - delay``. The hold-out is the ``holdout_days`` before that,
+and the training window the ``train_days`` before the hold-out::
+
+    |------ train_days ------|--- holdout_days ---|--- delay_days ---|
+    train_start      holdout_start          holdout_end            now
+
+The challenger is fitted on the training window and scored on the hold-out, as is the
+champion (when there is one); promotion needs the challenger to beat the champion's
+``metric`` by more than ``margin`` (absolute). Without a champion, a challenger is promoted
+when the hold-out has a fraud to find and its AUC beats chance.
+
+>>> w = windows(now=30 * DAY_S, cfg=TrainConfig(train_days=14, holdout_days=7, delay_days=7))
+>>> [t / DAY_S for t in (w.train_start, w.train_end, w.holdout_start, w.holdout_end)]
+[2.0, 16.0, 16.0, 23.0]
+>>> decide({"ap": 0.70}, {"ap": 0.69}, TrainConfig(margin=0.02))
+(False, 'challenger AP 0.7000 does not beat champion AP 0.6900 by more than the margin 0.0200')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models import features as feature_defs
+from models.batch import BatchClassifier, predict_batch, train_batch
+from models.evaluation import fraud_metrics
+
+DAY_S = 86_400
+METRICS = ("auc", "ap", "cp@100")
+_LABELS = {"auc": "AUC", "ap": "AP", "cp@100": "CP@100"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Window lengths in days, and the promotion rule (metric ``ap`` or ``cp@100``, margin)."""
+
+    train_days: float = 21
+    holdout_days: float = 7
+    delay_days: float = 7
+    metric: str = "ap"
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("ap", "cp@100"):
+            raise ValueError(f"promotion metric must be 'ap' or 'cp@100', got {self.metric!r}")
+        if self.train_days <= 0 or self.holdout_days <= 0 or self.delay_days < 0:
+            raise ValueError("train_days and holdout_days must be > 0, delay_days >= 0")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The training and hold-out windows, epoch seconds, each ``[start, end)``."""
+
+    train_start: float
+    train_end: float
+    holdout_start: float
+    holdout_end: float
+
+    def describe(self) -> str:
+        """``train 2026-01-01..2026-01-22, hold-out 2026-01-22..2026-01-29`` (UTC)."""
+
+        def d(t: float) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+
+        return (
+            f"train {d(self.train_start)}..{d(self.train_end)}, "
+            f"hold-out {d(self.holdout_start)}..{d(self.holdout_end)} UTC"
+        )
+
+
+def windows(now: float, cfg: TrainConfig) -> Windows:
+    """The windows for event time ``now``."""
+    holdout_end = now - cfg.delay_days * DAY_S
+    holdout_start = holdout_end - cfg.holdout_days * DAY_S
+    return Windows(
+        holdout_start - cfg.train_days * DAY_S, holdout_start, holdout_start, holdout_end
+    )
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run produced and decided.
+
+    ``challenger`` is None when there was too little data to fit one; ``evaluated`` tells
+    whether the hold-out could rank it (it needs frauds and non-frauds). ``reason`` says why
+    in words a person can act on.
+    """
+
+    windows: Windows
+    challenger: BatchClassifier | None
+    challenger_metrics: dict[str, float] | None
+    champion_metrics: dict[str, float] | None
+    promote: bool
+    reason: str
+    counts: dict[str, int] = field(default_factory=dict)
+    features: tuple[str, ...] = ()
+
+    @property
+    def evaluated(self) -> bool:
+        """True when the challenger has hold-out metrics worth registering."""
+        return self.challenger is not None and self.challenger_metrics is not None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able: windows, counts, both metric sets, the decision and its reason."""
+        return {
+            "windows": asdict(self.windows),
+            "counts": dict(self.counts),
+            "challenger": self.challenger_metrics,
+            "champion": self.champion_metrics,
+            "promote": self.promote,
+            "reason": self.reason,
+        }
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{_LABELS.get(metric, metric)} {value:.4f}"
+
+
+def decide(
+    challenger: Mapping[str, float], champion: Mapping[str, float] | None, cfg: TrainConfig
+) -> tuple[bool, str]:
+    """Whether to promote, and why. ``champion`` None: promote when the AUC beats 0.5."""
+    if champion is None:
+        auc = challenger.get("auc", math.nan)
+        if not auc > 0.5:  # also False for NaN
+            return False, f"no champion, but the challenger's AUC {auc:.4f} is not above 0.5"
+        score = _fmt(cfg.metric, challenger.get(cfg.metric, math.nan))
+        return True, f"no champion yet; challenger AUC {auc:.4f}, {score}"
+    new, old = challenger.get(cfg.metric, math.nan), champion.get(cfg.metric, math.nan)
+    if math.isnan(new):
+        return False, f"the challenger's {_LABELS[cfg.metric]} is undefined on the hold-out"
+    if math.isnan(old) or new > old + cfg.margin:
+        return True, (
+            f"challenger {_fmt(cfg.metric, new)} beats champion {_fmt(cfg.metric, old)} "
+            f"by more than the margin {cfg.margin:.4f}"
+        )
+    return False, (
+        f"challenger {_fmt(cfg.metric, new)} does not beat champion {_fmt(cfg.metric, old)} "
+        f"by more than the margin {cfg.margin:.4f}"
+    )
+
+
+def _matrix(df: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    # A column the frame lacks (a feature added after these rows were stored) is missing: NaN.
+    return df.reindex(columns=list(names)).to_numpy(dtype=float)
+
+
+def _lacks(df: pd.DataFrame) -> str | None:
+    """What keeps ``df`` from training or ranking (both classes are needed), or None."""
+    frauds = int(df["label"].sum())
+    if df.empty:
+        return "no labeled rows"
+    if frauds == 0:
+        return f"no fraud among {len(df)} labeled rows"
+    return "only frauds, no legitimate rows" if frauds == len(df) else None
+
+
+def _metrics(df: pd.DataFrame, scores: np.ndarray) -> dict[str, float]:
+    m = fraud_metrics(df["epoch"], df["card_id"], df["label"], scores, k=100)
+    return {k: m[k] for k in METRICS}
+
+
+def train_and_evaluate(
+    labeled: pd.DataFrame,
+    now: float,
+    cfg: TrainConfig,
+    champion: BatchClassifier | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> TrainingResult:
+    """Fit a challenger on ``labeled`` (offline-store rows), evaluate it and the champion.
+
+    ``labeled`` needs ``epoch``, ``card_id``, ``label`` and the feature columns; rows outside
+    the two windows are ignored. ``feature_names`` defaults to the current FEATURE_NAMES.
+    """
+    names = tuple(feature_names or feature_defs.FEATURE_NAMES)
+    w = windows(now, cfg)
+    ep = labeled["epoch"]
+    train = labeled[(ep >= w.train_start) & (ep < w.train_end)]
+    hold = labeled[(ep >= w.holdout_start) & (ep < w.holdout_end)]
+    counts = {
+        "train_rows": len(train),
+        "train_frauds": int(train["label"].sum()),
+        "holdout_rows": len(hold),
+        "holdout_frauds": int(hold["label"].sum()),
+    }
+
+    def result(model: BatchClassifier | None, reason: str, **kw: Any) -> TrainingResult:
+        return TrainingResult(
+            w, model, kw.get("chal"), kw.get("champ"), kw.get("promote", False),
+            reason, counts, names,
+        )  # fmt: skip
+
+    if lack := _lacks(train):
+        return result(None, f"too little data: {lack} in the training window ({w.describe()})")
+    model = train_batch(_matrix(train, names), train["label"].to_numpy(), names)
+    if lack := _lacks(hold):
+        return result(model, f"cannot evaluate: {lack} in the hold-out window ({w.describe()})")
+    X_hold = _matrix(hold, names)
+    chal = _metrics(hold, predict_batch(model, X_hold))
+    champ = None
+    if champion is not None:
+        champ = _metrics(hold, predict_batch(champion, X_hold, names=names))
+    promote, why = decide(chal, champ, cfg)
+    return result(model, why, chal=chal, champ=champ, promote=promote)

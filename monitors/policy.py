@@ -1,0 +1,299 @@
+"""The monitoring policy: findings about a window -> alerts, control requests, an audit trail.
+
+Pure: findings of :mod:`monitors.drift`, ``concept``, ``fairness`` and ``performance`` in,
+:class:`Decision` s (``core.events.Alert``/``Control`` plus audit entries) out.
+State: cooldowns, performance baselines and the champion seen last.
+
+Rules (thresholds in :class:`PolicyConfig`):
+
+* data drift (share of drifted features) or prediction drift alone: a ``drift`` alert;
+* a performance drop on a matured (non-provisional) window, or concept drift on the error
+  stream of the batch/combined model: a ``performance`` alert and a ``retrain`` request;
+* concept drift on the online model: a ``reset`` request for it;
+* a newly promoted champion that does worse than its predecessor on its first matured window:
+  a ``rollback`` request;
+* fairness: a ``fairness`` alert only when a bootstrap interval says the gap is real.
+
+Cooldowns run on event time per (kind, subject), so a replay makes the same decisions and one
+incident is one alert. Every action is also announced as a ``retrain`` alert and audited.
+
+>>> from monitors.windows import Window
+>>> pol = Policy(PolicyConfig(cooldown_s=3600), clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+>>> win = Window("count", 0, 0.0, 600.0, [], [])
+>>> d = pol.perf(win, "batch", {"ap": 0.8}, provisional=False, champion="batch-1")
+>>> d.alerts, d.controls
+([], [])
+>>> d = pol.perf(win, "batch", {"ap": 0.5}, provisional=False, champion="batch-1")
+>>> [a.kind for a in d.alerts], [c.action for c in d.controls]
+(['performance', 'retrain'], ['retrain'])
+>>> d.alerts[0].details["window_end"]
+'1970-01-01T00:10:00+00:00'
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from core.events import Alert, Control
+from monitors.concept import ALL, DriftEvent
+from monitors.fairness import AttributeFairness
+from monitors.windows import Window
+
+Severity = Literal["info", "warning", "critical"]
+Action = Literal["retrain", "reset", "rollback"]
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Thresholds of the policy (the worker builds them from RIVERWATCH_MONITOR_* settings)."""
+
+    drift_share_warn: float = 0.3  # share of drifted features that warns
+    drift_share_critical: float = 0.6  # ... and that is critical
+    perf_metric: str = "ap"  # the metric whose drop requests a retrain
+    perf_drop: float = 0.1  # absolute drop below the baseline that counts as a drop
+    baseline_windows: int = 3  # healthy matured windows averaged into the baseline
+    rollback_margin: float = 0.02  # a new champion this much worse than its predecessor
+    cooldown_s: float = 6 * 3600.0  # event-time seconds between two alerts of one subject
+    retrain_models: tuple[str, ...] = ("batch", "combined")
+    reset_models: tuple[str, ...] = ("online",)
+    batch_model: str = "batch"  # the model the registry's champion serves
+    audit_max: int = 1000
+
+
+@dataclass
+class Decision:
+    """What the policy wants published; ``audit`` has one entry per control request."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: Decision) -> Decision:
+        """Append ``other``'s items (in place); returns self."""
+        self.alerts += other.alerts
+        self.controls += other.controls
+        self.audit += other.audit
+        return self
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+class Policy:
+    """Stateful rules over findings; see the module docstring."""
+
+    def __init__(
+        self, config: PolicyConfig | None = None, clock: Callable[[], datetime] | None = None
+    ):
+        self.c = config or PolicyConfig()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.audit: deque[dict[str, Any]] = deque(maxlen=self.c.audit_max)
+        self.suppressed = 0
+        self._last: dict[tuple[str, str], float] = {}  # (kind, subject) -> event time
+        self._history: dict[str, deque[float]] = {}  # model -> healthy metric values
+        self._champion: str | None = None
+        self._pending: tuple[str, str, float] | None = None  # (new, predecessor, its value)
+        self._last_value: dict[str, float] = {}
+
+    # -- building blocks -------------------------------------------------------------------
+    def _cool(self, kind: str, subject: str, t: float) -> bool:
+        """True when (kind, subject) fired less than ``cooldown_s`` of event time ago."""
+        last = self._last.get((kind, subject))
+        if last is not None and abs(t - last) < self.c.cooldown_s:
+            self.suppressed += 1
+            return True
+        self._last[(kind, subject)] = t
+        return False
+
+    def _alert(
+        self, win: Window[Any], kind: str, sev: Severity, subject: str, msg: str, **details: Any
+    ) -> Alert:
+        meta = win.meta()
+        return Alert(
+            alert_id=f"{kind}:{subject}:{meta['window_kind']}:{meta['window_end']}",
+            kind=kind,  # type: ignore[arg-type]
+            severity=sev,
+            subject=subject,
+            message=msg,
+            details={**meta, **details},
+            timestamp=self.clock(),
+        )
+
+    def _act(
+        self, win: Window[Any], action: Action, target: str, reason: str, trigger: dict[str, Any]
+    ) -> Decision:
+        """A control request with its ``retrain`` alert and audit entry (cooldown applied)."""
+        if self._cool(f"action:{action}", target, win.window_end):
+            return Decision()
+        meta = win.meta()
+        rid = f"monitor-{action}-{target}-{int(win.window_end)}"
+        span = {k: meta[k] for k in ("window_start", "window_end")}
+        details = {"trigger": trigger, **span, "source": "monitor"}
+        ctl = Control(
+            action=action,
+            target=target,
+            request_id=rid,
+            reason=reason,
+            details=details,
+            timestamp=self.clock(),
+        )
+        alert = self._alert(
+            win,
+            "retrain",
+            "warning",
+            target,
+            f"{action} of {target} requested: {reason}",
+            action=action,
+            request_id=rid,
+            trigger=trigger,
+        )
+        entry = {
+            "at": ctl.timestamp.isoformat(),
+            "action": action,
+            "target": target,
+            "request_id": rid,
+            "reason": reason,
+            **details,
+        }
+        self.audit.append(entry)
+        return Decision([alert], [ctl], [entry])
+
+    # -- rules -----------------------------------------------------------------------------
+    def drift(
+        self,
+        win: Window[Any],
+        share: float | None,
+        drifted: Iterable[str] = (),
+        psi: float | None = None,
+        psi_drifted: bool = False,
+    ) -> Decision:
+        """Data drift (``share`` of features drifted) and prediction drift: warnings only."""
+        out = Decision()
+        cols = sorted(drifted)
+        if (
+            share is not None
+            and share >= self.c.drift_share_warn
+            and not self._cool("drift", "features", win.window_end)
+        ):
+            sev: Severity = "critical" if share >= self.c.drift_share_critical else "warning"
+            msg = f"{share:.0%} of features drifted: {', '.join(cols)}"
+            out.alerts.append(
+                self._alert(win, "drift", sev, "features", msg, share_drifted=share, drifted=cols)
+            )
+        if psi_drifted and not self._cool("drift", "score", win.window_end):
+            msg = f"score distribution drifted (PSI {psi:.3f})"
+            out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=psi))
+        return out
+
+    def concept(self, win: Window[Any], events: Iterable[DriftEvent]) -> Decision:
+        """Concept drift on error streams: retrain (batch/combined) or reset (online)."""
+        out = Decision()
+        for ev in events:
+            if ev.direction != "up":
+                continue  # a model getting better is not an incident
+            subject = ev.model if ev.group == ALL else f"{ev.model}/{ev.group}"
+            trig = {"finding": "concept_drift", **ev.to_dict()}
+            msg = (
+                f"error rate of {ev.model} on {ev.group} rose from {ev.before:.3f} "
+                f"to {ev.after:.3f} ({ev.detector})"
+            )
+            if not self._cool("performance", subject, win.window_end):
+                sev: Severity = "warning" if ev.group == ALL else "info"
+                out.alerts.append(self._alert(win, "performance", sev, subject, msg, **trig))
+            if ev.group != ALL:
+                continue  # one group's detector alone does not retrain the whole model
+            if ev.model in self.c.retrain_models:
+                out.extend(self._act(win, "retrain", self.c.batch_model, msg, trig))
+            elif ev.model in self.c.reset_models:
+                out.extend(self._act(win, "reset", ev.model, msg, trig))
+        return out
+
+    def perf(
+        self,
+        win: Window[Any],
+        model: str,
+        metrics: Mapping[str, Any],
+        *,
+        provisional: bool,
+        champion: str | None = None,
+    ) -> Decision:
+        """A performance report of ``model``: drop -> retrain; bad new champion -> rollback.
+
+        Provisional windows (labels not matured) are ignored. ``champion`` is the registry's
+        champion when the report is about the batch model.
+        """
+        value = _num(metrics.get(self.c.perf_metric))
+        if provisional or value is None:
+            return Decision()
+        out = Decision()
+        m = self.c.perf_metric
+        if model == self.c.batch_model and champion != self._champion:
+            if self._champion is not None and champion is not None and model in self._last_value:
+                self._pending = (champion, self._champion, self._last_value[model])
+            self._champion = champion
+            self._history.pop(model, None)  # a new model earns a new baseline
+        hist = self._history.setdefault(model, deque(maxlen=self.c.baseline_windows))
+        pending = self._pending if model == self.c.batch_model else None
+        if pending is not None and pending[0] == champion:
+            self._pending = None
+            new, old, old_value = pending
+            if value < old_value - self.c.rollback_margin:
+                trig = {
+                    "finding": "worse_than_predecessor",
+                    "metric": m,
+                    "value": value,
+                    "predecessor": old,
+                    "predecessor_value": old_value,
+                }
+                msg = f"{new} {m} {value:.3f} < predecessor {old} {old_value:.3f}"
+                out.alerts.append(self._alert(win, "performance", "critical", model, msg, **trig))
+                out.extend(self._act(win, "rollback", new, msg, trig))
+                return out
+        self._last_value[model] = value
+        if len(hist) and value < (base := sum(hist) / len(hist)) - self.c.perf_drop:
+            trig = {"finding": "performance_drop", "metric": m, "value": value, "baseline": base}
+            msg = f"{model} {m} fell to {value:.3f} from a baseline of {base:.3f}"
+            if not self._cool("performance", model, win.window_end):
+                sev: Severity = "critical" if value < base - 2 * self.c.perf_drop else "warning"
+                out.alerts.append(self._alert(win, "performance", sev, model, msg, **trig))
+            if model in self.c.retrain_models:
+                out.extend(self._act(win, "retrain", self.c.batch_model, msg, trig))
+            return out  # a dropped window does not lower the baseline
+        hist.append(value)
+        return out
+
+    def fairness(self, win: Window[Any], reports: Mapping[str, AttributeFairness]) -> Decision:
+        """One ``fairness`` alert per attribute whose gap is significant (bootstrap)."""
+        out = Decision()
+        for attr, rep in sorted(reports.items()):
+            if not rep.significant or self._cool("fairness", attr, win.window_end):
+                continue
+            sig = [i for i in rep.intervals.values() if i.significant]
+            groups = sorted({g for i in sig for g in (i.high, i.low)})
+            parts = [
+                f"{i.rate} {i.high} vs {i.low}: gap {i.gap:.3f} "
+                f"(CI {i.ci_low:.3f}..{i.ci_high:.3f})"
+                for i in sig
+            ]
+            msg = f"unfair outcomes by {attr}: " + "; ".join(parts)
+            out.alerts.append(
+                self._alert(
+                    win,
+                    "fairness",
+                    "warning",
+                    attr,
+                    msg,
+                    attribute=attr,
+                    groups=groups,
+                    intervals=[vars(i) for i in sig],
+                    demographic_parity_difference=rep.demographic_parity_difference,
+                    equalized_odds_difference=rep.equalized_odds_difference,
+                )
+            )
+        return out

@@ -1,0 +1,296 @@
+"""The forecasting agent: ``metrics`` -> per-series forecasters -> ``forecasts`` and ``alerts``.
+
+Per micro-batch: validate each record (bad ones -> deadletter), bring each touched series'
+state up to date from Redis (another worker may have owned its partition meanwhile), apply
+the points in order (late and duplicate ones are counted and ignored), produce a forecast
+per applied point and an alert per anomaly run, wait for the broker's acks, and only then
+snapshot the states to Redis. faust acks the batch only after this returns, so a crash
+before the snapshot replays the batch onto the previous snapshot, and a crash after it
+replays points the snapshot already holds, which are skipped as duplicates: either way the
+state ends up as if nothing had happened (outputs may repeat; alert ids are stable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+import orjson
+import redis
+from confluent_kafka import KafkaError, Producer
+
+from core.errors import InvalidEvent, ModelError
+from core.events import MetricPoint, parse_event
+from core.metrics import BATCH_SIZE, EVENTS
+from core.names import Names
+from core.settings import Settings
+from models.forecast_messages import (
+    alert_message,
+    derived_payloads,
+    forecast_message,
+    latest_message,
+    minute_totals,
+)
+from models.forecasting import (
+    ForecastConfig,
+    SeriesForecaster,
+    Update,
+    dump_state,
+    load_state,
+    period_for,
+)
+from streams.records import Out, Record, dead_letter
+
+log = logging.getLogger(__name__)
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.2
+
+
+class ForecastHandler:
+    """Applies micro-batches of raw ``metrics`` records; owns the states it has loaded."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, producer: Producer, worker: str):
+        self.s = settings
+        self.r = client
+        self.producer = producer
+        self.worker = worker
+        self.names = Names(settings.topic_prefix)
+        self.config = ForecastConfig.from_settings(settings)
+        self.t_forecasts = self.names.topic("forecasts")
+        self.t_alerts = self.names.topic("alerts")
+        self.t_dead = self.names.topic("deadletter")
+        self.states: dict[str, tuple[SeriesForecaster, str | None]] = {}
+        self.writes = 0
+        period_for("", settings.forecast_seasonality)  # a malformed setting fails at start
+
+    def process(self, records: list[Record]) -> None:
+        """Handle one batch end to end (blocking). Raises only when Kafka or Redis fail."""
+        BATCH_SIZE.labels(stage="forecaster").observe(len(records))
+        outs: list[Out] = []
+        points: list[tuple[Record, MetricPoint]] = []
+        for rec in records:
+            try:
+                points.append((rec, parse_event(MetricPoint, rec.value or b"")))
+            except InvalidEvent as exc:
+                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+        EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
+        self._refresh({p.series_id for _, p in points})
+        touched: set[str] = set()
+        late = 0
+        for rec, p in points:
+            state = self._state(p.series_id)
+            try:
+                up = state.update(p.epoch, p.value)
+            except Exception as exc:  # a model bug must cost one record, not the agent
+                log.exception("series %s: point at %s failed", p.series_id, p.timestamp)
+                outs.append(
+                    dead_letter(self.t_dead, rec, f"forecaster failed: {exc!r}", self.worker)
+                )
+                continue
+            if up is None:
+                late += 1
+                continue
+            touched.add(p.series_id)
+            outs += self._outputs(p.series_id, up)
+        EVENTS.labels(topic="metrics", outcome="late").inc(late)
+        EVENTS.labels(topic="metrics", outcome="applied").inc(len(points) - late)
+        self._produce(outs)
+        self._snapshot(touched)
+
+    def _state(self, series_id: str) -> SeriesForecaster:
+        if series_id not in self.states:
+            period = period_for(series_id, self.s.forecast_seasonality)
+            self.states[series_id] = (SeriesForecaster(series_id, self.config, period), None)
+        return self.states[series_id][0]
+
+    def _refresh(self, series: set[str]) -> None:
+        """Reload every series whose snapshot in Redis is not the one this worker holds."""
+        ids = sorted(series)
+        p = self.r.pipeline(transaction=False)
+        for sid in ids:
+            p.hget(self.names.forecast_state(sid), "version")
+        stale = [
+            sid
+            for sid, v in zip(ids, p.execute(), strict=True)
+            if v is not None and (sid not in self.states or self.states[sid][1] != v.decode())
+        ]
+        if not stale:
+            return
+        p = self.r.pipeline(transaction=False)
+        for sid in stale:
+            p.hmget(self.names.forecast_state(sid), ["state", "version"])
+        for sid, (blob, version) in zip(stale, p.execute(), strict=True):
+            if blob is None:
+                continue
+            try:
+                self.states[sid] = (load_state(blob), version.decode())
+            except ModelError:
+                log.exception("series %s starts afresh: its snapshot cannot be loaded", sid)
+                self.states.pop(sid, None)
+
+    def _outputs(self, series_id: str, up: Update) -> list[Out]:
+        outs = []
+        if up.steps:
+            body = orjson.dumps(forecast_message(series_id, up))
+            outs.append(Out(self.t_forecasts, series_id.encode(), body))
+        if up.anomaly:
+            EVENTS.labels(topic="metrics", outcome="anomaly").inc()
+        if up.alert:
+            body = orjson.dumps(alert_message(series_id, up))
+            outs.append(Out(self.t_alerts, b"forecast_anomaly", body))
+        return outs
+
+    def _produce(self, outs: list[Out]) -> None:
+        failed: list[KafkaError] = []
+
+        def on_delivery(err: KafkaError | None, _msg: object) -> None:
+            failed.extend([err] if err is not None else [])
+
+        for o in outs:
+            while True:
+                try:
+                    self.producer.produce(o.topic, o.value, o.key, on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+        remaining = self.producer.flush(30)
+        if remaining or failed:
+            raise RuntimeError(
+                f"forecaster: {remaining} outputs unacknowledged, delivery errors: {failed[:3]}"
+            )
+
+    def _snapshot(self, touched: set[str]) -> None:
+        if not touched:
+            return
+        p = self.r.pipeline(transaction=True)
+        index = self.names.forecast_series()
+        for sid in sorted(touched):
+            state = self.states[sid][0]
+            self.writes += 1
+            version = f"{self.worker}:{self.writes}"
+            mapping: dict[str, bytes | str] = {"state": dump_state(state), "version": version}
+            if state.steps and state.last_ts is not None:
+                body = latest_message(sid, state.last_ts, state.model, state.forecast())
+                mapping["latest"] = orjson.dumps(body)
+            p.hset(self.names.forecast_state(sid), mapping=mapping)  # type: ignore[arg-type]
+            p.hset(index, sid, orjson.dumps(state.summary()))
+            self.states[sid] = (state, version)
+        p.execute()
+
+
+# Per scored batch, atomically: add its per-minute totals (to a closed minute: count them as
+# late), raise the event-time watermark, and close (emit once) every minute it passed by the
+# grace. Empty minutes between closed ones come out as zeros: a quiet minute is a real 0.
+_DERIVED_LUA = """
+local closed = tonumber(redis.call('HGET', KEYS[2], 'closed') or '-1')
+local wm = math.max(tonumber(redis.call('HGET', KEYS[2], 'wm') or '-1'), tonumber(ARGV[2]))
+redis.call('HSET', KEYS[2], 'wm', tostring(wm))
+for i = 3, #ARGV, 4 do
+  if tonumber(ARGV[i]) < closed then redis.call('HINCRBY', KEYS[2], 'late', ARGV[i + 1])
+  else
+    redis.call('HINCRBY', KEYS[1], 'n:' .. ARGV[i], ARGV[i + 1])
+    redis.call('HINCRBYFLOAT', KEYS[1], 'a:' .. ARGV[i], ARGV[i + 2])
+    redis.call('HINCRBY', KEYS[1], 'f:' .. ARGV[i], ARGV[i + 3])
+  end
+end
+local cutoff = math.floor((wm - tonumber(ARGV[1])) / 60)
+if cutoff <= closed then return {} end
+local flat, mins, order, out = redis.call('HGETALL', KEYS[1]), {}, {}, {}
+local function row(m)
+  if mins[m] == nil then mins[m] = {'0', '0', '0'}; table.insert(order, m) end
+  return mins[m]
+end
+for j = 1, #flat, 2 do
+  local m, k = tonumber(string.sub(flat[j], 3)), string.sub(flat[j], 1, 1)
+  if m < cutoff then
+    row(m)[k == 'n' and 1 or (k == 'a' and 2 or 3)] = flat[j + 1]
+    redis.call('HDEL', KEYS[1], flat[j])
+  end
+end
+if closed >= 0 and cutoff - closed <= 1440 then
+  for m = closed, cutoff - 1 do row(m) end
+end
+table.sort(order)
+redis.call('HSET', KEYS[2], 'closed', cutoff)
+for _, m in ipairs(order) do
+  table.insert(out, tostring(m))
+  for k = 1, 3 do table.insert(out, mins[m][k]) end
+end
+return out
+"""
+
+
+class DerivedSeries:
+    """The scorers' business series: transactions, amount and fraud-alert rate per minute.
+
+    Call :meth:`points` with each scored batch's *first-time* events (not replays): it adds
+    them to per-minute totals in Redis, shared by every scorer, and returns the ``metrics``
+    records of the minutes that closed. A minute (event time) closes once any scorer has
+    seen an event ``RIVERWATCH_DERIVED_GRACE_S`` past its end, and exactly one scorer emits
+    it. Totals are exact when the scorers' event-time skew stays within the grace; a later
+    event for a closed minute is counted in ``late`` (Redis ``derived:meta``), not emitted.
+    """
+
+    def __init__(self, settings: Settings, client: redis.Redis):
+        names = Names(settings.topic_prefix)
+        self.keys = [names.derived("totals"), names.derived("meta")]
+        self.grace = settings.derived_grace_s
+        self.topic = names.topic("metrics")
+        self.script = client.register_script(_DERIVED_LUA)
+
+    def points(self, scored: Iterable[tuple[float, float, bool]]) -> list[Out]:
+        """``scored``: (event epoch, amount, fraud alert published?) per fresh transaction."""
+        batch = list(scored)
+        if not batch:
+            return []
+        args: list[Any] = [self.grace, repr(max(epoch for epoch, _, _ in batch))]
+        totals = minute_totals(batch)
+        for minute, (n, amount, alerts) in sorted(totals.items()):
+            args += [minute, n, repr(amount), alerts]
+        reply = self.script(keys=self.keys, args=args)
+        outs = []
+        for i in range(0, len(reply), 4):
+            minute, n, amount, alerts = reply[i : i + 4]
+            for sid, body in derived_payloads(int(minute), int(n), float(amount), int(alerts)):
+                outs.append(Out(self.topic, sid.encode(), orjson.dumps(body)))
+        return outs
+
+
+def register_forecasting(
+    app: faust.App,
+    settings: Settings,
+    client: redis.Redis,
+    producer: Producer,
+    worker: str | None = None,
+) -> None:
+    """Add the forecasting agent (``metrics`` topic, micro-batches) to a worker's faust app."""
+    names = Names(settings.topic_prefix)
+    handler = ForecastHandler(
+        settings, client, producer, worker or f"{socket.gethostname()}:{os.getpid()}"
+    )
+    # One thread owns the states: River work stays off the event loop, and never overlaps.
+    thread = ThreadPoolExecutor(1, thread_name_prefix="forecaster")
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    topic = app.topic(names.topic("metrics"), key_type=bytes, value_type=bytes, **raw)
+
+    @app.agent(topic, name="forecaster")
+    async def forecast(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            msgs = [e.message for e in events]
+            records = [
+                Record(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
+                for m in msgs
+            ]
+            try:
+                await asyncio.get_running_loop().run_in_executor(thread, handler.process, records)
+            except Exception as exc:
+                # Kafka or Redis failed mid-batch: faust would ack the batch on the way out
+                # and lose it. Exit instead; the restarted worker replays from the last commit.
+                log.critical("forecaster failed (%r); stopping the worker", exc)
+                os._exit(3)

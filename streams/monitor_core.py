@@ -1,0 +1,285 @@
+"""The monitor's processing: score and label micro-batches -> windows -> statistics -> policy.
+
+Everything here is synchronous and runs in the monitor's single thread (streams.monitor), so
+its state (windows, detectors, reference, policy) needs no lock and Evidently's half second
+per window never blocks the event loop. Results go to Redis (latest and a bounded history
+under ``Names.monitor``) and Prometheus; the policy's alerts and control requests come back
+as :class:`Out` records for the caller to produce.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import redis
+
+from core.errors import InvalidEvent
+from core.events import Label, Score, dumps, parse_event
+from core.metrics import DRIFT_SHARE, EVENTS, FAIRNESS_DIFFERENCE, PERFORMANCE, PREDICTION_PSI
+from core.names import Names
+from core.registry import Registry
+from core.settings import Settings
+from models.features import FEATURE_NAMES
+from monitors.concept import ConceptDriftMonitor, make_detector
+from monitors.drift import DataDriftMonitor, ScoreDriftMonitor
+from monitors.fairness import FairnessCounts
+from monitors.performance import performance
+from monitors.policy import Decision, Policy
+from monitors.windows import CountWindows, TimeWindows, Window
+from streams.monitor_data import feature_frame, policy_config, score_array
+from streams.offline import OfflineStore
+from streams.records import Out, Record, dead_letter
+
+log = logging.getLogger(__name__)
+MIN_REFERENCE_ROWS = 200  # fewer labeled rows of the champion's window: not a reference
+MODELS = (("combined", "score"), ("online", "online_score"), ("batch", "batch_score"))
+
+
+class Monitor:
+    """Windows over scored and labeled events, their statistics, and the policy."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, worker: str):
+        self.s = settings
+        self.r = client
+        self.worker = worker
+        self.names = Names(settings.topic_prefix)
+        self.registry = Registry(client, self.names, settings.data_dir)
+        self.offline = OfflineStore(settings.data_dir, writer=f"monitor-{worker}")
+        self.t_dead = self.names.topic("deadletter")
+        self.windows: list[CountWindows[Any] | TimeWindows[Any]] = []
+        if settings.monitor_window_size:
+            self.windows.append(CountWindows(settings.monitor_window_size))
+        if settings.monitor_window_s:
+            self.windows.append(TimeWindows(settings.monitor_window_s))
+        self.labeled: CountWindows[tuple[dict[str, Any], int]] = CountWindows(
+            settings.monitor_label_window
+        )
+        self.concept = ConceptDriftMonitor(make_detector(settings.monitor_detector))
+        self.policy = Policy(policy_config(settings))
+        self.ref: DataDriftMonitor | None = None
+        self.score_ref: ScoreDriftMonitor | None = None
+        self.ref_info: dict[str, Any] = {}
+        self.ref_token: str | None = None
+        self.champion: str | None = None
+        self.as_of = -math.inf  # the latest event time seen: label maturity is judged at it
+
+    # -- scores ----------------------------------------------------------------------------
+    def process_scores(self, records: list[Record]) -> list[Out]:
+        """Window a batch of ``scores`` records (joined to their feature rows)."""
+        outs: list[Out] = []
+        eids: list[str] = []
+        for rec in records:
+            try:
+                eids.append(parse_event(Score, rec.value or b"").event_id)
+            except InvalidEvent as exc:
+                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+        EVENTS.labels(topic="scores", outcome="deadletter").inc(len(outs))
+        rows = self._rows(eids)
+        EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
+        self.r.hincrby(self.names.monitor("stats"), "scores", len(records))
+        for row in rows.values():
+            t = float(row["epoch"])
+            self.as_of = max(self.as_of, t)
+            for w in self.windows:
+                for win in w.add(row, t):
+                    outs += self.drift_window(win)
+        return outs
+
+    def _rows(self, eids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored feature rows of ``eids`` (one MGET); missing or expired ones skipped."""
+        if not eids:
+            return {}
+        raw = self.r.mget([self.names.feature_row(e) for e in eids])
+        return {e: orjson.loads(v) for e, v in zip(eids, raw, strict=True) if v is not None}
+
+    def _reference(self, win: Window[dict[str, Any]]) -> None:
+        """(Re)build the reference when the champion changed: its training window's rows in
+        the offline store, else (no champion, or too few rows) the first closed window."""
+        token = self.registry.stage_token()
+        if token == self.ref_token and self.ref is not None:
+            return
+        self.ref_token = token
+        champ = self.registry.champion()
+        df = pd.DataFrame()
+        if champ is not None:
+            df = self.offline.read(champ.data_start, champ.data_end)
+        if len(df) >= MIN_REFERENCE_ROWS:
+            scores, src = df["score"].to_numpy(dtype=float), f"champion {champ.name}"  # type: ignore[union-attr]
+            df = df[list(FEATURE_NAMES)]
+        elif self.ref is None:
+            df, scores, src = feature_frame(win.events), score_array(win.events), "first window"
+        else:
+            return  # keep the reference we have
+        self.ref = DataDriftMonitor(df, max_rows=self.s.monitor_reference_rows)
+        finite = scores[np.isfinite(scores)]
+        self.score_ref = ScoreDriftMonitor(finite) if len(finite) else None
+        self.ref_info = {"source": src, "rows": len(df), **win.meta()}
+        log.info("monitor reference: %s (%d rows)", src, len(df))
+
+    def drift_window(self, win: Window[dict[str, Any]]) -> list[Out]:
+        """Data and prediction drift of one closed window, stored, exported and judged."""
+        self._reference(win)
+        assert self.ref is not None
+        data = self.ref.compare(feature_frame(win.events))
+        pred = self.score_ref.compare(score_array(win.events)) if self.score_ref else None
+        result = {
+            **win.meta(),
+            "data": data.to_dict(),
+            "prediction": pred.to_dict() if pred else None,
+            "reference": self.ref_info,
+        }
+        self._store("drift", result)
+        DRIFT_SHARE.set(data.share_drifted)
+        if pred is not None and not math.isnan(pred.psi):
+            PREDICTION_PSI.set(pred.psi)
+        drifted = [c.column for c in data.columns if c.drifted]
+        psi, psi_drifted = (pred.psi, pred.drifted) if pred else (None, False)
+        return self.publish(self.policy.drift(win, data.share_drifted, drifted, psi, psi_drifted))
+
+    # -- labels ----------------------------------------------------------------------------
+    def process_labels(self, records: list[Record]) -> list[Out]:
+        """Join labels to their rows: concept drift per label, fairness/performance per window."""
+        outs: list[Out] = []
+        labels: dict[str, Label] = {}
+        for rec in records:
+            try:
+                lab = parse_event(Label, rec.value or b"")
+            except InvalidEvent as exc:
+                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+                continue
+            labels.setdefault(lab.event_id, lab)
+        fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
+        rows = self._rows(fresh)
+        events, times = [], []
+        for eid, row in rows.items():
+            lab = labels[eid]
+            t = float(row["epoch"])
+            self.as_of = max(self.as_of, lab.epoch)
+            times.append(t)
+            events += self._errors(row, lab.label, t)
+            for win in self.labeled.add((row, lab.label), t):
+                outs += self.labeled_window(win)
+        if events:
+            span: Window[Any] = Window("count", -1, min(times), max(times), [], times)
+            self._store(
+                "concept",
+                {
+                    "events": [e.to_dict() for e in events],
+                    "detectors": self.concept.report(),
+                    **span.meta(),
+                },
+            )
+            outs += self.publish(self.policy.concept(span, events))
+        return outs
+
+    def _first_seen(self, eids: list[str]) -> list[str]:
+        if not eids:
+            return []
+        p = self.r.pipeline(transaction=False)
+        for e in eids:
+            p.set(self.names.monitor(f"seen:{e}"), b"1", nx=True, ex=self.s.label_horizon_s)
+        p.hincrby(self.names.monitor("stats"), "labels", len(eids))  # tests and ops poll it
+        return [e for e, new in zip(eids, p.execute()[:-1], strict=True) if new]
+
+    def _errors(self, row: dict[str, Any], label: int, t: float) -> list[Any]:
+        """Feed each model's 0/1 error (flagged at the review threshold vs the label)."""
+        found = []
+        for model, key in MODELS:
+            score = row.get(key)
+            if model == "combined":
+                flagged = row.get("decision") != "approve"
+            elif score is None:
+                continue
+            else:
+                flagged = float(score) >= self.s.review_threshold
+            found += self.concept.update(model, float(flagged != bool(label)), row.get("groups"), t)
+        return found
+
+    def labeled_window(self, win: Window[tuple[dict[str, Any], int]]) -> list[Out]:
+        """Fairness and performance of one window of labeled events."""
+        rows = [r for r, _ in win.events]
+        y = [lab for _, lab in win.events]
+        fc = FairnessCounts()
+        fc.update_many(
+            (r.get("groups") or {} for r in rows), y, (r["decision"] != "approve" for r in rows)
+        )
+        fair = fc.report(
+            n_boot=1000,
+            confidence=self.s.monitor_fairness_confidence,
+            tolerance=self.s.monitor_fairness_tolerance,
+        )
+        self._store(
+            "fairness", {**win.meta(), "attributes": {a: f.to_dict() for a, f in fair.items()}}
+        )
+        for attr, f in fair.items():
+            for metric in ("demographic_parity_difference", "equalized_odds_difference"):
+                FAIRNESS_DIFFERENCE.labels(attr, metric).set(getattr(f, metric))
+        decision = self.policy.fairness(win, fair)
+        champ = self.registry.champion()
+        name = champ.name if champ else None
+        if name != self.champion:  # a new batch model: its error stream starts afresh
+            self.concept.reset("batch")
+            self.concept.reset("combined")
+            self.champion = name
+        times = [float(r["epoch"]) for r in rows]
+        cards = [r.get("card_id", "") for r in rows]
+        reports = {}
+        for model, key in MODELS:
+            scores = [r.get(key) for r in rows]
+            if all(v is None for v in scores):
+                continue
+            rep = performance(
+                times,
+                [math.nan if v is None else v for v in scores],
+                y,
+                cards,
+                as_of=self.as_of,
+                horizon_s=self.s.label_delay_s,
+                threshold=self.s.review_threshold,
+                k=100,
+            )
+            reports[model] = rep.to_dict()
+            for metric in ("auc", "ap", "card_precision", "precision", "recall", "maturity"):
+                v = reports[model][metric]
+                if v is not None:
+                    PERFORMANCE.labels(model, metric).set(v)
+            decision.extend(
+                self.policy.perf(
+                    win,
+                    model,
+                    reports[model],
+                    provisional=rep.provisional,
+                    champion=name if model == "batch" else None,
+                )
+            )
+        self._store(
+            "performance", {**win.meta(), "as_of": self.as_of, "champion": name, "models": reports}
+        )
+        return self.publish(decision)
+
+    # -- output ----------------------------------------------------------------------------
+    def _store(self, kind: str, result: dict[str, Any]) -> None:
+        blob = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)  # NaN -> null
+        p = self.r.pipeline(transaction=False)
+        p.set(self.names.monitor(kind), blob)
+        p.lpush(self.names.monitor(f"{kind}:history"), blob)
+        p.ltrim(self.names.monitor(f"{kind}:history"), 0, self.s.monitor_history - 1)
+        p.execute()
+
+    def publish(self, decision: Decision) -> list[Out]:
+        """The decision's alerts and control requests as records; its audit to Redis."""
+        if decision.audit:
+            key = self.names.monitor("actions")
+            p = self.r.pipeline(transaction=False)
+            p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
+            p.ltrim(key, 0, self.policy.c.audit_max - 1)
+            p.execute()
+        t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
+        outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
+        outs += [Out(t_control, c.request_id.encode(), dumps(c)) for c in decision.controls]
+        return outs

@@ -1,0 +1,54 @@
+"""The scorers' derived per-minute series, aggregated across scorers in the real Valkey."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from core.names import Names
+from core.redis import redis_client
+from core.settings import Settings
+from models.forecast_messages import AMOUNT_PER_MIN, FRAUD_ALERT_RATE, TX_PER_MIN, iso
+from streams.forecasting import DerivedSeries
+from streams.records import Out
+
+pytestmark = pytest.mark.integration
+
+M0 = 1_767_225_600  # a minute boundary
+
+
+def emitted(outs: list[Out]) -> dict[tuple[str, str], float]:
+    """(series_id, timestamp) -> value of the metric points produced."""
+    out = {}
+    for o in outs:
+        body = orjson.loads(o.value)
+        assert o.key == body["series_id"].encode() and o.topic.endswith("metrics")
+        out[(body["series_id"], body["timestamp"])] = body["value"]
+    return out
+
+
+def test_minutes_close_once_with_exact_totals_across_scorers(settings: Settings) -> None:
+    settings = settings.model_copy(update={"derived_grace_s": 5.0})
+    r = redis_client(settings)
+    a, b = DerivedSeries(settings, r), DerivedSeries(settings, r)
+    # Two scorers share minute 0; neither has passed its end by the grace yet.
+    assert a.points([(M0 + 1, 10.0, False), (M0 + 30, 20.0, True)]) == []
+    assert b.points([(M0 + 50, 5.0, False), (M0 + 62, 1.0, False)]) == []
+    # Scorer b moves past minute 0's end + grace: it alone emits minute 0, complete.
+    got = emitted(b.points([(M0 + 66, 2.0, False)]))
+    t0 = iso(M0)
+    assert got == {
+        (TX_PER_MIN, t0): 3.0,
+        (AMOUNT_PER_MIN, t0): 35.0,
+        (FRAUD_ALERT_RATE, t0): pytest.approx(1 / 3),
+    }
+    # A late event for the closed minute is counted, not emitted again.
+    assert a.points([(M0 + 59, 100.0, True)]) == []
+    # A jump over an empty minute: minute 1 (2 events) and a zero for minute 2.
+    got = emitted(a.points([(M0 + 190, 7.0, False)]))
+    assert got[(TX_PER_MIN, iso(M0 + 60))] == 2.0 and got[(AMOUNT_PER_MIN, iso(M0 + 60))] == 3.0
+    assert got[(TX_PER_MIN, iso(M0 + 120))] == 0.0 and got[(FRAUD_ALERT_RATE, iso(M0 + 120))] == 0
+    assert (TX_PER_MIN, iso(M0 + 180)) not in got  # minute 3 is still open
+    meta = r.hgetall(Names(settings.topic_prefix).derived("meta"))
+    assert int(meta[b"late"]) == 1 and int(meta[b"closed"]) == M0 // 60 + 3
+    assert a.points([]) == []

@@ -1,0 +1,146 @@
+"""The monitor end to end: simulator -> Kafka -> worker (scorer, learner, monitor) -> alerts.
+
+Events go in by simulated day phases (that day's due labels, then its transactions), each
+phase waited for, as in test_skew.py, so every run sees the same order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+
+from core.names import Names
+from core.settings import Settings
+from riverwatch.simulator import GroupBias, SimConfig, TransactionSimulator
+from tests.integration.apiserver import running_api
+from tests.integration.workers import poll, running_worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def monitor_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "label_delay_days": 1,
+            "monitor_window_size": 1000,
+            "monitor_window_s": 0.0,
+            "monitor_label_window": 2500,  # ~400 events per age band
+            "monitor_cooldown_s": 0.0,
+            # the young online model scores low: flag its top scores so decisions vary
+            "review_threshold": 0.1,
+        }
+    )
+
+
+def feed(settings: Settings, sim: TransactionSimulator) -> int:
+    """Send the simulator's events day by day; wait until the monitor has seen each phase."""
+    names = Names(settings.topic_prefix)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
+    start = sim.config.start.timestamp()
+    sent = {"labels": 0, "transactions": 0}
+    for _day, events in itertools.groupby(sim.events(), key=lambda e: int((e.at - start) // 86400)):
+        day = list(events)
+        for topic in ("labels", "transactions"):
+            phase = [ev for ev in day if ev.topic == topic]
+            for ev in phase:
+                p.produce(names.topic(topic), orjson.dumps(ev.payload), ev.key.encode())
+            assert p.flush(30) == 0
+            sent[topic] += len(phase)
+            field = b"labels" if topic == "labels" else b"scores"
+            want = sent[topic]
+            poll(
+                lambda f=field, n=want: int(r.hget(names.monitor("stats"), f) or 0) >= n,
+                60,
+                f"the monitor to see {want} {topic}",
+            )
+    r.close()
+    return sent["labels"]
+
+
+def read_alerts(settings: Settings) -> list[dict[str, Any]]:
+    """Every record on the alerts topic so far (counted, never judged by watermarks)."""
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    c.subscribe([Names(settings.topic_prefix).topic("alerts")])
+    out, idle = [], 0
+    while idle < 6 or not out:
+        msg = c.poll(0.5)
+        if msg is None or msg.error():
+            idle += 1
+            if idle > 24:  # ~12 s: group join on Tansu takes ~3 s
+                break
+            continue
+        idle = 0
+        out.append(orjson.loads(msg.value()))
+    c.close()
+    return out
+
+
+def run(settings: Settings, tmp_path: Path, bias: GroupBias | None) -> list[dict[str, Any]]:
+    sim = TransactionSimulator(
+        SimConfig(
+            seed=3,
+            n_customers=300,
+            n_terminals=600,
+            n_days=10,
+            label_delay_days=1,
+            compromised_customers_per_day=2,  # enough frauds for the model to learn amounts
+            bias=bias,
+        )
+    )
+    with running_worker(settings, tmp_path / "w.log"):
+        assert feed(settings, sim) > 1000
+    return [a for a in read_alerts(settings) if a["kind"] == "fairness"]
+
+
+def test_group_bias_raises_a_fairness_alert(settings: Settings, tmp_path: Path) -> None:
+    s = monitor_settings(settings)
+    bias = GroupBias(attribute="age_band", group="65+", spike_share=0.5, mislabel_share=0.0)
+    alerts = run(s, tmp_path, bias)
+    assert alerts, "no fairness alert with an injected bias"
+    a = alerts[0]
+    assert a["subject"] == "age_band" and a["details"]["attribute"] == "age_band"
+    assert "65+" in a["details"]["groups"]
+    assert a["details"]["window_start"] < a["details"]["window_end"]
+
+
+def test_no_bias_no_fairness_alert(settings: Settings, tmp_path: Path) -> None:
+    assert run(monitor_settings(settings), tmp_path, None) == []
+
+
+def test_monitor_endpoints_answer(settings: Settings, tmp_path: Path) -> None:
+    s = monitor_settings(settings).model_copy(update={"monitor_label_window": 1000})
+    with running_api(s) as api:
+        for kind in ("drift", "fairness", "performance", "concept"):
+            got = api.http.get(f"/v1/monitor/{kind}", headers=api.auth("reader"))
+            assert got.status_code == 200 and got.json()["status"] == "no data yet"
+        assert api.http.get("/v1/monitor/drift").status_code == 401
+        sim = TransactionSimulator(
+            SimConfig(seed=5, n_customers=200, n_terminals=400, n_days=4, label_delay_days=1)
+        )
+        with running_worker(s, tmp_path / "w.log"):
+            feed(s, sim)
+        drift = api.http.get("/v1/monitor/drift", headers=api.auth("reader")).json()
+        assert drift["status"] == "ok"
+        latest = drift["latest"]
+        assert latest["window_start"] <= latest["window_end"]
+        assert 0 <= latest["data"]["share_drifted"] <= 1 and latest["reference"]["source"]
+        perf = api.http.get("/v1/monitor/performance", headers=api.auth("reader")).json()
+        assert perf["status"] == "ok" and "combined" in perf["latest"]["models"]
+        fair = api.http.get("/v1/monitor/fairness", headers=api.auth("reader")).json()
+        assert "age_band" in fair["latest"]["attributes"]
+        acts = api.http.get("/v1/monitor/actions", headers=api.auth("reader"))
+        assert acts.status_code == 200 and isinstance(acts.json()["actions"], list)

@@ -1,0 +1,170 @@
+"""The trainer agent in a real worker: control requests in, outcomes, alerts and models out."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from core.events import Alert, Control, now_utc
+from core.kafka import consumer
+from core.names import Names
+from core.redis import redis_client
+from core.registry import Registry
+from core.settings import Settings
+from streams.offline import OfflineStore
+from tests.integration.workers import running_worker
+from tests.unit.test_batch_sim import labeled_frame
+
+pytestmark = pytest.mark.integration
+
+
+class Topics:
+    """Reads ``control``, ``alerts`` and ``deadletter`` from the start, keeping everything."""
+
+    def __init__(self, settings: Settings):
+        self.names = Names(settings.topic_prefix)
+        self.c: Consumer = consumer(
+            settings, f"{settings.topic_prefix}check-{uuid.uuid4().hex[:6]}"
+        )
+        self.c.assign(
+            [
+                TopicPartition(self.names.topic(t), p, OFFSET_BEGINNING)
+                for t in ("control", "alerts", "deadletter")
+                for p in range(settings.partitions)
+            ]
+        )
+        self.seen: dict[str, list[dict[str, Any]]] = {"control": [], "alerts": [], "deadletter": []}
+
+    def wait(self, topic: str, match: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        """The first record of ``topic`` whose fields include ``match``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for rec in self.seen[topic]:
+                if all(rec.get(k) == v for k, v in match.items()):
+                    return rec
+            assert time.monotonic() < deadline, f"no {match} on {topic} after {timeout:.0f} s"
+            for m in self.c.consume(100, 0.2):
+                if m.error() is None and m.value():
+                    t = (m.topic() or "").removeprefix(self.names.prefix)
+                    self.seen[t].append(orjson.loads(m.value() or b"{}"))
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Iterator[Topics]:
+    t = Topics(settings)
+    yield t
+    t.c.close()
+
+
+def ask(settings: Settings, action: str, target: str = "batch", **details: Any) -> str:
+    """Produce a control request as any client would; return its request_id."""
+    req = Control(
+        action=action,  # type: ignore[arg-type]
+        target=target,
+        request_id=uuid.uuid4().hex,
+        reason="test",
+        details=details,
+        timestamp=now_utc(),
+    )
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    p.produce(Names(settings.topic_prefix).topic("control"), req.model_dump_json().encode())
+    assert p.flush(10) == 0
+    return req.request_id
+
+
+def test_retrain_promotes_a_first_challenger_but_not_its_twin(
+    settings: Settings, tmp_path: Path, topics: Topics
+) -> None:
+    r = redis_client(settings)
+    registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
+    with running_worker(settings, tmp_path / "worker.log"):
+        empty = ask(settings, "retrain")
+        failed = topics.wait("control", {"request_id": empty, "status": "failed"})
+        assert failed["reason"] == "the offline store has no labeled rows yet"
+
+        store = OfflineStore(settings.data_dir, writer="seed")
+        store.append(labeled_frame().to_dict("records"))  # 45 simulated days, every label in
+        store.close()
+        first = ask(settings, "retrain")
+        done = topics.wait("control", {"request_id": first, "status": "done"})
+        assert done["target"] == "batch-1" and done["details"]["promoted"] is True
+        assert done["reason"].startswith("batch-1 promoted to champion: no champion yet")
+        assert done["details"]["counts"]["train_frauds"] > 0
+        champion = registry.champion()
+        assert champion is not None and champion.name == "batch-1"
+        assert champion.metrics["auc"] is not None and champion.metrics["auc"] > 0.7
+        assert champion.holdout_end == done["details"]["windows"]["holdout_end"]
+        alert = Alert.model_validate(topics.wait("alerts", {"alert_id": f"retrain-{first}"}))
+        assert alert.kind == "retrain" and alert.severity == "info" and alert.subject == "batch-1"
+
+        # the same data again: an identical challenger cannot beat the champion by a margin
+        second = ask(settings, "retrain")
+        again = topics.wait("control", {"request_id": second, "status": "done"})
+        assert again["target"] == "batch-2" and again["details"]["promoted"] is False
+        assert "does not beat champion" in again["reason"]
+        assert again["details"]["challenger"] == again["details"]["champion"]
+        assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
+        assert registry.challenger().name == "batch-2"  # type: ignore[union-attr]
+
+        # promote / rollback requests, good and bad, and a record that is not a request
+        p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        p.produce(topics.names.topic("control"), b'{"action": "retrain"}')
+        assert p.flush(10) == 0
+        dead = topics.wait("deadletter", {"origin_topic": topics.names.topic("control")})
+        assert "request_id" in dead["error"]
+        unknown = ask(settings, "promote", "batch-99")
+        failed = topics.wait("control", {"request_id": unknown, "status": "failed"})
+        assert failed["reason"] == "no model version named 'batch-99'"
+        warn = topics.wait("alerts", {"alert_id": f"promote-{unknown}"})
+        assert warn["severity"] == "warning"
+        promoted = ask(settings, "promote", "batch-2")
+        assert topics.wait("control", {"request_id": promoted, "status": "done"})
+        assert registry.champion().name == "batch-2"  # type: ignore[union-attr]
+        back = ask(settings, "rollback")
+        assert topics.wait("control", {"request_id": back, "status": "done"})["target"] == "batch-1"
+        assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
+        # outcomes (status done/failed) on the same topic were not taken for new requests
+        handled = [c for c in topics.seen["control"] if c.get("status") in ("done", "failed")]
+        assert len(handled) == 6
+    r.close()
+
+
+def test_the_train_command_trains_registers_and_prints_the_table(settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from core.settings import to_env
+    from riverwatch.cli import app
+
+    runner = CliRunner()
+    env = to_env(settings)
+    nothing = runner.invoke(app, ["train"], env=env)
+    assert nothing.exit_code == 1
+    assert "not trained: the offline store has no labeled rows yet" in nothing.output
+
+    store = OfflineStore(settings.data_dir, writer="seed")
+    store.append(labeled_frame().to_dict("records"))
+    store.close()
+    first = runner.invoke(app, ["train", "--now", "2026-02-22T00:00:00"], env=env)
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert any("train 2026-01-18 00:00..2026-02-08 00:00, hold-out 2026-02-08" in s for s in lines)
+    assert any(s.startswith("rows: train ") and "frauds), hold-out " in s for s in lines)
+    row = next(s for s in lines if s.startswith("challenger batch-1"))
+    assert len(row.split()) == 5 and all(0 < float(v) <= 1 for v in row.split()[2:])
+    assert lines[-1].startswith("batch-1 promoted to champion: no champion yet")
+
+    second = runner.invoke(app, ["train", "--now", "2026-02-22T00:00:00"], env=env)
+    assert second.exit_code == 0, second.output
+    assert any(s.startswith("champion batch-1") for s in second.output.splitlines())
+    assert second.output.splitlines()[-1].startswith("batch-2 kept as challenger")
+    r = redis_client(settings)
+    registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
+    assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
+    r.close()

@@ -1,0 +1,185 @@
+"""The pure forecasting core: selection, intervals, anomalies, late points, snapshots."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from river import datasets
+
+from core.errors import ModelError
+from models.forecast_calendar import DAY, WEEK, YEAR, detect
+from models.forecast_eval import evaluate_online, score
+from models.forecasting import (
+    ForecastConfig,
+    SeriesForecaster,
+    dump_state,
+    load_state,
+    period_for,
+)
+
+HOUR = 3600.0
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+
+
+def hourly(n: int, seed: int = 0, noise: float = 1.0) -> tuple[list[float], list[float]]:
+    """A daily cycle (24 points) with a mild trend and Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 50 + 0.01 * t + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, noise, n)
+    return [T0 + HOUR * i for i in range(n)], y.tolist()
+
+
+def airline() -> tuple[list[float], list[float]]:
+    rows = list(datasets.AirlinePassengers())
+    return [x["month"].replace(tzinfo=UTC).timestamp() for x, _ in rows], [
+        float(y) for _, y in rows
+    ]
+
+
+def test_calendar_detection_from_the_step() -> None:
+    assert detect([0, 60, 120, 180]).period == 1440
+    assert detect([0, 60, 120, 180]).cycles == (DAY, WEEK)
+    assert detect([0, HOUR, 2 * HOUR]).period == 24
+    assert detect([0, DAY, 2 * DAY]).period == 7
+    assert detect([0, 10.0, 20.0], max_period=1440).period == 1  # a 8640-point day: too long
+    ts, _ = airline()
+    cal = detect(ts[:4])
+    assert (cal.period, cal.cycles, cal.monthly) == (12, (YEAR,), True)
+    assert detect(ts[:4], period=12).cycles == (YEAR,)  # 12 months snap to the calendar year
+    assert detect([0, 60, 120], period=1).period == 1
+
+
+def test_period_overrides() -> None:
+    assert period_for("sim.cpu", "a=3, sim.*=1440") == 1440
+    assert period_for("other", "a=3") is None
+    with pytest.raises(ValueError, match="series_id=period"):
+        period_for("x", "a=twelve")
+
+
+def test_online_selection_serves_the_better_model_per_step() -> None:
+    ts, ys = hourly(600)
+    f = SeriesForecaster("s", ForecastConfig(horizon=24))
+    for t, y in zip(ts, ys, strict=True):
+        f.update(t, y)
+    names = [c.name for c in f.candidates]
+    err = f.err_num / f.err_den
+    served = f.served.source[(f.n - 1) % 24]
+    # Every step is served by the candidate with the lowest rolling error at that step.
+    assert served.tolist() == np.argmin(err, axis=0).tolist()
+    # A strong daily cycle: a seasonal model, not plain Holt, serves the day ahead.
+    assert names[served[23]] != "holt"
+    assert err[served[23], 23] < 0.5 * err[names.index("holt"), 23]
+
+
+def test_airline_meets_the_targets_in_process() -> None:
+    ts, ys = airline()
+    scores = evaluate_online(ts, ys, ForecastConfig(horizon=12))
+    assert scores.mae[1] <= 11.0 and scores.mae[12] <= 30.0
+    assert 0.8 <= scores.coverage[1] <= 0.97
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_conformal_intervals_reach_their_coverage(seed: int) -> None:
+    ts, ys = hourly(900, seed=seed)
+    f = SeriesForecaster("s", ForecastConfig(horizon=12, window=200))
+    forecasts = {}
+    for i, (t, y) in enumerate(zip(ts, ys, strict=True)):
+        up = f.update(t, y)
+        if up is not None and up.steps:
+            forecasts[i] = [(s.lower, s.value, s.upper) for s in up.steps]
+    scores = score(ys, forecasts, horizons=(1, 12), start=150)
+    for h in (1, 12):
+        assert 0.85 <= scores.coverage[h] <= 0.95, (h, scores.coverage)
+    realised = f.summary()["coverage"]  # what the series reports about itself
+    assert realised is not None and 0.85 <= realised <= 0.95
+    step = f.forecast(1)[0]
+    assert step.lower < step.value < step.upper
+
+
+def test_an_injected_spike_is_one_anomaly_and_one_alert() -> None:
+    ts, ys = hourly(400, seed=4)
+    ys[300] += 25.0
+    f = SeriesForecaster("s", ForecastConfig(horizon=12))
+    ups = [f.update(t, y) for t, y in zip(ts, ys, strict=True)]
+    flagged = [i for i, u in enumerate(ups) if u and u.anomaly]
+    alerts = [i for i, u in enumerate(ups) if u and u.alert]
+    assert 300 in flagged and 300 in alerts
+    # Nothing around it: the spike neither drags the next forecasts nor widens the band.
+    assert not [i for i in flagged if i != 300 and abs(i - 300) <= 30]
+    assert len(flagged) <= 2  # a 3.3-sigma band: a rare noise point may still cross it
+    spike = ups[300]
+    assert spike is not None and spike.expected is not None and spike.forecast is not None
+    lo, hi = spike.expected
+    assert lo < spike.forecast < hi < spike.value
+    # Learned clipped: the point after the spike is forecast as if it had not happened.
+    after = ups[301]
+    assert after is not None and after.forecast is not None
+    assert abs(after.forecast - ys[301]) < 5.0
+
+
+def test_a_level_shift_alerts_once_then_is_learned() -> None:
+    ts, ys = hourly(500, seed=5)
+    ys = [y + (40.0 if i >= 300 else 0.0) for i, y in enumerate(ys)]
+    f = SeriesForecaster("s", ForecastConfig(horizon=12, cooldown=10))
+    ups = [f.update(t, y) for t, y in zip(ts, ys, strict=True)]
+    alerts = [i for i, u in enumerate(ups) if u and u.alert and i >= 290]
+    assert alerts == [300]  # one alert for the shift, none a season (24 points) later
+    tail = [u for u in ups[400:] if u is not None]
+    assert sum(u.anomaly for u in tail) <= 2  # the new level is the new normal
+
+
+def test_late_and_duplicate_points_are_counted_and_ignored() -> None:
+    ts, ys = hourly(120)
+    clean = SeriesForecaster("s", ForecastConfig(horizon=6))
+    noisy = SeriesForecaster("s", ForecastConfig(horizon=6))
+    for i, (t, y) in enumerate(zip(ts, ys, strict=True)):
+        clean.update(t, y)
+        assert noisy.update(t, y) is not None
+        if i % 10 == 5:
+            assert noisy.update(t, y + 100.0) is None  # a duplicate timestamp
+            assert noisy.update(t - HOUR, y) is None  # a late point
+    assert noisy.late == 2 * 12 and clean.late == 0
+    assert noisy.forecast() == clean.forecast()
+    assert noisy.summary()["late"] == 24
+
+
+@pytest.mark.parametrize("cut", [2, 3, 60, 250])
+def test_a_restored_state_forecasts_exactly_like_an_uninterrupted_one(cut: int) -> None:
+    ts, ys = hourly(330, seed=7)
+    ys[300] += 30.0  # an anomaly after the restore, so the anomaly state is exercised too
+    straight = SeriesForecaster("s", ForecastConfig(horizon=12))
+    ups = [straight.update(t, y) for t, y in zip(ts, ys, strict=True)]
+    assert ups[300] is not None and ups[300].alert
+    first = SeriesForecaster("s", ForecastConfig(horizon=12))
+    for t, y in zip(ts[:cut], ys[:cut], strict=True):
+        first.update(t, y)
+    restored = load_state(dump_state(first))
+    again = [restored.update(t, y) for t, y in zip(ts[cut:], ys[cut:], strict=True)]
+    assert again == ups[cut:]
+    assert restored.forecast() == straight.forecast()
+    assert restored.summary() == straight.summary()
+
+
+def test_a_snapshot_from_another_river_version_is_refused() -> None:
+    f = SeriesForecaster("s", ForecastConfig(horizon=3))
+    data = pickle.loads(dump_state(f))
+    data["river"] = "0.0.1"
+    with pytest.raises(ModelError, match=r"river 0\.0\.1"):
+        load_state(pickle.dumps(data))
+    with pytest.raises(ModelError, match="unreadable"):
+        load_state(b"not a pickle")
+
+
+def test_a_candidate_that_fails_does_not_fail_the_series() -> None:
+    ts, ys = hourly(100)
+    ys[50] = -5.0  # log and multiplicative candidates cannot take it: they switch off
+    f = SeriesForecaster("s", ForecastConfig(horizon=6))
+    for t, y in zip(ts, ys, strict=True):
+        f.update(t, y)
+    alive = {c.name: c.alive for c in f.candidates}
+    assert not alive["calendar_regression_diff"] and not alive["holt_winters_mul"]
+    assert alive["holt"] and all(math.isfinite(s.value) for s in f.forecast())

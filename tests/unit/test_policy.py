@@ -1,0 +1,169 @@
+"""The monitoring policy (pure): alerts, actions, cooldowns, rollback, fairness, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from monitors.concept import DriftEvent
+from monitors.fairness import FairnessCounts
+from monitors.policy import Policy, PolicyConfig
+from monitors.windows import Window
+
+HOUR = 3600.0
+
+
+def win(end: float, start: float | None = None) -> Window[Any]:
+    return Window("time", 0, end - HOUR if start is None else start, end, [], [])
+
+
+def policy(**kw: Any) -> Policy:
+    return Policy(PolicyConfig(**kw), clock=lambda: datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def ev(model: str, group: str = "*", direction: str = "up") -> DriftEvent:
+    return DriftEvent(model, group, 100, 5.0, direction, 0.05, 0.3, "ADWIN")  # type: ignore[arg-type]
+
+
+def test_data_drift_alone_warns_without_action() -> None:
+    d = policy().drift(win(HOUR), 0.4, ["amount", "hour"])
+    assert [(a.kind, a.severity, a.subject) for a in d.alerts] == [("drift", "warning", "features")]
+    assert d.controls == [] and d.audit == []
+    a = d.alerts[0]
+    assert a.details["window_start"] == "1970-01-01T00:00:00+00:00"
+    assert a.details["window_end"] == "1970-01-01T01:00:00+00:00"
+    assert a.details["drifted"] == ["amount", "hour"]
+
+
+def test_drift_severity_and_threshold() -> None:
+    p = policy()
+    assert p.drift(win(HOUR), 0.1).alerts == []
+    assert p.drift(win(2 * HOUR), 0.7).alerts[0].severity == "critical"
+
+
+def test_prediction_drift_warns_separately() -> None:
+    d = policy().drift(win(HOUR), 0.0, psi=0.5, psi_drifted=True)
+    assert [(a.kind, a.subject) for a in d.alerts] == [("drift", "score")]
+
+
+def test_cooldown_one_incident_one_alert_by_event_time() -> None:
+    p = policy(cooldown_s=6 * HOUR)
+    fired = [len(p.drift(win(t * HOUR), 0.5).alerts) for t in range(1, 10)]
+    assert fired == [1, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert p.suppressed == 7
+
+
+def test_concept_drift_batch_requests_retrain_with_alert_and_audit() -> None:
+    p = policy()
+    d = p.concept(win(HOUR), [ev("combined")])
+    assert [c.action for c in d.controls] == ["retrain"]
+    assert d.controls[0].target == "batch" and d.controls[0].status == "requested"
+    kinds = sorted(a.kind for a in d.alerts)
+    assert kinds == ["performance", "retrain"]
+    retrain = next(a for a in d.alerts if a.kind == "retrain")
+    assert retrain.details["action"] == "retrain"
+    assert retrain.details["window_end"] == "1970-01-01T01:00:00+00:00"
+    assert list(p.audit) == d.audit
+    assert d.audit[0]["trigger"]["finding"] == "concept_drift"
+    assert d.audit[0]["request_id"] == d.controls[0].request_id
+
+
+def test_concept_drift_online_requests_reset() -> None:
+    d = policy().concept(win(HOUR), [ev("online")])
+    assert [(c.action, c.target) for c in d.controls] == [("reset", "online")]
+
+
+def test_group_drift_and_improvement_do_not_act() -> None:
+    d = policy().concept(win(HOUR), [ev("batch", "age_band=65+"), ev("batch", direction="down")])
+    assert d.controls == []
+    assert [(a.subject, a.severity) for a in d.alerts] == [("batch/age_band=65+", "info")]
+
+
+def test_retrain_requests_have_a_cooldown() -> None:
+    p = policy(cooldown_s=6 * HOUR)
+    assert len(p.concept(win(HOUR), [ev("batch")]).controls) == 1
+    assert p.concept(win(2 * HOUR), [ev("combined")]).controls == []
+    assert len(p.concept(win(8 * HOUR), [ev("batch")]).controls) == 1
+    assert len(p.audit) == 2
+
+
+def test_performance_drop_requests_retrain_only_when_matured() -> None:
+    p = policy(perf_drop=0.1)
+    for t, ap in enumerate([0.6, 0.62, 0.58], start=1):
+        assert (
+            p.perf(win(t * HOUR), "batch", {"ap": ap}, provisional=False, champion="b1").alerts
+            == []
+        )
+    assert p.perf(win(4 * HOUR), "batch", {"ap": 0.1}, provisional=True, champion="b1").alerts == []
+    d = p.perf(win(5 * HOUR), "batch", {"ap": 0.3}, provisional=False, champion="b1")
+    assert [c.action for c in d.controls] == ["retrain"]
+    perf = next(a for a in d.alerts if a.kind == "performance")
+    assert perf.severity == "critical"  # 0.3 is more than two drops below 0.6
+    assert abs(perf.details["baseline"] - 0.6) < 1e-9
+
+
+def test_undefined_metric_is_ignored() -> None:
+    p = policy()
+    assert p.perf(win(HOUR), "online", {"ap": None}, provisional=False).alerts == []
+    assert p.perf(win(HOUR), "online", {"ap": float("nan")}, provisional=False).alerts == []
+
+
+def test_rollback_when_new_champion_underperforms_predecessor() -> None:
+    p = policy(rollback_margin=0.02)
+    p.perf(win(HOUR), "batch", {"ap": 0.6}, provisional=False, champion="b1")
+    d = p.perf(win(2 * HOUR), "batch", {"ap": 0.5}, provisional=False, champion="b2")
+    assert [(c.action, c.target) for c in d.controls] == [("rollback", "b2")]
+    assert d.audit[0]["trigger"]["predecessor"] == "b1"
+    # judged once: the next window of b2 does not roll back again
+    assert (
+        p.perf(win(3 * HOUR), "batch", {"ap": 0.5}, provisional=False, champion="b2").controls == []
+    )
+
+
+def test_no_rollback_when_new_champion_holds_up() -> None:
+    p = policy()
+    p.perf(win(HOUR), "batch", {"ap": 0.6}, provisional=False, champion="b1")
+    d = p.perf(win(2 * HOUR), "batch", {"ap": 0.7}, provisional=False, champion="b2")
+    assert d.controls == [] and d.alerts == []
+
+
+def test_first_champion_is_not_judged_against_nothing() -> None:
+    p = policy()
+    p.perf(win(HOUR), "batch", {"ap": 0.6}, provisional=False, champion=None)
+    assert (
+        p.perf(win(2 * HOUR), "batch", {"ap": 0.4}, provisional=False, champion="b1").controls == []
+    )
+
+
+def _fairness(biased: bool) -> dict[str, Any]:
+    rng = np.random.default_rng(1)
+    fc = FairnessCounts()
+    for i in range(4000):
+        old = i % 2 == 0
+        fraud = rng.random() < 0.02
+        flagged = fraud or rng.random() < (0.25 if old and biased else 0.03)
+        groups = {"age_band": "65+" if old else "25-34", "region": f"r{i % 3}"}
+        fc.update(groups, fraud, flagged)
+    return fc.report(n_boot=300)
+
+
+def test_fairness_alert_names_attribute_and_groups() -> None:
+    d = policy().fairness(win(HOUR), _fairness(True))
+    assert [(a.kind, a.subject) for a in d.alerts] == [("fairness", "age_band")]
+    a = d.alerts[0]
+    assert a.details["attribute"] == "age_band"
+    assert a.details["groups"] == ["25-34", "65+"]
+    assert "65+" in a.message and "age_band" in a.message
+    assert a.details["window_start"] and a.details["window_end"]
+
+
+def test_no_fairness_alert_without_significant_gap() -> None:
+    assert policy().fairness(win(HOUR), _fairness(False)).alerts == []
+
+
+def test_alert_ids_are_deterministic_for_replays() -> None:
+    a = policy().drift(win(HOUR), 0.5).alerts[0].alert_id
+    b = policy().drift(win(HOUR), 0.5).alerts[0].alert_id
+    assert a == b
