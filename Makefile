@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-forecast install browser clean
+.PHONY: run test lint bench bench-pipeline bench-forecast bench-quality bench-drift install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,8 +33,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: install bench-forecast
+# Every benchmark prints its own table; `make bench` runs them all (about 20 minutes).
+bench: bench-pipeline bench-forecast bench-drift bench-quality
+
+bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
+
+bench-quality: install
+	$(BIN)/python -m bench.quality
+
+bench-drift: install
+	$(BIN)/python -m bench.drift
 
 bench-forecast: install
 	$(BIN)/python -m bench.forecast
