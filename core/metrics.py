@@ -39,6 +39,13 @@ HTTP_LATENCY = Histogram(
     "API request duration by route and status.",
     ["route", "method", "status"],
 )
+CONSUMER_LAG = Gauge(
+    "riverwatch_consumer_lag",
+    "Records behind the partition's high watermark, from librdkafka's statistics (approximate "
+    "on the embedded broker, whose watermarks are unreliable).",
+    ["topic", "partition"],
+    multiprocess_mode="livemax",
+)
 MODEL_VERSION = Gauge(
     "riverwatch_model_version",
     "Version number of the model a process serves (info-style: value is the version).",

@@ -15,10 +15,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from core.kafka import consumer
-from core.metrics import BATCH_SIZE, EVENTS
+from core.metrics import BATCH_SIZE, CONSUMER_LAG, EVENTS
 from core.settings import Settings
 from streams.records import Out, Record
 
@@ -72,7 +73,9 @@ class BatchLoop:
 
     def run(self) -> None:
         """The loop itself (blocking)."""
-        c = consumer(self.s, self.group)
+        # librdkafka computes the lag per partition itself; its statistics callback runs inside
+        # consume(), on this thread.
+        c = consumer(self.s, self.group, **{"statistics.interval.ms": 2000, "stats_cb": self._lag})
         c.subscribe([self.topic], on_assign=lambda *_: self.ready.set())
         wait = self.s.score_batch_wait_ms / 1000
         try:
@@ -105,6 +108,13 @@ class BatchLoop:
             with contextlib.suppress(KafkaException):  # nothing consumed yet: nothing to commit
                 c.commit(asynchronous=False)
             c.close()
+
+    def _lag(self, raw: str) -> None:
+        stats = orjson.loads(raw)
+        for p, part in stats.get("topics", {}).get(self.topic, {}).get("partitions", {}).items():
+            lag = part.get("consumer_lag", -1)
+            if p != "-1" and lag >= 0:
+                CONSUMER_LAG.labels(topic=self.label, partition=p).set(lag)
 
     def _next_batch(self, c: Consumer, wait: float) -> list[Message]:
         # consume(n, timeout) only returns early when n messages are in, so at low rates it

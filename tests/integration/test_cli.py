@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from core.apikeys import list_keys
@@ -50,8 +51,38 @@ def test_worker_serves_its_own_metrics(settings: Settings, tmp_path: Path) -> No
     with running_worker(
         settings.model_copy(update={"worker_metrics_port": port}), tmp_path / "w.log"
     ):
-        text = poll(lambda: httpx.get(f"http://127.0.0.1:{port}/metrics").text, 30, "/metrics")
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = poll(lambda: httpx.get(url).text, 30, "/metrics")
         assert "riverwatch_score_latency_seconds" in text
+        # Consumer lag per partition, from librdkafka's statistics (every 2 s); known once the
+        # consumer has a position, i.e. after a record.
+        from confluent_kafka import Producer
+
+        p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        for part in range(settings.partitions):
+            tx = {
+                "event_id": f"lag{part}",
+                "timestamp": 0,
+                "card_id": "c",
+                "terminal_id": "t",
+                "amount": 1.0,
+            }
+            p.produce(
+                Names(settings.topic_prefix).topic("transactions"),
+                orjson.dumps(tx),
+                partition=part,
+            )
+        p.flush(10)
+        lag = poll(
+            lambda: [
+                ln
+                for ln in httpx.get(url).text.splitlines()
+                if ln.startswith("riverwatch_consumer_lag{") and 'topic="transactions"' in ln
+            ],
+            30,
+            "the consumer lag gauge",
+        )
+        assert float(lag[0].rsplit(" ", 1)[1]) >= 0
 
 
 def test_simulate_to_file_then_replay_through_the_api_then_status(
@@ -96,6 +127,4 @@ def test_simulate_to_file_then_replay_through_the_api_then_status(
 
 
 def orjson_event_id(line: str) -> str:
-    import orjson
-
     return str(orjson.loads(line)["payload"]["event_id"])

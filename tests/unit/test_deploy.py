@@ -47,10 +47,7 @@ SECRET_TEMPLATE = K8S / "secret.example.yaml"
 # (test_pending_metrics_report, a SKIPPED line with -ra), and fails once a name is exported (then
 # delete it here) or is no longer used. Any other unknown metric name fails
 # test_queries_name_only_exported_metrics.
-PENDING_METRICS = {
-    # issue 6 item 3 says "consumer lag per partition" without a name: this one is our choice.
-    "riverwatch_consumer_lag": "messages behind, labels {topic, partition}",
-}
+PENDING_METRICS: dict[str, str] = {}
 # Series Prometheus adds to every scrape target itself.
 PROMETHEUS_SYNTHETIC = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
 # Compose one-shot jobs: they exit when done, so they have no healthcheck and their dependents
