@@ -26,7 +26,7 @@ from core.names import Names
 from core.redis import async_redis_client
 from core.settings import Settings
 from monitors.delivery import Filters, cooldown_for, parse_kind_seconds, severity_rank
-from streams.records import Out, Record, dead_letter
+from streams.records import Out, Record, dead_letter, from_events, raw_topic
 from streams.webhooks import Deliveries
 
 log = logging.getLogger(__name__)
@@ -119,28 +119,12 @@ def register_alerts(app: faust.App, settings: Settings, worker: str) -> None:
         return parts["d"], parts["w"]
 
     cooldowns(settings)  # a bad setting fails the worker at start, not on the first alert
-    alerts_topic = app.topic(
-        names.topic("alerts"),
-        key_type=bytes,
-        value_type=bytes,
-        value_serializer="raw",
-        key_serializer="raw",
-    )
+    alerts_topic = raw_topic(app, names.topic("alerts"))
 
     @app.agent(alerts_topic)
     async def dispatch_alerts(stream: Any) -> None:
         async for events in stream.take_events(500, within=0.2):
-            records = [
-                Record(
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.key,
-                    e.message.value,
-                    int(e.message.timestamp * 1000),
-                )
-                for e in events
-            ]
+            records = from_events(events)
             dispatcher = parts_on_loop()[0]
             while True:  # Redis down: wait for it rather than lose alerts (dedup makes it safe)
                 try:

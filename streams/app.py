@@ -36,7 +36,7 @@ from streams.forecasting import register_forecasting
 from streams.learning import Learner
 from streams.monitor import register_monitor
 from streams.offline import OfflineStore
-from streams.records import Out, Record
+from streams.records import Out, Record, from_events, raw_topic
 from streams.scoring import Scorer
 from streams.trainer import register_trainer
 
@@ -116,28 +116,12 @@ def create_app(settings: Settings) -> faust.App:
             if "l" in learner:  # last snapshot and offline rows before the process goes
                 await loop.run_in_executor(learner_thread, learner["l"].maybe_snapshot, True)
 
-    labels_topic = app.topic(
-        names.topic("labels"),
-        key_type=bytes,
-        value_type=bytes,
-        value_serializer="raw",
-        key_serializer="raw",
-    )
+    labels_topic = raw_topic(app, names.topic("labels"))
 
     @app.agent(labels_topic)
     async def learn(stream: Any) -> None:
         async for events in stream.take_events(500, within=0.2):
-            records = [
-                Record(
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.key,
-                    e.message.value,
-                    int(e.message.timestamp * 1000),
-                )
-                for e in events
-            ]
+            records = from_events(events)
             outs = await asyncio.get_running_loop().run_in_executor(
                 learner_thread, learn_batch, records
             )

@@ -148,6 +148,15 @@ class Learner:
 
 def _labeled_row(row: dict[str, Any], x: dict[str, float], label: int) -> dict[str, Any]:
     """The offline-store row of a labeled event: its scores, groups, features and label."""
-    keep = ("event_id", "card_id", "terminal_id", "epoch", "score", "online_score",
-            "batch_score", "decision", "groups")
+    keep = (
+        "event_id",
+        "card_id",
+        "terminal_id",
+        "epoch",
+        "score",
+        "online_score",
+        "batch_score",
+        "decision",
+        "groups",
+    )
     return {**{k: row.get(k) for k in keep}, **x, "label": label}

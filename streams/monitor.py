@@ -25,23 +25,9 @@ from core.redis import redis_client
 from core.settings import Settings
 from monitors.drift import load_evidently
 from streams.monitor_core import Monitor
-from streams.records import Out, Record
+from streams.records import Out, Record, from_events, raw_topic
 
 log = logging.getLogger(__name__)
-
-
-def _records(events: list[Any]) -> list[Record]:
-    return [
-        Record(
-            e.message.topic,
-            e.message.partition,
-            e.message.offset,
-            e.message.key,
-            e.message.value,
-            int(e.message.timestamp * 1000),
-        )
-        for e in events
-    ]
 
 
 def register_monitor(app: faust.App, settings: Settings, worker: str) -> None:
@@ -56,19 +42,10 @@ def register_monitor(app: faust.App, settings: Settings, worker: str) -> None:
         handler: Callable[[list[Record]], list[Out]] = getattr(state["m"], method)
         return handler(records)
 
-    def raw_topic(name: str) -> Any:
-        return app.topic(
-            names.topic(name),
-            key_type=bytes,
-            value_type=bytes,
-            value_serializer="raw",
-            key_serializer="raw",
-        )
-
     async def handle(method: str, events: list[Any]) -> None:
         try:
             outs = await asyncio.get_running_loop().run_in_executor(
-                thread, run, method, _records(events)
+                thread, run, method, from_events(events)
             )
         except Exception:  # never let one batch stop the monitor
             log.exception("monitor %s: a batch of %d records failed", method, len(events))
@@ -76,12 +53,12 @@ def register_monitor(app: faust.App, settings: Settings, worker: str) -> None:
         for o in outs:
             await app.producer.send(o.topic, o.key, o.value, None, None, None)
 
-    @app.agent(raw_topic("scores"), name="monitor-scores")
+    @app.agent(raw_topic(app, names.topic("scores")), name="monitor-scores")
     async def monitor_scores(stream: Any) -> None:
         async for events in stream.take_events(2000, within=0.5):
             await handle("process_scores", events)
 
-    @app.agent(raw_topic("labels"), name="monitor-labels")
+    @app.agent(raw_topic(app, names.topic("labels")), name="monitor-labels")
     async def monitor_labels(stream: Any) -> None:
         async for events in stream.take_events(1000, within=0.5):
             await handle("process_labels", events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -48,3 +49,25 @@ def dead_letter(topic: str, rec: Record, error: str, worker: str) -> Out:
         "timestamp": iso(time.time()),
     }
     return Out(topic, rec.key, orjson.dumps(body))
+
+
+def raw_topic(app: Any, topic: str) -> Any:
+    """A faust topic whose keys and values stay raw bytes (handlers validate them themselves)."""
+    return app.topic(
+        topic, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+
+
+def from_events(events: list[Any]) -> list[Record]:
+    """faust events (from ``stream.take_events``) as transport-neutral records."""
+    return [
+        Record(
+            e.message.topic,
+            e.message.partition,
+            e.message.offset,
+            e.message.key,
+            e.message.value,
+            int(e.message.timestamp * 1000),
+        )
+        for e in events
+    ]

@@ -36,7 +36,7 @@ from core.registry import Registry
 from core.settings import Settings
 from models.training import TrainConfig, train_and_evaluate, windows
 from streams.offline import OfflineStore
-from streams.records import Out, Record, dead_letter
+from streams.records import Out, Record, dead_letter, raw_topic
 
 log = logging.getLogger(__name__)
 ACTIONS = ("retrain", "promote", "rollback")
@@ -195,13 +195,7 @@ def register_trainer(app: faust.App, settings: Settings, client: redis.Redis) ->
     t_dead = Names(settings.topic_prefix).topic("deadletter")
     training = ThreadPoolExecutor(1, thread_name_prefix="trainer")
     busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
-    topic = app.topic(
-        Names(settings.topic_prefix).topic("control"),
-        key_type=bytes,
-        value_type=bytes,
-        value_serializer="raw",
-        key_serializer="raw",
-    )
+    topic = raw_topic(app, Names(settings.topic_prefix).topic("control"))
 
     async def send(outs: list[Out]) -> None:
         for o in outs:
