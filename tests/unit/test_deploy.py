@@ -577,6 +577,8 @@ def test_pending_metrics_report() -> None:
     assert not landed, f"now exported, delete from PENDING_METRICS: {landed}"
     stale = sorted(PENDING_METRICS.keys() - used)
     assert not stale, f"no rule or panel queries these, delete from PENDING_METRICS: {stale}"
+    if not PENDING_METRICS:
+        return  # every metric the deploy files query is exported
     where = {
         name: sorted(w.split(" ", 1)[0] for w, e in all_queries().items() if name in e)
         for name in PENDING_METRICS
