@@ -165,7 +165,7 @@ def retrain(settings: Settings, names: Names, p: Producer, now: float) -> None:
         while time.monotonic() < deadline:
             for m in c.consume(100, 0.5):
                 msg = orjson.loads(m.value()) if m.error() is None else {}
-                if msg.get("request_id") == request_id and msg.get("status") != "requested":
+                if msg.get("request_id") == request_id and msg.get("status") in ("done", "failed"):
                     print(
                         f"  retrain: {msg.get('status')} {msg.get('reason', '')} "
                         f"{orjson.dumps(msg.get('details', {})).decode()[:600]}",
@@ -210,6 +210,8 @@ def report(scores: pd.DataFrame, truth: dict[str, tuple[int, str, bool]], test_s
     df = t.merge(scores, on="event_id", how="left")
     missing = int(df["score"].isna().sum())
     df["batch_score"] = df["batch_score"].astype(float)
+    with_batch = int(df["batch_score"].notna().sum())
+    print(f"batch champion scored {with_batch} of {len(df)} test-week transactions")
     cols = [("online", "online_score"), ("batch", "batch_score"), ("combined", "score")]
     print(
         f"\ntest week: {len(df)} transactions, {int(df['fraud'].sum())} frauds, "
