@@ -5,8 +5,10 @@ applies one point (ignoring late and duplicate ones), scores every candidate's e
 forecasts against it, flags it when it leaves its one-step anomaly band, learns it, and
 returns the new horizon forecast. Per horizon step the candidate with the lowest rolling
 (exponentially weighted) absolute error serves, so a series may take its one-step forecast
-from one model and its day-ahead forecast from another. The state pickles
-(:func:`dump_state`/:func:`load_state`) and a restored state continues exactly.
+from one model and its day-ahead forecast from another. A step's conformal intervals are
+calibrated only on forecasts served once the selection at that step had settled (every
+ready candidate scored at that step): warm-up forecasts come from another procedure. The
+state pickles (:func:`dump_state`/:func:`load_state`) and a restored state continues exactly.
 
 >>> f = SeriesForecaster("demo", ForecastConfig(horizon=3, window=50))
 >>> ups = [f.update(60.0 * i, 10.0 + (i % 2)) for i in range(40)]
@@ -48,18 +50,20 @@ __all__ = [
     "period_for",
 ]
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: forecasts remember whether their step's selection had settled
 
 
 @dataclass
 class _Served:
-    """Ring of the last ``horizon`` forecasts: per origin and step the value, bounds and
-    serving candidate; per origin the error scale and the anomaly band's half-width."""
+    """Ring of the last ``horizon`` forecasts: per origin and step the value, bounds, serving
+    candidate and whether that step's selection had settled; per origin the error scale and
+    the anomaly band's half-width."""
 
     value: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
     source: np.ndarray
+    settled: np.ndarray
     scale: np.ndarray
     band: np.ndarray
 
@@ -95,6 +99,7 @@ class SeriesForecaster:
             np.full((h, h), np.nan),
             np.full((h, h), np.nan),
             np.zeros((h, h), dtype=np.int16),
+            np.zeros((h, h), dtype=bool),
             np.full(h, np.nan),
             np.full(h, np.nan),
         )
@@ -168,7 +173,7 @@ class SeriesForecaster:
         # An anomaly enters clipped to its band: it cannot blow the intervals up, yet a
         # window that has become too narrow still widens again.
         scores = (y_learn - served) / self.served.scale[rows]
-        self.conformal.add(scores)
+        self.conformal.add(np.where(self.served.settled[rows, cols], scores, np.nan))
         self.resid1[self.n % len(self.resid1)] = scores[0]
         if has[0]:
             self.one_step_mae = _ew(self.one_step_mae, abs(y_learn - served[0]), decay)
@@ -211,7 +216,18 @@ class SeriesForecaster:
             got = cand.forecast(future, cal, xs)
             self.pending[i, slot] = np.asarray(got) + self.offset if got is not None else np.nan
         now = self.pending[:, slot]
-        best = select(self.err_num, self.err_den, ~np.isnan(now[:, 0]))
+        ready = ~np.isnan(now[:, 0])
+        best = select(self.err_num, self.err_den, ready)
+        # Until every ready candidate has errors at step h, select() compares them at a
+        # shorter step, and at first only the quick warm-up models are ready: their h-step
+        # forecasts lag the trend and the season, so their residuals are large and mostly of
+        # one sign. Kept in the window (for ``window`` points) they would shift the signed
+        # quantiles of the settled models that serve afterwards, as far as intervals that
+        # exclude their own forecast. Conformal calibration needs scores exchangeable with
+        # the new one, i.e. from the same procedure: only settled forecasts calibrate (see
+        # _apply). Unsettled ones are still published, filled from calibrated steps, and
+        # still count in the realised coverage and the adaptive alpha.
+        self.served.settled[slot] = (self.err_den[ready] > 0).all(axis=0) & ready.any()
         value = now[best, np.arange(h)]
         unit = self.one_step_mae if self.one_step_mae > 0 else self.scale
         unit = unit if unit > 0 else 1.0
