@@ -81,6 +81,15 @@ class Names:
         """Counters of the label join (learned, unknown, duplicate)."""
         return self._key("learner", "stats")
 
+    def learner_reset(self) -> str:
+        """Hash of request_id -> JSON Control: resets of the online model awaiting the learner.
+
+        The trainer (owner of ``control``) writes them; the learner (owner of ``labels``, the
+        online model's single writer) answers and removes them. A hash, so a request delivered
+        twice is answered once and two requests in a row are both answered.
+        """
+        return self._key("learner", "reset")
+
     def workers(self) -> str:
         """Hash of worker id -> last heartbeat (epoch seconds)."""
         return self._key("workers")

@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         gt=0,
         description="RIVERWATCH_SNAPSHOT_EVERY_S: snapshot at least this often when learning.",
     )
+    reset_warm_days: float = Field(
+        3,
+        ge=0,
+        description="RIVERWATCH_RESET_WARM_DAYS: a reset of the online model (concept drift) "
+        "re-learns the labeled rows of this many event days before the newest label, read "
+        "from the offline store (about 10 µs a row, on the learner's thread); 0 restarts "
+        "from the prior.",
+    )
     model_reload_s: float = Field(
         1.0, gt=0, description="RIVERWATCH_MODEL_RELOAD_S: how often scorers check for a new model."
     )
@@ -169,9 +177,11 @@ class Settings(BaseSettings):
         description="RIVERWATCH_ALERT_COOLDOWN_S: repeats of a (kind, subject) held back (s).",
     )
     alert_cooldown_kinds: str = Field(
-        "fraud=0,retrain=0",
+        "fraud=0,retrain=0,drift=0,performance=0,fairness=0",
         description="RIVERWATCH_ALERT_COOLDOWN_KINDS: per-kind cooldowns, 'kind=seconds,...'; "
-        "fraud alerts are per transaction and retrain alerts per action, so none by default.",
+        "none by default for fraud (one per transaction), retrain (one per action) and the "
+        "monitor's kinds, whose cooldown the policy keeps in event time "
+        "(RIVERWATCH_MONITOR_COOLDOWN_S): a wall-clock one here would hide a replay's alerts.",
     )
     alert_sse_heartbeat_s: float = Field(
         15.0, gt=0, description="RIVERWATCH_ALERT_SSE_HEARTBEAT_S: SSE keep-alive comment period."
@@ -245,11 +255,23 @@ class Settings(BaseSettings):
         100, ge=1, description="RIVERWATCH_MONITOR_HISTORY: results kept per kind in Redis."
     )
     monitor_drift_share: float = Field(
-        0.3,
+        0.5,
         gt=0,
         le=1,
         description="RIVERWATCH_MONITOR_DRIFT_SHARE: share of drifted features "
-        "that warns (twice that, capped at 1, is critical).",
+        "that warns (halfway from it to 1 is critical).",
+    )
+    monitor_drift_windows: int = Field(
+        2,
+        ge=1,
+        description="RIVERWATCH_MONITOR_DRIFT_WINDOWS: consecutive windows over the share "
+        "before a data-drift alert (one window alone drifts by chance too often).",
+    )
+    monitor_drift_exclude: str = Field(
+        "hour,is_weekend,is_night",
+        description="RIVERWATCH_MONITOR_DRIFT_EXCLUDE: features left out of data drift "
+        "(comma-separated). The calendar features are by default: a window shorter than a "
+        "week covers other hours and days than the reference, so they 'drift' by the clock.",
     )
     monitor_perf_drop: float = Field(
         0.1, gt=0, description="RIVERWATCH_MONITOR_PERF_DROP: AP drop below baseline -> retrain."

@@ -6,7 +6,8 @@ State: cooldowns, performance baselines and the champion seen last.
 
 Rules (thresholds in :class:`PolicyConfig`):
 
-* data drift (share of drifted features) or prediction drift alone: a ``drift`` alert;
+* data drift (share of drifted features, over ``drift_windows`` windows in a row) or
+  prediction drift alone: a ``drift`` alert;
 * a performance drop on a matured (non-provisional) window, or concept drift on the error
   stream of the batch/combined model: a ``performance`` alert and a ``retrain`` request;
 * concept drift on the online model: a ``reset`` request for it;
@@ -52,8 +53,12 @@ Action = Literal["retrain", "reset", "rollback"]
 class PolicyConfig:
     """Thresholds of the policy (the worker builds them from RIVERWATCH_MONITOR_* settings)."""
 
-    drift_share_warn: float = 0.3  # share of drifted features that warns
-    drift_share_critical: float = 0.6  # ... and that is critical
+    drift_share_warn: float = 0.5  # share of drifted features that warns (Evidently's default)
+    drift_share_critical: float = 0.75  # ... and that is critical
+    # Consecutive windows (of one kind) over the share before a data-drift alert: a single
+    # window (a day, a few thousand events) differs from the reference by chance more often
+    # than a per-feature test's threshold suggests; a real shift persists.
+    drift_windows: int = 2
     perf_metric: str = "ap"  # the metric whose drop requests a retrain
     perf_drop: float = 0.1  # absolute drop below the baseline that counts as a drop
     baseline_windows: int = 3  # healthy matured windows averaged into the baseline
@@ -100,6 +105,7 @@ class Policy:
         self._champion: str | None = None
         self._pending: tuple[str, str, float] | None = None  # (new, predecessor, its value)
         self._last_value: dict[str, float] = {}
+        self._drift_streak: dict[str, int] = {}  # window kind -> consecutive drifted windows
 
     # -- building blocks -------------------------------------------------------------------
     def _cool(self, kind: str, subject: str, t: float) -> bool:
@@ -176,15 +182,30 @@ class Policy:
         """Data drift (``share`` of features drifted) and prediction drift: warnings only."""
         out = Decision()
         cols = sorted(drifted)
+        over = share is not None and share >= self.c.drift_share_warn
+        streak = self._drift_streak[win.kind] = (
+            self._drift_streak.get(win.kind, 0) + 1 if over else 0
+        )
         if (
             share is not None
-            and share >= self.c.drift_share_warn
+            and streak >= self.c.drift_windows
             and not self._cool("drift", "features", win.window_end)
         ):
             sev: Severity = "critical" if share >= self.c.drift_share_critical else "warning"
             msg = f"{share:.0%} of features drifted: {', '.join(cols)}"
+            if streak > 1:
+                msg += f" ({streak} windows in a row)"
             out.alerts.append(
-                self._alert(win, "drift", sev, "features", msg, share_drifted=share, drifted=cols)
+                self._alert(
+                    win,
+                    "drift",
+                    sev,
+                    "features",
+                    msg,
+                    share_drifted=share,
+                    drifted=cols,
+                    windows_in_a_row=streak,
+                )
             )
         if psi_drifted and not self._cool("drift", "score", win.window_end):
             msg = f"score distribution drifted (PSI {psi:.3f})"

@@ -5,7 +5,8 @@ What runs in a worker:
 * the scoring loop (``transactions`` -> ``scores``/``alerts``/``deadletter``): a confluent-kafka
   batch consumer run as a service of this app (see streams/batching.py for why);
 * the ``labels`` agent (faust, micro-batches via ``take_events``): the online learner;
-* a heartbeat timer that /readyz reads, and a snapshot timer for the learner.
+* a heartbeat timer that /readyz reads, and a snapshot timer for the learner, which also
+  carries out pending resets of the online model on the worker that owns ``labels``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
 from core.featurestore import RedisFeatureStore
@@ -116,7 +118,26 @@ def create_app(settings: Settings) -> faust.App:
             if "l" in learner:  # last snapshot and offline rows before the process goes
                 await loop.run_in_executor(learner_thread, learner["l"].maybe_snapshot, True)
 
-    labels_topic = raw_topic(app, names.topic("labels"))
+    labels_name = names.topic("labels")
+    labels_topic = raw_topic(app, labels_name)
+
+    async def send(outs: list[Out]) -> None:
+        for o in outs:
+            await app.producer.send(o.topic, o.key, o.value, None, None, None)
+
+    def owns_labels() -> bool:
+        """True while this worker is assigned the ``labels`` partition: the learner's owner."""
+        try:
+            return any(tp.topic == labels_name for tp in app.consumer.assignment())
+        except ConsumerNotStarted:
+            return False
+
+    def tick(owner: bool) -> list[Out]:
+        current = get_learner()
+        current.maybe_snapshot()
+        # A worker that lost ``labels`` in a rebalance keeps its Learner, whose model is stale:
+        # only the owner may replace the model, or two writers would publish versions.
+        return current.check_resets() if owner else []
 
     @app.agent(labels_topic)
     async def learn(stream: Any) -> None:
@@ -125,8 +146,7 @@ def create_app(settings: Settings) -> faust.App:
             outs = await asyncio.get_running_loop().run_in_executor(
                 learner_thread, learn_batch, records
             )
-            for o in outs:
-                await app.producer.send(o.topic, o.key, o.value, None, None, None)
+            await send(outs)
 
     @app.timer(interval=settings.worker_heartbeat_s)
     async def heartbeat() -> None:
@@ -138,10 +158,11 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=max(0.2, settings.snapshot_every_s / 2))
     async def snapshot() -> None:
-        if "l" in learner:
-            await asyncio.get_running_loop().run_in_executor(
-                learner_thread, learner["l"].maybe_snapshot
-            )
+        # Also serves resets while no labels flow (take_events yields only non-empty batches).
+        owner = owns_labels()
+        if "l" in learner or owner:
+            outs = await asyncio.get_running_loop().run_in_executor(learner_thread, tick, owner)
+            await send(outs)
 
     register_forecasting(app, settings, r, prod, wid)
     register_alerts(app, settings, wid)

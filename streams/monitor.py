@@ -25,6 +25,7 @@ from core.redis import redis_client
 from core.settings import Settings
 from monitors.drift import load_evidently
 from streams.monitor_core import Monitor
+from streams.monitor_data import drift_columns
 from streams.records import Out, Record, from_events, raw_topic
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 def register_monitor(app: faust.App, settings: Settings, worker: str) -> None:
     """Add the monitor's ``scores`` and ``labels`` agents to ``app``."""
     names = Names(settings.topic_prefix)
+    drift_columns(settings)  # a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
     thread = ThreadPoolExecutor(1, thread_name_prefix="monitor")
     state: dict[str, Monitor] = {}  # built in the monitor thread on first use
 

@@ -31,7 +31,7 @@ from monitors.fairness import FairnessCounts
 from monitors.performance import performance
 from monitors.policy import Decision, Policy
 from monitors.windows import CountWindows, TimeWindows, Window
-from streams.monitor_data import feature_frame, policy_config, score_array
+from streams.monitor_data import drift_columns, feature_frame, policy_config, score_array
 from streams.offline import OfflineStore
 from streams.records import Out, Record, dead_letter
 
@@ -115,7 +115,9 @@ class Monitor:
             df, scores, src = feature_frame(win.events), score_array(win.events), "first window"
         else:
             return  # keep the reference we have
-        self.ref = DataDriftMonitor(df, max_rows=self.s.monitor_reference_rows)
+        self.ref = DataDriftMonitor(
+            df, columns=drift_columns(self.s), max_rows=self.s.monitor_reference_rows
+        )
         finite = scores[np.isfinite(scores)]
         self.score_ref = ScoreDriftMonitor(finite) if len(finite) else None
         self.ref_info = {"source": src, "rows": len(df), **win.meta()}
@@ -226,18 +228,25 @@ class Monitor:
             self.concept.reset("batch")
             self.concept.reset("combined")
             self.champion = name
-        times = [float(r["epoch"]) for r in rows]
-        cards = [r.get("card_id", "") for r in rows]
         reports = {}
         for model, key in MODELS:
-            scores = [r.get(key) for r in rows]
+            sel = rows, y
+            if model == "batch":
+                # Judge the champion on the events it scored itself: just after a promotion
+                # the window still holds its predecessor's scores (a rollback must not be
+                # decided on them). Fewer than half the window: not judged yet.
+                mine = [i for i, r in enumerate(rows) if r.get("batch_model") == name]
+                if name is None or 2 * len(mine) < len(rows):
+                    continue
+                sel = [rows[i] for i in mine], [y[i] for i in mine]
+            scores = [r.get(key) for r in sel[0]]
             if all(v is None for v in scores):
                 continue
             rep = performance(
-                times,
+                [float(r["epoch"]) for r in sel[0]],
                 [math.nan if v is None else v for v in scores],
-                y,
-                cards,
+                sel[1],
+                [r.get("card_id", "") for r in sel[0]],
                 as_of=self.as_of,
                 horizon_s=self.s.label_delay_s,
                 threshold=self.s.review_threshold,

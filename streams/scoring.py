@@ -134,6 +134,7 @@ class Scorer:
                     "online_score": res["online_score"],
                     "batch_score": res["batch_score"],
                     "shadow_score": res["shadow_score"],
+                    "batch_model": res["model_versions"].get("batch"),
                     "decision": res["decision"],
                 }
             )

@@ -1,10 +1,17 @@
-"""The trainer: ``control`` requests to retrain, promote or roll back the batch model.
+"""The trainer: ``control`` requests to retrain, promote or roll back the batch model, and
+to reset the online model (handed to the learner).
 
 The ``control`` topic has one partition, so one worker of the group owns the trainer. Only
-records with ``status == "requested"`` and action retrain / promote / rollback are handled:
-the topic also carries the outcomes this module publishes, the API's audit records and
-requests for other handlers (``reset`` of the online model), which are left alone. A record
-that is not a valid Control goes to ``deadletter``.
+records with ``status == "requested"`` and action retrain / promote / rollback / reset are
+handled: the topic also carries the outcomes published here and by the learner, and the
+API's audit records, which are left alone. A record that is not a valid Control goes to
+``deadletter``.
+
+A ``reset`` of the online model is not carried out here: the online model has one writer,
+the learner (owner of the ``labels`` partition, maybe on another worker), and a second
+writer would race it. The trainer records the request in Redis (``Names.learner_reset``)
+and the learner picks it up, resets the model and answers (see streams/learning.py). A reset
+of any other target fails at once, saying which targets can be reset.
 
 Each request is answered on ``control`` with the same ``request_id`` and status ``done`` or
 ``failed`` (details say what happened), and announced by a ``retrain`` alert. Training is
@@ -29,17 +36,20 @@ import faust
 import redis
 
 from core.errors import InvalidEvent, ModelError, RiverwatchError
-from core.events import Alert, Control, dumps, now_utc, parse_event
+from core.events import Control, parse_event
 from core.metrics import EVENTS
 from core.names import Names
 from core.registry import Registry
 from core.settings import Settings
+from models.serving import ONLINE
 from models.training import TrainConfig, train_and_evaluate, windows
+from streams.control import answer
 from streams.offline import OfflineStore
 from streams.records import Out, Record, dead_letter, raw_topic
 
 log = logging.getLogger(__name__)
-ACTIONS = ("retrain", "promote", "rollback")
+ACTIONS = ("retrain", "promote", "rollback", "reset")
+RESETTABLE = (ONLINE,)  # the online models a learner owns
 
 
 def train_config(settings: Settings) -> TrainConfig:
@@ -126,10 +136,10 @@ class Trainer:
     def __init__(self, settings: Settings, client: redis.Redis, worker: str):
         self.s = settings
         self.names = Names(settings.topic_prefix)
+        self.r = client
         self.registry = Registry(client, self.names, settings.data_dir)
         self.store = OfflineStore(settings.data_dir, writer=f"trainer-{worker}")
         self.worker = worker
-        self.t_control = self.names.topic("control")
 
     def parse(self, rec: Record) -> Control | Out | None:
         """The request in ``rec``; a dead letter if it is not a Control; None if not ours."""
@@ -142,7 +152,13 @@ class Trainer:
         return req
 
     def handle(self, req: Control) -> list[Out]:
-        """Carry out ``req`` (blocking; a retrain takes seconds to minutes)."""
+        """Carry out ``req`` (blocking; a retrain takes seconds to minutes).
+
+        A valid ``reset`` is only recorded for the learner, which answers it: nothing is
+        returned for it here.
+        """
+        if req.action == "reset":
+            return self.hand_over_reset(req)
         try:
             if req.action == "retrain":
                 now = req.details.get("now")
@@ -159,33 +175,24 @@ class Trainer:
             ok, msg, details = False, str(exc), {}
         return self.outcome(req, ok, msg, details)
 
+    def hand_over_reset(self, req: Control) -> list[Out]:
+        """Record a reset of the online model for the learner; fail one of another target."""
+        if req.target not in RESETTABLE:
+            msg = (
+                f"cannot reset {req.target!r}: only the online model can be reset "
+                f"(targets: {', '.join(RESETTABLE)}); retrain or roll back a batch model"
+            )
+            return self.outcome(req, False, msg, {"resettable": list(RESETTABLE)})
+        # Keyed by request_id: a request redelivered while still pending is answered once.
+        self.r.hset(self.names.learner_reset(), req.request_id, req.model_dump_json())
+        EVENTS.labels(topic="control", outcome="reset_requested").inc()
+        log.info("reset %s of %s handed to the learner", req.request_id, req.target)
+        return []
+
     def outcome(self, req: Control, ok: bool, msg: str, details: dict[str, Any]) -> list[Out]:
         """The ``control`` outcome and the ``retrain`` alert of a finished request."""
-        EVENTS.labels(topic="control", outcome=f"{req.action}_{'done' if ok else 'failed'}").inc()
-        (log.info if ok else log.warning)("%s %s: %s", req.action, req.request_id, msg)
-        now = now_utc()
-        done = Control(
-            action=req.action,
-            target=details.get("challenger_name") or details.get("champion") or req.target,
-            request_id=req.request_id,
-            status="done" if ok else "failed",
-            reason=msg,
-            details=details,
-            timestamp=now,
-        )
-        alert = Alert(
-            alert_id=f"{req.action}-{req.request_id}",
-            kind="retrain",
-            severity="info" if ok else "warning",
-            subject=done.target,
-            message=f"{req.action} {'done' if ok else 'failed'}: {msg}",
-            details={"request_id": req.request_id, "action": req.action, **details},
-            timestamp=now,
-        )
-        return [
-            Out(self.t_control, req.request_id.encode(), dumps(done)),
-            Out(self.names.topic("alerts"), b"retrain", dumps(alert)),
-        ]
+        target = details.get("challenger_name") or details.get("champion") or req.target
+        return answer(self.names, req, ok, msg, details, target)
 
 
 def register_trainer(app: faust.App, settings: Settings, client: redis.Redis) -> None:

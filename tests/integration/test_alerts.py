@@ -101,7 +101,9 @@ def env(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield api
 
 
-def alert(alert_id: str, subject: str, kind: str = "drift", severity: str = "warning") -> bytes:
+def alert(
+    alert_id: str, subject: str, kind: str = "forecast_anomaly", severity: str = "warning"
+) -> bytes:
     return orjson.dumps(
         {
             "alert_id": alert_id,
@@ -115,7 +117,7 @@ def alert(alert_id: str, subject: str, kind: str = "drift", severity: str = "war
     )
 
 
-def publish(api: Api, *values: bytes, key: bytes = b"drift") -> None:
+def publish(api: Api, *values: bytes, key: bytes = b"forecast_anomaly") -> None:
     """Produce raw values to the alerts topic with a plain Kafka client."""
     p = Producer({"bootstrap.servers": api.settings.kafka_bootstrap})
     for v in values:
@@ -156,7 +158,7 @@ def test_each_alert_arrives_once_signed_and_bad_records_are_dead_lettered(env: A
             b"not json",
             b'{"alert_id": "x", "kind": "nope"}',
             alert(ids[0], subj),  # the same alert again: delivered once
-            alert(ids[1], subj),  # same (kind, subject) within the cooldown: held back
+            alert(ids[1], subj),  # same (kind, subject) within its cooldown: held back
             alert(ids[2], subj, severity="critical"),  # an escalation passes the cooldown
             *fraud,  # fraud alerts are per transaction: no cooldown
         )

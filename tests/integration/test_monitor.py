@@ -1,25 +1,17 @@
-"""The monitor end to end: simulator -> Kafka -> worker (scorer, learner, monitor) -> alerts.
-
-Events go in by simulated day phases (that day's due labels, then its transactions), each
-phase waited for, as in test_skew.py, so every run sees the same order.
-"""
+"""The monitor end to end: simulator -> Kafka -> worker (scorer, learner, monitor) -> alerts."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-import redis
-from confluent_kafka import Consumer, Producer
 
-from core.names import Names
 from core.settings import Settings
 from riverwatch.simulator import GroupBias, SimConfig, TransactionSimulator
 from tests.integration.apiserver import running_api
-from tests.integration.workers import poll, running_worker
+from tests.integration.simfeed import feed, read_alerts
+from tests.integration.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,57 +30,6 @@ def monitor_settings(settings: Settings) -> Settings:
     )
 
 
-def feed(settings: Settings, sim: TransactionSimulator) -> int:
-    """Send the simulator's events day by day; wait until the monitor has seen each phase."""
-    names = Names(settings.topic_prefix)
-    r = redis.Redis.from_url(settings.redis_url or "")
-    p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
-    start = sim.config.start.timestamp()
-    sent = {"labels": 0, "transactions": 0}
-    for _day, events in itertools.groupby(sim.events(), key=lambda e: int((e.at - start) // 86400)):
-        day = list(events)
-        for topic in ("labels", "transactions"):
-            phase = [ev for ev in day if ev.topic == topic]
-            for ev in phase:
-                p.produce(names.topic(topic), orjson.dumps(ev.payload), ev.key.encode())
-            assert p.flush(30) == 0
-            sent[topic] += len(phase)
-            field = b"labels" if topic == "labels" else b"scores"
-            want = sent[topic]
-            poll(
-                lambda f=field, n=want: int(r.hget(names.monitor("stats"), f) or 0) >= n,
-                60,
-                f"the monitor to see {want} {topic}",
-            )
-    r.close()
-    return sent["labels"]
-
-
-def read_alerts(settings: Settings) -> list[dict[str, Any]]:
-    """Every record on the alerts topic so far (counted, never judged by watermarks)."""
-    c = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{settings.topic_prefix}reader",
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    c.subscribe([Names(settings.topic_prefix).topic("alerts")])
-    out, idle = [], 0
-    while idle < 6 or not out:
-        msg = c.poll(0.5)
-        if msg is None or msg.error():
-            idle += 1
-            if idle > 24:  # ~12 s: group join on Tansu takes ~3 s
-                break
-            continue
-        idle = 0
-        out.append(orjson.loads(msg.value()))
-    c.close()
-    return out
-
-
 def run(settings: Settings, tmp_path: Path, bias: GroupBias | None) -> list[dict[str, Any]]:
     sim = TransactionSimulator(
         SimConfig(
@@ -102,7 +43,7 @@ def run(settings: Settings, tmp_path: Path, bias: GroupBias | None) -> list[dict
         )
     )
     with running_worker(settings, tmp_path / "w.log"):
-        assert feed(settings, sim) > 1000
+        assert feed(settings, sim)["labels"] > 1000
     return [a for a in read_alerts(settings) if a["kind"] == "fairness"]
 
 

@@ -28,7 +28,7 @@ def ev(model: str, group: str = "*", direction: str = "up") -> DriftEvent:
 
 
 def test_data_drift_alone_warns_without_action() -> None:
-    d = policy().drift(win(HOUR), 0.4, ["amount", "hour"])
+    d = policy(drift_share_warn=0.3, drift_windows=1).drift(win(HOUR), 0.4, ["amount", "hour"])
     assert [(a.kind, a.severity, a.subject) for a in d.alerts] == [("drift", "warning", "features")]
     assert d.controls == [] and d.audit == []
     a = d.alerts[0]
@@ -38,9 +38,24 @@ def test_data_drift_alone_warns_without_action() -> None:
 
 
 def test_drift_severity_and_threshold() -> None:
-    p = policy()
+    p = policy(drift_windows=1)
     assert p.drift(win(HOUR), 0.1).alerts == []
-    assert p.drift(win(2 * HOUR), 0.7).alerts[0].severity == "critical"
+    assert p.drift(win(2 * HOUR), 0.6).alerts[0].severity == "warning"
+    assert policy(drift_windows=1).drift(win(HOUR), 0.8).alerts[0].severity == "critical"
+
+
+def test_data_drift_must_persist_for_consecutive_windows_of_a_kind() -> None:
+    p = policy(drift_windows=2, cooldown_s=0)
+    shares = [0.6, 0.2, 0.6, 0.7, 0.9, 0.1]
+    fired = [len(p.drift(win(i * HOUR), s).alerts) for i, s in enumerate(shares, 1)]
+    assert fired == [0, 0, 0, 1, 1, 0]
+    # a count window does not continue a streak of time windows
+    q = policy(drift_windows=2, cooldown_s=0)
+    assert q.drift(win(HOUR), 0.9).alerts == []
+    count = Window("count", 0, 0.0, 2 * HOUR, [], [])
+    assert q.drift(count, 0.9).alerts == []
+    alert = q.drift(win(3 * HOUR), 0.9).alerts[0]
+    assert alert.details["windows_in_a_row"] == 2 and "2 windows in a row" in alert.message
 
 
 def test_prediction_drift_warns_separately() -> None:
@@ -49,7 +64,7 @@ def test_prediction_drift_warns_separately() -> None:
 
 
 def test_cooldown_one_incident_one_alert_by_event_time() -> None:
-    p = policy(cooldown_s=6 * HOUR)
+    p = policy(cooldown_s=6 * HOUR, drift_windows=1)
     fired = [len(p.drift(win(t * HOUR), 0.5).alerts) for t in range(1, 10)]
     assert fired == [1, 0, 0, 0, 0, 0, 1, 0, 0]
     assert p.suppressed == 7
@@ -164,6 +179,6 @@ def test_no_fairness_alert_without_significant_gap() -> None:
 
 
 def test_alert_ids_are_deterministic_for_replays() -> None:
-    a = policy().drift(win(HOUR), 0.5).alerts[0].alert_id
-    b = policy().drift(win(HOUR), 0.5).alerts[0].alert_id
+    a = policy(drift_windows=1).drift(win(HOUR), 0.5).alerts[0].alert_id
+    b = policy(drift_windows=1).drift(win(HOUR), 0.5).alerts[0].alert_id
     assert a == b
