@@ -207,6 +207,8 @@ class Learner:
             online.warmed(X, y),
             reset_from=previous,
         )
+        # The monitor restarts the online model's error detectors when this count moves.
+        self.r.hincrby(self.names.learner_stats(), "resets", 1)
         how = (
             f"warmed on {len(y):,} labeled rows of {iso(window[0])}..{iso(window[1])}"
             if window

@@ -67,6 +67,7 @@ class Monitor:
         self.ref_token: str | None = None
         self.champion: str | None = None
         self.as_of = -math.inf  # the latest event time seen: label maturity is judged at it
+        self.online_resets: int | None = None  # the learner's reset count seen last
 
     # -- scores ----------------------------------------------------------------------------
     def process_scores(self, records: list[Record]) -> list[Out]:
@@ -155,6 +156,7 @@ class Monitor:
                 outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
                 continue
             labels.setdefault(lab.event_id, lab)
+        self._follow_resets()
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
         rows = self._rows(fresh)
         events, times = [], []
@@ -178,6 +180,15 @@ class Monitor:
             )
             outs += self.publish(self.policy.concept(span, events))
         return outs
+
+    def _follow_resets(self) -> None:
+        """A reset online model starts a new error stream: its old detectors would keep
+        reporting the drift that caused the reset (one HGET per batch)."""
+        resets = int(self.r.hget(self.names.learner_stats(), "resets") or 0)
+        if self.online_resets is not None and resets != self.online_resets:
+            self.concept.reset("online")
+            log.info("online model reset: its concept-drift detectors start afresh")
+        self.online_resets = resets
 
     def _first_seen(self, eids: list[str]) -> list[str]:
         if not eids:

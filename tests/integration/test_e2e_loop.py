@@ -47,6 +47,9 @@ def loop_settings(settings: Settings) -> Settings:
             "monitor_window_s": 86_400.0,
             "monitor_label_window": 1000,
             "monitor_cooldown_s": 86_400.0,  # one alert per subject and simulated day
+            # The derived KPI series get a point per simulated minute, 1,440 a day here; their
+            # forecasts (GIL-bound) would slow every other thread of the worker. Short ones.
+            "forecast_horizon": 6,
         }
     )
 
@@ -67,6 +70,7 @@ def answer(topics: Topics, request_id: str, timeout: float = 120) -> dict[str, A
         assert time.monotonic() < deadline, f"no answer to {request_id}"
 
 
+@pytest.mark.timeout(900)  # ~4 min alone: 47 simulated days, each fed and waited for
 def test_drift_raises_an_alert_and_a_retrain_whose_challenger_is_promoted(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -104,6 +104,7 @@ def test_reset_replaces_the_online_model_from_recent_rows(
         expected = warmed_on_store(settings, newest - 86_400, newest)
         assert weights(after) == pytest.approx(weights(expected), abs=1e-12)
         assert r.hlen(names.learner_reset()) == 0
+        assert r.hget(names.learner_stats(), "resets") == b"1"  # the monitor follows it
 
         alert = topics.wait("alerts", {"alert_id": f"reset-{rid}"})
         assert alert["kind"] == "retrain" and alert["subject"] == ONLINE
