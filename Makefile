@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-forecast bench-quality bench-drift install browser clean
+.PHONY: run test lint bench bench-pipeline bench-score bench-forecast bench-quality bench-drift install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,10 +34,13 @@ lint: install
 	$(BIN)/mypy
 
 # Every benchmark prints its own table; `make bench` runs them all (about 20 minutes).
-bench: bench-pipeline bench-forecast bench-drift bench-quality
+bench: bench-pipeline bench-score bench-forecast bench-drift bench-quality
 
 bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
+
+bench-score: install
+	$(BIN)/python -m bench.score_api
 
 bench-quality: install
 	$(BIN)/python -m bench.quality
