@@ -1,6 +1,6 @@
 """Synchronous scoring for POST /v1/score: the stream scorer's features and models, read-only.
 
-The same feature function (models.features.step) and scoring function
+The same feature function (models.features.FeatureSet.step) and scoring function
 (models.scoring.score_matrix) as the workers, on the same Redis state, so a transaction scored
 here gets the score a worker would give it now. Nothing is written.
 """
@@ -15,12 +15,13 @@ import numpy as np
 
 from core.events import Transaction
 from core.featurestore import RedisFeatureStore
+from core.metrics import count_fills
 from core.names import Names
 from core.redis import redis_client
 from core.registry import Registry
 from core.settings import Settings
 from core.snapshots import SnapshotStore
-from models.features import FeatureSpec, step
+from models.features import FeatureSet, FeatureSpec
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
 
@@ -33,8 +34,11 @@ class SyncScorer:
         names = Names(settings.topic_prefix)
         registry = Registry(self.r, names, settings.data_dir)
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+        self.features = FeatureSet.parse(settings.feature_attributes)
         self.store = RedisFeatureStore(self.r, names, self.spec.retention_s)
-        self.models = ModelSet(SnapshotStore(self.r, names), registry, settings.model_reload_s)
+        self.models = ModelSet(
+            SnapshotStore(self.r, names), registry, settings.model_reload_s, self.features.names
+        )
         self.th = Thresholds(
             settings.review_threshold, settings.decline_threshold, settings.batch_weight
         )
@@ -43,8 +47,11 @@ class SyncScorer:
         """The Score record this transaction would get now (its own counters included)."""
         t0 = time.perf_counter()
         _, cards, terms, _ = self.store.read([], [tx.card_id], [tx.terminal_id])
-        x = step(self.spec, tx.epoch, tx.amount, cards[tx.card_id], terms[tx.terminal_id])
-        res = score_matrix(self.models.current(), np.asarray([x]), self.th)[0]
+        x, fills = self.features.step(
+            self.spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id], terms[tx.terminal_id]
+        )
+        count_fills(fills, "api")
+        res = score_matrix(self.models.current(), np.asarray([x]), self.th, self.features.names)[0]
         now = time.time()
         scored_at = datetime.fromtimestamp(now, UTC).isoformat()
         return score_record(tx, res, time.perf_counter() - t0, scored_at)

@@ -7,6 +7,8 @@ its samples there and ``GET /metrics`` on the API aggregates them.
 from __future__ import annotations
 
 import os
+from collections import Counter as Tally
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +24,13 @@ EVENTS = Counter(
     "riverwatch_events_total",
     "Records handled, by topic and outcome (accepted, rejected, scored, learned, deadletter, ...).",
     ["topic", "outcome"],
+)
+ATTRIBUTE_FILLS = Counter(
+    "riverwatch_attribute_fills_total",
+    "Transactions scored with the fill value 0.0 for a configured feature attribute "
+    "(RIVERWATCH_FEATURE_ATTRIBUTES), by attribute, reason (missing: absent or null; invalid: "
+    "not a finite number or bool) and scorer (stream, api).",
+    ["attribute", "reason", "scorer"],
 )
 SCORE_LATENCY = Histogram(
     "riverwatch_score_latency_seconds",
@@ -93,6 +102,12 @@ PERFORMANCE = Gauge(
     ["model", "metric"],
     multiprocess_mode="max",
 )
+
+
+def count_fills(fills: Iterable[tuple[str, str]], scorer: str) -> None:
+    """Count ``(attribute, reason)`` fills in :data:`ATTRIBUTE_FILLS` (one inc per label set)."""
+    for (attribute, reason), n in Tally(fills).items():
+        ATTRIBUTE_FILLS.labels(attribute=attribute, reason=reason, scorer=scorer).inc(n)
 
 
 def exposition() -> tuple[bytes, str]:

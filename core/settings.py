@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         ge=60,
         description="RIVERWATCH_FEATURE_BUCKET_S: width of the per-entity time buckets.",
     )
+    feature_attributes: str = Field(
+        "",
+        description="RIVERWATCH_FEATURE_ATTRIBUTES: comma-separated names of numeric transaction "
+        "`attributes` to use as extra model features (columns attr_<name>); a missing or "
+        "non-numeric one scores as 0.0 and is counted in riverwatch_attribute_fills_total. "
+        "Empty: the built-in features only.",
+    )
     snapshot_every_labels: int = Field(
         500, ge=1, description="RIVERWATCH_SNAPSHOT_EVERY_LABELS: online-model snapshot cadence."
     )

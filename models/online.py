@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ def make_model(lr: float = 0.02, l2: float = 1e-4) -> compose.Pipeline:
     )
 
 
-def _linear(model: compose.Pipeline, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _linear(
+    model: compose.Pipeline, X: np.ndarray, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Standardized rows, weights and intercept: the model's own numbers, read directly.
 
     Why not ``predict_proba_many``: River converts each batch to a DataFrame and back twice
@@ -46,19 +49,24 @@ def _linear(model: compose.Pipeline, X: np.ndarray) -> tuple[np.ndarray, np.ndar
     This reproduces its arithmetic exactly (tests compare the two to 1e-12).
     """
     scaler, lr = model.steps.values()
-    means = np.array([scaler.means.get(f, 0.0) for f in FEATURE_NAMES])
-    stds = np.array([scaler.vars.get(f, 0.0) for f in FEATURE_NAMES]) ** 0.5
+    means = np.array([scaler.means.get(f, 0.0) for f in names])
+    stds = np.array([scaler.vars.get(f, 0.0) for f in names]) ** 0.5
     z = X - means
     np.divide(z, stds, where=stds > 0, out=z)  # River leaves zero-variance columns centred
-    w = np.array([lr._weights.get(f, 0.0) for f in FEATURE_NAMES])
+    w = np.array([lr._weights.get(f, 0.0) for f in names])
     return z, w, float(lr.intercept)
 
 
-def score_batch(model: compose.Pipeline, X: np.ndarray) -> np.ndarray:
-    """Fraud probabilities for each row of ``X`` (columns in FEATURE_NAMES order)."""
+def score_batch(
+    model: compose.Pipeline, X: np.ndarray, names: Sequence[str] = FEATURE_NAMES
+) -> np.ndarray:
+    """Fraud probabilities for each row of ``X``, whose columns are ``names``.
+
+    A feature the model has not learned yet (a new attribute) weighs 0 until it does.
+    """
     if len(X) == 0:
         return np.empty(0)
-    z, w, b = _linear(model, np.asarray(X, dtype=float))
+    z, w, b = _linear(model, np.asarray(X, dtype=float), names)
     return np.asarray(1.0 / (1.0 + np.exp(-(z @ w + b))), dtype=float)
 
 
@@ -83,10 +91,10 @@ def warm_window(newest_epoch: float | None, days: float) -> tuple[float, float] 
     return newest_epoch - days * 86_400.0, newest_epoch
 
 
-def warmed(X: np.ndarray, y: Any) -> compose.Pipeline:
+def warmed(X: np.ndarray, y: Any, names: Sequence[str] = FEATURE_NAMES) -> compose.Pipeline:
     """A fresh :func:`make_model` that learned each row of ``X`` with its label, in row order.
 
-    Columns of ``X`` are FEATURE_NAMES. A NaN feature (a row stored before that feature
+    Columns of ``X`` are ``names``. A NaN feature (a row stored before that feature
     existed) is left out of the row, as River expects of a missing feature, rather than
     learned: one NaN would turn the scaler's mean into NaN for good. Costs one
     ``learn_one`` (~10 µs) per row.
@@ -101,12 +109,14 @@ def warmed(X: np.ndarray, y: Any) -> compose.Pipeline:
     """
     model = make_model()
     for row, label in zip(np.asarray(X, dtype=float), y, strict=True):
-        x = {f: float(v) for f, v in zip(FEATURE_NAMES, row, strict=True) if not np.isnan(v)}
+        x = {f: float(v) for f, v in zip(names, row, strict=True) if not np.isnan(v)}
         learn(model, x, int(label))
     return model
 
 
-def reasons(model: compose.Pipeline, X: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+def reasons(
+    model: compose.Pipeline, X: np.ndarray, k: int = 3, names: Sequence[str] = FEATURE_NAMES
+) -> list[list[tuple[str, float]]]:
     """Top-k features pushing each score up: coefficient x standardized value.
 
     Exact for this linear model (the logit is the sum of these terms plus the intercept), so
@@ -114,11 +124,11 @@ def reasons(model: compose.Pipeline, X: np.ndarray, k: int = 3) -> list[list[tup
     """
     if len(X) == 0:
         return []
-    z, w, _ = _linear(model, np.asarray(X, dtype=float))
+    z, w, _ = _linear(model, np.asarray(X, dtype=float), names)
     contrib = z * w
     top = np.argsort(-contrib, axis=1)[:, :k]
     return [
-        [(FEATURE_NAMES[j], float(contrib[i, j])) for j in row if contrib[i, j] > 0]
+        [(names[j], float(contrib[i, j])) for j in row if contrib[i, j] > 0]
         for i, row in enumerate(top)
     ]
 

@@ -18,6 +18,7 @@ scored in the shadow (``shadow_score``): recorded, never used to decide.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 from core.events import Transaction
 from models import online
 from models.decision import decide
-from models.features import FEATURE_INDEX, FEATURE_NAMES
+from models.features import FEATURE_NAMES
 from models.serving import BatchModel, Models
 
 
@@ -39,15 +40,19 @@ class Thresholds:
     batch_weight: float = 0.5
 
 
-def _columns(model: BatchModel, X: np.ndarray) -> np.ndarray:
-    if model.features == FEATURE_NAMES:
+def _columns(model: BatchModel, X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    if model.features == tuple(names):
         return X
-    return X[:, [FEATURE_INDEX[f] for f in model.features]]
+    # ModelSet refuses a model needing a column the scorer lacks, so every one is here.
+    where = {f: i for i, f in enumerate(names)}
+    return X[:, [where[f] for f in model.features]]
 
 
-def batch_proba(model: BatchModel, X: np.ndarray) -> np.ndarray:
-    """A batch model's fraud probabilities on rows in FEATURE_NAMES order."""
-    return np.asarray(model.estimator.predict_proba(_columns(model, X))[:, 1], dtype=float)
+def batch_proba(
+    model: BatchModel, X: np.ndarray, names: Sequence[str] = FEATURE_NAMES
+) -> np.ndarray:
+    """A batch model's fraud probabilities on rows whose columns are ``names``."""
+    return np.asarray(model.estimator.predict_proba(_columns(model, X, names))[:, 1], dtype=float)
 
 
 def score_record(
@@ -64,17 +69,20 @@ def score_record(
     }
 
 
-def score_matrix(models: Models, X: np.ndarray, th: Thresholds) -> list[dict[str, Any]]:
-    """Score every row of ``X``; return per row the fields of a Score record."""
+def score_matrix(
+    models: Models, X: np.ndarray, th: Thresholds, names: Sequence[str] = FEATURE_NAMES
+) -> list[dict[str, Any]]:
+    """Score every row of ``X`` (columns ``names``); return per row a Score record's fields."""
     if len(X) == 0:
         return []
-    p_online = online.score_batch(models.online, X)
-    p_batch = batch_proba(models.champion, X) if models.champion is not None else None
-    p_shadow = batch_proba(models.challenger, X) if models.challenger is not None else None
+    p_online = online.score_batch(models.online, X, names)
+    p_batch = batch_proba(models.champion, X, names) if models.champion is not None else None
+    p_shadow = batch_proba(models.challenger, X, names) if models.challenger is not None else None
     w = th.batch_weight
     score = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
     decisions = decide(score, th.review, th.decline)
-    why = online.reasons(models.online, X)
+    why = online.reasons(models.online, X, names=names)
+    index = {f: j for j, f in enumerate(names)}
     versions = models.versions()
     out = []
     for i in range(len(X)):
@@ -87,7 +95,7 @@ def score_matrix(models: Models, X: np.ndarray, th: Thresholds) -> list[dict[str
                 "decision": decisions[i],
                 "model_versions": versions,
                 "reasons": [
-                    {"feature": f, "value": float(X[i, FEATURE_INDEX[f]]), "contribution": c}
+                    {"feature": f, "value": float(X[i, index[f]]), "contribution": c}
                     for f, c in why[i]
                 ],
             }

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from core.errors import ModelError
 from models import online
+from models.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 ONLINE = "online"
@@ -68,11 +69,15 @@ class ModelSet:
 
     ``current()`` checks at most every ``reload_s`` seconds (two cheap GETs); a model that
     fails to load is logged and the previous one kept, so scoring never stops on a bad artifact.
+    ``features`` are the scorer's columns: a batch model trained on a column the scorer does
+    not compute (an attribute since dropped from RIVERWATCH_FEATURE_ATTRIBUTES) is refused,
+    with an error in the log, and scoring goes on without it.
     """
 
     snapshots: Snapshots
     registry: Versions | None
     reload_s: float = 1.0
+    features: tuple[str, ...] = FEATURE_NAMES
     models: Models = field(default_factory=lambda: Models(online.make_model()))
     _token: str | None = None
     _checked: float = float("-inf")
@@ -129,4 +134,20 @@ class ModelSet:
         except ModelError:
             log.exception("cannot load batch model %s; scoring without it", version.name)
             return None
-        return BatchModel(version.name, estimator, tuple(meta.features))
+        features = tuple(meta.features)
+        if missing := [f for f in features if f not in self.features]:
+            log.error(
+                "batch model %s was trained on features this scorer does not compute (%s; "
+                "check RIVERWATCH_FEATURE_ATTRIBUTES or retrain); scoring without it",
+                version.name,
+                ", ".join(missing),
+            )
+            return None
+        if unused := [f for f in self.features if f not in features]:
+            log.info(
+                "batch model %s does not use %s (trained before they existed; the next retrain "
+                "will)",
+                version.name,
+                ", ".join(unused),
+            )
+        return BatchModel(version.name, estimator, features)

@@ -17,6 +17,7 @@ from core.names import Names
 from core.redis import redis_client
 from core.registry import Registry
 from core.settings import Settings
+from models.features import FeatureSet
 from streams.offline import OfflineStore
 
 COLUMNS = (("auc", "AUC"), ("ap", "AP"), ("cp@100", "CP@100"))
@@ -77,7 +78,11 @@ def run_train(
     client = redis_client(settings)
     try:
         registry = Registry(client, Names(settings.topic_prefix), settings.data_dir)
-        store = OfflineStore(settings.data_dir, writer="cli")
+        store = OfflineStore(
+            settings.data_dir,
+            writer="cli",
+            feature_set=FeatureSet.parse(settings.feature_attributes),
+        )
         at = parse_now(now)
         ok, message, details = retrain(settings, registry, store, at, progress=step)
     finally:

@@ -30,7 +30,7 @@ from core.redis import redis_client
 from core.registry import Registry
 from core.settings import Settings
 from core.snapshots import SnapshotStore
-from models.features import FeatureSpec
+from models.features import FeatureSet, FeatureSpec
 from models.serving import ModelSet
 from streams.alerts import register_alerts
 from streams.batching import BatchLoop
@@ -82,16 +82,16 @@ def create_app(settings: Settings) -> faust.App:
     snapshots = SnapshotStore(r, names)
     prod = producer(settings)
     registry = Registry(r, names, settings.data_dir)
-    scorer = Scorer(settings, store, ModelSet(snapshots, registry, settings.model_reload_s), wid)
+    features = FeatureSet.parse(settings.feature_attributes)
+    models = ModelSet(snapshots, registry, settings.model_reload_s, features.names)
+    scorer = Scorer(settings, store, models, wid)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
     # One thread owns the learner, so learning and snapshotting never touch the model at once.
     learner_thread = ThreadPoolExecutor(1, thread_name_prefix="learner")
 
     def get_learner() -> Learner:
         if "l" not in learner:
-            offline = OfflineStore(
-                settings.data_dir, writer=wid, flush_rows=settings.offline_flush_rows
-            )
+            offline = OfflineStore(settings.data_dir, wid, settings.offline_flush_rows, features)
             learner["l"] = Learner(settings, r, store, snapshots, wid, offline)
         return learner["l"]
 

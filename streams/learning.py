@@ -39,7 +39,7 @@ from core.names import Names
 from core.settings import Settings
 from core.snapshots import SnapshotStore
 from models import online
-from models.features import FEATURE_NAMES, FeatureSpec
+from models.features import FEATURE_NAMES, FeatureSpec, row_features
 from models.serving import ONLINE
 from streams.control import answer
 from streams.offline import OfflineStore
@@ -137,7 +137,7 @@ class Learner:
                 unknown += 1
                 continue
             row = orjson.loads(raw)
-            x = dict(zip(FEATURE_NAMES, row["x"], strict=True))
+            x = row_features(row)  # by the row's own columns (attr_* included)
             online.learn(self.model, x, lab.label)
             history.append(_labeled_row(row, x, lab.label))
             self.newest_epoch = max(self.newest_epoch or -math.inf, float(row["epoch"]))
@@ -201,10 +201,11 @@ class Learner:
         newest = max(seen) if seen else None
         window = online.warm_window(newest, self.s.reset_warm_days)
         X, y = warm_rows(self.offline, window)
+        names = self.offline.feature_set.names if self.offline is not None else FEATURE_NAMES
         previous = self.version
         self._publish(
             f"(reset from {previous}, warmed on {len(y)} rows)",
-            online.warmed(X, y),
+            online.warmed(X, y, names),
             reset_from=previous,
         )
         # The monitor restarts the online model's error detectors when this count moves.
@@ -259,11 +260,12 @@ def warm_rows(
     Every row with ``start <= epoch <= end`` (both ends: the newest label is learned too),
     oldest first; empty without a store or a window.
     """
+    names = list(store.feature_set.names if store is not None else FEATURE_NAMES)
     if store is None or window is None:
-        return np.empty((0, len(FEATURE_NAMES))), np.empty(0, dtype=int)
+        return np.empty((0, len(names))), np.empty(0, dtype=int)
     # read() excludes its end: step just past it
     rows = store.read(window[0], math.nextafter(window[1], math.inf))
-    return rows[list(FEATURE_NAMES)].to_numpy(dtype=float), rows["label"].to_numpy(dtype=int)
+    return rows[names].to_numpy(dtype=float), rows["label"].to_numpy(dtype=int)
 
 
 def _labeled_row(row: dict[str, Any], x: dict[str, float], label: int) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import pandas as pd
 
 from core.errors import ConfigError
 from core.settings import Settings
-from models.features import FEATURE_NAMES
+from models.features import FEATURE_NAMES, row_features
 from monitors.policy import PolicyConfig
 
 
@@ -44,9 +44,24 @@ def drift_columns(s: Settings) -> list[str]:
     return cols
 
 
-def feature_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """The feature matrix of stored rows, one column per feature."""
-    return pd.DataFrame([r["x"] for r in rows], columns=list(FEATURE_NAMES), dtype=float)
+def feature_frame(
+    rows: Iterable[dict[str, Any]], names: Sequence[str] = FEATURE_NAMES
+) -> pd.DataFrame:
+    """The feature matrix of stored rows, one column per name in ``names``.
+
+    Rows with attribute columns are read by their own names (``models.features.row_features``),
+    so rows stored under another RIVERWATCH_FEATURE_ATTRIBUTES fit; a column a row lacks is NaN.
+
+    >>> row = {"x": [1.0] * len(FEATURE_NAMES) + [5.0], "attrs": ["risk"]}
+    >>> feature_frame([row], ["amount", "attr_risk", "attr_other"]).values.tolist()
+    [[1.0, 5.0, nan]]
+    """
+    rows = list(rows)
+    if any(r.get("attrs") for r in rows):
+        df = pd.DataFrame([row_features(r) for r in rows], dtype=float)
+    else:  # the common case, and the fast one: every row has the built-in columns only
+        df = pd.DataFrame([r["x"] for r in rows], columns=list(FEATURE_NAMES), dtype=float)
+    return df if list(df.columns) == list(names) else df.reindex(columns=list(names))
 
 
 def score_array(rows: Iterable[dict[str, Any]]) -> np.ndarray:

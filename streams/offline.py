@@ -3,8 +3,9 @@
 Layout: ``<data_dir>/offline/labeled/day=YYYY-MM-DD/part-<writer>-<seq>.parquet``. Rows are
 buffered and written in batches; each file is written under a hidden temporary name and then
 linked to its final name, so a reader never sees half a file and a restarted writer never
-overwrites an earlier one. The schema is read from ``models.features.FEATURE_NAMES`` when a
-file is written or read: files written before a feature was added read back with NaN there.
+overwrites an earlier one. The schema is read from ``models.features.FEATURE_NAMES`` (plus the
+store's attribute columns, see ``FeatureSet``) when a file is written or read: files written
+before a feature was added read back with NaN there.
 
 >>> import tempfile
 >>> store = OfflineStore(Path(tempfile.mkdtemp()), writer="doc", flush_rows=2)
@@ -63,9 +64,10 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
-def row_schema() -> pa.Schema:
+def row_schema(feature_set: features.FeatureSet | None = None) -> pa.Schema:
     """The schema of a stored row: the base columns, then one float64 per current feature."""
-    return pa.schema([*BASE_COLUMNS, *((name, pa.float64()) for name in features.FEATURE_NAMES)])
+    names = (feature_set or features.FeatureSet()).names
+    return pa.schema([*BASE_COLUMNS, *((name, pa.float64()) for name in names)])
 
 
 def day_name(epoch: float) -> str:
@@ -86,13 +88,22 @@ def _cell(name: str, value: Any) -> Any:
 class OfflineStore:
     """Appends labeled rows to day-partitioned Parquet and reads them back by event time.
 
-    ``writer`` names this writer's files (anything; unsafe characters become ``-``). One
-    instance may be shared by threads. Call :meth:`close` (or :meth:`flush`) before exit: rows
+    ``writer`` names this writer's files (anything; unsafe characters become ``-``).
+    ``feature_set`` adds its attribute columns to the built-in features (writers and readers
+    must pass the same one, from RIVERWATCH_FEATURE_ATTRIBUTES). One instance may be shared by
+    threads. Call :meth:`close` (or :meth:`flush`) before exit: rows
     still buffered are lost otherwise.
     """
 
-    def __init__(self, data_dir: Path, writer: str = "w", flush_rows: int = 5000):
+    def __init__(
+        self,
+        data_dir: Path,
+        writer: str = "w",
+        flush_rows: int = 5000,
+        feature_set: features.FeatureSet | None = None,
+    ):
         self.root = Path(data_dir) / "offline" / "labeled"
+        self.feature_set = feature_set or features.FeatureSet()
         self.writer = re.sub(r"[^A-Za-z0-9_.]+", "-", writer).strip("-.") or "w"
         self.flush_rows = flush_rows
         self._buffer: list[Mapping[str, Any]] = []
@@ -157,7 +168,7 @@ class OfflineStore:
         return pa.Table.from_pydict(columns, schema=schema)
 
     def _write(self, rows: list[Mapping[str, Any]], folder: Path) -> int:
-        schema = row_schema()
+        schema = row_schema(self.feature_set)
         try:
             table = self._table(rows, schema)
         except (pa.ArrowException, TypeError, ValueError):
@@ -204,7 +215,7 @@ class OfflineStore:
         opened, so a read costs the window, not the history. Columns: the current
         :func:`row_schema`; rows buffered but not flushed are not included.
         """
-        schema = row_schema()
+        schema = row_schema(self.feature_set)
         if end_epoch <= start_epoch:
             return schema.empty_table().to_pandas()
         first, last = day_name(start_epoch), day_name(math.nextafter(end_epoch, -math.inf))

@@ -17,10 +17,10 @@ import orjson
 from core.errors import InvalidEvent
 from core.events import Transaction, parse_event
 from core.featurestore import Increments, RedisFeatureStore
-from core.metrics import EVENTS, SCORE_LATENCY
+from core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from core.names import Names
 from core.settings import Settings
-from models.features import FeatureSpec, step
+from models.features import FeatureSet, FeatureSpec
 from models.livestats import batch_stats
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
@@ -43,6 +43,7 @@ class Scorer:
         )
         self.worker = worker
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+        self.features = FeatureSet.parse(settings.feature_attributes)
         self.t_scores = self.names.topic("scores")
         self.t_alerts = self.names.topic("alerts")
         self.t_dead = self.names.topic("deadletter")
@@ -82,6 +83,7 @@ class Scorer:
         inc = Increments()
         fresh: list[tuple[Record, Transaction]] = []
         rows: list[list[float]] = []
+        fills: list[tuple[str, str]] = []
         seen: set[str] = set()
         for (rec, tx), prev in zip(txs, existing, strict=True):
             if prev is not None:  # a replay: its counters are applied, re-emit its score
@@ -91,13 +93,17 @@ class Scorer:
                 continue
             seen.add(tx.event_id)
             b = self.spec.bucket(tx.epoch)
-            rows.append(
-                step(self.spec, tx.epoch, tx.amount, cards[tx.card_id], terms[tx.terminal_id])
-            )
+            x, filled = self.features.step(
+                self.spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id],
+                terms[tx.terminal_id],
+            )  # fmt: skip
+            rows.append(x)
+            fills += filled
             inc.add("card", tx.card_id, b, 1, tx.amount)
             inc.add("terminal", tx.terminal_id, b, 1, 0.0)
             fresh.append((rec, tx))
         EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))
+        count_fills(fills, "stream")
         if not fresh:
             return outs
         outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, stale)
@@ -110,7 +116,8 @@ class Scorer:
         inc: Increments,
         stale: dict[str, list[bytes]],
     ) -> list[Out]:
-        results = score_matrix(self.models.current(), X, self.thresholds)
+        results = score_matrix(self.models.current(), X, self.thresholds, self.features.names)
+        meta = self.features.row_meta()
         now = time.time()
         scored_at = iso(now)
         outs: list[Out] = []
@@ -129,6 +136,7 @@ class Scorer:
                     "terminal_id": tx.terminal_id,
                     "epoch": tx.epoch,
                     "x": X[i].tolist(),
+                    **meta,
                     "groups": tx.groups,
                     "score": res["score"],
                     "online_score": res["online_score"],

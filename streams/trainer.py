@@ -41,6 +41,7 @@ from core.metrics import EVENTS
 from core.names import Names
 from core.registry import Registry
 from core.settings import Settings
+from models.features import FeatureSet
 from models.serving import ONLINE
 from models.training import TrainConfig, train_and_evaluate, windows
 from streams.control import answer
@@ -106,7 +107,8 @@ def retrain(
             note = f" (champion {champion.name} not loadable, ignored: {exc})"
     against = f"against champion {champion.name}" if champion and champion_model else "alone"
     progress(f"training a challenger, evaluating it {against} on the hold-out")
-    result = train_and_evaluate(labeled, now, cfg, champion_model)
+    names = FeatureSet.parse(settings.feature_attributes).names
+    result = train_and_evaluate(labeled, now, cfg, champion_model, feature_names=names)
     details: dict[str, Any] = {"now": now, **result.summary()}
     details["champion_name"] = champion.name if champion else None
     if not result.evaluated:
@@ -138,7 +140,11 @@ class Trainer:
         self.names = Names(settings.topic_prefix)
         self.r = client
         self.registry = Registry(client, self.names, settings.data_dir)
-        self.store = OfflineStore(settings.data_dir, writer=f"trainer-{worker}")
+        self.store = OfflineStore(
+            settings.data_dir,
+            writer=f"trainer-{worker}",
+            feature_set=FeatureSet.parse(settings.feature_attributes),
+        )
         self.worker = worker
 
     def parse(self, rec: Record) -> Control | Out | None:

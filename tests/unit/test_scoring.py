@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,29 @@ def test_model_set_reloads_when_versions_change_and_keeps_serving_on_bad_artifac
     m = ms.current()
     assert m.online_version == "7"  # the unreadable snapshot is refused, the old model kept
     assert m.champion is None  # an artifact that cannot load is not served
+
+
+def test_model_set_refuses_a_batch_model_needing_a_feature_the_scorer_lacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with_attr = (*FEATURE_NAMES, "attr_risk")
+
+    @dataclass
+    class AttrRegistry(FakeRegistry):
+        def load(self, name: str) -> tuple[Any, Any]:
+            return Const(0.7), Version(name, with_attr)
+
+    reg = AttrRegistry(token="1", champ=Version("batch-9"))
+    with caplog.at_level(logging.ERROR, logger="models.serving"):
+        assert ModelSet(FakeSnapshots(), reg, reload_s=0.0).current().champion is None
+    assert "batch-9" in caplog.text and "attr_risk" in caplog.text
+    assert "RIVERWATCH_FEATURE_ATTRIBUTES" in caplog.text
+    served = ModelSet(FakeSnapshots(), reg, 0.0, with_attr).current().champion
+    assert served is not None and served.features == with_attr
+    # The other way round (a champion from before the attribute) is served on its columns.
+    old = ModelSet(FakeSnapshots(), FakeRegistry("1", Version("batch-8")), 0.0, with_attr)
+    champion = old.current().champion
+    assert champion is not None and champion.features == FEATURE_NAMES
 
 
 def test_numpy_scoring_reproduces_river_exactly() -> None:
