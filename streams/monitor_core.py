@@ -24,7 +24,7 @@ from core.metrics import DRIFT_SHARE, EVENTS, FAIRNESS_DIFFERENCE, PERFORMANCE, 
 from core.names import Names
 from core.registry import Registry
 from core.settings import Settings
-from models.features import FEATURE_NAMES
+from models.features import FeatureSet
 from monitors.concept import ConceptDriftMonitor, make_detector
 from monitors.drift import DataDriftMonitor, ScoreDriftMonitor
 from monitors.fairness import FairnessCounts
@@ -49,7 +49,10 @@ class Monitor:
         self.worker = worker
         self.names = Names(settings.topic_prefix)
         self.registry = Registry(client, self.names, settings.data_dir)
-        self.offline = OfflineStore(settings.data_dir, writer=f"monitor-{worker}")
+        self.fs = FeatureSet.parse(settings.feature_attributes)
+        self.offline = OfflineStore(
+            settings.data_dir, writer=f"monitor-{worker}", feature_set=self.fs
+        )
         self.t_dead = self.names.topic("deadletter")
         self.windows: list[CountWindows[Any] | TimeWindows[Any]] = []
         if settings.monitor_window_size:
@@ -111,9 +114,10 @@ class Monitor:
             df = self.offline.read(champ.data_start, champ.data_end)
         if len(df) >= MIN_REFERENCE_ROWS:
             scores, src = df["score"].to_numpy(dtype=float), f"champion {champ.name}"  # type: ignore[union-attr]
-            df = df[list(FEATURE_NAMES)]
+            df = df[list(self.fs.names)]
         elif self.ref is None:
-            df, scores, src = feature_frame(win.events), score_array(win.events), "first window"
+            df, scores = feature_frame(win.events, self.fs.names), score_array(win.events)
+            src = "first window"
         else:
             return  # keep the reference we have
         self.ref = DataDriftMonitor(
@@ -128,7 +132,7 @@ class Monitor:
         """Data and prediction drift of one closed window, stored, exported and judged."""
         self._reference(win)
         assert self.ref is not None
-        data = self.ref.compare(feature_frame(win.events))
+        data = self.ref.compare(feature_frame(win.events, self.fs.names))
         pred = self.score_ref.compare(score_array(win.events)) if self.score_ref else None
         result = {
             **win.meta(),

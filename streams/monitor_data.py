@@ -11,7 +11,7 @@ import pandas as pd
 
 from core.errors import ConfigError
 from core.settings import Settings
-from models.features import FEATURE_NAMES, row_features
+from models.features import FEATURE_NAMES, FeatureSet, row_features
 from monitors.policy import PolicyConfig
 
 
@@ -28,18 +28,22 @@ def policy_config(s: Settings) -> PolicyConfig:
 
 
 def drift_columns(s: Settings) -> list[str]:
-    """The features data drift is computed on: all but RIVERWATCH_MONITOR_DRIFT_EXCLUDE.
+    """The features data drift is computed on: the model's columns (attributes included)
+    but RIVERWATCH_MONITOR_DRIFT_EXCLUDE.
 
     >>> drift_columns(Settings(monitor_drift_exclude="hour, is_weekend"))[:3]
     ['amount', 'is_night', 'card_n_1d']
+    >>> drift_columns(Settings(feature_attributes="risk"))[-1]
+    'attr_risk'
     """
+    names = FeatureSet.parse(s.feature_attributes).names
     skip = {c.strip() for c in s.monitor_drift_exclude.split(",") if c.strip()}
-    if unknown := skip - set(FEATURE_NAMES):
+    if unknown := skip - set(names):
         raise ConfigError(
             f"RIVERWATCH_MONITOR_DRIFT_EXCLUDE names unknown features {sorted(unknown)}; "
-            f"known: {', '.join(FEATURE_NAMES)}"
+            f"known: {', '.join(names)}"
         )
-    if not (cols := [c for c in FEATURE_NAMES if c not in skip]):
+    if not (cols := [c for c in names if c not in skip]):
         raise ConfigError("RIVERWATCH_MONITOR_DRIFT_EXCLUDE leaves no feature to watch")
     return cols
 
