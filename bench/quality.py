@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
@@ -96,7 +97,12 @@ def main() -> None:
             by_day = itertools.groupby(sim.events(), key=lambda ev: int((ev.at - t0) // 86400))
             for day, events in by_day:
                 if day == test_start:
-                    retrain(settings, names, p, now=t0 + test_start * 86400)
+                    # One retrain runs at a time: one the monitor asked for may be running.
+                    for _ in range(30):
+                        answer = retrain(settings, names, p, now=t0 + test_start * 86400)
+                        if "running" not in answer.get("details", {}):
+                            break
+                        time.sleep(5)
                 evs = list(events)
                 for ev in evs:
                     if ev.topic == "transactions" and day >= test_start:
@@ -138,8 +144,8 @@ def handled(r: redis.Redis, names: Names) -> int:
     return sum(int(stats.get(k, 0)) for k in (b"learned", b"unknown", b"duplicate"))
 
 
-def retrain(settings: Settings, names: Names, p: Producer, now: float) -> None:
-    """Request a retrain as of event time ``now`` on the control topic; wait for its outcome."""
+def retrain(settings: Settings, names: Names, p: Producer, now: float) -> dict[str, Any]:
+    """Request a retrain as of event time ``now`` on the control topic; return its outcome."""
     request_id = uuid.uuid4().hex
     body = {
         "action": "retrain",
@@ -171,7 +177,8 @@ def retrain(settings: Settings, names: Names, p: Producer, now: float) -> None:
                         f"{orjson.dumps(msg.get('details', {})).decode()[:600]}",
                         flush=True,
                     )
-                    return
+                    answer: dict[str, Any] = msg
+                    return answer
     finally:
         c.close()
     raise AssertionError("no retrain outcome within 900 s")
