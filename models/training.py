@@ -128,13 +128,26 @@ def _fmt(metric: str, value: float) -> str:
 def decide(
     challenger: Mapping[str, float], champion: Mapping[str, float] | None, cfg: TrainConfig
 ) -> tuple[bool, str]:
-    """Whether to promote, and why. ``champion`` None: promote when the AUC beats 0.5."""
+    """Whether to promote, and why. A challenger must rank better than chance (AUC > 0.5);
+    then, without a champion it is promoted, else it must beat the champion by the margin.
+
+    The chance check also holds against a champion: right after a drift both can score badly
+    on the hold-out, and one that ranks no better than chance must not win on noise.
+
+    >>> decide({"auc": 0.47, "ap": 0.23}, {"auc": 0.6, "ap": 0.22}, TrainConfig())[1]
+    "the challenger's AUC 0.4700 is not above 0.5: it ranks no better than chance"
+    """
+    auc = challenger.get("auc", math.nan)
     if champion is None:
-        auc = challenger.get("auc", math.nan)
         if not auc > 0.5:  # also False for NaN
             return False, f"no champion, but the challenger's AUC {auc:.4f} is not above 0.5"
         score = _fmt(cfg.metric, challenger.get(cfg.metric, math.nan))
         return True, f"no champion yet; challenger AUC {auc:.4f}, {score}"
+    if not math.isnan(auc) and auc <= 0.5:
+        return (
+            False,
+            f"the challenger's AUC {auc:.4f} is not above 0.5: it ranks no better than chance",
+        )
     new, old = challenger.get(cfg.metric, math.nan), champion.get(cfg.metric, math.nan)
     if math.isnan(new):
         return False, f"the challenger's {_LABELS[cfg.metric]} is undefined on the hold-out"
