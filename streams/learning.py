@@ -43,7 +43,7 @@ from models.features import FEATURE_NAMES, FeatureSpec, row_features
 from models.serving import ONLINE
 from streams.control import answer
 from streams.offline import OfflineStore
-from streams.records import Out, Record, dead_letter, iso
+from streams.records import Out, Record, dead_letter, iso, parse_labels
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +90,8 @@ class Learner:
 
         Returns dead letters and the answers to reset requests.
         """
-        outs: list[Out] = []
-        labels: dict[str, Label] = {}
-        for rec in records:
-            try:
-                lab = parse_event(Label, rec.value or b"")
-            except InvalidEvent as exc:
-                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
-                continue
-            labels.setdefault(lab.event_id, lab)  # a duplicate within the batch is ignored
+        labels, bad = parse_labels(records)  # a duplicate within the batch is ignored
+        outs = [dead_letter(self.t_dead, rec, why, self.worker) for rec, why in bad]
         EVENTS.labels(topic="labels", outcome="deadletter").inc(len(outs))
         if labels:
             resets = self._learn(

@@ -19,7 +19,7 @@ import pandas as pd
 import redis
 
 from core.errors import InvalidEvent
-from core.events import Label, Score, dumps, parse_event
+from core.events import Score, dumps, parse_event
 from core.metrics import DRIFT_SHARE, EVENTS, FAIRNESS_DIFFERENCE, PERFORMANCE, PREDICTION_PSI
 from core.names import Names
 from core.registry import Registry
@@ -33,7 +33,7 @@ from monitors.policy import Decision, Policy
 from monitors.windows import CountWindows, TimeWindows, Window
 from streams.monitor_data import drift_columns, feature_frame, policy_config, score_array
 from streams.offline import OfflineStore
-from streams.records import Out, Record, dead_letter
+from streams.records import Out, Record, dead_letter, parse_labels
 
 log = logging.getLogger(__name__)
 MIN_REFERENCE_ROWS = 200  # fewer labeled rows of the champion's window: not a reference
@@ -152,14 +152,8 @@ class Monitor:
     def process_labels(self, records: list[Record]) -> list[Out]:
         """Join labels to their rows: concept drift per label, fairness/performance per window."""
         outs: list[Out] = []
-        labels: dict[str, Label] = {}
-        for rec in records:
-            try:
-                lab = parse_event(Label, rec.value or b"")
-            except InvalidEvent as exc:
-                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
-                continue
-            labels.setdefault(lab.event_id, lab)
+        labels, bad = parse_labels(records)  # the learner dead-letters the bad ones
+        EVENTS.labels(topic="labels", outcome="monitor_skipped").inc(len(bad))
         self._follow_resets()
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
         rows = self._rows(fresh)

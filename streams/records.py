@@ -9,6 +9,9 @@ from typing import Any
 
 import orjson
 
+from core.errors import InvalidEvent
+from core.events import Label, parse_event
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -71,3 +74,19 @@ def from_events(events: list[Any]) -> list[Record]:
         )
         for e in events
     ]
+
+
+def parse_labels(records: list[Record]) -> tuple[dict[str, Label], list[tuple[Record, str]]]:
+    """The batch's labels by event id (the first of duplicates in the batch) and the records
+    that are not a Label, with why. Shared by the learner and the monitor, which both read
+    ``labels``; only the learner dead-letters the bad ones, so each gets one dead letter."""
+    labels: dict[str, Label] = {}
+    bad: list[tuple[Record, str]] = []
+    for rec in records:
+        try:
+            lab = parse_event(Label, rec.value or b"")
+        except InvalidEvent as exc:
+            bad.append((rec, str(exc)))
+            continue
+        labels.setdefault(lab.event_id, lab)
+    return labels, bad

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import orjson
@@ -38,7 +39,7 @@ def consume_all(settings: Settings, topic: str, want: int, timeout: float = 30) 
     c = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{topic}-reader",
+            "group.id": f"{topic}-reader-{uuid.uuid4().hex[:8]}",  # from the start, each call
             "auto.offset.reset": "earliest",
             "session.timeout.ms": 6000,
         }
@@ -77,7 +78,15 @@ def test_plain_kafka_client_is_scored_and_bad_records_dead_lettered(
         assert 0.0 <= score.score <= 1.0 and score.decision in ("approve", "review", "decline")
         for i in range(5):
             assert r.get(names.score(f"e{i}")) is not None, f"e{i} was not scored"
-        dead = [orjson.loads(v) for v in consume_all(settings, names.topic("deadletter"), 2)]
+        # A bad label: the learner and the monitor both read it, one dead letter in all.
+        p.produce(names.topic("labels"), b'{"event_id": "e0", "label": 7}', b"e0")
+        p.flush(10)
+        dead = [orjson.loads(v) for v in consume_all(settings, names.topic("deadletter"), 3)]
+        label = [d for d in dead if d["origin_topic"] == names.topic("labels")]
+        assert len(label) == 1 and "label" in label[0]["error"]
+        with pytest.raises(AssertionError, match="timed out"):
+            consume_all(settings, names.topic("deadletter"), 4, timeout=5)
+        dead = [d for d in dead if d not in label]
         assert {d["value"] for d in dead} == {
             '{"event_id": "bad", "amount": -5}',
             "not json at all",
