@@ -25,8 +25,8 @@ import orjson
 import redis
 from confluent_kafka import KafkaError, Producer
 
-from core.errors import InvalidEvent, ModelError
-from core.events import MetricPoint, parse_event
+from core.errors import ModelError
+from core.events import MetricPoint
 from core.metrics import BATCH_SIZE, EVENTS
 from core.names import Names
 from core.settings import Settings
@@ -45,7 +45,7 @@ from models.forecasting import (
     load_state,
     period_for,
 )
-from streams.records import Out, Record, dead_letter
+from streams.records import Out, Record, dead_letter, dead_letters, parse_batch
 
 log = logging.getLogger(__name__)
 BATCH_MAX = 500
@@ -72,13 +72,8 @@ class ForecastHandler:
     def process(self, records: list[Record]) -> None:
         """Handle one batch end to end (blocking). Raises only when Kafka or Redis fail."""
         BATCH_SIZE.labels(stage="forecaster").observe(len(records))
-        outs: list[Out] = []
-        points: list[tuple[Record, MetricPoint]] = []
-        for rec in records:
-            try:
-                points.append((rec, parse_event(MetricPoint, rec.value or b"")))
-            except InvalidEvent as exc:
-                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+        points, bad = parse_batch(MetricPoint, records)
+        outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
         self._refresh({p.series_id for _, p in points})
         touched: set[str] = set()

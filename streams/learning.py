@@ -43,7 +43,7 @@ from models.features import FEATURE_NAMES, FeatureSpec, row_features
 from models.serving import ONLINE
 from streams.control import answer
 from streams.offline import OfflineStore
-from streams.records import Out, Record, dead_letter, iso, parse_labels
+from streams.records import Out, Record, dead_letters, iso, parse_labels
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Learner:
         Returns dead letters and the answers to reset requests.
         """
         labels, bad = parse_labels(records)  # a duplicate within the batch is ignored
-        outs = [dead_letter(self.t_dead, rec, why, self.worker) for rec, why in bad]
+        outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="labels", outcome="deadletter").inc(len(outs))
         if labels:
             resets = self._learn(

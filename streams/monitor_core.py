@@ -18,8 +18,7 @@ import orjson
 import pandas as pd
 import redis
 
-from core.errors import InvalidEvent
-from core.events import Score, dumps, parse_event
+from core.events import Score, dumps
 from core.metrics import DRIFT_SHARE, EVENTS, FAIRNESS_DIFFERENCE, PERFORMANCE, PREDICTION_PSI
 from core.names import Names
 from core.registry import Registry
@@ -33,7 +32,7 @@ from monitors.policy import Decision, Policy
 from monitors.windows import CountWindows, TimeWindows, Window
 from streams.monitor_data import drift_columns, feature_frame, policy_config, score_array
 from streams.offline import OfflineStore
-from streams.records import Out, Record, dead_letter, parse_labels
+from streams.records import Out, Record, dead_letters, parse_batch, parse_labels
 
 log = logging.getLogger(__name__)
 MIN_REFERENCE_ROWS = 200  # fewer labeled rows of the champion's window: not a reference
@@ -75,13 +74,9 @@ class Monitor:
     # -- scores ----------------------------------------------------------------------------
     def process_scores(self, records: list[Record]) -> list[Out]:
         """Window a batch of ``scores`` records (joined to their feature rows)."""
-        outs: list[Out] = []
-        eids: list[str] = []
-        for rec in records:
-            try:
-                eids.append(parse_event(Score, rec.value or b"").event_id)
-            except InvalidEvent as exc:
-                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+        parsed, bad = parse_batch(Score, records)
+        outs = dead_letters(self.t_dead, bad, self.worker)
+        eids = [score.event_id for _, score in parsed]
         EVENTS.labels(topic="scores", outcome="deadletter").inc(len(outs))
         rows = self._rows(eids)
         EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))

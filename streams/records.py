@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from core.errors import InvalidEvent
 from core.events import Label, parse_event
+
+E = TypeVar("E", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,9 @@ class Out:
     topic: str
     key: bytes | None
     value: bytes
+
+
+Bad = list[tuple[Record, str]]  # records that failed to parse, with the reason
 
 
 def iso(epoch: float) -> str:
@@ -76,17 +82,29 @@ def from_events(events: list[Any]) -> list[Record]:
     ]
 
 
-def parse_labels(records: list[Record]) -> tuple[dict[str, Label], list[tuple[Record, str]]]:
+def parse_batch(cls: type[E], records: list[Record]) -> tuple[list[tuple[Record, E]], Bad]:
+    """Each record parsed as ``cls``; the ones that are not, with why (to dead-letter)."""
+    parsed: list[tuple[Record, E]] = []
+    bad: Bad = []
+    for rec in records:
+        try:
+            parsed.append((rec, parse_event(cls, rec.value or b"")))
+        except InvalidEvent as exc:
+            bad.append((rec, str(exc)))
+    return parsed, bad
+
+
+def dead_letters(topic: str, bad: Bad, worker: str) -> list[Out]:
+    """The ``deadletter`` records of :func:`parse_batch`'s rejects."""
+    return [dead_letter(topic, rec, why, worker) for rec, why in bad]
+
+
+def parse_labels(records: list[Record]) -> tuple[dict[str, Label], Bad]:
     """The batch's labels by event id (the first of duplicates in the batch) and the records
     that are not a Label, with why. Shared by the learner and the monitor, which both read
     ``labels``; only the learner dead-letters the bad ones, so each gets one dead letter."""
+    parsed, bad = parse_batch(Label, records)
     labels: dict[str, Label] = {}
-    bad: list[tuple[Record, str]] = []
-    for rec in records:
-        try:
-            lab = parse_event(Label, rec.value or b"")
-        except InvalidEvent as exc:
-            bad.append((rec, str(exc)))
-            continue
+    for _, lab in parsed:
         labels.setdefault(lab.event_id, lab)
     return labels, bad

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from core.errors import InvalidEvent
-from core.events import Transaction, parse_event
+from core.events import Transaction
 from core.featurestore import Increments, RedisFeatureStore
 from core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from core.names import Names
@@ -25,7 +24,7 @@ from models.livestats import batch_stats
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
 from streams.forecasting import DerivedSeries
-from streams.records import Out, Record, dead_letter, iso
+from streams.records import Out, Record, dead_letters, iso, parse_batch
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +50,8 @@ class Scorer:
 
     def process(self, records: list[Record]) -> list[Out]:
         """Score a batch; return the records to produce. Never raises for one bad record."""
-        outs: list[Out] = []
-        txs: list[tuple[Record, Transaction]] = []
-        for rec in records:
-            try:
-                txs.append((rec, parse_event(Transaction, rec.value or b"")))
-            except InvalidEvent as exc:
-                outs.append(dead_letter(self.t_dead, rec, str(exc), self.worker))
+        txs, bad = parse_batch(Transaction, records)
+        outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
         if txs:
             outs += self._score(txs)
