@@ -118,7 +118,14 @@ def test_drift_raises_an_alert_and_a_retrain_whose_challenger_is_promoted(
 
         champion = poll(promoted_after_drift, 180, "a champion trained on the drifted days")
         models = get(api, "/v1/models")
-        alerts = get(api, "/v1/alerts", limit=1000)["items"]
+
+        def announced() -> list[dict[str, Any]]:
+            # The registry changes before the trainer's alert has passed the dispatcher.
+            items: list[dict[str, Any]] = get(api, "/v1/alerts", limit=1000)["items"]
+            said = any(a["kind"] == "retrain" and a["subject"] == champion.name for a in items)
+            return items if said else []
+
+        alerts = poll(announced, 60, f"the retrain alert about {champion.name}")
         actions = get(api, "/v1/monitor/actions")["actions"]
         with contextlib.suppress(AssertionError):  # read every control record so far
             topics.wait("control", {"request_id": "none"}, 5)
