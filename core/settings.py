@@ -283,6 +283,14 @@ class Settings(BaseSettings):
     monitor_perf_drop: float = Field(
         0.1, gt=0, description="RIVERWATCH_MONITOR_PERF_DROP: AP drop below baseline -> retrain."
     )
+    monitor_perf_confidence: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="RIVERWATCH_MONITOR_PERF_CONFIDENCE: a window's AP counts as dropped "
+        "(retrain) or worse than the predecessor's (rollback) only when its bootstrap upper "
+        "bound at this level is too (a window's few frauds make its AP noisy).",
+    )
     monitor_rollback_margin: float = Field(
         0.02,
         ge=0,

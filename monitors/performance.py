@@ -7,6 +7,11 @@ computes AUC, AP, Card Precision@k (from :mod:`models.evaluation`) and precision
 decision threshold on the matured, labeled events only, and marks the report ``provisional``
 while part of the window has not matured yet.
 
+A window holds few frauds (2,000 labeled events at a 1% fraud rate: 20), so its AP moves by
++-0.1 from one window to the next by chance alone. :func:`ap_upper` bounds it from above
+(a Bayesian bootstrap): the monitor's policy acts on a drop only when even that bound is below
+the baseline, i.e. when the drop is real and not sampling noise.
+
 >>> day = 86_400.0
 >>> times = [0.0, 10.0, day + 5.0, day + 10.0]
 >>> label_maturity(times, as_of=8 * day, horizon_s=7 * day).share
@@ -75,6 +80,8 @@ class PerformanceReport:
     precision: float
     recall: float
     threshold: float
+    ap_upper: float = math.nan  # the AP no lower than this with probability ``confidence``
+    confidence: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes None)."""
@@ -96,6 +103,7 @@ def performance(
     k: int = 100,
     unlabeled_is_negative: bool = False,
     final_share: float = 1.0,
+    confidence: float = 0.95,
 ) -> PerformanceReport:
     """Realised performance of one window at ``as_of``.
 
@@ -104,6 +112,7 @@ def performance(
     transaction nobody reported within the horizon was legitimate). The report is
     ``provisional`` while less than ``final_share`` of the window has matured; its metrics
     then cover only the matured part. Card Precision@k uses UTC days of event time.
+    ``ap_upper`` is :func:`ap_upper` at ``confidence``.
     """
     t = np.asarray(event_times, dtype=float)
     s = np.asarray(scores, dtype=float)
@@ -137,4 +146,52 @@ def performance(
         precision=precision,
         recall=recall,
         threshold=threshold,
+        ap_upper=ap_upper(yy, ss, confidence),
+        confidence=confidence,
     )
+
+
+def ap_upper(
+    labels: ArrayLike, scores: ArrayLike, confidence: float = 0.95, n_boot: int = 200
+) -> float:
+    """An upper confidence bound of Average Precision: its ``confidence`` quantile over
+    ``n_boot`` Bayesian-bootstrap reweightings of the events (seeded: the same window always
+    gives the same bound). NaN without a fraud.
+
+    Written with numpy rather than calling scikit-learn's AP ``n_boot`` times: one sort and
+    cumulative sums over all reweightings at once (~10 ms for 2,000 events, not ~0.5 s).
+    Tied scores share one threshold, as in scikit-learn, so unit weights give its AP exactly.
+
+    >>> y, s = [1, 0, 1, 0, 0, 1], [0.9, 0.8, 0.8, 0.3, 0.2, 0.1]
+    >>> float(round(_weighted_ap(np.asarray(y), np.asarray(s), np.ones((1, 6)))[0], 6))
+    0.722222
+    >>> round(average_precision(y, s), 6)
+    0.722222
+    >>> rng = np.random.default_rng(1)
+    >>> y = (rng.random(2000) < 0.01).astype(int)
+    >>> s = y * rng.random(2000) + rng.random(2000)   # a weak model
+    >>> bool(average_precision(y, s) < ap_upper(y, s) < 1.0)
+    True
+    """
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    if len(y) == 0 or not y.any():
+        return math.nan
+    rng = np.random.default_rng(0)
+    aps = [
+        _weighted_ap(y, s, rng.exponential(size=(min(50, n_boot - i), len(y))))
+        for i in range(0, n_boot, 50)  # chunks bound the memory for large windows
+    ]
+    return float(np.quantile(np.concatenate(aps), confidence))
+
+
+def _weighted_ap(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """AP of scores ``s`` for labels ``y`` under each row of event weights ``w``."""
+    order = np.argsort(-s, kind="mergesort")
+    y, s, w = y[order], s[order], w[:, order]
+    block_end = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    at = block_end[np.searchsorted(block_end, np.arange(len(s)))]  # each event's tie block end
+    wy = w * y
+    tp = np.cumsum(wy, axis=1)[:, at]
+    seen = np.cumsum(w, axis=1)[:, at]
+    return (wy * tp / seen).sum(axis=1) / wy.sum(axis=1)  # type: ignore[no-any-return]

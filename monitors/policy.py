@@ -9,7 +9,11 @@ Rules (thresholds in :class:`PolicyConfig`):
 * data drift (share of drifted features, over ``drift_windows`` windows in a row) or
   prediction drift alone: a ``drift`` alert;
 * a performance drop on a matured (non-provisional) window, or concept drift on the error
-  stream of the batch/combined model: a ``performance`` alert and a ``retrain`` request;
+  stream of the batch/combined model: a ``performance`` alert and a ``retrain`` request. A
+  window's metric counts as below a limit only when its upper confidence bound
+  (``<metric>_upper`` in the report, see :func:`monitors.performance.ap_upper`) is below it
+  too: a window holds a few dozen frauds, and its AP alone falls 0.1 below the baseline by
+  chance every few windows;
 * concept drift on the online model: a ``reset`` request for it;
 * a newly promoted champion that does worse than its predecessor on its first matured window:
   a ``rollback`` request;
@@ -88,6 +92,10 @@ class Decision:
 
 def _num(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _bound(upper: float | None) -> str:
+    return "" if upper is None else f" (upper bound {upper:.3f})"
 
 
 class Policy:
@@ -254,6 +262,13 @@ class Policy:
             return Decision()
         out = Decision()
         m = self.c.perf_metric
+        upper = _num(metrics.get(f"{m}_upper"))
+
+        def below(limit: float) -> bool:
+            """The window's metric is below ``limit``, beyond sampling noise when known."""
+            assert value is not None
+            return value < limit and (upper is None or upper < limit)
+
         if model == self.c.batch_model and champion != self._champion:
             if self._champion is not None and champion is not None and model in self._last_value:
                 self._pending = (champion, self._champion, self._last_value[model])
@@ -264,22 +279,24 @@ class Policy:
         if pending is not None and pending[0] == champion:
             self._pending = None
             new, old, old_value = pending
-            if value < old_value - self.c.rollback_margin:
+            if below(old_value - self.c.rollback_margin):
                 trig = {
                     "finding": "worse_than_predecessor",
                     "metric": m,
                     "value": value,
                     "predecessor": old,
                     "predecessor_value": old_value,
+                    "upper_bound": upper,
                 }
-                msg = f"{new} {m} {value:.3f} < predecessor {old} {old_value:.3f}"
+                msg = f"{new} {m} {value:.3f}{_bound(upper)} < predecessor {old} {old_value:.3f}"
                 out.alerts.append(self._alert(win, "performance", "critical", model, msg, **trig))
                 out.extend(self._act(win, "rollback", new, msg, trig))
                 return out
         self._last_value[model] = value
-        if len(hist) and value < (base := sum(hist) / len(hist)) - self.c.perf_drop:
+        if len(hist) and below((base := sum(hist) / len(hist)) - self.c.perf_drop):
             trig = {"finding": "performance_drop", "metric": m, "value": value, "baseline": base}
-            msg = f"{model} {m} fell to {value:.3f} from a baseline of {base:.3f}"
+            trig["upper_bound"] = upper
+            msg = f"{model} {m} fell to {value:.3f}{_bound(upper)} from a baseline of {base:.3f}"
             if not self._cool("performance", model, win.window_end):
                 sev: Severity = "critical" if value < base - 2 * self.c.perf_drop else "warning"
                 out.alerts.append(self._alert(win, "performance", sev, model, msg, **trig))

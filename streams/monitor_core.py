@@ -255,6 +255,7 @@ class Monitor:
                 horizon_s=self.s.label_delay_s,
                 threshold=self.s.review_threshold,
                 k=100,
+                confidence=self.s.monitor_perf_confidence,
             )
             reports[model] = rep.to_dict()
             for metric in ("auc", "ap", "card_precision", "precision", "recall", "maturity"):

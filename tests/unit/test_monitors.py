@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from river import drift
 from scipy.stats import wasserstein_distance
 
@@ -225,3 +227,36 @@ def test_drift_benchmark_scores_delays_misses_and_false_alarms() -> None:
     assert abrupt["stable"] == length - WARMUP - 3 * ACCEPT
     gradual = score([p2 - GRADUAL + 1], GRADUAL, length)
     assert gradual["delays"][1] == -GRADUAL + 1 and gradual["false"] == 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(0, 5)),  # few distinct scores: many ties
+        min_size=2,
+        max_size=60,
+    ).filter(lambda rows: any(y for y, _ in rows))
+)
+def test_weighted_ap_with_unit_weights_is_scikit_learns(rows: list[tuple[bool, int]]) -> None:
+    from monitors.performance import _weighted_ap
+
+    y = np.array([int(a) for a, _ in rows])
+    s = np.array([float(b) for _, b in rows])
+    got = float(_weighted_ap(y, s, np.ones((1, len(y))))[0])
+    assert abs(got - average_precision(y, s)) < 1e-12
+
+
+def test_ap_upper_bound_holds_the_true_ap_most_of_the_time() -> None:
+    """Coverage of the bound: over windows drawn from one model, the AP of the whole
+    population is below each window's 90% upper bound in about 90% of windows."""
+    from monitors.performance import ap_upper
+
+    rng = np.random.default_rng(11)
+    n, rate = 200_000, 0.01
+    y_all = (rng.random(n) < rate).astype(int)
+    s_all = 2.0 * y_all * rng.random(n) + rng.random(n)
+    truth = average_precision(y_all, s_all)
+    covered = 0
+    for _ in range(100):
+        idx = rng.integers(0, n, size=2000)
+        covered += truth <= ap_upper(y_all[idx], s_all[idx], confidence=0.9)
+    assert 80 <= covered <= 99, covered

@@ -182,3 +182,61 @@ def test_alert_ids_are_deterministic_for_replays() -> None:
     a = policy(drift_windows=1).drift(win(HOUR), 0.5).alerts[0].alert_id
     b = policy(drift_windows=1).drift(win(HOUR), 0.5).alerts[0].alert_id
     assert a == b
+
+
+def test_noisy_drop_within_its_confidence_bound_does_not_retrain() -> None:
+    """A window whose AP falls below the baseline only by chance (its bootstrap upper bound
+    is still above the limit) neither alerts nor retrains; it joins the baseline instead."""
+    p = policy(perf_drop=0.1)
+    for t in (1, 2, 3):
+        p.perf(win(t * HOUR), "batch", {"ap": 0.6, "ap_upper": 0.8}, provisional=False)
+    noisy = p.perf(win(4 * HOUR), "batch", {"ap": 0.4, "ap_upper": 0.65}, provisional=False)
+    assert noisy.alerts == [] and noisy.controls == []
+    real = p.perf(win(5 * HOUR), "batch", {"ap": 0.2, "ap_upper": 0.35}, provisional=False)
+    assert [c.action for c in real.controls] == ["retrain"]
+    assert real.audit[0]["trigger"]["upper_bound"] == 0.35
+    # the noisy window entered the baseline: (0.6 + 0.6 + 0.4) / 3
+    assert abs(real.audit[0]["trigger"]["baseline"] - 1.6 / 3) < 1e-9
+    assert "upper bound 0.350" in real.alerts[0].message
+
+
+def test_rollback_needs_the_bound_below_the_predecessor_too() -> None:
+    p = policy(rollback_margin=0.02)
+    p.perf(win(HOUR), "batch", {"ap": 0.6}, provisional=False, champion="b1")
+    d = p.perf(
+        win(2 * HOUR), "batch", {"ap": 0.5, "ap_upper": 0.7}, provisional=False, champion="b2"
+    )
+    assert d.controls == []
+    p.perf(win(3 * HOUR), "batch", {"ap": 0.6}, provisional=False, champion="b3")
+    d = p.perf(
+        win(4 * HOUR), "batch", {"ap": 0.3, "ap_upper": 0.5}, provisional=False, champion="b4"
+    )
+    assert [(c.action, c.target) for c in d.controls] == [("rollback", "b4")]
+
+
+def test_same_model_windows_rarely_look_like_a_drop() -> None:
+    """Windows of one unchanged model (2,000 events, 1% fraud) through performance() and the
+    policy: the AP-alone rule requests retrains by chance; with the bootstrap bound none come,
+    while a model that lost its signal is still caught."""
+    from monitors.performance import performance
+
+    rng = np.random.default_rng(7)
+
+    def window(signal: float) -> dict[str, Any]:
+        y = (rng.random(2000) < 0.01).astype(int)
+        s = signal * y * rng.random(2000) + rng.random(2000)
+        cards = [f"c{i}" for i in range(2000)]
+        rep = performance(np.zeros(2000), s, y, cards, as_of=1.0, horizon_s=0.0, threshold=0.5)
+        return rep.to_dict()
+
+    raw, bounded = policy(perf_drop=0.1, cooldown_s=0), policy(perf_drop=0.1, cooldown_s=0)
+    fired_raw = fired = 0
+    for i in range(40):
+        rep = window(2.0)
+        fired_raw += len(
+            raw.perf(win(i * HOUR), "combined", {"ap": rep["ap"]}, provisional=False).controls
+        )
+        fired += len(bounded.perf(win(i * HOUR), "combined", rep, provisional=False).controls)
+    assert fired_raw >= 3 and fired == 0, (fired_raw, fired)
+    lost = bounded.perf(win(41 * HOUR), "combined", window(0.0), provisional=False)
+    assert [c.action for c in lost.controls] == ["retrain"]
