@@ -94,6 +94,10 @@ class Names:
         """Hash of worker id -> last heartbeat (epoch seconds)."""
         return self._key("workers")
 
+    def helpers(self) -> str:
+        """Hash of worker id -> last heartbeat, for workers without the scoring role."""
+        return self._key("helpers")
+
     def api_keys(self) -> str:
         """Hash of sha256(key) -> JSON {name, scopes}."""
         return self._key("apikeys")

@@ -130,6 +130,13 @@ class Settings(BaseSettings):
         gt=0,
         description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz.",
     )
+    worker_roles: str = Field(
+        "all",
+        description="RIVERWATCH_WORKER_ROLES: what a worker process runs: 'all', or some of "
+        "scoring, learning, alerts, forecasting, monitoring, training (comma-separated). "
+        "Run the CPU-heavy forecasting, monitoring and training in other processes than "
+        "scoring, or they share its interpreter lock (`riverwatch up` does).",
+    )
     worker_metrics_port: int | None = Field(
         None,
         ge=0,

@@ -34,7 +34,10 @@ def up(
     demo: Annotated[
         bool, typer.Option(help="Also run the simulator's paced demo traffic.")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Scoring worker processes (one per core), besides one helper."),
+    ] = 1,
     api_port: Annotated[
         int | None, typer.Option(help="API port [env RIVERWATCH_API_PORT].")
     ] = None,
@@ -48,13 +51,29 @@ def up(
 
 
 @app.command()
-def worker() -> None:
-    """Run one stream worker (scoring loop, label learner) against the configured stack."""
+def worker(
+    roles: Annotated[
+        str | None,
+        typer.Option(
+            help="What this worker runs: 'all' or some of scoring, learning, alerts, "
+            "forecasting, monitoring, training [env RIVERWATCH_WORKER_ROLES]."
+        ),
+    ] = None,
+) -> None:
+    """Run one stream worker (scoring, learning, ... : its roles) against the configured stack."""
     from faust import Worker
 
+    from core.errors import ConfigError
+    from streams.app import worker_roles
+
+    s = _settings(worker_roles=roles)
+    try:
+        worker_roles(s)
+    except ConfigError as exc:
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     from streams.app import create_app
 
-    s = _settings()
     if s.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 

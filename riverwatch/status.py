@@ -43,14 +43,19 @@ def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
     for sec in range(now - window_s + 1, now + 1):  # the current second included
         p.hgetall(names.live(sec))
     p.hgetall(names.workers())
+    p.hgetall(names.helpers())
     p.hgetall(names.learner_stats())
     p.get(names.model_version("online"))
-    *seconds, workers, learner, online = p.execute()
+    *seconds, workers, helpers, learner, online = p.execute()
     live = summarize(({k.decode(): float(v) for k, v in h.items()} for h in seconds), window_s)
-    fresh = [w for w, t in workers.items() if now - float(t) < 3 * settings.worker_heartbeat_s]
+
+    def alive(beats: dict[bytes, bytes]) -> int:
+        return sum(now - float(t) < 3 * settings.worker_heartbeat_s for t in beats.values())
+
     return {
         "live": live,
-        "workers": len(fresh),
+        "workers": alive(workers),
+        "helpers": alive(helpers),
         "learner": {k.decode(): int(float(v)) for k, v in learner.items()},
         "online_model": online.decode() if online else "0 (no labels learned yet)",
         "lag": {
@@ -68,7 +73,7 @@ def render(s: dict[str, Any]) -> str:
     live, lat = s["live"], s["live"]["latency_ms"]
     d = live["decisions"]
     lines = [
-        f"workers alive      {s['workers']}",
+        f"workers alive      {s['workers']} scoring, {s['helpers']} helper",
         f"scored (last 60 s) {live['scored']:,.0f}  ({live['scored_per_s']:,.1f}/s)",
         f"latency            p50 <= {lat['p50']} ms, p99 <= {lat['p99']} ms",
         f"decisions          approve {d['approve']:,.0f}  review {d['review']:,.0f}  "

@@ -1,5 +1,8 @@
 """`riverwatch up`: start what is not configured, then workers, API and (with --demo) traffic.
 
+Workers: ``--workers`` scoring processes (roles scoring and learning) and one helper process
+(alerts, forecasting, monitoring, training), each with its own interpreter lock.
+
 Every child dies with this process (PR_SET_PDEATHSIG), and on Ctrl-C, SIGTERM or the end of
 ``--for`` they are stopped in order: traffic, API, workers, then the broker and Valkey.
 """
@@ -27,6 +30,8 @@ from riverwatch.embedded import EmbeddedStack
 from riverwatch.procs import spawn, stop, wait_until
 
 MAX_RESTARTS = 5
+SCORER_ROLES = "scoring,learning"
+HELPER_ROLES = "alerts,forecasting,monitoring,training"
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Child:
     restart: bool = True
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    env: dict[str, str] = field(default_factory=dict)  # on top of the supervisor's
 
 
 @dataclass
@@ -50,7 +56,7 @@ class Supervisor:
 
     def add(self, child: Child) -> Child:
         """Start ``child`` and keep watching it."""
-        child.proc = spawn(child.argv, env=self.env, log=child.log)
+        child.proc = spawn(child.argv, env={**self.env, **child.env}, log=child.log)
         self.children.append(child)
         return child
 
@@ -64,7 +70,7 @@ class Supervisor:
                 raise typer.Exit(_died(c, code))
             c.restarts += 1
             typer.secho(f"{c.name} exited with code {code}; restarting (see {c.log})", fg="yellow")
-            c.proc = spawn(c.argv, env=self.env, log=c.log)
+            c.proc = spawn(c.argv, env={**self.env, **c.env}, log=c.log)
 
     def stop_all(self) -> None:
         """Stop children in reverse start order."""
@@ -115,8 +121,17 @@ def run_up(
         ensure_topics(settings)
         key = _dev_key(settings)
         sup = Supervisor(_child_env(settings, data))
+        # Scorers (with the label learner) apart from the CPU-heavy helpers: in one process
+        # the forecaster, monitor and trainer would share the scorer's interpreter lock.
         for i in range(workers):
-            sup.add(Child(f"worker-{i}", _python("worker"), logs / f"worker-{i}.log"))
+            sup.add(
+                Child(
+                    f"worker-{i}",
+                    _python("worker", "--roles", SCORER_ROLES),
+                    logs / f"worker-{i}.log",
+                )
+            )
+        sup.add(Child("helper", _python("worker", "--roles", HELPER_ROLES), logs / "helper.log"))
         api = sup.add(Child("api", _python("api"), logs / "api.log"))
         base = f"http://{settings.api_host}:{api_port}"
         wait_until(

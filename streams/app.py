@@ -1,12 +1,21 @@
 """The faust worker app, built by a factory: nothing is created at import time.
 
-What runs in a worker:
+What runs in a worker, by role (``RIVERWATCH_WORKER_ROLES``, default ``all``):
 
-* the scoring loop (``transactions`` -> ``scores``/``alerts``/``deadletter``): a confluent-kafka
-  batch consumer run as a service of this app (see streams/batching.py for why);
-* the ``labels`` agent (faust, micro-batches via ``take_events``): the online learner;
-* a heartbeat timer that /readyz reads, and a snapshot timer for the learner, which also
-  carries out pending resets of the online model on the worker that owns ``labels``.
+* ``scoring``: the scoring loop (``transactions`` -> ``scores``/``alerts``/``deadletter``), a
+  confluent-kafka batch consumer run as a service of this app (see streams/batching.py for why);
+* ``learning``: the ``labels`` agent (faust, micro-batches via ``take_events``), the online
+  learner, and a snapshot timer that also carries out pending resets of the online model on
+  the worker that owns ``labels``;
+* ``alerts`` (streams/alerts.py), ``forecasting`` (streams/forecasting.py), ``monitoring``
+  (streams/monitor.py) and ``training`` (streams/trainer.py);
+* always a heartbeat timer: scorers beat into ``workers`` (what /readyz counts), the others
+  into ``helpers``.
+
+One process per core runs every role by default; the forecaster, the monitor and the
+trainer then share the scorer's interpreter lock (measured: they held it for over a third
+of the scorer's time in a replay). ``riverwatch up`` and the deploy manifests run them in a
+process of their own.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
+from core.errors import ConfigError
 from core.featurestore import RedisFeatureStore
 from core.kafka import producer
 from core.names import Names
@@ -57,14 +67,49 @@ def _die(exc: BaseException) -> None:
     os._exit(3)
 
 
+ROLES = ("scoring", "learning", "alerts", "forecasting", "monitoring", "training")
+
+
+def worker_roles(settings: Settings) -> frozenset[str]:
+    """The roles ``RIVERWATCH_WORKER_ROLES`` names (``all``: every one).
+
+    >>> sorted(worker_roles(Settings(worker_roles="monitoring, forecasting")))
+    ['forecasting', 'monitoring']
+    >>> worker_roles(Settings(worker_roles="all")) == frozenset(ROLES)
+    True
+    >>> worker_roles(Settings(worker_roles="scoring,sorting"))
+    Traceback (most recent call last):
+    ...
+    core.errors.ConfigError: RIVERWATCH_WORKER_ROLES: unknown role 'sorting' (known: all, \
+scoring, learning, alerts, forecasting, monitoring, training)
+    """
+    names = [r.strip() for r in settings.worker_roles.split(",") if r.strip()]
+    if names == ["all"]:
+        return frozenset(ROLES)
+    for r in names:
+        if r not in ROLES:
+            raise ConfigError(
+                f"RIVERWATCH_WORKER_ROLES: unknown role {r!r} (known: all, {', '.join(ROLES)})"
+            )
+    if not names:
+        raise ConfigError("RIVERWATCH_WORKER_ROLES is empty: name at least one role, or 'all'")
+    return frozenset(names)
+
+
 def create_app(settings: Settings) -> faust.App:
-    """A faust app wired to ``settings``' broker, Redis, topics and consumer groups."""
+    """A faust app wired to ``settings``' broker, Redis, topics and consumer groups.
+
+    It runs the agents of the worker's roles (:func:`worker_roles`). Processes with other
+    roles form other consumer groups, so each sees every partition its own agents need.
+    """
+    roles = worker_roles(settings)
     names = Names(settings.topic_prefix)
     wid = worker_id()
     datadir = settings.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
+    group = "worker" if roles == frozenset(ROLES) else "worker-" + "-".join(sorted(roles))
     app = faust.App(
-        names.group(settings.consumer_group, "worker"),
+        names.group(settings.consumer_group, group),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         datadir=str(datadir),
@@ -77,14 +122,75 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
     )
     r = redis_client(settings)
+    prod = producer(settings)
+    scoring = _scoring(settings, r, prod, wid) if "scoring" in roles else None
+    if scoring is not None:
+        loop_ = scoring
+
+        @app.service
+        class ScoringService(Service):  # the hot path, outside faust's per-event machinery
+            async def on_start(self) -> None:
+                loop_.start(_die)
+
+            async def on_stop(self) -> None:
+                await asyncio.get_running_loop().run_in_executor(None, loop_.stop)
+
+    if "learning" in roles:
+        _register_learning(app, settings, r, wid)
+
+    # Scorers beat into ``workers`` (what /readyz counts), other processes into ``helpers``.
+    beats = names.workers() if "scoring" in roles else names.helpers()
+
+    @app.timer(interval=settings.worker_heartbeat_s)
+    async def heartbeat() -> None:
+        if scoring is not None and not scoring.ready.is_set():
+            return  # /readyz counts workers that can score right now
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: r.hset(beats, wid, time.time())
+        )
+
+    if "forecasting" in roles:
+        register_forecasting(app, settings, r, prod, wid)
+    if "alerts" in roles:
+        register_alerts(app, settings, wid)
+    if "training" in roles:
+        register_trainer(app, settings, r)
+    if "monitoring" in roles:
+        register_monitor(app, settings, wid)
+    log.info("worker %s runs: %s", wid, ", ".join(r for r in ROLES if r in roles))
+    return app
+
+
+def _scoring(settings: Settings, r: Any, prod: Any, wid: str) -> BatchLoop:
+    """The scoring loop: ``transactions`` -> features -> models -> ``scores`` (and alerts)."""
+    names = Names(settings.topic_prefix)
+    spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+    store = RedisFeatureStore(r, names, spec.retention_s)
+    features = FeatureSet.parse(settings.feature_attributes)
+    models = ModelSet(
+        SnapshotStore(r, names),
+        Registry(r, names, settings.data_dir),
+        settings.model_reload_s,
+        features.names,
+    )
+    scorer = Scorer(settings, store, models, wid)
+    return BatchLoop(
+        settings,
+        names.topic("transactions"),
+        names.group(settings.consumer_group, "scorer"),
+        scorer.process,
+        prod,
+        "scorer",
+    )
+
+
+def _register_learning(app: faust.App, settings: Settings, r: Any, wid: str) -> None:
+    """The online learner: ``labels`` -> feature rows -> River, snapshots, resets."""
+    names = Names(settings.topic_prefix)
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     store = RedisFeatureStore(r, names, spec.retention_s)
     snapshots = SnapshotStore(r, names)
-    prod = producer(settings)
-    registry = Registry(r, names, settings.data_dir)
     features = FeatureSet.parse(settings.feature_attributes)
-    models = ModelSet(snapshots, registry, settings.model_reload_s, features.names)
-    scorer = Scorer(settings, store, models, wid)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
     # One thread owns the learner, so learning and snapshotting never touch the model at once.
     learner_thread = ThreadPoolExecutor(1, thread_name_prefix="learner")
@@ -98,25 +204,13 @@ def create_app(settings: Settings) -> faust.App:
     def learn_batch(records: list[Record]) -> list[Out]:
         return get_learner().process(records)
 
-    scoring = BatchLoop(
-        settings,
-        names.topic("transactions"),
-        names.group(settings.consumer_group, "scorer"),
-        scorer.process,
-        prod,
-        "scorer",
-    )
-
     @app.service
-    class ScoringService(Service):  # the hot path, outside faust's per-event machinery
-        async def on_start(self) -> None:
-            scoring.start(_die)
-
+    class LearnerService(Service):
         async def on_stop(self) -> None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, scoring.stop)
             if "l" in learner:  # last snapshot and offline rows before the process goes
-                await loop.run_in_executor(learner_thread, learner["l"].maybe_snapshot, True)
+                await asyncio.get_running_loop().run_in_executor(
+                    learner_thread, learner["l"].maybe_snapshot, True
+                )
 
     labels_name = names.topic("labels")
     labels_topic = raw_topic(app, labels_name)
@@ -148,14 +242,6 @@ def create_app(settings: Settings) -> faust.App:
             )
             await send(outs)
 
-    @app.timer(interval=settings.worker_heartbeat_s)
-    async def heartbeat() -> None:
-        if not scoring.ready.is_set():  # /readyz counts workers that can score right now
-            return
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: r.hset(names.workers(), wid, time.time())
-        )
-
     @app.timer(interval=max(0.2, settings.snapshot_every_s / 2))
     async def snapshot() -> None:
         # Also serves resets while no labels flow (take_events yields only non-empty batches).
@@ -163,9 +249,3 @@ def create_app(settings: Settings) -> faust.App:
         if "l" in learner or owner:
             outs = await asyncio.get_running_loop().run_in_executor(learner_thread, tick, owner)
             await send(outs)
-
-    register_forecasting(app, settings, r, prod, wid)
-    register_alerts(app, settings, wid)
-    register_trainer(app, settings, r)
-    register_monitor(app, settings, wid)
-    return app

@@ -121,7 +121,7 @@ def test_simulate_to_file_then_replay_through_the_api_then_status(
         poll(lambda: r.get(Names(settings.topic_prefix).score(last)), 30, "the replay scored")
         shown = cli(settings, "status")
         assert shown.returncode == 0, shown.stderr
-        assert "workers alive      1" in shown.stdout
+        assert "workers alive      1 scoring, 0 helper" in shown.stdout  # one all-roles worker
         scored = next(ln for ln in shown.stdout.splitlines() if ln.startswith("scored"))
         assert f"{len(txs):,}" in scored
 

@@ -31,18 +31,28 @@ def poll(fn: Callable[[], T | None], timeout: float, what: str, every: float = 0
 
 
 @contextmanager
-def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A `riverwatch worker` subprocess, up once its heartbeat is seen; stopped on exit."""
+def running_worker(
+    settings: Settings, log: Path, roles: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A `riverwatch worker` subprocess (``--roles roles`` when given), up once its heartbeat
+    is seen; stopped on exit."""
     env = dict(os.environ, **to_env(settings))
     log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "riverwatch", "worker"]
+    if roles is not None:
+        argv += ["--roles", roles]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "riverwatch", "worker"], env=env, stdout=out, stderr=out
-        )
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
     r = redis.Redis.from_url(settings.redis_url or "")
+    names = Names(settings.topic_prefix)
+    scorer = roles is None or "scoring" in roles.split(",") or roles == "all"
+    beats = names.workers() if scorer else names.helpers()
     try:
         poll(
-            lambda: proc.poll() is not None or r.hlen(Names(settings.topic_prefix).workers()),
+            lambda: (
+                proc.poll() is not None
+                or any(k.decode().endswith(f":{proc.pid}") for k in r.hkeys(beats))
+            ),
             60,
             "the worker's first heartbeat",
         )

@@ -900,7 +900,11 @@ def test_k8s_services_and_pdb_select_real_pods() -> None:
             assert p.get("targetPort", p["port"]) in ports, svc["metadata"]["name"]
     (pdb,) = k8s("PodDisruptionBudget")
     (target,) = selected(pdb["spec"]["selector"]["matchLabels"])
-    assert target["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker"]
+    assert target["spec"]["template"]["spec"]["containers"][0]["args"][:3] == [
+        "worker",
+        "--roles",
+        "scoring,learning",
+    ]
 
 
 def test_k8s_commands_are_cli_commands() -> None:
@@ -965,26 +969,47 @@ def test_k8s_kustomization_lists_the_manifests() -> None:
 
 
 def _worker_check() -> str:
-    test = compose_services()["worker"]["healthcheck"]["test"]
-    assert test[:3] == ["CMD", "python", "-c"]
-    code = test[3]
+    """The one heartbeat check of every worker container: compose services and k8s probes."""
+    workers = [s for s in riverwatch_services().values() if s["command"][0] == "worker"]
+    assert {tuple(s["command"][1:]) for s in workers} == {
+        ("--roles", "scoring,learning"),
+        ("--roles", "alerts,forecasting,monitoring,training"),
+    }
+    codes = set()
+    for svc in workers:
+        test = svc["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"]
+        codes.add(test[3])
+    (code,) = codes
     probes = [
         c[probe]["exec"]["command"]
         for _, _, c in riverwatch_containers()
-        if c["args"] == ["worker"]
+        if c["args"][0] == "worker"
         for probe in ("startupProbe", "livenessProbe", "readinessProbe")
     ]
-    assert probes and all(p == ["python", "-c", code] for p in probes)
+    assert len(probes) == 6 and all(p == ["python", "-c", code] for p in probes)
     return code
 
 
+def test_worker_roles_together_are_all_of_them() -> None:
+    """The compose services and k8s Deployments of workers run every role, each once."""
+    from streams.app import ROLES
+
+    for where, args in (
+        ("compose", [s["command"] for s in riverwatch_services().values()]),
+        ("k8s", [c["args"] for _, _, c in riverwatch_containers()]),
+    ):
+        roles = [r for a in args if a[0] == "worker" for r in a[a.index("--roles") + 1].split(",")]
+        assert sorted(roles) == sorted(ROLES), where
+
+
 class _FakeRedis:
-    def __init__(self, beats: dict[bytes, bytes]):
+    def __init__(self, beats: dict[str, dict[bytes, bytes]]):
         self.beats = beats
 
     def hgetall(self, key: str) -> dict[bytes, bytes]:
-        assert key.endswith("rw:workers")
-        return self.beats
+        assert key.endswith(("rw:workers", "rw:helpers")), key
+        return self.beats.get(key.rsplit(":", 1)[1], {})
 
 
 @pytest.mark.parametrize(
@@ -994,6 +1019,8 @@ class _FakeRedis:
         ({b"pod-a:1": b"OLD", b"pod-a:7": b"NOW"}, True),  # restarted: the new pid beats
         ({b"pod-a:1": b"OLD"}, False),  # stale
         ({b"pod-b:1": b"NOW"}, False),  # another worker's beat
+        ({b"helper/pod-a:1": b"NOW"}, True),  # a helper (no scoring role) beats elsewhere
+        ({b"helper/pod-a:1": b"OLD"}, False),
         ({}, False),
     ],
 )
@@ -1005,7 +1032,11 @@ def test_worker_heartbeat_check(
 
     now = time.time()
     values = {b"NOW": str(now).encode(), b"OLD": str(now - 60).encode()}
-    fake = _FakeRedis({k: values[v] for k, v in beats.items()})
+    split: dict[str, dict[bytes, bytes]] = {"workers": {}, "helpers": {}}
+    for k, v in beats.items():
+        hash_, _, wid = k.rpartition(b"/")
+        split["helpers" if hash_ else "workers"][wid] = values[v]
+    fake = _FakeRedis(split)
     monkeypatch.setattr(core.redis, "redis_client", lambda _settings: fake)
     monkeypatch.setattr(socket, "gethostname", lambda: "pod-a")
     _build_settings(monkeypatch, {})  # clears RIVERWATCH_* of this process
