@@ -2,10 +2,13 @@
 
 1. raw consume rate (confluent-kafka consumer group, count only, and with json.loads);
 2. a faust agent that only counts (the framework's ceiling);
-3. end-to-end scored transactions/s of one `riverwatch worker` on a backlog, and per CPU
-   second of that worker;
+3. end-to-end scored transactions/s of one scoring worker on a backlog, and per CPU second
+   of that worker;
 4. p50/p99 event-to-score latency at a fixed offered rate (Kafka create time of the
    transaction -> its score produced, as recorded by the worker in ``latency_ms``).
+
+3 and 4 run twice: one `riverwatch worker` with every role, then a scorer and a helper
+process (``--roles``) as `riverwatch up` and the deploy manifests run them.
 
 Sizes: RW_BENCH_N (default 100000) transactions, RW_BENCH_RATE (2000/s) for RW_BENCH_SECONDS
 (15) in the latency run.
@@ -31,7 +34,7 @@ from core.kafka import ensure_topics
 from core.names import Names
 from core.settings import Settings
 from riverwatch.embedded import EmbeddedStack
-from tests.integration.workers import poll, running_worker
+from tests.integration.workers import deployed, poll
 
 N = int(os.environ.get("RW_BENCH_N", "100000"))
 RATE = int(os.environ.get("RW_BENCH_RATE", "2000"))
@@ -146,11 +149,11 @@ def read_scores(bootstrap: str, topic: str, n: int, timeout: float) -> list[dict
     return out
 
 
-def end_to_end(settings: Settings, logdir: Path) -> tuple[float, float]:
-    """Scored tx/s of one worker draining a backlog of N, and tx per worker CPU-second."""
+def end_to_end(settings: Settings, logdir: Path, split: bool) -> tuple[float, float]:
+    """Scored tx/s of one scoring worker draining a backlog of N, and tx per its CPU-second."""
     names = Names(settings.topic_prefix)
     produce(settings.kafka_bootstrap or "", names.topic("transactions"), transactions(N))
-    with running_worker(settings, logdir / "e2e-worker.log") as w:
+    with deployed(settings, logdir / f"e2e-{split}-worker.log", split) as w:
         cpu0 = cpu_seconds(w.pid)
         scores = read_scores(settings.kafka_bootstrap or "", names.topic("scores"), N, 600)
         cpu = cpu_seconds(w.pid) - cpu0
@@ -159,8 +162,8 @@ def end_to_end(settings: Settings, logdir: Path) -> tuple[float, float]:
     return N / (at[-1] - at[0]), N / cpu
 
 
-def latency(settings: Settings, logdir: Path) -> tuple[float, float, int]:
-    """p50, p99 (ms) and count at RATE tx/s offered for SECONDS, through one worker."""
+def latency(settings: Settings, logdir: Path, split: bool) -> tuple[float, float, int]:
+    """p50, p99 (ms) and count at RATE tx/s offered for SECONDS, through one scoring worker."""
     names = Names(settings.topic_prefix)
     topic = names.topic("transactions")
     total = int(RATE * SECONDS)
@@ -168,7 +171,7 @@ def latency(settings: Settings, logdir: Path) -> tuple[float, float, int]:
     p = Producer(
         {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1, "enable.idempotence": True}
     )
-    with running_worker(settings, logdir / "lat-worker.log"):
+    with deployed(settings, logdir / f"lat-{split}-worker.log", split):
         p.produce(topic, msgs[0][1], msgs[0][0])  # warm-up: wait until the scorer is assigned
         p.flush(10)
         read_scores(settings.kafka_bootstrap or "", names.topic("scores"), 1, 60)
@@ -208,22 +211,28 @@ def main() -> None:
             ensure_topics(s)
             return s
 
-        print("end-to-end scoring of a backlog...", flush=True)
-        e2e, per_cpu = end_to_end(settings("e2e-"), tmp)
-        print(f"latency at {RATE} tx/s for {SECONDS:.0f} s...", flush=True)
-        p50, p99, n_lat = latency(settings("lat-"), tmp)
+        rows_e2e: list[tuple[str, str]] = []
+        for split, layout in ((False, "1 all-roles worker"), (True, "scorer + helper (as up)")):
+            print(f"end-to-end scoring of a backlog, {layout}...", flush=True)
+            tag = "split" if split else "all"
+            e2e, per_cpu = end_to_end(settings(f"e2e-{tag}-"), tmp, split)
+            print(f"latency at {RATE} tx/s for {SECONDS:.0f} s, {layout}...", flush=True)
+            p50, p99, n_lat = latency(settings(f"lat-{tag}-"), tmp, split)
+            rows_e2e += [
+                (f"end-to-end scored, backlog, {layout}", f"{e2e:,.0f} tx/s"),
+                ("  per scoring-process CPU-second", f"{per_cpu:,.0f} tx/s"),
+                ("  ratio to raw consume / to faust ceiling", f"{e2e / raw:.3f} / {e2e / fst:.2f}"),
+                (
+                    f"  event-to-score latency at {RATE} tx/s (n={n_lat})",
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                ),
+            ]
         mem = stack.memory()
     rows = [
         ("raw consume, count only (confluent-kafka, group)", f"{raw:,.0f} msg/s"),
         ("raw consume + json.loads", f"{raw_json:,.0f} msg/s"),
         ("faust agent, count only (framework ceiling)", f"{fst:,.0f} msg/s"),
-        ("end-to-end scored, 1 worker, backlog", f"{e2e:,.0f} tx/s"),
-        ("  per worker CPU-second", f"{per_cpu:,.0f} tx/s"),
-        ("  ratio to raw consume / to faust ceiling", f"{e2e / raw:.3f} / {e2e / fst:.2f}"),
-        (
-            f"event-to-score latency at {RATE} tx/s (n={n_lat})",
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-        ),
+        *rows_e2e,
         (
             "broker / Valkey RSS at the end",
             f"{(mem.get('kafka') or 0) / 2**20:.0f} MiB / "

@@ -1,8 +1,9 @@
 """Fraud-detection quality through the running system, on the Fraud Detection Handbook protocol.
 
 The simulator (Handbook scale by default: 5,000 customers, 10,000 terminals) is pushed through
-Kafka into a real worker and Valkey, one simulated day at a time (that day's due labels, then
-its transactions, each phase processed before the next), with labels 7 simulated days late.
+Kafka into real workers (a scorer and a helper process, as `riverwatch up` runs them) and
+Valkey, one simulated day at a time (that day's due labels, then its transactions, each phase
+processed before the next), with labels 7 simulated days late.
 
 Timeline (days): [0, WARMUP) feature history; then TRAIN days the batch model trains on and
 HOLDOUT days it is judged on; then the 7-day label delay; then the TEST week. At the start of
@@ -47,7 +48,7 @@ from riverwatch.embedded import EmbeddedStack
 from riverwatch.simulator import SimConfig, SimEvent, TransactionSimulator
 from riverwatch.simulator.base import DAY_S
 from riverwatch.simulator.days import TERMINAL_DAYS
-from tests.integration.workers import poll, running_worker
+from tests.integration.workers import deployed, poll
 
 SEED = int(os.environ.get("RW_Q_SEED", "7"))
 CUSTOMERS = int(os.environ.get("RW_Q_CUSTOMERS", "5000"))
@@ -104,7 +105,7 @@ def main() -> None:
         )
         labels_sent = 0
         started = time.monotonic()
-        with running_worker(settings, tmp / "worker.log"):
+        with deployed(settings, tmp / "worker.log", split=True):  # as `riverwatch up` runs
             by_day = itertools.groupby(sim.events(), key=lambda ev: int((ev.at - t0) // 86400))
             for day, events in by_day:
                 if day == test_start:

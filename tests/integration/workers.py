@@ -68,3 +68,20 @@ def running_worker(
             proc.kill()
             proc.wait()
         r.close()
+
+
+@contextmanager
+def deployed(settings: Settings, log: Path, split: bool) -> Iterator[subprocess.Popen[bytes]]:
+    """The workers: one all-roles process, or (``split``) a helper and a scorer process as
+    ``riverwatch up`` runs them; yields the process that scores."""
+    from riverwatch.up import HELPER_ROLES, SCORER_ROLES
+
+    if not split:
+        with running_worker(settings, log) as w:
+            yield w
+        return
+    with (
+        running_worker(settings, log.with_suffix(".helper.log"), HELPER_ROLES),
+        running_worker(settings, log, SCORER_ROLES) as w,
+    ):
+        yield w
