@@ -97,9 +97,9 @@ class Learner:
             resets = self._learn(
                 list(labels.values()), duplicates_in_batch=len(records) - len(outs) - len(labels)
             )
+            outs += self._answer_resets(resets)
         else:
-            resets = self.r.hgetall(self.names.learner_reset())
-        outs += self._answer_resets(resets)
+            outs += self.check_resets()
         self.maybe_snapshot()
         return outs
 
@@ -108,7 +108,30 @@ class Learner:
 
         For the snapshot timer: only the worker that owns ``labels`` may call it.
         """
-        return self._answer_resets(self.r.hgetall(self.names.learner_reset()))
+        p = self.r.pipeline(transaction=False)
+        p.hgetall(self.names.learner_reset())
+        p.get(self.names.model_version(ONLINE))
+        pending, stored = p.execute()
+        self._catch_up(stored)
+        return self._answer_resets(pending)
+
+    def _catch_up(self, stored: bytes | None) -> None:
+        """Continue from the published model when another learner published a newer version.
+
+        The labels partition has one owner at a time, but it moves: a worker that lost it and
+        later got it back would otherwise go on from its own stale model, and publish versions
+        that exist already.
+        """
+        if stored is None or int(stored) <= self.version:
+            return
+        log.warning(
+            "online model version %s was published by another learner since this one's %d: "
+            "continuing from it",
+            stored.decode(),
+            self.version,
+        )
+        self.model, self.version = self._restore()
+        self.unsaved = 0
 
     def _learn(self, labels: list[Label], duplicates_in_batch: int) -> Mapping[Any, Any]:
         """Learn ``labels``; return the pending reset requests, read in the same round trip."""
@@ -117,7 +140,9 @@ class Learner:
         p.mget([self.names.feature_row(e) for e in eids])
         p.mget([self.names.label_seen(e) for e in eids])
         p.hgetall(self.names.learner_reset())
-        rows, seen, resets = p.execute()
+        p.get(self.names.model_version(ONLINE))
+        rows, seen, resets, stored = p.execute()
+        self._catch_up(stored)
         inc = Increments()
         history: list[dict[str, object]] = []
         learned = unknown = dup = 0
