@@ -1069,3 +1069,28 @@ def _topic_specs(script: str) -> dict[str, int]:
 
 def _expected_topics(partitions: int) -> dict[str, int]:
     return {t: 1 if t in SINGLE_PARTITION else partitions for t in TOPICS}
+
+
+def test_workers_serve_metrics_where_prometheus_scrapes() -> None:
+    """Every worker service and Deployment sets a metrics port, binds it where Prometheus can
+    reach it, and is scraped there (compose: a dns_sd job per service; k8s: annotations)."""
+    jobs = prometheus_config()["scrape_configs"]
+    compose_workers = [n for n, s in riverwatch_services().items() if s["command"][0] == "worker"]
+    assert sorted(compose_workers) == ["helper", "worker"]
+    for name in compose_workers:
+        env = dockerfile_env() | as_env(riverwatch_services()[name].get("environment"))
+        port = int(env["RIVERWATCH_WORKER_METRICS_PORT"])
+        assert env["RIVERWATCH_API_HOST"] == "0.0.0.0"  # the metrics server binds api_host
+        scraped = [sd for j in jobs for sd in j.get("dns_sd_configs", []) if name in sd["names"]]
+        assert scraped and all(sd["port"] == port for sd in scraped), name
+    deployments = {d["metadata"]["name"]: d for d in k8s("Deployment")}
+    k8s_workers = [(w, c) for w, _, c in riverwatch_containers() if c["args"][0] == "worker"]
+    assert len(k8s_workers) == 2
+    for workload, c in k8s_workers:
+        env = dockerfile_env() | k8s_env(c)
+        port = int(env["RIVERWATCH_WORKER_METRICS_PORT"])
+        assert env["RIVERWATCH_API_HOST"] == "0.0.0.0"
+        assert port in _container_ports(c).values(), workload
+        annotations = deployments[workload]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert int(annotations["prometheus.io/port"]) == port
