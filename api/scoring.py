@@ -39,9 +39,7 @@ class SyncScorer:
         self.models = ModelSet(
             SnapshotStore(self.r, names), registry, settings.model_reload_s, self.features.names
         )
-        self.th = Thresholds(
-            settings.review_threshold, settings.decline_threshold, settings.batch_weight
-        )
+        self.th = Thresholds.from_settings(settings)
 
     def score(self, tx: Transaction) -> dict[str, Any]:
         """The Score record this transaction would get now (its own counters included)."""

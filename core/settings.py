@@ -117,7 +117,16 @@ class Settings(BaseSettings):
         0.8, ge=0, le=1, description="RIVERWATCH_DECLINE_THRESHOLD: score at or above -> decline."
     )
     batch_weight: float = Field(
-        0.5, ge=0, le=1, description="RIVERWATCH_BATCH_WEIGHT: score = w*batch + (1-w)*online."
+        0.5,
+        ge=0,
+        le=1,
+        description="RIVERWATCH_BATCH_WEIGHT: score = w*batch + (1-w)*online, for a champion "
+        "without a learned weight, or always with RIVERWATCH_BLEND=fixed.",
+    )
+    blend: Literal["learned", "fixed"] = Field(
+        "learned",
+        description="RIVERWATCH_BLEND: 'learned' serves the champion's blend weight, fitted on "
+        "its hold-out at training; 'fixed' always RIVERWATCH_BATCH_WEIGHT.",
     )
     fraud_alert_threshold: float = Field(
         0.9,

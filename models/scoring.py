@@ -2,9 +2,13 @@
 
 The combined score blends the two models' probabilities linearly::
 
-    score = w * batch_score + (1 - w) * online_score     (w = ``batch_weight``)
+    score = w * batch_score + (1 - w) * online_score
 
-and is the online score alone while no batch champion exists. A challenger, when present, is
+and is the online score alone while no batch champion exists. ``w`` is the champion's own
+blend weight, fitted on its hold-out when it was trained (``models.training.blend_weight``:
+the weight that ranked the hold-out's frauds best against the online scores recorded there),
+or ``batch_weight`` (``RIVERWATCH_BATCH_WEIGHT``) for a champion without one or when
+``RIVERWATCH_BLEND=fixed``. A challenger, when present, is
 scored in the shadow (``shadow_score``): recorded, never used to decide.
 
 >>> import numpy as np
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from core.events import Transaction
+from core.settings import Settings
 from models import online
 from models.decision import decide
 from models.features import FEATURE_NAMES
@@ -38,6 +43,18 @@ class Thresholds:
     review: float = 0.5
     decline: float = 0.8
     batch_weight: float = 0.5
+    learned_blend: bool = True  # serve the champion's own blend weight when it has one
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        """``RIVERWATCH_REVIEW_THRESHOLD``, ``..._DECLINE_THRESHOLD``, ``..._BATCH_WEIGHT``,
+        ``..._BLEND``."""
+        return cls(
+            settings.review_threshold,
+            settings.decline_threshold,
+            settings.batch_weight,
+            settings.blend == "learned",
+        )
 
 
 def _columns(model: BatchModel, X: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -53,6 +70,12 @@ def batch_proba(
 ) -> np.ndarray:
     """A batch model's fraud probabilities on rows whose columns are ``names``."""
     return np.asarray(model.estimator.predict_proba(_columns(model, X, names))[:, 1], dtype=float)
+
+
+def blend(models: Models, th: Thresholds) -> float:
+    """The batch model's weight in the combined score (see the module docstring)."""
+    learned = models.champion.blend_weight if models.champion is not None else None
+    return learned if th.learned_blend and learned is not None else th.batch_weight
 
 
 def score_record(
@@ -78,7 +101,7 @@ def score_matrix(
     p_online = online.score_batch(models.online, X, names)
     p_batch = batch_proba(models.champion, X, names) if models.champion is not None else None
     p_shadow = batch_proba(models.challenger, X, names) if models.challenger is not None else None
-    w = th.batch_weight
+    w = blend(models, th)
     score = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
     decisions = decide(score, th.review, th.decline)
     why = online.reasons(models.online, X, names=names)

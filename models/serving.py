@@ -42,6 +42,7 @@ class BatchModel:
     name: str
     estimator: Any
     features: tuple[str, ...]
+    blend_weight: float | None = None  # fitted on its hold-out (models.training.blend_weight)
 
 
 @dataclass
@@ -150,4 +151,5 @@ class ModelSet:
                 version.name,
                 ", ".join(unused),
             )
-        return BatchModel(version.name, estimator, features)
+        blend = (getattr(meta, "info", None) or {}).get("blend_weight")
+        return BatchModel(version.name, estimator, features, blend)

@@ -37,9 +37,7 @@ class Scorer:
         self.names = Names(settings.topic_prefix)
         self.store = store
         self.models = models
-        self.thresholds = Thresholds(
-            settings.review_threshold, settings.decline_threshold, settings.batch_weight
-        )
+        self.thresholds = Thresholds.from_settings(settings)
         self.worker = worker
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
         self.features = FeatureSet.parse(settings.feature_attributes)

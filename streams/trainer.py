@@ -120,7 +120,11 @@ def retrain(
         holdout_window=(w.holdout_start, w.holdout_end),
         metrics=result.challenger_metrics,
         features=result.features,
-        info={**result.counts, **result.challenger.describe()},
+        info={
+            **result.counts,
+            **result.challenger.describe(),
+            "blend_weight": result.blend_weight,
+        },
         reason=result.reason,
     )
     details["challenger_name"] = version.name

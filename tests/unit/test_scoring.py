@@ -167,3 +167,15 @@ def test_numpy_scoring_reproduces_river_exactly() -> None:
     w = m.steps["LogisticRegression"].weights
     first = max(FEATURE_NAMES, key=lambda f: z[f].iloc[0] * w.get(f, 0.0))
     assert online.reasons(m, X[:1])[0][0][0] == first
+
+
+def test_the_champions_learned_blend_weight_is_served_unless_fixed() -> None:
+    learned = BatchModel("batch-3", Const(0.9), FEATURE_NAMES, blend_weight=0.8)
+    plain = BatchModel("batch-1", Const(0.9), FEATURE_NAMES)
+    for champion, th, w in (
+        (learned, Thresholds(batch_weight=0.5), 0.8),
+        (learned, Thresholds(batch_weight=0.5, learned_blend=False), 0.5),
+        (plain, Thresholds(batch_weight=0.3), 0.3),
+    ):
+        out = score_matrix(Models(online.make_model(), "1", champion), rows(1), th)[0]
+        assert out["score"] == pytest.approx(w * 0.9 + (1 - w) * out["online_score"])

@@ -115,3 +115,25 @@ def test_the_cli_table_and_time_parsing() -> None:
     assert lines[1].split() == ["challenger", "batch-4", "0.9100", "0.7000", "-"]
     assert lines[2].split() == ["champion", "batch-2", "0.9000", "0.6900", "0.3000"]
     assert parse_now("2026-01-01T00:00:00") == T0 == parse_now("2026-01-01T01:00:00+01:00")
+
+
+def test_the_blend_weight_follows_the_better_model_on_the_hold_out(frame: pd.DataFrame) -> None:
+    """Against online scores recorded as noise the batch model takes (nearly) all the weight;
+    against recorded scores that are the truth itself, the online model leads; without
+    recorded online scores there is no learned weight (scorers then use the setting)."""
+    import numpy as np
+
+    now = T0 + 45 * DAY_S
+    cfg = TrainConfig(train_days=14, holdout_days=7, delay_days=7)
+    rng = np.random.default_rng(0)
+    noise = frame.assign(online_score=rng.random(len(frame)))
+    oracle = frame.assign(online_score=frame["label"] * 0.5 + 0.25)
+    unscored = frame.assign(online_score=None)
+    got = {
+        name: train_and_evaluate(f, now, cfg).blend_weight
+        for name, f in (("noise", noise), ("oracle", oracle), ("none", unscored))
+    }
+    assert got["noise"] is not None and got["noise"] >= 0.9, got
+    assert got["oracle"] is not None and got["oracle"] < 0.5, got  # ties: nearest an even blend
+    assert got["none"] is None
+    assert train_and_evaluate(noise, now, cfg).summary()["blend_weight"] == got["noise"]
