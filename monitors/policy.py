@@ -115,6 +115,53 @@ class Policy:
         self._last_value: dict[str, float] = {}
         self._drift_streak: dict[str, int] = {}  # window kind -> consecutive drifted windows
 
+    # -- persistence -----------------------------------------------------------------------
+    STATE_FORMAT = 1
+
+    def state(self) -> dict[str, Any]:
+        """What the policy remembers (cooldowns, baselines, the champion seen last, a pending
+        rollback check, drift streaks), as JSON-able data; :meth:`restore` takes it back, so
+        a restarted monitor neither repeats alerts still cooling down nor forgets baselines.
+
+        >>> from monitors.windows import Window
+        >>> win = Window("count", 0, 0.0, 600.0, [], [])
+        >>> a = Policy(PolicyConfig(cooldown_s=3600))
+        >>> _ = a.perf(win, "batch", {"ap": 0.8}, provisional=False, champion="batch-1")
+        >>> len(a.perf(win, "batch", {"ap": 0.5}, provisional=False, champion="batch-1").controls)
+        1
+        >>> b = Policy(PolicyConfig(cooldown_s=3600))
+        >>> b.restore(a.state())
+        >>> b.state() == a.state()
+        True
+        >>> b.perf(win, "batch", {"ap": 0.5}, provisional=False, champion="batch-1").controls
+        []
+        """
+        return {
+            "format": self.STATE_FORMAT,
+            "suppressed": self.suppressed,
+            "last": [[kind, subject, t] for (kind, subject), t in self._last.items()],
+            "history": {m: list(h) for m, h in self._history.items()},
+            "champion": self._champion,
+            "pending": list(self._pending) if self._pending is not None else None,
+            "last_value": dict(self._last_value),
+            "drift_streak": dict(self._drift_streak),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what :meth:`state` gave; a state of another format is ignored (the
+        policy then starts afresh, as before there was persistence)."""
+        if state.get("format") != self.STATE_FORMAT:
+            return
+        self.suppressed = int(state["suppressed"])
+        self._last = {(k, s): float(t) for k, s, t in state["last"]}
+        n = self.c.baseline_windows
+        self._history = {m: deque(map(float, h), maxlen=n) for m, h in state["history"].items()}
+        self._champion = state["champion"]
+        pending = state["pending"]
+        self._pending = (pending[0], pending[1], float(pending[2])) if pending else None
+        self._last_value = {m: float(v) for m, v in state["last_value"].items()}
+        self._drift_streak = {k: int(v) for k, v in state["drift_streak"].items()}
+
     # -- building blocks -------------------------------------------------------------------
     def _cool(self, kind: str, subject: str, t: float) -> bool:
         """True when (kind, subject) fired less than ``cooldown_s`` of event time ago."""

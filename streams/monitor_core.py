@@ -63,6 +63,7 @@ class Monitor:
         )
         self.concept = ConceptDriftMonitor(make_detector(settings.monitor_detector))
         self.policy = Policy(policy_config(settings))
+        self._restore_policy()
         self.ref: DataDriftMonitor | None = None
         self.score_ref: ScoreDriftMonitor | None = None
         self.ref_info: dict[str, Any] = {}
@@ -285,14 +286,32 @@ class Monitor:
         p.ltrim(self.names.monitor(f"{kind}:history"), 0, self.s.monitor_history - 1)
         p.execute()
 
+    def _restore_policy(self) -> None:
+        """Cooldowns, baselines and drift streaks of the monitor that ran before this one.
+
+        One key for the deployment: the monitor runs in one helper process (see README); with
+        several, the last to decide wins.
+        """
+        raw = self.r.get(self.names.monitor("policy"))
+        if raw is None:
+            return
+        try:
+            self.policy.restore(orjson.loads(raw))
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.exception("monitor policy state unreadable: starting afresh")
+            return
+        log.info("monitor policy state restored (cooldowns, baselines, drift streaks)")
+
     def publish(self, decision: Decision) -> list[Out]:
-        """The decision's alerts and control requests as records; its audit to Redis."""
+        """The decision's alerts and control requests as records; its audit and the policy's
+        state to Redis."""
+        p = self.r.pipeline(transaction=False)
         if decision.audit:
             key = self.names.monitor("actions")
-            p = self.r.pipeline(transaction=False)
             p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
             p.ltrim(key, 0, self.policy.c.audit_max - 1)
-            p.execute()
+        p.set(self.names.monitor("policy"), orjson.dumps(self.policy.state()))
+        p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
         outs += [Out(t_control, c.request_id.encode(), dumps(c)) for c in decision.controls]

@@ -1,0 +1,34 @@
+"""The monitor's policy state outlives the monitor (real Valkey): a restarted helper neither
+repeats an action still cooling down nor forgets its performance baselines."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.redis import redis_client
+from core.settings import Settings
+from monitors.windows import Window
+from streams.monitor_core import Monitor
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_restarted_monitor_keeps_cooldowns_and_baselines(settings: Settings) -> None:
+    r = redis_client(settings)
+    win = Window("count", 0, 0.0, 600.0, [], [])
+    first = Monitor(settings, r, "w1")
+    first.publish(first.policy.perf(win, "combined", {"ap": 0.8}, provisional=False))
+    drop = first.policy.perf(win, "combined", {"ap": 0.2}, provisional=False)
+    assert [c.action for c in drop.controls] == ["retrain"]
+    first.publish(drop)
+
+    again = Monitor(settings, r, "w2")  # the helper restarted
+    assert again.policy.state() == first.policy.state()
+    later = Window("count", 1, 600.0, 1200.0, [], [])
+    repeat = again.policy.perf(later, "combined", {"ap": 0.2}, provisional=False)
+    assert repeat.controls == []  # the retrain is still cooling down (event time)
+    assert again.policy.state()["history"]["combined"] == [0.8]  # the baseline survived
+
+    r.set(first.names.monitor("policy"), b"{not json")
+    assert Monitor(settings, r, "w3").policy.state()["history"] == {}  # unreadable: afresh
+    r.close()
