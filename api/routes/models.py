@@ -44,7 +44,11 @@ class ModelPublic(BaseModel):
     features: list[str]
     versions: dict[str, str] = Field(description="Library versions it was trained with.")
     previous: str | None = Field(description="The champion it replaced when promoted.")
-    info: dict[str, Any]
+    info: dict[str, Any] = Field(
+        description="Row counts, the estimator and its parameters, and blend_weight: the "
+        "batch model's weight in the combined score, fitted on the hold-out (null: the "
+        "RIVERWATCH_BATCH_WEIGHT setting applies)."
+    )
 
 
 class ModelsOverview(BaseModel):
