@@ -106,6 +106,10 @@ class Names:
         """Hash of one series' forecaster: ``state`` (pickle), ``version``, ``latest`` (JSON)."""
         return self._key("fc", "state", series_id)
 
+    def forecast_observed(self, series_id: str) -> str:
+        """List of one series' last applied points, JSON ``[epoch, value]``, oldest first."""
+        return self._key("fc", "observed", series_id)
+
     def forecast_series(self) -> str:
         """Hash of series_id -> JSON summary (model, rolling error, coverage, as_of)."""
         return self._key("fc", "series")

@@ -76,7 +76,7 @@ class ForecastHandler:
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
         self._refresh({p.series_id for _, p in points})
-        touched: set[str] = set()
+        touched: dict[str, list[bytes]] = {}  # series -> its applied points, [epoch, value]
         late = 0
         for rec, p in points:
             state = self._state(p.series_id)
@@ -91,7 +91,7 @@ class ForecastHandler:
             if up is None:
                 late += 1
                 continue
-            touched.add(p.series_id)
+            touched.setdefault(p.series_id, []).append(orjson.dumps([p.epoch, p.value]))
             outs += self._outputs(p.series_id, up)
         EVENTS.labels(topic="metrics", outcome="late").inc(late)
         EVENTS.labels(topic="metrics", outcome="applied").inc(len(points) - late)
@@ -160,12 +160,17 @@ class ForecastHandler:
                 f"forecaster: {remaining} outputs unacknowledged, delivery errors: {failed[:3]}"
             )
 
-    def _snapshot(self, touched: set[str]) -> None:
+    def _snapshot(self, touched: dict[str, list[bytes]]) -> None:
+        """Each touched series' state, latest forecast, summary, and its last ``horizon``
+        observed points (the past side of the dashboard's chart), in one transaction."""
         if not touched:
             return
         p = self.r.pipeline(transaction=True)
         index = self.names.forecast_series()
-        for sid in sorted(touched):
+        for sid, observed in sorted(touched.items()):
+            key = self.names.forecast_observed(sid)
+            p.rpush(key, *observed)
+            p.ltrim(key, -self.config.horizon, -1)
             state = self.states[sid][0]
             self.writes += 1
             version = f"{self.worker}:{self.writes}"

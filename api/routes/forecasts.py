@@ -25,6 +25,13 @@ class ForecastPointPublic(BaseModel):
     upper: float
 
 
+class ObservedPointPublic(BaseModel):
+    """A point of the series as it was applied."""
+
+    timestamp: str
+    value: float
+
+
 class ForecastPublic(BaseModel):
     """The latest forecast of a series."""
 
@@ -32,6 +39,10 @@ class ForecastPublic(BaseModel):
     as_of: str = Field(description="Timestamp of the last point applied to the series.")
     model: str | None = Field(description="The candidate serving the one-step forecast.")
     points: list[ForecastPointPublic]
+    observed: list[ObservedPointPublic] = Field(
+        default_factory=list,
+        description="The series' last applied points (as many as the horizon), oldest first.",
+    )
 
 
 class SeriesPublic(BaseModel):
@@ -86,7 +97,8 @@ async def get_forecast(
     p = resources.redis.pipeline(transaction=False)
     p.hget(names.forecast_state(series_id), "latest")
     p.hget(names.forecast_series(), series_id)
-    raw, summary = await p.execute()
+    p.lrange(names.forecast_observed(series_id), 0, -1)
+    raw, summary, observed = await p.execute()
     if raw is None:
         if summary is None:
             raise HTTPException(
@@ -101,6 +113,9 @@ async def get_forecast(
             "forecasts start after a few points",
         )
     forecast = ForecastPublic.model_validate(orjson.loads(raw))
+    forecast.observed = [
+        ObservedPointPublic(timestamp=iso(t), value=v) for t, v in map(orjson.loads, observed)
+    ]
     if horizon is not None:
         if horizon > len(forecast.points):
             raise HTTPException(

@@ -209,8 +209,8 @@ function histogram(node, counts) {
   node.append(svg("line", { x1: 0, x2: W, y1: H - bottom, y2: H - bottom, class: "base" }));
 }
 
-// A forecast: interval band, forecast line, "now" line, anomalies as observed points with the
-// interval they fell outside of.
+// A forecast: the observed past (as many points as the horizon), interval band, forecast line,
+// "now" line, anomalies as observed points with the interval they fell outside of.
 function forecastChart(fc, anomalies) {
   const W = 380;
   const H = 150;
@@ -224,11 +224,17 @@ function forecastChart(fc, anomalies) {
   const asOf = Date.parse(fc.as_of);
   const step = pts.length > 1 ? pts[1].t - pts[0].t : 60000;
   const t1 = pts[pts.length - 1].t;
-  // Anomalies of the last horizon widen the past side; otherwise it is a short lead-in.
+  const seen = (fc.observed || []).map((o) => ({ t: Date.parse(o.timestamp), v: o.value }));
+  // The past side: the observed points, and anomalies of the last horizon; at least a lead-in.
   const recent = anomalies.filter((a) => a.t >= asOf - (t1 - asOf) && a.t <= t1);
-  const t0 = Math.min(asOf - Math.max((t1 - asOf) * 0.15, step), ...recent.map((a) => a.t - step));
+  const t0 = Math.min(
+    asOf - Math.max((t1 - asOf) * 0.15, step),
+    ...recent.map((a) => a.t - step),
+    ...seen.map((o) => o.t),
+  );
   const marks = recent;
-  const ys = pts.flatMap((p) => [p.lo, p.hi]).concat(marks.flatMap((a) => [a.v, a.lo, a.hi]));
+  const ys = pts.flatMap((p) => [p.lo, p.hi])
+    .concat(marks.flatMap((a) => [a.v, a.lo, a.hi]), seen.map((o) => o.v));
   let ymin = Math.min(...ys.filter(Number.isFinite));
   let ymax = Math.max(...ys.filter(Number.isFinite));
   if (ymax - ymin < 1e-9) { ymin -= 1; ymax += 1; }
@@ -240,6 +246,9 @@ function forecastChart(fc, anomalies) {
     .concat(pts.slice().reverse().map((p) => `${x(p.t).toFixed(1)},${y(p.lo).toFixed(1)}`));
   node.append(svg("polygon", { points: band.join(" "), class: "band" }));
   node.append(svg("polyline", { points: pts.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" "), class: "fline" }));
+  if (seen.length) {
+    node.append(svg("polyline", { points: seen.map((o) => `${x(o.t).toFixed(1)},${y(o.v).toFixed(1)}`).join(" "), class: "oline" }));
+  }
   node.append(svg("line", { x1: x(asOf), x2: x(asOf), y1: T, y2: H - B, class: "now" }));
   for (const a of marks) {
     if (Number.isFinite(a.lo) && Number.isFinite(a.hi)) {

@@ -129,6 +129,10 @@ def test_live_dashboard_from_the_printed_url(demo: Demo, page: Page) -> None:
         expect(page.locator("#alert-feed li", has_text=subject)).to_be_visible(timeout=30 * MS)
     if "/v1/series" in demo.paths:
         expect(page.locator("#forecasts figure svg").first).to_be_visible(timeout=90 * MS)
+        # the observed past is drawn next to the forecast
+        expect(page.locator("#forecasts figure svg polyline.oline").first).to_be_attached(
+            timeout=90 * MS
+        )
     # The monitor's first windows close about a minute into the demo (2,000 events each).
     for kind in ("drift", "fairness", "performance"):
         if f"/v1/monitor/{kind}" in demo.paths:

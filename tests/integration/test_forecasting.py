@@ -112,6 +112,10 @@ def test_an_injected_anomaly_alerts_once_and_the_api_serves_forecasts(
         assert len(body["points"]) == 5
         assert all(p["lower"] < p["value"] < p["upper"] for p in body["points"])
         assert body["points"][0]["timestamp"] == iso(T0 + 60 * 300)
+        observed = body.pop("observed")  # the past side: the last 60 applied points, in order
+        assert observed == [
+            {"timestamp": iso(T0 + 60 * k), "value": points[k]["value"]} for k in range(240, 300)
+        ]
         assert body == latest_message(sid, ref.last_ts or 0, ref.model, ref.forecast(5))
         too_far = api.http.get(f"/v1/forecasts/{sid}", params={"horizon": 61}, headers=reader)
         assert too_far.status_code == 422 and "beyond the 60 steps" in too_far.json()["detail"]
