@@ -123,18 +123,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     r = redis_client(settings)
     prod = producer(settings)
-    scoring = _scoring(settings, r, prod, wid) if "scoring" in roles else None
-    if scoring is not None:
-        loop_ = scoring
-
-        @app.service
-        class ScoringService(Service):  # the hot path, outside faust's per-event machinery
-            async def on_start(self) -> None:
-                loop_.start(_die)
-
-            async def on_stop(self) -> None:
-                await asyncio.get_running_loop().run_in_executor(None, loop_.stop)
-
+    scoring = _register_scoring(app, settings, r, prod, wid) if "scoring" in roles else None
     if "learning" in roles:
         _register_learning(app, settings, r, wid)
 
@@ -161,8 +150,9 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def _scoring(settings: Settings, r: Any, prod: Any, wid: str) -> BatchLoop:
-    """The scoring loop: ``transactions`` -> features -> models -> ``scores`` (and alerts)."""
+def _register_scoring(app: faust.App, settings: Settings, r: Any, prod: Any, wid: str) -> BatchLoop:
+    """The scoring loop (``transactions`` -> features -> models -> ``scores`` and alerts), run
+    as a service of ``app``."""
     names = Names(settings.topic_prefix)
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     store = RedisFeatureStore(r, names, spec.retention_s)
@@ -174,7 +164,7 @@ def _scoring(settings: Settings, r: Any, prod: Any, wid: str) -> BatchLoop:
         features.names,
     )
     scorer = Scorer(settings, store, models, wid)
-    return BatchLoop(
+    loop = BatchLoop(
         settings,
         names.topic("transactions"),
         names.group(settings.consumer_group, "scorer"),
@@ -182,6 +172,16 @@ def _scoring(settings: Settings, r: Any, prod: Any, wid: str) -> BatchLoop:
         prod,
         "scorer",
     )
+
+    @app.service
+    class ScoringService(Service):  # the hot path, outside faust's per-event machinery
+        async def on_start(self) -> None:
+            loop.start(_die)
+
+        async def on_stop(self) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, loop.stop)
+
+    return loop
 
 
 def _register_learning(app: faust.App, settings: Settings, r: Any, wid: str) -> None:
