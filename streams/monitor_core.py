@@ -63,6 +63,7 @@ class Monitor:
         )
         self.concept = ConceptDriftMonitor(make_detector(settings.monitor_detector))
         self.policy = Policy(policy_config(settings))
+        self._policy_saved: bytes | None = None
         self._restore_policy()
         self.ref: DataDriftMonitor | None = None
         self.score_ref: ScoreDriftMonitor | None = None
@@ -300,6 +301,7 @@ class Monitor:
         except (ValueError, KeyError, TypeError, IndexError):
             log.exception("monitor policy state unreadable: starting afresh")
             return
+        self._policy_saved = orjson.dumps(self.policy.state())
         log.info("monitor policy state restored (cooldowns, baselines, drift streaks)")
 
     def publish(self, decision: Decision) -> list[Out]:
@@ -310,7 +312,10 @@ class Monitor:
             key = self.names.monitor("actions")
             p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
             p.ltrim(key, 0, self.policy.c.audit_max - 1)
-        p.set(self.names.monitor("policy"), orjson.dumps(self.policy.state()))
+        state = orjson.dumps(self.policy.state())
+        if state != self._policy_saved:  # most windows change nothing the policy remembers
+            p.set(self.names.monitor("policy"), state)
+            self._policy_saved = state
         p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
