@@ -255,10 +255,12 @@ def blend_weight(hold: pd.DataFrame, batch: np.ndarray, metric: str) -> float | 
     0.4
     >>> blend_weight(hold.assign(online_score=None), np.array(right), "ap") is None
     True
+    >>> blend_weight(hold, np.array(right), "ap") is None   # rows stored without the column
+    True
     """
-    online_scores = pd.to_numeric(hold.get("online_score"), errors="coerce")
-    if online_scores is None:
+    if "online_score" not in hold:
         return None
+    online_scores = pd.to_numeric(hold["online_score"], errors="coerce")
     has = online_scores.notna().to_numpy()
     if 2 * has.sum() < len(hold) or not hold["label"].to_numpy()[has].any():
         return None
