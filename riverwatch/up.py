@@ -44,7 +44,6 @@ class Child:
     restart: bool = True
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
-    env: dict[str, str] = field(default_factory=dict)  # on top of the supervisor's
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Supervisor:
 
     def add(self, child: Child) -> Child:
         """Start ``child`` and keep watching it."""
-        child.proc = spawn(child.argv, env={**self.env, **child.env}, log=child.log)
+        child.proc = spawn(child.argv, env=self.env, log=child.log)
         self.children.append(child)
         return child
 
@@ -70,7 +69,7 @@ class Supervisor:
                 raise typer.Exit(_died(c, code))
             c.restarts += 1
             typer.secho(f"{c.name} exited with code {code}; restarting (see {c.log})", fg="yellow")
-            c.proc = spawn(c.argv, env={**self.env, **c.env}, log=c.log)
+            c.proc = spawn(c.argv, env=self.env, log=c.log)
 
     def stop_all(self) -> None:
         """Stop children in reverse start order."""

@@ -45,7 +45,9 @@ def running_worker(
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
     r = redis.Redis.from_url(settings.redis_url or "")
     names = Names(settings.topic_prefix)
-    scorer = roles is None or "scoring" in roles.split(",") or roles == "all"
+    from streams.app import worker_roles
+
+    scorer = "scoring" in worker_roles(settings.model_copy(update={"worker_roles": roles or "all"}))
     beats = names.workers() if scorer else names.helpers()
     try:
         poll(
