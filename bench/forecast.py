@@ -30,9 +30,10 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from river import datasets, evaluate, metrics, time_series
 
-from core.kafka import consumer, ensure_topics
+from bench import stack_settings
+from core.kafka import consumer
 from core.names import Names
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from models.forecast_eval import Scores, score
 from models.forecast_messages import iso
 from riverwatch.embedded import EmbeddedStack
@@ -141,14 +142,7 @@ def run_system(
 ) -> tuple[dict[str, list[dict]], dict[str, dict], float]:
     """POST every series to a running system; its forecasts, /v1/series and the wall time."""
     with EmbeddedStack(tmp / "stack") as stack:
-        settings = load_settings(
-            kafka_bootstrap=stack.bootstrap,
-            redis_url=stack.redis_url,
-            topic_prefix="fbench-",
-            data_dir=tmp / "data",
-            partitions=2,
-        )
-        ensure_topics(settings)
+        settings = stack_settings(stack, tmp / "data", "fbench-", partitions=2)
         with running_worker(settings, tmp / "worker.log"), running_api(settings) as api:
             started = time.perf_counter()
             for sid, (ts, ys, _) in all_series.items():

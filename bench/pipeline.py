@@ -30,7 +30,7 @@ import orjson
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from core.kafka import ensure_topics
+from bench import stack_settings
 from core.names import Names
 from core.settings import Settings
 from riverwatch.embedded import EmbeddedStack
@@ -202,14 +202,7 @@ def main() -> None:
         fst = faust_count(bs, "bench-raw", N)
 
         def settings(prefix: str) -> Settings:
-            s = Settings(
-                kafka_bootstrap=bs,
-                redis_url=stack.redis_url,
-                topic_prefix=prefix,
-                data_dir=tmp / prefix,
-            )
-            ensure_topics(s)
-            return s
+            return stack_settings(stack, tmp / prefix, prefix)
 
         rows_e2e: list[tuple[str, str]] = []
         for split, layout in ((False, "1 all-roles worker"), (True, "scorer + helper (as up)")):

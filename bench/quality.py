@@ -39,8 +39,8 @@ import pandas as pd
 import redis
 from confluent_kafka import Consumer, Producer
 
+from bench import stack_settings
 from core.events import now_utc
-from core.kafka import ensure_topics
 from core.names import Names
 from core.settings import Settings
 from models.evaluation import card_precision_at_k
@@ -88,16 +88,14 @@ def main() -> None:
     truth: dict[str, tuple[int, str, bool, bool]] = {}  # event_id -> (day, card, fraud, hidden)
     oracle = Oracle()
     with EmbeddedStack(tmp) as stack:
-        settings = Settings(
-            kafka_bootstrap=stack.bootstrap,
-            redis_url=stack.redis_url,
-            topic_prefix="q-",
-            data_dir=tmp / "data",
+        settings = stack_settings(
+            stack,
+            tmp / "data",
+            "q-",
             label_delay_days=DELAY,
             train_days=TRAIN,
             holdout_days=HOLDOUT,
         )
-        ensure_topics(settings)
         names = Names(settings.topic_prefix)
         r = redis.Redis.from_url(settings.redis_url or "")
         p = Producer(

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.kafka import ensure_topics
+from bench import stack_settings
 from core.names import Names
 from core.redis import redis_client
 from core.registry import Registry
-from core.settings import load_settings
 from riverwatch.embedded import EmbeddedStack
 from streams.offline import OfflineStore
 from streams.trainer import retrain
@@ -57,14 +56,7 @@ def main() -> None:
     random.seed(0)
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-score-bench-"))
     with EmbeddedStack(tmp / "stack") as stack:
-        s = load_settings(
-            kafka_bootstrap=stack.bootstrap,
-            redis_url=stack.redis_url,
-            topic_prefix="sbench-",
-            data_dir=tmp / "data",
-            partitions=2,
-        )
-        ensure_topics(s)
+        s = stack_settings(stack, tmp / "data", "sbench-", partitions=2)
         store = OfflineStore(s.data_dir, writer="bench")
         store.append(labeled_frame().to_dict("records"))
         store.close()
