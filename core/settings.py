@@ -328,6 +328,24 @@ class Settings(BaseSettings):
     monitor_detector: Literal["adwin", "page_hinkley"] = Field(
         "adwin", description="RIVERWATCH_MONITOR_DETECTOR: concept-drift detector on errors."
     )
+    monitor_concept_min_abs: float = Field(
+        0.005,
+        ge=0,
+        description="RIVERWATCH_MONITOR_CONCEPT_MIN_ABS: least absolute rise of an error rate "
+        "that counts as concept drift (0.003 -> 0.004 is not one).",
+    )
+    monitor_concept_min_rel: float = Field(
+        0.5,
+        ge=0,
+        description="RIVERWATCH_MONITOR_CONCEPT_MIN_REL: least rise relative to the error rate "
+        "before (0.5: by half) that counts as concept drift.",
+    )
+    monitor_concept_min_labels: int = Field(
+        1000,
+        ge=0,
+        description="RIVERWATCH_MONITOR_CONCEPT_MIN_LABELS: labels a (model, group) error "
+        "stream needs before a detected rise counts.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -74,7 +74,7 @@ class DriftEvent:
 
 
 class _Track:
-    __slots__ = ("det", "detections", "mean", "n", "recent")
+    __slots__ = ("det", "detections", "mean", "n", "pending", "recent")
 
     def __init__(self, det: DriftDetector):
         self.det = det
@@ -82,6 +82,8 @@ class _Track:
         self.detections = 0
         self.mean = stats.Mean()  # since the last detection
         self.recent = stats.EWMean(fading_factor=0.02)
+        # A rise waiting for its confirmation window: [before, errors since, count since].
+        self.pending: list[float] | None = None
 
 
 class ConceptDriftMonitor:
@@ -100,6 +102,21 @@ class ConceptDriftMonitor:
         ``dropped`` (a high-cardinality attribute must not exhaust memory).
     history
         How many past events :attr:`events` keeps.
+    min_abs, min_rel, min_count, confirm
+        What makes a rise *material*. ADWIN is sensitive enough to call 0.003 -> 0.004 over a
+        few thousand labels a change, and at the moment it fires its own estimates still mix
+        the old regime in. So with any of the first three set, a detected rise is held for
+        ``confirm`` more observations and reported only if their error rate is above the
+        rate before the detection by at least ``min_abs`` (absolute) and ``min_rel`` of that
+        rate (relative), on a stream of at least ``min_count`` observations. Held and
+        dropped rises are counted in :attr:`immaterial`; ADWIN keeps its window through them,
+        as after a decrease. The defaults (0) report every detection at once.
+
+    >>> gated = ConceptDriftMonitor(min_abs=0.005, min_rel=0.5, min_count=1000)
+    >>> gated.material(before=0.003, after=0.004, n=5000)
+    False
+    >>> gated.material(before=0.05, after=0.14, n=5000), gated.material(0.05, 0.14, n=500)
+    (True, False)
     """
 
     def __init__(
@@ -110,12 +127,19 @@ class ConceptDriftMonitor:
         directions: tuple[Direction, ...] = ("up",),
         max_groups: int = 256,
         history: int = 1000,
+        min_abs: float = 0.0,
+        min_rel: float = 0.0,
+        min_count: int = 0,
+        confirm: int = 500,
     ):
         self.detector = detector if detector is not None else make_detector()
         self.per_group = per_group
         self.directions = directions
         self.max_groups = max_groups
         self.dropped = 0
+        self.min_abs, self.min_rel, self.min_count = min_abs, min_rel, min_count
+        self.confirm = confirm if (min_abs or min_rel or min_count) else 0
+        self.immaterial = 0
         self.events: deque[DriftEvent] = deque(maxlen=history)
         self._tracks: dict[tuple[str, str], _Track] = {}
         self._groups_of: dict[str, int] = {}
@@ -157,6 +181,8 @@ class ConceptDriftMonitor:
         track.n += 1
         track.mean.update(error)
         track.recent.update(error)
+        if track.pending is not None:
+            return self._confirm(model, group, track, error, time)
         if not det.drift_detected:
             return None
         after = det.estimation if isinstance(det, drift.ADWIN) else track.recent.get()
@@ -167,15 +193,56 @@ class ConceptDriftMonitor:
             # River resets ADWIN on the next update after any detection; keeping the window
             # ADWIN has already cut keeps the improved baseline (see the module docstring).
             det._drift_detected = False
+        if direction == "up" and self.confirm:
+            det._drift_detected = False  # keep the window while the rise is judged
+            track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0]
+            return None
         track.mean = stats.Mean()
         if direction not in self.directions:
             return None
+        return self._report(model, group, track, time, direction, before, after)
+
+    def _confirm(
+        self, model: str, group: str, track: _Track, error: float, time: float | None
+    ) -> DriftEvent | None:
+        """Count one observation into a held rise; report it once its window is full."""
+        pend = track.pending
+        assert pend is not None
+        pend[1] += error
+        pend[2] += 1
+        if pend[2] < self.confirm:
+            return None
+        track.pending = None
+        before, after = pend[0], pend[1] / pend[2]
+        if not self.material(before, after, track.n) or "up" not in self.directions:
+            self.immaterial += 1
+            return None
+        track.mean = stats.Mean()
+        track.det = self.detector.clone()  # as River does after a detection: a new baseline
+        return self._report(model, group, track, time, "up", before, after)
+
+    def _report(
+        self,
+        model: str,
+        group: str,
+        track: _Track,
+        time: float | None,
+        direction: Direction,
+        before: float,
+        after: float,
+    ) -> DriftEvent:
+        det = track.det
         track.detections += 1
         event = DriftEvent(
             model, group, track.n, time, direction, before, after, type(det).__name__
         )
         self.events.append(event)
         return event
+
+    def material(self, before: float, after: float, n: int) -> bool:
+        """Whether a rise from ``before`` to ``after`` on ``n`` observations is worth acting on."""
+        rise = after - before
+        return n >= self.min_count and rise >= self.min_abs and rise >= self.min_rel * before
 
     def reset(self, model: str) -> None:
         """Forget ``model``'s detectors (after it was retrained, reset or replaced)."""

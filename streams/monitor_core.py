@@ -61,7 +61,12 @@ class Monitor:
         self.labeled: CountWindows[tuple[dict[str, Any], int]] = CountWindows(
             settings.monitor_label_window
         )
-        self.concept = ConceptDriftMonitor(make_detector(settings.monitor_detector))
+        self.concept = ConceptDriftMonitor(
+            make_detector(settings.monitor_detector),
+            min_abs=settings.monitor_concept_min_abs,
+            min_rel=settings.monitor_concept_min_rel,
+            min_count=settings.monitor_concept_min_labels,
+        )
         self.policy = Policy(policy_config(settings))
         self._policy_saved: bytes | None = None
         self._restore_policy()

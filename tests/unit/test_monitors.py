@@ -260,3 +260,21 @@ def test_ap_upper_bound_holds_the_true_ap_most_of_the_time() -> None:
         idx = rng.integers(0, n, size=2000)
         covered += truth <= ap_upper(y_all[idx], s_all[idx], confidence=0.9)
     assert 80 <= covered <= 99, covered
+
+
+def test_concept_monitor_reports_only_material_rises() -> None:
+    # Issue 14: ADWIN called an error rate's rise from 0.003 to 0.004 a drift, and the policy
+    # asked for a retrain and a reset on it.
+    small = _bernoulli([(0.003, 20_000), (0.004, 20_000)], seed=5)
+    plain = ConceptDriftMonitor(make_detector("adwin", delta=0.5))
+    gated = ConceptDriftMonitor(make_detector("adwin", delta=0.5), min_abs=0.005, min_rel=0.5)
+    assert [e for x in small for e in plain.update("m", x)]  # the detector alone fires
+    assert [e for x in small for e in gated.update("m", x)] == []
+    assert gated.immaterial > 0
+    big = _bernoulli([(0.01, 5000), (0.05, 3000)], seed=6)
+    gated = ConceptDriftMonitor(min_abs=0.005, min_rel=0.5, min_count=1000)
+    found = [e for x in big for e in gated.update("m", x)]
+    assert len(found) == 1 and 5000 < found[0].index <= 5000 + 1000
+    assert found[0].before < 0.02 and found[0].after > 0.03  # measured after the change
+    early = ConceptDriftMonitor(min_count=10_000)  # too few labels yet: nothing counts
+    assert [e for x in big for e in early.update("m", x)] == []
