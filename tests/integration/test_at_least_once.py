@@ -101,8 +101,8 @@ def retries(reason: str) -> float:
 
 def card_count(r: redis.Redis, names: Names, card: str) -> float:
     """Transactions counted on a card's buckets in Redis."""
-    h = r.hgetall(names.entity("card", card))
-    return sum(float(v) for k, v in h.items() if k.startswith(b"n:"))
+    h: dict[bytes, bytes] = r.hgetall(names.entity("card", card))  # type: ignore[assignment]
+    return sum((float(v) for k, v in h.items() if k.startswith(b"n:")), 0.0)
 
 
 def test_poison_records_are_dead_lettered_and_the_rest_of_the_batch_scored_once(
@@ -158,8 +158,14 @@ def test_unacknowledged_outputs_are_not_committed_and_are_produced_once_the_brok
     real = scorer(settings, r)
     late = f"{settings.topic_prefix}late-{uuid.uuid4().hex[:6]}"  # does not exist yet
 
+    calls: list[int] = []
+
     def to_late(fn: Callable[[list[Record]], list[Out]]) -> Handler:
-        return lambda records: [Out(late, o.key, o.value) for o in fn(records)]
+        def handler(records: list[Record]) -> list[Out]:
+            calls.append(len(records))
+            return [Out(late, o.key, o.value) for o in fn(records)]
+
+        return handler
 
     # A producer that never creates a topic by itself: its outputs cannot be delivered.
     prod = producer(settings, **{"allow.auto.create.topics": False, "message.timeout.ms": 1500})
@@ -169,9 +175,14 @@ def test_unacknowledged_outputs_are_not_committed_and_are_produced_once_the_brok
     p.flush(10)
     before = retries("delivery")
     with running_loop(settings, to_late(real.process), prod, flush_timeout_s=2.0) as loop:
-        poll(lambda: retries("delivery") >= before + 2, 60, "two failed deliveries")
+
+        def alive() -> bool:
+            return loop._thread is not None and loop._thread.is_alive()
+
+        poll(lambda: len(calls) >= 3 or not alive(), 60, "the batch to be retried")
+        assert alive(), "the loop died on a delivery failure"
         assert committed(settings, names.topic("transactions")) == 0
-        assert loop._thread is not None and loop._thread.is_alive()
+        assert retries("delivery") >= before + 2
         client = admin(settings)  # kept alive until its future resolves
         client.create_topics([NewTopic(late, 1, 1)])[late].result(15)
         poll(lambda: committed(settings, names.topic("transactions")) == 5, 60, "5 committed")
