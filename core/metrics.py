@@ -32,6 +32,18 @@ ATTRIBUTE_FILLS = Counter(
     "not a finite number or bool) and scorer (stream, api).",
     ["attribute", "reason", "scorer"],
 )
+NONFINITE_SCORES = Counter(
+    "riverwatch_nonfinite_scores_total",
+    "Model outputs that were NaN or infinite, by model (online, batch, shadow, combined); each "
+    "is replaced by the review threshold and its transaction's decision is review (fails closed).",
+    ["model"],
+)
+BATCH_RETRIES = Counter(
+    "riverwatch_batch_retries_total",
+    "Micro-batches not acknowledged and consumed again after a backoff, by stage and reason "
+    "(delivery: outputs not acknowledged by the broker; transient: Redis or Kafka unavailable).",
+    ["stage", "reason"],
+)
 SCORE_LATENCY = Histogram(
     "riverwatch_score_latency_seconds",
     "From the record's Kafka timestamp to its score being produced.",

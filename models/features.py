@@ -7,6 +7,11 @@ the simulator's compressed time gives the same features as live traffic):
 * a terminal's buckets hold ``[count, fraud_count]``, where frauds are added when their label
   arrives, on the bucket of the *transaction*.
 
+Numerically safe by construction: an amount counts at most :data:`AMOUNT_CAP` (two amounts
+near the float maximum would overflow a card's sums to infinity, and its mean and ratio to
+NaN), and every feature is clipped to ``[-FEATURE_CAP, FEATURE_CAP]`` with NaN as 0.0, a last
+guard for counters already stored.
+
 Card windows end at (and include) the current transaction's bucket. Terminal windows end
 ``delay`` before it, because labels younger than the label delay are not known yet at scoring
 time (the Fraud Detection Handbook's delayed terminal-risk features).
@@ -57,6 +62,34 @@ ATTR_PREFIX = "attr_"
 # (StandardScaler | LogisticRegression) would turn one NaN into NaN weights for good.
 ATTR_FILL = 0.0
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+# 1000x the validator's default bound on amounts (RIVERWATCH_MAX_AMOUNT, 1e9): a card's sums
+# stay far from float overflow (~1.8e308) however many transactions a window holds, and the
+# online scaler's squares (~1e30 at most) stay finite too.
+AMOUNT_CAP = 1e12
+FEATURE_CAP = 1e15
+
+
+def safe_amount(amount: float) -> float:
+    """The amount as features count it: clipped to ``[0, AMOUNT_CAP]``, NaN as 0.0.
+
+    >>> safe_amount(12.5), safe_amount(1e308), safe_amount(float("nan")), safe_amount(-3.0)
+    (12.5, 1000000000000.0, 0.0, 0.0)
+    """
+    if 0.0 <= amount <= AMOUNT_CAP:
+        return amount
+    return AMOUNT_CAP if amount > AMOUNT_CAP else 0.0  # NaN fails every comparison
+
+
+def finite(values: list[float]) -> list[float]:
+    """Every value clipped to ``[-FEATURE_CAP, FEATURE_CAP]``, NaN as 0.0.
+
+    >>> finite([1.5, float("inf"), float("-inf"), float("nan")])
+    [1.5, 1000000000000000.0, -1000000000000000.0, 0.0]
+    """
+    cap = FEATURE_CAP
+    return [v if -cap <= v <= cap else (cap if v > cap else -cap if v < -cap else 0.0)
+            for v in values]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -157,7 +190,11 @@ def vector(
     card: Mapping[int, list[float]],
     terminal: Mapping[int, list[float]],
 ) -> list[float]:
-    """:func:`compute` as a list in :data:`FEATURE_NAMES` order (the hot path uses this)."""
+    """:func:`compute` as a list in :data:`FEATURE_NAMES` order (the hot path uses this).
+
+    Always finite (:func:`finite`), whatever the buckets hold.
+    """
+    amount = safe_amount(amount)
     b = spec.bucket(epoch)
     spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
     out = [amount, *calendar(epoch)]
@@ -170,7 +207,7 @@ def vector(
         out.append(amount * n / total if total > 0 else 1.0)
     for n, frauds in window_sums(terminal, b - spec.delay_buckets, spans):
         out += [n, frauds / n if n else 0.0]
-    return out
+    return finite(out)
 
 
 def step(
@@ -184,9 +221,10 @@ def step(
 
     The one order of operations every user shares (stream, sync scoring, offline replay):
     count the transaction on its card, compute the features, then count it on its terminal.
+    The card counts :func:`safe_amount` (so must the counters a caller stores).
     """
     b = spec.bucket(epoch)
-    apply_card(card, b, amount)
+    apply_card(card, b, safe_amount(amount))
     out = vector(spec, epoch, amount, card, terminal)
     apply_terminal(terminal, b)
     return out

@@ -7,11 +7,19 @@ write the same second.
 >>> stats = batch_stats([0.01, 0.95], ["approve", "decline"], [3.0, 40.0], alerts=1)
 >>> stats["n"], stats["d:decline"], stats["s:9"], stats["lat:3"], stats["alerts"]
 (2.0, 1.0, 1.0, 1.0, 1.0)
+
+A score that is not a finite number (models.scoring never gives one) is counted in ``n`` and
+``nonfinite``, in no decile; one outside [0, 1] goes to the nearest decile:
+
+>>> stats = batch_stats([float("nan"), 7.0], ["review", "review"], [float("nan")], alerts=0)
+>>> stats["n"], stats["nonfinite"], stats["s:9"]
+(2.0, 1.0, 1.0)
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -26,8 +34,11 @@ def batch_stats(
     """The fields one batch adds: n, d:<decision>, s:<score decile>, lat:<bin>, alerts."""
     c: Counter[str] = Counter()  # ints, stored by HINCRBYFLOAT
     for s in scores:
-        c[f"s:{min(int(s * SCORE_BINS), SCORE_BINS - 1)}"] += 1
         c["n"] += 1
+        if not math.isfinite(s):  # int(NaN) raises: a dashboard must never stop the scorer
+            c["nonfinite"] += 1
+            continue
+        c[f"s:{min(max(int(s * SCORE_BINS), 0), SCORE_BINS - 1)}"] += 1
     for d in decisions:
         c[f"d:{d}"] += 1
     for lat in latencies_ms:

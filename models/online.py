@@ -51,8 +51,9 @@ def _linear(
     scaler, lr = model.steps.values()
     means = np.array([scaler.means.get(f, 0.0) for f in names])
     stds = np.array([scaler.vars.get(f, 0.0) for f in names]) ** 0.5
-    z = X - means
-    np.divide(z, stds, where=stds > 0, out=z)  # River leaves zero-variance columns centred
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite inputs: see models.scoring
+        z = X - means
+        np.divide(z, stds, where=stds > 0, out=z)  # River leaves zero-variance columns centred
     w = np.array([lr._weights.get(f, 0.0) for f in names])
     return z, w, float(lr.intercept)
 
@@ -67,7 +68,10 @@ def score_batch(
     if len(X) == 0:
         return np.empty(0)
     z, w, b = _linear(model, np.asarray(X, dtype=float), names)
-    return np.asarray(1.0 / (1.0 + np.exp(-(z @ w + b))), dtype=float)
+    # exp(-log(1 + exp(-t))), i.e. 1 / (1 + exp(-t)) without its overflow for a huge negative
+    # logit. NaN stays NaN here: models.scoring counts it and fails closed.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.asarray(np.exp(-np.logaddexp(0.0, -(z @ w + b))), dtype=float)
 
 
 def learn(model: compose.Pipeline, x: dict[str, float], y: int) -> None:
@@ -125,7 +129,10 @@ def reasons(
     if len(X) == 0:
         return []
     z, w, _ = _linear(model, np.asarray(X, dtype=float), names)
-    contrib = z * w
+    with np.errstate(invalid="ignore", over="ignore"):
+        contrib = z * w
+    # A reason must be a finite number (JSON has no NaN); NaN explains nothing, so it is 0.
+    np.nan_to_num(contrib, copy=False, nan=0.0, posinf=np.finfo(float).max, neginf=0.0)
     top = np.argsort(-contrib, axis=1)[:, :k]
     return [
         [(names[j], float(contrib[i, j])) for j in row if contrib[i, j] > 0]

@@ -11,6 +11,10 @@ or ``batch_weight`` (``RIVERWATCH_BATCH_WEIGHT``) for a champion without one or 
 ``RIVERWATCH_BLEND=fixed``. A challenger, when present, is
 scored in the shadow (``shadow_score``): recorded, never used to decide.
 
+Fails closed: a model output that is NaN or infinite (the features are finite, so only a
+corrupt model could give one) is counted in ``riverwatch_nonfinite_scores_total``, replaced by
+the review threshold, and its transaction's decision is ``review``, never ``approve``.
+
 >>> import numpy as np
 >>> from models.online import make_model
 >>> from models.serving import Models
@@ -29,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from core.events import Transaction
+from core.metrics import NONFINITE_SCORES
 from core.settings import Settings
 from models import online
 from models.decision import decide
-from models.features import FEATURE_NAMES
+from models.features import FEATURE_CAP, FEATURE_NAMES
 from models.serving import BatchModel, Models
 
 
@@ -92,18 +97,41 @@ def score_record(
     }
 
 
+def _finite(p: np.ndarray, model: str, fallback: float) -> tuple[np.ndarray, np.ndarray]:
+    """``p`` with NaN and infinities replaced by ``fallback`` (counted), and where they were."""
+    bad = ~np.isfinite(p)
+    if not bad.any():
+        return p, bad
+    NONFINITE_SCORES.labels(model=model).inc(int(bad.sum()))
+    return np.where(bad, fallback, p), bad
+
+
 def score_matrix(
     models: Models, X: np.ndarray, th: Thresholds, names: Sequence[str] = FEATURE_NAMES
 ) -> list[dict[str, Any]]:
-    """Score every row of ``X`` (columns ``names``); return per row a Score record's fields."""
+    """Score every row of ``X`` (columns ``names``); return per row a Score record's fields.
+
+    Every number returned is finite; a row whose score was not is decided ``review``.
+    """
     if len(X) == 0:
         return []
-    p_online = online.score_batch(models.online, X, names)
-    p_batch = batch_proba(models.champion, X, names) if models.champion is not None else None
-    p_shadow = batch_proba(models.challenger, X, names) if models.challenger is not None else None
+    X = np.asarray(X, dtype=float)
+    if not np.isfinite(X).all():  # models.features never gives one; a caller's matrix might
+        X = np.nan_to_num(X, nan=0.0, posinf=FEATURE_CAP, neginf=-FEATURE_CAP)
+    fallback = th.review
+    p_online, bad = _finite(online.score_batch(models.online, X, names), "online", fallback)
+    p_batch = p_shadow = None
+    if models.champion is not None:
+        p_batch, bad_batch = _finite(batch_proba(models.champion, X, names), "batch", fallback)
+        bad |= bad_batch
+    if models.challenger is not None:
+        p_shadow, _ = _finite(batch_proba(models.challenger, X, names), "shadow", fallback)
     w = blend(models, th)
-    score = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
+    raw = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
+    score, bad_combined = _finite(raw, "combined", fallback)
+    bad |= bad_combined
     decisions = decide(score, th.review, th.decline)
+    decisions[bad] = "review"  # fail closed: a score that could not be computed never approves
     why = online.reasons(models.online, X, names=names)
     index = {f: j for j, f in enumerate(names)}
     versions = models.versions()

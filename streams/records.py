@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -108,3 +109,41 @@ def parse_labels(records: list[Record]) -> tuple[dict[str, Label], Bad]:
     for _, lab in parsed:
         labels.setdefault(lab.event_id, lab)
     return labels, bad
+
+
+Handler = Callable[[list[Record]], list[Out]]
+
+
+def isolate(
+    handler: Handler,
+    records: list[Record],
+    poison: Callable[[Record, Exception], Out],
+    transient: tuple[type[BaseException], ...] = (),
+) -> list[Out]:
+    """``handler(records)``; if it raises, split the batch in halves, recursively, until the
+    records that make it raise are alone: each of those becomes ``poison(record, error)`` (its
+    dead letter) and the others are handled normally, in their order.
+
+    An error of a ``transient`` type (Redis or Kafka unavailable) says nothing about the records,
+    so it is raised as it is, for the caller to retry the whole batch later. Costs about
+    ``2 * k * log2(n)`` extra handler calls for ``k`` poison records among ``n``.
+
+    >>> def handler(recs):
+    ...     if any(r.value == b"bad" for r in recs):
+    ...         raise ValueError("bad value")
+    ...     return [Out("out", None, r.value) for r in recs]
+    >>> recs = [Record("in", 0, i, None, v) for i, v in enumerate([b"a", b"bad", b"c"])]
+    >>> [o.value for o in isolate(handler, recs, lambda r, e: Out("dead", None, b"%d" % r.offset))]
+    [b'a', b'1', b'c']
+    """
+    try:
+        return handler(records)
+    except transient:
+        raise
+    except Exception as exc:
+        if len(records) == 1:
+            return [poison(records[0], exc)]
+        mid = len(records) // 2
+        return isolate(handler, records[:mid], poison, transient) + isolate(
+            handler, records[mid:], poison, transient
+        )

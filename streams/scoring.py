@@ -19,7 +19,7 @@ from core.featurestore import Increments, RedisFeatureStore
 from core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from core.names import Names
 from core.settings import Settings
-from models.features import FeatureSet, FeatureSpec
+from models.features import FeatureSet, FeatureSpec, safe_amount
 from models.livestats import batch_stats
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
@@ -78,8 +78,8 @@ class Scorer:
         fills: list[tuple[str, str]] = []
         seen: set[str] = set()
         for (rec, tx), prev in zip(txs, existing, strict=True):
-            if prev is not None:  # a replay: its counters are applied, re-emit its score
-                outs.append(Out(self.t_scores, tx.card_id.encode(), prev))
+            if prev is not None:  # a replay: its counters are applied, re-emit its outputs
+                outs += self._replayed(tx, prev)
                 continue
             if tx.event_id in seen:  # the same event twice in one batch
                 continue
@@ -91,7 +91,7 @@ class Scorer:
             )  # fmt: skip
             rows.append(x)
             fills += filled
-            inc.add("card", tx.card_id, b, 1, tx.amount)
+            inc.add("card", tx.card_id, b, 1, safe_amount(tx.amount))  # as the features count it
             inc.add("terminal", tx.terminal_id, b, 1, 0.0)
             fresh.append((rec, tx))
         EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))
@@ -164,10 +164,23 @@ class Scorer:
             r["score"] >= self.s.fraud_alert_threshold and r["decision"] != "approve"
             for r in results
         ]
+        # safe_amount: a minute's amount total must not overflow either (Redis refuses inf).
         outs += self.derived.points(
-            (tx.epoch, tx.amount, a) for (_, tx), a in zip(fresh, alerted, strict=True)
+            (tx.epoch, safe_amount(tx.amount), a) for (_, tx), a in zip(fresh, alerted, strict=True)
         )
         EVENTS.labels(topic="transactions", outcome="scored").inc(len(fresh))
+        return outs
+
+    def _replayed(self, tx: Transaction, prev: bytes) -> list[Out]:
+        """A re-delivered event's outputs again: its stored score and, if it alerted, its alert.
+
+        A batch is re-delivered when its outputs were not all acknowledged, so they must be
+        produced again; the alert's id is the event's, so the dispatcher passes it once.
+        """
+        outs = [Out(self.t_scores, tx.card_id.encode(), prev)]
+        score = orjson.loads(prev)
+        if score["score"] >= self.s.fraud_alert_threshold and score["decision"] != "approve":
+            outs.append(self._alert(score, time.time()))
         return outs
 
     def _alert(self, score: dict[str, Any], now: float) -> Out:

@@ -75,3 +75,34 @@ def test_sync_score_equals_the_stream_score_and_is_read_only(
             f"POST /v1/score over HTTP: p50 {np.percentile(lat, 50) * 1000:.1f} ms, "
             f"p99 {np.percentile(lat, 99) * 1000:.1f} ms (n=200)"
         )
+
+
+def test_amounts_that_overflow_a_cards_sums_never_fail_open(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Score safely even for an amount a validator bound would refuse (if the bound were off).
+    if "max_amount" in Settings.model_fields:
+        settings = settings.model_copy(update={"max_amount": 1.7e308})
+    with (
+        running_worker(settings, tmp_path / "w.log") as worker,
+        running_api(settings) as api,
+    ):
+        r = api.http.post(
+            "/v1/transactions", json=tx(1, "card-x", 1e308, 0), headers=api.auth("writer")
+        )
+        assert r.status_code == 202, r.text
+        poll(lambda: api.redis.get(api.names.score("s1")), 30, "the first huge amount's score")
+        # A second amount near the float maximum on the same card: its sums would overflow.
+        second = tx(2, "card-x", 1e308, 1)
+        res = api.http.post("/v1/score", json=second, headers=api.auth("reader"))
+        assert res.status_code == 200, res.text
+        body = res.json()
+        assert isinstance(body["score"], float) and 0.0 <= body["score"] <= 1.0, body
+        assert body["decision"] in ("approve", "review", "decline")
+        assert all(isinstance(x["contribution"], float) for x in body["reasons"])
+        # The stream scorer takes it too, and lives on.
+        r = api.http.post("/v1/score?ingest=true", json=second, headers=api.auth("root"))
+        assert r.status_code == 200, r.text
+        stored = orjson.loads(poll(lambda: api.redis.get(api.names.score("s2")), 30, "s2"))
+        assert stored["score"] == pytest.approx(body["score"], abs=1e-12)
+        assert worker.poll() is None
