@@ -33,6 +33,7 @@ from pydantic import (
     Strict,
     ValidationError,
     WithJsonSchema,
+    WrapValidator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -43,15 +44,14 @@ from core.limits import (
     ID_MAX_CHARS,
     ID_PATTERN,
     TEXT_MAX_CHARS,
+    TEXT_PATTERN,
     EventLimits,
     check_amount,
-    check_id,
     check_map,
-    check_text,
     check_value,
-    epoch_in,
-    epoch_out,
+    event_time,
     not_boolean,
+    pattern_reason,
     show,
 )
 
@@ -61,8 +61,7 @@ _FIELD_CHARS = 100  # longest field path in an error (an unknown field's name is
 
 Timestamp = Annotated[
     datetime,
-    BeforeValidator(epoch_in),
-    AfterValidator(epoch_out),
+    WrapValidator(event_time),
     WithJsonSchema(
         {
             "anyOf": [
@@ -74,15 +73,9 @@ Timestamp = Annotated[
         }
     ),
 ]
-Ident = Annotated[
-    str,
-    Field(min_length=1, max_length=ID_MAX_CHARS),
-    AfterValidator(check_id),
-    WithJsonSchema(
-        {"type": "string", "minLength": 1, "maxLength": ID_MAX_CHARS, "pattern": ID_PATTERN}
-    ),
-]
-Text = Annotated[str, Field(max_length=TEXT_MAX_CHARS), AfterValidator(check_text)]
+# the patterns run in pydantic-core; validation_errors turns a mismatch into a plain reason
+Ident = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+Text = Annotated[str, Field(max_length=TEXT_MAX_CHARS, pattern=TEXT_PATTERN)]
 Amount = Annotated[
     float,
     Strict(),
@@ -275,12 +268,15 @@ def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     At most MAX_RECORD_ERRORS, the last one counting the rest; long field names are cut.
     """
     out = []
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    errors = exc.errors(include_url=False)
     for err in errors[:MAX_RECORD_ERRORS]:
         field = ".".join(str(p) for p in err["loc"]) or "(record)"
         if len(field) > _FIELD_CHARS:
             field = show(field, _FIELD_CHARS)
-        out.append({"field": field, "reason": err["msg"]})
+        reason = err["msg"]
+        if err["type"] == "string_pattern_mismatch":
+            reason = pattern_reason(err["ctx"]["pattern"], err["input"]) or reason
+        out.append({"field": field, "reason": reason})
     if len(errors) > MAX_RECORD_ERRORS:
         more = len(errors) - MAX_RECORD_ERRORS
         out.append({"field": "(record)", "reason": f"and {more} more errors"})

@@ -19,13 +19,14 @@ characters; found U+00E9 at position 3
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationInfo
+from pydantic import ValidationInfo, ValidatorFunctionWrapHandler
 from pydantic_core import PydanticCustomError
 
 from core.settings import Settings
@@ -35,7 +36,9 @@ ID_MAX_CHARS = 128
 TEXT_MAX_CHARS = 64
 ID_PATTERN = r"^[!-~]([ -~]*[!-~])?$"  # printable ASCII, no space at either end
 _ID = re.compile(ID_PATTERN)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+TEXT_PATTERN = f"^[^{_CONTROLS}]*$"  # free text: anything but control characters
+_CONTROL = re.compile(f"[{_CONTROLS}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +75,10 @@ DEFAULT_LIMITS = EventLimits.from_settings(Settings.model_construct())  # defaul
 
 
 def limits_of(info: ValidationInfo) -> EventLimits:
-    """The limits passed in the validation context, or the defaults."""
+    """The limits passed in the validation context (parse_event always passes them), or the
+    defaults."""
     ctx = info.context
-    limits = ctx.get("limits") if isinstance(ctx, dict) else None
-    return limits if isinstance(limits, EventLimits) else DEFAULT_LIMITS
+    return ctx["limits"] if ctx else DEFAULT_LIMITS  # type: ignore[no-any-return]
 
 
 def _error(message: str, **values: Any) -> PydanticCustomError:
@@ -104,6 +107,18 @@ def check_id(value: str) -> str:
                 position=position,
             )
     raise _error("must not be empty or start or end with a space")
+
+
+def pattern_reason(pattern: str, value: Any) -> str | None:
+    """Why ``value`` does not match an id's or a text's pattern (pydantic's message shows the
+    regular expression); None for another pattern."""
+    if not isinstance(value, str) or pattern not in (ID_PATTERN, TEXT_PATTERN):
+        return None
+    try:
+        check_id(value) if pattern == ID_PATTERN else check_text(value)
+    except PydanticCustomError as exc:
+        return exc.message()
+    return None
 
 
 def check_text(value: str) -> str:
@@ -161,20 +176,7 @@ def _window(seconds: float, limits: EventLimits, shown: str) -> None:
         )
 
 
-def epoch_in(value: Any, info: ValidationInfo) -> Any:
-    """An epoch number (or a numeric string) as an aware datetime inside the window.
-
-    Seconds below 1e11, milliseconds from 1e11 on; ISO 8601 strings go on to pydantic.
-    """
-    if isinstance(value, bool):
-        raise _error("must be an ISO 8601 string or epoch seconds, not a boolean")
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return value  # ISO 8601, parsed by pydantic and checked by epoch_out
-    if not isinstance(value, int | float):
-        return value
+def _epoch(value: int | float, limits: EventLimits) -> datetime:
     try:
         number = float(value)
     except OverflowError:
@@ -183,18 +185,31 @@ def epoch_in(value: Any, info: ValidationInfo) -> Any:
         raise _error("must be a finite epoch number")
     unit = "milliseconds" if abs(number) >= MS_FROM else "seconds"
     seconds = number / 1000 if unit == "milliseconds" else number
-    _window(seconds, limits_of(info), f"epoch {number:.15g} (read as {unit})")
+    _window(seconds, limits, f"epoch {number:.15g} (read as {unit})")
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def epoch_out(value: datetime, info: ValidationInfo) -> datetime:
-    """The time in UTC (naive is taken as UTC), inside the window."""
+def event_time(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> datetime:
+    """An event time: ISO 8601 (naive is UTC) or an epoch number (or numeric string), as an
+    aware UTC datetime inside the window.
+
+    Seconds below 1e11, milliseconds from 1e11 on (pydantic alone switches at 2e10, silently).
+    """
+    limits = limits_of(info)
+    if isinstance(value, bool):
+        raise _error("must be an ISO 8601 string or epoch seconds, not a boolean")
+    if isinstance(value, str) and value[4:5] != "-":  # not YYYY-...: maybe a number
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, int | float):
+        return _epoch(value, limits)
+    parsed: datetime = handler(value)
     try:
-        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         seconds = utc.timestamp()
     except (OverflowError, ValueError):  # year 1 ahead of UTC or 9999 behind it
-        seconds = -math.inf if value.year < 5000 else math.inf
-    _window(seconds, limits_of(info), "the time")
+        seconds = -math.inf if parsed.year < 5000 else math.inf
+    _window(seconds, limits, "the time")
     return utc
 
 
@@ -238,7 +253,7 @@ def _check_entry(key: Any, value: Any, limits: EventLimits) -> None:
 def check_map(value: Any, info: ValidationInfo) -> Any:
     """``groups`` / ``attributes``: at most RIVERWATCH_MAX_MAP_KEYS keys, bounded keys and
     values; checked before pydantic validates the items one by one."""
-    if not isinstance(value, dict):
+    if not value or not isinstance(value, dict):
         return value
     limits = limits_of(info)
     if len(value) > limits.max_map_keys:
@@ -247,6 +262,13 @@ def check_map(value: Any, info: ValidationInfo) -> Any:
             count=len(value),
             limit=limits.max_map_keys,
         )
+    keys, texts = limits.max_key_chars, limits.max_value_chars
     for key, item in value.items():
-        _check_entry(key, item, limits)
+        fine = isinstance(key, str) and len(key) <= keys and _ID.fullmatch(key) is not None
+        if isinstance(item, str):
+            fine = fine and len(item) <= texts and not _CONTROL.search(item)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            fine = fine and abs(item) <= limits.max_abs_value
+        if not fine:
+            _check_entry(key, item, limits)  # raises the reason (or leaves it to the type)
     return value
