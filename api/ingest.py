@@ -9,7 +9,10 @@ for NDJSON also its line number.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -19,7 +22,9 @@ from pydantic import BaseModel
 from api.resources import Resources
 from core.errors import InvalidEvent
 from core.events import Label, MetricPoint, Transaction, dumps, parse_event
+from core.limits import EventLimits
 from core.metrics import EVENTS
+from core.settings import Settings
 
 # topic -> (contract, field used as the Kafka key)
 KINDS: dict[str, tuple[type[BaseModel], str]] = {
@@ -29,21 +34,43 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
 }
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in a thread
+_LINE = re.compile(rb"^[ \t\r\f\v]*[^\s]", re.MULTILINE)  # a line with something on it
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
 
 
 @dataclass
 class Outcome:
-    """The answer to one ingest request."""
+    """The answer to one ingest request: counts and the first ``max_errors`` errors by index."""
 
     accepted: int = 0
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_omitted: int = 0
+    max_errors: int = 20
+
+    def add_error(self, error: dict[str, Any]) -> None:
+        """Keep ``error`` if it is among the first ``max_errors`` by index; count it if not."""
+        if len(self.errors) >= self.max_errors:
+            if error["index"] >= self.errors[-1]["index"]:
+                self.errors_omitted += 1
+                return
+            self.errors.pop()
+            self.errors_omitted += 1
+        bisect.insort(self.errors, error, key=lambda e: e["index"])
 
     def reject(self, index: int, field_: str, reason: str) -> None:
         """Count one bad record and say why."""
         self.rejected += 1
-        self.errors.append({"index": index, "field": field_, "reason": reason})
+        self.add_error({"index": index, "field": field_, "reason": reason})
+
+    def answer(self) -> dict[str, Any]:
+        """The response body (api.schemas.IngestResult)."""
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "errors_omitted": self.errors_omitted,
+        }
 
 
 def _unprocessable(detail: str) -> HTTPException:
@@ -73,12 +100,33 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_records(body: bytes, content_type: str) -> tuple[list[Any], list[int] | None]:
+def _too_many(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"the body holds more than {limit} records (RIVERWATCH_API_MAX_RECORDS); "
+        "split it into smaller requests",
+    )
+
+
+def _over(body: bytes, limit: int) -> bool:
+    """Whether ``body`` holds more than ``limit`` non-blank lines (counted without splitting)."""
+    if body.count(b"\n") < limit:  # then it has at most ``limit`` lines
+        return False
+    return sum(1 for _ in islice(_LINE.finditer(body), limit + 1)) > limit
+
+
+def parse_records(
+    body: bytes, content_type: str, max_records: int = 10_000
+) -> tuple[list[Any], list[int] | None]:
     """The records of a body and, for NDJSON, the line number of each record.
 
-    Raises HTTPException 422 naming the problem (and the line) when the body is not JSON.
+    Raises HTTPException 413 for more than ``max_records`` records (counted before they are
+    parsed where the format allows), 422 naming the problem (and the line) when the body is
+    not JSON.
     """
     if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+        if _over(body, max_records):
+            raise _too_many(max_records)
         records, lines = [], []
         for number, line in enumerate(body.split(b"\n"), start=1):
             if not line.strip():
@@ -99,13 +147,17 @@ def parse_records(body: bytes, content_type: str) -> tuple[list[Any], list[int] 
     if isinstance(data, dict):
         return [data], None
     if isinstance(data, list):
+        if len(data) > max_records:
+            raise _too_many(max_records)
         return data, None
     raise _unprocessable(
         f"the body must be a JSON object or a list of objects, not {_type_name(data)}"
     )
 
 
-def validate(topic: str, records: list[Any], outcome: Outcome) -> list[tuple[int, BaseModel]]:
+def validate(
+    topic: str, records: list[Any], outcome: Outcome, limits: EventLimits | None = None
+) -> list[tuple[int, BaseModel]]:
     """The good records with their index; the bad ones are added to ``outcome``."""
     model, _ = KINDS[topic]
     good = []
@@ -114,26 +166,27 @@ def validate(topic: str, records: list[Any], outcome: Outcome) -> list[tuple[int
             outcome.reject(index, "(record)", f"must be a JSON object, not {_type_name(record)}")
             continue
         try:
-            good.append((index, parse_event(model, record)))
+            good.append((index, parse_event(model, record, limits)))
         except InvalidEvent as exc:
             for error in exc.errors:
-                outcome.errors.append({"index": index, **error})
+                outcome.add_error({"index": index, **error})
             outcome.rejected += 1
     return good
 
 
 def prepare(
-    topic: str, body: bytes, content_type: str
+    topic: str, body: bytes, content_type: str, settings: Settings
 ) -> tuple[Outcome, list[int], list[tuple[bytes, bytes]], list[int] | None]:
     """Parse and validate a body: the outcome so far, the good records' indexes and wire form.
 
-    Raises HTTPException 422 when the body is not JSON or holds no records.
+    Raises HTTPException 413 for too many records, 422 when the body is not JSON or holds no
+    records.
     """
-    records, lines = parse_records(body, content_type)
+    records, lines = parse_records(body, content_type, settings.api_max_records)
     if not records:
         raise _unprocessable("the body holds no records: send an object or a list of objects")
-    outcome = Outcome()
-    good = validate(topic, records, outcome)
+    outcome = Outcome(max_errors=settings.api_max_errors)
+    good = validate(topic, records, outcome, EventLimits.from_settings(settings))
     key_field = KINDS[topic][1]
     wire = [(str(getattr(event, key_field)).encode(), dumps(event)) for _, event in good]
     return outcome, [index for index, _ in good], wire, lines
@@ -148,7 +201,7 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     """
     settings = resources.settings
     body = await read_body(request, settings.api_max_body_bytes)
-    args = (topic, body, request.headers.get("content-type", ""))
+    args = (topic, body, request.headers.get("content-type", ""), settings)
     if len(body) > INLINE_PARSE_BYTES:
         outcome, indexes, wire, lines = await asyncio.to_thread(prepare, *args)
     else:
@@ -158,7 +211,6 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     )
     for position, reason in refused.items():
         outcome.reject(indexes[position], "(record)", reason)
-    outcome.errors.sort(key=lambda e: e["index"])
     if lines is not None:
         for error in outcome.errors:
             error["line"] = lines[error["index"]]

@@ -27,7 +27,10 @@ class IngestResult(BaseModel):
 
     accepted: int
     rejected: int
-    errors: list[RecordError]
+    errors: list[RecordError] = Field(
+        description="The first RIVERWATCH_API_MAX_ERRORS errors, by record index."
+    )
+    errors_omitted: int = Field(0, description="Errors not listed (beyond the first ones).")
 
 
 class Readiness(BaseModel):
@@ -47,7 +50,7 @@ def ingest_body(model: type[BaseModel]) -> dict[str, Any]:
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": {"oneOf": [schema, {"type": "array", "items": schema}]}
+                    "schema": {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1}]}
                 },
                 "application/x-ndjson": {
                     "schema": {"type": "string", "description": f"One {model.__name__} per line."}

@@ -3,6 +3,9 @@
 Inputs (transactions, labels, metric points) forbid unknown fields, so a typo such as
 ``ammount`` is reported instead of silently dropped; producer-specific features go in
 ``attributes``. Timestamps accept ISO 8601 or epoch seconds; naive ones are taken as UTC.
+Every field is bounded (core.limits): finite amounts and values up to a limit, a calendar
+window for timestamps, printable ASCII ids, few and short ``groups``/``attributes``; the
+API and the workers validate with the same models and the same limits.
 
 >>> tx = parse_event(Transaction, b'{"event_id": "e1", "timestamp": 0, "card_id": "c1",'
 ...                  b' "terminal_id": "t1", "amount": 12.5}')
@@ -17,7 +20,6 @@ Inputs (transactions, labels, metric points) forbid unknown fields, so a typo su
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -25,32 +27,112 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
+    WithJsonSchema,
+    WrapValidator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from core.errors import InvalidEvent
+from core.limits import (
+    DEFAULT_LIMITS,
+    ID_MAX_CHARS,
+    ID_PATTERN,
+    TEXT_MAX_CHARS,
+    TEXT_PATTERN,
+    EventLimits,
+    check_amount,
+    check_map,
+    check_value,
+    event_time,
+    not_boolean,
+    pattern_reason,
+    show,
+)
 
+_D = DEFAULT_LIMITS
+MAX_RECORD_ERRORS = 10  # errors reported per record (a record can hold many bad fields)
+_FIELD_CHARS = 100  # longest field path in an error (an unknown field's name is user text)
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
-Timestamp = Annotated[datetime, AfterValidator(_utc)]
-FiniteFloat = Annotated[float, AfterValidator(_finite)]
-Ident = Annotated[str, Field(min_length=1, max_length=128)]
+Timestamp = Annotated[
+    datetime,
+    WrapValidator(event_time),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "number", "description": "epoch seconds (milliseconds from 1e11)"},
+            ],
+            "description": "ISO 8601 (naive is UTC) or epoch seconds; between "
+            "RIVERWATCH_MIN_EVENT_TIME and RIVERWATCH_MAX_EVENT_TIME.",
+        }
+    ),
+]
+# the patterns run in pydantic-core; validation_errors turns a mismatch into a plain reason
+Ident = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+Text = Annotated[str, Field(max_length=TEXT_MAX_CHARS, pattern=TEXT_PATTERN)]
+Amount = Annotated[
+    float,
+    Strict(),
+    Field(ge=0),
+    AfterValidator(check_amount),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": _D.max_amount}),
+]
+Value = Annotated[
+    float,
+    Strict(),
+    AfterValidator(check_value),
+    WithJsonSchema({"type": "number", "minimum": -_D.max_abs_value, "maximum": _D.max_abs_value}),
+]
 AttributeValue = bool | int | float | str
+_KEYS = {"maxLength": _D.max_key_chars, "pattern": ID_PATTERN}
+_STR = {"type": "string", "maxLength": _D.max_value_chars}
+_NUM = {"type": "number", "minimum": -_D.max_abs_value, "maximum": _D.max_abs_value}
+Attributes = Annotated[
+    dict[str, AttributeValue],
+    BeforeValidator(check_map),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": _D.max_map_keys,
+            "propertyNames": _KEYS,
+            "additionalProperties": {"anyOf": [{"type": "boolean"}, _NUM, _STR]},
+        }
+    ),
+]
+Groups = Annotated[
+    dict[str, str],
+    BeforeValidator(check_map),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": _D.max_map_keys,
+            "propertyNames": _KEYS,
+            "additionalProperties": _STR,
+        }
+    ),
+]
 
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_fields(cls, data: Any) -> Any:
+        # one error per unknown field would let a record of 100k keys answer 100k errors
+        if isinstance(data, dict) and len(data) > 2 * len(cls.model_fields):
+            raise PydanticCustomError(
+                "too_many_fields",
+                "has {count} fields; a {model} has {fields} fields",
+                {"count": len(data), "model": cls.__name__, "fields": len(cls.model_fields)},
+            )
+        return data
 
     @property
     def epoch(self) -> float:
@@ -65,14 +147,14 @@ class Transaction(_Input):
     timestamp: Timestamp
     card_id: Ident
     terminal_id: Ident
-    amount: FiniteFloat = Field(ge=0)
+    amount: Amount = Field(description="At most RIVERWATCH_MAX_AMOUNT.")
     customer_id: Ident | None = None
-    channel: str | None = Field(None, max_length=64)
-    merchant_category: str | None = Field(None, max_length=64)
-    attributes: dict[str, AttributeValue] = Field(
+    channel: Text | None = None
+    merchant_category: Text | None = None
+    attributes: Attributes = Field(
         default_factory=dict, description="Extra features sent by the producer."
     )
-    groups: dict[str, str] = Field(
+    groups: Groups = Field(
         default_factory=dict, description="Protected attributes for fairness, e.g. age_band."
     )
 
@@ -81,9 +163,9 @@ class Label(_Input):
     """The ground truth for a transaction, usually days later. Key: ``event_id``."""
 
     event_id: Ident
-    label: Literal[0, 1]
+    label: Annotated[Literal[0, 1], BeforeValidator(not_boolean)]
     timestamp: Timestamp
-    source: str | None = Field(None, max_length=64)
+    source: Text | None = None
 
 
 class MetricPoint(_Input):
@@ -91,7 +173,7 @@ class MetricPoint(_Input):
 
     series_id: Ident
     timestamp: Timestamp
-    value: FiniteFloat
+    value: Value = Field(description="At most RIVERWATCH_MAX_ABS_VALUE in magnitude.")
 
 
 class Reason(BaseModel):
@@ -181,20 +263,38 @@ E = TypeVar("E", bound=BaseModel)
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
-    """Turn pydantic's errors into ``[{"field": "a.b", "reason": "..."}]`` a user can act on."""
+    """Turn pydantic's errors into ``[{"field": "a.b", "reason": "..."}]`` a user can act on.
+
+    At most MAX_RECORD_ERRORS, the last one counting the rest; long field names are cut.
+    """
     out = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_RECORD_ERRORS]:
         field = ".".join(str(p) for p in err["loc"]) or "(record)"
-        out.append({"field": field, "reason": err["msg"]})
+        if len(field) > _FIELD_CHARS:
+            field = show(field, _FIELD_CHARS)
+        reason = err["msg"]
+        if err["type"] == "string_pattern_mismatch":
+            reason = pattern_reason(err["ctx"]["pattern"], err["input"]) or reason
+        out.append({"field": field, "reason": reason})
+    if len(errors) > MAX_RECORD_ERRORS:
+        more = len(errors) - MAX_RECORD_ERRORS
+        out.append({"field": "(record)", "reason": f"and {more} more errors"})
     return out
 
 
-def parse_event(model: type[E], raw: bytes | str | dict[str, Any]) -> E:
-    """Validate one record (JSON bytes/str or a dict) against ``model``; raise InvalidEvent."""
+def parse_event(
+    model: type[E], raw: bytes | str | dict[str, Any], limits: EventLimits | None = None
+) -> E:
+    """Validate one record (JSON bytes/str or a dict) against ``model``; raise InvalidEvent.
+
+    ``limits`` (from the settings) bound the input contracts; the defaults apply without.
+    """
+    context = {"limits": limits or DEFAULT_LIMITS}
     try:
         if isinstance(raw, dict):
-            return model.model_validate(raw)
-        return model.model_validate_json(raw)
+            return model.model_validate(raw, context=context)
+        return model.model_validate_json(raw, context=context)
     except ValidationError as exc:
         errors = validation_errors(exc)
         if errors and errors[0]["reason"].startswith("Invalid JSON"):

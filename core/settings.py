@@ -6,10 +6,11 @@ at import time. Each field's description names its environment variable.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -347,6 +348,54 @@ class Settings(BaseSettings):
         "stream needs before a detected rise counts.",
     )
 
+    max_amount: float = Field(
+        1e9, gt=0, description="RIVERWATCH_MAX_AMOUNT: largest transaction amount accepted."
+    )
+    max_abs_value: float = Field(
+        1e15,
+        gt=0,
+        description="RIVERWATCH_MAX_ABS_VALUE: largest magnitude of a metric point's value or "
+        "a numeric transaction attribute.",
+    )
+    min_event_time: datetime = Field(
+        datetime(1970, 1, 1, tzinfo=UTC),
+        description="RIVERWATCH_MIN_EVENT_TIME: earliest event timestamp accepted (ISO 8601).",
+    )
+    max_event_time: datetime = Field(
+        datetime(2100, 1, 1, tzinfo=UTC),
+        description="RIVERWATCH_MAX_EVENT_TIME: event timestamps must be before this.",
+    )
+    max_map_keys: int = Field(
+        16,
+        ge=0,
+        description="RIVERWATCH_MAX_MAP_KEYS: keys a transaction's `groups` or "
+        "`attributes` may hold (each).",
+    )
+    max_key_chars: int = Field(
+        64, ge=1, description="RIVERWATCH_MAX_KEY_CHARS: longest `groups`/`attributes` key."
+    )
+    max_value_chars: int = Field(
+        256,
+        ge=1,
+        description="RIVERWATCH_MAX_VALUE_CHARS: longest `groups`/`attributes` string value.",
+    )
+    api_max_records: int = Field(
+        10_000,
+        ge=1,
+        description="RIVERWATCH_API_MAX_RECORDS: records one ingest request may hold (413 over).",
+    )
+    api_max_errors: int = Field(
+        20,
+        ge=1,
+        description="RIVERWATCH_API_MAX_ERRORS: errors listed in an ingest answer (the first "
+        "ones; `errors_omitted` counts the rest).",
+    )
+
+    @field_validator("min_event_time", "max_event_time")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.review_threshold > self.decline_threshold:
@@ -358,6 +407,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "production mode needs RIVERWATCH_KAFKA_BOOTSTRAP and RIVERWATCH_REDIS_URL "
                 "(the embedded broker and Valkey are for development only)"
+            )
+        if self.min_event_time >= self.max_event_time:
+            raise ConfigError(
+                "RIVERWATCH_MIN_EVENT_TIME must be before RIVERWATCH_MAX_EVENT_TIME "
+                f"({self.min_event_time} >= {self.max_event_time})"
             )
         return self
 

@@ -27,6 +27,7 @@ from confluent_kafka import KafkaError, Producer
 
 from core.errors import ModelError
 from core.events import MetricPoint
+from core.limits import EventLimits
 from core.metrics import BATCH_SIZE, EVENTS
 from core.names import Names
 from core.settings import Settings
@@ -72,7 +73,7 @@ class ForecastHandler:
     def process(self, records: list[Record]) -> None:
         """Handle one batch end to end (blocking). Raises only when Kafka or Redis fail."""
         BATCH_SIZE.labels(stage="forecaster").observe(len(records))
-        points, bad = parse_batch(MetricPoint, records)
+        points, bad = parse_batch(MetricPoint, records, EventLimits.from_settings(self.s))
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
         self._refresh({p.series_id for _, p in points})

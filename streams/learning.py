@@ -34,6 +34,7 @@ from river.compose import Pipeline
 from core.errors import InvalidEvent, ModelError
 from core.events import Control, Label, parse_event
 from core.featurestore import Increments, RedisFeatureStore
+from core.limits import EventLimits
 from core.metrics import EVENTS, MODEL_VERSION
 from core.names import Names
 from core.settings import Settings
@@ -90,7 +91,8 @@ class Learner:
 
         Returns dead letters and the answers to reset requests.
         """
-        labels, bad = parse_labels(records)  # a duplicate within the batch is ignored
+        # a duplicate within the batch is ignored
+        labels, bad = parse_labels(records, EventLimits.from_settings(self.s))
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="labels", outcome="deadletter").inc(len(outs))
         if labels:

@@ -19,6 +19,7 @@ import pandas as pd
 import redis
 
 from core.events import Score, dumps
+from core.limits import EventLimits
 from core.metrics import DRIFT_SHARE, EVENTS, FAIRNESS_DIFFERENCE, PERFORMANCE, PREDICTION_PSI
 from core.names import Names
 from core.registry import Registry
@@ -154,7 +155,8 @@ class Monitor:
     def process_labels(self, records: list[Record]) -> list[Out]:
         """Join labels to their rows: concept drift per label, fairness/performance per window."""
         outs: list[Out] = []
-        labels, bad = parse_labels(records)  # the learner dead-letters the bad ones
+        # the learner dead-letters the bad ones
+        labels, bad = parse_labels(records, EventLimits.from_settings(self.s))
         EVENTS.labels(topic="labels", outcome="monitor_skipped").inc(len(bad))
         self._follow_resets()
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ from pydantic import BaseModel
 
 from core.errors import InvalidEvent
 from core.events import Label, parse_event
+from core.limits import EventLimits
 
 E = TypeVar("E", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +86,22 @@ def from_events(events: list[Any]) -> list[Record]:
     ]
 
 
-def parse_batch(cls: type[E], records: list[Record]) -> tuple[list[tuple[Record, E]], Bad]:
-    """Each record parsed as ``cls``; the ones that are not, with why (to dead-letter)."""
+def parse_batch(
+    cls: type[E], records: list[Record], limits: EventLimits | None = None
+) -> tuple[list[tuple[Record, E]], Bad]:
+    """Each record parsed as ``cls`` within ``limits`` (the settings' bounds; the defaults
+    without); the ones that are not, with why (``field: reason``, to dead-letter). Never
+    raises for one record."""
     parsed: list[tuple[Record, E]] = []
     bad: Bad = []
     for rec in records:
         try:
-            parsed.append((rec, parse_event(cls, rec.value or b"")))
+            parsed.append((rec, parse_event(cls, rec.value or b"", limits)))
         except InvalidEvent as exc:
             bad.append((rec, str(exc)))
+        except Exception as exc:  # a validator's bug must not stop the worker
+            log.exception("could not validate %s[%s]@%s", rec.topic, rec.partition, rec.offset)
+            bad.append((rec, f"(record): could not be validated: {type(exc).__name__}"))
     return parsed, bad
 
 
@@ -100,11 +110,13 @@ def dead_letters(topic: str, bad: Bad, worker: str) -> list[Out]:
     return [dead_letter(topic, rec, why, worker) for rec, why in bad]
 
 
-def parse_labels(records: list[Record]) -> tuple[dict[str, Label], Bad]:
+def parse_labels(
+    records: list[Record], limits: EventLimits | None = None
+) -> tuple[dict[str, Label], Bad]:
     """The batch's labels by event id (the first of duplicates in the batch) and the records
     that are not a Label, with why. Shared by the learner and the monitor, which both read
     ``labels``; only the learner dead-letters the bad ones, so each gets one dead letter."""
-    parsed, bad = parse_batch(Label, records)
+    parsed, bad = parse_batch(Label, records, limits)
     labels: dict[str, Label] = {}
     for _, lab in parsed:
         labels.setdefault(lab.event_id, lab)

@@ -16,6 +16,7 @@ import orjson
 
 from core.events import Transaction
 from core.featurestore import Increments, RedisFeatureStore
+from core.limits import EventLimits
 from core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from core.names import Names
 from core.settings import Settings
@@ -48,7 +49,7 @@ class Scorer:
 
     def process(self, records: list[Record]) -> list[Out]:
         """Score a batch; return the records to produce. Never raises for one bad record."""
-        txs, bad = parse_batch(Transaction, records)
+        txs, bad = parse_batch(Transaction, records, EventLimits.from_settings(self.s))
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
         if txs:

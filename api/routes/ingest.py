@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -19,10 +18,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": IngestResult, "description": "Accepted records are stored in Kafka."},
     401: {"model": Problem, "description": "Missing or unknown API key."},
     403: {"model": Problem, "description": "The key lacks the 'ingest' scope."},
-    413: {"model": Problem, "description": "The body is over RIVERWATCH_API_MAX_BODY_BYTES."},
+    413: {
+        "model": Problem,
+        "description": "The body is over RIVERWATCH_API_MAX_BODY_BYTES or holds more than "
+        "RIVERWATCH_API_MAX_RECORDS records.",
+    },
     422: {
-        "model": IngestResult,
-        "description": "Every record was bad (or, with a 'detail' body, the body is not JSON).",
+        "model": IngestResult | Problem,
+        "description": "Every record was bad (or, with a 'detail' body, the body is not JSON "
+        "or holds no records).",
     },
     503: {"model": Problem, "description": "The broker is not keeping up; see Retry-After."},
 }
@@ -33,7 +37,7 @@ async def _answer(request: Request, resources: ResourcesDep, topic: str) -> JSON
     code = status.HTTP_202_ACCEPTED
     if outcome.accepted == 0 and outcome.rejected:
         code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    return JSONResponse(asdict(outcome), status_code=code)
+    return JSONResponse(outcome.answer(), status_code=code)
 
 
 @router.post(

@@ -12,6 +12,7 @@ from api.ingest import read_body
 from api.schemas import Problem
 from core.errors import InvalidEvent
 from core.events import Score, Transaction, dumps, parse_event
+from core.limits import EventLimits
 
 router = APIRouter(prefix="/v1", tags=["scores"])
 
@@ -42,7 +43,7 @@ async def post_score(
         )
     body = await read_body(request, resources.settings.api_max_body_bytes)
     try:
-        tx = parse_event(Transaction, body)
+        tx = parse_event(Transaction, body, EventLimits.from_settings(resources.settings))
     except InvalidEvent as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
