@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.middleware import LatencyMiddleware
+from api.middleware import BodyLimitMiddleware, LatencyMiddleware, SecurityHeadersMiddleware
 from api.resources import open_resources
 from api.routes import alerts, dashboard, forecasts, health, ingest, score, scores, subscriptions
 from api.routes import models as model_routes
@@ -67,6 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="Streaming real-time analytics and monitoring for machine-learning models.",
         lifespan=lifespan,
     )
+    # The last added runs first: latency sees every answer, the headers go on every answer,
+    # and an oversized body is refused before routing.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.api_max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
     app.add_exception_handler(RedisConnectionError, _unavailable)
