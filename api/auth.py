@@ -35,6 +35,11 @@ async def check_key(resources: Resources, given: str | None, scope: str) -> KeyI
     info = await lookup_key(resources.redis, resources.names, given)
     if info is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers=_CHALLENGE)
+    return ensure_scope(info, scope)
+
+
+def ensure_scope(info: KeyInfo, scope: str) -> KeyInfo:
+    """``info`` when its key has ``scope`` (``admin`` implies every scope); else 403."""
     if not info.allows(scope):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -44,7 +49,7 @@ async def check_key(resources: Resources, given: str | None, scope: str) -> KeyI
     return info
 
 
-async def _checked(request: Request, scope: str) -> KeyInfo:
+async def checked_key(request: Request, scope: str) -> KeyInfo:
     """Check the request's key for ``scope`` once per request (remembered on its state)."""
     done: dict[str, KeyInfo] = getattr(request.state, _CHECKED, None) or {}
     if scope not in done:
@@ -71,7 +76,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[KeyInfo]]:
         _credentials: Credentials,
         _resources: Annotated[Resources, Depends(get_resources)],
     ) -> KeyInfo:
-        return await _checked(request, scope)
+        return await checked_key(request, scope)
 
     authorize.__name__ = f"require_{scope}_scope"
     authorize.required_scope = scope  # type: ignore[attr-defined]
@@ -102,7 +107,7 @@ class AuthFirstRoute(APIRoute):
             return handler
 
         async def auth_first(request: Request) -> Response:
-            await _checked(request, scope)
+            await checked_key(request, scope)
             return await handler(request)
 
         return auth_first

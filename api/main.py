@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -61,7 +62,13 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await resources.close()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts from this server (fastapi-offline ships them), never
+    # from a CDN; RIVERWATCH_API_DOCS=false turns them off.
+    docs = settings.api_docs
+    app = FastAPIOffline(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        static_url="/static-docs",
         title="riverwatch",
         version=package_version(),
         description="Streaming real-time analytics and monitoring for machine-learning models.",
