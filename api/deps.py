@@ -8,9 +8,12 @@ from fastapi import Depends
 
 from api.auth import require_scope
 from api.resources import Resources, get_resources
+from api.streamauth import stream_key
 from core.apikeys import KeyInfo
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 IngestKey = Annotated[KeyInfo, Depends(require_scope("ingest"))]
 ReadKey = Annotated[KeyInfo, Depends(require_scope("read"))]
 AdminKey = Annotated[KeyInfo, Depends(require_scope("admin"))]
+# Event streams: the Bearer key, or a stream token as ?token= (EventSource sends no headers).
+StreamKey = Annotated[KeyInfo, Depends(stream_key)]

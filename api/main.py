@@ -13,10 +13,11 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.middleware import LatencyMiddleware
+from api.middleware import BodyLimitMiddleware, LatencyMiddleware, SecurityHeadersMiddleware
 from api.resources import open_resources
 from api.routes import alerts, dashboard, forecasts, health, ingest, score, scores, subscriptions
 from api.routes import models as model_routes
@@ -61,12 +62,22 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await resources.close()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts from this server (fastapi-offline ships them), never
+    # from a CDN; RIVERWATCH_API_DOCS=false turns them off.
+    docs = settings.api_docs
+    app = FastAPIOffline(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        static_url="/static-docs",
         title="riverwatch",
         version=package_version(),
         description="Streaming real-time analytics and monitoring for machine-learning models.",
         lifespan=lifespan,
     )
+    # The last added runs first: latency sees every answer, the headers go on every answer,
+    # and an oversized body is refused before routing.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.api_max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
     app.add_exception_handler(RedisConnectionError, _unavailable)

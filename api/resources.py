@@ -16,6 +16,7 @@ from fastapi import Request
 
 from api.producer import AsyncProducer
 from api.scoring import SyncScorer
+from api.streams import StreamSlots
 from core.kafka import broker_reachable, producer
 from core.names import Names
 from core.redis import async_redis_client
@@ -58,6 +59,7 @@ class Resources:
     producer: AsyncProducer
     redis: aioredis.Redis
     broker: BrokerProbe
+    streams: StreamSlots
     _scorer: SyncScorer | None = None
 
     def sync_scorer(self) -> SyncScorer:
@@ -78,13 +80,14 @@ class Resources:
 
 def open_resources(settings: Settings) -> Resources:
     """Build the clients; they connect lazily. Raises ConfigError when an address is missing."""
-    redis_client = async_redis_client(settings)
+    redis_client = async_redis_client(settings, settings.api_redis_max_connections)
     return Resources(
         settings=settings,
         names=Names(settings.topic_prefix),
         producer=AsyncProducer(producer(settings)).start(),
         redis=redis_client,
         broker=BrokerProbe(settings),
+        streams=StreamSlots(settings.api_max_streams, settings.api_max_streams_per_key),
     )
 
 

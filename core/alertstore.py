@@ -159,8 +159,9 @@ class AlertStore:
         top = f"({before}" if before else "+"
         return _entries(await self.r.xrevrange(self.n.alert_stream(), top, "-", count))
 
-    async def after(self, last_id: str, count: int, block_ms: int) -> list[Entry]:
-        """Alerts strictly after entry ``last_id``, waiting up to ``block_ms`` for one."""
+    async def after(self, last_id: str, count: int, block_ms: int | None) -> list[Entry]:
+        """Alerts strictly after entry ``last_id``, waiting up to ``block_ms`` for one (None:
+        answer at once, so the connection goes back to the pool)."""
         got = await self.r.xread({self.n.alert_stream(): last_id}, count, block_ms)
         return _entries(got[0][1]) if got else []
 

@@ -23,6 +23,11 @@ def redis_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(_url(settings), socket_timeout=10, health_check_interval=30)
 
 
-def async_redis_client(settings: Settings) -> aioredis.Redis:
-    """An asyncio client for the API and faust agents."""
-    return aioredis.Redis.from_url(_url(settings), socket_timeout=10, health_check_interval=30)
+def async_redis_client(settings: Settings, max_connections: int | None = None) -> aioredis.Redis:
+    """An asyncio client for the API and faust agents; ``max_connections`` sizes its pool."""
+    return aioredis.Redis.from_url(
+        _url(settings),
+        socket_timeout=10,
+        health_check_interval=30,
+        max_connections=max_connections,
+    )

@@ -210,6 +210,37 @@ class Settings(BaseSettings):
     alert_sse_heartbeat_s: float = Field(
         15.0, gt=0, description="RIVERWATCH_ALERT_SSE_HEARTBEAT_S: SSE keep-alive comment period."
     )
+    alert_sse_poll_s: float = Field(
+        0.5,
+        gt=0,
+        le=5,
+        description="RIVERWATCH_ALERT_SSE_POLL_S: how often an open alert stream reads new "
+        "alerts; it holds no Redis connection in between.",
+    )
+    api_max_streams: int = Field(
+        50,
+        ge=1,
+        description="RIVERWATCH_API_MAX_STREAMS: event streams (alerts, dashboard) one API "
+        "process serves at once; more get 429 with Retry-After.",
+    )
+    api_max_streams_per_key: int = Field(
+        5, ge=1, description="RIVERWATCH_API_MAX_STREAMS_PER_KEY: open event streams per API key."
+    )
+    api_redis_max_connections: int = Field(
+        100, ge=2, description="RIVERWATCH_API_REDIS_MAX_CONNECTIONS: the API's Redis pool size."
+    )
+    api_stream_token_ttl_s: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="RIVERWATCH_API_STREAM_TOKEN_TTL_S: lifetime of a stream token (POST "
+        "/v1/stream-tokens), which lets a browser open event streams without its key in a URL.",
+    )
+    api_docs: bool = Field(
+        True,
+        description="RIVERWATCH_API_DOCS: serve /docs and /redoc (their assets come from this "
+        "server, never a CDN); false turns them off (/openapi.json stays).",
+    )
     webhook_allow_loopback: bool = Field(
         False,
         description="RIVERWATCH_WEBHOOK_ALLOW_LOOPBACK: allow webhooks to 127.0.0.1/::1/localhost "

@@ -2,10 +2,16 @@
 
 Both read the Redis stream the dispatcher writes (core.alertstore); an alert's ``id`` is its
 stream entry id, which is also its SSE event id, so a client resumes with ``Last-Event-ID``.
+
+Limits: at most MAX_SUBJECTS subject patterns of MAX_SUBJECT_LEN characters (422 beyond), and
+the history filter runs in a worker thread, so a costly filter never holds the event loop.
+An open stream polls Redis and holds no pooled connection between polls; streams are capped
+per key and overall (api.streams).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -15,10 +21,12 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ReadKey, ResourcesDep
+from api.deps import ReadKey, ResourcesDep, StreamKey
 from api.routes.subscriptions import Kind, Severity
 from api.schemas import Problem
+from api.streams import LimitedStream
 from core.alertstore import AlertStore
 from core.events import Alert
 from monitors.delivery import Filters
@@ -26,11 +34,17 @@ from monitors.delivery import Filters
 router = APIRouter(prefix="/v1", tags=["alerts"])
 STREAM_ID = r"^\d{1,20}(-\d{1,20})?$"
 SCAN_CHUNK = 500
-BLOCK_MAX_S = 5.0  # a blocking read must end well inside the Redis client's 10 s socket timeout
+SSE_BATCH = 100
+MAX_SUBJECTS = 100  # as many as a webhook subscription may name
+MAX_SUBJECT_LEN = 256
 KindQ = Annotated[list[Kind] | None, Query(description="Only these kinds (repeatable).")]
 MinSeverityQ = Annotated[Severity | None, Query(description="This severity and above.")]
 SubjectQ = Annotated[
-    list[str] | None, Query(description="Exact subjects or fnmatch patterns (repeatable).")
+    list[Annotated[str, Field(min_length=1, max_length=MAX_SUBJECT_LEN)]] | None,
+    Query(
+        max_length=MAX_SUBJECTS,
+        description=f"Exact subjects or fnmatch patterns (repeatable, at most {MAX_SUBJECTS}).",
+    ),
 ]
 
 
@@ -66,6 +80,25 @@ def _in_time(since: datetime | None, until: datetime | None) -> Callable[[dict[s
     return check
 
 
+def _select(
+    chunk: list[tuple[str, bytes]],
+    wanted: Filters,
+    severity: Sequence[str] | None,
+    in_time: Callable[[dict[str, Any]], bool],
+) -> list[dict[str, Any]]:
+    """The alerts of ``chunk`` (newest first) that pass every filter, with their ids."""
+    out = []
+    for eid, raw in chunk:
+        a = orjson.loads(raw)
+        if (
+            wanted.matches(a["kind"], a["severity"], a["subject"])
+            and (not severity or a["severity"] in severity)
+            and in_time(a)
+        ):
+            out.append(a | {"id": eid})
+    return out
+
+
 @router.get(
     "/alerts",
     response_model=AlertPage,
@@ -99,16 +132,12 @@ async def list_alerts(
     cursor = before
     while len(items) < limit:
         chunk = await store.page(cursor, SCAN_CHUNK)
-        for eid, raw in chunk:
-            a = orjson.loads(raw)
-            if (
-                wanted.matches(a["kind"], a["severity"], a["subject"])
-                and (not severity or a["severity"] in severity)
-                and in_time(a)
-            ):
-                items.append(a | {"id": eid})
-                if len(items) == limit:
-                    return {"items": items, "next_before": eid}
+        # Up to MAX_SUBJECTS fnmatch patterns per alert: a worker thread's work, not the loop's.
+        found = await run_in_threadpool(_select, chunk, wanted, severity, in_time)
+        for a in found:
+            items.append(a)
+            if len(items) == limit:
+                return {"items": items, "next_before": a["id"]}
         if len(chunk) < SCAN_CHUNK:
             return {"items": items, "next_before": None}
         cursor = chunk[-1][0]
@@ -122,11 +151,12 @@ async def list_alerts(
         200: {"content": {"text/event-stream": {}}, "description": "`event: alert` events."},
         401: {"model": Problem},
         403: {"model": Problem},
+        429: {"model": Problem, "description": "Too many open streams (Retry-After)."},
     },
     summary="Live alerts as server-sent events",
 )
 async def stream_alerts(
-    key: ReadKey,
+    key: StreamKey,
     resources: ResourcesDep,
     kind: KindQ = None,
     min_severity: MinSeverityQ = None,
@@ -146,13 +176,16 @@ async def stream_alerts(
     wanted = _filters(kind, min_severity, subject)
     start = last_event_id or await store.last_id()  # fixed now: nothing slips in before we read
     heartbeat = resources.settings.alert_sse_heartbeat_s
-    block_ms = int(min(heartbeat, BLOCK_MAX_S) * 1000)
+    poll_s = resources.settings.alert_sse_poll_s
 
     async def events() -> AsyncIterator[bytes]:
         yield b"retry: 2000\n: connected\n\n"
         last, wrote = start, time.monotonic()
         while True:
-            for eid, raw in await store.after(last, 100, block_ms):
+            # A read that does not block: the connection goes back to the pool at once, so
+            # open streams never use up the pool that ingest and key checks need.
+            batch = await store.after(last, SSE_BATCH, None)
+            for eid, raw in batch:
                 last = eid
                 a = orjson.loads(raw)
                 if wanted.matches(a["kind"], a["severity"], a["subject"]):
@@ -161,6 +194,8 @@ async def stream_alerts(
             if time.monotonic() - wrote >= heartbeat:
                 yield b": keep-alive\n\n"
                 wrote = time.monotonic()
+            if len(batch) < SSE_BATCH:
+                await asyncio.sleep(min(poll_s, heartbeat))
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return LimitedStream(events(), resources.streams, key.name, headers=headers)

@@ -1,7 +1,8 @@
 """The dashboard: ``GET /`` (the page), its summary JSON and the live summary stream (SSE).
 
 The page itself needs no key; every data call does (read scope). Browsers' EventSource cannot
-send an Authorization header, so the dashboard stream alone also takes ``?key=``.
+send an Authorization header, so the page opens its stream with a short-lived stream token
+(``POST /v1/stream-tokens``, api.streamauth) instead of putting its key in the URL.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
 
-from api.deps import ReadKey, ResourcesDep
-from api.resources import Resources, get_resources
+from api.auth import Credentials
+from api.deps import ReadKey, ResourcesDep, StreamKey
+from api.resources import Resources
 from api.schemas import Problem
-from core.apikeys import KeyInfo, lookup_key
+from api.streamauth import StreamToken, issue
+from api.streams import LimitedStream
 from models.livestats import summarize
 
 router = APIRouter(tags=["dashboard"])
@@ -39,7 +41,6 @@ PAGE_HEADERS = {
 }
 
 Window = Annotated[int, Query(ge=1, le=MAX_WINDOW_S, description="Seconds to summarize.")]
-_bearer = HTTPBearer(auto_error=False)
 
 
 def _floats(h: dict[bytes, bytes]) -> dict[str, float]:
@@ -90,35 +91,6 @@ async def _memory(resources: Resources) -> dict[str, int]:
     return {"redis": int(used)} if used is not None else {}
 
 
-async def stream_key(
-    resources: Annotated[Resources, Depends(get_resources)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    key: Annotated[
-        str | None, Query(description="The API key, for clients that cannot send headers.")
-    ] = None,
-) -> KeyInfo:
-    """A read-scope key from the Authorization header or, for EventSource, from ``?key=``."""
-    given = credentials.credentials if credentials is not None else key
-    if not given:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send 'Authorization: Bearer <key>' or ?key=<key>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    info = await lookup_key(resources.redis, resources.names, given)
-    if info is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    if not info.allows("read"):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"this endpoint needs the 'read' scope; the key '{info.name}' has: "
-            f"{', '.join(info.scopes) or 'no scopes'}",
-        )
-    return info
-
-
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
     """The dashboard page (no key needed for the HTML; it asks for one or reads ``?key=``)."""
@@ -144,19 +116,20 @@ async def get_summary(key: ReadKey, resources: ResourcesDep, window: Window = 60
         200: {"content": {"text/event-stream": {}}, "description": "`summary` events."},
         401: {"model": Problem},
         403: {"model": Problem},
+        429: {"model": Problem, "description": "Too many open streams (Retry-After)."},
     },
     summary="The dashboard summary every second (server-sent events)",
 )
 async def stream_summary(
     request: Request,
-    key: Annotated[KeyInfo, Depends(stream_key)],
+    key: StreamKey,
     resources: ResourcesDep,
     window: Window = 60,
 ) -> StreamingResponse:
     """A ``summary`` event (the JSON of /v1/dashboard/summary) every second.
 
-    Accepts the key as ``?key=`` too (EventSource sends no headers). A response ends after
-    a few seconds and the client reconnects by itself (the ``retry`` field).
+    Takes a stream token as ``?token=`` too (EventSource sends no headers). A response ends
+    after a few seconds and the client reconnects by itself (the ``retry`` field).
     """
 
     async def events() -> AsyncIterator[bytes]:
@@ -167,8 +140,23 @@ async def stream_summary(
             yield b"event: summary\ndata: " + body + b"\n\n"
             await asyncio.sleep(STREAM_EVERY_S)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return LimitedStream(events(), resources.streams, key.name, headers=headers)
+
+
+@router.post(
+    "/v1/stream-tokens",
+    response_model=StreamToken,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    summary="A short-lived token to open event streams without the key in the URL",
+)
+async def post_stream_token(
+    key: ReadKey, credentials: Credentials, resources: ResourcesDep
+) -> StreamToken:
+    """A token for ``?token=`` on ``/v1/dashboard/stream`` and ``/v1/alerts/stream``.
+
+    It opens event streams only, for RIVERWATCH_API_STREAM_TOKEN_TTL_S seconds, as the key
+    that asked for it (read scope); revoking that key ends it too.
+    """
+    given = credentials.credentials if credentials is not None else ""  # ReadKey checked it
+    return await issue(resources, given)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field
 
+from api.auth import AuthFirstRoute
 from api.deps import AdminKey, ReadKey, ResourcesDep
 from api.resources import Resources
 from api.schemas import Problem
@@ -25,7 +26,7 @@ from core.redis import redis_client
 from core.registry import ModelVersion, Registry, StageConflict, UnknownModel
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=AuthFirstRoute)
 AUTH: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 403: {"model": Problem}}
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import AuthFirstRoute
 from api.deps import AdminKey, ResourcesDep
 from api.resources import Resources
 from api.schemas import Problem
@@ -16,7 +17,7 @@ from core.alertstore import AlertStore, Subscription
 from core.events import now_utc
 from core.webhooks import UnsafeURL, check_url, new_secret
 
-router = APIRouter(prefix="/v1", tags=["alerts"])
+router = APIRouter(prefix="/v1", tags=["alerts"], route_class=AuthFirstRoute)
 Kind = Literal["fraud", "drift", "fairness", "performance", "forecast_anomaly", "retrain", "system"]
 Severity = Literal["info", "warning", "critical"]
 Subject = Annotated[str, Field(min_length=1, max_length=256)]

@@ -4,7 +4,7 @@
 // than it saves.
 //
 // Data: the live figures come from GET /v1/dashboard/stream (server-sent events, every
-// second); the other panels poll their endpoints with the Authorization header. A panel whose
+// second, opened with a stream token); the other panels poll their endpoints with the Authorization header. A panel whose
 // endpoint answers 404 or has nothing yet shows "no data yet" and keeps polling, so it lights
 // up as soon as data arrives (or the endpoint is deployed) without a page reload.
 "use strict";
@@ -334,18 +334,51 @@ function setLive(on) {
   $("live-text").textContent = on ? "live" : "reconnecting…";
 }
 
-function openStream() {
-  const url = `/v1/dashboard/stream?window=${WINDOW_S}&key=${encodeURIComponent(state.key)}`;
+// EventSource cannot send the Authorization header, and the key must not travel in a URL on
+// every reconnect: the stream opens with a short-lived token (POST /v1/stream-tokens) that
+// works for event streams only, and a new stream with a new token replaces it halfway
+// through the token's life.
+async function streamToken() {
+  const res = await fetch("/v1/stream-tokens", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${state.key}` },
+    cache: "no-store",
+  });
+  if (res.status === 401) throw new Unauthorized("that key was refused (401)");
+  if (res.status === 403) throw new Unauthorized("that key lacks the 'read' scope (403)");
+  if (!res.ok) throw new Error(`stream token: HTTP ${res.status}`);
+  return res.json();
+}
+
+async function openStream() {
+  const gen = state.gen;
+  const retry = () => {
+    if (!state.stopped && gen === state.gen) state.timers.push(setTimeout(openStream, 2000));
+  };
+  let grant;
+  try {
+    grant = await streamToken();
+  } catch (e) {
+    if (e instanceof Unauthorized) askForKey(e.message);
+    else retry();
+    return;
+  }
+  if (state.stopped || gen !== state.gen) return;
+  const url = `/v1/dashboard/stream?window=${WINDOW_S}&token=${encodeURIComponent(grant.token)}`;
   const source = new EventSource(url);
+  if (state.source) state.source.close();
   state.source = source;
   source.addEventListener("summary", (ev) => renderSummary(JSON.parse(ev.data)));
+  state.timers.push(setTimeout(() => {
+    if (state.source === source && !state.stopped && gen === state.gen) openStream();
+  }, grant.expires_in * 500));
   source.onerror = async () => {
     // The server ends each response after a few seconds and EventSource reconnects by itself;
-    // only a closed source (refused key, server gone) needs us.
-    if (source.readyState !== EventSource.CLOSED || state.stopped) return;
+    // only a closed source (expired token, server gone) needs us.
+    if (source.readyState !== EventSource.CLOSED || state.stopped || state.source !== source) return;
     try {
       await api(`/v1/dashboard/summary?window=${WINDOW_S}`);
-      if (!state.stopped) state.timers.push(setTimeout(openStream, 2000));
+      retry();
     } catch (e) {
       if (e instanceof Unauthorized) askForKey(e.message);
     }

@@ -58,14 +58,15 @@ def test_summary_sums_the_last_seconds(settings: Settings) -> None:
     assert s["memory"]["redis"] > 0
 
 
-def test_stream_takes_the_key_from_the_query_for_event_source(settings: Settings) -> None:
+def test_stream_takes_a_stream_token_from_the_query_for_event_source(settings: Settings) -> None:
     with running_api(settings) as api:
         assert api.http.get("/v1/dashboard/stream").status_code == 401
-        assert api.http.get("/v1/dashboard/stream?key=rw_wrong").status_code == 401
+        assert api.http.get("/v1/dashboard/stream?token=st_wrong").status_code == 401
         root = api.auth("root")
         assert api.http.get("/v1/dashboard/stream?window=0", headers=root).status_code == 422
-        key = api.keys["reader"]
-        with api.http.stream("GET", f"/v1/dashboard/stream?window=10&key={key}") as r:
+        grant = api.http.post("/v1/stream-tokens", headers=api.auth("reader"))
+        token = grant.json()["token"]
+        with api.http.stream("GET", f"/v1/dashboard/stream?window=10&token={token}") as r:
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
             event, data = None, None

@@ -1,0 +1,186 @@
+"""Limits before work, over real HTTP: the body limit on every route, auth before the body,
+capped alert filters run off the event loop, security headers, /docs without a CDN.
+
+A client that declares a large body and sends only part of it shows whether the server read
+the body before answering: a server that waits for the rest never answers (socket timeout).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+
+from api.routes.alerts import MAX_SUBJECT_LEN, MAX_SUBJECTS
+from core.settings import Settings
+from monitors.delivery import Filters
+from tests.integration.apiserver import Api, running_api
+from tests.integration.test_alerts import alert
+
+pytestmark = pytest.mark.integration
+
+BODY_ROUTES = [
+    "/v1/subscriptions",
+    "/v1/models/retrain",
+    "/v1/models/rollback",
+    "/v1/models/m/promote",
+]
+ANSWER_WITHIN_S = 15.0  # a deadline for the answer, not a speed assertion
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    with running_api(settings) as running:
+        yield running
+
+
+def partial_post(api: Api, path: str, declared: int, sent: int, key: str | None = None) -> int:
+    """POST declaring ``declared`` body bytes, send ``sent`` of them, return the status.
+
+    Fails when no answer comes while the rest of the body is still owed.
+    """
+    url = urlsplit(str(api.http.base_url))
+    auth = f"Authorization: Bearer {api.keys[key]}\r\n" if key else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+        f"{auth}Content-Length: {declared}\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname, url.port), timeout=ANSWER_WITHIN_S) as s:
+        s.sendall(head.encode() + b"[" * sent)
+        data = b""
+        try:
+            while b"\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            pytest.fail(f"{path}: no answer while {declared - sent} declared bytes were unsent")
+    assert data.startswith(b"HTTP/1.1 "), data[:200]
+    return int(data.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("path", [*BODY_ROUTES, "/v1/transactions", "/v1/score"])
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(api: Api, path: str) -> None:
+    limit = api.settings.api_max_body_bytes
+    assert partial_post(api, path, declared=20 * limit, sent=1024) == 413
+    assert partial_post(api, path, declared=20 * limit, sent=1024, key="root") == 413
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+def test_the_key_is_checked_before_the_body_is_read(api: Api, path: str) -> None:
+    declared = api.settings.api_max_body_bytes // 2
+    assert partial_post(api, path, declared, sent=1024) == 401
+    assert partial_post(api, path, declared, sent=1024, key="reader") == 403
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+def test_a_streamed_body_over_the_limit_gets_413_on_every_route(
+    settings: Settings, path: str
+) -> None:
+    small = settings.model_copy(update={"api_max_body_bytes": 4096})
+    body = orjson.dumps({"reason": "x" * 10_000})
+    with running_api(small) as api:
+        r = api.http.post(
+            path,
+            content=(body[i : i + 512] for i in range(0, len(body), 512)),
+            headers=api.auth("root") | {"content-type": "application/json"},
+        )
+        assert "content-length" not in r.request.headers
+        assert r.status_code == 413, r.text
+        assert "limit of 4096 bytes" in r.json()["detail"]
+        # Under the limit the same route still works (validation, not the limit, answers).
+        ok = api.http.post(path, json={"reason": "fine"}, headers=api.auth("root"))
+        assert ok.status_code != 413
+
+
+def store_alert(api: Api, subject: str) -> None:
+    api.redis.xadd(api.names.alert_stream(), {"alert": alert(uuid.uuid4().hex, subject)})
+
+
+def test_alert_filters_are_capped(api: Api) -> None:
+    """Finding 6: 1,600 patterns were accepted; now at most MAX_SUBJECTS of bounded length."""
+    store_alert(api, "cap-a")
+    h = api.auth("reader")
+    ok = [("subject", f"cap-{i}-{'x' * (MAX_SUBJECT_LEN - 10)}*") for i in range(MAX_SUBJECTS)]
+    assert api.http.get("/v1/alerts", params=ok, headers=h).status_code == 200
+    assert api.http.get("/v1/alerts", params=[("subject", "cap-a")], headers=h).json()["items"]
+    too_many = [("subject", f"cap-{i}*") for i in range(MAX_SUBJECTS + 1)]
+    for path in ("/v1/alerts", "/v1/alerts/stream"):
+        assert api.http.get(path, params=too_many, headers=h).status_code == 422
+        long = [("subject", "x" * (MAX_SUBJECT_LEN + 1))]
+        assert api.http.get(path, params=long, headers=h).status_code == 422
+
+
+def test_alert_filtering_runs_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a filter is busy, /healthz answers: the filter runs in a worker thread.
+
+    The filter is held until /healthz has answered; were it in the event loop, /healthz could
+    not answer until it was let go.
+    """
+    store_alert(api, "busy-a")
+    entered, release, threads = threading.Event(), threading.Event(), set()
+    matches = Filters.matches
+
+    def held(self: Filters, kind: str, severity: str, subject: str) -> bool:
+        threads.add(threading.current_thread().name)
+        entered.set()
+        release.wait(ANSWER_WITHIN_S * 2)
+        return matches(self, kind, severity, subject)
+
+    monkeypatch.setattr(Filters, "matches", held)
+    with ThreadPoolExecutor(1) as pool:
+        listed = pool.submit(
+            api.http.get, "/v1/alerts", params={"subject": "busy-*"}, headers=api.auth("reader")
+        )
+        try:
+            assert entered.wait(ANSWER_WITHIN_S), "the filter never ran"
+            health = api.http.get("/healthz", timeout=ANSWER_WITHIN_S)
+            assert health.status_code == 200
+        finally:
+            release.set()
+        assert listed.result().status_code == 200
+    assert threads and "uvicorn-test" not in threads, threads  # uvicorn-test runs the loop
+
+
+def test_every_answer_says_nosniff_and_a_permissions_policy(api: Api) -> None:
+    answers = [
+        api.http.get("/"),
+        api.http.get("/static/app.js"),
+        api.http.get("/healthz"),
+        api.http.get("/v1/alerts"),  # 401
+        api.http.get("/v1/alerts", headers=api.auth("reader")),
+        api.http.get("/docs"),
+    ]
+    for r in answers:
+        assert r.headers["x-content-type-options"] == "nosniff", r.url
+        assert "camera=()" in r.headers["permissions-policy"], r.url
+    page = answers[0]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_docs_load_nothing_from_another_host(api: Api) -> None:
+    for path in ("/docs", "/redoc"):
+        html = api.http.get(path)
+        assert html.status_code == 200
+        refs = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)""", html.text)
+        assert refs, html.text
+        for ref in refs:
+            assert ref.startswith("/") and not ref.startswith("//"), f"{path} loads {ref}"
+            if not ref.endswith("openapi.json"):
+                assert api.http.get(ref).status_code == 200, ref
+        assert "http://" not in html.text and "https://" not in html.text
+
+
+def test_docs_can_be_turned_off(settings: Settings) -> None:
+    with running_api(settings.model_copy(update={"api_docs": False})) as api:
+        assert api.http.get("/docs").status_code == 404
+        assert api.http.get("/redoc").status_code == 404
+        assert api.http.get("/openapi.json").status_code == 200
