@@ -6,8 +6,10 @@ A receiver verifies with any Standard Webhooks library, or with :func:`verify`.
 
 Safety: a webhook URL must resolve only to public addresses. Loopback, private, link-local,
 cloud-metadata and other non-global addresses are refused (loopback only when allowed, for
-local development), and the request then goes to the very address that was checked
-(:func:`pinned`), so a DNS answer that changes between check and connect cannot redirect it.
+local development), IPv6 forms that embed an IPv4 address (NAT64, 6to4, SIIT, mapped,
+compatible) are judged by that address, and the request then goes to the very address that
+was checked (:func:`pinned`), so a DNS answer that changes between check and connect cannot
+redirect it.
 
 >>> key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 >>> sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
@@ -45,6 +47,11 @@ METADATA_IPS = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
 METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
+# IPv6 ranges that carry an IPv4 address (RFC 6052, 7915, 3056, 4291) or are for private use.
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -113,28 +120,68 @@ def verify(
         raise InvalidSignature("no webhook-signature entry matches")
 
 
-def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
-    """Why a webhook must not go to ``ip`` ("loopback", "private", ...), or None when public.
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 transition form carries, with the form's name; else None.
 
-    >>> address_problem("::ffff:127.0.0.1"), address_problem("::1", allow_loopback=True)
-    ('loopback', None)
+    IPv4-mapped ``::ffff:a.b.c.d``, SIIT ``::ffff:0:a.b.c.d``, NAT64 ``64:ff9b::a.b.c.d``,
+    6to4 ``2002:AABB:CCDD::`` and the deprecated IPv4-compatible ``::a.b.c.d``: each reaches
+    (or is translated to) that IPv4 host, so it is judged by that host.
+
+    >>> embedded_ipv4(ipaddress.IPv6Address("64:ff9b::a00:1"))
+    (IPv4Address('10.0.0.1'), 'NAT64')
     """
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped  # ::ffff:10.0.0.1 reaches 10.0.0.1
+    low32 = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped, "IPv4-mapped"
+    if addr in SIIT:
+        return low32, "SIIT"
+    if addr in NAT64_WELL_KNOWN:
+        return low32, "NAT64"
+    if addr.sixtofour is not None:
+        return addr.sixtofour, "6to4"
+    if addr in IPV4_COMPATIBLE and int(addr) > 1:  # :: and ::1 are themselves
+        return low32, "IPv4-compatible"
+    return None
+
+
+def _own_problem(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    v6 = isinstance(addr, ipaddress.IPv6Address)
+    site_local = isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local
     checks = (
         (addr in METADATA_IPS, "cloud metadata"),
         (addr.is_loopback, "loopback"),
         (addr.is_unspecified, "unspecified"),
         (addr.is_link_local, "link-local"),
+        (site_local, "site-local"),  # deprecated, yet routed inside some sites
+        (v6 and addr in NAT64_LOCAL_USE, "local-use NAT64"),  # RFC 8215: private domains only
         (addr.is_multicast, "multicast"),
         (addr.is_private, "private"),
+        (addr.is_reserved, "reserved"),
         (not addr.is_global, "not a public address"),
     )
-    for hit, reason in checks:
-        if hit:
-            return None if reason == "loopback" and allow_loopback else reason
-    return None
+    return next((reason for hit, reason in checks if hit), None)
+
+
+def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
+    """Why a webhook must not go to ``ip`` ("loopback", "private", ...), or None when public.
+
+    An IPv6 form that embeds an IPv4 address is judged by that address ("private via
+    NAT64"); allowing loopback lets only this host's own loopback through.
+
+    >>> address_problem("::ffff:127.0.0.1"), address_problem("::1", allow_loopback=True)
+    ('loopback', None)
+    >>> address_problem("2002:a00:1::"), address_problem("fec0::1")
+    ('private via 6to4', 'site-local')
+    """
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
+    inner = embedded_ipv4(addr) if isinstance(addr, ipaddress.IPv6Address) else None
+    if inner is not None and inner[1] == "IPv4-mapped":
+        addr, inner = inner[0], None  # ::ffff:10.0.0.1 is 10.0.0.1 on a dual-stack socket
+    if inner is not None:  # the prefix itself is a translation range: the host decides
+        problem = _own_problem(inner[0])
+        return None if problem is None else f"{problem} via {inner[1]}"
+    problem = _own_problem(addr)
+    return None if problem == "loopback" and allow_loopback else problem
 
 
 def _getaddrinfo(host: str, port: int) -> list[str]:
