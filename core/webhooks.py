@@ -29,7 +29,7 @@ import ipaddress
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -84,14 +84,19 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def signed_headers(
-    secret: str, msg_id: str, body: bytes, timestamp: int | None = None
+    secret: str | Sequence[str], msg_id: str, body: bytes, timestamp: int | None = None
 ) -> dict[str, str]:
-    """The three Standard Webhooks headers; ``msg_id`` must stay the same across retries."""
+    """The three Standard Webhooks headers; ``msg_id`` must stay the same across retries.
+
+    With several secrets (a rotation's overlap) the signature header lists one ``v1,``
+    signature per secret, space-separated: a receiver holding any of them verifies.
+    """
     ts = int(time.time()) if timestamp is None else timestamp
+    keys = [secret] if isinstance(secret, str) else list(secret)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(ts),
-        "webhook-signature": sign(secret, msg_id, ts, body),
+        "webhook-signature": " ".join(sign(k, msg_id, ts, body) for k in keys),
     }
 
 
@@ -105,18 +110,31 @@ def verify(
     """Raise InvalidSignature unless ``headers`` sign ``body`` with ``secret`` recently enough.
 
     ``headers`` is matched case-insensitively; any ``v1`` entry of the space-separated
-    signature list may match (secret rotation sends several).
+    signature list may match (secret rotation sends several). Whatever the headers hold,
+    nothing but InvalidSignature is raised.
     """
     lower = {k.lower(): v for k, v in headers.items()}
     try:
-        msg_id, ts = lower["webhook-id"], int(lower["webhook-timestamp"])
+        msg_id, raw_ts = lower["webhook-id"], lower["webhook-timestamp"]
         offered = lower["webhook-signature"].split()
-    except (KeyError, ValueError) as exc:
-        raise InvalidSignature(f"missing or malformed webhook header: {exc}") from exc
+    except (KeyError, AttributeError) as exc:
+        raise InvalidSignature(f"missing or malformed webhook header: {exc!r}") from exc
+    # Plain ASCII digits only: int() would take " 12", "١٢" or a 5000-digit number.
+    if not (raw_ts.isascii() and raw_ts.isdigit() and len(raw_ts) <= 12):
+        raise InvalidSignature("webhook-timestamp is not a number of seconds")
+    ts = int(raw_ts)
     if abs((time.time() if now is None else now) - ts) > tolerance_s:
         raise InvalidSignature(f"webhook-timestamp {ts} is outside the {tolerance_s} s tolerance")
-    expected = sign(secret, msg_id, ts, body)
-    if not any(hmac.compare_digest(expected, s) for s in offered if s.startswith("v1,")):
+    # Compare bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+    try:
+        expected = sign(secret, msg_id, ts, body).encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate in webhook-id
+        raise InvalidSignature("webhook-id is not valid text") from exc
+    if not any(
+        hmac.compare_digest(expected, s.encode("utf-8", "replace"))
+        for s in offered
+        if s.startswith("v1,")
+    ):
         raise InvalidSignature("no webhook-signature entry matches")
 
 
@@ -254,13 +272,15 @@ def pinned(target: Target) -> tuple[str, dict[str, str], dict[str, Any]]:
 async def post(
     client: httpx.AsyncClient,
     url: str,
-    secret: str,
+    secret: str | Sequence[str],
     msg_id: str,
     body: bytes,
     allow_loopback: bool,
     timeout_s: float,
 ) -> int:
     """Check ``url`` again, then POST the signed ``body`` to the checked address; the status.
+
+    ``secret`` may be several (a rotation's overlap): the POST carries one signature each.
 
     Raises UnsafeURL when the URL now resolves to a refused address, and httpx.HTTPError,
     TimeoutError or OSError when no answer came within ``timeout_s`` (DNS included). The
