@@ -3,7 +3,8 @@
 Keys (see core.names): the alert stream ``alert_stream()`` (XADD ... MAXLEN ~; its entry ids
 are the SSE event ids), dedup/cooldown markers ``alert_gate()``, the hash of subscriptions
 ``subscriptions()``, and per subscription a ``queue`` stream of alerts still to deliver, a
-``stats`` hash and a worker ``lease``. An alert leaves a queue only when it was delivered or
+``parked`` stream of alerts no retry can send (each with its reason), a ``stats`` hash and a
+worker ``lease``. An alert leaves a queue only when it was delivered or
 finally failed, so a receiver that is down gets everything once it is back.
 
 >>> s = Subscription("sub_1", "https://example.com/h", {}, None, "whsec_x", "2026-01-01")
@@ -25,7 +26,7 @@ from core.names import Names
 
 log = logging.getLogger(__name__)
 Entry = tuple[str, bytes]  # (stream entry id, alert JSON)
-COUNTERS = ("delivered", "failed", "dropped", "attempts")
+COUNTERS = ("delivered", "failed", "dropped", "attempts", "parked")
 
 # Dedup, cooldown and fan-out in one atomic step: a redelivered Kafka record can never be
 # stored twice, and a stored alert is always queued for every matching subscription.
@@ -192,7 +193,7 @@ class AlertStore:
     async def delete(self, sub_id: str) -> bool:
         """Delete a subscription with its queue and stats; False when it did not exist."""
         gone = await self.r.hdel(self.n.subscriptions(), sub_id)
-        parts = ("queue", "stats", "lease")
+        parts = ("queue", "stats", "lease", "parked")
         await self.r.delete(*(self.n.subscription(sub_id, p) for p in parts))
         return bool(gone)
 
@@ -227,6 +228,32 @@ class AlertStore:
             if note:
                 pipe.hset(self.n.subscription(sub_id, "stats"), mapping=note)
             await pipe.execute()
+
+    async def park(self, sub_id: str, entries: list[Entry], reason: str) -> None:
+        """Move alerts no retry can send from the queue to ``parked``, with the reason.
+
+        The parked stream keeps at most the queue's length (the oldest go first, counted in
+        ``stats.parked`` all the same), so a flood of bad alerts cannot grow Redis unbounded.
+        """
+        queue = self.n.subscription(sub_id, "queue")
+        parked = self.n.subscription(sub_id, "parked")
+        at = str(int(time.time()))
+        async with self.r.pipeline(transaction=True) as pipe:
+            for entry_id, body in entries:
+                fields = {"alert": body, "reason": reason, "entry": entry_id, "at": at}
+                pipe.xadd(parked, fields, maxlen=self.queue_maxlen, approximate=True)
+            pipe.xdel(queue, *(e[0] for e in entries))
+            pipe.hincrby(self.n.subscription(sub_id, "stats"), "parked", len(entries))
+            pipe.hset(self.n.subscription(sub_id, "stats"), "last_parked_reason", reason)
+            await pipe.execute()
+
+    async def parked(self, sub_id: str, count: int = 100) -> list[dict[str, Any]]:
+        """The oldest ``count`` parked alerts: ``entry``, ``alert`` (bytes), ``reason``, ``at``."""
+        raw = await self.r.xrange(self.n.subscription(sub_id, "parked"), "-", "+", count)
+        return [
+            {"parked_id": _s(pid)} | {_s(k): (v if k == b"alert" else _s(v)) for k, v in f.items()}
+            for pid, f in raw
+        ]
 
     async def note(self, sub_id: str, **fields: Any) -> None:
         """Record an attempt's outcome (``last_status``, ``last_error``, ...) and count it."""

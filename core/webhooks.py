@@ -83,6 +83,20 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def message_id(*parts: str, prefix: str = "msg") -> str:
+    """A ``webhook-id`` derived from ``parts`` (e.g. an alert id): header-safe by construction.
+
+    The same parts always give the same id, so a retried or redelivered message keeps it and
+    receivers can de-duplicate on it; raw ids (user text: series, event ids) never reach a
+    header, whatever characters they hold.
+
+    >>> message_id("café.requests-1") == message_id("café.requests-1"), message_id("a")[:4]
+    (True, 'msg_')
+    """
+    joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return f"{prefix}_{hashlib.sha256(joined).hexdigest()[:32]}"
+
+
 def signed_headers(
     secret: str | Sequence[str], msg_id: str, body: bytes, timestamp: int | None = None
 ) -> dict[str, str]:

@@ -63,10 +63,14 @@ class SubscriptionStats(BaseModel):
         description="Pushed out of a full queue (RIVERWATCH_WEBHOOK_QUEUE_MAXLEN)."
     )
     pending: int = Field(description="Queued, not delivered yet.")
+    parked: int = Field(
+        0, description="Set aside as unsendable (not an alert, or a request no retry can send)."
+    )
     attempts: int
     last_status: int | None = Field(None, description="HTTP status of the last POST; 0: no answer.")
     last_error: str | None = None
     last_failure: str | None = None
+    last_parked_reason: str | None = None
     last_attempt_at: str | None = None
     last_delivered_at: str | None = None
 
