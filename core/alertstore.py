@@ -10,6 +10,9 @@ finally failed, so a receiver that is down gets everything once it is back.
 >>> s = Subscription("sub_1", "https://example.com/h", {}, None, "whsec_x", "2026-01-01")
 >>> "secret" in s.public(), Subscription.from_json(s.to_json()) == s
 (False, True)
+>>> r = s.rotated("whsec_y", now=100.0, overlap_s=60.0)
+>>> r.signing_secrets(now=159.0), r.signing_secrets(now=160.0), "previous_secret" in r.public()
+(['whsec_y', 'whsec_x'], ['whsec_y'], False)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from core.names import Names
 
@@ -93,6 +97,9 @@ class Subscription:
     created_at: str
     status: str = "active"
     disabled_reason: str | None = None
+    # The secret before the last rotation, still signing until ``previous_secret_until``.
+    previous_secret: str | None = None
+    previous_secret_until: float | None = None  # epoch seconds
 
     def to_json(self) -> bytes:
         """The JSON stored in the subscriptions hash."""
@@ -104,10 +111,27 @@ class Subscription:
         return cls(**orjson.loads(raw))
 
     def public(self) -> dict[str, Any]:
-        """Everything but the secret (what GET /v1/subscriptions shows)."""
+        """Everything but the secrets (what GET /v1/subscriptions shows)."""
         out = asdict(self)
-        del out["secret"]
+        del out["secret"], out["previous_secret"], out["previous_secret_until"]
         return out
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets a delivery at ``now`` is signed with: the current one first, then the
+        previous one while a rotation's overlap lasts (receivers may still hold it)."""
+        until = self.previous_secret_until
+        if self.previous_secret and until is not None and now < until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def rotated(self, secret: str, now: float, overlap_s: float) -> Subscription:
+        """This subscription signing with ``secret``, and with the current one for
+        ``overlap_s`` more seconds (a secret rotated before is dropped)."""
+        if overlap_s <= 0:
+            return replace(self, secret=secret, previous_secret=None, previous_secret_until=None)
+        return replace(
+            self, secret=secret, previous_secret=self.secret, previous_secret_until=now + overlap_s
+        )
 
 
 class AlertStore:
@@ -196,6 +220,28 @@ class AlertStore:
         parts = ("queue", "stats", "lease", "parked")
         await self.r.delete(*(self.n.subscription(sub_id, p) for p in parts))
         return bool(gone)
+
+    async def rotate(self, sub_id: str, secret: str, overlap_s: float) -> Subscription | None:
+        """Make ``secret`` the subscription's signing secret, the old one signing on for
+        ``overlap_s`` seconds; the updated subscription, or None when unknown.
+
+        Optimistic (WATCH): a concurrent change of the subscriptions is never overwritten.
+        """
+        key = self.n.subscriptions()
+        while True:
+            async with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.hget(key, sub_id)
+                    if raw is None:
+                        return None
+                    sub = Subscription.from_json(raw).rotated(secret, time.time(), overlap_s)
+                    pipe.multi()
+                    pipe.hset(key, sub_id, sub.to_json())
+                    await pipe.execute()
+                    return sub
+                except WatchError:
+                    continue
 
     async def disable(self, sub_id: str, reason: str) -> None:
         """Mark a subscription disabled (no more deliveries); a deleted one stays deleted."""

@@ -133,6 +133,9 @@ class Deliveries:
             if digest and not digest_due(age, digest, len(entries) >= DIGEST_MAX):
                 await self._pause(sid, min(1.0, digest - age))
                 continue
+            # Read it again: a rotation or a disable while pending() waited applies to this POST.
+            if (sub := await self._mine(sid)) is None:
+                continue
             outcome = await self._post(sub, entries)
             if outcome == "gone":
                 return
@@ -188,7 +191,7 @@ class Deliveries:
             status = await post(
                 self.client,
                 sub.url,
-                sub.secret,
+                sub.signing_secrets(time.time()),  # both during a rotation's overlap
                 msg_id,
                 body,
                 self.s.webhook_allow_loopback,

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from core.alertstore import Subscription
 from core.webhooks import (
     InvalidSignature,
     Target,
@@ -232,3 +233,21 @@ def test_several_secrets_sign_one_message_and_the_official_library_takes_each() 
         assert Webhook(secret).verify(body, headers) == {"alert_id": "a1"}
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(body, headers)
+
+
+def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends() -> None:
+    old, new = new_secret(), new_secret()
+    sub = Subscription("sub_1", "https://h.example/", {}, None, old, "2026-01-01")
+    rotated = sub.rotated(new, now=1000.0, overlap_s=86_400)
+    body = b'{"alert_id":"a1"}'
+    during = signed_headers(rotated.signing_secrets(now=1000.0 + 86_399), "msg_1", body)
+    for secret in (old, new):
+        Webhook(secret).verify(body, during)
+    after = signed_headers(rotated.signing_secrets(now=1000.0 + 86_400), "msg_1", body)
+    Webhook(new).verify(body, after)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(body, after)
+    # A second rotation within the overlap keeps only the one before it.
+    again = rotated.rotated(new_secret(), now=2000.0, overlap_s=60)
+    assert again.signing_secrets(now=2000.0) == [again.secret, new]
+    assert set(again.public()).isdisjoint({"secret", "previous_secret", "previous_secret_until"})
