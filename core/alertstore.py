@@ -3,12 +3,16 @@
 Keys (see core.names): the alert stream ``alert_stream()`` (XADD ... MAXLEN ~; its entry ids
 are the SSE event ids), dedup/cooldown markers ``alert_gate()``, the hash of subscriptions
 ``subscriptions()``, and per subscription a ``queue`` stream of alerts still to deliver, a
-``stats`` hash and a worker ``lease``. An alert leaves a queue only when it was delivered or
+``parked`` stream of alerts no retry can send (each with its reason), a ``stats`` hash and a
+worker ``lease``. An alert leaves a queue only when it was delivered or
 finally failed, so a receiver that is down gets everything once it is back.
 
 >>> s = Subscription("sub_1", "https://example.com/h", {}, None, "whsec_x", "2026-01-01")
 >>> "secret" in s.public(), Subscription.from_json(s.to_json()) == s
 (False, True)
+>>> r = s.rotated("whsec_y", now=100.0, overlap_s=60.0)
+>>> r.signing_secrets(now=159.0), r.signing_secrets(now=160.0), "previous_secret" in r.public()
+(['whsec_y', 'whsec_x'], ['whsec_y'], False)
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from core.names import Names
 
 log = logging.getLogger(__name__)
 Entry = tuple[str, bytes]  # (stream entry id, alert JSON)
-COUNTERS = ("delivered", "failed", "dropped", "attempts")
+COUNTERS = ("delivered", "failed", "dropped", "attempts", "parked")
 
 # Dedup, cooldown and fan-out in one atomic step: a redelivered Kafka record can never be
 # stored twice, and a stored alert is always queued for every matching subscription.
@@ -92,6 +97,9 @@ class Subscription:
     created_at: str
     status: str = "active"
     disabled_reason: str | None = None
+    # The secret before the last rotation, still signing until ``previous_secret_until``.
+    previous_secret: str | None = None
+    previous_secret_until: float | None = None  # epoch seconds
 
     def to_json(self) -> bytes:
         """The JSON stored in the subscriptions hash."""
@@ -103,10 +111,27 @@ class Subscription:
         return cls(**orjson.loads(raw))
 
     def public(self) -> dict[str, Any]:
-        """Everything but the secret (what GET /v1/subscriptions shows)."""
+        """Everything but the secrets (what GET /v1/subscriptions shows)."""
         out = asdict(self)
-        del out["secret"]
+        del out["secret"], out["previous_secret"], out["previous_secret_until"]
         return out
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets a delivery at ``now`` is signed with: the current one first, then the
+        previous one while a rotation's overlap lasts (receivers may still hold it)."""
+        until = self.previous_secret_until
+        if self.previous_secret and until is not None and now < until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def rotated(self, secret: str, now: float, overlap_s: float) -> Subscription:
+        """This subscription signing with ``secret``, and with the current one for
+        ``overlap_s`` more seconds (a secret rotated before is dropped)."""
+        if overlap_s <= 0:
+            return replace(self, secret=secret, previous_secret=None, previous_secret_until=None)
+        return replace(
+            self, secret=secret, previous_secret=self.secret, previous_secret_until=now + overlap_s
+        )
 
 
 class AlertStore:
@@ -193,9 +218,31 @@ class AlertStore:
     async def delete(self, sub_id: str) -> bool:
         """Delete a subscription with its queue and stats; False when it did not exist."""
         gone = await self.r.hdel(self.n.subscriptions(), sub_id)
-        parts = ("queue", "stats", "lease")
+        parts = ("queue", "stats", "lease", "parked")
         await self.r.delete(*(self.n.subscription(sub_id, p) for p in parts))
         return bool(gone)
+
+    async def rotate(self, sub_id: str, secret: str, overlap_s: float) -> Subscription | None:
+        """Make ``secret`` the subscription's signing secret, the old one signing on for
+        ``overlap_s`` seconds; the updated subscription, or None when unknown.
+
+        Optimistic (WATCH): a concurrent change of the subscriptions is never overwritten.
+        """
+        key = self.n.subscriptions()
+        while True:
+            async with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.hget(key, sub_id)
+                    if raw is None:
+                        return None
+                    sub = Subscription.from_json(raw).rotated(secret, time.time(), overlap_s)
+                    pipe.multi()
+                    pipe.hset(key, sub_id, sub.to_json())
+                    await pipe.execute()
+                    return sub
+                except WatchError:
+                    continue
 
     async def disable(self, sub_id: str, reason: str) -> None:
         """Mark a subscription disabled (no more deliveries); a deleted one stays deleted."""
@@ -228,6 +275,32 @@ class AlertStore:
             if note:
                 pipe.hset(self.n.subscription(sub_id, "stats"), mapping=note)
             await pipe.execute()
+
+    async def park(self, sub_id: str, entries: list[Entry], reason: str) -> None:
+        """Move alerts no retry can send from the queue to ``parked``, with the reason.
+
+        The parked stream keeps at most the queue's length (the oldest go first, counted in
+        ``stats.parked`` all the same), so a flood of bad alerts cannot grow Redis unbounded.
+        """
+        queue = self.n.subscription(sub_id, "queue")
+        parked = self.n.subscription(sub_id, "parked")
+        at = str(int(time.time()))
+        async with self.r.pipeline(transaction=True) as pipe:
+            for entry_id, body in entries:
+                fields = {"alert": body, "reason": reason, "entry": entry_id, "at": at}
+                pipe.xadd(parked, fields, maxlen=self.queue_maxlen, approximate=True)
+            pipe.xdel(queue, *(e[0] for e in entries))
+            pipe.hincrby(self.n.subscription(sub_id, "stats"), "parked", len(entries))
+            pipe.hset(self.n.subscription(sub_id, "stats"), "last_parked_reason", reason)
+            await pipe.execute()
+
+    async def parked(self, sub_id: str, count: int = 100) -> list[dict[str, Any]]:
+        """The oldest ``count`` parked alerts: ``entry``, ``alert`` (bytes), ``reason``, ``at``."""
+        raw = await self.r.xrange(self.n.subscription(sub_id, "parked"), "-", "+", count)
+        return [
+            {"parked_id": _s(pid)} | {_s(k): (v if k == b"alert" else _s(v)) for k, v in f.items()}
+            for pid, f in raw
+        ]
 
     async def note(self, sub_id: str, **fields: Any) -> None:
         """Record an attempt's outcome (``last_status``, ``last_error``, ...) and count it."""

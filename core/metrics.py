@@ -87,7 +87,7 @@ ALERTS_SUPPRESSED = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "riverwatch_webhook_deliveries_total",
     "Webhook outcomes: delivered/failed count alerts; retry/refused count POSTs; gone counts "
-    "subscriptions disabled by a 410.",
+    "subscriptions disabled by a 410; parked counts alerts set aside as unsendable.",
     ["outcome"],
 )
 DRIFT_SHARE = Gauge(

@@ -269,6 +269,13 @@ class Settings(BaseSettings):
         description="RIVERWATCH_WEBHOOK_QUEUE_MAXLEN: pending alerts per subscription; "
         "beyond it the oldest are dropped and counted.",
     )
+    webhook_secret_overlap_s: float = Field(
+        DAY_SECONDS,
+        ge=0,
+        le=30 * DAY_SECONDS,
+        description="RIVERWATCH_WEBHOOK_SECRET_OVERLAP_S: after a subscription's secret is "
+        "rotated, deliveries are signed with the old and the new secret for this long (s).",
+    )
 
     offline_flush_rows: int = Field(
         5000, ge=1, description="RIVERWATCH_OFFLINE_FLUSH_ROWS: labeled rows per offline file."

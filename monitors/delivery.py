@@ -21,6 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from core.webhooks import message_id
+
 SEVERITIES = ("info", "warning", "critical")
 KINDS = ("fraud", "drift", "fairness", "performance", "forecast_anomaly", "retrain", "system")
 
@@ -174,6 +178,33 @@ def digest_body(alerts: Iterable[bytes]) -> bytes:
     b'[{"a":1},{"b":2}]'
     """
     return b"[" + b",".join(alerts) + b"]"
+
+
+def alert_message_id(body: bytes) -> str:
+    """The ``webhook-id`` of one queued alert, derived from its ``alert_id``.
+
+    Raises ValueError ("not an alert: ...") when ``body`` is not a JSON object with an
+    ``alert_id``: no retry can send it, so the sender parks it.
+
+    >>> alert_message_id('{"alert_id": "café"}'.encode()) == message_id("café")
+    True
+    """
+    try:
+        alert = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not an alert: not JSON ({exc})") from None
+    if not isinstance(alert, dict) or not isinstance(alert.get("alert_id"), str | int):
+        raise ValueError("not an alert: no alert_id")
+    return message_id(str(alert["alert_id"]))
+
+
+def digest_message_id(sub_id: str, first: str, last: str) -> str:
+    """The ``webhook-id`` of a digest: stable while its batch is retried, header-safe.
+
+    >>> digest_message_id("sub_1", "1-0", "2-0")[:7]
+    'digest_'
+    """
+    return message_id(sub_id, first, last, prefix="digest")
 
 
 def status_outcome(status: int) -> str:

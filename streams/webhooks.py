@@ -5,8 +5,13 @@ works; a dead worker's subscriptions move to another within ``LEASE_S``), and a 
 receiver only ever delays itself: every task has its own queue, backoff and timeouts. A task
 POSTs its queue in order, signed per Standard Webhooks (core.webhooks), retries with jittered
 exponential backoff, fails an alert past the attempts or the retry horizon, and disables the
-subscription on 410 Gone. Alerts leave the queue only when delivered or failed, so a receiver
-that is down gets everything once it is back.
+subscription on 410 Gone. Alerts leave the queue only when delivered, failed or parked, so a
+receiver that is down gets everything once it is back.
+
+An alert that no retry could send (not an alert at all, or a request the HTTP client refuses
+to build) is parked: moved with its reason to the subscription's ``parked`` stream, counted
+(``riverwatch_webhook_deliveries_total{outcome="parked"}``, ``stats.parked``) and logged, and
+the queue goes on. One alert never stops a subscription's sender.
 """
 
 from __future__ import annotations
@@ -17,14 +22,20 @@ import logging
 import time
 
 import httpx
-import orjson
 from redis.exceptions import RedisError
 
 from core.alertstore import AlertStore, Entry, Subscription, entry_age_s, id_key
 from core.metrics import WEBHOOK_DELIVERIES
 from core.settings import Settings
 from core.webhooks import UnsafeURL, post
-from monitors.delivery import RetryState, digest_body, digest_due, status_outcome
+from monitors.delivery import (
+    RetryState,
+    alert_message_id,
+    digest_body,
+    digest_due,
+    digest_message_id,
+    status_outcome,
+)
 from streams.records import iso
 
 log = logging.getLogger(__name__)
@@ -32,6 +43,8 @@ LEASE_S = 10.0
 SUPERVISE_S = 0.5
 IDLE_BLOCK_MS = 1000
 DIGEST_MAX = 500
+# Failures of the client itself: the same request would fail the same way on every retry.
+UNSENDABLE = (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 
 class Deliveries:
@@ -110,6 +123,7 @@ class Deliveries:
             entries = await self.store.pending(sid, DIGEST_MAX if digest else 1, IDLE_BLOCK_MS)
             if frozen:
                 entries = [e for e in entries if id_key(e[0]) <= id_key(frozen)]
+            entries = await self._readable(sid, entries)
             if not entries:
                 continue
             head, age = entries[0][0], entry_age_s(entries[0][0])
@@ -119,10 +133,15 @@ class Deliveries:
             if digest and not digest_due(age, digest, len(entries) >= DIGEST_MAX):
                 await self._pause(sid, min(1.0, digest - age))
                 continue
+            # Read it again: a rotation or a disable while pending() waited applies to this POST.
+            if (sub := await self._mine(sid)) is None:
+                continue
             outcome = await self._post(sub, entries)
             if outcome == "gone":
                 return
             frozen = ""
+            if outcome == "parked":  # says nothing about the receiver: no backoff
+                continue
             if outcome == "delivered":
                 retry.succeeded()
                 continue
@@ -137,19 +156,42 @@ class Deliveries:
         await self.store.settle(sid, ids, "failed", last_failure=why)
         WEBHOOK_DELIVERIES.labels("failed").inc(len(ids))
 
+    async def _readable(self, sid: str, entries: list[Entry]) -> list[Entry]:
+        """The entries that are alerts; the others are parked (no retry could send them)."""
+        good = []
+        for entry in entries:
+            try:
+                alert_message_id(entry[1])
+            except ValueError as exc:
+                await self._park(sid, [entry], str(exc))
+            else:
+                good.append(entry)
+        return good
+
+    async def _park(self, sid: str, entries: list[Entry], reason: str) -> None:
+        await self.store.park(sid, entries, reason)
+        WEBHOOK_DELIVERIES.labels("parked").inc(len(entries))
+        ids = ", ".join(e[0] for e in entries)
+        log.warning("webhook %s: alert(s) %s parked: %r", sid, ids, reason)
+
     async def _post(self, sub: Subscription, entries: list[Entry]) -> str:
-        """POST ``entries`` (one alert, or a digest list); ``delivered``, ``gone`` or ``retry``."""
+        """POST ``entries`` (one alert, or a digest list).
+
+        Returns ``delivered``, ``gone``, ``retry`` or ``parked`` (this request can never be
+        sent as it is: its alerts are parked and the queue goes on).
+        """
         ids = [e[0] for e in entries]
-        if sub.digest_interval_s:  # the id is stable across retries: the batch is the same
-            body, msg_id = digest_body(e[1] for e in entries), f"digest_{sub.id}_{ids[0]}_{ids[-1]}"
-        else:
-            body, msg_id = entries[0][1], str(orjson.loads(entries[0][1])["alert_id"])
         now, label = iso(time.time()), ""
         try:
+            if sub.digest_interval_s:  # the id is stable across retries: the batch is the same
+                body = digest_body(e[1] for e in entries)
+                msg_id = digest_message_id(sub.id, ids[0], ids[-1])
+            else:
+                body, msg_id = entries[0][1], alert_message_id(entries[0][1])
             status = await post(
                 self.client,
                 sub.url,
-                sub.secret,
+                sub.signing_secrets(time.time()),  # both during a rotation's overlap
                 msg_id,
                 body,
                 self.s.webhook_allow_loopback,
@@ -158,8 +200,13 @@ class Deliveries:
             error = "" if 200 <= status < 300 else f"HTTP {status}"
         except UnsafeURL as exc:  # DNS may have changed since registration
             status, error, label = 0, f"refused: {exc}", "refused"
+        except UNSENDABLE as exc:
+            return await self._unsendable(sub.id, entries, now, exc)
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}".rstrip(": ")
+        except Exception as exc:  # one unsendable request (or a bug) costs its alerts only
+            log.exception("webhook %s: building or sending %s failed", sub.id, ids)
+            return await self._unsendable(sub.id, entries, now, exc)
         outcome = status_outcome(status)
         WEBHOOK_DELIVERIES.labels(label or outcome).inc(len(ids) if outcome == "delivered" else 1)
         await self.store.note(sub.id, last_status=status, last_error=error, last_attempt_at=now)
@@ -169,3 +216,9 @@ class Deliveries:
             await self.store.disable(sub.id, f"the receiver answered 410 Gone at {now}")
             await self._fail(sub.id, ids, "the receiver answered 410 Gone")
         return outcome
+
+    async def _unsendable(self, sid: str, entries: list[Entry], now: str, exc: Exception) -> str:
+        reason = f"unsendable: {type(exc).__name__}: {exc}"
+        await self.store.note(sid, last_status=0, last_error=reason, last_attempt_at=now)
+        await self._park(sid, entries, reason)
+        return "parked"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AuthFirstRoute
@@ -64,10 +65,14 @@ class SubscriptionStats(BaseModel):
         description="Pushed out of a full queue (RIVERWATCH_WEBHOOK_QUEUE_MAXLEN)."
     )
     pending: int = Field(description="Queued, not delivered yet.")
+    parked: int = Field(
+        0, description="Set aside as unsendable (not an alert, or a request no retry can send)."
+    )
     attempts: int
     last_status: int | None = Field(None, description="HTTP status of the last POST; 0: no answer.")
     last_error: str | None = None
     last_failure: str | None = None
+    last_parked_reason: str | None = None
     last_attempt_at: str | None = None
     last_delivered_at: str | None = None
 
@@ -89,6 +94,10 @@ class SubscriptionCreated(SubscriptionPublic):
     """The new subscription with its signing secret, shown this once."""
 
     secret: str = Field(description="`whsec_...`: verify each webhook's signature with it.")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _store(resources: Resources) -> AlertStore:
@@ -178,3 +187,56 @@ async def delete_subscription(sub_id: SubId, key: AdminKey, resources: Resources
     if not await _store(resources).delete(sub_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class SecretRotated(BaseModel):
+    """A subscription's new signing secret, shown this once."""
+
+    id: str
+    secret: str = Field(description="`whsec_...`: the new signing secret.")
+    previous_secret_expires_at: str | None = Field(
+        description="Until then every delivery also carries a signature with the previous "
+        "secret (the `webhook-signature` header lists both); null: no overlap."
+    )
+
+
+@router.post(
+    "/subscriptions/{sub_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        404: {"model": Problem},
+        422: {"model": Problem},
+    },
+    summary="Rotate a webhook subscription's signing secret",
+)
+async def rotate_secret(
+    sub_id: SubId,
+    key: AdminKey,
+    resources: ResourcesDep,
+    overlap_s: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=30 * 86_400,
+            description="Seconds the old secret keeps signing too; default "
+            "RIVERWATCH_WEBHOOK_SECRET_OVERLAP_S (24 h). 0 drops it at once.",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Give the subscription a new secret (answered only now); 404 when unknown.
+
+    During the overlap each delivery carries two `v1,` signatures, one per secret, so a
+    receiver verifies with whichever it holds while it switches to the new one.
+    """
+    overlap = resources.settings.webhook_secret_overlap_s if overlap_s is None else overlap_s
+    sub = await _store(resources).rotate(sub_id, new_secret(), overlap)
+    if sub is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")
+    until = sub.previous_secret_until
+    return {
+        "id": sub.id,
+        "secret": sub.secret,
+        "previous_secret_expires_at": None if until is None else _iso(until),
+    }

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, Producer
 
 from core.kafka import ensure_topics
 from core.settings import Settings
-from core.webhooks import verify
+from core.webhooks import message_id, verify
 from tests.integration.apiserver import Api, running_api
 from tests.integration.workers import poll, running_worker
 
@@ -168,7 +168,7 @@ def test_each_alert_arrives_once_signed_and_bad_records_are_dead_lettered(env: A
         ]
         for headers, body in rx.got:
             verify(sub["secret"], headers, body)
-            assert headers["webhook-id"] == orjson.loads(body)["alert_id"]
+            assert headers["webhook-id"] == message_id(orjson.loads(body)["alert_id"])
     dead = consume(env, "deadletter", 2)
     assert {d["value"] for d in dead} == {"not json", '{"alert_id": "x", "kind": "nope"}'}
     assert all(d["origin_topic"] == env.names.topic("alerts") for d in dead)

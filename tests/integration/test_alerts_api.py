@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from core.webhooks import verify
 from tests.integration.apiserver import Api, serve
@@ -196,3 +197,39 @@ def test_digest_batches_alerts_into_one_signed_post(env: Api) -> None:
         headers, body = rx.got[0]
         verify(sub["secret"], headers, body)
         assert headers["webhook-id"].startswith("digest_")
+
+
+def test_a_rotated_secret_signs_alongside_the_old_one_during_the_overlap(env: Api) -> None:
+    # Issue 13, finding 10: a subscription's secret could not be rotated.
+    subj, root = f"rotate-{uuid.uuid4().hex[:6]}", env.auth("root")
+    with receiver() as rx:
+        sub = subscribe(env, rx.url, [subj])
+        old = sub["secret"]
+        path = f"/v1/subscriptions/{sub['id']}/rotate-secret"
+        assert env.http.post(path, headers=env.auth("reader")).status_code == 403
+        assert (
+            env.http.post("/v1/subscriptions/sub_nope/rotate-secret", headers=root).status_code
+            == 404
+        )
+        r = env.http.post(path, headers=root)
+        assert r.status_code == 200, r.text
+        new, until = r.json()["secret"], r.json()["previous_secret_expires_at"]
+        assert new.startswith("whsec_") and new != old and until is not None
+        assert new not in env.http.get(f"/v1/subscriptions/{sub['id']}", headers=root).text
+        publish(env, alert(f"{subj}-1", subj, "fraud"), key=b"fraud")
+        poll(lambda: settled(env, sub["id"], 1), 30, "the alert delivered")
+        headers, body = rx.got[0]
+        assert len(headers["webhook-signature"].split(" ")) == 2
+        for secret in (old, new):  # a receiver still on the old secret, or already on the new
+            Webhook(secret).verify(body, headers)
+        # After the overlap (here none at all) only the newest secret signs.
+        r = env.http.post(path, params={"overlap_s": 0}, headers=root)
+        newest = r.json()["secret"]
+        assert r.json()["previous_secret_expires_at"] is None
+        publish(env, alert(f"{subj}-2", subj, "fraud"), key=b"fraud")
+        poll(lambda: settled(env, sub["id"], 2), 30, "the second alert delivered")
+        headers, body = rx.got[1]
+        Webhook(newest).verify(body, headers)
+        for secret in (old, new):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(secret).verify(body, headers)

@@ -10,7 +10,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from core.alertstore import Subscription
 from core.webhooks import (
     InvalidSignature,
     Target,
@@ -183,3 +187,67 @@ def test_post_checks_the_address_again_before_connecting() -> None:
 
     with pytest.raises(UnsafeURL, match=r"10\.0\.0\.9 \(private\)"):
         asyncio.run(attempt())
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["v1,café", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OÉ=", "v1,\x00", "\u2028", ""],
+)
+def test_verify_refuses_a_non_ascii_or_junk_signature_with_its_own_error(signature: str) -> None:
+    # Issue 13, finding 10: a non-ASCII signature raised TypeError from hmac.compare_digest.
+    with pytest.raises(InvalidSignature):
+        verify(REF_SECRET, ref_headers(signature), REF_BODY, now=REF_TS)
+
+
+@pytest.mark.parametrize("ts", ["1e9", "١٦١٤٢٦٥٣٣٠", "9" * 5000, "-1614265330", " 1614265330"])
+def test_verify_refuses_a_timestamp_that_is_not_plain_digits(ts: str) -> None:
+    with pytest.raises(InvalidSignature):
+        verify(REF_SECRET, ref_headers(ts=0) | {"webhook-timestamp": ts}, REF_BODY, now=REF_TS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg_id=st.text(max_size=40),
+    ts=st.one_of(
+        st.text(max_size=30), st.integers(min_value=-(10**400), max_value=10**400).map(str)
+    ),
+    sig=st.one_of(st.text(max_size=120), st.text(max_size=60).map(lambda t: f"v1,{t} v1,{t}")),
+    body=st.binary(max_size=64),
+    now=st.sampled_from([None, REF_TS]),
+)
+def test_verify_raises_nothing_but_invalid_signature(
+    msg_id: str, ts: str, sig: str, body: bytes, now: int | None
+) -> None:
+    headers = {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": sig}
+    with pytest.raises(InvalidSignature):
+        verify(REF_SECRET, headers, body, now=now)
+
+
+def test_several_secrets_sign_one_message_and_the_official_library_takes_each() -> None:
+    old, new = new_secret(), new_secret()
+    body = b'{"alert_id":"a1"}'
+    headers = signed_headers([new, old], "msg_1", body)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        verify(secret, headers, body)
+        assert Webhook(secret).verify(body, headers) == {"alert_id": "a1"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
+
+
+def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends() -> None:
+    old, new = new_secret(), new_secret()
+    sub = Subscription("sub_1", "https://h.example/", {}, None, old, "2026-01-01")
+    rotated = sub.rotated(new, now=1000.0, overlap_s=86_400)
+    body = b'{"alert_id":"a1"}'
+    during = signed_headers(rotated.signing_secrets(now=1000.0 + 86_399), "msg_1", body)
+    for secret in (old, new):
+        Webhook(secret).verify(body, during)
+    after = signed_headers(rotated.signing_secrets(now=1000.0 + 86_400), "msg_1", body)
+    Webhook(new).verify(body, after)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(body, after)
+    # A second rotation within the overlap keeps only the one before it.
+    again = rotated.rotated(new_secret(), now=2000.0, overlap_s=60)
+    assert again.signing_secrets(now=2000.0) == [again.secret, new]
+    assert set(again.public()).isdisjoint({"secret", "previous_secret", "previous_secret_until"})
