@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from core.kafka import consumer
 from core.metrics import BATCH_SIZE, CONSUMER_LAG, EVENTS
@@ -48,6 +48,7 @@ class BatchLoop:
         self.name = name
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once partitions are assigned
+        self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,7 +77,9 @@ class BatchLoop:
         # librdkafka computes the lag per partition itself; its statistics callback runs inside
         # consume(), on this thread.
         c = consumer(self.s, self.group, **{"statistics.interval.ms": 2000, "stats_cb": self._lag})
-        c.subscribe([self.topic], on_assign=lambda *_: self.ready.set())
+        c.subscribe(
+            [self.topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._revoke
+        )
         wait = self.s.score_batch_wait_ms / 1000
         try:
             while not self.stopping.is_set():
@@ -109,12 +112,22 @@ class BatchLoop:
                 c.commit(asynchronous=False)
             c.close()
 
+    def _assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self.assigned = self.assigned | {tp.partition for tp in parts}
+        self.ready.set()
+
+    def _revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self.assigned = self.assigned - {tp.partition for tp in parts}
+        for tp in parts:  # no longer ours: our last figure must not outlive the owner's
+            CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
+
     def _lag(self, raw: str) -> None:
+        # -1 says "unknown" (the gauge's max across processes then shows the owner's figure).
         stats = orjson.loads(raw)
         for p, part in stats.get("topics", {}).get(self.topic, {}).get("partitions", {}).items():
-            lag = part.get("consumer_lag", -1)
-            if p != "-1" and lag >= 0:
-                CONSUMER_LAG.labels(topic=self.label, partition=p).set(lag)
+            if p != "-1" and int(p) in self.assigned:
+                lag = part.get("consumer_lag", -1)
+                CONSUMER_LAG.labels(topic=self.label, partition=p).set(max(lag, -1))
 
     def _next_batch(self, c: Consumer, wait: float) -> list[Message]:
         # consume(n, timeout) only returns early when n messages are in, so at low rates it
