@@ -44,6 +44,7 @@ HELPER_ROLES = "alerts,forecasting,monitoring,training"
 # Dependency tiers: a child (re)starts only while every lower tier runs; stop is the reverse.
 TIER_SERVERS, TIER_WORKERS, TIER_API, TIER_TRAFFIC = 0, 1, 2, 3
 WORKER_STOP_S = 30.0  # a worker finishes its batch, commits and snapshots the online model
+API_START_S = 180.0  # five interpreters importing at once on a busy 2-core machine take a while
 
 
 def _python(*args: str) -> list[str]:
@@ -113,7 +114,7 @@ def run_up(
         api = next(c for c in sup.children if c.name == "api")
         wait_until(
             lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
-            60,
+            API_START_S,
             "the API",
             api.proc,
             api.log,
