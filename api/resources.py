@@ -84,7 +84,7 @@ def open_resources(settings: Settings) -> Resources:
     return Resources(
         settings=settings,
         names=Names(settings.topic_prefix),
-        producer=AsyncProducer(producer(settings)).start(),
+        producer=AsyncProducer(producer(settings), factory=lambda: producer(settings)).start(),
         redis=redis_client,
         broker=BrokerProbe(settings),
         streams=StreamSlots(settings.api_max_streams, settings.api_max_streams_per_key),

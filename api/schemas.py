@@ -38,7 +38,9 @@ class Readiness(BaseModel):
 
     status: str
     checks: dict[str, Any] = Field(
-        description="kafka: bool, redis: bool, workers: number of fresh worker heartbeats."
+        description="kafka: bool, redis: bool, workers: number of live scorers, partitions: "
+        "{total, unowned} of `transactions` (ready only when none is unowned), children: "
+        "supervised children not running normally (under `riverwatch up`)."
     )
 
 

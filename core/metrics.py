@@ -63,7 +63,7 @@ HTTP_LATENCY = Histogram(
 CONSUMER_LAG = Gauge(
     "riverwatch_consumer_lag",
     "Records behind the partition's high watermark, from librdkafka's statistics (approximate "
-    "on the embedded broker, whose watermarks are unreliable).",
+    "on the embedded broker, whose watermarks are unreliable); -1 when unknown.",
     ["topic", "partition"],
     multiprocess_mode="livemax",
 )

@@ -98,6 +98,10 @@ class Names:
         """Hash of worker id -> last heartbeat, for workers without the scoring role."""
         return self._key("helpers")
 
+    def worker_partitions(self) -> str:
+        """Hash of scorer id -> the ``transactions`` partitions it owns ("0,2"), beside its beat."""
+        return self._key("workers", "partitions")
+
     def api_keys(self) -> str:
         """Hash of sha256(key) -> JSON {name, scopes}."""
         return self._key("apikeys")

@@ -434,6 +434,25 @@ class Settings(BaseSettings):
     def _utc(cls, value: datetime) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
+    supervise_max_restarts: int = Field(
+        5,
+        ge=1,
+        description="RIVERWATCH_SUPERVISE_MAX_RESTARTS: restarts of one child `up` allows per "
+        "RIVERWATCH_SUPERVISE_WINDOW_S before it reports the child as crash-looping.",
+    )
+    supervise_window_s: float = Field(
+        60.0,
+        gt=0,
+        description="RIVERWATCH_SUPERVISE_WINDOW_S: window of the restart budget; a child that "
+        "stays up this long starts again with a clean record.",
+    )
+    supervise_backoff_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="RIVERWATCH_SUPERVISE_BACKOFF_MAX_S: longest wait before restarting a child "
+        "(the wait doubles with each exit in the window, from 0.5 s).",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.review_threshold > self.decline_threshold:

@@ -29,6 +29,49 @@ def _settings(**overrides: object) -> Settings:
     return s
 
 
+def _running(need: tuple[str, ...] = (), **overrides: object) -> tuple[Settings, str | None]:
+    """Settings for a command that talks to the running system, and its API URL if known.
+
+    Whatever RIVERWATCH_KAFKA_BOOTSTRAP / RIVERWATCH_REDIS_URL leave unset is read from the
+    ``endpoints.json`` that a running `riverwatch up` keeps in the data dir. ``need`` names
+    what the command cannot do without ("kafka", "redis"): without it, a clear message.
+    """
+    from core.runfiles import ENDPOINTS, read_endpoints
+
+    s = _settings(**overrides)
+    found = read_endpoints(s.data_dir)
+    if found is not None:
+        s = s.model_copy(
+            update={
+                "kafka_bootstrap": s.kafka_bootstrap or found.bootstrap,
+                "redis_url": s.redis_url or found.redis_url,
+            }
+        )
+    missing = [
+        var
+        for what, var, value in (
+            ("kafka", "RIVERWATCH_KAFKA_BOOTSTRAP", s.kafka_bootstrap),
+            ("redis", "RIVERWATCH_REDIS_URL", s.redis_url),
+        )
+        if what in need and not value
+    ]
+    if missing:
+        typer.secho(
+            f"nothing running: no `riverwatch up` is running on data dir {s.data_dir.resolve()} "
+            f"(no live {ENDPOINTS} there) and {' / '.join(missing)} is not set. Start "
+            "`riverwatch up` (or `make run`), pass the same RIVERWATCH_DATA_DIR as it, or set "
+            "the variables to a running Kafka / Redis.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return s, found.api_url if found is not None else None
+
+
+def _sink_needs(sink: str) -> tuple[str, ...]:
+    return ("kafka",) if sink == "kafka" else ()
+
+
 @app.command()
 def up(
     demo: Annotated[
@@ -130,7 +173,7 @@ def simulate(
     """Generate transactions and delayed labels (Fraud Detection Handbook design) into a sink."""
     from riverwatch.simrun import run_simulation
 
-    s = _settings()
+    s, api_url = _running(_sink_needs(sink))
     run_simulation(
         s,
         sink=sink,
@@ -141,7 +184,7 @@ def simulate(
         days_per_minute=days_per_minute,
         demo=demo,
         out=out,
-        url=url,
+        url=url or api_url,
         key=key,
         start=datetime.fromisoformat(start) if start else None,
         label_delay_days=label_delay_days,
@@ -167,8 +210,8 @@ def replay(
     from riverwatch.simrun import make_sink, with_progress
     from riverwatch.simulator import pump, read_ndjson
 
-    s = _settings()
-    target = make_sink(s, sink, None, url, key)
+    s, api_url = _running(_sink_needs(sink))
+    target = make_sink(s, sink, None, url or api_url, key)
     try:
         sent = pump(with_progress(read_ndjson(file)), target, sim_days_per_minute=days_per_minute)
     finally:
@@ -181,7 +224,7 @@ def status() -> None:
     """One screen: workers, rates, latency, decisions, models, labels, lag."""
     from riverwatch.status import collect, render
 
-    typer.echo(render(collect(_settings())))
+    typer.echo(render(collect(_running(("redis",))[0])))
 
 
 @app.command()
@@ -193,7 +236,7 @@ def train(
     """Train a batch challenger from the offline store; promote it only if it wins."""
     from riverwatch.train import run_train
 
-    if not run_train(_settings(), now, typer.echo):
+    if not run_train(_running(("redis",))[0], now, typer.echo):
         raise typer.Exit(1)
 
 
@@ -211,7 +254,7 @@ def keys_create(
     from core.names import Names
     from core.redis import redis_client
 
-    s = _settings()
+    s = _running(("redis",))[0]
     typer.echo(create_key(redis_client(s), Names(s.topic_prefix), name, scopes.split(",")))
 
 
@@ -222,7 +265,7 @@ def keys_list() -> None:
     from core.names import Names
     from core.redis import redis_client
 
-    s = _settings()
+    s = _running(("redis",))[0]
     for info in list_keys(redis_client(s), Names(s.topic_prefix)).values():
         typer.echo(f"{info.name}\t{','.join(info.scopes)}\t{info.created}")
 
@@ -234,7 +277,7 @@ def keys_revoke(name: Annotated[str, typer.Option(help="Revoke every key of this
     from core.names import Names
     from core.redis import redis_client
 
-    s = _settings()
+    s = _running(("redis",))[0]
     typer.echo(f"revoked {revoke_name(redis_client(s), Names(s.topic_prefix), name)} key(s)")
 
 

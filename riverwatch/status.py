@@ -10,6 +10,7 @@ from confluent_kafka import TopicPartition
 from core.kafka import admin, consumer
 from core.names import Names
 from core.redis import redis_client
+from core.runfiles import read_supervisor
 from core.settings import Settings
 from models.livestats import summarize
 
@@ -58,6 +59,7 @@ def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
         "helpers": alive(helpers),
         "learner": {k.decode(): int(float(v)) for k, v in learner.items()},
         "online_model": online.decode() if online else "0 (no labels learned yet)",
+        "children": read_supervisor(settings.data_dir),
         "lag": {
             "scorer": consumer_lag(
                 settings,
@@ -81,7 +83,24 @@ def render(s: dict[str, Any]) -> str:
         f"fraud alert rate   {live['fraud_alert_rate']:.2%}",
         f"online model       version {s['online_model']}",
         "labels             " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["learner"].items())),
-        f"scorer lag         {s['lag']['scorer'] if s['lag']['scorer'] is not None else '?'} "
-        "records (approximate on the embedded broker)",
+        "scorer lag         "
+        + (
+            f"{s['lag']['scorer']:,} records (approximate on the embedded broker)"
+            if s["lag"]["scorer"] is not None
+            else "unknown (the broker did not answer)"
+        ),
     ]
+    children = s.get("children")
+    if children:  # run by `riverwatch up`: how its supervised children are doing
+        lines.append("children           " + ", ".join(_child(n, c) for n, c in children.items()))
     return "\n".join(lines)
+
+
+def _child(name: str, c: dict[str, Any]) -> str:
+    """One supervised child as ``name state`` (+ restarts, crash-looping)."""
+    text = f"{name} {c.get('state', '?')}"
+    if c.get("restarts"):
+        text += f" ({c['restarts']} restarts)"
+    if c.get("crash_looping"):
+        text += " CRASH-LOOPING"
+    return text

@@ -3,8 +3,12 @@
 Workers: ``--workers`` scoring processes (roles scoring and learning) and one helper process
 (alerts, forecasting, monitoring, training), each with its own interpreter lock.
 
-Every child dies with this process (PR_SET_PDEATHSIG), and on Ctrl-C, SIGTERM or the end of
-``--for`` they are stopped in order: traffic, API, workers, then the broker and Valkey.
+Every child, the embedded broker and Valkey included, is supervised (riverwatch.supervisor):
+started in dependency order, restarted with backoff when it exits, reported when it
+crash-loops, never taking the others down. Every child dies with this process
+(PR_SET_PDEATHSIG); on Ctrl-C, SIGTERM or the end of ``--for`` they are stopped in reverse
+order: traffic, API, workers (which finish their batches, commit and snapshot), then the
+broker and Valkey. ``<data dir>/endpoints.json`` tells the other commands where it all runs.
 """
 
 from __future__ import annotations
@@ -12,82 +16,53 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
+import socket
 import sys
 import time
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
 import typer
 
-from core.apikeys import create_key
-from core.kafka import ensure_topics
+from core.apikeys import create_key, hash_key
+from core.events import Alert
+from core.kafka import ensure_topics, producer
 from core.names import Names
 from core.redis import redis_client
+from core.runfiles import remove_runfiles, write_endpoints
 from core.settings import Settings, to_env
-from riverwatch.embedded import EmbeddedStack
-from riverwatch.procs import spawn, stop, wait_until
+from riverwatch.embedded import TANSU_DURABLE, EmbeddedStack
+from riverwatch.procs import spawn, wait_until
+from riverwatch.supervisor import Budget, Child, Supervisor
 
-MAX_RESTARTS = 5
 SCORER_ROLES = "scoring,learning"
 HELPER_ROLES = "alerts,forecasting,monitoring,training"
-
-
-@dataclass
-class Child:
-    """A supervised child: how to start it and its current process."""
-
-    name: str
-    argv: list[str]
-    log: Path
-    restart: bool = True
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-
-
-@dataclass
-class Supervisor:
-    """Starts and watches the runtime processes of one `up`."""
-
-    env: dict[str, str]
-    children: list[Child] = field(default_factory=list)
-
-    def add(self, child: Child) -> Child:
-        """Start ``child`` and keep watching it."""
-        child.proc = spawn(child.argv, env=self.env, log=child.log)
-        self.children.append(child)
-        return child
-
-    def check(self) -> None:
-        """Restart a child that died (a few times), or fail loudly."""
-        for c in self.children:
-            if c.proc is None or c.proc.poll() is None:
-                continue
-            code = c.proc.returncode
-            if not c.restart or c.restarts >= MAX_RESTARTS:
-                raise typer.Exit(_died(c, code))
-            c.restarts += 1
-            typer.secho(f"{c.name} exited with code {code}; restarting (see {c.log})", fg="yellow")
-            c.proc = spawn(c.argv, env=self.env, log=c.log)
-
-    def stop_all(self) -> None:
-        """Stop children in reverse start order."""
-        for c in reversed(self.children):
-            if c.proc is not None:
-                stop(c.proc)
-
-
-def _died(c: Child, code: int | None) -> int:
-    tail = c.log.read_text(errors="replace").splitlines()[-10:] if c.log.exists() else []
-    typer.secho(f"{c.name} exited with code {code}; last lines of {c.log}:", fg="red", err=True)
-    for line in tail:
-        typer.echo("  " + line, err=True)
-    return 1
+# Dependency tiers: a child (re)starts only while every lower tier runs; stop is the reverse.
+TIER_SERVERS, TIER_WORKERS, TIER_API, TIER_TRAFFIC = 0, 1, 2, 3
+WORKER_STOP_S = 30.0  # a worker finishes its batch, commits and snapshots the online model
+API_START_S = 180.0  # five interpreters importing at once on a busy 2-core machine take a while
 
 
 def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "riverwatch", *args]
+
+
+def _server_children(stack: EmbeddedStack, logs: Path) -> list[Child]:
+    """The embedded servers as supervised children (tier 0: everything else needs them)."""
+    out = []
+    if stack.redis:
+        out.append(Child("valkey", stack.start_valkey, logs / "valkey.log", TIER_SERVERS))
+    if stack.kafka:
+        out.append(Child("broker", stack.start_tansu, logs / "tansu.log", TIER_SERVERS))
+    return out
+
+
+def _process(name: str, argv: list[str], env: dict[str, str], log: Path, tier: int) -> Child:
+    return Child(name, lambda: spawn(argv, env=env, log=log), log, tier)
 
 
 def run_up(
@@ -104,11 +79,22 @@ def run_up(
     data = settings.data_dir.resolve()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    stack = EmbeddedStack(logs, kafka=not settings.kafka_bootstrap, redis=not settings.redis_url)
-    sup: Supervisor | None = None
+    stack = EmbeddedStack(
+        logs,
+        kafka=not settings.kafka_bootstrap,
+        redis=not settings.redis_url,
+        state_dir=data / "valkey",
+    )
+    budget = Budget(
+        settings.supervise_max_restarts,
+        settings.supervise_window_s,
+        settings.supervise_backoff_max_s,
+    )
+    sup = Supervisor(budget, state_dir=data)
     try:
         typer.echo(_starting(stack))
-        stack.start()
+        for server in _server_children(stack, logs):
+            sup.add(server)
         settings = settings.model_copy(
             update={
                 "kafka_bootstrap": settings.kafka_bootstrap or stack.bootstrap,
@@ -117,63 +103,144 @@ def run_up(
                 "data_dir": data,
             }
         )
+        for c in sup.children:
+            if c.name == "broker":  # a restarted broker is empty: every topic again
+                c.on_restart = lambda s=settings: _topics_again(s)
         ensure_topics(settings)
         key = _dev_key(settings)
-        sup = Supervisor(_child_env(settings, data))
-        # Scorers (with the label learner) apart from the CPU-heavy helpers: in one process
-        # the forecaster, monitor and trainer would share the scorer's interpreter lock.
-        for i in range(workers):
-            sup.add(
-                Child(
-                    f"worker-{i}",
-                    _python("worker", "--roles", SCORER_ROLES),
-                    logs / f"worker-{i}.log",
-                )
-            )
-        sup.add(Child("helper", _python("worker", "--roles", HELPER_ROLES), logs / "helper.log"))
-        api = sup.add(Child("api", _python("api"), logs / "api.log"))
+        sup.on_crash_loop = lambda c: _system_alert(settings, c)
+        _start_runtime(sup, settings, data, logs, workers)
         base = f"http://{settings.api_host}:{api_port}"
+        api = next(c for c in sup.children if c.name == "api")
         wait_until(
             lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
-            60,
+            API_START_S,
             "the API",
             api.proc,
             api.log,
         )
+        env = _child_env(settings, data, fresh=False)
         if demo:
-            sup.add(
-                Child(
-                    "demo",
-                    _python("simulate", "--sink", "kafka", "--demo"),
-                    logs / "demo.log",
-                    restart=False,
-                )
-            )
+            demo_argv = _python("simulate", "--sink", "kafka", "--demo")
+            demo_child = _process("demo", demo_argv, env, logs / "demo.log", TIER_TRAFFIC)
+            demo_child.restart = False
+            sup.add(demo_child)
+        write_endpoints(
+            data, bootstrap=settings.kafka_bootstrap, redis_url=settings.redis_url, api_url=base
+        )
         typer.secho(f"riverwatch is up: {base}/?key={key}", fg="green", bold=True)
         typer.echo(f"API key (admin): {key}  (also in {data / 'api-key'})")
-        typer.echo(f"logs: {logs}   stop: Ctrl-C")
+        typer.echo(f"logs: {logs}   endpoints: {data / 'endpoints.json'}   stop: Ctrl-C")
         deadline = time.monotonic() + duration if duration else None
         while not stopping["now"] and (deadline is None or time.monotonic() < deadline):
             sup.check()
             time.sleep(0.2)
     finally:
         typer.echo("stopping...")
-        if sup is not None:
-            sup.stop_all()
-        stack.stop()
+        sup.stop_all()
+        remove_runfiles(data)
         typer.echo("stopped")
+
+
+def _start_runtime(
+    sup: Supervisor, settings: Settings, data: Path, logs: Path, workers: int
+) -> None:
+    """Scorers, the helper and the API as supervised children."""
+    env = _child_env(settings, data, fresh=True)
+    forget = _forget_worker(settings, data)
+    # Scorers (with the label learner) apart from the CPU-heavy helpers: in one process
+    # the forecaster, monitor and trainer would share the scorer's interpreter lock.
+    for i in range(workers):
+        argv = _python("worker", "--roles", SCORER_ROLES)
+        c = _process(f"worker-{i}", argv, env, logs / f"worker-{i}.log", TIER_WORKERS)
+        c.on_exit, c.stop_timeout_s = forget, WORKER_STOP_S
+        sup.add(c)
+    argv = _python("worker", "--roles", HELPER_ROLES)
+    c = _process("helper", argv, env, logs / "helper.log", TIER_WORKERS)
+    c.on_exit, c.stop_timeout_s = forget, WORKER_STOP_S
+    sup.add(c)
+    sup.add(_process("api", _python("api"), env, logs / "api.log", TIER_API))
+
+
+def _topics_again(settings: Settings) -> None:
+    created = ensure_topics(settings)
+    typer.echo(f"broker restarted: {len(created)} topics created again")
+
+
+def _forget_worker(settings: Settings, data: Path) -> Callable[[int], None]:
+    """A hook for a dead worker: drop its heartbeat and its live metrics at once.
+
+    Without it /readyz counts a killed worker until its beat ages out (3 heartbeats), and its
+    last consumer-lag gauge stays in the exposition.
+    """
+    from prometheus_client import multiprocess
+
+    names = Names(settings.topic_prefix)
+    prom = str(data / "prometheus")
+
+    def forget(pid: int) -> None:
+        multiprocess.mark_process_dead(pid, prom)
+        wid = f"{socket.gethostname()}:{pid}"  # streams.app.worker_id of that process
+        r = redis_client(settings)
+        try:
+            p = r.pipeline(transaction=False)
+            p.hdel(names.workers(), wid)
+            p.hdel(names.helpers(), wid)
+            p.hdel(names.worker_partitions(), wid)
+            p.execute()
+        finally:
+            r.close()
+
+    return forget
+
+
+def _system_alert(settings: Settings, c: Child) -> None:
+    """Publish a ``system`` alert for a crash-looping child (when the broker takes it)."""
+    names = Names(settings.topic_prefix)
+    alert = Alert(
+        alert_id=f"crash-loop-{c.name}-{uuid.uuid4().hex[:8]}",
+        kind="system",
+        severity="critical",
+        subject=c.name,
+        message=f"{c.name} is crash-looping ({len(c.exits)} exits within "
+        f"{settings.supervise_window_s:g} s, last code {c.last_code}); see {c.log}",
+        details={"child": c.name, "exits": len(c.exits), "last_exit_code": c.last_code},
+        timestamp=datetime.now(UTC),
+    )
+    p = producer(settings, **{"message.timeout.ms": 5000})
+    p.produce(names.topic("alerts"), orjson.dumps(alert.model_dump(mode="json")), b"system")
+    p.flush(5)
 
 
 def _starting(stack: EmbeddedStack) -> str:
     parts = [p for p, on in (("broker (Tansu)", stack.kafka), ("Valkey", stack.redis)) if on]
-    return "starting embedded " + " and ".join(parts) if parts else "using external Kafka and Redis"
+    if not parts:
+        return "using external Kafka and Redis"
+    text = "starting embedded " + " and ".join(parts)
+    if stack.redis:
+        text += (
+            f"\nValkey keeps its data in {stack.state_dir} (append-only file, fsync every second)"
+        )
+    if stack.kafka and not TANSU_DURABLE:
+        text += (
+            "\nthe embedded broker keeps messages in memory only (its build has no durable "
+            "storage engine): a broker restart loses unconsumed records and consumer offsets"
+        )
+    return text
 
 
 def _dev_key(settings: Settings) -> str:
+    """The development key: the one in ``api-key`` if Redis still knows it, else a new one."""
     r = redis_client(settings)
-    key = create_key(r, Names(settings.topic_prefix), "development", ["admin"])
-    r.close()
+    names = Names(settings.topic_prefix)
     path = settings.data_dir / "api-key"
+    try:
+        old = path.read_text().strip() if path.exists() else ""
+        if old and r.hexists(names.api_keys(), hash_key(old)):
+            return old  # kept by Valkey's append-only file across restarts
+        key = create_key(r, names, "development", ["admin"])
+    finally:
+        r.close()
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -181,11 +248,12 @@ def _dev_key(settings: Settings) -> str:
     return key
 
 
-def _child_env(settings: Settings, data: Path) -> dict[str, str]:
+def _child_env(settings: Settings, data: Path, fresh: bool) -> dict[str, str]:
     env = dict(os.environ)
     prom = data / "prometheus"
-    shutil.rmtree(prom, ignore_errors=True)  # multiprocess files of a previous run are stale
-    prom.mkdir(parents=True)
+    if fresh:
+        shutil.rmtree(prom, ignore_errors=True)  # multiprocess files of a previous run are stale
+        prom.mkdir(parents=True)
     env.update(to_env(settings))
     env.update(PROMETHEUS_MULTIPROC_DIR=str(prom), PYTHONUNBUFFERED="1")
     return env

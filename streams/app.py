@@ -134,9 +134,14 @@ def create_app(settings: Settings) -> faust.App:
     async def heartbeat() -> None:
         if scoring is not None and not scoring.ready.is_set():
             return  # /readyz counts workers that can score right now
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: r.hset(beats, wid, time.time())
-        )
+        await asyncio.get_running_loop().run_in_executor(None, beat)
+
+    def beat() -> None:
+        p = r.pipeline(transaction=False)
+        p.hset(beats, wid, time.time())
+        if scoring is not None:  # /readyz wants every transactions partition owned
+            p.hset(names.worker_partitions(), wid, ",".join(map(str, sorted(scoring.assigned))))
+        p.execute()
 
     if "forecasting" in roles:
         register_forecasting(app, settings, r, prod, wid)

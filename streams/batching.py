@@ -82,6 +82,7 @@ class BatchLoop:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"  # as streams.app.worker_id
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once partitions are assigned
+        self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         # (topic, partition) -> the next offset to commit: one past the last acknowledged record
@@ -112,7 +113,9 @@ class BatchLoop:
         # librdkafka computes the lag per partition itself; its statistics callback runs inside
         # consume(), on this thread.
         c = consumer(self.s, self.group, **{"statistics.interval.ms": 2000, "stats_cb": self._lag})
-        c.subscribe([self.topic], on_assign=lambda *_: self.ready.set(), on_revoke=self._revoked)
+        c.subscribe(
+            [self.topic], on_assign=self._assign, on_revoke=self._revoked, on_lost=self._lost
+        )
         wait = self.s.score_batch_wait_ms / 1000
         delay = BACKOFF_MIN_S
         try:
@@ -182,8 +185,13 @@ class BatchLoop:
         if offsets:
             with contextlib.suppress(KafkaException):
                 c.commit(offsets=offsets, asynchronous=False)
-        for key in gone:
-            self._acked.pop(key, None)
+        self._lost(c, partitions)
+
+    def _lost(self, c: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost (not revoked): another member may own them already, so commit nothing.
+        for tp in partitions:
+            self._acked.pop((tp.topic, tp.partition), None)
+        self._revoke(c, partitions)
 
     def _rewind(self, c: Consumer, records: list[Record]) -> None:
         first: dict[tuple[str, int], int] = {}
@@ -199,12 +207,22 @@ class BatchLoop:
                     "%s: could not seek %s[%d] back to %d: %s", self.name, t, p, offset, exc
                 )
 
+    def _assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self.assigned = self.assigned | {tp.partition for tp in parts}
+        self.ready.set()
+
+    def _revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self.assigned = self.assigned - {tp.partition for tp in parts}
+        for tp in parts:  # no longer ours: our last figure must not outlive the owner's
+            CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
+
     def _lag(self, raw: str) -> None:
+        # -1 says "unknown" (the gauge's max across processes then shows the owner's figure).
         stats = orjson.loads(raw)
         for p, part in stats.get("topics", {}).get(self.topic, {}).get("partitions", {}).items():
-            lag = part.get("consumer_lag", -1)
-            if p != "-1" and lag >= 0:
-                CONSUMER_LAG.labels(topic=self.label, partition=p).set(lag)
+            if p != "-1" and int(p) in self.assigned:
+                lag = part.get("consumer_lag", -1)
+                CONSUMER_LAG.labels(topic=self.label, partition=p).set(max(lag, -1))
 
     def _next_batch(self, c: Consumer, wait: float) -> list[Message]:
         # consume(n, timeout) only returns early when n messages are in, so at low rates it

@@ -1,10 +1,12 @@
-"""GET /healthz (process up), /readyz (broker, Redis and a worker answer), /metrics."""
+"""GET /healthz (process up), /readyz (broker, Redis, every partition scored), /metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
@@ -12,10 +14,14 @@ from redis.exceptions import RedisError
 from api.deps import ResourcesDep
 from api.resources import Resources
 from api.schemas import Readiness
+from core.kafka import admin
 from core.metrics import exposition
+from core.runfiles import read_supervisor
+from core.settings import Settings
 
 router = APIRouter(tags=["health"])
 REDIS_TIMEOUT_S = 2.0
+BROKER_TIMEOUT_S = 2.0
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -31,42 +37,80 @@ async def _redis_ok(resources: Resources) -> bool:
         return False
 
 
-async def fresh_workers(resources: Resources) -> int:
-    """How many workers sent a heartbeat within 3 x RIVERWATCH_WORKER_HEARTBEAT_S."""
-    beats = await asyncio.wait_for(
-        resources.redis.hgetall(resources.names.workers()), REDIS_TIMEOUT_S
-    )
+def transactions_partitions(settings: Settings, topic: str) -> int | None:
+    """How many partitions ``topic`` has, from a fresh metadata request; None when the broker
+    does not answer (a fresh request, not a cached one: readiness must see a broker go)."""
+    try:
+        meta = admin(settings).list_topics(topic, timeout=BROKER_TIMEOUT_S)
+    except KafkaException:
+        return None
+    found = meta.topics.get(topic)
+    return 0 if found is None or found.error is not None else len(found.partitions)
+
+
+async def fresh_workers(resources: Resources) -> dict[str, set[int]]:
+    """Scorers whose heartbeat is within 3 x RIVERWATCH_WORKER_HEARTBEAT_S -> their partitions."""
+    names = resources.names
+    p = resources.redis.pipeline(transaction=False)
+    p.hgetall(names.workers())
+    p.hgetall(names.worker_partitions())
+    beats, parts = await asyncio.wait_for(p.execute(), REDIS_TIMEOUT_S)
     oldest = time.time() - 3 * resources.settings.worker_heartbeat_s
-    fresh = 0
-    for value in beats.values():
+    fresh: dict[str, set[int]] = {}
+    for wid, value in beats.items():
         try:
-            fresh += float(value) > oldest
+            if float(value) <= oldest:
+                continue
         except ValueError:
             continue  # a malformed beat is not a live worker
+        owned = parts.get(wid, b"").decode()
+        fresh[wid.decode()] = {int(x) for x in owned.split(",") if x.strip().isdigit()}
     return fresh
+
+
+def _problems(children: dict[str, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """What the supervisor of `riverwatch up` reports about children not running normally."""
+    if children is None:
+        return None  # not run by `up` (compose, Kubernetes): their supervisor reports
+    return {
+        name: {k: c.get(k) for k in ("state", "crash_looping", "exits_in_window", "restarts")}
+        for name, c in children.items()
+        if c.get("state") != "running" or c.get("crash_looping")
+    }
 
 
 @router.get(
     "/readyz",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
-    summary="Readiness: broker, Redis and at least one worker are up",
+    summary="Readiness: broker and Redis answer, a live scorer owns every partition",
 )
 async def readyz(resources: ResourcesDep) -> JSONResponse:
-    """200 when the broker answers, Redis PINGs and a worker heartbeat is fresh; else 503."""
-    kafka = await resources.broker.reachable()
+    """200 when the broker answers, Redis PINGs and live scorers (fresh heartbeats) own every
+    ``transactions`` partition between them; else 503. The body says what is missing."""
+    topic = resources.names.topic("transactions")
+    total = await asyncio.to_thread(transactions_partitions, resources.settings, topic)
+    kafka = total is not None
     redis_ok = await _redis_ok(resources)
-    workers = 0
-    if redis_ok:
+    workers: dict[str, set[int]] = {}
+    if redis_ok and kafka:  # a scorer cut off from the broker scores nothing: count none
         try:
             workers = await fresh_workers(resources)
         except (RedisError, OSError, TimeoutError):
             redis_ok = False
-    ready = kafka and redis_ok and workers > 0
-    body = {
-        "status": "ready" if ready else "unready",
-        "checks": {"kafka": kafka, "redis": redis_ok, "workers": workers},
+    owned = set().union(*workers.values()) if workers else set()
+    unowned = sorted(set(range(total)) - owned) if total is not None else None
+    ready = kafka and redis_ok and bool(workers) and bool(total) and not unowned
+    checks: dict[str, Any] = {
+        "kafka": kafka,
+        "redis": redis_ok,
+        "workers": len(workers),
+        "partitions": {"total": total, "unowned": unowned},
     }
+    problems = _problems(read_supervisor(resources.settings.data_dir))
+    if problems is not None:
+        checks["children"] = problems
+    body = {"status": "ready" if ready else "unready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

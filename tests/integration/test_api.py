@@ -226,14 +226,27 @@ def test_health_readiness_metrics_and_openapi(api: Api) -> None:
     assert api.http.get("/healthz").json() == {"status": "ok"}
     unready = api.http.get("/readyz")
     assert unready.status_code == 503
+    total = api.settings.partitions
     assert unready.json() == {
         "status": "unready",
-        "checks": {"kafka": True, "redis": True, "workers": 0},
+        "checks": {
+            "kafka": True,
+            "redis": True,
+            "workers": 0,
+            "partitions": {"total": total, "unowned": list(range(total))},
+        },
     }
     stale = time.time() - 10 * api.settings.worker_heartbeat_s
     api.redis.hset(api.names.workers(), "w-old", stale)
+    api.redis.hset(api.names.worker_partitions(), "w-old", ",".join(map(str, range(total))))
     assert api.http.get("/readyz").json()["checks"]["workers"] == 0
+    # A live scorer that owns only some partitions: the others are not scored, so not ready.
     api.redis.hset(api.names.workers(), "w1", time.time())
+    api.redis.hset(api.names.worker_partitions(), "w1", "0")
+    partial = api.http.get("/readyz")
+    assert partial.status_code == 503 and partial.json()["checks"]["workers"] == 1
+    assert partial.json()["checks"]["partitions"]["unowned"] == list(range(1, total))
+    api.redis.hset(api.names.worker_partitions(), "w1", ",".join(map(str, range(total))))
     ready = api.http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["workers"] == 1
 
