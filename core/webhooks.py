@@ -102,9 +102,14 @@ def signed_headers(
 ) -> dict[str, str]:
     """The three Standard Webhooks headers; ``msg_id`` must stay the same across retries.
 
+    ``msg_id`` must be printable ASCII (ValueError otherwise): use :func:`message_id`.
+
     With several secrets (a rotation's overlap) the signature header lists one ``v1,``
     signature per secret, space-separated: a receiver holding any of them verifies.
     """
+    if not (msg_id.isascii() and msg_id.isprintable() and msg_id):
+        # httpx would raise (UnicodeEncodeError) or, worse, send a split header: refuse here.
+        raise ValueError(f"a webhook-id must be printable ASCII, not {msg_id!r}")
     ts = int(time.time()) if timestamp is None else timestamp
     keys = [secret] if isinstance(secret, str) else list(secret)
     return {

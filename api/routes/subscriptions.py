@@ -240,3 +240,33 @@ async def rotate_secret(
         "secret": sub.secret,
         "previous_secret_expires_at": None if until is None else _iso(until),
     }
+
+
+class ParkedAlert(BaseModel):
+    """An alert the sender set aside because no retry could send it."""
+
+    parked_id: str
+    entry: str = Field(description="Its id in the subscription's queue.")
+    reason: str
+    at: str = Field(description="When it was parked (epoch seconds).")
+    alert: str = Field(description="The queued alert as stored (undecodable bytes replaced).")
+
+
+@router.get(
+    "/subscriptions/{sub_id}/parked",
+    response_model=list[ParkedAlert],
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}},
+    summary="List a webhook subscription's parked alerts",
+)
+async def list_parked(
+    sub_id: SubId,
+    key: AdminKey,
+    resources: ResourcesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """The oldest parked alerts with the reason each could not be sent; 404 when unknown."""
+    store = _store(resources)
+    if await store.get(sub_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")
+    parked = await store.parked(sub_id, limit)
+    return [p | {"alert": p["alert"].decode("utf-8", "replace")} for p in parked]

@@ -233,3 +233,23 @@ def test_a_rotated_secret_signs_alongside_the_old_one_during_the_overlap(env: Ap
         for secret in (old, new):
             with pytest.raises(WebhookVerificationError):
                 Webhook(secret).verify(body, headers)
+
+
+def test_parked_alerts_are_listed_with_their_reason(env: Api) -> None:
+    subj, root = f"parked-{uuid.uuid4().hex[:6]}", env.auth("root")
+    with receiver() as rx:
+        sub = subscribe(env, rx.url, [subj])
+        # Only a hand-written Redis entry can be this broken; the sender parks it and goes on.
+        env.redis.xadd(env.names.subscription(sub["id"], "queue"), {"alert": b"\xff not json"})
+        publish(env, alert(f"{subj}-1", subj, "fraud"), key=b"fraud")
+        poll(lambda: settled(env, sub["id"], 1), 30, "the good alert delivered")
+        st = stats(env, sub["id"])["stats"]
+        assert st["parked"] == 1 and "not JSON" in st["last_parked_reason"]
+        r = env.http.get(f"/v1/subscriptions/{sub['id']}/parked", headers=root)
+        assert r.status_code == 200, r.text
+        [parked] = r.json()
+        assert parked["alert"] == "\ufffd not json" and "not an alert" in parked["reason"]
+        assert env.http.get("/v1/subscriptions/sub_nope/parked", headers=root).status_code == 404
+        assert (
+            env.http.get(f"/v1/subscriptions/{sub['id']}/parked", headers=env.auth("reader"))
+        ).status_code == 403

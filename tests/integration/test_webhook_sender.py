@@ -8,6 +8,7 @@ AlertStore call the dispatcher uses (or raw, for what only a write to Redis coul
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
@@ -155,3 +157,27 @@ def test_an_alert_that_cannot_be_sent_is_parked_with_its_reason_and_the_rest_go_
     assert all("not an alert" in p["reason"] for p in parked), parked
     assert parked_metric() - before == 2
     assert sum("parked" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_request_that_cannot_be_built_is_parked_and_the_sender_lives_on(s: Settings) -> None:
+    # A secret that is not base64 (written to Redis by hand): signing raises ValueError.
+    with receiver() as rx:
+
+        async def main() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            async with sender(s) as store:
+                sub = await subscribe(store, rx.url)
+                await store.add(dataclasses.replace(sub, secret="whsec_not base64!"))
+                for alert_id in ("a-1", "a-2"):
+                    await queue(store, sub, alert_id)
+
+                async def parked() -> dict[str, Any] | None:
+                    st = await store.stats(sub.id)
+                    return st if (st.get("parked"), st["pending"]) == (2, 0) else None
+
+                st = await until(parked, 20, "both alerts parked")
+                return st, await store.parked(sub.id)
+
+        st, parked = asyncio.run(main())
+    assert rx.got == [] and st["failed"] == 0 and st["delivered"] == 0
+    assert [orjson.loads(p["alert"])["alert_id"] for p in parked] == ["a-1", "a-2"]
+    assert all(p["reason"].startswith("unsendable: ValueError") for p in parked), parked

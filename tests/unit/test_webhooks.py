@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 
 import httpx
@@ -21,6 +22,7 @@ from core.webhooks import (
     UnsafeURL,
     address_problem,
     check_url,
+    message_id,
     new_secret,
     pinned,
     post,
@@ -30,6 +32,7 @@ from core.webhooks import (
     verify,
 )
 
+SAFE_ID = re.compile(r"msg_[0-9a-f]{32}")
 # The reference example of the Standard Webhooks specification (standardwebhooks.com).
 REF_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 REF_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
@@ -251,3 +254,10 @@ def test_a_rotation_signs_with_both_secrets_until_the_overlap_ends() -> None:
     again = rotated.rotated(new_secret(), now=2000.0, overlap_s=60)
     assert again.signing_secrets(now=2000.0) == [again.secret, new]
     assert set(again.public()).isdisjoint({"secret", "previous_secret", "previous_secret_until"})
+
+
+@pytest.mark.parametrize("msg_id", ["café.requests", "a\r\nx-injected: 1", "nul\x00", ""])
+def test_signed_headers_refuse_an_id_that_is_not_header_safe(msg_id: str) -> None:
+    with pytest.raises(ValueError, match="printable ASCII"):
+        signed_headers(new_secret(), msg_id, b"{}")
+    assert SAFE_ID.fullmatch(message_id(msg_id))
