@@ -191,11 +191,15 @@ class SeriesForecaster:
         if has[0]:
             self.one_step_mae = _ew(self.one_step_mae, abs(y_learn - served[0]), decay)
         x = y_learn - self.offset  # what the models see
+        # The naive forecasts would repeat a clipped spike as it was learned, at the band's
+        # edge, and flag the normal point after it (or a season later): they learn the
+        # one-step forecast instead, as if the point had come as expected.
+        x_naive = float(served[0]) - self.offset if y_learn != y else x
         if not math.isnan(self.last_value):
             self.scale = _ew(self.scale, abs(x - self.last_value), decay)
         for cand in self.candidates:
             assert self.calendar is not None
-            cand.learn(ts, x, self.calendar)
+            cand.learn(ts, x_naive if cand.name in NAIVE else x, self.calendar)
         self.last_value = x
         self._forecast_all(ts)
         self.n += 1

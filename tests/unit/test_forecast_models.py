@@ -132,3 +132,19 @@ def test_a_snapshot_of_the_previous_format_is_refused() -> None:
     data["format"] = STATE_FORMAT - 1
     with pytest.raises(ModelError, match=f"format {STATE_FORMAT - 1}"):
         load_state(pickle.dumps(data))
+
+
+def test_a_spike_is_not_repeated_by_the_naive_forecast_that_serves_after_it() -> None:
+    # Minute points of an hourly wave: the season (a day) is far off, and the naive forecast
+    # serves the next minute. A spike learned clipped to the band's edge would be repeated
+    # as the next forecast and flag the normal point after it; the naive forecasts learn
+    # the forecast instead.
+    rng = np.random.default_rng(11)
+    ys = 100 + 10 * np.sin(2 * np.pi * np.arange(300) / 60) + rng.normal(0, 1.0, 300)
+    ys[220] += 30.0
+    f = SeriesForecaster("s", ForecastConfig())
+    ups = [f.update(1_767_225_600 + 60.0 * i, float(y)) for i, y in enumerate(ys)]
+    assert ups[220] is not None and ups[220].model == "naive"
+    assert [i for i, u in enumerate(ups) if u and u.anomaly] == [220]
+    after = ups[221]
+    assert after is not None and after.forecast == ups[220].forecast
