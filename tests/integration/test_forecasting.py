@@ -158,5 +158,7 @@ def test_state_survives_a_killed_worker(settings: Settings, tmp_path: Path) -> N
     assert stored == latest_message(
         sid, ref.last_ts or 0, ref.model, ref.forecast(), ref.step_info()
     )
-    # 250: the killed worker's last batch was redelivered (uncommitted) and skipped.
-    assert summary["points"] == 400 and summary["late"] in (0, 250), summary
+    # The points the killed worker applied but faust had not committed were redelivered and
+    # skipped: all 250 when they were one batch, fewer when a slow (loaded) worker took
+    # them in several batches and committed the first ones.
+    assert summary["points"] == 400 and 0 <= summary["late"] <= 250, summary
