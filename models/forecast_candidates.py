@@ -1,15 +1,17 @@
-"""The candidate forecasters run side by side for every series (all River models).
+"""The candidate forecasters run side by side for every series.
 
-Each candidate wraps one River forecaster with what it needs around it: a log transform for
-multiplicative series (only while every value is positive), calendar features for the
-regression, and a readiness rule. A candidate that fails (a value its model cannot take, a
-non-finite forecast) is switched off for that series instead of failing the series.
+River's models, and the forecasting literature's starting points River lacks
+(models.forecast_models). Each candidate wraps one forecaster with what it needs around it:
+a log transform for multiplicative series (only while every value is positive), calendar
+features for the regression, and a readiness rule. A candidate that fails (a value its
+model cannot take, a non-finite forecast) is switched off for that series instead of failing
+the series.
 
 >>> from models.forecast_calendar import detect
 >>> cal = detect([0.0, 3600.0, 7200.0, 10800.0])           # hourly: a 24-point day
 >>> [c.name for c in make_candidates(cal)]  # doctest: +NORMALIZE_WHITESPACE
-['holt', 'holt_winters', 'holt_winters_mul', 'snarimax', 'calendar_regression',
- 'calendar_regression_diff']
+['holt', 'holt_winters', 'holt_winters_mul', 'snarimax', 'seasonal_naive', 'naive', 'damped',
+ 'theta', 'damped_mul', 'theta_mul', 'calendar_regression', 'calendar_regression_diff']
 >>> holt = make_candidates(cal)[0]
 >>> for i, y in enumerate([10.0, 11.0, 12.0, 13.0]):
 ...     holt.learn(3600.0 * i, y, cal)
@@ -26,8 +28,13 @@ import numpy as np
 from river import linear_model, time_series
 
 from models.forecast_calendar import Calendar, fourier
+from models.forecast_models import DampedHoltWinters, SeasonalNaive, Theta
 
-_MAX_EXP = 700.0  # exp() of more overflows a float
+_MAX_EXP = 700.0
+NAIVE = (
+    "seasonal_naive",
+    "naive",
+)  # the yardsticks: other candidates must beat them  # exp() of more overflows a float
 
 
 class Candidate:
@@ -125,6 +132,10 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
       the series' period (multiplicative only while values are positive).
     - ``snarimax``: seasonal ARIMA (first and seasonal differences, AR and MA lags up to
       one period, capped at 12) on an exact, slowly forgetting Bayesian linear regression.
+    - ``seasonal_naive`` (the value a season before), ``naive`` (the last value; seasonal
+      series only), ``damped`` / ``damped_mul`` (damped trend, additive and multiplicative
+      season), ``theta`` / ``theta_mul`` (SES with drift on the seasonally adjusted series):
+      see :func:`_classics`.
     - ``calendar_regression``: y on the calendar's trend and Fourier terms, fitted by exact
       online Bayesian linear regression (SNARIMAX with exogenous features). Additive on
       purpose: log(y) would need interactions between the daily and weekly terms.
@@ -166,6 +177,7 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
             min_points=m + 2,
         )
     )
+    out += _classics(m)
     if cal.cycles:
         variants = (
             ("calendar_regression", 0, 0, False),
@@ -182,6 +194,35 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
                     min_points=6,
                 )
             )
+    return out
+
+
+def _classics(m: int) -> list[Candidate]:
+    """The forecasting literature's starting points (models.forecast_models): the seasonal
+    naive forecast, damped trend with additive and multiplicative season, and Theta."""
+    season = m if m >= 2 else 0
+    start = max(m, 2)  # points before their first forecast (one season)
+    out = [
+        Candidate("seasonal_naive", SeasonalNaive(m), min_points=max(m, 1)),
+        *([Candidate("naive", SeasonalNaive(1), min_points=1)] if season else []),
+        Candidate("damped", DampedHoltWinters(seasonality=season), min_points=start),
+        Candidate("theta", Theta(seasonality=season), min_points=start),
+    ]
+    if season:
+        out += [
+            Candidate(
+                "damped_mul",
+                DampedHoltWinters(seasonality=m, multiplicative=True),
+                positive=True,
+                min_points=start,
+            ),
+            Candidate(
+                "theta_mul",
+                Theta(seasonality=m, multiplicative=True),
+                positive=True,
+                min_points=start,
+            ),
+        ]
     return out
 
 

@@ -50,10 +50,21 @@ def forecast_message(series_id: str, up: Update) -> dict[str, Any]:
 
 
 def latest_message(
-    series_id: str, as_of: float, model: str | None, steps: Iterable[Step]
+    series_id: str,
+    as_of: float,
+    model: str | None,
+    steps: Iterable[Step],
+    per_step: Iterable[tuple[str | None, float | None]] = (),
 ) -> dict[str, Any]:
-    """The latest forecast as ``GET /v1/forecasts/{series_id}`` serves it."""
-    return {"series_id": series_id, "as_of": iso(as_of), "model": model, "points": _points(steps)}
+    """The latest forecast as ``GET /v1/forecasts/{series_id}`` serves it.
+
+    ``per_step``: for each step, the candidate serving it and the realised coverage of that
+    step's intervals so far (SeriesForecaster.step_info); each point carries its own.
+    """
+    points = _points(steps)
+    for point, (served, coverage) in zip(points, per_step, strict=False):
+        point["model"], point["coverage"] = served, coverage
+    return {"series_id": series_id, "as_of": iso(as_of), "model": model, "points": points}
 
 
 def alert_message(series_id: str, up: Update) -> dict[str, Any]:

@@ -22,7 +22,9 @@ class ForecastConfig:
     one-step residuals needed before flagging; ``anomaly_window``: one-step residuals the
     band's quantile is taken from (more than ``window``: a steadier threshold);
     ``halflife``: points, of the rolling errors; ``adapt_rate``: step of the adaptive
-    conformal update (0: plain split conformal).
+    conformal update (0: plain split conformal); ``naive_margin``: a candidate serves a
+    step instead of the seasonal naive (or naive) forecast only if its rolling error there
+    is this fraction lower.
     """
 
     horizon: int = 60
@@ -38,6 +40,7 @@ class ForecastConfig:
     adapt_rate: float = 0.01
     warmup: int = 4
     max_period: int = 1440
+    naive_margin: float = 0.1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastConfig:

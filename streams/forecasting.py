@@ -177,7 +177,9 @@ class ForecastHandler:
             version = f"{self.worker}:{self.writes}"
             mapping: dict[str, bytes | str] = {"state": dump_state(state), "version": version}
             if state.steps and state.last_ts is not None:
-                body = latest_message(sid, state.last_ts, state.model, state.forecast())
+                body = latest_message(
+                    sid, state.last_ts, state.model, state.forecast(), state.step_info()
+                )
                 mapping["latest"] = orjson.dumps(body)
             p.hset(self.names.forecast_state(sid), mapping=mapping)  # type: ignore[arg-type]
             p.hset(index, sid, orjson.dumps(state.summary()))

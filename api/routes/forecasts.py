@@ -23,6 +23,19 @@ class ForecastPointPublic(BaseModel):
     value: float
     lower: float
     upper: float
+    model: str | None = Field(
+        None,
+        description="The candidate serving this step: each step is served by the candidate "
+        "with the lowest rolling error at that many steps ahead (seasonal_naive, naive, "
+        "damped, damped_mul, theta, theta_mul, holt, holt_winters, holt_winters_mul, "
+        "snarimax, calendar_regression, calendar_regression_diff).",
+    )
+    coverage: float | None = Field(
+        None,
+        description="Realised coverage so far of this step's intervals: the share of "
+        "observations that fell inside the interval published this many steps before them "
+        "(null: none scored yet).",
+    )
 
 
 class ObservedPointPublic(BaseModel):

@@ -1,0 +1,190 @@
+"""A panel of real series the installed packages ship, and scores relative to seasonal naive.
+
+Every series comes from a file inside an installed package (River's datasets, statsmodels'
+datasets): nothing is downloaded. The panel is split in two: the series the forecasters
+were tuned on (``TUNE``: AirlinePassengers, WaterFlow, the euro-area electrical equipment
+orders of issue 18, US real GDP) and the series that are only reported (``REPORT``), which
+no parameter was chosen on.
+
+The yardstick is the seasonal naive forecast (the value one season before the target, the
+last value for a series without season): per horizon h, MAE of the system over MAE of
+seasonal naive on the same origins (MASE-style; < 1 beats it).
+
+``python -m bench.forecast_panel`` runs the panel in-process through
+:class:`~models.forecasting.SeriesForecaster` (the code the worker runs per point), with CPU
+time per point; ``make bench-forecast`` runs it through the whole system.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+from river import datasets
+
+from models.forecast_eval import Steps, score
+from models.forecasting import ForecastConfig, SeriesForecaster
+
+HORIZONS = (1, 3, 6, 12)
+START = 11  # first scored origin (after 12 points), as in River's evaluation
+Series = tuple[list[float], list[float]]  # epoch timestamps, values
+
+
+def _epoch(year: int, month: int = 1, day: int = 1) -> float:
+    return datetime(year, month, day, tzinfo=UTC).timestamp()
+
+
+def _river(name: str) -> Series:
+    if name == "airline":
+        rows = list(datasets.AirlinePassengers())
+        return [x["month"].replace(tzinfo=UTC).timestamp() for x, _ in rows], [
+            float(y) for _, y in rows
+        ]
+    if name == "waterflow":
+        rows = list(datasets.WaterFlow())
+        return [x["Time"].timestamp() for x, _ in rows], [float(y) for _, y in rows]
+    rows = list(datasets.TrumpApproval())  # daily; ordinal dates
+    day0 = datetime(1, 1, 1, tzinfo=UTC).timestamp() - 86_400.0
+    return [day0 + 86_400.0 * x["ordinal_date"] for x, _ in rows], [float(y) for _, y in rows]
+
+
+def _statsmodels(name: str) -> Series:
+    from statsmodels import datasets as sm  # a dependency of evidently (and of dev)
+
+    if name == "elec_equip":
+        from statsmodels.datasets.elec_equip import data as elec
+
+        frame = elec.load().data
+        return [_epoch(d.year, d.month) for d in frame.index], frame.iloc[:, 0].tolist()
+    if name == "elnino":
+        frame = sm.elnino.load_pandas().data
+        ts, ys = [], []
+        for _, row in frame.iterrows():
+            for m, v in enumerate(row.iloc[1:13].tolist(), start=1):
+                ts.append(_epoch(int(row["YEAR"]), m))
+                ys.append(float(v))
+        return ts, ys
+    if name == "co2":  # weekly, a few weeks missing: interpolated, as statsmodels' examples do
+        frame = sm.co2.load_pandas().data["co2"].interpolate()
+        return [d.replace(tzinfo=UTC).timestamp() for d in frame.index], frame.tolist()
+    if name == "sunspots":
+        frame = sm.sunspots.load_pandas().data
+        return [_epoch(int(y)) for y in frame["YEAR"]], frame["SUNACTIVITY"].tolist()
+    if name == "nile":
+        frame = sm.nile.load_pandas().data
+        return [_epoch(int(y)) for y in frame["year"]], frame["volume"].tolist()
+    source, _, column = name.partition(".")
+    frame = (sm.macrodata if source == "macro" else sm.interest_inflation).load_pandas().data
+    ts = [
+        _epoch(int(y), 3 * int(q) - 2) for y, q in zip(frame["year"], frame["quarter"], strict=True)
+    ]
+    return ts, frame[column].astype(float).tolist()
+
+
+# name -> (package, loader, period the calendar detects)
+PANEL: dict[str, tuple[str, Callable[[], Series], int]] = {
+    "airline": ("river", lambda: _river("airline"), 12),
+    "waterflow": ("river", lambda: _river("waterflow"), 24),
+    "elec_equip": ("statsmodels", lambda: _statsmodels("elec_equip"), 12),
+    "macro.realgdp": ("statsmodels", lambda: _statsmodels("macro.realgdp"), 4),
+    "elnino": ("statsmodels", lambda: _statsmodels("elnino"), 12),
+    "co2": ("statsmodels", lambda: _statsmodels("co2"), 52),
+    "sunspots": ("statsmodels", lambda: _statsmodels("sunspots"), 1),
+    "nile": ("statsmodels", lambda: _statsmodels("nile"), 1),
+    "macro.cpi": ("statsmodels", lambda: _statsmodels("macro.cpi"), 4),
+    "macro.unemp": ("statsmodels", lambda: _statsmodels("macro.unemp"), 4),
+    "macro.realinv": ("statsmodels", lambda: _statsmodels("macro.realinv"), 4),
+    "macro.tbilrate": ("statsmodels", lambda: _statsmodels("macro.tbilrate"), 4),
+    "inflation.Dp": ("statsmodels", lambda: _statsmodels("inflation.Dp"), 4),
+    "trump_approval": ("river", lambda: _river("trump"), 7),
+}
+TUNE = ("airline", "waterflow", "elec_equip", "macro.realgdp")
+REPORT = tuple(name for name in PANEL if name not in TUNE)
+
+
+def naive_forecasts(values: Sequence[float], period: int, horizon: int) -> dict[int, Steps]:
+    """The seasonal naive forecast from every origin with a full season behind it."""
+    m = max(period, 1)
+    out: dict[int, Steps] = {}
+    for origin in range(m - 1, len(values)):
+        vs = [values[origin + h - m * math.ceil(h / m)] for h in range(1, horizon + 1)]
+        out[origin] = [(v, v, v) for v in vs]
+    return out
+
+
+def relative(
+    values: Sequence[float], forecasts: Mapping[int, Steps], period: int
+) -> dict[str, dict[int, float]]:
+    """Per horizon: MAE relative to seasonal naive (same origins), coverage, MAE, scored."""
+    start = max(START, period - 1)  # origins where the naive forecast exists too
+    ours = score(values, forecasts, HORIZONS, start)
+    naive = score(values, naive_forecasts(values, period, max(HORIZONS)), HORIZONS, start)
+    rel = {h: ours.mae[h] / naive.mae[h] for h in ours.mae if naive.mae.get(h)}
+    return {"rel": rel, "coverage": ours.coverage, "mae": ours.mae, "naive": naive.mae}
+
+
+def run_in_process(
+    series: Series, config: ForecastConfig
+) -> tuple[dict[int, Steps], float, int | None]:
+    """Forecasts per origin from a SeriesForecaster, its CPU seconds per point, its period."""
+    f = SeriesForecaster("panel", config)
+    out: dict[int, Steps] = {}
+    cpu = time.process_time()
+    for i, (t, y) in enumerate(zip(*series, strict=True)):
+        up = f.update(t, y)
+        if up is not None and up.steps:
+            out[i] = [(s.lower, s.value, s.upper) for s in up.steps]
+    period = f.calendar.period if f.calendar else None
+    return out, (time.process_time() - cpu) / len(series[0]), period
+
+
+def table(results: Mapping[str, Mapping[str, dict[int, float]]], cost: Mapping[str, float]) -> str:
+    """The README's Markdown table: per series and horizon relative MAE, coverage, cost."""
+    hs = " | ".join(f"MAE/naive +{h}" for h in HORIZONS)
+    cs = " | ".join(f"cov +{h}" for h in HORIZONS)
+    lines = [
+        f"| series | set | points | {hs} | {cs} | µs/point |",
+        "|---" * (4 + 2 * len(HORIZONS)) + "|",
+    ]
+    for name, r in results.items():
+        role = "tuned" if name in TUNE else "report"
+        rel = " | ".join(_f(r["rel"].get(h)) for h in HORIZONS)
+        cov = " | ".join(_f(r["coverage"].get(h)) for h in HORIZONS)
+        n = int(r["points"][0])
+        lines.append(f"| {name} | {role} | {n} | {rel} | {cov} | {cost[name] * 1e6:.0f} |")
+    for role, names in (("tuned", TUNE), ("report", REPORT)):
+        got = [results[n] for n in names if n in results]
+        if got:
+            rel = " | ".join(_f(_median(r["rel"].get(h) for r in got)) for h in HORIZONS)
+            cov = " | ".join(_f(_median(r["coverage"].get(h) for r in got)) for h in HORIZONS)
+            lines.append(f"| **median, {role}** | | | {rel} | {cov} | |")
+    return "\n".join(lines)
+
+
+def _median(xs: object) -> float | None:
+    got = [x for x in xs if x is not None]  # type: ignore[attr-defined]
+    return statistics.median(got) if got else None
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:.2f}"
+
+
+def main() -> None:
+    """Run the panel in-process and print the table."""
+    results, cost = {}, {}
+    for name, (_, load, period) in PANEL.items():
+        series = load()
+        forecasts, cost[name], detected = run_in_process(series, ForecastConfig())
+        assert detected == period, (name, detected, period)  # the yardstick's season
+        results[name] = relative(series[1], forecasts, period) | {"points": {0: len(series[0])}}
+        print(name, {h: round(v, 3) for h, v in results[name]["rel"].items()}, flush=True)
+    print(table(results, cost))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""The literature's candidates (seasonal naive, damped trend, Theta) and per-step selection."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from core.errors import ModelError
+from models.forecast_calendar import detect
+from models.forecast_candidates import make_candidates
+from models.forecast_models import DampedHoltWinters, SeasonalNaive, Theta
+from models.forecasting import (
+    STATE_FORMAT,
+    ForecastConfig,
+    SeriesForecaster,
+    dump_state,
+    load_state,
+)
+
+MONTHS = [datetime(2000 + i // 12, i % 12 + 1, 1, tzinfo=UTC).timestamp() for i in range(400)]
+SEASON = 10 * np.sin(2 * np.pi * np.arange(12) / 12) + 3 * np.cos(4 * np.pi * np.arange(12) / 12)
+
+
+def test_seasonal_naive_forecasts_the_same_season_of_the_last_cycle() -> None:
+    m = SeasonalNaive(seasonality=12)
+    ys = [float(i) for i in range(30)]
+    for y in ys:
+        m.learn_one(y)
+    got = m.forecast(24)
+    assert got[:12] == ys[-12:] and got[12:] == ys[-12:]
+    last = SeasonalNaive(seasonality=1)
+    for y in ys:
+        last.learn_one(y)
+    assert last.forecast(3) == [29.0, 29.0, 29.0]
+
+
+@pytest.mark.parametrize("multiplicative", [False, True])
+def test_damped_holt_winters_learns_the_season_and_damps_the_trend(multiplicative: bool) -> None:
+    t = np.arange(240)
+    level = 100 + 0.5 * t
+    ys = level * (1 + SEASON[t % 12] / 100) if multiplicative else level + SEASON[t % 12]
+    m = DampedHoltWinters(
+        alpha=0.3, beta=0.1, gamma=0.2, phi=0.9, seasonality=12, multiplicative=multiplicative
+    )
+    for y in ys:
+        m.learn_one(float(y))
+    got = np.array(m.forecast(24))
+    future = np.arange(240, 264)
+    truth = 100 + 0.5 * future
+    truth = (
+        truth * (1 + SEASON[future % 12] / 100) if multiplicative else truth + SEASON[future % 12]
+    )
+    assert abs(got[0] - truth[0]) < 1.0  # the season, level and trend are learned
+    # Damped: the trend added per step shrinks, so two years ahead the forecast has fallen
+    # behind the straight line by far more than one step ahead.
+    shortfall = truth / got - 1 if multiplicative else truth - got
+    assert shortfall[12:].mean() > 3 * abs(shortfall[0])
+
+
+def test_the_damped_trend_shrinks_by_phi_per_step() -> None:
+    m = DampedHoltWinters(alpha=0.5, beta=0.3, phi=0.8)
+    for y in np.arange(50.0):
+        m.learn_one(float(y))
+    steps = np.diff(m.forecast(10))
+    assert steps == pytest.approx(steps[0] * 0.8 ** np.arange(9))
+    assert steps[0] > 0.5  # it learned the slope of 1 (damped once)
+
+
+@pytest.mark.parametrize("multiplicative", [False, True])
+def test_theta_drifts_by_half_the_slope_and_beats_seasonal_naive(multiplicative: bool) -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(300)
+    ys = 50 + 0.3 * t + SEASON[t % 12] + rng.normal(0, 0.5, len(t))
+    theta, naive = Theta(seasonality=12, multiplicative=multiplicative), SeasonalNaive(12)
+    err_theta, err_naive = [], []
+    for i, y in enumerate(ys[:-12]):
+        theta.learn_one(float(y))
+        naive.learn_one(float(y))
+        if i >= 60:
+            err_theta.append(abs(theta.forecast(12)[11] - ys[i + 12]))
+            err_naive.append(abs(naive.forecast(12)[11] - ys[i + 12]))
+    assert np.mean(err_theta) < 0.7 * np.mean(err_naive)  # naive misses a year of trend
+    if not multiplicative:  # a year on, the same season: 12 steps of half the slope (0.3)
+        got = theta.forecast(13)
+        assert got[12] - got[0] == pytest.approx(12 * 0.15, abs=0.3)
+    assert pickle.loads(pickle.dumps(theta)).forecast(3) == theta.forecast(3)
+
+
+def test_every_candidate_is_offered_and_a_clone_starts_afresh() -> None:
+    cal = detect(MONTHS[:4])
+    names = [c.name for c in make_candidates(cal)]
+    for name in ("seasonal_naive", "naive", "damped", "damped_mul", "theta", "theta_mul"):
+        assert name in names
+    non_seasonal = [c.name for c in make_candidates(detect([0.0, 10.0, 20.0]))]
+    assert "seasonal_naive" in non_seasonal and "damped_mul" not in non_seasonal
+    damped = DampedHoltWinters(seasonality=12)
+    for y in range(30):
+        damped.learn_one(float(y))
+    assert np.isnan(damped.clone().forecast(1)[0])
+
+
+def test_the_step_ahead_and_the_year_ahead_are_served_by_different_models() -> None:
+    # An exact yearly pattern plus a persistent AR(1) disturbance: one month ahead the
+    # disturbance is still there to be followed; a year ahead it has faded, and a model that
+    # tracks the last value (or last year's) carries it over, so another model wins there.
+    rng = np.random.default_rng(0)
+    ar = np.zeros(len(MONTHS))
+    for i in range(1, len(ar)):
+        ar[i] = 0.85 * ar[i - 1] + rng.normal(0, 2.0)
+    ys = 100 + SEASON[np.arange(len(MONTHS)) % 12] + ar
+    f = SeriesForecaster("s", ForecastConfig(horizon=12))
+    for t, y in zip(MONTHS, ys, strict=True):
+        f.update(t, float(y))
+    err = f.err_num / f.err_den
+    served = f.served.source[(f.n - 1) % 12]
+    names = [c.name for c in f.candidates]
+    assert served[0] != served[11], [names[i] for i in served]
+    # Each step's server has that step's lowest rolling error (up to the benchmark's margin).
+    for step in (0, 11):
+        assert err[served[step], step] <= err[:, step].min() / (1 - f.config.naive_margin) + 1e-9
+    # At +1 the winner beats the seasonal naive forecast clearly.
+    naive = names.index("seasonal_naive")
+    assert err[served[0], 0] < 0.7 * err[naive, 0]
+
+
+def test_a_snapshot_of_the_previous_format_is_refused() -> None:
+    f = SeriesForecaster("s", ForecastConfig(horizon=3))
+    data = pickle.loads(dump_state(f))
+    data["format"] = STATE_FORMAT - 1
+    with pytest.raises(ModelError, match=f"format {STATE_FORMAT - 1}"):
+        load_state(pickle.dumps(data))
+
+
+def test_a_spike_is_not_repeated_by_the_naive_forecast_that_serves_after_it() -> None:
+    # Minute points of an hourly wave: the season (a day) is far off, and the naive forecast
+    # serves the next minute. A spike learned clipped to the band's edge would be repeated
+    # as the next forecast and flag the normal point after it; the naive forecasts learn
+    # the forecast instead.
+    rng = np.random.default_rng(11)
+    ys = 100 + 10 * np.sin(2 * np.pi * np.arange(300) / 60) + rng.normal(0, 1.0, 300)
+    ys[220] += 30.0
+    f = SeriesForecaster("s", ForecastConfig())
+    ups = [f.update(1_767_225_600 + 60.0 * i, float(y)) for i, y in enumerate(ys)]
+    assert ups[220] is not None and ups[220].model == "naive"
+    assert [i for i, u in enumerate(ups) if u and u.anomaly] == [220]
+    after = ups[221]
+    assert after is not None and after.forecast == ups[220].forecast
