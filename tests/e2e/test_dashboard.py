@@ -109,6 +109,8 @@ def produce_alert(bootstrap: str, subject: str) -> None:
 
 
 def test_live_dashboard_from_the_printed_url(demo: Demo, page: Page) -> None:
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
     page.goto(f"{demo.base}/?key={demo.key}")
     # The key is taken into sessionStorage and dropped from the address bar.
     page.wait_for_function("() => !location.search.includes('key=')", timeout=10 * MS)
@@ -121,6 +123,10 @@ def test_live_dashboard_from_the_printed_url(demo: Demo, page: Page) -> None:
     poll(lambda: throughput(page) != first, 30, "the throughput to change (live)", every=0.2)
     expect(page.locator("#live")).to_have_class(re.compile(r"\bon\b"))
     expect(page.locator("#live-text")).to_have_text("live")
+    # The event stream opens with a stream token: the key is in no URL but the printed one.
+    streams = [u for u in urls if "/v1/dashboard/stream?" in u]
+    assert streams and all("token=st_" in u for u in streams), streams
+    assert [u for u in urls if demo.key in u] == [f"{demo.base}/?key={demo.key}"]
     assert page.locator("#histogram rect").count() > 0
 
     if "/v1/alerts" in demo.paths:
