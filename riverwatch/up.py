@@ -91,9 +91,15 @@ def _python(*args: str) -> list[str]:
 
 
 def run_up(
-    settings: Settings, demo: bool, workers: int, api_port: int, duration: float | None
+    settings: Settings,
+    demo: bool,
+    workers: int,
+    api_port: int,
+    duration: float | None,
+    broker: str = "tansu",
 ) -> None:
-    """The body of `riverwatch up` (blocking until stopped)."""
+    """The body of `riverwatch up` (blocking until stopped); ``broker`` names the embedded
+    broker started when no Kafka is configured: tansu or kafka (Apache Kafka)."""
     stopping = {"now": False}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -104,7 +110,9 @@ def run_up(
     data = settings.data_dir.resolve()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    stack = EmbeddedStack(logs, kafka=not settings.kafka_bootstrap, redis=not settings.redis_url)
+    stack = EmbeddedStack(
+        logs, kafka=not settings.kafka_bootstrap, redis=not settings.redis_url, broker=broker
+    )
     sup: Supervisor | None = None
     try:
         typer.echo(_starting(stack))
@@ -165,7 +173,8 @@ def run_up(
 
 
 def _starting(stack: EmbeddedStack) -> str:
-    parts = [p for p, on in (("broker (Tansu)", stack.kafka), ("Valkey", stack.redis)) if on]
+    name = "Apache Kafka" if stack.broker == "kafka" else "Tansu"
+    parts = [p for p, on in ((f"broker ({name})", stack.kafka), ("Valkey", stack.redis)) if on]
     return "starting embedded " + " and ".join(parts) if parts else "using external Kafka and Redis"
 
 
