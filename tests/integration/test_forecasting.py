@@ -153,5 +153,6 @@ def test_state_survives_a_killed_worker(settings: Settings, tmp_path: Path) -> N
     ref = reference(settings, points)
     stored = orjson.loads(r.hget(names.forecast_state(sid), "latest") or b"{}")
     assert stored == latest_message(sid, ref.last_ts or 0, ref.model, ref.forecast())
-    # 250: the killed worker's last batch was redelivered (uncommitted) and skipped.
-    assert summary["points"] == 400 and summary["late"] in (0, 250), summary
+    # What the killed worker applied after its last commit is redelivered and skipped as late:
+    # all 250 where no commit landed (Tansu), the last few dozen on Apache Kafka.
+    assert summary["points"] == 400 and 0 <= summary["late"] <= 250, summary

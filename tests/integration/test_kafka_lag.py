@@ -1,0 +1,36 @@
+"""Scorer lag from Apache Kafka's real watermarks (Tansu's high watermarks are unreliable, so
+there `status` can only approximate): exact before the worker runs, zero once it has scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from core.names import Names
+from core.settings import Settings
+from riverwatch.status import consumer_lag
+from tests.integration.workers import poll, running_worker
+
+pytestmark = pytest.mark.integration
+
+
+def test_status_lag_is_exact_on_apache_kafka(kafka_settings: Settings, tmp_path: Path) -> None:
+    settings = kafka_settings
+    names = Names(settings.topic_prefix)
+    topic, group = names.topic("transactions"), names.group(settings.consumer_group, "scorer")
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    n = 7
+    for i in range(n):
+        tx = {"event_id": f"l{i}", "timestamp": 0, "card_id": f"c{i}", "terminal_id": "t"}
+        p.produce(topic, orjson.dumps({**tx, "amount": 1.0}), f"c{i}".encode())
+    assert p.flush(10) == 0
+    assert consumer_lag(settings, topic, group) == n  # nothing committed: every record waits
+    with running_worker(settings, tmp_path / "worker.log"):
+        poll(lambda: consumer_lag(settings, topic, group) == 0, 60, "the scorer to catch up")
+        p.produce(topic, b"not json", b"c0")  # dead-lettered: consumed all the same
+        p.flush(10)
+        poll(lambda: consumer_lag(settings, topic, group) == 0, 60, "the dead letter's commit")
+    assert consumer_lag(settings, topic, group) == 0
