@@ -1,5 +1,6 @@
-"""Scorer lag from Apache Kafka's real watermarks (Tansu's high watermarks are unreliable, so
-there `status` can only approximate): exact before the worker runs, zero once it has scored."""
+"""What only Apache Kafka does right: scorer lag from real watermarks (Tansu's high
+watermarks are unreliable, so there `status` only approximates it) and the KIP-848 consumer
+protocol (Tansu gives its consumers no assignment)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,29 @@ def test_status_lag_is_exact_on_apache_kafka(kafka_settings: Settings, tmp_path:
         p.flush(10)
         poll(lambda: consumer_lag(settings, topic, group) == 0, 60, "the dead letter's commit")
     assert consumer_lag(settings, topic, group) == 0
+
+
+def test_kip848_consumer_gets_an_assignment_on_apache_kafka(kafka_settings: Settings) -> None:
+    """The next-generation consumer protocol (KIP-848), which Tansu leaves unassigned."""
+    from confluent_kafka import Consumer
+
+    settings = kafka_settings
+    topic = Names(settings.topic_prefix).topic("transactions")
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    p.produce(topic, b"{}", b"k")
+    assert p.flush(10) == 0
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}kip848",
+            "group.protocol": "consumer",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    c.subscribe([topic])
+    try:
+        msg = poll(lambda: c.poll(0.5), 60, "a record through a KIP-848 consumer")
+        assert msg.error() is None and msg.value() == b"{}"
+        assert len(c.assignment()) == settings.partitions
+    finally:
+        c.close()
