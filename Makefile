@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench bench-pipeline bench-score bench-forecast bench-quality bench-drift install browser clean deploy-tools check-deploy lock
+.PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,8 +21,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/riverwatch up --demo
 
-test: install browser deploy-tools
-	$(BIN)/python -m pytest
+test: install browser deploy-tools kafka-libs kcat
+	RIVERWATCH_TEST_BROKER=kafka $(BIN)/python -m pytest
 
 # The browser tests drive Debian's chromium (never a `playwright install` download).
 browser:
@@ -43,6 +44,22 @@ check-deploy: install deploy-tools
 # deploy/requirements.lock: the image's dependencies at the versions of this .venv.
 lock: install
 	$(BIN)/python deploy/lock.py
+
+# Apache Kafka (single-node KRaft) runs on Debian's Java 17; Maven fetches its jars once into
+# ~/.cache/riverwatch (never into the repository). `make kafka` runs one until Ctrl-C.
+kafka-libs: install
+	@command -v java >/dev/null && command -v mvn >/dev/null || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		openjdk-17-jre-headless maven; }
+	$(BIN)/python -m riverwatch.kafka_broker fetch
+
+kafka: kafka-libs
+	$(BIN)/python -m riverwatch.kafka_broker run
+
+# Debian's kcat (librdkafka's CLI), for the test that pokes Apache Kafka as users do.
+kcat:
+	@test -x /usr/bin/kcat || { $(SUDO) apt-get update && $(SUDO) env \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kcat; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -72,6 +73,13 @@ def _sink_needs(sink: str) -> tuple[str, ...]:
     return ("kafka",) if sink == "kafka" else ()
 
 
+class Broker(StrEnum):
+    """The brokers `up` can start."""
+
+    tansu = "tansu"
+    kafka = "kafka"
+
+
 @app.command()
 def up(
     demo: Annotated[
@@ -85,12 +93,19 @@ def up(
         int | None, typer.Option(help="API port [env RIVERWATCH_API_PORT].")
     ] = None,
     for_: Annotated[float | None, typer.Option("--for", help="Stop after SECONDS.")] = None,
+    broker: Annotated[
+        Broker,
+        typer.Option(
+            help="Broker started when RIVERWATCH_KAFKA_BOOTSTRAP is unset: tansu (in memory, "
+            "starts at once) or kafka (Apache Kafka; Java 17 and Maven, jars fetched once).",
+        ),
+    ] = Broker.tansu,
 ) -> None:
     """Start the whole system; the embedded broker/Valkey for whatever is not configured."""
     from riverwatch.up import run_up
 
     s = _settings()
-    run_up(s, demo, workers, api_port if api_port is not None else s.api_port, for_)
+    run_up(s, demo, workers, api_port if api_port is not None else s.api_port, for_, broker.value)
 
 
 @app.command()

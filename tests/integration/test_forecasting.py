@@ -158,7 +158,7 @@ def test_state_survives_a_killed_worker(settings: Settings, tmp_path: Path) -> N
     assert stored == latest_message(
         sid, ref.last_ts or 0, ref.model, ref.forecast(), ref.step_info()
     )
-    # The points the killed worker applied but faust had not committed were redelivered and
-    # skipped: all 250 when they were one batch, fewer when a slow (loaded) worker took
-    # them in several batches and committed the first ones.
+    # What the killed worker applied after its last commit is redelivered and skipped as late:
+    # all 250 where no commit landed (Tansu), fewer where commits landed (Apache Kafka, or a
+    # slow worker that took them in several batches).
     assert summary["points"] == 400 and 0 <= summary["late"] <= 250, summary
