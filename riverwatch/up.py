@@ -93,36 +93,28 @@ def run_up(
     sup = Supervisor(budget, state_dir=data)
     try:
         typer.echo(_starting(stack))
-        for server in _server_children(stack, logs):
-            sup.add(server)
-        settings = settings.model_copy(
-            update={
-                "kafka_bootstrap": settings.kafka_bootstrap or stack.bootstrap,
-                "redis_url": settings.redis_url or stack.redis_url,
-                "api_port": api_port,
-                "data_dir": data,
-            }
-        )
-        for c in sup.children:
-            if c.name == "broker":  # a restarted broker is empty: every topic again
-                c.on_restart = lambda s=settings: _topics_again(s)
-        ensure_topics(settings)
+        settings = _start_servers(sup, stack, settings, api_port, data)
         key = _dev_key(settings)
         sup.on_crash_loop = lambda c: _system_alert(settings, c)
         _start_runtime(sup, settings, data, logs, workers)
         base = f"http://{settings.api_host}:{api_port}"
         api = next(c for c in sup.children if c.name == "api")
+
+        def api_answers() -> bool:
+            sup.check()  # supervising meanwhile: a server that dies now is restarted too
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+
         wait_until(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
+            api_answers,
             API_START_S,
             "the API",
             api.proc,
             api.log,
         )
-        env = _child_env(settings, data, fresh=False)
         if demo:
-            demo_argv = _python("simulate", "--sink", "kafka", "--demo")
-            demo_child = _process("demo", demo_argv, env, logs / "demo.log", TIER_TRAFFIC)
+            env = _child_env(settings, data, fresh=False)
+            argv = _python("simulate", "--sink", "kafka", "--demo")
+            demo_child = _process("demo", argv, env, logs / "demo.log", TIER_TRAFFIC)
             demo_child.restart = False
             sup.add(demo_child)
         write_endpoints(
@@ -138,8 +130,30 @@ def run_up(
     finally:
         typer.echo("stopping...")
         sup.stop_all()
+        stack.stop()  # a server that failed its first start is not supervised yet
         remove_runfiles(data)
         typer.echo("stopped")
+
+
+def _start_servers(
+    sup: Supervisor, stack: EmbeddedStack, settings: Settings, api_port: int, data: Path
+) -> Settings:
+    """Start the embedded servers (supervised); the settings the other children get."""
+    for server in _server_children(stack, data / "logs"):
+        sup.add(server)
+    settings = settings.model_copy(
+        update={
+            "kafka_bootstrap": settings.kafka_bootstrap or stack.bootstrap,
+            "redis_url": settings.redis_url or stack.redis_url,
+            "api_port": api_port,
+            "data_dir": data,
+        }
+    )
+    for c in sup.children:
+        if c.name == "broker":  # a restarted broker is empty: every topic again
+            c.on_restart = lambda: _topics_again(settings)
+    ensure_topics(settings)
+    return settings
 
 
 def _start_runtime(
