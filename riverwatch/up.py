@@ -33,7 +33,7 @@ from core.events import Alert
 from core.kafka import ensure_topics, producer
 from core.names import Names
 from core.redis import redis_client
-from core.runfiles import remove_runfiles, write_endpoints
+from core.runfiles import read_endpoints, remove_runfiles, write_endpoints
 from core.settings import Settings, to_env
 from riverwatch.embedded import TANSU_DURABLE, EmbeddedStack
 from riverwatch.procs import spawn, wait_until
@@ -77,6 +77,15 @@ def run_up(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     data = settings.data_dir.resolve()
+    running = read_endpoints(data)
+    if running is not None:  # two Valkeys on one append-only file would corrupt it
+        typer.secho(
+            f"riverwatch up is already running on {data} (pid {running.pid}, API "
+            f"{running.api_url}); stop it first or use another RIVERWATCH_DATA_DIR",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stack = EmbeddedStack(
