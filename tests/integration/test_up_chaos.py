@@ -211,6 +211,14 @@ def test_killed_valkey_and_broker_come_back_by_themselves(tmp_path: Path) -> Non
         topics = set(admin(up.settings()).list_topics(timeout=10).topics)
         assert set(names.all_topics()) <= topics
         poll(lambda: ready(up), RECOVER_S, "readyz after the broker's restart", every=0.5)
+
+        # A killed scorer stops counting at once, not when its heartbeat ages out.
+        old = up.kill_child("worker-0")
+        poll(lambda: up.children()["worker-0"]["pid"] != old, 30, "up to see the exit", every=0.1)
+        unready = httpx.get(f"{up.base}/readyz", timeout=10)
+        assert unready.status_code == 503 and unready.json()["checks"]["workers"] == 0
+        assert unready.json()["checks"]["partitions"]["unowned"] == [0, 1, 2, 3]
+        poll(lambda: ready(up), RECOVER_S, "readyz after the scorer's restart", every=0.5)
         assert up.proc.poll() is None
 
 
