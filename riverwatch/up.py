@@ -33,7 +33,7 @@ from core.events import Alert
 from core.kafka import ensure_topics, producer
 from core.names import Names
 from core.redis import redis_client
-from core.runfiles import remove_runfiles, write_endpoints
+from core.runfiles import read_endpoints, remove_runfiles, write_endpoints
 from core.settings import Settings, to_env
 from riverwatch.embedded import TANSU_DURABLE, EmbeddedStack
 from riverwatch.procs import spawn, wait_until
@@ -84,6 +84,15 @@ def run_up(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     data = settings.data_dir.resolve()
+    running = read_endpoints(data)
+    if running is not None:  # two Valkeys on one append-only file would corrupt it
+        typer.secho(
+            f"riverwatch up is already running on {data} (pid {running.pid}, API "
+            f"{running.api_url}); stop it first or use another RIVERWATCH_DATA_DIR",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stack = EmbeddedStack(
@@ -101,36 +110,28 @@ def run_up(
     sup = Supervisor(budget, state_dir=data)
     try:
         typer.echo(_starting(stack))
-        for server in _server_children(stack, logs):
-            sup.add(server)
-        settings = settings.model_copy(
-            update={
-                "kafka_bootstrap": settings.kafka_bootstrap or stack.bootstrap,
-                "redis_url": settings.redis_url or stack.redis_url,
-                "api_port": api_port,
-                "data_dir": data,
-            }
-        )
-        for c in sup.children:
-            if c.name == "broker":  # a restarted broker is empty: every topic again
-                c.on_restart = lambda s=settings: _topics_again(s)
-        ensure_topics(settings)
+        settings = _start_servers(sup, stack, settings, api_port, data)
         key = _dev_key(settings)
         sup.on_crash_loop = lambda c: _system_alert(settings, c)
         _start_runtime(sup, settings, data, logs, workers)
         base = f"http://{settings.api_host}:{api_port}"
         api = next(c for c in sup.children if c.name == "api")
+
+        def api_answers() -> bool:
+            sup.check()  # supervising meanwhile: a server that dies now is restarted too
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+
         wait_until(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200,
+            api_answers,
             API_START_S,
             "the API",
             api.proc,
             api.log,
         )
-        env = _child_env(settings, data, fresh=False)
         if demo:
-            demo_argv = _python("simulate", "--sink", "kafka", "--demo")
-            demo_child = _process("demo", demo_argv, env, logs / "demo.log", TIER_TRAFFIC)
+            env = _child_env(settings, data, fresh=False)
+            argv = _python("simulate", "--sink", "kafka", "--demo")
+            demo_child = _process("demo", argv, env, logs / "demo.log", TIER_TRAFFIC)
             demo_child.restart = False
             sup.add(demo_child)
         write_endpoints(
@@ -146,8 +147,30 @@ def run_up(
     finally:
         typer.echo("stopping...")
         sup.stop_all()
+        stack.stop()  # a server that failed its first start is not supervised yet
         remove_runfiles(data)
         typer.echo("stopped")
+
+
+def _start_servers(
+    sup: Supervisor, stack: EmbeddedStack, settings: Settings, api_port: int, data: Path
+) -> Settings:
+    """Start the embedded servers (supervised); the settings the other children get."""
+    for server in _server_children(stack, data / "logs"):
+        sup.add(server)
+    settings = settings.model_copy(
+        update={
+            "kafka_bootstrap": settings.kafka_bootstrap or stack.bootstrap,
+            "redis_url": settings.redis_url or stack.redis_url,
+            "api_port": api_port,
+            "data_dir": data,
+        }
+    )
+    for c in sup.children:
+        if c.name == "broker":  # a restarted broker is empty: every topic again
+            c.on_restart = lambda: _topics_again(settings)
+    ensure_topics(settings)
+    return settings
 
 
 def _start_runtime(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
 from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
@@ -37,15 +39,49 @@ async def _redis_ok(resources: Resources) -> bool:
         return False
 
 
+class PartitionProbe:
+    """How many partitions a topic has, from a metadata request at most every ``ttl_s``
+    seconds through one admin client; None while the broker does not answer.
+
+    Readiness must see a broker go within a second, yet a caller polling /readyz in a tight
+    loop must not open a client per request (that starves the workers on a small machine).
+    """
+
+    def __init__(self, settings: Settings, topic: str, ttl_s: float = 1.0):
+        self.settings, self.topic, self.ttl_s = settings, topic, ttl_s
+        self._lock = threading.Lock()
+        self._admin: AdminClient | None = None
+        self._at = float("-inf")
+        self._value: int | None = None
+
+    def get(self) -> int | None:
+        """The cached answer, refreshed when older than ``ttl_s`` (blocking: call in a thread)."""
+        with self._lock:
+            if time.monotonic() - self._at >= self.ttl_s:
+                self._value = self._fetch()
+                self._at = time.monotonic()
+            return self._value
+
+    def _fetch(self) -> int | None:
+        try:
+            if self._admin is None:
+                self._admin = admin(self.settings)
+            meta = self._admin.list_topics(self.topic, timeout=BROKER_TIMEOUT_S)
+        except KafkaException:
+            return None
+        found = meta.topics.get(self.topic)
+        return 0 if found is None or found.error is not None else len(found.partitions)
+
+
+_PROBES: dict[tuple[str | None, str], PartitionProbe] = {}
+
+
 def transactions_partitions(settings: Settings, topic: str) -> int | None:
-    """How many partitions ``topic`` has, from a fresh metadata request; None when the broker
-    does not answer (a fresh request, not a cached one: readiness must see a broker go)."""
-    try:
-        meta = admin(settings).list_topics(topic, timeout=BROKER_TIMEOUT_S)
-    except KafkaException:
-        return None
-    found = meta.topics.get(topic)
-    return 0 if found is None or found.error is not None else len(found.partitions)
+    """Partitions of ``topic`` on ``settings``' broker (cached for a second); None when the
+    broker does not answer."""
+    key = (settings.kafka_bootstrap, topic)
+    probe = _PROBES.get(key) or _PROBES.setdefault(key, PartitionProbe(settings, topic))
+    return probe.get()
 
 
 async def fresh_workers(resources: Resources) -> dict[str, set[int]]:

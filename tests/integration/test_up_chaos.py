@@ -1,0 +1,320 @@
+"""Fault injection under `riverwatch up`: kill -9 Valkey and the broker, a crash-looping child,
+SIGTERM and a restart on the same data dir, and the CLI finding (or not) the running system.
+
+Real processes only; every wait is bounded. The stack's addresses and the children's pids come
+from the files `up` keeps in its data dir (endpoints.json, supervisor.json).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+import redis
+
+from core.kafka import admin
+from core.names import Names
+from core.registry import Registry
+from core.settings import Settings
+from models.batch import train_batch
+from riverwatch.procs import free_port
+from tests.integration.workers import poll
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.chaos,
+    pytest.mark.timeout(1200),  # two or three `up` starts on a loaded 2-core machine
+]
+START_S = 240.0  # `up` imports and starts 5 Python processes; slow on a busy machine
+RECOVER_S = 240.0
+
+
+def clean_env(data: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with no RIVERWATCH_* variable but the data dir (and extra)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
+    env.update(RIVERWATCH_DATA_DIR=str(data), PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+@dataclass
+class Up:
+    """A running `riverwatch up`: its process, API base URL, key and data dir."""
+
+    proc: subprocess.Popen[str]
+    base: str
+    key: str
+    data: Path
+
+    @property
+    def h(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def endpoints(self) -> dict[str, Any]:
+        return dict(orjson.loads((self.data / "endpoints.json").read_bytes()))
+
+    def children(self) -> dict[str, Any]:
+        return dict(orjson.loads((self.data / "supervisor.json").read_bytes())["children"])
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.endpoints()["redis_url"], socket_timeout=5)
+
+    def settings(self) -> Settings:
+        ep = self.endpoints()
+        return Settings(
+            kafka_bootstrap=ep["bootstrap"], redis_url=ep["redis_url"], data_dir=self.data
+        )
+
+    def kill_child(self, name: str) -> int:
+        """kill -9 the child ``name``; return its pid."""
+        pid = poll(lambda: self.children()[name]["pid"], 60, f"{name} running")
+        os.kill(pid, signal.SIGKILL)
+        return int(pid)
+
+    def restarted(self, name: str, old_pid: int) -> int:
+        """Wait until ``name`` runs again under a new pid."""
+        return int(
+            poll(
+                lambda: (
+                    (c := self.children()[name])["state"] == "running"
+                    and c["pid"] not in (None, old_pid)
+                    and c["pid"]
+                ),
+                RECOVER_S,
+                f"{name} restarted",
+                every=0.2,
+            )
+        )
+
+
+@contextmanager
+def running_up(data: Path, **env: str) -> Iterator[Up]:
+    """`riverwatch up` on ``data``, niced; killed (with its children) if the test fails."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["nice", "-n", "10", sys.executable, "-m", "riverwatch", "up", "--api-port", str(port)],
+        env=clean_env(data, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + START_S
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "riverwatch is up:" in line:
+                break
+        url = next((ln for ln in lines if "riverwatch is up:" in ln), None)
+        assert url, "no URL printed:\n" + "".join(lines)
+        base, key = url.split("riverwatch is up:")[1].strip().split("/?key=")
+        yield Up(proc, base, key, data)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def post_tx(up: Up, event_id: str) -> int:
+    tx = {
+        "event_id": event_id,
+        "timestamp": "2026-03-01T12:00:00Z",
+        "card_id": "c-chaos",
+        "terminal_id": "t-chaos",
+        "amount": 12.5,
+    }
+    try:
+        return httpx.post(
+            f"{up.base}/v1/transactions", json=tx, headers=up.h, timeout=30
+        ).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def score(up: Up, event_id: str) -> dict[str, Any] | None:
+    r = httpx.get(f"{up.base}/v1/scores/{event_id}", headers=up.h, timeout=10)
+    return r.json() if r.status_code == 200 else None
+
+
+def accepted_and_scored(up: Up, event_id: str) -> dict[str, Any]:
+    """POST until a 202 (the system recovers by itself), then wait for the score."""
+    poll(lambda: post_tx(up, event_id) == 202, RECOVER_S, f"a 202 for {event_id}", every=1)
+    return poll(lambda: score(up, event_id), RECOVER_S, f"the score of {event_id}", every=0.5)
+
+
+def ready(up: Up) -> dict[str, Any] | None:
+    r = httpx.get(f"{up.base}/readyz", timeout=10)
+    return r.json() if r.status_code == 200 else None
+
+
+def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `riverwatch` command as a user in a second terminal runs it: no RIVERWATCH_* but the
+    data dir."""
+    return subprocess.run(
+        [sys.executable, "-m", "riverwatch", *args],
+        env=clean_env(data),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_killed_valkey_and_broker_come_back_by_themselves(tmp_path: Path) -> None:
+    """kill -9 Valkey: restarted from its AOF (same key, same model version); kill -9 the
+    broker: restarted, every topic there again, POST answers 202 and is scored."""
+    with running_up(tmp_path / "data", RIVERWATCH_SNAPSHOT_EVERY_S="0.5") as up:
+        poll(lambda: ready(up), RECOVER_S, "readyz", every=0.5)
+        first = accepted_and_scored(up, "before")
+        # A label makes the online model learn and publish a version to recover.
+        label = {"event_id": "before", "label": 1, "timestamp": "2026-03-01T12:00:01Z"}
+        assert httpx.post(f"{up.base}/v1/labels", json=label, headers=up.h).status_code == 202
+        names = Names()
+        r = up.redis()
+        version = poll(lambda: r.get(names.model_version("online")), 120, "an online version")
+        r.execute_command("WAITAOF", 1, 0, 5000)  # the version is on disk before the kill
+        r.close()
+        assert first["model_versions"]["online"] == "0"
+
+        t0 = time.monotonic()
+        old = up.kill_child("valkey")
+        up.restarted("valkey", old)
+        again = accepted_and_scored(up, "after-valkey")  # the same key: kept by the AOF
+        print(f"kill -9 Valkey -> a new transaction scored in {time.monotonic() - t0:.1f} s")
+        r = up.redis()
+        assert r.get(names.model_version("online")) == version
+        r.close()
+        assert again["model_versions"]["online"] == version.decode()
+
+        t0 = time.monotonic()
+        old = up.kill_child("broker")
+        up.restarted("broker", old)
+        accepted_and_scored(up, "after-broker")
+        print(f"kill -9 broker -> a new transaction scored in {time.monotonic() - t0:.1f} s")
+        topics = set(admin(up.settings()).list_topics(timeout=10).topics)
+        assert set(names.all_topics()) <= topics
+        poll(lambda: ready(up), RECOVER_S, "readyz after the broker's restart", every=0.5)
+
+        # A killed scorer stops counting at once, not when its heartbeat ages out.
+        old = up.kill_child("worker-0")
+        poll(lambda: up.children()["worker-0"]["pid"] != old, 30, "up to see the exit", every=0.1)
+        unready = httpx.get(f"{up.base}/readyz", timeout=10)
+        assert unready.status_code == 503 and unready.json()["checks"]["workers"] == 0
+        assert unready.json()["checks"]["partitions"]["unowned"] == [0, 1, 2, 3]
+        poll(lambda: ready(up), RECOVER_S, "readyz after the scorer's restart", every=0.5)
+        assert up.proc.poll() is None
+
+
+def test_a_crash_looping_child_is_reported_and_the_others_keep_running(tmp_path: Path) -> None:
+    """Seven exits of the helper (more than the budget of 3): reported as crash-looping in
+    /readyz, `riverwatch status` and a system alert; up, the API and scoring go on."""
+    budget = {
+        "RIVERWATCH_SUPERVISE_MAX_RESTARTS": "3",
+        "RIVERWATCH_SUPERVISE_WINDOW_S": "600",
+        "RIVERWATCH_SUPERVISE_BACKOFF_MAX_S": "2",
+    }
+    with running_up(tmp_path / "data", **budget) as up:
+        poll(lambda: ready(up), RECOVER_S, "readyz", every=0.5)
+        pid = up.kill_child("helper")
+        for _ in range(6):
+            pid = up.restarted("helper", pid)
+            os.kill(pid, signal.SIGKILL)
+        looping = poll(
+            lambda: (
+                (body := httpx.get(f"{up.base}/readyz", timeout=10).json())["checks"]
+                .get("children", {})
+                .get("helper", {})
+                .get("crash_looping")
+                and body
+            ),
+            60,
+            "the helper reported as crash-looping in /readyz",
+            every=0.2,
+        )
+        assert looping["checks"]["children"]["helper"]["exits_in_window"] == 7
+        assert up.proc.poll() is None  # up goes on
+        accepted_and_scored(up, "while-looping")  # so do the broker, Valkey, scorer and API
+        status = cli(up.data, "status")
+        assert status.returncode == 0 and "helper" in status.stdout
+        assert "CRASH-LOOPING" in status.stdout, status.stdout
+        # The helper (the alert dispatcher) runs again after the backoff and stores the alert.
+        alerts = poll(
+            lambda: httpx.get(
+                f"{up.base}/v1/alerts", params={"kind": "system"}, headers=up.h, timeout=10
+            ).json()["items"],
+            RECOVER_S,
+            "the system alert about the helper",
+            every=1,
+        )
+        alert = alerts[0]
+        assert alert["subject"] == "helper" and "crash-looping" in alert["message"]
+
+
+def test_sigterm_and_restart_keep_keys_subscriptions_and_registry(tmp_path: Path) -> None:
+    """SIGTERM `up`, start it again on the same data dir: the API keys (its own and one made
+    with the CLI), a subscription and the registry with its champion are still there. The CLI
+    finds the running `up` with no variables set, and says when nothing runs."""
+    data = tmp_path / "data"
+    nothing = cli(data, "status")
+    assert nothing.returncode == 1 and "nothing running" in nothing.stderr
+    hooks = {"RIVERWATCH_WEBHOOK_ALLOW_LOOPBACK": "true"}  # no DNS here; loopback only
+    with running_up(data, **hooks) as up:
+        poll(lambda: ready(up), RECOVER_S, "readyz", every=0.5)
+        status = cli(data, "status")
+        assert status.returncode == 0 and "workers alive" in status.stdout, status.stderr
+        second = cli(data, "up", "--api-port", str(free_port()))
+        assert second.returncode == 1 and "already running" in second.stderr
+        made = cli(data, "keys", "create", "--name", "ops", "--scopes", "read")
+        assert made.returncode == 0, made.stderr
+        ops_key = made.stdout.strip()
+        sub = httpx.post(
+            f"{up.base}/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"}, headers=up.h
+        )
+        assert sub.status_code == 201
+        reg = Registry(up.redis(), Names(), data)
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(200, 2))
+        model = train_batch(X, (X[:, 0] > 1.0).astype(int), ("a", "b"), max_iter=5)
+        name = reg.register(
+            model,
+            data_window=(0.0, 1.0),
+            holdout_window=(1.0, 2.0),
+            metrics={"ap": 0.5},
+            features=("a", "b"),
+        ).name
+        reg.promote(name, "chaos test")
+        first_key = up.key
+        up.proc.send_signal(signal.SIGTERM)
+        assert up.proc.wait(120) == 0
+    assert not (data / "endpoints.json").exists()
+    nothing = cli(data, "keys", "list")
+    assert nothing.returncode == 1 and "nothing running" in nothing.stderr
+
+    with running_up(data, **hooks) as up:
+        assert up.key == first_key  # the development key Valkey kept is used again
+        ops = {"Authorization": f"Bearer {ops_key}"}
+        assert httpx.get(f"{up.base}/v1/alerts", headers=ops).status_code == 200
+        subs = httpx.get(f"{up.base}/v1/subscriptions", headers=up.h).json()
+        assert sub.json()["id"] in [s["id"] for s in subs]
+        models = Registry(up.redis(), Names(), data)
+        champion = models.champion()
+        assert champion is not None and champion.name == name
+        listed = cli(data, "keys", "list")
+        assert listed.returncode == 0 and "ops\tread" in listed.stdout
