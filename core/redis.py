@@ -24,10 +24,19 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 
 def async_redis_client(settings: Settings, max_connections: int | None = None) -> aioredis.Redis:
-    """An asyncio client for the API and faust agents; ``max_connections`` sizes its pool."""
-    return aioredis.Redis.from_url(
+    """An asyncio client for the API and faust agents; ``max_connections`` sizes its pool.
+
+    A sized pool waits up to 2 s for a free connection instead of failing at once: a burst
+    that briefly takes every connection (many open event streams polling) must not turn the
+    next ingest into a 503.
+    """
+    if max_connections is None:
+        return aioredis.Redis.from_url(_url(settings), socket_timeout=10, health_check_interval=30)
+    pool = aioredis.BlockingConnectionPool.from_url(
         _url(settings),
+        max_connections=max_connections,
+        timeout=2,
         socket_timeout=10,
         health_check_interval=30,
-        max_connections=max_connections,
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
