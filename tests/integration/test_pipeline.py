@@ -149,7 +149,13 @@ def test_labels_change_the_online_model_and_its_scores(settings: Settings, tmp_p
         assert int(hi["model_versions"]["online"]) <= int(version.decode()) + 10
         assert hi["score"] > lo["score"]
         assert any(reason["feature"] == "amount" for reason in hi["reasons"])
-    # The learned rows reached the offline store (flushed at the latest when the worker stops).
-    df = OfflineStore(settings.data_dir).read(0, 2e9)
+        # The learned rows reach the offline store within a snapshot period, while the worker
+        # runs (a stop that faust holds up waiting for in-flight labels may end in a kill).
+        store = OfflineStore(settings.data_dir)
+        (df,) = poll(
+            lambda: len(d := store.read(0, 2e9)) >= n and (d,),
+            30,
+            "the learned rows in the offline store",
+        )
     assert sorted(df["event_id"]) == sorted(f"e{i}" for i in range(n))
     assert (df.set_index("event_id").loc["e1", ["label", "amount"]] == [1, 500.0]).all()
