@@ -196,14 +196,14 @@ class KafkaBroker:
         controller = _controller_port(config) or free_port(HOST)
         config.write_text(server_properties(self.workdir / "data", self.port, controller))
         (self.workdir / "log4j2.properties").write_text(_LOG4J2)
-        fmt = self._java(
-            libs, "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", _cluster_id()
-        )
-        done = subprocess.run(
-            [*fmt, "-c", str(config)], capture_output=True, text=True, timeout=120
-        )
-        if done.returncode != 0:
-            raise ServiceUnavailable(f"kafka-storage format failed: {done.stdout}{done.stderr}")
+        # A restart keeps its formatted log (formatting again would need the same cluster id).
+        if not (self.workdir / "data" / "meta.properties").exists():
+            fmt = self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id())
+            done = subprocess.run(
+                [*fmt, "-c", str(config)], capture_output=True, text=True, timeout=120
+            )
+            if done.returncode != 0:
+                raise ServiceUnavailable(f"kafka-storage format failed: {done.stdout}{done.stderr}")
         self.proc = spawn(self._java(libs, "kafka.Kafka", str(config)), log=self.logfile)
         try:
             wait_until(self._registered, self.timeout, "Apache Kafka", self.proc, self.logfile)

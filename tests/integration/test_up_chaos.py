@@ -100,11 +100,13 @@ class Up:
 
 
 @contextmanager
-def running_up(data: Path, **env: str) -> Iterator[Up]:
-    """`riverwatch up` on ``data``, niced; killed (with its children) if the test fails."""
+def running_up(data: Path, *args: str, **env: str) -> Iterator[Up]:
+    """`riverwatch up` on ``data`` (with ``args``), niced; killed (with its children) if the
+    test fails."""
     port = free_port()
+    argv = [sys.executable, "-m", "riverwatch", "up", "--api-port", str(port), *args]
     proc = subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "riverwatch", "up", "--api-port", str(port)],
+        ["nice", "-n", "10", *argv],
         env=clean_env(data, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -219,6 +221,29 @@ def test_killed_valkey_and_broker_come_back_by_themselves(tmp_path: Path) -> Non
         assert unready.status_code == 503 and unready.json()["checks"]["workers"] == 0
         assert unready.json()["checks"]["partitions"]["unowned"] == [0, 1, 2, 3]
         poll(lambda: ready(up), RECOVER_S, "readyz after the scorer's restart", every=0.5)
+        assert up.proc.poll() is None
+
+
+def test_killed_apache_kafka_loses_no_accepted_transaction(tmp_path: Path) -> None:
+    """`up --broker kafka`: transactions answered 202 just before a kill -9 of the broker are
+    all scored after `up` restarts it on its log (Tansu, in memory, would lose them)."""
+    with running_up(tmp_path / "data", "--broker", "kafka") as up:
+        poll(lambda: ready(up), RECOVER_S, "readyz", every=0.5)
+        accepted_and_scored(up, "warm")
+        # The scorer is paused, so what is accepted now is still only on the broker's log.
+        scorer = int(up.children()["worker-0"]["pid"])
+        os.kill(scorer, signal.SIGSTOP)
+        try:
+            accepted = [f"k{i}" for i in range(20) if post_tx(up, f"k{i}") == 202]
+            assert accepted, "no transaction accepted before the kill"
+            assert all(score(up, e) is None for e in accepted)
+            old = up.kill_child("broker")
+            up.restarted("broker", old)
+        finally:
+            os.kill(scorer, signal.SIGCONT)
+        accepted_and_scored(up, "after-kafka")
+        for event_id in accepted:
+            poll(lambda e=event_id: score(up, e), RECOVER_S, f"the score of {event_id}")
         assert up.proc.poll() is None
 
 
