@@ -24,7 +24,6 @@ documented 25.90 is far above what the same model scores when aligned.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from river import datasets, evaluate, metrics, time_series
 
 from bench import stack_settings
-from bench.forecast_panel import HORIZONS, PANEL, REPORT, relative, run_in_process, table
+from bench.forecast_panel import HORIZONS, PANEL, relative, run_in_process, table, targets
 from core.kafka import consumer
 from core.names import Names
 from core.settings import Settings
@@ -123,33 +122,24 @@ def panel_report(
 ) -> None:
     """The panel's table (MAE relative to seasonal naive, coverage per horizon, CPU per point)
     and the issue's targets on the report-only series."""
-    results, cost = {}, {}
+    results, cost, size = {}, {}, {}
     for name, (_, _, period) in PANEL.items():
         values = all_series[f"bench.{name}"]
         got = relative(values[1], system_forecasts(values, forecasts[f"bench.{name}"]), period)
         results[name] = got | {"points": {0: len(values[0])}}
         # The worker's own CPU per point is not separable from the broker's and the API's
         # in this process: the same forecaster code is timed in-process on the same series.
-        _, cost[name], detected = run_in_process((values[0], values[1]), ForecastConfig())
+        _, cost[name], detected, size[name] = run_in_process(
+            (values[0], values[1]), ForecastConfig()
+        )
         assert detected == period == listed[f"bench.{name}"]["period"], (name, detected)
     print(
         "\nPanel (MAE relative to the seasonal naive forecast on the same origins; 90% "
-        "interval coverage; forecaster CPU per point in-process, 60-step horizon):\n"
+        "interval coverage; forecaster CPU per point in-process, 60-step horizon; snapshot "
+        "size after the last point):\n"
     )
-    print(table(results, cost))
-    report = [results[n] for n in REPORT]
-    for h in HORIZONS:
-        med = statistics.median(r["rel"][h] for r in report)
-        cov = [r["coverage"][h] for r in report]
-        print(
-            f"report-only +{h}: median MAE/naive {med:.2f} (target <= 0.90); coverage "
-            f"{min(cov):.2f}..{max(cov):.2f}, median {statistics.median(cov):.2f} "
-            "(target 0.85-0.95)"
-        )
-    worse = [n for n in REPORT if results[n]["rel"][1] > 1.0]
-    print(f"report-only series worse than seasonal naive at +1: {worse or 'none'}")
-    air = results["airline"]["mae"]
-    print(f"AirlinePassengers: MAE +1 {air[1]:.2f} (target <= 11), +12 {air[12]:.2f} (<= 30)")
+    print(table(results, cost, size))
+    print("\n".join(targets(results)))
 
 
 def river_holt_winters() -> tuple[float, float, Scores]:

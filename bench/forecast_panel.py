@@ -27,7 +27,7 @@ import numpy as np
 from river import datasets
 
 from models.forecast_eval import Steps, score
-from models.forecasting import ForecastConfig, SeriesForecaster
+from models.forecasting import ForecastConfig, SeriesForecaster, dump_state
 
 HORIZONS = (1, 3, 6, 12)
 START = 11  # first scored origin (after 12 points), as in River's evaluation
@@ -129,8 +129,10 @@ def relative(
 
 def run_in_process(
     series: Series, config: ForecastConfig
-) -> tuple[dict[int, Steps], float, int | None]:
-    """Forecasts per origin from a SeriesForecaster, its CPU seconds per point, its period."""
+) -> tuple[dict[int, Steps], float, int | None, int]:
+    """Forecasts per origin from a SeriesForecaster, its CPU seconds per point, its period,
+    and the size in bytes of its snapshot (``dump_state``, what the worker stores in Redis)
+    after the last point."""
     f = SeriesForecaster("panel", config)
     out: dict[int, Steps] = {}
     cpu = time.process_time()
@@ -139,29 +141,36 @@ def run_in_process(
         if up is not None and up.steps:
             out[i] = [(s.lower, s.value, s.upper) for s in up.steps]
     period = f.calendar.period if f.calendar else None
-    return out, (time.process_time() - cpu) / len(series[0]), period
+    spent = (time.process_time() - cpu) / len(series[0])
+    return out, spent, period, len(dump_state(f))
 
 
-def table(results: Mapping[str, Mapping[str, dict[int, float]]], cost: Mapping[str, float]) -> str:
-    """The README's Markdown table: per series and horizon relative MAE, coverage, cost."""
+def table(
+    results: Mapping[str, Mapping[str, dict[int, float]]],
+    cost: Mapping[str, float],
+    size: Mapping[str, int],
+) -> str:
+    """The README's Markdown table: per series and horizon relative MAE, coverage, cost, and
+    the snapshot's size."""
     hs = " | ".join(f"MAE/naive +{h}" for h in HORIZONS)
     cs = " | ".join(f"cov +{h}" for h in HORIZONS)
     lines = [
-        f"| series | set | points | {hs} | {cs} | µs/point |",
-        "|---" * (4 + 2 * len(HORIZONS)) + "|",
+        f"| series | set | points | {hs} | {cs} | µs/point | snapshot KB |",
+        "|---" * (5 + 2 * len(HORIZONS)) + "|",
     ]
     for name, r in results.items():
         role = "tuned" if name in TUNE else "report"
         rel = " | ".join(_f(r["rel"].get(h)) for h in HORIZONS)
         cov = " | ".join(_f(r["coverage"].get(h)) for h in HORIZONS)
         n = int(r["points"][0])
-        lines.append(f"| {name} | {role} | {n} | {rel} | {cov} | {cost[name] * 1e6:.0f} |")
+        us, kb = cost[name] * 1e6, size[name] / 1000
+        lines.append(f"| {name} | {role} | {n} | {rel} | {cov} | {us:.0f} | {kb:.0f} |")
     for role, names in (("tuned", TUNE), ("report", REPORT)):
         got = [results[n] for n in names if n in results]
         if got:
             rel = " | ".join(_f(_median(r["rel"].get(h) for r in got)) for h in HORIZONS)
             cov = " | ".join(_f(_median(r["coverage"].get(h) for r in got)) for h in HORIZONS)
-            lines.append(f"| **median, {role}** | | | {rel} | {cov} | |")
+            lines.append(f"| **median, {role}** | | | {rel} | {cov} | | |")
     return "\n".join(lines)
 
 
@@ -175,15 +184,36 @@ def _f(x: float | None) -> str:
 
 
 def main() -> None:
-    """Run the panel in-process and print the table."""
-    results, cost = {}, {}
+    """Run the panel in-process and print the table and the issue's targets."""
+    results, cost, size = {}, {}, {}
     for name, (_, load, period) in PANEL.items():
         series = load()
-        forecasts, cost[name], detected = run_in_process(series, ForecastConfig())
+        forecasts, cost[name], detected, size[name] = run_in_process(series, ForecastConfig())
         assert detected == period, (name, detected, period)  # the yardstick's season
         results[name] = relative(series[1], forecasts, period) | {"points": {0: len(series[0])}}
         print(name, {h: round(v, 3) for h, v in results[name]["rel"].items()}, flush=True)
-    print(table(results, cost))
+    print(table(results, cost, size))
+    print("\n".join(targets(results)))
+
+
+def targets(results: Mapping[str, Mapping[str, dict[int, float]]]) -> list[str]:
+    """Issue 18's targets, on the report-only series (and AirlinePassengers)."""
+    report = [results[n] for n in REPORT]
+    out = []
+    for h in HORIZONS:
+        med = statistics.median(r["rel"][h] for r in report)
+        cov = [r["coverage"][h] for r in report]
+        inside = sum(0.85 <= c <= 0.95 for c in cov)
+        out.append(
+            f"report-only +{h}: median MAE/naive {med:.2f} (target <= 0.90); coverage "
+            f"{min(cov):.2f}..{max(cov):.2f}, median {statistics.median(cov):.2f}, "
+            f"{inside}/{len(cov)} series within 0.85-0.95"
+        )
+    worse = [n for n in REPORT if results[n]["rel"][1] > 1.0]
+    out.append(f"report-only series worse than seasonal naive at +1: {worse or 'none'}")
+    air = results["airline"]["mae"]
+    out.append(f"AirlinePassengers: MAE +1 {air[1]:.2f} (target <= 11), +12 {air[12]:.2f} (<= 30)")
+    return out
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ the series.
 >>> cal = detect([0.0, 3600.0, 7200.0, 10800.0])           # hourly: a 24-point day
 >>> [c.name for c in make_candidates(cal)]  # doctest: +NORMALIZE_WHITESPACE
 ['holt', 'holt_winters', 'holt_winters_mul', 'snarimax', 'seasonal_naive', 'naive', 'damped',
- 'theta', 'damped_mul', 'theta_mul', 'calendar_regression', 'calendar_regression_diff']
+ 'theta', 'mean', 'damped_mul', 'theta_mul', 'calendar_regression', 'calendar_regression_diff']
 >>> holt = make_candidates(cal)[0]
 >>> for i, y in enumerate([10.0, 11.0, 12.0, 13.0]):
 ...     holt.learn(3600.0 * i, y, cal)
@@ -24,11 +24,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from river import linear_model, time_series
 
 from models.forecast_calendar import Calendar, fourier
-from models.forecast_models import DampedHoltWinters, SeasonalNaive, Theta
+from models.forecast_models import DampedHoltWinters, Mean, SeasonalNaive, Theta
 
 _MAX_EXP = 700.0
 NAIVE = (
@@ -134,8 +133,8 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
       one period, capped at 12) on an exact, slowly forgetting Bayesian linear regression.
     - ``seasonal_naive`` (the value a season before), ``naive`` (the last value; seasonal
       series only), ``damped`` / ``damped_mul`` (damped trend, additive and multiplicative
-      season), ``theta`` / ``theta_mul`` (SES with drift on the seasonally adjusted series):
-      see :func:`_classics`.
+      season), ``theta`` / ``theta_mul`` (SES with drift on the seasonally adjusted series),
+      ``mean`` (an exponentially weighted mean: the average method): see :func:`_classics`.
     - ``calendar_regression``: y on the calendar's trend and Fourier terms, fitted by exact
       online Bayesian linear regression (SNARIMAX with exogenous features). Additive on
       purpose: log(y) would need interactions between the daily and weekly terms.
@@ -207,6 +206,7 @@ def _classics(m: int) -> list[Candidate]:
         *([Candidate("naive", SeasonalNaive(1), min_points=1)] if season else []),
         Candidate("damped", DampedHoltWinters(seasonality=season), min_points=start),
         Candidate("theta", Theta(seasonality=season), min_points=start),
+        Candidate("mean", Mean(), min_points=1),
     ]
     if season:
         out += [
@@ -224,33 +224,3 @@ def _classics(m: int) -> list[Candidate]:
             ),
         ]
     return out
-
-
-def select(err_num: np.ndarray, err_den: np.ndarray, ready: np.ndarray) -> np.ndarray:
-    """The serving candidate per step: the lowest rolling error among the ready ones.
-
-    ``err_num / err_den`` (candidates x steps) are exponentially weighted absolute errors;
-    ``ready``: which candidates forecast now. Errors at step h exist only h points after a
-    candidate's first forecast, so a newly ready candidate would be ignored at long steps for
-    a while, leaving a worse incumbent in place. Each step therefore compares candidates at
-    the longest step g <= h at which every ready candidate has been scored.
-
-    >>> num = np.array([[1.0, 4.0], [2.0, 0.0]])
-    >>> den = np.array([[1.0, 1.0], [1.0, 0.0]])   # candidate 1 not scored at step 2 yet
-    >>> select(num, den, np.array([True, True])).tolist()    # step 2 compares at step 1
-    [0, 0]
-    >>> select(num, den, np.array([False, True])).tolist()
-    [1, 1]
-    """
-    h = err_num.shape[1]
-    scored = err_den > 0
-    err = np.where(scored, err_num / np.where(scored, err_den, 1), np.inf)
-    err[~ready] = np.inf
-    common = scored[ready].all(axis=0) if ready.any() else np.zeros(h, dtype=bool)
-    g = np.maximum.accumulate(np.where(common, np.arange(h), -1))
-    at = np.where(g >= 0, g, np.arange(h))
-    best = np.argmin(err[:, at], axis=0)
-    unscored = np.isinf(err[best, at])
-    if unscored.any():  # nothing comparable yet: the first ready one in priority order
-        best[unscored] = int(np.argmax(ready)) if ready.any() else 0
-    return best

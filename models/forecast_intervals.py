@@ -46,11 +46,13 @@ class Conformal:
     def __init__(self, horizon: int, window: int, coverage: float, rate: float = 0.0):
         if not 0 < coverage < 1:
             raise ValueError("coverage must be within (0, 1)")
+        # float32: a score is a residual over its error scale; 7 digits are plenty, and the
+        # window is most of a snapshot.
         self.coverage = coverage
         self.rate = rate
         self.alpha = np.full(horizon, 1 - coverage)  # adapted miscoverage target per step
         self.min_count = math.ceil(2 / (1 - coverage) - 1 - 1e-9)  # n with (n+1)(1-a/2) <= n
-        self.res = np.full((window, horizon), np.nan)
+        self.res = np.full((window, horizon), np.nan, dtype=np.float32)
         self.row = 0
         self.hits = np.zeros(horizon, dtype=np.int64)
         self.total = np.zeros(horizon, dtype=np.int64)
@@ -101,20 +103,21 @@ class Conformal:
 
 
 def fill_offsets(lo: np.ndarray, hi: np.ndarray, scale: float, z: float) -> None:
-    """Fill steps without residuals in place: from the nearest shorter step, or from ``scale``.
+    """Fill steps without enough residuals in place: the nearest shorter calibrated step's
+    offsets, widened to at least the normal interval ``± z * scale``.
 
-    The spread of h-step errors grows roughly like sqrt(h) for a random walk, so a step h
-    borrows step g's offsets times sqrt(h / g); with no residual at all the interval is
-    ``± z * scale * sqrt(h)`` (``scale``: a typical one-step change of the series).
+    The scores are residuals over each step's own error scale (see models.forecasting), so
+    their quantiles change little with the step, but a shorter step's may be narrower or
+    shifted (its bias is not this step's): the normal interval is the floor, ``scale`` being
+    the standard deviation of a score (about 1.25 for scores over a mean absolute error).
     """
     last = -1
     for i in range(len(lo)):
         if not math.isnan(lo[i]):
             last = i
             continue
-        grow = math.sqrt((i + 1) / (last + 1)) if last >= 0 else math.sqrt(i + 1)
-        lo[i] = lo[last] * grow if last >= 0 else -z * scale * grow
-        hi[i] = hi[last] * grow if last >= 0 else z * scale * grow
+        lo[i] = min(lo[last], -z * scale) if last >= 0 else -z * scale
+        hi[i] = max(hi[last], z * scale) if last >= 0 else z * scale
 
 
 def one_step_band(residuals: np.ndarray, coverage: float, min_count: int) -> float:

@@ -29,7 +29,7 @@ from collections import deque
 
 from river import stats, time_series
 
-__all__ = ["DampedHoltWinters", "SeasonalNaive", "Theta"]
+__all__ = ["DampedHoltWinters", "Mean", "SeasonalNaive", "Theta"]
 
 
 class SeasonalNaive(time_series.base.Forecaster):
@@ -54,6 +54,27 @@ class SeasonalNaive(time_series.base.Forecaster):
             return [math.nan] * horizon
         m = len(self._last)
         return [self._last[h % m] for h in range(horizon)]
+
+
+class Mean(time_series.base.Forecaster):
+    """The average method (Hyndman and Athanasopoulos, FPP 5.2) online: an exponentially
+    weighted mean of the values, the same for every step ahead.
+
+    What a mean-reverting series returns to: far ahead it beats the last value, which
+    carries its current deviation over. River's ``stats.EWMean`` does the averaging.
+    """
+
+    def __init__(self, alpha: float = 0.05):
+        self.alpha = alpha
+        self._mean = stats.EWMean(alpha)
+
+    def learn_one(self, y: float, x: dict | None = None) -> None:
+        """Average ``y`` in."""
+        self._mean.update(y)
+
+    def forecast(self, horizon: int, xs: list[dict] | None = None) -> list[float]:
+        """The mean, for every step."""
+        return [self._mean.get()] * horizon
 
 
 class DampedHoltWinters(time_series.base.Forecaster):

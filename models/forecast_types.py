@@ -24,7 +24,8 @@ class ForecastConfig:
     ``halflife``: points, of the rolling errors; ``adapt_rate``: step of the adaptive
     conformal update (0: plain split conformal); ``naive_margin``: a candidate serves a
     step instead of the seasonal naive (or naive) forecast only if its rolling error there
-    is this fraction lower.
+    is this fraction lower; ``combine``: candidates averaged (inverse-error weighted) into the
+    combination forecast at each step (1: the best candidate alone).
     """
 
     horizon: int = 60
@@ -41,6 +42,7 @@ class ForecastConfig:
     warmup: int = 4
     max_period: int = 1440
     naive_margin: float = 0.1
+    combine: int = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastConfig:

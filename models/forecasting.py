@@ -38,8 +38,15 @@ import river
 
 from core.errors import ModelError
 from models.forecast_calendar import Calendar, detect, fourier
-from models.forecast_candidates import NAIVE, Candidate, make_candidates, select
+from models.forecast_candidates import NAIVE, Candidate, make_candidates
 from models.forecast_intervals import Conformal, fill_offsets, one_step_band
+from models.forecast_select import (
+    combine,
+    rolling_errors,
+    scored_steps,
+    serving,
+    step_columns,
+)
 from models.forecast_types import ForecastConfig, Step, Update, period_for
 
 __all__ = [
@@ -53,23 +60,23 @@ __all__ = [
 ]
 
 # 2: forecasts remember whether their step's selection had settled; 3: the seasonal naive,
-# naive, damped trend and Theta candidates, and the naive forecasts' selection handicap
-STATE_FORMAT = 3
+# naive, damped trend and Theta candidates, and the naive forecasts' selection handicap; 4:
+# scored steps (rings instead of horizon x horizon arrays), the combination, per-step scales
+STATE_FORMAT = 4
+COMBINATION = "combination"
 
 
 @dataclass
 class _Served:
-    """Ring of the last ``horizon`` forecasts: per origin and step the value, bounds, serving
-    candidate and whether that step's selection had settled; per origin the error scale and
-    the anomaly band's half-width."""
+    """The served forecasts awaiting their score: per scored step s a ring of the last s
+    origins (flat, see models.forecast_select) with the value, bounds, error scale and whether
+    that step's selection had settled."""
 
     value: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
-    source: np.ndarray
-    settled: np.ndarray
     scale: np.ndarray
-    band: np.ndarray
+    settled: np.ndarray
 
 
 class SeriesForecaster:
@@ -82,7 +89,7 @@ class SeriesForecaster:
         self.buffer: list[tuple[float, float]] = []  # points before the calendar is known
         self.calendar: Calendar | None = None
         self.candidates: list[Candidate] = []
-        self.handicap = np.ones(0)  # per candidate: the factor on its rolling errors
+        self.handicap = np.ones(0)  # per row (candidates, then the combination): error factor
         self.n = 0
         self.last_ts: float | None = None
         self.last_value = math.nan
@@ -94,24 +101,26 @@ class SeriesForecaster:
         self.offset = 0.0  # sum of the level shifts accepted: the models see y - offset
         self.last_alert = -(10**9)
         self.scale = math.nan  # EW mean |one-step change|: the error unit before any error
-        self.err_num = np.zeros((0, config.horizon))
-        self.err_den = np.zeros((0, config.horizon))
+        grid = scored_steps(config.horizon)
+        self.grid = grid
+        self.ring = np.concatenate([[0], np.cumsum(grid)[:-1]])  # each step's ring start
+        g, size = len(grid), int(grid.sum())
+        self.err_num = np.zeros((0, g))
+        self.err_den = np.zeros((0, g))
         self.one_step_mae = math.nan
-        self.pending = np.zeros((0, config.horizon, config.horizon))
-        h = config.horizon
-        self.served = _Served(
-            np.full((h, h), np.nan),
-            np.full((h, h), np.nan),
-            np.full((h, h), np.nan),
-            np.zeros((h, h), dtype=np.int16),
-            np.zeros((h, h), dtype=bool),
-            np.full(h, np.nan),
-            np.full(h, np.nan),
-        )
-        self.conformal = Conformal(h, config.window, config.coverage, config.adapt_rate)
-        self.resid1 = np.full(config.anomaly_window, np.nan)  # one-step scores, for the band
+        self.pending = np.zeros((0, size), dtype=np.float32)
+        nan = np.full(size, np.nan)
+        self.served = _Served(nan.copy(), nan.copy(), nan.copy(), nan, np.zeros(size, bool))
+        self.source = np.zeros(config.horizon, dtype=np.int16)  # rows serving the latest
+        self.band = math.nan  # half-width of the latest one-step forecast's anomaly band
+        self.conformal = Conformal(g, config.window, config.coverage, config.adapt_rate)
+        self.resid1 = np.full(config.anomaly_window, np.nan, dtype=np.float32)  # for the band
         self.steps: tuple[Step, ...] = ()
-        self.features: dict[float, dict[str, float]] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """The rows' names: the candidates, then the combination."""
+        return [c.name for c in self.candidates] + [COMBINATION]
 
     # -- applying points -----------------------------------------------------------------
     def update(self, ts: float, value: float) -> Update | None:
@@ -137,36 +146,35 @@ class SeriesForecaster:
         cfg = self.config
         self.calendar = detect([t for t, _ in self.buffer], self.period, cfg.max_period)
         self.candidates = make_candidates(self.calendar)
-        c = len(self.candidates)
-        # The naive forecasts' errors count ``naive_margin`` less in the selection: a model
-        # serves a step only if it beats them by that much. Rolling h-step errors are noisy
-        # (and strongly autocorrelated at long steps); switching to a model that is only
-        # as good costs more than it gains (the euro-area orders of issue 18, +12: 1.22 ->
-        # 1.09 of the seasonal naive MAE).
+        rows = len(self.candidates) + 1
+        # The naive forecasts' errors count ``naive_margin`` less in the selection: another
+        # forecast serves a step only if it beats them by that much. Rolling h-step errors
+        # are noisy (and strongly autocorrelated at long steps); switching to a forecast that
+        # is only as good costs more than it gains (the euro-area orders of issue 18, +12:
+        # 1.22 -> 1.09 of the seasonal naive MAE).
         self.handicap = np.array(
-            [1 - cfg.naive_margin if cand.name in NAIVE else 1.0 for cand in self.candidates]
+            [1 - cfg.naive_margin if c.name in NAIVE else 1.0 for c in self.candidates] + [1.0]
         )
-        self.err_num = np.zeros((c, cfg.horizon))
-        self.err_den = np.zeros((c, cfg.horizon))
-        self.pending = np.full((c, cfg.horizon, cfg.horizon), np.nan)
+        self.err_num = np.zeros((rows, len(self.grid)))
+        self.err_den = np.zeros((rows, len(self.grid)))
+        self.pending = np.full((rows, self.pending.shape[1]), np.nan, dtype=np.float32)
 
     def _apply(self, ts: float, y: float) -> Update:
-        cfg, h = self.config, self.config.horizon
-        origins = self.n - np.arange(1, h + 1)  # the origin of each step's forecast for y
-        ok = origins >= 0
-        rows, cols = origins % h, np.arange(h)
-        past = np.where(ok, self.pending[:, rows, cols], np.nan)
+        cfg = self.config
+        # The ring slot of step s holding the forecast made s points ago: its origin is
+        # n - s, and (n - s) % s == n % s, which the forecast made now then takes over.
+        at = self.ring + self.n % self.grid
+        ok = self.n >= self.grid
+        past = np.where(ok, self.pending[:, at], np.nan)
         valid = ~np.isnan(past)
         decay = 0.5 ** (1 / cfg.halflife)
         self.err_num = self.err_num * np.where(valid, decay, 1) + np.where(valid, abs(past - y), 0)
         self.err_den = self.err_den * np.where(valid, decay, 1) + valid
-        served = np.where(ok, self.served.value[rows, cols], np.nan)
-        lower = np.where(ok, self.served.lower[rows, cols], np.nan)
-        upper = np.where(ok, self.served.upper[rows, cols], np.nan)
+        sv = self.served
+        served = np.where(ok, sv.value[at], np.nan)
         has = ~np.isnan(served)
-        self.conformal.record((lower <= y) & (y <= upper), has)
-        band = self.served.band[rows[0]] if ok[0] else math.nan
-        anomaly, expected, y_learn = self._check(y, served[0], band)
+        self.conformal.record((sv.lower[at] <= y) & (y <= sv.upper[at]), has)
+        anomaly, expected, y_learn = self._check(y, served[0], self.band)
         alert = False
         if anomaly:
             self.run += 1
@@ -181,12 +189,12 @@ class SeriesForecaster:
             self.alerts += alert
         else:
             self.run, self.shift = 0, []
-        # Scores are residuals over the local error scale at the origin (locally weighted
-        # conformal): a series whose errors grow with its level keeps calibrated intervals.
-        # An anomaly enters clipped to its band: it cannot blow the intervals up, yet a
-        # window that has become too narrow still widens again.
-        scores = (y_learn - served) / self.served.scale[rows]
-        self.conformal.add(np.where(self.served.settled[rows, cols], scores, np.nan))
+        # Scores are residuals over the error scale of their step at the origin (locally
+        # weighted conformal): intervals follow a series whose errors grow with its level or
+        # its volatility. An anomaly enters clipped to its band: it cannot blow the intervals
+        # up, yet a window that has become too narrow still widens again.
+        scores = (y_learn - served) / sv.scale[at]
+        self.conformal.add(np.where(sv.settled[at] & ok, scores, np.nan))
         self.resid1[self.n % len(self.resid1)] = scores[0]
         if has[0]:
             self.one_step_mae = _ew(self.one_step_mae, abs(y_learn - served[0]), decay)
@@ -201,7 +209,7 @@ class SeriesForecaster:
             assert self.calendar is not None
             cand.learn(ts, x_naive if cand.name in NAIVE else x, self.calendar)
         self.last_value = x
-        self._forecast_all(ts)
+        self._forecast_all(ts, at)
         self.n += 1
         fc = None if math.isnan(served[0]) else float(served[0])
         return Update(ts, y, anomaly, alert, fc, expected, self.steps, self.model)
@@ -220,50 +228,67 @@ class SeriesForecaster:
         clipped = min(max(y, band[0]), band[1])
         return True, band, clipped if self.run + 1 < self.config.relearn_after else y
 
-    def _forecast_all(self, ts: float) -> None:
+    def _forecast_all(self, ts: float, at: np.ndarray) -> None:
         cfg, h = self.config, self.config.horizon
         assert self.calendar is not None
         future = self.calendar.future(ts, h)
-        slot = self.n % h
-        # Consecutive forecasts share all but one future timestamp: keep their features.
-        cal, known = self.calendar, self.features
-        self.features = {t: known[t] if t in known else fourier(cal, t) for t in future}
-        xs = list(self.features.values())
+        cal = self.calendar
+        xs = [fourier(cal, t) for t in future] if cal.cycles else None
+        c = len(self.candidates)
+        now = np.full((c + 1, h), np.nan)
         for i, cand in enumerate(self.candidates):
             got = cand.forecast(future, cal, xs)
-            self.pending[i, slot] = np.asarray(got) + self.offset if got is not None else np.nan
-        now = self.pending[:, slot]
+            if got is not None:
+                now[i] = np.asarray(got) + self.offset
         ready = ~np.isnan(now[:, 0])
-        best = select(self.err_num * self.handicap[:, None], self.err_den, ready)
-        # Until every ready candidate has errors at step h, select() compares them at a
-        # shorter step, and at first only the quick warm-up models are ready: their h-step
+        ready[c] = ready[:c].any()
+        cols = step_columns(self.grid, h)
+        err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
+        now[c] = combine(now[:c], err[:c, cols], cfg.combine)
+        best = serving((err * self.handicap[:, None])[:, cols], ready)
+        self.pending[:, at] = now[:, self.grid - 1]
+        # Until every ready row has errors at step s, rolling_errors() compares them at a
+        # shorter step, and at first only the quick warm-up models are ready: their s-step
         # forecasts lag the trend and the season, so their residuals are large and mostly of
         # one sign. Kept in the window (for ``window`` points) they would shift the signed
-        # quantiles of the settled models that serve afterwards, as far as intervals that
+        # quantiles of the settled forecasts that serve afterwards, as far as intervals that
         # exclude their own forecast. Conformal calibration needs scores exchangeable with
         # the new one, i.e. from the same procedure: only settled forecasts calibrate (see
         # _apply). Unsettled ones are still published, filled from calibrated steps, and
         # still count in the realised coverage and the adaptive alpha.
-        self.served.settled[slot] = (self.err_den[ready] > 0).all(axis=0) & ready.any()
+        self.served.settled[at] = (self.err_den[ready] > 0).all(axis=0) & ready.any()
         value = now[best, np.arange(h)]
         unit = self.one_step_mae if self.one_step_mae > 0 else self.scale
         unit = unit if unit > 0 else 1.0
+        # Each scored step's error scale: the rolling error there of the forecast serving it
+        # (one step: the served forecasts' own). While that step is not scored yet, the error
+        # at the longest scored step grown linearly to this one: the early forecasts of a
+        # trending series miss by a trend that adds up step by step, and the random walk's
+        # sqrt growth left their intervals covering 0.4-0.7 at +12 (issue 18's quarterly
+        # series); no error at all: the one-step unit, grown the same way.
+        sel = best[self.grid - 1]
+        own = err[sel, np.arange(len(self.grid))] * self.grid / self.grid[at_step]
+        units = np.where(np.isfinite(own) & (own > 0), own, unit * self.grid)
+        units[0] = unit
         lo, hi = self.conformal.offsets()
-        # No calibrated offsets yet: a normal interval, sigma ~ 1.25 x the one-step MAE.
+        # No calibrated offsets yet: a normal interval, sigma ~ 1.25 x the mean abs error.
         fill_offsets(lo, hi, 1.2533, NormalDist().inv_cdf(0.5 + cfg.coverage / 2))
-        lo, hi = lo * unit, hi * unit
-        self.served.scale[slot] = unit
+        lo, hi = lo * units, hi * units
+        steps = np.arange(1, h + 1)
+        lo_h, hi_h = np.interp(steps, self.grid, lo), np.interp(steps, self.grid, hi)
         # The anomaly band widens the nominal one-step interval (not the adapted one: a run
         # of misses must not narrow it), from a longer window than the intervals' for a
         # steadier threshold, symmetrically on its wider side: a skewed window must never
         # put the forecast itself outside the band.
         half = one_step_band(self.resid1, cfg.coverage, cfg.min_calibration)
-        self.served.band[slot] = cfg.anomaly_width * unit * half
-        self.served.value[slot], self.served.source[slot] = value, best
-        self.served.lower[slot], self.served.upper[slot] = value + lo, value + hi
+        self.band = cfg.anomaly_width * unit * half
+        sv = self.served
+        sv.value[at], sv.scale[at] = value[self.grid - 1], units
+        sv.lower[at], sv.upper[at] = sv.value[at] + lo, sv.value[at] + hi
+        self.source = best.astype(np.int16)
         self.steps = tuple(
             Step(t, float(v), float(v + a), float(v + b))
-            for t, v, a, b in zip(future, value, lo, hi, strict=True)
+            for t, v, a, b in zip(future, value, lo_h, hi_h, strict=True)
             if not math.isnan(v)
         )
 
@@ -277,17 +302,18 @@ class SeriesForecaster:
         """The candidate serving the latest one-step forecast (None while warming up)."""
         if not self.steps:
             return None
-        return self.candidates[int(self.served.source[(self.n - 1) % self.config.horizon, 0])].name
+        return self.names[int(self.source[0])]
 
     def step_info(self, horizon: int | None = None) -> list[tuple[str | None, float | None]]:
-        """Per step of the latest forecast: the candidate serving it and the realised
-        coverage of that step's intervals so far (None: nothing scored at that step yet)."""
+        """Per step of the latest forecast: the forecast serving it (a candidate or the
+        combination) and the realised coverage of that step's intervals so far (None: not
+        scored yet, or a step between the scored ones of models.forecast_select)."""
         if not self.steps:
             return []
-        row = self.served.source[(self.n - 1) % self.config.horizon]
-        realised = self.conformal.realised()
+        names, realised = self.names, self.conformal.realised()
+        by_step = dict(zip(self.grid.tolist(), realised, strict=True))
         n = len(self.forecast(horizon))
-        return [(self.candidates[int(row[i])].name, realised[i]) for i in range(n)]
+        return [(names[int(self.source[i])], by_step.get(i + 1)) for i in range(n)]
 
     def summary(self) -> dict[str, Any]:
         """Model, rolling one-step MAE, realised one-step coverage and counters (JSON-ready).
