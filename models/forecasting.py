@@ -116,6 +116,15 @@ class SeriesForecaster:
         self.conformal = Conformal(g, config.window, config.coverage, config.adapt_rate)
         self.resid1 = np.full(config.anomaly_window, np.nan, dtype=np.float32)  # for the band
         self.steps: tuple[Step, ...] = ()
+        self._features: dict[float, dict[str, float]] = {}  # a cache: not in snapshots
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a snapshot holds: everything but the calendar features' cache."""
+        return {k: v for k, v in vars(self).items() if k != "_features"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._features = {}
 
     @property
     def names(self) -> list[str]:
@@ -233,7 +242,11 @@ class SeriesForecaster:
         assert self.calendar is not None
         future = self.calendar.future(ts, h)
         cal = self.calendar
-        xs = [fourier(cal, t) for t in future] if cal.cycles else None
+        xs = None
+        if cal.cycles:  # consecutive forecasts share all but one future timestamp
+            known = self._features
+            self._features = {t: known[t] if t in known else fourier(cal, t) for t in future}
+            xs = list(self._features.values())
         c = len(self.candidates)
         now = np.full((c + 1, h), np.nan)
         for i, cand in enumerate(self.candidates):
