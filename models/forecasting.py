@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from dataclasses import dataclass
@@ -155,6 +156,11 @@ class SeriesForecaster:
         cfg = self.config
         self.calendar = detect([t for t, _ in self.buffer], self.period, cfg.max_period)
         self.candidates = make_candidates(self.calendar)
+        self._start_rows()
+
+    def _start_rows(self) -> None:
+        """The selection's state for the candidates and the combination, empty."""
+        cfg = self.config
         rows = len(self.candidates) + 1
         # The naive forecasts' errors count ``naive_margin`` less in the selection: another
         # forecast serves a step only if it beats them by that much. Rolling h-step errors
@@ -367,11 +373,40 @@ def load_state(blob: bytes) -> SeriesForecaster:
         data = pickle.loads(blob)
     except Exception as exc:
         raise ModelError(f"forecaster state is unreadable: {exc}") from exc
-    if data.get("river") != river.__version__ or data.get("format") != STATE_FORMAT:
+    fmt = data.get("format")
+    if data.get("river") != river.__version__ or fmt not in (STATE_FORMAT, *_MIGRATES):
         raise ModelError(
             f"forecaster state was written with river {data.get('river')} (format "
             f"{data.get('format')}); this process runs river {river.__version__} (format "
             f"{STATE_FORMAT}): the series starts afresh"
         )
     state: SeriesForecaster = data["state"]
-    return state
+    return state if fmt == STATE_FORMAT else _migrate(state)
+
+
+_MIGRATES = (3,)  # earlier formats the current one can carry on from
+
+
+def _migrate(old: SeriesForecaster) -> SeriesForecaster:
+    """A format-3 state carried on: its calendar, trained candidates, counters, level shifts
+    and anomaly residuals are kept; what format 4 scores differently (rolling errors per
+    scored step, the combination, the interval windows) starts afresh, as in a new series'
+    warm-up, so its first forecasts are served in priority order and filled intervals.
+    Format 3 held a horizon x horizon ring per candidate: the reason snapshots were 0.6 MB."""
+    was = vars(old)
+    new = SeriesForecaster(old.series_id, dataclasses.replace(old.config), old.period)
+    for key in (
+        "buffer", "calendar", "candidates", "n", "last_ts", "last_value", "late",
+        "anomalies", "alerts", "run", "shift", "offset", "last_alert", "scale",
+        "one_step_mae", "steps",
+    ):  # fmt: skip
+        setattr(new, key, was[key])
+    resid = np.asarray(was["resid1"], dtype=np.float32)
+    new.resid1[: len(resid)] = resid[: len(new.resid1)]
+    if new.calendar is not None:
+        new._start_rows()
+        served: Any = was["served"]  # format 3's _Served: per origin and step, source and band
+        last = (old.n - 1) % old.config.horizon
+        new.source = np.asarray(served.source[last], dtype=np.int16)
+        new.band = float(served.band[last])
+    return new

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pickle
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import river
 
 from core.errors import ModelError
 from models.forecast_calendar import detect
 from models.forecast_candidates import make_candidates
 from models.forecast_models import DampedHoltWinters, SeasonalNaive, Theta
 from models.forecasting import (
-    STATE_FORMAT,
     ForecastConfig,
     SeriesForecaster,
     dump_state,
@@ -126,12 +127,63 @@ def test_the_step_ahead_and_the_year_ahead_are_served_by_different_models() -> N
     assert err[served[0], 0] < 0.7 * err[naive, 0]
 
 
-def test_a_snapshot_of_the_previous_format_is_refused() -> None:
+def test_a_snapshot_of_an_older_format_is_refused() -> None:
     f = SeriesForecaster("s", ForecastConfig(horizon=3))
     data = pickle.loads(dump_state(f))
-    data["format"] = STATE_FORMAT - 1
-    with pytest.raises(ModelError, match=f"format {STATE_FORMAT - 1}"):
+    data["format"] = 2
+    with pytest.raises(ModelError, match="format 2"):
         load_state(pickle.dumps(data))
+
+
+def format_3(f: SeriesForecaster) -> bytes:
+    """A snapshot laid out as format 3 wrote it (horizon x horizon rings, no rows beyond the
+    candidates) from the state of ``f``: what a worker of the last release stored."""
+    h, c = f.config.horizon, len(f.candidates)
+    old = SeriesForecaster.__new__(SeriesForecaster)
+    kept = vars(f).copy()
+    for key in ("grid", "ring", "source", "band", "_features"):
+        kept.pop(key)
+    source = np.zeros((h, h), dtype=np.int16)
+    source[(f.n - 1) % h] = np.minimum(f.source, c - 1)
+    band = np.full(h, np.nan)
+    band[(f.n - 1) % h] = f.band
+    kept |= {
+        "pending": np.full((c, h, h), np.nan),
+        "err_num": np.zeros((c, h)),
+        "err_den": np.zeros((c, h)),
+        "served": SimpleNamespace(source=source, band=band, value=np.full((h, h), np.nan)),
+        "resid1": np.asarray(f.resid1, dtype=float),
+        "features": {},
+    }
+    vars(old).update(kept)
+    return pickle.dumps({"river": river.__version__, "format": 3, "state": old})
+
+
+def test_a_snapshot_of_the_previous_format_carries_on() -> None:
+    # Format 3 (the last release) is migrated, not dropped: the trained candidates, the
+    # counters and the anomaly residuals are kept; the per-step selection starts afresh.
+    rng = np.random.default_rng(5)
+    ys = 100 + SEASON[np.arange(len(MONTHS)) % 12] + rng.normal(0, 1.0, len(MONTHS))
+    f = SeriesForecaster("s", ForecastConfig(horizon=12))
+    for t, y in zip(MONTHS[:200], ys[:200], strict=True):
+        f.update(t, float(y))
+    g = load_state(format_3(f))
+    assert (g.n, g.late, g.anomalies, g.offset, g.steps) == (f.n, f.late, f.anomalies, 0.0, f.steps)
+    assert g.model == f.model and np.array_equal(g.resid1, f.resid1, equal_nan=True)
+    cal = g.calendar
+    assert cal is not None
+    future = cal.future(MONTHS[199], 12)
+    assert [c.forecast(future, cal) for c in g.candidates] == [
+        c.forecast(future, cal) for c in f.candidates
+    ]
+    assert g.err_den.sum() == 0 and g.conformal.counts().sum() == 0
+    errors = []
+    for i in range(200, 260):
+        up = g.update(MONTHS[i], float(ys[i]))
+        assert up is not None and len(up.steps) == 12
+        errors.append(abs(up.steps[0].value - ys[i + 1]))
+        assert all(s.lower < s.value < s.upper for s in up.steps)
+    assert np.mean(errors) < 2.0  # noise sd 1: the trained models serve at once
 
 
 def test_a_spike_is_not_repeated_by_the_naive_forecast_that_serves_after_it() -> None:
