@@ -200,3 +200,34 @@ def test_a_spike_is_not_repeated_by_the_naive_forecast_that_serves_after_it() ->
     assert [i for i, u in enumerate(ups) if u and u.anomaly] == [220]
     after = ups[221]
     assert after is not None and after.forecast == ups[220].forecast
+
+
+def test_each_scored_step_scores_the_forecast_made_that_many_points_before() -> None:
+    # The rings hold, per scored step s, the forecasts of the last s origins: the rolling
+    # error at s must be that of |forecast from origin i - s at step s - y_i|, recomputed here
+    # from the forecasts as they were made (the 60-step default: steps between are not held).
+    rng = np.random.default_rng(8)
+    ys = 100 + SEASON[np.arange(300) % 12] + np.cumsum(rng.normal(0, 1.0, 300))
+    f = SeriesForecaster("s", ForecastConfig())
+    assert f.grid.tolist() == [*range(1, 13), 18, 27, 41, 60]
+    made: dict[int, np.ndarray] = {}  # origin -> rows x scored steps, as made
+    forecast_all = f._forecast_all
+
+    def spy(ts: float, at: np.ndarray) -> None:  # every origin, the replayed first ones too
+        forecast_all(ts, at)
+        made[f.n] = f.pending[:, at].astype(float)
+
+    f._forecast_all = spy  # type: ignore[method-assign]
+    for t, y in zip(MONTHS[:300], ys, strict=True):
+        f.update(t, float(y))
+    decay = 0.5 ** (1 / f.config.halflife)
+    num, den = np.zeros_like(f.err_num), np.zeros_like(f.err_den)
+    for i in range(len(ys)):
+        for j, s in enumerate(f.grid):
+            if i - s in made:
+                e = np.abs(made[i - s][:, j] - ys[i])
+                ok = ~np.isnan(e)
+                num[ok, j] = num[ok, j] * decay + e[ok]
+                den[ok, j] = den[ok, j] * decay + 1
+    assert np.allclose(num, f.err_num, rtol=1e-5) and np.allclose(den, f.err_den)
+    assert (f.err_den[:, -1] > 0).any()  # step 60 is scored too
