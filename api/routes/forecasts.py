@@ -28,13 +28,14 @@ class ForecastPointPublic(BaseModel):
         description="The candidate serving this step: each step is served by the candidate "
         "with the lowest rolling error at that many steps ahead (seasonal_naive, naive, "
         "damped, damped_mul, theta, theta_mul, holt, holt_winters, holt_winters_mul, "
-        "snarimax, calendar_regression, calendar_regression_diff).",
+        "snarimax, calendar_regression, calendar_regression_diff, mean, or combination: the "
+        "inverse-error weighted mean of the best three at that step).",
     )
     coverage: float | None = Field(
         None,
         description="Realised coverage so far of this step's intervals: the share of "
         "observations that fell inside the interval published this many steps before them "
-        "(null: none scored yet).",
+        "(null: none scored yet, or a step between the scored ones: 1-12, 18, 27, 41, 60).",
     )
 
 
