@@ -4,8 +4,10 @@ The lag is the scorer group's on ``transactions``: summed over partitions, the h
 less the committed offset (less the low watermark where the group committed nothing). One
 consumer client that never subscribes (so it never joins the group) reads it, at most once per
 ``ttl_s`` like /readyz's partition count, so a flood of refused requests costs no broker round
-trips. While the broker does not answer the lag is unknown and nothing is refused for it (the
-broker-down check answers 503 then).
+trips. Between two reads the transactions this process accepted are added to the last figure,
+so a fast producer cannot slip a second's worth of records past the bound. While the broker
+does not answer the lag is unknown and nothing is refused for it (the broker-down check
+answers 503 then).
 """
 
 from __future__ import annotations
@@ -40,14 +42,22 @@ class LagGate:
         self._lock = asyncio.Lock()
         self._at = float("-inf")
         self._lag: int | None = None
+        self._since = 0  # transactions accepted here since the last read
+
+    def note_accepted(self, count: int) -> None:
+        """``count`` transactions were just accepted (the lag grows by as much until read)."""
+        self._since += count
 
     async def lag(self) -> int | None:
-        """The cached lag, refreshed (in a thread) when older than ``ttl_s``; None if unknown."""
+        """The last lag read plus what was accepted here since, read again (in a thread) when
+        older than ``ttl_s``; None if unknown."""
         async with self._lock:
             if time.monotonic() - self._at >= self.ttl_s:
+                since = self._since
                 self._lag = await asyncio.to_thread(self._fetch)
+                self._since -= since  # what was accepted during the read is not in it for sure
                 self._at = time.monotonic()
-            return self._lag
+            return None if self._lag is None else self._lag + self._since
 
     def _fetch(self) -> int | None:
         try:

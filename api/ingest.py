@@ -226,6 +226,8 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
         for error in outcome.errors:
             error["line"] = lines[error["index"]]
     outcome.accepted = len(wire) - len(refused)
+    if topic == "transactions":
+        resources.lag.note_accepted(outcome.accepted)
     EVENTS.labels(topic=topic, outcome="accepted").inc(outcome.accepted)
     EVENTS.labels(topic=topic, outcome="rejected").inc(outcome.rejected)
     return outcome
