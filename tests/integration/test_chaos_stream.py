@@ -130,8 +130,10 @@ def unscored(r: redis.Redis, names: Names, ids: list[str]) -> list[str]:
     return out
 
 
-def scores_on_topic(settings: Settings, want: set[str], timeout: float = 120) -> Counter[str]:
-    """How often each event id is on ``scores``, read until every id of ``want`` was seen."""
+def ids_on_topic(
+    settings: Settings, want: set[str], topic: str = "scores", timeout: float = 120
+) -> Counter[str]:
+    """How often each event id is on ``topic``, read until every id of ``want`` was seen."""
     c = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -139,7 +141,7 @@ def scores_on_topic(settings: Settings, want: set[str], timeout: float = 120) ->
             "auto.offset.reset": "earliest",
         }
     )
-    c.subscribe([Names(settings.topic_prefix).topic("scores")])
+    c.subscribe([Names(settings.topic_prefix).topic(topic)])
     seen: Counter[str] = Counter()
 
     def all_seen() -> bool:
@@ -149,7 +151,7 @@ def scores_on_topic(settings: Settings, want: set[str], timeout: float = 120) ->
         return want <= seen.keys()
 
     try:
-        poll(all_seen, timeout, "every score on the scores topic", every=0)
+        poll(all_seen, timeout, f"every event id on {topic}", every=0)
     finally:
         c.close()
     return seen
@@ -189,7 +191,7 @@ def test_a_scorer_killed_at_20_50_and_80_percent_loses_nothing_and_counts_nothin
         assert unscored(r, names, ids) == []
         # Each transaction counted once on its card, however often it was consumed.
         assert sum(card_count(r, names, f"c{c}") for c in range(cards)) == n
-        on_topic = scores_on_topic(settings, set(ids))
+        on_topic = ids_on_topic(settings, set(ids))
     again = sum(on_topic.values()) - n
     print(f"3 kills -9 at 20/50/80% of {n}: {again} scores re-emitted on the topic")
     r.close()
