@@ -19,6 +19,7 @@ import orjson
 from fastapi import HTTPException, Request, status
 from pydantic import BaseModel
 
+from api.producer import BrokerDown
 from api.resources import Resources
 from core.errors import InvalidEvent
 from core.events import Label, MetricPoint, Transaction, dumps, parse_event
@@ -195,11 +196,21 @@ def prepare(
 async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     """Read, validate and produce one request's records to ``topic``; return the outcome.
 
-    Raises HTTPException 413/422 for a body that cannot be read, ServiceUnavailable when the
-    broker does not take the records (the app answers 503 with Retry-After). Large bodies are
+    Raises HTTPException 429 (with Retry-After) for transactions while the scorers lag more
+    than RIVERWATCH_MAX_LAG, 413/422 for a body that cannot be read, ServiceUnavailable when
+    the broker does not take the records or answers nothing (the app answers 503 with
+    Retry-After; at once, before the body is read, while no broker answers). Large bodies are
     validated in a thread so the event loop keeps answering other requests meanwhile.
     """
     settings = resources.settings
+    # Checked before the body is read: a refused request costs no parsing and no producing.
+    try:
+        resources.producer.refuse_if_down()  # no broker answers: 503 at once, not after acks
+        if topic == "transactions":
+            await resources.lag.check()  # the scorers are too far behind: 429
+    except (BrokerDown, HTTPException):
+        EVENTS.labels(topic=topic, outcome="refused").inc()
+        raise
     body = await read_body(request, settings.api_max_body_bytes)
     args = (topic, body, request.headers.get("content-type", ""), settings)
     if len(body) > INLINE_PARSE_BYTES:
@@ -215,6 +226,8 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
         for error in outcome.errors:
             error["line"] = lines[error["index"]]
     outcome.accepted = len(wire) - len(refused)
+    if topic == "transactions":
+        resources.lag.note_accepted(outcome.accepted)
     EVENTS.labels(topic=topic, outcome="accepted").inc(outcome.accepted)
     EVENTS.labels(topic=topic, outcome="rejected").inc(outcome.rejected)
     return outcome

@@ -10,11 +10,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
+from confluent_kafka import Producer
 from fastapi import Request
 
-from api.producer import AsyncProducer
+from api.backpressure import LagGate
+from api.producer import AsyncProducer, BrokerHealth
 from api.scoring import SyncScorer
 from api.streams import StreamSlots
 from core.kafka import broker_reachable, producer
@@ -60,6 +63,7 @@ class Resources:
     redis: aioredis.Redis
     broker: BrokerProbe
     streams: StreamSlots
+    lag: LagGate
     _scorer: SyncScorer | None = None
 
     def sync_scorer(self) -> SyncScorer:
@@ -74,20 +78,38 @@ class Resources:
         if left:
             log.error("%d produced records were not delivered before shutdown", left)
         await self.redis.aclose()
+        await asyncio.to_thread(self.lag.close)
         if self._scorer is not None:
             self._scorer.close()
+
+
+def ingest_producer(settings: Settings, health: BrokerHealth, **overrides: Any) -> Producer:
+    """The producer behind every 202: idempotent, ``acks=all`` (core.kafka.producer), and
+    reporting to ``health`` so that ingest fails fast while no broker answers."""
+    return producer(settings, error_cb=health.on_error, **overrides)
 
 
 def open_resources(settings: Settings) -> Resources:
     """Build the clients; they connect lazily. Raises ConfigError when an address is missing."""
     redis_client = async_redis_client(settings, settings.api_redis_max_connections)
+    health = BrokerHealth()
+
+    def make() -> Producer:
+        return ingest_producer(settings, health)
+
+    names = Names(settings.topic_prefix)
     return Resources(
         settings=settings,
-        names=Names(settings.topic_prefix),
-        producer=AsyncProducer(producer(settings), factory=lambda: producer(settings)).start(),
+        names=names,
+        producer=AsyncProducer(make(), factory=make, health=health).start(),
         redis=redis_client,
         broker=BrokerProbe(settings),
         streams=StreamSlots(settings.api_max_streams, settings.api_max_streams_per_key),
+        lag=LagGate(
+            settings,
+            names.topic("transactions"),
+            names.group(settings.consumer_group, "scorer"),
+        ),
     )
 
 

@@ -25,9 +25,15 @@ def _bootstrap(settings: Settings) -> str:
 
 
 def producer(settings: Settings, **overrides: Any) -> Producer:
-    """An idempotent producer (acks=all, no duplicates on retry), lightly batched."""
+    """An idempotent producer (acks=all, no duplicates on retry), lightly batched.
+
+    ``acks=all``: a record counts as delivered only once every in-sync replica has it (the
+    API answers 202 only then); idempotence requires it, and it is stated here so that an
+    override of ``acks`` fails loudly (librdkafka refuses idempotence without acks=all).
+    """
     conf: dict[str, Any] = {
         "bootstrap.servers": _bootstrap(settings),
+        "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 2,
         "compression.type": "none",

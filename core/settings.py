@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     api_produce_timeout_s: float = Field(
         10.0, gt=0, description="RIVERWATCH_API_PRODUCE_TIMEOUT_S: wait for broker acks before 503."
     )
+    max_lag: int = Field(
+        100_000,
+        ge=0,
+        description="RIVERWATCH_MAX_LAG: while the scorers are more than this many transactions "
+        "behind (their group's lag on `transactions`, summed over partitions, read at most "
+        "once a second), POST /v1/transactions answers 429 with Retry-After; 0 turns it off.",
+    )
     score_batch_max: int = Field(
         1000, ge=1, description="RIVERWATCH_SCORE_BATCH_MAX: largest micro-batch the scorer takes."
     )

@@ -15,7 +15,11 @@ from core.events import Label, MetricPoint, Transaction
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"model": IngestResult, "description": "Accepted records are stored in Kafka."},
+    202: {
+        "model": IngestResult,
+        "description": "Accepted records are stored in Kafka: every in-sync replica "
+        "acknowledged them (acks=all).",
+    },
     401: {"model": Problem, "description": "Missing or unknown API key."},
     403: {"model": Problem, "description": "The key lacks the 'ingest' scope."},
     413: {
@@ -28,7 +32,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Every record was bad (or, with a 'detail' body, the body is not JSON "
         "or holds no records).",
     },
-    503: {"model": Problem, "description": "The broker is not keeping up; see Retry-After."},
+    429: {
+        "model": Problem,
+        "description": "Transactions only: the scorers lag more than RIVERWATCH_MAX_LAG "
+        "records behind; nothing was read or stored; see Retry-After.",
+    },
+    503: {
+        "model": Problem,
+        "description": "The broker does not answer or is not keeping up; see Retry-After.",
+    },
 }
 
 

@@ -123,6 +123,8 @@ class HttpSink(_Closing):
     in requests of at most ``max_batch`` records. 503 and 429 are retried after the
     server's ``Retry-After`` (or an exponential backoff), as are connection errors, up to
     ``max_retries`` times; any other non-2xx raises :class:`SinkError` with the server's body.
+    429 (the scorers are behind, RIVERWATCH_MAX_LAG) is backpressure, not a failure: it is
+    waited out for up to ``max_backpressure_s`` per request before it counts as a retry.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class HttpSink(_Closing):
         *,
         timeout_s: float = 10.0,
         max_retries: int = 5,
+        max_backpressure_s: float = 900.0,
         max_batch: int = 1000,
         client: httpx.Client | None = None,
         sleep: Callable[[float], object] = time.sleep,
@@ -141,6 +144,7 @@ class HttpSink(_Closing):
         self._own_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout_s)
         self._max_retries = max_retries
+        self._max_backpressure_s = max_backpressure_s
         self._max_batch = max_batch
         self._sleep = sleep
 
@@ -153,17 +157,25 @@ class HttpSink(_Closing):
 
     def _post(self, topic: str, body: bytes) -> None:
         url = f"{self._base}/v1/{topic}"
-        for attempt in range(self._max_retries + 1):
-            last = attempt == self._max_retries
+        attempt, throttled = 0, 0.0
+        while True:
+            last = attempt >= self._max_retries
             try:
                 response = self._client.post(url, content=body, headers=self._headers)
             except httpx.TransportError as exc:
                 if last:
                     raise SinkError(f"POST {url} failed: {exc}") from exc
                 self._sleep(min(0.5 * 2**attempt, 30.0))
+                attempt += 1
+                continue
+            if response.status_code == 429 and throttled < self._max_backpressure_s:
+                wait = max(_retry_after(response, 0), 0.05)
+                self._sleep(wait)
+                throttled += wait
                 continue
             if response.status_code in (429, 503) and not last:
                 self._sleep(_retry_after(response, attempt))
+                attempt += 1
                 continue
             if response.is_success:
                 return

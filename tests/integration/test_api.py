@@ -277,7 +277,8 @@ def test_unreachable_broker_gives_503_with_retry_after(settings: Settings) -> No
     with running_api(dead) as api:
         answer = api.http.post("/v1/transactions", json=tx(1), headers=api.auth("writer"))
         assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
-        assert "did not acknowledge the records within 0.5 s" in answer.json()["detail"]
+        # No broker ever answered: refused at once, or failed when the client saw it down.
+        assert "broker" in answer.json()["detail"] and "retry" in answer.json()["detail"]
         assert api.http.get("/readyz").json()["checks"]["kafka"] is False
 
 

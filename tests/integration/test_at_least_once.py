@@ -11,7 +11,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import orjson
 import pytest
@@ -32,7 +31,7 @@ from streams.batching import BatchLoop
 from streams.records import Handler, Out, Record
 from streams.scoring import Scorer
 from tests.integration.test_pipeline import consume_all, tx
-from tests.integration.workers import poll, running_worker
+from tests.integration.workers import poll
 
 pytestmark = pytest.mark.integration
 
@@ -191,62 +190,3 @@ def test_unacknowledged_outputs_are_not_committed_and_are_produced_once_the_brok
     assert set(outs) == {f"e{i}" for i in range(5)}
     assert card_count(r, names, "c1") == 5  # every retry re-delivered, none counted twice
     assert json.loads(r.get(names.score("e4")) or b"{}")["event_id"] == "e4"
-
-
-def test_a_scorer_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
-    settings: Settings, tmp_path: Path
-) -> None:
-    names = Names(settings.topic_prefix)
-    r = redis.Redis.from_url(settings.redis_url or "")
-    n, cards = 20_000, 50
-    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    for i in range(n):  # one key: one partition, scored in order
-        p.produce(names.topic("transactions"), tx(i, card=f"c{i % cards}"), b"k")
-        if i % 5000 == 0:
-            p.flush(10)
-    assert p.flush(30) == 0
-
-    def scored(i: int) -> bool:
-        return bool(r.get(names.score(f"e{i}")))
-
-    with running_worker(settings, tmp_path / "first.log", "scoring") as first:
-        poll(lambda: scored(n // 5), 60, "a fifth of the stream scored")
-        first.kill()  # SIGKILL: no handler, no last commit
-        first.wait()
-    assert not scored(n - 1), "the stream ended before the kill: nothing was tested"
-    with running_worker(settings, tmp_path / "second.log", "scoring"):
-        poll(lambda: scored(n - 1), 120, "the last record scored after the restart")
-
-        def missing() -> list[int]:
-            keys = [names.score(f"e{i}") for i in range(n)]
-            got = [v for k in range(0, n, 1000) for v in r.mget(keys[k : k + 1000])]
-            return [i for i, v in enumerate(got) if v is None]
-
-        assert missing() == []
-        # Each transaction counted once on its card, however often it was consumed.
-        assert sum(card_count(r, names, f"c{c}") for c in range(cards)) == n
-        seen: set[str] = set()
-        c = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-            }
-        )
-        c.subscribe([names.topic("scores")])
-        total = 0
-
-        def all_on_topic() -> bool:
-            nonlocal total
-            for m in c.consume(1000, 0.2):
-                if m.error() is None:
-                    total += 1
-                    seen.add(orjson.loads(m.value() or b"{}")["event_id"])
-            return len(seen) == n
-
-        try:
-            poll(all_on_topic, 60, "every score on the scores topic", every=0)
-        finally:
-            c.close()
-        print(f"kill -9 at 20% of {n}: {total - n} scores re-emitted on the topic (so far)")
-    r.close()

@@ -32,10 +32,11 @@ def poll(fn: Callable[[], T | None], timeout: float, what: str, every: float = 0
 
 @contextmanager
 def running_worker(
-    settings: Settings, log: Path, roles: str | None = None
+    settings: Settings, log: Path, roles: str | None = None, wait_ready: bool = True
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A `riverwatch worker` subprocess (``--roles roles`` when given), up once its heartbeat
-    is seen; stopped on exit."""
+    is seen (at once with ``wait_ready=False``: a scorer may be well into a backlog by its
+    first beat); stopped on exit."""
     env = dict(os.environ, **to_env(settings))
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "riverwatch", "worker"]
@@ -52,7 +53,8 @@ def running_worker(
     try:
         poll(
             lambda: (
-                proc.poll() is not None
+                not wait_ready
+                or proc.poll() is not None
                 or any(k.decode().endswith(f":{proc.pid}") for k in r.hkeys(beats))
             ),
             60,

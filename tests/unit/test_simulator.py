@@ -328,6 +328,25 @@ def test_http_sink_retries_503_and_reports_4xx() -> None:
     sink.close()
 
 
+def test_http_sink_waits_out_backpressure_longer_than_its_retries() -> None:
+    replies = [httpx.Response(429, headers={"Retry-After": "1"}) for _ in range(8)]
+    replies.append(httpx.Response(202))
+    client = httpx.Client(transport=httpx.MockTransport(lambda _r: replies.pop(0)))
+    slept: list[float] = []
+    sink = HttpSink("http://rw/", "k", client=client, sleep=slept.append, max_retries=2)
+    sink.send([_tx("e1")])  # eight 429s, more than the two retries: still delivered
+    assert slept == [1.0] * 8 and not replies
+    replies.extend(httpx.Response(429, headers={"Retry-After": "1"}) for _ in range(6))
+    slept.clear()
+    short = HttpSink(
+        "http://rw/", "k", client=client, sleep=slept.append, max_retries=2, max_backpressure_s=3
+    )
+    with pytest.raises(SinkError, match="429"):
+        short.send([_tx("e2")])  # 3 s of backpressure, then 2 retries, then it gives up
+    assert len(slept) == 5
+    sink.close()
+
+
 def _tx(event_id: str) -> SimEvent:
     payload = {
         "event_id": event_id,
