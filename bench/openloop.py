@@ -189,7 +189,7 @@ def offer(
     seen = reader.arrivals()
     got = [(seen[e], sched[i]) for i, e in enumerate(ids) if e in seen]
     at = np.array([a for a, _ in got])
-    lat = np.array([(a - s) * 1000 for a, s in got[skip:]] if got else [np.nan])
+    lat = np.array([(a - s) * 1000 for a, s in got[skip:]] or [np.nan])
     stats = {f"p{q:g}": float(np.percentile(lat, q)) for q in QUANTILES}
     stats["max"] = float(lat.max())
     thr = len(at) / (at.max() - at.min()) if len(at) > 1 else 0.0

@@ -12,7 +12,8 @@
 
 Sizes (short by default, so it runs in a few minutes): RW_BENCH_RATES (500,2000,5000,10000,
 20000), RW_BENCH_SECONDS (8) measured after RW_BENCH_WARMUP (2) s per rate, RW_BENCH_N (30000),
-RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka). A rate whose scores are not all in
+RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_BASELINE (a checkout run
+interleaved with this code, for before/after ratios in one run). A rate whose scores are not all in
 within the drain timeout, or whose p99 passes 5 s, ends the ladder (higher rates are saturated).
 """
 
@@ -45,6 +46,9 @@ SECONDS = float(os.environ.get("RW_BENCH_SECONDS", "8"))
 WARMUP = float(os.environ.get("RW_BENCH_WARMUP", "2"))
 REPEATS = int(os.environ.get("RW_BENCH_REPEATS", "1"))
 BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
+# A checkout of the code to compare with (e.g. `git archive main | tar -x -C /tmp/base`): each
+# repeat then runs its ladder too, on the same broker, interleaved with this code's.
+BASELINE = os.environ.get("RW_BENCH_BASELINE") or None
 P99_TARGET_MS = 50.0
 
 
@@ -111,12 +115,28 @@ def deployment(settings: Settings, logdir: Path) -> Iterator[dict[str, int]]:
         yield {"scorer": scorer.pid, "helper": helper.pid}
 
 
-def ladder(settings: Settings, logdir: Path, rep: int) -> list[Run]:
+@contextmanager
+def code(path: str | None) -> Iterator[None]:
+    """Workers started inside run the riverwatch checkout at ``path`` (None: this one)."""
+    old = os.environ.get("PYTHONPATH")
+    if path:
+        os.environ["PYTHONPATH"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def ladder(settings: Settings, logdir: Path, rep: int, checkout: str | None = None) -> list[Run]:
     """Every offered rate, then saturation and a backfill, on one deployment."""
     names = Names(settings.topic_prefix)
     bs, topic = settings.kafka_bootstrap or "", names.topic("transactions")
     runs: list[Run] = []
     with (
+        code(checkout),
         deployment(settings, logdir) as pids,
         Reader(bs, names.topic("scores"), logdir / "arrivals.txt") as reader,
     ):
@@ -172,11 +192,15 @@ def main() -> None:
         produce_raw(bs, "bench-raw", N)
         raw = raw_consume(bs, "bench-raw", N)
         fst = faust_count(bs, "bench-raw", N) if os.environ.get("RW_BENCH_FAUST") else None
-        tables = []
+        tables: list[tuple[str, list[Run]]] = []
         for rep in range(REPEATS):
-            print(f"repeat {rep + 1}/{REPEATS}: scorer + helper (as up)...", flush=True)
-            settings = stack_settings(stack, tmp / f"rep{rep}", f"rep{rep}-")
-            tables.append(ladder(settings, tmp / f"rep{rep}", rep))
+            for label, checkout in ((f"baseline {BASELINE}", BASELINE), ("this code", None)):
+                if label.startswith("baseline") and not BASELINE:
+                    continue
+                tag = f"{rep}{'b' if checkout else ''}"
+                print(f"repeat {rep + 1}/{REPEATS}, {label}: scorer + helper...", flush=True)
+                settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
+                tables.append((label, ladder(settings, tmp / f"rep{tag}", rep, checkout)))
         mem = stack.memory()
     load1 = os.getloadavg()
     print(f"\nriverwatch pipeline benchmark ({BROKER}, {os.cpu_count()} cores, N={N}, "
@@ -185,13 +209,13 @@ def main() -> None:
     print(f"  raw consume, count only (confluent-kafka, group): {raw:,.0f} msg/s")
     if fst is not None:
         print(f"  faust agent, count only (framework ceiling): {fst:,.0f} msg/s")
-    for rep, runs in enumerate(tables):
-        print(f" repeat {rep + 1}: latency (ms) from the scheduled send, at a reader of scores")
+    for i, (label, runs) in enumerate(tables):
+        print(f" {label}, run {i + 1}: latency (ms) from the scheduled send, at a reader of scores")
         print("\n".join(fmt(runs, raw)))
-    if len(tables) > 1:
-        sat = [r.per_cpu for runs in tables for r in runs if r.rate == float("inf")]
-        print(f"  saturation tx per scorer CPU-second over repeats: min {min(sat):,.0f}, "
-              f"max {max(sat):,.0f}")  # fmt: skip
+    for label in dict(tables):
+        sat = [r.per_cpu for lb, rs in tables if lb == label for r in rs if r.rate == float("inf")]
+        print(f"  {label}: saturation tx per scorer CPU-second over {len(sat)} repeats: "
+              f"min {min(sat):,.0f}, max {max(sat):,.0f}")  # fmt: skip
     print(f"  broker / Valkey RSS at the end: {(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
           f"{(mem.get('redis') or 0) / 2**20:.0f} MiB")  # fmt: skip
 
