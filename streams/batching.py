@@ -133,6 +133,8 @@ class BatchLoop:
         producer: Producer,
         name: str,
         flush_timeout_s: float = 30.0,
+        checkpoint: Callable[[], None] | None = None,
+        commit_every_s: float = 0.0,
     ):
         self.s = settings
         self.topic = topic
@@ -142,6 +144,13 @@ class BatchLoop:
         self.producer = producer
         self.name = name
         self.flush_timeout_s = flush_timeout_s
+        # Called before every commit: a handler whose state must be saved before the offsets
+        # that built it are committed (the forecaster's snapshots). With ``commit_every_s``,
+        # commits (and so checkpoints) come at most that often.
+        self.checkpoint = checkpoint
+        self.commit_every_s = commit_every_s
+        self._uncommitted = False
+        self._committed_at = float("-inf")
         self.t_dead = Names(settings.topic_prefix).topic("deadletter")
         self.worker = f"{socket.gethostname()}:{os.getpid()}"  # as streams.app.worker_id
         self.stopping = threading.Event()
@@ -186,7 +195,9 @@ class BatchLoop:
         try:
             while not self.stopping.is_set():
                 self.producer.poll(0)  # serve delivery callbacks
-                if self._ack_done():
+                self._uncommitted |= self._ack_done()
+                now = time.monotonic()
+                if self._uncommitted and now - self._committed_at >= self.commit_every_s:
                     self._commit(c, asynchronous=True)
                 if self._head_failed():
                     self._retry(c, [], "delivery")
@@ -286,8 +297,9 @@ class BatchLoop:
     def _commit(self, c: Consumer, asynchronous: bool) -> None:
         """Commit the acknowledged offsets (explicitly: the consumer's position may be past a
         batch that was not acknowledged)."""
-        if not self._acked:
+        if not self._acked or not self._checkpoint():
             return
+        self._uncommitted, self._committed_at = False, time.monotonic()
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._acked.items()]
         try:
             if asynchronous:
@@ -297,13 +309,24 @@ class BatchLoop:
         except KafkaException as exc:  # the next commit carries them again; worst case a replay
             log.warning("%s: commit failed: %s", self.name, exc)
 
+    def _checkpoint(self) -> bool:
+        """Run the checkpoint; False (commit nothing) when the infrastructure failed it."""
+        if self.checkpoint is None:
+            return True
+        try:
+            self.checkpoint()
+            return True
+        except TRANSIENT as exc:
+            log.warning("%s: checkpoint failed, nothing committed: %r", self.name, exc)
+            return False
+
     def _revoked(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         # Runs inside consume(), between batches: commit what this member acknowledged on the
         # partitions it loses, then forget them, so it never commits over their next owner.
         self._settle(c)  # what is in flight: acknowledged, or consumed again by the next owner
         gone = {(tp.topic, tp.partition) for tp in partitions}
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._acked.items() if (t, p) in gone]
-        if offsets:
+        if offsets and self._checkpoint():
             with contextlib.suppress(KafkaException):
                 c.commit(offsets=offsets, asynchronous=False)
         self._lost(c, partitions)
