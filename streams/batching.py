@@ -29,7 +29,6 @@ At-least-once, in detail:
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import socket
@@ -37,7 +36,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import orjson
 import redis
@@ -48,7 +46,10 @@ from core.kafka import consumer
 from core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
 from core.names import Names
 from core.settings import Settings
+from streams.inflight import InFlight, Partition, tune_gc
 from streams.records import Handler, Out, Record, dead_letter, isolate
+
+__all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -67,58 +68,6 @@ BACKOFF_MAX_S = 5.0
 # Batches whose outputs may be in flight at once: enough to hide the broker's acknowledgement
 # round trip behind the next batches' work, few enough that a retry replays little.
 MAX_IN_FLIGHT = 8
-# Young-generation threshold once the start-up objects are frozen: a batch allocates tens of
-# thousands of short-lived objects, and at the default (700) the collector runs many times per
-# batch and walks the long-lived objects in its full collections (50-170 ms pauses measured).
-GC_THRESHOLDS = (50_000, 20, 100)
-
-Partition = tuple[str, int]
-
-
-def tune_gc() -> None:
-    """Freeze what start-up allocated (models, modules) out of the collector's sight, and
-    collect the young generation less often. Process-wide: call it once the worker started."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-@dataclass
-class InFlight:
-    """One batch whose outputs were produced: its offsets, and its delivery outcomes so far."""
-
-    first: dict[Partition, int]  # the first offset consumed per partition
-    end: dict[Partition, int]  # one past the last
-    outputs: int = 0
-    # one entry per delivery callback (None: acknowledged). Appended to, never counted down:
-    # list.append is atomic, and another thread's flush of the shared producer may serve them.
-    outcomes: list[KafkaError | None] = field(default_factory=list)
-    since: float = field(default_factory=time.monotonic)
-
-    @classmethod
-    def of(cls, records: list[Record]) -> InFlight:
-        """The offsets a list of records spans."""
-        first: dict[Partition, int] = {}
-        end: dict[Partition, int] = {}
-        for r in records:
-            key = (r.topic, r.partition)
-            first[key] = min(first.get(key, r.offset), r.offset)
-            end[key] = max(end.get(key, 0), r.offset + 1)
-        return cls(first, end)
-
-    def delivered(self, err: KafkaError | None, _msg: object) -> None:
-        """The producer's delivery callback for each of this batch's outputs."""
-        self.outcomes.append(err)
-
-    @property
-    def done(self) -> bool:
-        """Every output has an outcome (acknowledged or failed)."""
-        return len(self.outcomes) >= self.outputs
-
-    @property
-    def errors(self) -> list[str]:
-        """The delivery errors so far."""
-        return [str(e) for e in self.outcomes if e is not None]
 
 
 class BatchLoop:
