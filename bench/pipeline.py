@@ -1,17 +1,20 @@
-"""Pipeline benchmark: every figure on the same embedded broker, in the same run.
+"""Pipeline benchmark: what a user of ``scores`` sees, every figure on one broker in one run.
 
-1. raw consume rate (confluent-kafka consumer group, count only, and with json.loads);
-2. a faust agent that only counts (the framework's ceiling);
-3. end-to-end scored transactions/s of one scoring worker on a backlog, and per CPU second
-   of that worker;
-4. p50/p99 event-to-score latency at a fixed offered rate (Kafka create time of the
-   transaction -> its score produced, as recorded by the worker in ``latency_ms``).
+1. the raw consume rate of the same broker (confluent-kafka group member, count only): the
+   denominator of every ratio;
+2. a scorer and a helper process (``--roles``, as ``riverwatch up`` runs them), fed open loop by
+   a plain producer at each offered rate (event time = scheduled send time), a reader process on
+   ``scores`` stamping arrivals (:mod:`bench.openloop`): p50/p90/p99/p99.9/max from the scheduled
+   send time, scored tx/s, transactions per scorer CPU-second, helper CPU per transaction;
+3. saturation: a backlog of RW_BENCH_N sent as fast as possible, drained by the same scorer;
+4. a backfill: RW_BENCH_N whose event times span 30 days (the helper's cost per transaction);
+5. (``RW_BENCH_FAUST=1``) a faust agent that only counts, the framework's ceiling.
 
-3 and 4 run twice: one `riverwatch worker` with every role, then a scorer and a helper
-process (``--roles``) as `riverwatch up` and the deploy manifests run them.
-
-Sizes: RW_BENCH_N (default 100000) transactions, RW_BENCH_RATE (2000/s) for RW_BENCH_SECONDS
-(15) in the latency run.
+Sizes (short by default, so it runs in a few minutes): RW_BENCH_RATES (500,2000,5000,10000,
+20000), RW_BENCH_SECONDS (8) measured after RW_BENCH_WARMUP (2) s per rate, RW_BENCH_N (30000),
+RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_BASELINE (a checkout run
+interleaved with this code, for before/after ratios in one run). A rate whose scores are not all in
+within the drain timeout, or whose p99 passes 5 s, ends the ladder (higher rates are saturated).
 """
 
 from __future__ import annotations
@@ -22,66 +25,49 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
-import orjson
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench import stack_settings
+from bench.openloop import Reader, Run, offer, payloads
 from core.names import Names
 from core.settings import Settings
 from riverwatch.embedded import EmbeddedStack
-from tests.integration.workers import deployed, poll
+from tests.integration.workers import poll, running_worker
 
-N = int(os.environ.get("RW_BENCH_N", "100000"))
-RATE = int(os.environ.get("RW_BENCH_RATE", "2000"))
-SECONDS = float(os.environ.get("RW_BENCH_SECONDS", "15"))
-T0 = 1_767_225_600
-
-
-def transactions(n: int, seed: int = 1, prefix: str = "b") -> list[tuple[bytes, bytes]]:
-    """n (key, value) transaction payloads over 30 days: 5000 cards, 10000 terminals."""
-    rng = np.random.default_rng(seed)
-    cards = rng.integers(0, 5000, n)
-    terms = rng.integers(0, 10000, n)
-    amounts = np.round(rng.lognormal(3.5, 0.8, n), 2)
-    ts = np.sort(rng.uniform(T0, T0 + 30 * 86400, n))
-    return [
-        (
-            f"c{cards[i]}".encode(),
-            orjson.dumps(
-                {
-                    "event_id": f"{prefix}{i}",
-                    "timestamp": float(ts[i]),
-                    "card_id": f"c{cards[i]}",
-                    "terminal_id": f"t{terms[i]}",
-                    "amount": float(amounts[i]),
-                }
-            ),
-        )
-        for i in range(n)
-    ]
+N = int(os.environ.get("RW_BENCH_N", "30000"))
+RATES = [float(r) for r in os.environ.get("RW_BENCH_RATES", "500,2000,5000,10000,20000").split(",")]
+SECONDS = float(os.environ.get("RW_BENCH_SECONDS", "8"))
+WARMUP = float(os.environ.get("RW_BENCH_WARMUP", "2"))
+REPEATS = int(os.environ.get("RW_BENCH_REPEATS", "1"))
+BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
+# A checkout of the code to compare with (e.g. `git archive main | tar -x -C /tmp/base`): each
+# repeat then runs its ladder too, on the same broker, interleaved with this code's.
+BASELINE = os.environ.get("RW_BENCH_BASELINE") or None
+P99_TARGET_MS = 50.0
 
 
-def produce(bootstrap: str, topic: str, msgs: list[tuple[bytes, bytes]]) -> None:
-    """Produce prebuilt messages and wait for every ack."""
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
-    for i, (k, v) in enumerate(msgs):
+def produce_raw(bootstrap: str, topic: str, n: int) -> None:
+    """n transactions as fast as possible (the raw consumer's input)."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for k, v in payloads(n, np.full(n, time.time()), 1, "raw-"):
         while True:
             try:
                 p.produce(topic, v, k)
                 break
             except BufferError:
                 p.poll(0.05)
-        if i % 5000 == 0:
-            p.poll(0)
     assert p.flush(60) == 0
 
 
-def raw_consume(bootstrap: str, topic: str, n: int, parse: bool) -> float:
+def raw_consume(bootstrap: str, topic: str, n: int) -> float:
     """Messages/s of a consumer-group member reading n messages (first message to last)."""
     c = Consumer(
         {
@@ -92,29 +78,23 @@ def raw_consume(bootstrap: str, topic: str, n: int, parse: bool) -> float:
         }
     )
     c.subscribe([topic])
-    got, t0 = 0, None
+    got, t0 = 0, 0.0
     deadline = time.monotonic() + 120
     while got < n and time.monotonic() < deadline:
         for m in c.consume(5000, 0.5):
             if m.error() is None:
-                if t0 is None:
-                    t0 = time.perf_counter()
-                if parse:
-                    json.loads(m.value())
+                t0 = t0 or time.perf_counter()
                 got += 1
     c.close()
     assert got >= n, f"raw consumer saw {got} of {n}"
-    return n / (time.perf_counter() - (t0 or 0))
+    return n / (time.perf_counter() - t0)
 
 
 def faust_count(bootstrap: str, topic: str, n: int) -> float:
     """Events/s of a faust agent that only counts."""
     out = Path(tempfile.mkdtemp()) / "count.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.faust_count", bootstrap, topic, str(n), str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [sys.executable, "-m", "bench.faust_count", bootstrap, topic, str(n), str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         poll(lambda: out.exists() and out.stat().st_size > 0, 300, "the faust counter", every=0.2)
     finally:
@@ -124,118 +104,120 @@ def faust_count(bootstrap: str, topic: str, n: int) -> float:
     return float(res["n"] / res["seconds"])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+@contextmanager
+def deployment(settings: Settings, logdir: Path) -> Iterator[dict[str, int]]:
+    """A helper and a scorer process as ``riverwatch up`` runs them; yields their pids."""
+    from riverwatch.up import HELPER_ROLES, SCORER_ROLES
+
+    with ExitStack() as st:
+        helper = st.enter_context(running_worker(settings, logdir / "helper.log", HELPER_ROLES))
+        scorer = st.enter_context(running_worker(settings, logdir / "scorer.log", SCORER_ROLES))
+        yield {"scorer": scorer.pid, "helper": helper.pid}
 
 
-def read_scores(bootstrap: str, topic: str, n: int, timeout: float) -> list[dict]:
-    """Read n score records from the start of ``topic``."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"scores-{time.time_ns()}",
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    c.subscribe([topic])
-    out: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < n and time.monotonic() < deadline:
-        out += [orjson.loads(m.value()) for m in c.consume(5000, 0.5) if m.error() is None]
-    c.close()
-    return out
+@contextmanager
+def code(path: str | None) -> Iterator[None]:
+    """Workers started inside run the riverwatch checkout at ``path`` (None: this one)."""
+    old = os.environ.get("PYTHONPATH")
+    if path:
+        os.environ["PYTHONPATH"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
 
 
-def end_to_end(settings: Settings, logdir: Path, split: bool) -> tuple[float, float]:
-    """Scored tx/s of one scoring worker draining a backlog of N, and tx per its CPU-second."""
+def ladder(settings: Settings, logdir: Path, rep: int, checkout: str | None = None) -> list[Run]:
+    """Every offered rate, then saturation and a backfill, on one deployment."""
     names = Names(settings.topic_prefix)
-    produce(settings.kafka_bootstrap or "", names.topic("transactions"), transactions(N))
-    with deployed(settings, logdir / f"e2e-{split}-worker.log", split) as w:
-        cpu0 = cpu_seconds(w.pid)
-        scores = read_scores(settings.kafka_bootstrap or "", names.topic("scores"), N, 600)
-        cpu = cpu_seconds(w.pid) - cpu0
-    assert len(scores) >= N, f"only {len(scores)} of {N} scored"
-    at = sorted(datetime.fromisoformat(s["scored_at"]).timestamp() for s in scores)
-    return N / (at[-1] - at[0]), N / cpu
+    bs, topic = settings.kafka_bootstrap or "", names.topic("transactions")
+    runs: list[Run] = []
+    with (
+        code(checkout),
+        deployment(settings, logdir) as pids,
+        Reader(bs, names.topic("scores"), logdir / "arrivals.txt") as reader,
+    ):
+        offer(bs, topic, reader, pids, 200, 2, 0, f"warm{rep}")  # group joined, models loaded
+        for rate in RATES:
+            print(f"  offered {rate:,.0f} tx/s...", flush=True)
+            run = offer(bs, topic, reader, pids, rate, SECONDS, WARMUP, f"r{rep}-{rate:.0f}")
+            runs.append(run)
+            if run.scored < run.sent or run.lat_ms["p99"] > 5000:
+                break
+            time.sleep(1)
+        print(f"  saturation: a backlog of {N:,}...", flush=True)
+        runs.append(offer(bs, topic, reader, pids, 0, SECONDS, 0, f"s{rep}", n_backlog=N))
+        print(f"  backfill: {N:,} over 30 days of event time...", flush=True)
+        bf = offer(bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, epoch_span_s=30 * 86400)
+        bf.rate = -1.0  # marks the backfill in the table
+        runs.append(bf)
+    return runs
 
 
-def latency(settings: Settings, logdir: Path, split: bool) -> tuple[float, float, int]:
-    """p50, p99 (ms) and count at RATE tx/s offered for SECONDS, through one scoring worker."""
-    names = Names(settings.topic_prefix)
-    topic = names.topic("transactions")
-    total = int(RATE * SECONDS)
-    msgs = transactions(total + 1, seed=2, prefix="l")
-    p = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1, "enable.idempotence": True}
-    )
-    with deployed(settings, logdir / f"lat-{split}-worker.log", split):
-        p.produce(topic, msgs[0][1], msgs[0][0])  # warm-up: wait until the scorer is assigned
-        p.flush(10)
-        read_scores(settings.kafka_bootstrap or "", names.topic("scores"), 1, 60)
-        start = time.perf_counter()
-        for i, (k, v) in enumerate(msgs[1:]):
-            due = start + i / RATE
-            while (now := time.perf_counter()) < due:
-                p.poll(min(due - now, 0.001))
-            p.produce(topic, v, k)
-        p.flush(30)
-        scores = read_scores(settings.kafka_bootstrap or "", names.topic("scores"), total + 1, 120)
-    lat = np.array([s["latency_ms"] for s in scores if s["event_id"] != "l0"])
-    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), len(lat)
+def fmt(runs: list[Run], raw: float) -> list[str]:
+    """One table line per run."""
+    lines = [
+        f"  {'offered':>10} {'scored/s':>9} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} "
+        f"{'max':>7} {'tx/scorer-CPU-s':>15} {'helper us/tx':>12} {'vs raw':>6}"
+    ]
+    for r in runs:
+        what = f"{r.rate:,.0f}"
+        what = "backfill" if r.rate < 0 else "saturation" if r.rate == float("inf") else what
+        lat = " ".join(f"{r.lat_ms[k]:>7.1f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
+        helper = 1e6 * r.cpu_s["helper"] / r.scored if r.scored else float("nan")
+        lines.append(
+            f"  {what:>10} {r.throughput:>9,.0f} {lat} {r.per_cpu:>15,.0f} {helper:>12.0f} "
+            f"{r.throughput / raw:>6.3f}"
+            + (f"  ({r.sent - r.scored} unscored)" if r.scored < r.sent else "")
+        )
+    best = [r.rate for r in runs if 0 < r.rate < float("inf") and r.lat_ms["p99"] <= P99_TARGET_MS
+            and r.scored == r.sent]  # fmt: skip
+    lines.append(f"  highest offered rate with p99 <= {P99_TARGET_MS:.0f} ms: "
+                 f"{max(best):,.0f} tx/s" if best else "  no rate kept p99 <= 50 ms")  # fmt: skip
+    return lines
 
 
 def main() -> None:
-    """Run every measurement and print the table."""
+    """Run every measurement and print the tables."""
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-bench-"))
-    with EmbeddedStack(tmp) as stack:
+    load0 = os.getloadavg()
+    with EmbeddedStack(tmp, broker=BROKER) as stack:
         bs = stack.bootstrap or ""
         admin = AdminClient({"bootstrap.servers": bs})
-        admin.create_topics([NewTopic("bench-raw", 4, 1)])["bench-raw"].result(10)
-        print(f"producing {N} transactions to the embedded broker...", flush=True)
-        produce(bs, "bench-raw", transactions(N))
-        raw = raw_consume(bs, "bench-raw", N, parse=False)
-        raw_json = raw_consume(bs, "bench-raw", N, parse=True)
-        print("faust count-only agent...", flush=True)
-        fst = faust_count(bs, "bench-raw", N)
-
-        def settings(prefix: str) -> Settings:
-            return stack_settings(stack, tmp / prefix, prefix)
-
-        rows_e2e: list[tuple[str, str]] = []
-        for split, layout in ((False, "1 all-roles worker"), (True, "scorer + helper (as up)")):
-            print(f"end-to-end scoring of a backlog, {layout}...", flush=True)
-            tag = "split" if split else "all"
-            e2e, per_cpu = end_to_end(settings(f"e2e-{tag}-"), tmp, split)
-            print(f"latency at {RATE} tx/s for {SECONDS:.0f} s, {layout}...", flush=True)
-            p50, p99, n_lat = latency(settings(f"lat-{tag}-"), tmp, split)
-            rows_e2e += [
-                (f"end-to-end scored, backlog, {layout}", f"{e2e:,.0f} tx/s"),
-                ("  per scoring-process CPU-second", f"{per_cpu:,.0f} tx/s"),
-                ("  ratio to raw consume / to faust ceiling", f"{e2e / raw:.3f} / {e2e / fst:.2f}"),
-                (
-                    f"  event-to-score latency at {RATE} tx/s (n={n_lat})",
-                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-                ),
-            ]
+        admin.create_topics([NewTopic("bench-raw", 4, 1)])["bench-raw"].result(30)
+        print(f"producing {N} transactions for the raw consumer...", flush=True)
+        produce_raw(bs, "bench-raw", N)
+        raw = raw_consume(bs, "bench-raw", N)
+        fst = faust_count(bs, "bench-raw", N) if os.environ.get("RW_BENCH_FAUST") else None
+        tables: list[tuple[str, list[Run]]] = []
+        for rep in range(REPEATS):
+            for label, checkout in ((f"baseline {BASELINE}", BASELINE), ("this code", None)):
+                if label.startswith("baseline") and not BASELINE:
+                    continue
+                tag = f"{rep}{'b' if checkout else ''}"
+                print(f"repeat {rep + 1}/{REPEATS}, {label}: scorer + helper...", flush=True)
+                settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
+                tables.append((label, ladder(settings, tmp / f"rep{tag}", rep, checkout)))
         mem = stack.memory()
-    rows = [
-        ("raw consume, count only (confluent-kafka, group)", f"{raw:,.0f} msg/s"),
-        ("raw consume + json.loads", f"{raw_json:,.0f} msg/s"),
-        ("faust agent, count only (framework ceiling)", f"{fst:,.0f} msg/s"),
-        *rows_e2e,
-        (
-            "broker / Valkey RSS at the end",
-            f"{(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
-            f"{(mem.get('redis') or 0) / 2**20:.0f} MiB",
-        ),
-    ]
-    print(f"\nriverwatch pipeline benchmark (N={N}, {os.cpu_count()} cores, Tansu in memory)")
-    width = max(len(r[0]) for r in rows)
-    for name, val in rows:
-        print(f"  {name:<{width}}  {val}")
+    load1 = os.getloadavg()
+    print(f"\nriverwatch pipeline benchmark ({BROKER}, {os.cpu_count()} cores, N={N}, "
+          f"{SECONDS:g} s per rate after {WARMUP:g} s warm-up; load average "
+          f"{load0[0]:.2f} at start, {load1[0]:.2f} at end)")  # fmt: skip
+    print(f"  raw consume, count only (confluent-kafka, group): {raw:,.0f} msg/s")
+    if fst is not None:
+        print(f"  faust agent, count only (framework ceiling): {fst:,.0f} msg/s")
+    for i, (label, runs) in enumerate(tables):
+        print(f" {label}, run {i + 1}: latency (ms) from the scheduled send, at a reader of scores")
+        print("\n".join(fmt(runs, raw)))
+    for label in dict(tables):
+        sat = [r.per_cpu for lb, rs in tables if lb == label for r in rs if r.rate == float("inf")]
+        print(f"  {label}: saturation tx per scorer CPU-second over {len(sat)} repeats: "
+              f"min {min(sat):,.0f}, max {max(sat):,.0f}")  # fmt: skip
+    print(f"  broker / Valkey RSS at the end: {(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
+          f"{(mem.get('redis') or 0) / 2**20:.0f} MiB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         ge=1000,
         description="RIVERWATCH_SESSION_TIMEOUT_MS: session timeout (short: quick joins).",
     )
+    kafka_fetch_wait_ms: int = Field(
+        0,
+        ge=0,
+        description="RIVERWATCH_KAFKA_FETCH_WAIT_MS: consumers' fetch.wait.max.ms; 0 picks it "
+        "per broker (Tansu holds every fetch that long even with data: 2; Kafka: 100).",
+    )
     api_host: str = Field("127.0.0.1", description="RIVERWATCH_API_HOST: address the API binds.")
     api_port: int = Field(8000, ge=0, le=65535, description="RIVERWATCH_API_PORT: API port.")
     api_max_body_bytes: int = Field(

@@ -128,6 +128,15 @@ def run_up(
             api.proc,
             api.log,
         )
+
+        def ready() -> bool:  # a scorer owns every partition: a transaction posted is scored
+            sup.check()
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+
+        # The banner says "up" only once /readyz does, and before the demo's warm-up backlog
+        # exists, so the group join and that backlog are not in front of a user's first
+        # transaction.
+        wait_until(ready, API_START_S, "a scorer owning every partition", api.proc, api.log)
         if demo:
             env = _child_env(settings, data, fresh=False)
             argv = _python("simulate", "--sink", "kafka", "--demo")

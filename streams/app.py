@@ -43,7 +43,7 @@ from core.snapshots import SnapshotStore
 from models.features import FeatureSet, FeatureSpec
 from models.serving import ModelSet
 from streams.alerts import register_alerts
-from streams.batching import BatchLoop
+from streams.batching import BatchLoop, tune_gc
 from streams.forecasting import register_forecasting
 from streams.learning import Learner
 from streams.monitor import register_monitor
@@ -181,6 +181,7 @@ def _register_scoring(app: faust.App, settings: Settings, r: Any, prod: Any, wid
     @app.service
     class ScoringService(Service):  # the hot path, outside faust's per-event machinery
         async def on_start(self) -> None:
+            tune_gc()  # once the worker's start-up objects exist
             loop.start(_die)
 
         async def on_stop(self) -> None:

@@ -1,13 +1,18 @@
-"""The forecasting agent: ``metrics`` -> per-series forecasters -> ``forecasts`` and ``alerts``.
+"""The forecasting loop: ``metrics`` -> per-series forecasters -> ``forecasts`` and ``alerts``.
 
-Per micro-batch: validate each record (bad ones -> deadletter), bring each touched series'
-state up to date from Redis (another worker may have owned its partition meanwhile), apply
-the points in order (late and duplicate ones are counted and ignored), produce a forecast
-per applied point and an alert per anomaly run, wait for the broker's acks, and only then
-snapshot the states to Redis. faust acks the batch only after this returns, so a crash
-before the snapshot replays the batch onto the previous snapshot, and a crash after it
-replays points the snapshot already holds, which are skipped as duplicates: either way the
-state ends up as if nothing had happened (outputs may repeat; alert ids are stable).
+A :class:`streams.batching.BatchLoop` (the scorer's transport) consumes ``metrics`` in
+micro-batches. Per batch: validate each record (bad ones -> deadletter), bring each touched
+series' state up to date from Redis (another worker may have owned its partition meanwhile),
+apply the points in order (late and duplicate ones are counted and ignored) and return a
+forecast per applied point and an alert per anomaly run, which the loop produces.
+
+The states are snapshotted to Redis at most every :data:`SNAPSHOT_EVERY_S` (a snapshot is
+~0.5 MB per series: per batch it cost more than the forecasts), as the loop's checkpoint:
+right before it commits offsets, and it commits only past batches whose outputs were
+acknowledged. So a crash replays, from the last commit, points onto a snapshot that holds at
+least every point before that commit: those it holds are skipped as duplicates, the others
+applied, and the state ends up as if nothing had happened (outputs may repeat; alert ids are
+stable).
 """
 
 from __future__ import annotations
@@ -16,19 +21,20 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
 import orjson
 import redis
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Producer
+from mode import Service
 
 from core.errors import ModelError
 from core.events import MetricPoint
 from core.limits import EventLimits
-from core.metrics import BATCH_SIZE, EVENTS
+from core.metrics import EVENTS
 from core.names import Names
 from core.settings import Settings
 from models.forecast_messages import (
@@ -46,11 +52,11 @@ from models.forecasting import (
     load_state,
     period_for,
 )
+from streams.batching import BatchLoop
 from streams.records import Out, Record, dead_letter, dead_letters, parse_batch
 
 log = logging.getLogger(__name__)
-BATCH_MAX = 500
-BATCH_WITHIN_S = 0.2
+SNAPSHOT_EVERY_S = 5.0
 
 
 class ForecastHandler:
@@ -68,16 +74,16 @@ class ForecastHandler:
         self.t_dead = self.names.topic("deadletter")
         self.states: dict[str, tuple[SeriesForecaster, str | None]] = {}
         self.writes = 0
+        self.touched: dict[str, list[bytes]] = {}  # since the last snapshot: applied points
         period_for("", settings.forecast_seasonality)  # a malformed setting fails at start
 
-    def process(self, records: list[Record]) -> None:
-        """Handle one batch end to end (blocking). Raises only when Kafka or Redis fail."""
-        BATCH_SIZE.labels(stage="forecaster").observe(len(records))
+    def process(self, records: list[Record]) -> list[Out]:
+        """Apply one batch; return the records to produce. Raises only when Redis fails."""
         points, bad = parse_batch(MetricPoint, records, EventLimits.from_settings(self.s))
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
         self._refresh({p.series_id for _, p in points})
-        touched: dict[str, list[bytes]] = {}  # series -> its applied points, [epoch, value]
+        touched = self.touched  # series -> its applied points, [epoch, value]
         late = 0
         for rec, p in points:
             state = self._state(p.series_id)
@@ -96,8 +102,13 @@ class ForecastHandler:
             outs += self._outputs(p.series_id, up)
         EVENTS.labels(topic="metrics", outcome="late").inc(late)
         EVENTS.labels(topic="metrics", outcome="applied").inc(len(points) - late)
-        self._produce(outs)
-        self._snapshot(touched)
+        return outs
+
+    def checkpoint(self) -> None:
+        """Snapshot every series touched since the last checkpoint (the loop calls this before
+        it commits)."""
+        self._snapshot(self.touched)
+        self.touched = {}
 
     def _state(self, series_id: str) -> SeriesForecaster:
         if series_id not in self.states:
@@ -114,7 +125,9 @@ class ForecastHandler:
         stale = [
             sid
             for sid, v in zip(ids, p.execute(), strict=True)
-            if v is not None and (sid not in self.states or self.states[sid][1] != v.decode())
+            if v is not None
+            and sid not in self.touched  # ours, ahead of any snapshot
+            and (sid not in self.states or self.states[sid][1] != v.decode())
         ]
         if not stale:
             return
@@ -142,25 +155,6 @@ class ForecastHandler:
             outs.append(Out(self.t_alerts, b"forecast_anomaly", body))
         return outs
 
-    def _produce(self, outs: list[Out]) -> None:
-        failed: list[KafkaError] = []
-
-        def on_delivery(err: KafkaError | None, _msg: object) -> None:
-            failed.extend([err] if err is not None else [])
-
-        for o in outs:
-            while True:
-                try:
-                    self.producer.produce(o.topic, o.value, o.key, on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
-        remaining = self.producer.flush(30)
-        if remaining or failed:
-            raise RuntimeError(
-                f"forecaster: {remaining} outputs unacknowledged, delivery errors: {failed[:3]}"
-            )
-
     def _snapshot(self, touched: dict[str, list[bytes]]) -> None:
         """Each touched series' state, latest forecast, summary, and its last ``horizon``
         observed points (the past side of the dashboard's chart), in one transaction."""
@@ -187,9 +181,10 @@ class ForecastHandler:
         p.execute()
 
 
-# Per scored batch, atomically: add its per-minute totals (to a closed minute: count them as
-# late), raise the event-time watermark, and close (emit once) every minute it passed by the
-# grace. Empty minutes between closed ones come out as zeros: a quiet minute is a real 0.
+# Per flush, atomically: add the per-minute totals aggregated since the last one (to a closed
+# minute: count them as late), raise the event-time watermark, and close (emit once) every
+# minute it passed by the grace. Only minutes that had events come out: a gap is a gap (a
+# replay or a backfill jumping over days of event time would otherwise emit thousands of zeros).
 _DERIVED_LUA = """
 local closed = tonumber(redis.call('HGET', KEYS[2], 'closed') or '-1')
 local wm = math.max(tonumber(redis.call('HGET', KEYS[2], 'wm') or '-1'), tonumber(ARGV[2]))
@@ -205,19 +200,13 @@ end
 local cutoff = math.floor((wm - tonumber(ARGV[1])) / 60)
 if cutoff <= closed then return {} end
 local flat, mins, order, out = redis.call('HGETALL', KEYS[1]), {}, {}, {}
-local function row(m)
-  if mins[m] == nil then mins[m] = {'0', '0', '0'}; table.insert(order, m) end
-  return mins[m]
-end
 for j = 1, #flat, 2 do
   local m, k = tonumber(string.sub(flat[j], 3)), string.sub(flat[j], 1, 1)
   if m < cutoff then
-    row(m)[k == 'n' and 1 or (k == 'a' and 2 or 3)] = flat[j + 1]
+    if mins[m] == nil then mins[m] = {'0', '0', '0'}; table.insert(order, m) end
+    mins[m][k == 'n' and 1 or (k == 'a' and 2 or 3)] = flat[j + 1]
     redis.call('HDEL', KEYS[1], flat[j])
   end
-end
-if closed >= 0 and cutoff - closed <= 1440 then
-  for m = closed, cutoff - 1 do row(m) end
 end
 table.sort(order)
 redis.call('HSET', KEYS[2], 'closed', cutoff)
@@ -233,30 +222,64 @@ class DerivedSeries:
     """The scorers' business series: transactions, amount and fraud-alert rate per minute.
 
     Call :meth:`points` with each scored batch's *first-time* events (not replays): it adds
-    them to per-minute totals in Redis, shared by every scorer, and returns the ``metrics``
-    records of the minutes that closed. A minute (event time) closes once any scorer has
-    seen an event ``RIVERWATCH_DERIVED_GRACE_S`` past its end, and exactly one scorer emits
-    it. Totals are exact when the scorers' event-time skew stays within the grace; a later
-    event for a closed minute is counted in ``late`` (Redis ``derived:meta``), not emitted.
+    them to per-minute totals in memory and, at most once per ``flush_s`` of wall time, adds
+    those to the totals in Redis, shared by every scorer, in one round trip that returns the
+    minutes that closed; it returns their ``metrics`` records. A minute (event time) closes
+    once any scorer has flushed an event ``RIVERWATCH_DERIVED_GRACE_S`` past its end, and
+    exactly one scorer emits it. Totals are exact when the scorers' event-time skew stays
+    within the grace; a later event for a closed minute is counted in ``late`` (Redis
+    ``derived:meta``), not emitted. A minute without events emits nothing.
+
+    What a scorer aggregated since its last flush (at most ``flush_s`` of traffic) is lost if
+    it dies: these are dashboard series, the scores themselves are not at stake.
     """
 
-    def __init__(self, settings: Settings, client: redis.Redis):
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        flush_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         names = Names(settings.topic_prefix)
         self.keys = [names.derived("totals"), names.derived("meta")]
         self.grace = settings.derived_grace_s
         self.topic = names.topic("metrics")
         self.script = client.register_script(_DERIVED_LUA)
+        self.flush_s = flush_s
+        self.clock = clock
+        self.totals: dict[int, list[Any]] = {}  # minute -> [n, amount, alerts] since the flush
+        self.watermark: float | None = None
+        self.flushed = float("-inf")
 
-    def points(self, scored: Iterable[tuple[float, float, bool]]) -> list[Out]:
-        """``scored``: (event epoch, amount, fraud alert published?) per fresh transaction."""
+    def points(self, scored: Iterable[tuple[float, float, bool]], force: bool = False) -> list[Out]:
+        """``scored``: (event epoch, amount, fraud alert published?) per fresh transaction.
+
+        Returns the records of the minutes closed by a flush (when ``flush_s`` passed since the
+        last, or ``force``), else nothing."""
         batch = list(scored)
-        if not batch:
+        if batch:
+            for minute, (n, amount, alerts) in minute_totals(batch).items():
+                tot = self.totals.setdefault(minute, [0, 0.0, 0])
+                tot[0] += n
+                tot[1] += amount
+                tot[2] += alerts
+            top = max(epoch for epoch, _, _ in batch)
+            self.watermark = top if self.watermark is None else max(self.watermark, top)
+        if self.watermark is None or not (force or self.clock() - self.flushed >= self.flush_s):
             return []
-        args: list[Any] = [self.grace, repr(max(epoch for epoch, _, _ in batch))]
-        totals = minute_totals(batch)
-        for minute, (n, amount, alerts) in sorted(totals.items()):
+        return self.flush()
+
+    def flush(self) -> list[Out]:
+        """Add what was aggregated to Redis and return the records of the minutes it closed."""
+        if self.watermark is None:
+            return []
+        args: list[Any] = [self.grace, repr(self.watermark)]
+        for minute, (n, amount, alerts) in sorted(self.totals.items()):
             args += [minute, n, repr(amount), alerts]
         reply = self.script(keys=self.keys, args=args)
+        self.totals.clear()
+        self.flushed = self.clock()
         outs = []
         for i in range(0, len(reply), 4):
             minute, n, amount, alerts = reply[i : i + 4]
@@ -271,29 +294,35 @@ def register_forecasting(
     client: redis.Redis,
     producer: Producer,
     worker: str | None = None,
-) -> None:
-    """Add the forecasting agent (``metrics`` topic, micro-batches) to a worker's faust app."""
+) -> BatchLoop:
+    """Add the forecasting loop (``metrics``, micro-batches) to a worker's faust app, as a
+    service. One thread owns the states: River work stays off the event loop."""
     names = Names(settings.topic_prefix)
     handler = ForecastHandler(
         settings, client, producer, worker or f"{socket.gethostname()}:{os.getpid()}"
     )
-    # One thread owns the states: River work stays off the event loop, and never overlaps.
-    thread = ThreadPoolExecutor(1, thread_name_prefix="forecaster")
-    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    topic = app.topic(names.topic("metrics"), key_type=bytes, value_type=bytes, **raw)
+    loop = BatchLoop(
+        settings,
+        names.topic("metrics"),
+        names.group(settings.consumer_group, "forecaster"),
+        handler.process,
+        producer,
+        "forecaster",
+        checkpoint=handler.checkpoint,
+        commit_every_s=SNAPSHOT_EVERY_S,
+    )
 
-    @app.agent(topic, name="forecaster")
-    async def forecast(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            msgs = [e.message for e in events]
-            records = [
-                Record(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
-                for m in msgs
-            ]
-            try:
-                await asyncio.get_running_loop().run_in_executor(thread, handler.process, records)
-            except Exception as exc:
-                # Kafka or Redis failed mid-batch: faust would ack the batch on the way out
-                # and lose it. Exit instead; the restarted worker replays from the last commit.
-                log.critical("forecaster failed (%r); stopping the worker", exc)
-                os._exit(3)
+    def die(exc: BaseException) -> None:
+        # The restarted worker replays from the last commit onto the last snapshot.
+        log.critical("forecasting loop died (%r); stopping the worker", exc)
+        os._exit(3)
+
+    @app.service
+    class ForecastingService(Service):
+        async def on_start(self) -> None:
+            loop.start(die)
+
+        async def on_stop(self) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, loop.stop)
+
+    return loop

@@ -1,0 +1,196 @@
+"""Open-loop load and a score reader: latency as a user sees it, measured from outside.
+
+A plain producer sends transactions on a fixed schedule (``start + i / rate``) whatever the
+pipeline does, with event time = the scheduled wall time; a reader in its own process reads
+``scores`` and stamps each score's arrival. Latency = arrival - scheduled send time, so time a
+message waited behind a slow producer or a slow scorer counts (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer, Producer
+
+from tests.integration.workers import poll
+
+QUANTILES = (50, 90, 99, 99.9)
+
+
+def payloads(n: int, epochs: np.ndarray, seed: int, prefix: str) -> list[tuple[bytes, bytes]]:
+    """n (key, value) transactions at ``epochs``: 5000 cards, 10000 terminals."""
+    rng = np.random.default_rng(seed)
+    cards = rng.integers(0, 5000, n)
+    terms = rng.integers(0, 10000, n)
+    amounts = np.round(rng.lognormal(3.5, 0.8, n), 2)
+    return [
+        (
+            f"c{cards[i]}".encode(),
+            orjson.dumps(
+                {
+                    "event_id": f"{prefix}{i}",
+                    "timestamp": float(epochs[i]),
+                    "card_id": f"c{cards[i]}",
+                    "terminal_id": f"t{terms[i]}",
+                    "amount": float(amounts[i]),
+                }
+            ),
+        )
+        for i in range(n)
+    ]
+
+
+def _read(bootstrap: str, topic: str, out: str, stop: mp.synchronize.Event) -> None:
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{time.time_ns()}",
+            "auto.offset.reset": "latest",
+            "fetch.wait.max.ms": 5,
+            "session.timeout.ms": 6000,
+        }
+    )
+    c.subscribe([topic], on_assign=lambda *_: open(out + ".ready", "w").close())
+    with open(out, "ab", buffering=0) as f:
+        while not stop.is_set():
+            msgs = c.consume(10_000, 0.05)
+            now = time.time()
+            lines = [
+                orjson.loads(m.value())["event_id"].encode() + b" %.6f\n" % now
+                for m in msgs
+                if m.error() is None
+            ]
+            if lines:
+                f.write(b"".join(lines))
+    c.close()
+
+
+class Reader:
+    """A process reading ``scores`` from its end; :meth:`arrivals` gives event_id -> time."""
+
+    def __init__(self, bootstrap: str, topic: str, path: Path):
+        self.path = str(path)
+        self.stop = mp.get_context("spawn").Event()
+        self.proc = mp.get_context("spawn").Process(
+            target=_read, args=(bootstrap, topic, self.path, self.stop), daemon=True
+        )
+        self._seen: dict[str, float] = {}
+        self._pos = 0
+
+    def __enter__(self) -> Reader:
+        self.proc.start()
+        poll(lambda: os.path.exists(self.path + ".ready"), 60, "the score reader's assignment")
+        time.sleep(1.0)  # let "latest" resolve before anything is sent
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+    def arrivals(self) -> dict[str, float]:
+        """Every score seen so far (first arrival per event)."""
+        if os.path.exists(self.path):
+            with open(self.path, "rb") as f:
+                f.seek(self._pos)
+                data = f.read()
+            end = data.rfind(b"\n") + 1
+            self._pos += end
+            for line in data[:end].splitlines():
+                eid, at = line.split()
+                self._seen.setdefault(eid.decode(), float(at))
+        return self._seen
+
+
+@dataclass
+class Run:
+    """One offered rate's outcome."""
+
+    rate: float  # offered tx/s (inf: a backlog sent as fast as possible)
+    sent: int
+    scored: int
+    throughput: float  # scored tx/s at the reader, first arrival to last
+    lat_ms: dict[str, float]  # p50 ... max over the measured window
+    cpu_s: dict[str, float]  # CPU seconds per process over the run
+
+    @property
+    def per_cpu(self) -> float:
+        """Scored transactions per scorer CPU-second."""
+        return self.scored / self.cpu_s["scorer"] if self.cpu_s.get("scorer") else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def offer(
+    bootstrap: str,
+    topic: str,
+    reader: Reader,
+    pids: dict[str, int],
+    rate: float,
+    seconds: float,
+    warmup: float,
+    tag: str,
+    n_backlog: int = 0,
+    epoch_span_s: float = 0.0,
+) -> Run:
+    """Send at ``rate`` tx/s for ``warmup + seconds`` (or, with ``n_backlog``, that many as fast
+    as possible); wait for their scores; latency over the events after the warm-up.
+
+    ``epoch_span_s``: event times spread over that many seconds before now (a backfill) instead
+    of event time = send time; latency is still from the send time.
+    """
+    backlog = n_backlog > 0
+    n = n_backlog if backlog else int(rate * (warmup + seconds))
+    skip = 0 if backlog else int(rate * warmup)
+    now = time.time()
+    if epoch_span_s:
+        epochs = np.linspace(now - epoch_span_s, now, n)
+    else:  # event time = scheduled send time (fixed after the fact for a backlog)
+        epochs = now + 1.0 + np.arange(n) / (rate if not backlog else 1e9)
+    msgs = payloads(n, epochs, seed=hash(tag) % 2**32, prefix=f"{tag}-")
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+    sched = np.empty(n)
+    w0, p0 = time.time(), time.perf_counter()
+    for i, (k, v) in enumerate(msgs):
+        if not backlog:
+            due = p0 + i / rate
+            while (t := time.perf_counter()) < due:
+                p.poll(min(due - t, 0.0005))
+        sched[i] = w0 + (i / rate if not backlog else time.perf_counter() - p0)
+        while True:
+            try:
+                p.produce(topic, v, k)
+                break
+            except BufferError:
+                p.poll(0.01)
+        if i % 256 == 0:
+            p.poll(0)
+    p.flush(60)
+    ids = [f"{tag}-{i}" for i in range(n)]
+    deadline = time.monotonic() + max(30.0, 3 * (seconds + warmup), n / 2000)
+    while time.monotonic() < deadline:
+        seen = reader.arrivals()
+        if sum(1 for e in ids[-100:] if e in seen) == 100 and all(e in seen for e in ids):
+            break
+        time.sleep(0.2)
+    cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
+    seen = reader.arrivals()
+    got = [(seen[e], sched[i]) for i, e in enumerate(ids) if e in seen]
+    at = np.array([a for a, _ in got])
+    lat = np.array([(a - s) * 1000 for a, s in got[skip:]] or [np.nan])
+    stats = {f"p{q:g}": float(np.percentile(lat, q)) for q in QUANTILES}
+    stats["max"] = float(lat.max())
+    thr = len(at) / (at.max() - at.min()) if len(at) > 1 else 0.0
+    return Run(rate if not backlog else float("inf"), n, len(got), thr, stats, cpu)

@@ -1,0 +1,63 @@
+"""An entity's counters in Redis stay bounded however long its history runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from core.featurestore import RedisFeatureStore
+from core.names import Names
+from core.redis import redis_client
+from core.registry import Registry
+from core.settings import Settings
+from core.snapshots import SnapshotStore
+from models.features import WINDOWS_DAYS, FeatureSpec
+from models.serving import ModelSet
+from streams.records import Record
+from streams.scoring import Scorer
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_767_225_600
+
+
+def test_a_card_and_terminal_with_90_days_of_hourly_history_keep_a_bounded_hash(
+    settings: Settings, tmp_path: Path
+) -> None:
+    names = Names(settings.topic_prefix)
+    r = redis_client(settings)
+    spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+    models = ModelSet(SnapshotStore(r, names), Registry(r, names, tmp_path), 1.0)
+    sc = Scorer(settings, RedisFeatureStore(r, names, spec.retention_s), models, "test:0")
+    topic = names.topic("transactions")
+    days, per_hour = 90, 1
+    recs = [
+        Record(
+            topic,
+            0,
+            i,
+            b"c-long",
+            orjson.dumps(
+                {
+                    "event_id": f"long-{i}",
+                    "timestamp": T0 + i * 3600 / per_hour,
+                    "card_id": "c-long",
+                    "terminal_id": "t-long",
+                    "amount": 10.0,
+                }
+            ),
+            None,
+        )
+        for i in range(days * 24 * per_hour)
+    ]
+    for i in range(0, len(recs), 200):  # batches in event order, as the loop hands them over
+        outs = sc.process(recs[i : i + 200])
+        assert not [o for o in outs if o.topic == names.topic("deadletter")]
+    # Buckets a window can still reach: the label delay plus the longest window (+1 for the
+    # batch's own span); two fields each (count, value).
+    bound = 2 * (spec.delay_buckets + max(WINDOWS_DAYS) * spec.per_day + spec.per_day)
+    for kind, entity in (("card", "c-long"), ("terminal", "t-long")):
+        n = r.hlen(names.entity(kind, entity))
+        assert 0 < n <= bound, (kind, n, bound)
