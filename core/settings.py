@@ -217,6 +217,25 @@ class Settings(BaseSettings):
         description="RIVERWATCH_ALERT_SSE_POLL_S: how often an open alert stream reads new "
         "alerts; it holds no Redis connection in between.",
     )
+    alert_sse_max_s: float = Field(
+        300.0,
+        gt=0,
+        description="RIVERWATCH_ALERT_SSE_MAX_S: an alert stream ends after this long; the "
+        "client reconnects by itself with Last-Event-ID and misses nothing.",
+    )
+    alert_filter_max_subjects: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS: subject patterns one alert query or "
+        "stream may name (422 beyond).",
+    )
+    alert_filter_max_subject_len: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN: characters of one subject pattern.",
+    )
     api_max_streams: int = Field(
         50,
         ge=1,

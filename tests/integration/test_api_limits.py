@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from api.routes.alerts import MAX_SUBJECT_LEN, MAX_SUBJECTS
 from core.settings import Settings
 from monitors.delivery import Filters
 from tests.integration.apiserver import Api, running_api
@@ -106,7 +105,10 @@ def store_alert(api: Api, subject: str) -> None:
 
 
 def test_alert_filters_are_capped(api: Api) -> None:
-    """Finding 6: 1,600 patterns were accepted; now at most MAX_SUBJECTS of bounded length."""
+    """Finding 6: 1,600 patterns were accepted; now at most
+    RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS of RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN characters."""
+    MAX_SUBJECTS = api.settings.alert_filter_max_subjects
+    MAX_SUBJECT_LEN = api.settings.alert_filter_max_subject_len
     store_alert(api, "cap-a")
     h = api.auth("reader")
     ok = [("subject", f"cap-{i}-{'x' * (MAX_SUBJECT_LEN - 10)}*") for i in range(MAX_SUBJECTS)]
@@ -184,3 +186,26 @@ def test_docs_can_be_turned_off(settings: Settings) -> None:
         assert api.http.get("/docs").status_code == 404
         assert api.http.get("/redoc").status_code == 404
         assert api.http.get("/openapi.json").status_code == 200
+
+
+def test_alert_filter_caps_are_settings(settings: Settings) -> None:
+    """RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS/_MAX_SUBJECT_LEN bound the filters and the OpenAPI."""
+    capped = settings.model_copy(
+        update={"alert_filter_max_subjects": 3, "alert_filter_max_subject_len": 8}
+    )
+    with running_api(capped) as api:
+        h = api.auth("reader")
+        three = [("subject", f"s{i}*") for i in range(3)]
+        for path in ("/v1/alerts", "/v1/alerts/stream"):
+            over = api.http.get(path, params=[*three, ("subject", "s3")], headers=h)
+            assert over.status_code == 422
+            assert "RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS" in over.json()["detail"]
+            long = api.http.get(path, params=[("subject", "x" * 9)], headers=h)
+            assert long.status_code == 422
+        assert api.http.get("/v1/alerts", params=three, headers=h).status_code == 200
+        doc = api.http.get("/openapi.json").json()
+        (subject,) = (
+            p for p in doc["paths"]["/v1/alerts"]["get"]["parameters"] if p["name"] == "subject"
+        )
+        assert subject["schema"]["maxItems"] == 3
+        assert subject["schema"]["items"]["maxLength"] == 8
