@@ -383,6 +383,15 @@ class Settings(BaseSettings):
     monitor_fairness_tolerance: float = Field(
         0.02, ge=0, description="RIVERWATCH_MONITOR_FAIRNESS_TOLERANCE: gap an interval must clear."
     )
+    monitor_max_group_values: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="RIVERWATCH_MONITOR_MAX_GROUP_VALUES: values of one protected attribute "
+        "that fairness (per window) and concept drift (per model) track apart, the first seen; "
+        "later values share the group '(other)' (riverwatch_group_values_pooled_total counts "
+        "them).",
+    )
     monitor_detector: Literal["adwin", "page_hinkley"] = Field(
         "adwin", description="RIVERWATCH_MONITOR_DETECTOR: concept-drift detector on errors."
     )
