@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.middleware import BodyLimitMiddleware, LatencyMiddleware, SecurityHeadersMiddleware
+from api.openapi import install as install_openapi
 from api.resources import open_resources
 from api.routes import alerts, dashboard, forecasts, health, ingest, score, scores, subscriptions
 from api.routes import models as model_routes
@@ -93,4 +94,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(model_routes.router)
     app.include_router(monitor_routes.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    install_openapi(app, settings)
     return app

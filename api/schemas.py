@@ -33,6 +33,24 @@ class IngestResult(BaseModel):
     errors_omitted: int = Field(0, description="Errors not listed (beyond the first ones).")
 
 
+class FieldError(BaseModel):
+    """Why one field of a record is invalid."""
+
+    field: str = Field(description="Dotted path of the offending field, or '(record)'.")
+    reason: str
+
+
+class InvalidRecordDetail(BaseModel):
+    message: str
+    errors: list[FieldError]
+
+
+class InvalidRecord(BaseModel):
+    """A record that breaks the contract, with every field's reason."""
+
+    detail: InvalidRecordDetail
+
+
 class Readiness(BaseModel):
     """What /readyz checked."""
 
@@ -42,6 +60,16 @@ class Readiness(BaseModel):
         "{total, unowned} of `transactions` (ready only when none is unowned), children: "
         "supervised children not running normally (under `riverwatch up`)."
     )
+
+
+def record_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads one record raw (not inferred)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 def ingest_body(model: type[BaseModel]) -> dict[str, Any]:

@@ -56,6 +56,17 @@ for i = 5, #KEYS, 2 do
 end
 return {'stored', id}
 """
+# Move one parked alert back to the end of its queue, once (KEYS: parked, queue; ARGV: the
+# parked id, the queue's cap): 'missing', 'full' or the new queue entry id.
+_REQUEUE = """
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #e == 0 then return {'missing'} end
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[2]) then return {'full'} end
+local f, alert = e[1][2], nil
+for i = 1, #f, 2 do if f[i] == 'alert' then alert = f[i + 1] end end
+redis.call('XDEL', KEYS[1], ARGV[1])
+return {'queued', redis.call('XADD', KEYS[2], '*', 'alert', alert)}
+"""
 _LEASE = """
 local cur = redis.call('GET', KEYS[1])
 if cur == false or cur == ARGV[1] then
@@ -150,6 +161,7 @@ class AlertStore:
         self.queue_maxlen = queue_maxlen
         self._gate = redis.register_script(_GATE)
         self._lease = redis.register_script(_LEASE)
+        self._requeue = redis.register_script(_REQUEUE)
 
     # alerts ---------------------------------------------------------------------------------
     async def record(
@@ -301,6 +313,17 @@ class AlertStore:
             {"parked_id": _s(pid)} | {_s(k): (v if k == b"alert" else _s(v)) for k, v in f.items()}
             for pid, f in raw
         ]
+
+    async def requeue(self, sub_id: str, parked_id: str) -> tuple[str, str | None]:
+        """Move a parked alert back to the end of the queue (atomically, at most once).
+
+        ``("queued", new entry id)``, ``("missing", None)`` when no such parked alert, or
+        ``("full", None)`` when the queue holds its maximum.
+        """
+        keys = [self.n.subscription(sub_id, "parked"), self.n.subscription(sub_id, "queue")]
+        res = await self._requeue(keys=keys, args=[parked_id, self.queue_maxlen])
+        outcome = _s(res[0])
+        return outcome, _s(res[1]) if outcome == "queued" else None
 
     async def note(self, sub_id: str, **fields: Any) -> None:
         """Record an attempt's outcome (``last_status``, ``last_error``, ...) and count it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -24,6 +25,67 @@ def _bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
+def security_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka's security properties for ``settings`` (none for PLAINTEXT).
+
+    Every confluent-kafka client of riverwatch is made with them (:func:`client_config`), and
+    faust's aiokafka client gets the same through :func:`faust_credentials`.
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    conf: dict[str, Any] = {"security.protocol": protocol.lower()}
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        conf |= {
+            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            "sasl.username": settings.kafka_sasl_username,
+            "sasl.password": password.get_secret_value() if password else None,
+        }
+    if protocol.endswith("SSL"):
+        files = {
+            "ssl.ca.location": settings.kafka_ssl_ca_file,
+            "ssl.certificate.location": settings.kafka_ssl_cert_file,
+            "ssl.key.location": settings.kafka_ssl_key_file,
+        }
+        conf |= {k: str(v) for k, v in files.items() if v is not None}
+    return conf
+
+
+def client_config(settings: Settings, **conf: Any) -> dict[str, Any]:
+    """A confluent-kafka client config: the bootstrap, the security properties, then ``conf``."""
+    return {"bootstrap.servers": _bootstrap(settings), **security_config(settings), **conf}
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """A TLS client context verifying the brokers with RIVERWATCH_KAFKA_SSL_CA_FILE (or the
+    system's CAs), presenting the client certificate when one is set."""
+    ca = settings.kafka_ssl_ca_file
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if settings.kafka_ssl_cert_file is not None:
+        key = settings.kafka_ssl_key_file
+        context.load_cert_chain(str(settings.kafka_ssl_cert_file), str(key) if key else None)
+    return context
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """faust's ``broker_credentials`` for ``settings`` (None for PLAINTEXT)."""
+    import faust  # the workers' dependency; the API and the CLI never build a faust app
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(settings))
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=ssl_context(settings) if protocol == "SASL_SSL" else None,
+    )
+
+
 def producer(settings: Settings, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all, no duplicates on retry), lightly batched.
 
@@ -31,14 +93,16 @@ def producer(settings: Settings, **overrides: Any) -> Producer:
     API answers 202 only then); idempotence requires it, and it is stated here so that an
     override of ``acks`` fails loudly (librdkafka refuses idempotence without acks=all).
     """
-    conf: dict[str, Any] = {
-        "bootstrap.servers": _bootstrap(settings),
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 2,
-        "compression.type": "none",
-        "queue.buffering.max.messages": 200_000,
-    }
+    conf = client_config(
+        settings,
+        **{
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 2,
+            "compression.type": "none",
+            "queue.buffering.max.messages": 200_000,
+        },
+    )
     conf.update(overrides)
     return Producer(conf)
 
@@ -70,22 +134,24 @@ def fetch_wait_ms(settings: Settings) -> int:
 
 def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     """A consumer-group member with manual commits (we commit after the batch is handled)."""
-    conf: dict[str, Any] = {
-        "bootstrap.servers": _bootstrap(settings),
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": settings.session_timeout_ms,
-        "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
-        "fetch.wait.max.ms": fetch_wait_ms(settings),
-    }
+    conf = client_config(
+        settings,
+        **{
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": settings.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
+            "fetch.wait.max.ms": fetch_wait_ms(settings),
+        },
+    )
     conf.update(overrides)
     return Consumer(conf)
 
 
 def admin(settings: Settings) -> AdminClient:
     """An admin client."""
-    return AdminClient({"bootstrap.servers": _bootstrap(settings)})
+    return AdminClient(client_config(settings))
 
 
 def ensure_topics(settings: Settings, timeout: float = 15.0) -> list[str]:

@@ -25,6 +25,12 @@ EVENTS = Counter(
     "Records handled, by topic and outcome (accepted, rejected, scored, learned, deadletter, ...).",
     ["topic", "outcome"],
 )
+GROUP_VALUES_POOLED = Counter(
+    "riverwatch_group_values_pooled_total",
+    "Observations of a protected attribute's value past RIVERWATCH_MONITOR_MAX_GROUP_VALUES, "
+    "counted in the group '(other)', by monitor (fairness, concept).",
+    ["monitor"],
+)
 ATTRIBUTE_FILLS = Counter(
     "riverwatch_attribute_fills_total",
     "Transactions scored with the fill value 0.0 for a configured feature attribute "

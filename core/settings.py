@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -36,6 +36,50 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None, description="RIVERWATCH_REDIS_URL: redis://...; unset -> `up` starts embedded Valkey."
+    )
+    # Transport security (README, "Security"). Kafka: every confluent-kafka client and faust.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="RIVERWATCH_KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL (TLS, optionally with a "
+        "client certificate) or SASL_SSL (TLS and a SASL login).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="RIVERWATCH_KAFKA_SASL_MECHANISM (SASL_* protocols)."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="RIVERWATCH_KAFKA_SASL_USERNAME (SASL_* protocols)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="RIVERWATCH_KAFKA_SASL_PASSWORD (SASL_* protocols; from a secret)."
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        None,
+        description="RIVERWATCH_KAFKA_SSL_CA_FILE: PEM CA bundle that signed the brokers' "
+        "certificates (unset: the system's CAs).",
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        None, description="RIVERWATCH_KAFKA_SSL_CERT_FILE: PEM client certificate (mutual TLS)."
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        None, description="RIVERWATCH_KAFKA_SSL_KEY_FILE: PEM key of the client certificate."
+    )
+    # Redis: AUTH is the URL's password (redis://:<password>@host) or RIVERWATCH_REDIS_PASSWORD;
+    # TLS is a rediss:// URL, verified against these files.
+    redis_password: SecretStr | None = Field(
+        None,
+        description="RIVERWATCH_REDIS_PASSWORD: the AUTH password when the URL holds none "
+        "(lets the URL stay in a ConfigMap and the password in a Secret).",
+    )
+    redis_ssl_ca_file: Path | None = Field(
+        None,
+        description="RIVERWATCH_REDIS_SSL_CA_FILE: PEM CA bundle for a rediss:// URL "
+        "(unset: the system's CAs).",
+    )
+    redis_ssl_cert_file: Path | None = Field(
+        None, description="RIVERWATCH_REDIS_SSL_CERT_FILE: PEM client certificate (mutual TLS)."
+    )
+    redis_ssl_key_file: Path | None = Field(
+        None, description="RIVERWATCH_REDIS_SSL_KEY_FILE: PEM key of the client certificate."
     )
     topic_prefix: str = Field(
         "", description="RIVERWATCH_TOPIC_PREFIX: prepended to every topic, group and Redis key."
@@ -230,6 +274,25 @@ class Settings(BaseSettings):
         description="RIVERWATCH_ALERT_SSE_POLL_S: how often an open alert stream reads new "
         "alerts; it holds no Redis connection in between.",
     )
+    alert_sse_max_s: float = Field(
+        300.0,
+        gt=0,
+        description="RIVERWATCH_ALERT_SSE_MAX_S: an alert stream ends after this long; the "
+        "client reconnects by itself with Last-Event-ID and misses nothing.",
+    )
+    alert_filter_max_subjects: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS: subject patterns one alert query or "
+        "stream may name (422 beyond).",
+    )
+    alert_filter_max_subject_len: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN: characters of one subject pattern.",
+    )
     api_max_streams: int = Field(
         50,
         ge=1,
@@ -377,6 +440,15 @@ class Settings(BaseSettings):
     monitor_fairness_tolerance: float = Field(
         0.02, ge=0, description="RIVERWATCH_MONITOR_FAIRNESS_TOLERANCE: gap an interval must clear."
     )
+    monitor_max_group_values: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="RIVERWATCH_MONITOR_MAX_GROUP_VALUES: values of one protected attribute "
+        "that fairness (per window) and concept drift (per model) track apart, the first seen; "
+        "later values share the group '(other)' (riverwatch_group_values_pooled_total counts "
+        "them).",
+    )
     monitor_detector: Literal["adwin", "page_hinkley"] = Field(
         "adwin", description="RIVERWATCH_MONITOR_DETECTOR: concept-drift detector on errors."
     )
@@ -477,6 +549,12 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "production mode needs RIVERWATCH_KAFKA_BOOTSTRAP and RIVERWATCH_REDIS_URL "
                 "(the embedded broker and Valkey are for development only)"
+            )
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ConfigError(
+                f"RIVERWATCH_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "RIVERWATCH_KAFKA_SASL_USERNAME and RIVERWATCH_KAFKA_SASL_PASSWORD"
             )
         if self.min_event_time >= self.max_event_time:
             raise ConfigError(

@@ -33,6 +33,8 @@ from typing import Any, Literal
 from river import drift, stats
 from river.base import DriftDetector
 
+from monitors.fairness import OTHER
+
 ALL = "*"
 Direction = Literal["up", "down"]
 
@@ -98,8 +100,9 @@ class ConceptDriftMonitor:
     directions
         Which changes :meth:`update` returns; ``("up", "down")`` reports improvements too.
     max_groups
-        Most group detectors per model; observations of further groups are counted in
-        ``dropped`` (a high-cardinality attribute must not exhaust memory).
+        Most group detectors per model (the first ``attribute=value`` seen); observations of
+        further values of an attribute go to its one ``attribute=(other)`` detector and are
+        counted in ``dropped`` (a high-cardinality attribute must not exhaust memory).
     history
         How many past events :attr:`events` keeps.
     min_abs, min_rel, min_count, confirm
@@ -158,7 +161,13 @@ class ConceptDriftMonitor:
             out.append(ev)
         if self.per_group and groups:
             for attr, value in groups.items():
-                ev = self.observe(model, f"{attr}={value}", error, time)
+                group = f"{attr}={value}"
+                if (model, group) not in self._tracks and (
+                    self._groups_of.get(model, 0) >= self.max_groups
+                ):
+                    self.dropped += 1
+                    group = f"{attr}={OTHER}"
+                ev = self.observe(model, group, error, time)
                 if ev is not None:
                     out.append(ev)
         return out
@@ -169,7 +178,7 @@ class ConceptDriftMonitor:
         """Add one error to the (model, group) detector; the event if it fires now."""
         track = self._tracks.get((model, group))
         if track is None:
-            if group != ALL:
+            if group != ALL and not group.endswith(f"={OTHER}"):
                 if self._groups_of.get(model, 0) >= self.max_groups:
                     self.dropped += 1
                     return None

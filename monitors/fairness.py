@@ -109,21 +109,47 @@ class AttributeFairness:
         return d
 
 
-class FairnessCounts:
-    """Per-attribute, per-group confusion counts: cheap to update, exact to merge."""
+OTHER = "(other)"  # the group of the values past the cap
 
-    def __init__(self) -> None:
+
+class FairnessCounts:
+    """Per-attribute, per-group confusion counts: cheap to update, exact to merge.
+
+    At most ``max_groups`` values of an attribute are counted apart (the first seen); the
+    events of further values are counted in the group :data:`OTHER`, and :attr:`pooled`
+    counts those updates (and merged groups), so a high-cardinality attribute keeps the state
+    (and the bootstrap) bounded.
+
+    >>> fc = FairnessCounts(max_groups=2)
+    >>> for v in "abcd":
+    ...     fc.update({"g": v}, 1, 1)
+    >>> sorted(fc.to_dict()["g"]), fc.pooled
+    (['(other)', 'a', 'b'], 2)
+    """
+
+    def __init__(self, max_groups: int | None = None) -> None:
         self._c: dict[str, dict[str, list[int]]] = {}
+        self.max_groups = max_groups
+        self.pooled = 0
+
+    def _counts(self, attr: str, value: str) -> list[int]:
+        by_group = self._c.setdefault(attr, {})
+        counts = by_group.get(value)
+        if counts is None:
+            full = self.max_groups is not None and len(by_group) - (OTHER in by_group) >= (
+                self.max_groups
+            )
+            if full:
+                self.pooled += 1
+                value = OTHER
+            counts = by_group.setdefault(value, [0, 0, 0, 0])
+        return counts
 
     def update(self, groups: Mapping[str, str], y_true: int | bool, y_pred: int | bool) -> None:
         """Count one labeled decision for each of its protected attributes."""
         cell = 2 * int(bool(y_true)) + int(bool(y_pred))
         for attr, value in groups.items():
-            by_group = self._c.setdefault(attr, {})
-            counts = by_group.get(value)
-            if counts is None:
-                counts = by_group[value] = [0, 0, 0, 0]
-            counts[cell] += 1
+            self._counts(attr, value)[cell] += 1
 
     def update_many(
         self, groups: Iterable[Mapping[str, str]], y_true: Iterable[Any], y_pred: Iterable[Any]
@@ -135,9 +161,8 @@ class FairnessCounts:
     def merge(self, other: FairnessCounts) -> FairnessCounts:
         """Add ``other``'s counts into this one (in place) and return it."""
         for attr, by_group in other._c.items():
-            mine = self._c.setdefault(attr, {})
             for group, counts in by_group.items():
-                acc = mine.setdefault(group, [0, 0, 0, 0])
+                acc = self._counts(attr, group)
                 for i in range(4):
                     acc[i] += counts[i]
         return self

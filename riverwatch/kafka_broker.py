@@ -198,7 +198,10 @@ class KafkaBroker:
         (self.workdir / "log4j2.properties").write_text(_LOG4J2)
         # A restart keeps its formatted log (formatting again would need the same cluster id).
         if not (self.workdir / "data" / "meta.properties").exists():
-            fmt = self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id())
+            # --cluster-id=<id> in one argument: a random id may start with '-' (1 in 32),
+            # which argparse took for an option ("expected one argument").
+            cluster = f"--cluster-id={_cluster_id()}"
+            fmt = self._java(libs, "kafka.tools.StorageTool", "format", cluster)
             done = subprocess.run(
                 [*fmt, "-c", str(config)], capture_output=True, text=True, timeout=120
             )

@@ -34,7 +34,7 @@ from mode import Service
 
 from core.errors import ConfigError
 from core.featurestore import RedisFeatureStore
-from core.kafka import producer
+from core.kafka import faust_credentials, producer
 from core.names import Names
 from core.redis import redis_client
 from core.registry import Registry
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         names.group(settings.consumer_group, group),
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         web_enabled=False,

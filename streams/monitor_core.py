@@ -20,7 +20,14 @@ import redis
 
 from core.events import Score, dumps
 from core.limits import EventLimits
-from core.metrics import DRIFT_SHARE, EVENTS, FAIRNESS_DIFFERENCE, PERFORMANCE, PREDICTION_PSI
+from core.metrics import (
+    DRIFT_SHARE,
+    EVENTS,
+    FAIRNESS_DIFFERENCE,
+    GROUP_VALUES_POOLED,
+    PERFORMANCE,
+    PREDICTION_PSI,
+)
 from core.names import Names
 from core.registry import Registry
 from core.settings import Settings
@@ -67,6 +74,7 @@ class Monitor:
             min_abs=settings.monitor_concept_min_abs,
             min_rel=settings.monitor_concept_min_rel,
             min_count=settings.monitor_concept_min_labels,
+            max_groups=settings.monitor_max_group_values,
         )
         self.policy = Policy(policy_config(settings))
         self._policy_saved: bytes | None = None
@@ -212,17 +220,22 @@ class Monitor:
                 continue
             else:
                 flagged = float(score) >= self.s.review_threshold
+            dropped = self.concept.dropped
             found += self.concept.update(model, float(flagged != bool(label)), row.get("groups"), t)
+            if self.concept.dropped > dropped:
+                GROUP_VALUES_POOLED.labels("concept").inc(self.concept.dropped - dropped)
         return found
 
     def labeled_window(self, win: Window[tuple[dict[str, Any], int]]) -> list[Out]:
         """Fairness and performance of one window of labeled events."""
         rows = [r for r, _ in win.events]
         y = [lab for _, lab in win.events]
-        fc = FairnessCounts()
+        fc = FairnessCounts(max_groups=self.s.monitor_max_group_values)
         fc.update_many(
             (r.get("groups") or {} for r in rows), y, (r["decision"] != "approve" for r in rows)
         )
+        if fc.pooled:
+            GROUP_VALUES_POOLED.labels("fairness").inc(fc.pooled)
         fair = fc.report(
             n_boot=1000,
             confidence=self.s.monitor_fairness_confidence,

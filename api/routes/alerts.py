@@ -3,7 +3,8 @@
 Both read the Redis stream the dispatcher writes (core.alertstore); an alert's ``id`` is its
 stream entry id, which is also its SSE event id, so a client resumes with ``Last-Event-ID``.
 
-Limits: at most MAX_SUBJECTS subject patterns of MAX_SUBJECT_LEN characters (422 beyond), and
+Limits: at most RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS subject patterns of
+RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN characters (422 beyond, before any alert is read), and
 the history filter runs in a worker thread, so a costly filter never holds the event loop.
 An open stream polls Redis and holds no pooled connection between polls; streams are capped
 per key and overall (api.streams).
@@ -12,15 +13,16 @@ per key and overall (api.streams).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadKey, ResourcesDep, StreamKey
@@ -32,20 +34,61 @@ from core.events import Alert
 from monitors.delivery import Filters
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
-STREAM_ID = r"^\d{1,20}(-\d{1,20})?$"
+# At most 19 digits a part: every such number fits the 64 bits of a Redis stream id part.
+STREAM_ID = r"^\d{1,19}(-\d{1,19})?$"
 SCAN_CHUNK = 500
 SSE_BATCH = 100
-MAX_SUBJECTS = 100  # as many as a webhook subscription may name
-MAX_SUBJECT_LEN = 256
+
+
+def _iso_only(value: object) -> object:
+    """Refuse an epoch number (pydantic reads ``0.5`` as a time): the filter takes ISO 8601."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-01-02T00:00:00Z")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# A date (midnight UTC) or a date-time; a time without a zone is UTC.
+TimeQ = Annotated[
+    datetime | None,
+    BeforeValidator(_iso_only),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}
+    ),
+]
 KindQ = Annotated[list[Kind] | None, Query(description="Only these kinds (repeatable).")]
 MinSeverityQ = Annotated[Severity | None, Query(description="This severity and above.")]
 SubjectQ = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=MAX_SUBJECT_LEN)]] | None,
+    list[Annotated[str, Field(min_length=1)]] | None,
     Query(
-        max_length=MAX_SUBJECTS,
-        description=f"Exact subjects or fnmatch patterns (repeatable, at most {MAX_SUBJECTS}).",
+        description="Exact subjects or fnmatch patterns (repeatable; at most "
+        "RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS of RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN "
+        "characters)."
     ),
 ]
+
+
+def capped_subjects(resources: ResourcesDep, subject: SubjectQ = None) -> list[str] | None:
+    """The subject filter, refused (422) over the settings' caps before any alert is read."""
+    if not subject:
+        return subject
+    settings = resources.settings
+    if len(subject) > settings.alert_filter_max_subjects:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"at most {settings.alert_filter_max_subjects} subject patterns "
+            "(RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS)",
+        )
+    if max(map(len, subject)) > settings.alert_filter_max_subject_len:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"a subject pattern has at most {settings.alert_filter_max_subject_len} characters "
+            "(RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN)",
+        )
+    return subject
+
+
+Subjects = Annotated[list[str] | None, Depends(capped_subjects)]
 
 
 class AlertEntry(Alert):
@@ -108,14 +151,14 @@ def _select(
 async def list_alerts(
     key: ReadKey,
     resources: ResourcesDep,
+    subject: Subjects,
     kind: KindQ = None,
     severity: Annotated[
         list[Severity] | None, Query(description="Only these severities (repeatable).")
     ] = None,
     min_severity: MinSeverityQ = None,
-    subject: SubjectQ = None,
-    since: Annotated[datetime | None, Query(description="Alert time at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Alert time before.")] = None,
+    since: Annotated[TimeQ, Query(description="Alert time at or after.")] = None,
+    until: Annotated[TimeQ, Query(description="Alert time before.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[
         str | None, Query(pattern=STREAM_ID, description="Only alerts older than this id.")
@@ -132,7 +175,8 @@ async def list_alerts(
     cursor = before
     while len(items) < limit:
         chunk = await store.page(cursor, SCAN_CHUNK)
-        # Up to MAX_SUBJECTS fnmatch patterns per alert: a worker thread's work, not the loop's.
+        # Up to RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS fnmatch patterns per alert: a worker
+        # thread's work, not the loop's.
         found = await run_in_threadpool(_select, chunk, wanted, severity, in_time)
         for a in found:
             items.append(a)
@@ -158,9 +202,9 @@ async def list_alerts(
 async def stream_alerts(
     key: StreamKey,
     resources: ResourcesDep,
+    subject: Subjects,
     kind: KindQ = None,
     min_severity: MinSeverityQ = None,
-    subject: SubjectQ = None,
     last_event_id: Annotated[
         str | None,
         Header(pattern=STREAM_ID, description="Resume right after this event id."),
@@ -178,10 +222,14 @@ async def stream_alerts(
     heartbeat = resources.settings.alert_sse_heartbeat_s
     poll_s = resources.settings.alert_sse_poll_s
 
+    ends = time.monotonic() + resources.settings.alert_sse_max_s
+
     async def events() -> AsyncIterator[bytes]:
-        yield b"retry: 2000\n: connected\n\n"
+        # The id line sets the client's Last-Event-ID before any alert: when this response
+        # ends (RIVERWATCH_ALERT_SSE_MAX_S) the reconnect resumes here and misses nothing.
+        yield b"retry: 2000\nid: %s\n: connected\n\n" % start.encode()
         last, wrote = start, time.monotonic()
-        while True:
+        while time.monotonic() < ends:
             # A read that does not block: the connection goes back to the pool at once, so
             # open streams never use up the pool that ingest and key checks need.
             batch = await store.after(last, SSE_BATCH, None)

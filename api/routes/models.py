@@ -72,7 +72,10 @@ class ChangeRequest(BaseModel):
     """Why (kept in the audit trail), and for a retrain an optional event time ``now``."""
 
     reason: Annotated[str, Field(max_length=500)] = ""
-    now: Annotated[float | None, Field(description="Retrain only: train as of this epoch.")] = None
+    # Strict: a JSON boolean is not an epoch (pydantic alone reads ``false`` as 0.0).
+    now: Annotated[
+        float | None, Field(strict=True, description="Retrain only: train as of this epoch.")
+    ] = None
 
 
 def _registry(request: Request, resources: Resources) -> Registry:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.deps import ReadKey, ResourcesDep
 from api.ingest import read_body
-from api.schemas import Problem
+from api.schemas import InvalidRecord, Problem, record_body
 from core.errors import InvalidEvent
 from core.events import Score, Transaction, dumps, parse_event
 from core.limits import EventLimits
@@ -20,7 +20,14 @@ router = APIRouter(prefix="/v1", tags=["scores"])
 @router.post(
     "/score",
     response_model=Score,
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        413: {"model": Problem, "description": "The body is over RIVERWATCH_API_MAX_BODY_BYTES."},
+        422: {"model": InvalidRecord, "description": "The transaction breaks the contract."},
+        503: {"model": Problem, "description": "?ingest=true and the broker did not take it."},
+    },
+    openapi_extra=record_body(Transaction),
     summary="Score one transaction now",
 )
 async def post_score(

@@ -101,7 +101,10 @@ def _iso(epoch: float) -> str:
 
 
 def _store(resources: Resources) -> AlertStore:
-    return AlertStore(resources.redis, resources.names)
+    s = resources.settings
+    return AlertStore(
+        resources.redis, resources.names, s.alert_stream_maxlen, s.webhook_queue_maxlen
+    )
 
 
 async def _public(store: AlertStore, sub: Subscription) -> dict[str, Any]:
@@ -270,3 +273,44 @@ async def list_parked(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")
     parked = await store.parked(sub_id, limit)
     return [p | {"alert": p["alert"].decode("utf-8", "replace")} for p in parked]
+
+
+class Requeued(BaseModel):
+    """A parked alert back in its subscription's queue."""
+
+    parked_id: str
+    entry: str = Field(description="Its new id in the queue (it is sent after those queued).")
+
+
+@router.post(
+    "/subscriptions/{sub_id}/parked/{parked_id}/requeue",
+    response_model=Requeued,
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        404: {"model": Problem, "description": "No such subscription or parked alert."},
+        409: {"model": Problem, "description": "The queue is full; retry later."},
+    },
+    summary="Send a parked alert again",
+)
+async def requeue_parked(
+    sub_id: SubId,
+    parked_id: Annotated[str, Path(pattern=r"^\d{1,19}-\d{1,19}$")],
+    key: AdminKey,
+    resources: ResourcesDep,
+) -> dict[str, Any]:
+    """Put a parked alert (see ``GET .../parked``) back at the end of the queue, once: after
+    the receiver or the subscription was fixed. It keeps its webhook-id, so a receiver that
+    had it already drops the repeat."""
+    store = _store(resources)
+    if await store.get(sub_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")
+    outcome, entry = await store.requeue(sub_id, parked_id)
+    if outcome == "missing":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parked alert '{parked_id}'")
+    if outcome == "full":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "the subscription's queue is full (RIVERWATCH_WEBHOOK_QUEUE_MAXLEN); retry later",
+        )
+    return {"parked_id": parked_id, "entry": entry}

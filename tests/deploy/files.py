@@ -272,8 +272,8 @@ def configmap_data() -> dict[str, str]:
 
 
 def secret_template() -> dict[str, Any]:
-    """The Secret template."""
-    (secret,) = k8s("Secret")
+    """The Secret template of the settings (secret.example.yaml also holds riverwatch-tls)."""
+    (secret,) = (s for s in k8s("Secret") if s["metadata"]["name"] == "riverwatch-secrets")
     return secret
 
 

@@ -63,3 +63,16 @@ def test_kip848_consumer_gets_an_assignment_on_apache_kafka(kafka_settings: Sett
         assert len(c.assignment()) == settings.partitions
     finally:
         c.close()
+
+
+@pytest.mark.slow
+def test_a_cluster_id_starting_with_a_dash_formats_the_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One random cluster id in 32 starts with '-': kafka-storage took it for an option and
+    the broker never started (seen in a CI run)."""
+    from riverwatch import kafka_broker
+
+    monkeypatch.setattr(kafka_broker, "_cluster_id", lambda: "-" + "A" * 21)
+    broker = kafka_broker.KafkaBroker(tmp_path / "kafka").start()
+    broker.stop()

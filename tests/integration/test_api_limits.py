@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from api.routes.alerts import MAX_SUBJECT_LEN, MAX_SUBJECTS
 from core.settings import Settings
 from monitors.delivery import Filters
 from tests.integration.apiserver import Api, running_api
@@ -106,7 +105,10 @@ def store_alert(api: Api, subject: str) -> None:
 
 
 def test_alert_filters_are_capped(api: Api) -> None:
-    """Finding 6: 1,600 patterns were accepted; now at most MAX_SUBJECTS of bounded length."""
+    """Finding 6: 1,600 patterns were accepted; now at most
+    RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS of RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN characters."""
+    MAX_SUBJECTS = api.settings.alert_filter_max_subjects
+    MAX_SUBJECT_LEN = api.settings.alert_filter_max_subject_len
     store_alert(api, "cap-a")
     h = api.auth("reader")
     ok = [("subject", f"cap-{i}-{'x' * (MAX_SUBJECT_LEN - 10)}*") for i in range(MAX_SUBJECTS)]
@@ -184,3 +186,68 @@ def test_docs_can_be_turned_off(settings: Settings) -> None:
         assert api.http.get("/docs").status_code == 404
         assert api.http.get("/redoc").status_code == 404
         assert api.http.get("/openapi.json").status_code == 200
+
+
+def test_alert_filter_caps_are_settings(settings: Settings) -> None:
+    """RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS/_MAX_SUBJECT_LEN bound the filters and the OpenAPI."""
+    capped = settings.model_copy(
+        update={"alert_filter_max_subjects": 3, "alert_filter_max_subject_len": 8}
+    )
+    with running_api(capped) as api:
+        h = api.auth("reader")
+        three = [("subject", f"s{i}*") for i in range(3)]
+        for path in ("/v1/alerts", "/v1/alerts/stream"):
+            over = api.http.get(path, params=[*three, ("subject", "s3")], headers=h)
+            assert over.status_code == 422
+            assert "RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS" in over.json()["detail"]
+            long = api.http.get(path, params=[("subject", "x" * 9)], headers=h)
+            assert long.status_code == 422
+        assert api.http.get("/v1/alerts", params=three, headers=h).status_code == 200
+        doc = api.http.get("/openapi.json").json()
+        (subject,) = (
+            p for p in doc["paths"]["/v1/alerts"]["get"]["parameters"] if p["name"] == "subject"
+        )
+        assert subject["schema"]["maxItems"] == 3
+        assert subject["schema"]["items"]["maxLength"] == 8
+
+
+def test_an_alert_stream_ends_after_its_lifetime_and_resumes_where_it_ended(
+    settings: Settings,
+) -> None:
+    """RIVERWATCH_ALERT_SSE_MAX_S ends a stream; its first line set Last-Event-ID to the point
+    it started from, so a reconnect gets the alerts stored in between."""
+    with running_api(settings.model_copy(update={"alert_sse_max_s": 0.5})) as api:
+        h = api.auth("reader")
+        store_alert(api, "life-a")
+        first = api.http.get("/v1/alerts/stream", headers=h)  # returns: the stream ended
+        assert first.status_code == 200
+        (start,) = re.findall(r"^id: (\S+)$", first.text, re.MULTILINE)
+        newest = api.redis.xrevrange(api.names.alert_stream(), count=1)[0][0].decode()
+        assert start == newest  # life-a itself is not replayed
+        store_alert(api, "life-b")  # stored while no stream is open
+        again = api.http.get("/v1/alerts/stream", headers=h | {"Last-Event-ID": start})
+        assert "life-b" in again.text and "life-a" not in again.text
+
+
+def test_the_openapi_document_describes_every_answer(api: Api) -> None:
+    """What schemathesis found on the old document: no 401/403 on the monitor routes, no body
+    on /v1/score, no 400 for a body that is not UTF-8, null as a query value, and an Allow
+    header naming one of a path's methods."""
+    doc = api.http.get("/openapi.json").json()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if op.get("security"):
+                assert {"401", "403"} <= set(op["responses"]), (method, path)
+            if "requestBody" in op:
+                assert {"400", "413"} <= set(op["responses"]), (method, path)
+            for param in op.get("parameters", []):
+                assert {"type": "null"} not in param["schema"].get("anyOf", []), (path, param)
+    assert doc["paths"]["/v1/score"]["post"]["requestBody"]["required"] is True
+    not_utf8 = api.http.post(
+        "/v1/models/rollback",
+        content=b"\xff\xfe",
+        headers=api.auth("root") | {"Content-Type": "application/json"},
+    )
+    assert str(not_utf8.status_code) in doc["paths"]["/v1/models/rollback"]["post"]["responses"]
+    options = api.http.request("OPTIONS", "/v1/subscriptions/s1", headers=api.auth("root"))
+    assert options.status_code == 405 and options.headers["allow"] == "DELETE, GET"

@@ -29,6 +29,7 @@ from core.redis import async_redis_client
 from core.settings import Settings
 from core.webhooks import new_secret
 from streams.webhooks import Deliveries
+from tests.integration.apiserver import running_api
 from tests.integration.test_alerts import alert, receiver
 
 pytestmark = pytest.mark.integration
@@ -181,3 +182,55 @@ def test_a_request_that_cannot_be_built_is_parked_and_the_sender_lives_on(s: Set
     assert rx.got == [] and st["failed"] == 0 and st["delivered"] == 0
     assert [orjson.loads(p["alert"])["alert_id"] for p in parked] == ["a-1", "a-2"]
     assert all(p["reason"].startswith("unsendable: ValueError") for p in parked), parked
+
+
+def test_parked_alerts_are_sent_once_requeued_over_the_api(s: Settings) -> None:
+    """POST /v1/subscriptions/{id}/parked/{parked_id}/requeue (admin) puts a parked alert back
+    in the queue once: after the subscription was fixed the real sender delivers it."""
+    with receiver() as rx, running_api(s) as api:
+        root, reader = api.auth("root"), api.auth("reader")
+
+        async def call(method: str, path: str, **kw: Any) -> Any:
+            return await asyncio.to_thread(api.http.request, method, path, **kw)
+
+        async def main() -> list[str]:
+            async with sender(s) as store:
+                sub = await subscribe(store, rx.url)
+                await store.add(dataclasses.replace(sub, secret="whsec_not base64!"))
+                for alert_id in ("a-1", "a-2"):
+                    await queue(store, sub, alert_id)
+
+                async def both_parked() -> bool:
+                    return (await store.stats(sub.id)).get("parked") == 2
+
+                await until(both_parked, 20, "both alerts parked")
+                base = f"/v1/subscriptions/{sub.id}"
+                parked = (await call("GET", f"{base}/parked", headers=root)).json()
+                ids = [p["parked_id"] for p in parked]
+                first = f"{base}/parked/{ids[0]}/requeue"
+                assert (await call("POST", first, headers=reader)).status_code == 403
+                assert (await call("POST", first)).status_code == 401
+                fixed = await call("POST", f"{base}/rotate-secret?overlap_s=0", headers=root)
+                assert fixed.status_code == 200, fixed.text
+                answers = [
+                    await call("POST", f"{base}/parked/{i}/requeue", headers=root) for i in ids
+                ]
+                assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+                again = await call("POST", first, headers=root)
+                assert again.status_code == 404  # once only
+                unknown = await call(
+                    "POST", f"/v1/subscriptions/nope/parked/{ids[0]}/requeue", headers=root
+                )
+                assert unknown.status_code == 404
+
+                async def delivered() -> bool:
+                    st = await store.stats(sub.id)
+                    return (st["delivered"], st["pending"]) == (2, 0)
+
+                await until(delivered, 20, "both requeued alerts delivered")
+                left = (await call("GET", f"{base}/parked", headers=root)).json()
+                return [p["parked_id"] for p in left]
+
+        left = asyncio.run(main())
+        assert left == []
+        assert [a["alert_id"] for a in rx.alerts()] == ["a-1", "a-2"]

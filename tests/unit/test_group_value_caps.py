@@ -1,0 +1,48 @@
+"""Finding 7: group and attribute values tracked by fairness and concept drift are capped.
+
+20,000 distinct values of one protected attribute kept 20,000 groups (the fairness bootstrap
+costs about 85 MiB per 1,000) and, in the concept-drift monitor, dropped every value past its
+cap. Now the first RIVERWATCH_MONITOR_MAX_GROUP_VALUES values are tracked apart and the rest
+share the group '(other)': the state stays bounded and no observation is lost.
+"""
+
+from __future__ import annotations
+
+from monitors.concept import ConceptDriftMonitor
+from monitors.fairness import OTHER, FairnessCounts
+
+DISTINCT = 20_000
+CAP = 100
+
+
+def test_fairness_counts_keep_the_first_values_and_pool_the_rest() -> None:
+    fc = FairnessCounts(max_groups=CAP)
+    for i in range(DISTINCT):
+        fc.update({"zip": f"z{i}", "band": "a" if i % 2 else "b"}, i % 3 == 0, i % 5 == 0)
+    counts = fc.to_dict()
+    assert len(counts["zip"]) == CAP + 1 and OTHER in counts["zip"]
+    assert set(counts["band"]) == {"a", "b"}  # a small attribute is untouched
+    assert sum(map(sum, counts["zip"].values())) == DISTINCT  # no observation lost
+    assert sum(counts["zip"][OTHER]) == fc.pooled == DISTINCT - CAP
+    report = fc.report(n_boot=50, min_group_size=1)
+    assert len(report["zip"].groups) == CAP + 1
+
+
+def test_merged_fairness_counts_stay_capped() -> None:
+    a, b = FairnessCounts(max_groups=CAP), FairnessCounts(max_groups=CAP)
+    for i in range(2 * CAP):
+        a.update({"zip": f"a{i}"}, 1, 0)
+        b.update({"zip": f"b{i}"}, 0, 1)
+    merged = a.merge(b).to_dict()["zip"]
+    assert len(merged) == CAP + 1
+    assert sum(map(sum, merged.values())) == 4 * CAP
+
+
+def test_concept_drift_detectors_are_capped_with_an_other_group() -> None:
+    monitor = ConceptDriftMonitor(max_groups=CAP)
+    for i in range(DISTINCT):
+        monitor.update("online", float(i % 7 == 0), {"zip": f"z{i}"})
+    rows = {r["group"]: r for r in monitor.report()}
+    assert len(rows) == 1 + CAP + 1  # all, the first CAP values, zip=(other)
+    assert rows[f"zip={OTHER}"]["n"] == DISTINCT - CAP == monitor.dropped
+    assert rows["*"]["n"] == DISTINCT
