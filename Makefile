@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-score bench-forecast bench-quality bench-drift install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-score bench-forecast bench-quality bench-quality-system bench-drift install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -75,7 +75,12 @@ bench-pipeline: install
 bench-score: install
 	$(BIN)/python -m bench.score_api
 
+# Many seeds through the stream's model code (bench/quality_seeds.py); one seed through the
+# running system (bench/quality.py).
 bench-quality: install
+	$(BIN)/python -m bench.quality_seeds
+
+bench-quality-system: install
 	$(BIN)/python -m bench.quality
 
 bench-drift: install
