@@ -90,6 +90,14 @@ class Stream:
         return out
 
 
+def cached(seed: int, customers: int, n_days: int) -> bool:
+    """Whether another run has already replayed this seed (features and online scores)."""
+    tail = f"{seed}-{customers}-{n_days}"
+    return (CACHE / f"stream-{tail}-{FEATURES_KEY}.npz").exists() and (
+        CACHE / f"online-{tail}-{ONLINE_KEY}.npy"
+    ).exists()
+
+
 def simulate(seed: int, customers: int, n_days: int) -> Stream:
     """The seed's stream with its features as the stream computes them (cached)."""
     fs = FeatureSet()
