@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-hotpath bench-score bench-forecast bench-quality bench-drift install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-hotpath bench-score bench-forecast bench-quality bench-quality-system bench-drift install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -78,7 +78,12 @@ bench-hotpath: install
 bench-score: install
 	$(BIN)/python -m bench.score_api
 
+# Many seeds through the stream's model code (bench/quality_seeds.py); one seed through the
+# running system (bench/quality.py).
 bench-quality: install
+	$(BIN)/python -m bench.quality_seeds
+
+bench-quality-system: install
 	$(BIN)/python -m bench.quality
 
 bench-drift: install

@@ -368,6 +368,24 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(
         0.0, ge=0, description="RIVERWATCH_PROMOTION_MARGIN: absolute gain needed to promote."
     )
+    train_refit: bool = Field(
+        True,
+        description="RIVERWATCH_TRAIN_REFIT: a challenger is judged on the hold-out, then fitted "
+        "again on the training window and the hold-out (every matured label) to be served.",
+    )
+    train_half_life_days: float = Field(
+        7,
+        ge=0,
+        description="RIVERWATCH_TRAIN_HALF_LIFE_DAYS: a training row's weight halves every this "
+        "many days of age (0: every row weighs the same).",
+    )
+    retrain_every_days: float = Field(
+        1,
+        ge=0,
+        description="RIVERWATCH_RETRAIN_EVERY_DAYS: the trainer retrains on its own each time "
+        "this many event days of labels have matured since its last scheduled retrain "
+        "(0: only when asked on `control`).",
+    )
     monitor_window_size: int = Field(
         2000,
         ge=0,

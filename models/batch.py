@@ -72,6 +72,9 @@ class BatchClassifier:
     estimator: HistGradientBoostingClassifier
     features: tuple[str, ...]
     pos_weight: float = POS_WEIGHT
+    # The end (epoch) of the newest data it was fitted on: a later hold-out judges it only on
+    # rows from then on (models.training). None: unknown (a model pickled before this field).
+    trained_until: float | None = None
     classes_ = np.array([0, 1])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -109,9 +112,12 @@ def train_batch(
     y: np.ndarray,
     features: Sequence[str],
     pos_weight: float = POS_WEIGHT,
+    sample_weight: np.ndarray | None = None,
+    trained_until: float | None = None,
     **params: Any,
 ) -> BatchClassifier:
-    """Fit the batch model on ``X`` (columns named by ``features``) and labels ``y`` (0/1).
+    """Fit the batch model on ``X`` (columns named by ``features``) and labels ``y`` (0/1),
+    each row weighted by ``sample_weight`` (times ``pos_weight`` for a fraud) when given.
 
     Raises ValueError when ``y`` holds a single class or ``X`` does not match ``features``.
     """
@@ -123,8 +129,8 @@ def train_batch(
         raise ValueError("the training labels hold a single class: need frauds and non-frauds")
     est = make_estimator(pos_weight, **params)
     with one_thread():
-        est.fit(X, y)
-    return BatchClassifier(est, tuple(features), pos_weight)
+        est.fit(X, y, sample_weight=sample_weight)
+    return BatchClassifier(est, tuple(features), pos_weight, trained_until)
 
 
 def predict_batch(

@@ -52,12 +52,16 @@ class TrainConfig:
     delay_days: float = 7
     metric: str = "ap"
     margin: float = 0.0
+    refit: bool = False
+    half_life_days: float | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in ("ap", "cp@100"):
             raise ValueError(f"promotion metric must be 'ap' or 'cp@100', got {self.metric!r}")
         if self.train_days <= 0 or self.holdout_days <= 0 or self.delay_days < 0:
             raise ValueError("train_days and holdout_days must be > 0, delay_days >= 0")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError("half_life_days must be > 0 (or None: every row weighs the same)")
 
 
 @dataclass(frozen=True)
@@ -220,18 +224,78 @@ def train_and_evaluate(
 
     if lack := _lacks(train):
         return result(None, f"too little data: {lack} in the training window ({w.describe()})")
-    model = train_batch(_matrix(train, names), train["label"].to_numpy(), names)
+    model = _fit(train, names, w.train_end, cfg)
     if lack := _lacks(hold):
         return result(model, f"cannot evaluate: {lack} in the hold-out window ({w.describe()})")
     X_hold = _matrix(hold, names)
     p_hold = predict_batch(model, X_hold)
     chal = _metrics(hold, p_hold)
-    champ = None
-    if champion is not None:
-        champ = _metrics(hold, predict_batch(champion, X_hold, names=names))
-    promote, why = decide(chal, champ, cfg)
+    champ, promote, why = _judge(hold, X_hold, p_hold, chal, champion, names, cfg)
     blend = blend_weight(hold, p_hold, cfg.metric)
+    if cfg.refit:
+        # Judged on the hold-out, served fitted on every matured label, the hold-out included.
+        both = labeled[(ep >= w.train_start) & (ep < w.holdout_end)]
+        model = _fit(both, names, w.holdout_end, cfg)
+        counts["refit_rows"] = len(both)
     return result(model, why, chal=chal, champ=champ, promote=promote, blend=blend)
+
+
+def recency_weights(epochs: Any, end: float, half_life_days: float | None) -> np.ndarray | None:
+    """Row weights halving every ``half_life_days`` of age before ``end``; None: all equal.
+
+    >>> recency_weights([10 * DAY_S, 3 * DAY_S], 10 * DAY_S, 7).round(3).tolist()
+    [1.0, 0.5]
+    """
+    if half_life_days is None:
+        return None
+    age = (end - np.asarray(epochs, dtype=float)) / DAY_S
+    return np.asarray(0.5 ** (age / half_life_days), dtype=float)
+
+
+def _fit(rows: pd.DataFrame, names: Sequence[str], end: float, cfg: TrainConfig) -> BatchClassifier:
+    weights = recency_weights(rows["epoch"], end, cfg.half_life_days)
+    return train_batch(_matrix(rows, names), rows["label"].to_numpy(), names,
+                       sample_weight=weights, trained_until=end)  # fmt: skip
+
+
+def _judge(
+    hold: pd.DataFrame,
+    X_hold: np.ndarray,
+    p_hold: np.ndarray,
+    chal: dict[str, float],
+    champion: BatchClassifier | None,
+    names: Sequence[str],
+    cfg: TrainConfig,
+) -> tuple[dict[str, float] | None, bool, str]:
+    """The champion's hold-out metrics and the decision (see :func:`decide`).
+
+    A champion fitted on part of the hold-out (``refit``) is judged, with the challenger, only
+    on the rows it has not seen; when those cannot rank (one class), the challenger, fitted
+    on fresher labels, is promoted if it beats chance. One fitted on all of it is kept.
+    """
+    if champion is None:
+        return None, *decide(chal, None, cfg)
+    seen = getattr(champion, "trained_until", None)
+    champ = _metrics(hold, predict_batch(champion, X_hold, names=names))
+    if seen is None or seen <= float(hold["epoch"].min()):
+        return champ, *decide(chal, champ, cfg)
+    if seen >= float(hold["epoch"].max()):  # a retrain with no label newer than its own
+        return (
+            champ,
+            False,
+            (
+                "the champion was fitted on every label of this hold-out (its metrics here are "
+                "in-sample): no newer label to retrain on, kept"
+            ),
+        )
+    unseen = (hold["epoch"] >= seen).to_numpy()
+    if _lacks(hold[unseen]):
+        ok, why = decide(chal, None, cfg)
+        return None, ok, f"the champion was fitted on this hold-out; fresher challenger: {why}"
+    rows = hold[unseen]
+    champ = _metrics(rows, predict_batch(champion, X_hold[unseen], names=names))
+    ok, why = decide(_metrics(rows, p_hold[unseen]), champ, cfg)
+    return champ, ok, f"on the {len(rows)} hold-out rows the champion has not seen: {why}"
 
 
 BLEND_GRID = tuple(i / 10 for i in range(11))

@@ -36,7 +36,7 @@ import faust
 import redis
 
 from core.errors import InvalidEvent, ModelError, RiverwatchError
-from core.events import Control, parse_event
+from core.events import Control, now_utc, parse_event
 from core.metrics import EVENTS
 from core.names import Names
 from core.registry import Registry
@@ -51,6 +51,7 @@ from streams.records import Out, Record, dead_letter, raw_topic
 log = logging.getLogger(__name__)
 ACTIONS = ("retrain", "promote", "rollback", "reset")
 RESETTABLE = (ONLINE,)  # the online models a learner owns
+SCHEDULE_CHECK_S = 10.0  # how often each worker looks whether a scheduled retrain is due
 
 
 def train_config(settings: Settings) -> TrainConfig:
@@ -61,6 +62,8 @@ def train_config(settings: Settings) -> TrainConfig:
         delay_days=settings.label_delay_days,
         metric=settings.promotion_metric,
         margin=settings.promotion_margin,
+        refit=settings.train_refit,
+        half_life_days=settings.train_half_life_days or None,
     )
 
 
@@ -151,6 +154,34 @@ class Trainer:
         )
         self.worker = worker
 
+    def scheduled(self) -> Control | None:
+        """The retrain due on the schedule (``retrain_every_days``), or None.
+
+        Due once per period of event time: ``now`` is the newest labeled row plus the label
+        delay (as :func:`retrain` defaults), its period ``now // every``. The first worker to
+        claim a period in Redis retrains it; the others see the claim and skip it.
+        """
+        every = self.s.retrain_every_days
+        if every <= 0:
+            return None
+        latest = self.store.latest_epoch()
+        if latest is None:
+            return None
+        now = latest + self.s.label_delay_days * 86_400
+        period = int(now // (every * 86_400))
+        claim = self.names.registry(f"scheduled:{period}")
+        ttl = max(1, int(3 * every * 86_400))
+        if not self.r.set(claim, self.worker, nx=True, ex=ttl):
+            return None
+        return Control(
+            action="retrain",
+            target="batch",
+            request_id=f"scheduled-{period}",
+            reason=f"scheduled: every {every:g} event days of matured labels",
+            details={"now": now},
+            timestamp=now_utc(),
+        )
+
     def parse(self, rec: Record) -> Control | Out | None:
         """The request in ``rec``; a dead letter if it is not a Control; None if not ours."""
         try:
@@ -227,6 +258,20 @@ def register_trainer(app: faust.App, settings: Settings, client: redis.Redis) ->
         finally:
             busy.pop(req.request_id, None)
         await send(outs)
+
+    if settings.retrain_every_days > 0:
+
+        @app.timer(interval=SCHEDULE_CHECK_S)
+        async def scheduled() -> None:
+            if busy:  # one retrain at a time; the period stays due until claimed
+                return
+            try:
+                req = await asyncio.to_thread(trainer.scheduled)
+            except Exception:  # Redis or the store unreadable: try again next tick
+                log.exception("checking the retrain schedule failed")
+                return
+            if req is not None:
+                busy[req.request_id] = asyncio.create_task(run(req))
 
     @app.agent(topic)
     async def control(stream: Any) -> None:

@@ -75,6 +75,7 @@ def settings(stack: object, tmp_path: Path) -> Settings:
         session_timeout_ms=6000,
         snapshot_every_s=0.5,
         model_reload_s=0.2,
+        retrain_every_days=0,  # no scheduled retrains unless a test asks (test_trainer.py)
     )
     ensure_topics(s)
     return s

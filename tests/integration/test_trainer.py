@@ -19,6 +19,7 @@ from core.redis import redis_client
 from core.registry import Registry
 from core.settings import Settings
 from streams.offline import OfflineStore
+from streams.trainer import SCHEDULE_CHECK_S
 from tests.integration.workers import running_worker
 from tests.unit.test_batch_sim import labeled_frame
 
@@ -104,12 +105,13 @@ def test_retrain_promotes_a_first_challenger_but_not_its_twin(
         alert = Alert.model_validate(topics.wait("alerts", {"alert_id": f"retrain-{first}"}))
         assert alert.kind == "retrain" and alert.severity == "info" and alert.subject == "batch-1"
 
-        # the same data again: an identical challenger cannot beat the champion by a margin
+        # the same data again: the champion (fitted on the hold-out too, RIVERWATCH_TRAIN_REFIT)
+        # has seen every label the challenger has: kept
         second = ask(settings, "retrain")
         again = topics.wait("control", {"request_id": second, "status": "done"})
         assert again["target"] == "batch-2" and again["details"]["promoted"] is False
-        assert "does not beat champion" in again["reason"]
-        assert again["details"]["challenger"] == again["details"]["champion"]
+        assert "no newer label to retrain on, kept" in again["reason"]
+        assert again["details"]["counts"]["refit_rows"] > again["details"]["counts"]["train_rows"]
         assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
         assert registry.challenger().name == "batch-2"  # type: ignore[union-attr]
 
@@ -134,6 +136,30 @@ def test_retrain_promotes_a_first_challenger_but_not_its_twin(
         handled = [c for c in topics.seen["control"] if c.get("status") in ("done", "failed")]
         assert len(handled) == 6
     r.close()
+
+
+def test_the_trainer_retrains_on_its_own_once_per_day_of_matured_labels(
+    settings: Settings, tmp_path: Path, topics: Topics
+) -> None:
+    s = settings.model_copy(update={"retrain_every_days": 1.0})
+    store = OfflineStore(s.data_dir, writer="seed")
+    store.append(labeled_frame().to_dict("records"))
+    store.close()
+    latest = OfflineStore(s.data_dir, writer="check").latest_epoch()
+    assert latest is not None
+    period = int((latest + s.label_delay_days * 86_400) // 86_400)
+    with running_worker(s, tmp_path / "worker.log"):
+        done = topics.wait("control", {"request_id": f"scheduled-{period}"}, timeout=240)
+        assert done["status"] == "done" and done["details"]["promoted"] is True, done
+        assert done["details"]["now"] == latest + s.label_delay_days * 86_400
+        # no label has matured since: no second scheduled retrain (the period is claimed)
+        deadline = time.monotonic() + 2.5 * SCHEDULE_CHECK_S
+        while time.monotonic() < deadline:
+            with pytest.raises(AssertionError):
+                topics.wait("control", {"request_id": f"scheduled-{period + 1}"}, timeout=1)
+        seen = topics.seen["control"]
+        scheduled = [c for c in seen if str(c.get("request_id")).startswith("scheduled")]
+        assert [c["status"] for c in scheduled] == ["done"], scheduled  # only its outcome
 
 
 def test_the_train_command_trains_registers_and_prints_the_table(settings: Settings) -> None:

@@ -137,3 +137,29 @@ def test_the_blend_weight_follows_the_better_model_on_the_hold_out(frame: pd.Dat
     assert got["oracle"] is not None and got["oracle"] < 0.5, got  # ties: nearest an even blend
     assert got["none"] is None
     assert train_and_evaluate(noise, now, cfg).summary()["blend_weight"] == got["noise"]
+
+
+def test_a_refit_champion_is_served_on_every_label_and_judged_on_what_it_has_not_seen(
+    frame: pd.DataFrame,
+) -> None:
+    now = T0 + 38 * DAY_S
+    cfg = TrainConfig(train_days=14, holdout_days=7, delay_days=7, refit=True, half_life_days=7)
+    first = train_and_evaluate(frame, now, cfg)
+    assert first.promote and first.challenger is not None, first.reason
+    w = first.windows
+    assert first.challenger.trained_until == w.holdout_end  # fitted on the hold-out too
+    assert first.counts["refit_rows"] == first.counts["train_rows"] + first.counts["holdout_rows"]
+    # no label newer than the champion's: kept, whatever its in-sample metrics say
+    twin = train_and_evaluate(frame, now, cfg, champion=first.challenger)
+    assert not twin.promote and "no newer label" in twin.reason
+    # three days later: both are judged on the three days the champion has not seen
+    later = train_and_evaluate(frame, now + 3 * DAY_S, cfg, champion=first.challenger)
+    assert "rows the champion has not seen" in later.reason or "fresher" in later.reason
+    unseen = frame[(frame["epoch"] >= w.holdout_end) & (frame["epoch"] < later.windows.holdout_end)]
+    if "rows the champion has not seen" in later.reason:
+        assert f"on the {len(unseen)} hold-out rows" in later.reason
+    # without refit the served model is the one judged, fitted on the training window only
+    plain = train_and_evaluate(frame, now, TrainConfig(train_days=14, holdout_days=7))
+    assert plain.challenger is not None and plain.challenger.trained_until == w.train_end
+    with pytest.raises(ValueError, match="half_life_days"):
+        TrainConfig(half_life_days=0)
