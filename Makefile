@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-score bench-forecast bench-quality bench-drift install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-score bench-forecast bench-quality bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -67,7 +67,7 @@ lint: install
 	$(BIN)/mypy
 
 # Every benchmark prints its own table; `make bench` runs them all (about 20 minutes).
-bench: bench-pipeline bench-score bench-forecast bench-drift bench-quality
+bench: bench-pipeline bench-score bench-forecast bench-drift bench-quality bench-monitor
 
 bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
@@ -80,6 +80,9 @@ bench-quality: install
 
 bench-drift: install
 	$(BIN)/python -m bench.drift
+
+bench-monitor: install
+	$(BIN)/python -m bench.monitor
 
 bench-forecast: install
 	$(BIN)/python -m bench.forecast

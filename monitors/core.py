@@ -9,9 +9,10 @@ Warm-up and reference (the monitor knows when its inputs can be judged):
   filling before that much event time has passed since the first event, so the reference
   collects the ``reference_s`` of events *after* it, and no window is judged before the
   reference is complete; :meth:`MonitorCore.status` says "warming up (reference from ...)";
-* label-based figures (concept drift, performance, fairness on outcomes) count only labels of
+* label-based findings (concept drift, performance, fairness on outcomes) count only labels of
   events from the reference's start on: those come a label delay later, and the concept
-  detectors need ``min_labels`` of them (``ConceptDriftMonitor.min_count``) before a rise counts;
+  detectors need ``min_labels`` of them (``ConceptDriftMonitor.min_count``) before a rise counts
+  (label windows of the warm-up are computed and stored, for the figures, but not judged);
 * :meth:`MonitorCore.restart` moves the reference (an explicit request, a reset or an accepted
   retrain): a new one is collected from then on, with no feature warm-up;
   :meth:`MonitorCore.set_reference` sets one at once (a champion's training rows).
@@ -113,6 +114,7 @@ class MonitorCore:
         self.scores_ref: ScoreDriftMonitor | None = None
         self.volume: VolumeMonitor | None = None
         self.ref_info: dict[str, Any] = {}
+        self.weights = config.weights
 
     # -- reference ---------------------------------------------------------------------------
     @property
@@ -140,9 +142,18 @@ class MonitorCore:
         for model, _ in MODELS:
             self.concept.reset(model)
 
-    def set_reference(self, rows: Sequence[Row], source: str, total: int | None = None) -> bool:
+    def set_reference(
+        self,
+        rows: Sequence[Row],
+        source: str,
+        total: int | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> bool:
         """Use ``rows`` (e.g. the champion's training window) as the reference now; ``total``
-        is the number of events they were sampled from (the volume's baseline)."""
+        is the number of events they were sampled from (the volume's baseline); ``weights``
+        the champion's feature importance (kept for later references)."""
+        if weights is not None:
+            self.weights = {c: weights.get(c, 0.0) for c in self.c.drift_columns}
         if self.first is not None:  # rows of the warm-up: their features were still filling
             rows = [r for r in rows if float(r["epoch"]) >= self.first + self.c.warmup_s]
         if len(rows) < self.c.min_reference_rows:
@@ -157,7 +168,7 @@ class MonitorCore:
         self.features = ColumnDrift(
             df,
             groups,
-            weights=self.c.weights,
+            weights=self.weights,
             alpha=self.c.drift_alpha,
             min_psi=self.c.drift_min_psi,
             min_rows=self.c.segment_min_rows,
@@ -263,9 +274,8 @@ class MonitorCore:
         for row, label, at in pairs:
             self.as_of = max(self.as_of, at)
             t = float(row["epoch"])
-            if self.ref_from is None or t < self.ref_from:
-                continue  # an event of the warm-up: its features were not judgeable
-            events += self._errors(row, label, t)
+            if self._judged(t):  # not an event of the warm-up, whose features were filling
+                events += self._errors(row, label, t)
             for win in self.labeled.add((row, label), t):
                 out.extend(self.labeled_window(win, champion))
         if events:
@@ -287,8 +297,13 @@ class MonitorCore:
             found += self.concept.update(model, float(flagged != bool(label)), row.get("groups"), t)
         return found
 
+    def _judged(self, t: float) -> bool:
+        return self.ref_from is not None and t >= self.ref_from
+
     def labeled_window(self, win: Window[tuple[Row, int]], champion: str | None) -> Decision:
-        """Fairness on outcomes and performance of one window of labeled events."""
+        """Fairness on outcomes and performance of one window of labeled events (shown while
+        warming up too; judged by the policy only from the reference's start on)."""
+        judge = self._judged(win.window_start)
         rows = [r for r, _ in win.events]
         y = [lab for _, lab in win.events]
         fc = FairnessCounts()
@@ -301,7 +316,7 @@ class MonitorCore:
         self.store(
             "fairness", {**win.meta(), "attributes": {a: f.to_dict() for a, f in fair.items()}}
         )
-        decision = self.policy.fairness(win, fair)
+        decision = self.policy.fairness(win, fair) if judge else Decision()
         reports = {}
         for model, key in MODELS:
             sel = rows, y
@@ -326,6 +341,8 @@ class MonitorCore:
                 confidence=self.c.perf_confidence,
             )
             reports[model] = rep.to_dict()
+            if not judge:
+                continue
             decision.extend(
                 self.policy.perf(
                     win,

@@ -445,6 +445,9 @@ class Policy:
                 for i in sig
             ]
             msg = f"unfair outcomes by {attr}: " + "; ".join(parts)
+            ratio = rep.demographic_parity_ratio
+            if not math.isnan(ratio):
+                msg += f"; selection-rate ratio {ratio:.2f}" + (" (< 0.8)" if ratio < 0.8 else "")
             out.alerts.append(
                 self._alert(
                     win,

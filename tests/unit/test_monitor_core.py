@@ -155,3 +155,16 @@ def test_simulator_shifts_change_only_what_they_say() -> None:
     assert sum((m.scenario > 0).sum() for m in more) > 2 * sum(
         (p.scenario > 0).sum() for p in plain
     )
+
+
+def test_label_windows_of_the_warm_up_are_shown_but_not_judged() -> None:
+    mon = core()
+    stored: list[str] = []
+    mon.store = lambda kind, result: stored.append(kind)
+    rows = stream(3, 2000, None)
+    mon.scores(rows)
+    # every label wrong: judged, it would be a performance drop and a fairness gap
+    out = mon.labels([(r, 1, float(r["epoch"]) + DAY) for r in rows], None)
+    assert out.alerts == [] and out.controls == []
+    assert "performance" in stored and "fairness" in stored
+    assert mon.concept.report() == []  # no error stream fed before the reference's start
