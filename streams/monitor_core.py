@@ -179,7 +179,9 @@ class Monitor:
         resets = int(self.r.hget(self.names.learner_stats(), "resets") or 0)
         if self.online_resets is not None and resets != self.online_resets:
             self.concept.reset("online")
-            log.info("online model reset: its concept-drift detectors start afresh")
+            if math.isfinite(self.as_of) and self.core.ready:
+                self.core.restart(self.as_of)  # its scores change: the reference moves too
+            log.info("online model reset: its detectors and the reference start afresh")
         self.online_resets = resets
 
     def _first_seen(self, eids: list[str]) -> list[str]:
