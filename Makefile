@@ -66,7 +66,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Every benchmark prints its own table; `make bench` runs them all (about 20 minutes).
+# Every benchmark prints its own table; `make bench` runs them all (about an hour).
 bench: bench-pipeline bench-score bench-forecast bench-drift bench-quality bench-monitor
 
 bench-pipeline: install
