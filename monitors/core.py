@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monitors.cbpe import estimate
 from monitors.columns import ColumnDrift
 from monitors.concept import ConceptDriftMonitor
 from monitors.fairness import FairnessCounts
@@ -148,10 +149,12 @@ class MonitorCore:
         source: str,
         total: int | None = None,
         weights: dict[str, float] | None = None,
+        until: float | None = None,
     ) -> bool:
         """Use ``rows`` (e.g. the champion's training window) as the reference now; ``total``
         is the number of events they were sampled from (the volume's baseline); ``weights``
-        the champion's feature importance (kept for later references)."""
+        the champion's feature importance (kept for later references); windows starting
+        before ``until`` (default: the last row's time) are not judged."""
         if weights is not None:
             self.weights = {c: weights.get(c, 0.0) for c in self.c.drift_columns}
         if self.first is not None:  # rows of the warm-up: their features were still filling
@@ -182,7 +185,7 @@ class MonitorCore:
         self.volume = VolumeMonitor(groups, span_s=max(t) - min(t) or 1.0, scale=total / len(rows))
         if self.ref_from is None:
             self.ref_from = min(t)
-        self.ref_until = max(t)
+        self.ref_until = max(t) if until is None else until
         self.ref_info = {
             "source": source,
             "rows": len(rows),
@@ -203,8 +206,8 @@ class MonitorCore:
         if self.first is None:
             self.begin(t)
         assert self.ref_from is not None
-        if self.ready or t < self.ref_from:
-            return
+        if self.ready or t < self.ref_from or (self.ref_until is not None and t >= self.ref_until):
+            return  # before the reference period, or after it (a window still closing)
         self._seen += 1  # reservoir sampling: a uniform sample of the reference period
         if len(self._ref_rows) < self.c.reference_rows:
             self._ref_rows.append(row)
@@ -227,7 +230,7 @@ class MonitorCore:
     def window(self, win: Window[Row]) -> Decision:
         """Judge one closed window of scored rows (nothing while warming up)."""
         if not self.ready and self.ref_until is not None and win.window_end >= self.ref_until:
-            self.set_reference(self._ref_rows, "warm-up", total=self._seen)
+            self.set_reference(self._ref_rows, "warm-up", total=self._seen, until=self.ref_until)
             self._ref_rows = []
         if not self.ready or self.ref_until is None or win.window_start < self.ref_until:
             self.store("drift", {**win.meta(), "status": self.status()})
@@ -256,6 +259,8 @@ class MonitorCore:
                 "data": data.to_dict(),
                 "prediction": pred.to_dict() if pred else None,
                 "volume": vol.to_dict(),
+                # before the labels: performance as the scores expect it (CBPE)
+                "estimated": estimate(scores, self.c.review_threshold).to_dict(),
                 "selection": {a: f.to_dict() for a, f in fair.items()},
             },
         )

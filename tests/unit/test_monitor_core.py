@@ -168,3 +168,14 @@ def test_label_windows_of_the_warm_up_are_shown_but_not_judged() -> None:
     assert out.alerts == [] and out.controls == []
     assert "performance" in stored and "fairness" in stored
     assert mon.concept.report() == []  # no error stream fed before the reference's start
+
+
+def test_judged_windows_carry_a_performance_estimate_before_labels() -> None:
+    mon = core()
+    results: list[dict] = []
+    mon.store = lambda kind, result: results.append(result) if kind == "drift" else None
+    mon.scores(stream(38, 1000, None))
+    judged = [r for r in results if r.get("estimated")]
+    assert judged and all(r["status"]["state"] == "ready" for r in judged)
+    est = judged[-1]["estimated"]
+    assert est["n"] > 900 and est["expected_frauds"] > 0 and est["recall"] is not None
