@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-hotpath bench-score bench-forecast bench-quality bench-quality-system bench-drift install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-hotpath bench-score bench-forecast bench-quality bench-quality-system bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -66,8 +66,8 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Every benchmark prints its own table; `make bench` runs them all (about 20 minutes).
-bench: bench-pipeline bench-hotpath bench-score bench-forecast bench-drift bench-quality
+# Every benchmark prints its own table; `make bench` runs them all (about an hour).
+bench: bench-pipeline bench-hotpath bench-score bench-forecast bench-drift bench-quality bench-monitor
 
 bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
@@ -88,6 +88,9 @@ bench-quality-system: install
 
 bench-drift: install
 	$(BIN)/python -m bench.drift
+
+bench-monitor: install
+	$(BIN)/python -m bench.monitor
 
 bench-forecast: install
 	$(BIN)/python -m bench.forecast

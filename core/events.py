@@ -225,7 +225,14 @@ class Alert(BaseModel):
 
     alert_id: str
     kind: Literal[
-        "fraud", "drift", "fairness", "performance", "forecast_anomaly", "retrain", "system"
+        "fraud",
+        "drift",
+        "fairness",
+        "performance",
+        "quality",
+        "forecast_anomaly",
+        "retrain",
+        "system",
     ]
     severity: Literal["info", "warning", "critical"]
     subject: str

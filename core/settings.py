@@ -489,6 +489,26 @@ class Settings(BaseSettings):
         "stream needs before a detected rise counts.",
     )
 
+    monitor_warmup_days: float = Field(
+        30.0,
+        ge=0,
+        description="RIVERWATCH_MONITOR_WARMUP_DAYS: event days after the first event before "
+        "the monitor's reference starts (the longest feature window: 30-day features are "
+        "still filling before); nothing is judged before.",
+    )
+    monitor_reference_days: float = Field(
+        7.0,
+        gt=0,
+        description="RIVERWATCH_MONITOR_REFERENCE_DAYS: event days the reference covers once "
+        "warm (and after POST /v1/monitor/reference, a reset or a promotion without rows).",
+    )
+    monitor_drift_min_psi: float = Field(
+        0.1,
+        ge=0,
+        description="RIVERWATCH_MONITOR_DRIFT_MIN_PSI: least PSI (effect size) for a feature "
+        "to drift, overall or in a segment, besides its chi-square test.",
+    )
+
     max_amount: float = Field(
         1e9, gt=0, description="RIVERWATCH_MAX_AMOUNT: largest transaction amount accepted."
     )

@@ -26,7 +26,16 @@ import orjson
 from core.webhooks import message_id
 
 SEVERITIES = ("info", "warning", "critical")
-KINDS = ("fraud", "drift", "fairness", "performance", "forecast_anomaly", "retrain", "system")
+KINDS = (
+    "fraud",
+    "drift",
+    "fairness",
+    "performance",
+    "quality",
+    "forecast_anomaly",
+    "retrain",
+    "system",
+)
 
 
 def severity_rank(severity: str) -> int:

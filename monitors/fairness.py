@@ -186,17 +186,19 @@ class FairnessCounts:
         tolerance: float = 0.0,
         min_group_size: int = 30,
         seed: int = 0,
+        rates: tuple[str, ...] = ("selection_rate", "tpr", "fpr"),
     ) -> dict[str, AttributeFairness]:
         """Rates, gaps and bootstrap intervals for every attribute seen.
 
         ``n_boot`` draws (0: no intervals) give intervals at ``confidence`` for all pairs
         together; ``tolerance`` is the gap an interval must clear to be ``significant``;
         ``min_group_size`` the least denominator a rate needs to take part. On fair simulated
-        data 1-2 % of windows flag at the default 0.99, 2-6 % at 0.95.
+        data 1-2 % of windows flag at the default 0.99, 2-6 % at 0.95. ``rates`` limits the
+        intervals to some rates (``("selection_rate",)`` for decisions without labels yet).
         """
         rng = np.random.default_rng(seed)
         return {
-            attr: _attribute(attr, by, rng, n_boot, confidence, tolerance, min_group_size)
+            attr: _attribute(attr, by, rng, n_boot, confidence, tolerance, min_group_size, rates)
             for attr, by in sorted(self._c.items())
         }
 
@@ -209,6 +211,7 @@ def _attribute(
     confidence: float,
     tolerance: float,
     min_size: int,
+    rates: tuple[str, ...] = ("selection_rate", "tpr", "fpr"),
 ) -> AttributeFairness:
     names = sorted(by_group)
     c = np.array([by_group[g] for g in names], dtype=np.int64)
@@ -227,7 +230,7 @@ def _attribute(
     sr = r["selection_rate"]
     top = float(sr.max())
     gap = {k: float(v.max() - v.min()) for k, v in r.items()}
-    eligible = {k: np.flatnonzero(d >= min_size) for k, d in den.items()}
+    eligible = {k: np.flatnonzero(d >= min_size) for k, d in den.items() if k in rates}
     # Bonferroni over every pair of groups compared, for all three rates: ``significant``
     # is one verdict over all of them.
     pairs = sum(len(e) * (len(e) - 1) // 2 for e in eligible.values())

@@ -45,8 +45,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.events import Alert, Control
+from monitors.columns import FeatureDrift
 from monitors.concept import ALL, DriftEvent
 from monitors.fairness import AttributeFairness
+from monitors.prediction import ScoreDrift
+from monitors.quality import VolumeCheck
 from monitors.windows import Window
 
 Severity = Literal["info", "warning", "critical"]
@@ -267,6 +270,81 @@ class Policy:
             out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=psi))
         return out
 
+    def features(self, win: Window[Any], found: FeatureDrift) -> Decision:
+        """Per-feature drift (:mod:`monitors.columns`): a ``drift`` alert when an important
+        feature, or ``drift_share_warn`` of the features by weight, drifts ``drift_windows``
+        windows in a row; it names the features, the statistic and the strongest segment."""
+        key = f"features:{win.kind}"
+        over = bool(found.important) or found.weighted_share >= self.c.drift_share_warn
+        streak = self._drift_streak[key] = self._drift_streak.get(key, 0) + 1 if over else 0
+        if streak < self.c.drift_windows or self._cool("drift", "features", win.window_end):
+            return Decision()
+        best = found.strongest or {}
+        where = best.get("segment", "*")
+        msg = (
+            f"features drifted ({found.weighted_share:.0%} by importance): "
+            f"{', '.join(found.drifted)}; strongest {best.get('column')} in "
+            f"{'all events' if where == '*' else where} (PSI {best.get('psi', math.nan):.2f}, "
+            f"Wasserstein {best.get('wasserstein', math.nan):.2f} std)"
+        )
+        if streak > 1:
+            msg += f", {streak} windows in a row"
+        sev: Severity = (
+            "critical" if found.weighted_share >= self.c.drift_share_critical else "warning"
+        )
+        alert = self._alert(
+            win,
+            "drift",
+            sev,
+            "features",
+            msg,
+            drifted=found.drifted,
+            important=found.important,
+            weighted_share=found.weighted_share,
+            strongest=best,
+            windows_in_a_row=streak,
+        )
+        return Decision([alert])
+
+    def prediction(self, win: Window[Any], pred: ScoreDrift) -> Decision:
+        """Prediction drift: the score distribution (PSI) or the flagged share moved."""
+        out = Decision()
+        if pred.drifted and not self._cool("drift", "score", win.window_end):
+            msg = f"score distribution drifted (PSI {pred.psi:.3f})"
+            out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=pred.psi))
+        if pred.flagged_drifted and not self._cool("drift", "flagged", win.window_end):
+            msg = (
+                f"flagged share rose to {pred.flagged:.2%} from {pred.flagged_reference:.2%} "
+                f"({pred.flagged_z:.1f} standard deviations)"
+            )
+            out.alerts.append(
+                self._alert(
+                    win,
+                    "drift",
+                    "warning",
+                    "flagged",
+                    msg,
+                    flagged=pred.flagged,
+                    flagged_reference=pred.flagged_reference,
+                    z=pred.flagged_z,
+                )
+            )
+        return out
+
+    def quality(self, win: Window[Any], vol: VolumeCheck) -> Decision:
+        """Data quality: a ``quality`` alert per segment whose volume dropped."""
+        out = Decision()
+        for d in vol.drops:
+            if self._cool("quality", d["segment"], win.window_end):
+                continue
+            seg = "all events" if d["segment"] == "*" else d["segment"]
+            msg = (
+                f"volume of {seg} fell to {d['observed']:.0f} from {d['expected']:.0f} expected "
+                f"({d['ratio']:.0%}): a producer silent?"
+            )
+            out.alerts.append(self._alert(win, "quality", "warning", d["segment"], msg, **d))
+        return out
+
     def concept(self, win: Window[Any], events: Iterable[DriftEvent]) -> Decision:
         """Concept drift on error streams: retrain (batch/combined) or reset (online)."""
         out = Decision()
@@ -367,6 +445,9 @@ class Policy:
                 for i in sig
             ]
             msg = f"unfair outcomes by {attr}: " + "; ".join(parts)
+            ratio = rep.demographic_parity_ratio
+            if not math.isnan(ratio):
+                msg += f"; selection-rate ratio {ratio:.2f}" + (" (< 0.8)" if ratio < 0.8 else "")
             out.alerts.append(
                 self._alert(
                     win,

@@ -37,6 +37,13 @@ class ScoreDrift:
     bins: int  # bins actually used (ties in the reference can merge quantiles)
     reference_rows: int
     window_rows: int
+    # The share of scores at or above the decision threshold (flagged), in the reference and
+    # the window, and how many binomial standard deviations apart: more fraud shows here long
+    # before its labels arrive, while a score PSI over deciles barely moves.
+    flagged_reference: float = math.nan
+    flagged: float = math.nan
+    flagged_z: float = math.nan
+    flagged_drifted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN, for a window without scores, becomes None)."""
@@ -62,6 +69,9 @@ class ScoreDriftMonitor:
         psi_threshold: float = 0.2,
         max_rows: int = 50_000,
         seed: int = 0,
+        threshold: float | None = None,
+        flagged_rel: float = 0.5,
+        flagged_z: float = 5.0,
     ):
         ref = _finite(reference)
         if len(ref) == 0:
@@ -72,6 +82,10 @@ class ScoreDriftMonitor:
         self.psi_threshold, self.max_rows, self.seed = psi_threshold, max_rows, seed
         self.edges = np.unique(np.quantile(self.reference, np.linspace(0, 1, bins + 1)[1:-1]))
         self._ref_share = self._shares(self.reference)
+        self.threshold, self.flagged_rel, self.flagged_z = threshold, flagged_rel, flagged_z
+        self._flagged_ref = (
+            math.nan if threshold is None else float(np.mean(self.reference >= threshold))
+        )
 
     def _shares(self, x: np.ndarray) -> np.ndarray:
         counts = np.bincount(
@@ -90,7 +104,16 @@ class ScoreDriftMonitor:
             wd = float(wasserstein_distance(self.reference, cur))
         else:
             psi = wd = math.nan
+        p0, p1, z = self._flagged_ref, math.nan, math.nan
+        if self.threshold is not None and len(cur):
+            p1 = float(np.mean(cur >= self.threshold))
+            base = max(p0, 1.0 / len(self.reference))
+            z = (p1 - p0) / math.sqrt(base * (1 - base) / len(cur))
         return ScoreDrift(
+            flagged_reference=p0,
+            flagged=p1,
+            flagged_z=z,
+            flagged_drifted=bool(p1 >= p0 * (1 + self.flagged_rel) and z >= self.flagged_z),
             psi=psi,
             wasserstein=wd,
             drifted=bool(psi >= self.psi_threshold),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from confluent_kafka import TopicPartition
 
 from core.kafka import admin, consumer
@@ -47,7 +48,8 @@ def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
     p.hgetall(names.helpers())
     p.hgetall(names.learner_stats())
     p.get(names.model_version("online"))
-    *seconds, workers, helpers, learner, online = p.execute()
+    p.get(names.monitor("status"))
+    *seconds, workers, helpers, learner, online, monitor = p.execute()
     live = summarize(({k.decode(): float(v) for k, v in h.items()} for h in seconds), window_s)
 
     def alive(beats: dict[bytes, bytes]) -> int:
@@ -59,6 +61,7 @@ def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
         "helpers": alive(helpers),
         "learner": {k.decode(): int(float(v)) for k, v in learner.items()},
         "online_model": online.decode() if online else "0 (no labels learned yet)",
+        "monitor": orjson.loads(monitor)["message"] if monitor else "no scored event seen yet",
         "children": read_supervisor(settings.data_dir),
         "lag": {
             "scorer": consumer_lag(
@@ -82,6 +85,7 @@ def render(s: dict[str, Any]) -> str:
         f"decline {d['decline']:,.0f}",
         f"fraud alert rate   {live['fraud_alert_rate']:.2%}",
         f"online model       version {s['online_model']}",
+        f"monitor            {s.get('monitor', '?')}",
         "labels             " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["learner"].items())),
         "scorer lag         "
         + (

@@ -1,7 +1,7 @@
 """The monitor agents: ``scores`` and ``labels`` -> drift, fairness, performance, policy.
 
 Two faust agents in the worker app feed one :class:`streams.monitor_core.Monitor`, whose work
-(Redis joins, Evidently, bootstrap intervals) runs in a single dedicated thread: the event
+(Redis joins, per-feature tests, bootstrap intervals) runs in a single dedicated thread: the event
 loop stays free, and the monitor's state is only ever touched by that thread. The ``labels``
 agent shares its topic with the learner (faust hands each message to both agents); the
 ``labels`` topic has one partition, so the worker owning it sees every label. ``scores`` has
@@ -23,7 +23,6 @@ import faust
 from core.names import Names
 from core.redis import redis_client
 from core.settings import Settings
-from monitors.drift import load_evidently
 from streams.monitor_core import Monitor
 from streams.monitor_data import drift_columns
 from streams.records import Out, Record, from_events, raw_topic
@@ -64,8 +63,3 @@ def register_monitor(app: faust.App, settings: Settings, worker: str) -> None:
     async def monitor_labels(stream: Any) -> None:
         async for events in stream.take_events(1000, within=0.5):
             await handle("process_labels", events)
-
-    @app.task
-    async def warm_up() -> None:
-        # Evidently's import takes seconds: do it now rather than on the first window.
-        await asyncio.get_running_loop().run_in_executor(thread, load_evidently)

@@ -12,6 +12,7 @@ import pandas as pd
 from core.errors import ConfigError
 from core.settings import Settings
 from models.features import FEATURE_NAMES, FeatureSet, row_features
+from monitors.core import CoreConfig
 from monitors.policy import PolicyConfig
 
 
@@ -24,6 +25,31 @@ def policy_config(s: Settings) -> PolicyConfig:
         perf_drop=s.monitor_perf_drop,
         rollback_margin=s.monitor_rollback_margin,
         cooldown_s=s.monitor_cooldown_s,
+    )
+
+
+def core_config(s: Settings, weights: dict[str, float] | None = None) -> CoreConfig:
+    """The monitor core's configuration the settings describe (``weights``: the champion's
+    feature importance, if known)."""
+    day = 86_400.0
+    return CoreConfig(
+        features=FeatureSet.parse(s.feature_attributes).names,
+        drift_columns=tuple(drift_columns(s)),
+        review_threshold=s.review_threshold,
+        label_delay_s=s.label_delay_s,
+        window_s=s.monitor_window_s,
+        window_size=s.monitor_window_size,
+        label_window=s.monitor_label_window,
+        warmup_s=s.monitor_warmup_days * day,
+        reference_s=s.monitor_reference_days * day,
+        reference_rows=max(s.monitor_reference_rows, 1000),
+        drift_min_psi=s.monitor_drift_min_psi,
+        fairness_confidence=s.monitor_fairness_confidence,
+        fairness_tolerance=s.monitor_fairness_tolerance,
+        perf_confidence=s.monitor_perf_confidence,
+        max_group_values=s.monitor_max_group_values,
+        weights=weights,
+        policy=policy_config(s),
     )
 
 

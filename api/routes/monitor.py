@@ -1,7 +1,10 @@
-"""GET /v1/monitor/{drift,fairness,performance,concept,actions}: what the monitor stored.
+"""GET /v1/monitor/{drift,fairness,performance,concept,actions,status}: what the monitor
+stored; POST /v1/monitor/reference (admin): start a new reference now.
 
 Before the first window closes there is nothing to show: the answer is then 200 with
-``{"status": "no data yet"}`` (not 404: the resource exists, it is just empty).
+``{"status": "no data yet"}`` (not 404: the resource exists, it is just empty). Until its
+reference can be judged the monitor is "warming up (reference from ...)" (``/status``, and
+each drift result's ``status``).
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
-from api.deps import ReadKey, ResourcesDep
+from api.deps import AdminKey, ReadKey, ResourcesDep
+from core.events import now_utc
 
 router = APIRouter(prefix="/v1/monitor", tags=["monitor"])
 History = Annotated[int, Query(ge=0, le=1000, description="Past windows to include.")]
@@ -60,3 +64,26 @@ async def actions(
     """Newest first: action, target, request_id, reason, trigger and window."""
     raw = await resources.redis.lrange(resources.names.monitor("actions"), 0, limit - 1)
     return {"actions": [orjson.loads(v) for v in raw]}
+
+
+@router.get("/status", summary="Whether the monitor judges yet: warming up or ready")
+async def monitor_status(key: ReadKey, resources: ResourcesDep) -> dict[str, Any]:
+    """``{"state": "warming up" | "ready", "message", ...}``; ``"no data yet"`` before any
+    scored event reached the monitor."""
+    raw = await resources.redis.get(resources.names.monitor("status"))
+    if raw is None:
+        return {"state": "no data yet", "message": "warming up (no scored event seen yet)"}
+    return orjson.loads(raw)  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/reference",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a new monitoring reference from now",
+)
+async def reference(key: AdminKey, resources: ResourcesDep) -> dict[str, Any]:
+    """The monitor collects a new reference from the next scored events on (after a known,
+    accepted change of the traffic); until it is complete nothing is judged."""
+    req = {"by": key.name, "at": now_utc().isoformat()}
+    await resources.redis.set(resources.names.monitor("reference_request"), orjson.dumps(req))
+    return {"status": "accepted", **req}

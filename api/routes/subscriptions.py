@@ -19,7 +19,9 @@ from core.events import now_utc
 from core.webhooks import UnsafeURL, check_url, new_secret
 
 router = APIRouter(prefix="/v1", tags=["alerts"], route_class=AuthFirstRoute)
-Kind = Literal["fraud", "drift", "fairness", "performance", "forecast_anomaly", "retrain", "system"]
+Kind = Literal[
+    "fraud", "drift", "fairness", "performance", "quality", "forecast_anomaly", "retrain", "system"
+]
 Severity = Literal["info", "warning", "critical"]
 Subject = Annotated[str, Field(min_length=1, max_length=256)]
 SubId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -12,7 +12,7 @@
 const KEY_STORE = "riverwatch.key";
 const WINDOW_S = 60;
 const SVG_NS = "http://www.w3.org/2000/svg";
-const ALERT_KINDS = ["drift", "fairness", "performance", "forecast_anomaly", "retrain", "system"];
+const ALERT_KINDS = ["drift", "fairness", "performance", "quality", "forecast_anomaly", "retrain", "system"];
 const FORECAST_SERIES = 3;
 
 const $ = (id) => document.getElementById(id);
@@ -468,6 +468,12 @@ async function pollDrift() {
   const latest = await monitor("drift", "card-drift");
   const body = clear($("drift-body"));
   if (!latest) return;
+  if (latest.status && latest.status.state !== "ready") {  // nothing judged before the reference
+    body.append(el("p", { class: "sub" }, latest.status.message));
+    $("drift-note").textContent = latest.status.message;
+    panel("card-drift", true);
+    return;
+  }
   const data = latest.data || { columns: [] };
   const cols = data.columns.slice().sort((a, b) => Number(b.drifted) - Number(a.drifted) || b.score - a.score);
   // Bars run to twice the threshold (the tick at the middle); beyond that they are full.
@@ -484,7 +490,8 @@ async function pollDrift() {
   const p = latest.prediction;
   const pred = p && p.psi !== null ? ` · score PSI ${p.psi.toFixed(3)}${p.drifted ? " (drift)" : ""}` : "";
   body.append(el("p", { class: "sub" }, `${windowText(latest)} vs ${latest.reference ? latest.reference.source : "reference"}${pred}`));
-  $("drift-note").textContent = `${data.n_drifted} of ${cols.length} features drifted`;
+  const where = data.strongest ? ` (strongest: ${data.strongest.column} in ${data.strongest.segment === "*" ? "all events" : data.strongest.segment})` : "";
+  $("drift-note").textContent = `${data.n_drifted} of ${cols.length} features drifted${where}`;
   panel("card-drift", true);
 }
 

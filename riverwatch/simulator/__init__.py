@@ -8,7 +8,7 @@ the payload, never inside it.
 """
 
 from riverwatch.simulator.base import SimEvent, SimTopic
-from riverwatch.simulator.config import GroupBias, SimConfig
+from riverwatch.simulator.config import GroupBias, Shift, SimConfig
 from riverwatch.simulator.pacing import merge, paced, paced_batches, pump
 from riverwatch.simulator.population import AGE_BANDS, REGIONS, Population
 from riverwatch.simulator.series import SeriesConfig, SeriesSimulator
@@ -32,6 +32,7 @@ __all__ = [
     "Population",
     "SeriesConfig",
     "SeriesSimulator",
+    "Shift",
     "SimConfig",
     "SimEvent",
     "SimTopic",

@@ -36,6 +36,8 @@ class GroupBias:
     spike_share: float = 0.15
     spike_factor: float = 4.0
     mislabel_share: float = 0.0
+    from_day: int = 0
+    """The first simulated day (0-based) the bias applies on (a bias that appears later)."""
 
     def __post_init__(self) -> None:
         for name in ("spike_share", "mislabel_share"):
@@ -43,6 +45,43 @@ class GroupBias:
                 raise ValueError(f"GroupBias.{name} must be within [0, 1]")
         if self.spike_factor < 1.0:
             raise ValueError("GroupBias.spike_factor must be >= 1")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A change of the simulated world from ``day`` on (a monitor's test bed), one of:
+
+    - ``"amount"``: legitimate amounts multiplied by ``factor`` (a spending shift);
+    - ``"fraud"``: the compromised terminals and customers per day multiplied by ``factor``
+      (more fraud of the known kinds: a label shift);
+    - ``"outage"``: no transaction at all for ``days`` days (a producer that goes silent).
+
+    ``attribute``/``group`` (e.g. ``"region"``, ``"south"``) limit an ``amount`` or ``outage``
+    shift to one protected group's customers; ``ramp_days`` > 0 makes an ``amount`` or
+    ``fraud`` shift gradual, reaching ``factor`` linearly over that many days.
+    """
+
+    kind: str
+    day: int
+    factor: float = 1.5
+    attribute: str | None = None
+    group: str | None = None
+    ramp_days: int = 0
+    days: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("amount", "fraud", "outage"):
+            raise ValueError(f"Shift.kind must be amount, fraud or outage, got {self.kind!r}")
+        if self.day < 0 or self.ramp_days < 0 or self.days < 1 or self.factor < 0:
+            raise ValueError("Shift needs day >= 0, ramp_days >= 0, days >= 1, factor >= 0")
+        if (self.attribute is None) != (self.group is None):
+            raise ValueError("Shift.attribute and Shift.group go together")
+
+    def strength(self, day: int) -> float:
+        """How far the shift has gone on ``day``: 0 before it, up to 1 once ramped."""
+        if day < self.day or (self.kind == "outage" and day >= self.day + self.days):
+            return 0.0
+        return min(1.0, (day - self.day + 1) / self.ramp_days) if self.ramp_days else 1.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +112,7 @@ class SimConfig:
     (night, online, small amounts) as well as the fraud mix. ``None`` turns drift off.
 
     ``bias``: see :class:`GroupBias`; ``None`` (default) treats every group alike.
+    ``shifts``: changes of the world from a given day on, see :class:`Shift`.
     """
 
     seed: int = 0
@@ -88,6 +128,7 @@ class SimConfig:
     drift_day: int | None = None
     drift_customers_per_day: float | None = None
     bias: GroupBias | None = None
+    shifts: tuple[Shift, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_customers < 1 or self.n_terminals < 1:

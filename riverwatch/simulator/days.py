@@ -75,6 +75,11 @@ class DayGenerator:
         )
         self._next_day = 0
 
+    def _members(self, attribute: str | None, group: str | None) -> np.ndarray:
+        if attribute is None or group is None:
+            return np.ones(self.pop.n_customers, dtype=bool)
+        return self.pop.in_group(attribute, group)
+
     def _rng(self, stream: int, day: int) -> np.random.Generator:
         return np.random.default_rng([self.config.seed, stream, day])
 
@@ -84,9 +89,20 @@ class DayGenerator:
             raise ValueError(f"days must be generated in order: expected {self._next_day}")
         self._next_day += 1
         t, cust, term, amount, online = self._legitimate(self._rng(_BASE, day))
-        if self.config.bias is not None:
+        if self.config.bias is not None and day >= self.config.bias.from_day:
             self._spike(self._rng(_BIAS, day), cust, amount)
-        scenario = self._fraud(self._rng(_FRAUD, day), cust, term, amount)
+        boost = 1.0
+        for shift in self.config.shifts:
+            if not (k := shift.strength(day)):
+                continue
+            hit = self._members(shift.attribute, shift.group)[cust]
+            if shift.kind == "amount":
+                amount[hit] = np.round(amount[hit] * (1 + (shift.factor - 1) * k), 2)
+            elif shift.kind == "fraud":
+                boost *= 1 + (shift.factor - 1) * k
+            else:  # outage: the group's transactions never reach anyone
+                t, cust, term, amount, online = (a[~hit] for a in (t, cust, term, amount, online))
+        scenario = self._fraud(self._rng(_FRAUD, day), cust, term, amount, boost)
         category = self.pop.term_category[term]
         drift_day = self.config.drift_day
         if drift_day is not None and day >= drift_day:
@@ -140,12 +156,17 @@ class DayGenerator:
         amount[spike] = np.minimum(np.round(amount[spike] * bias.spike_factor, 2), FRAUD_AMOUNT)
 
     def _fraud(
-        self, rng: np.random.Generator, cust: np.ndarray, term: np.ndarray, amount: np.ndarray
+        self,
+        rng: np.random.Generator,
+        cust: np.ndarray,
+        term: np.ndarray,
+        amount: np.ndarray,
+        boost: float = 1.0,
     ) -> np.ndarray:
         pop, cfg = self.pop, self.config
-        k_term = min(_count(rng, cfg.terminals_per_day), pop.n_terminals)
+        k_term = min(_count(rng, cfg.terminals_per_day * boost), pop.n_terminals)
         self._terminals.append(rng.choice(pop.n_terminals, size=k_term, replace=False))
-        k_cust = min(_count(rng, cfg.customers_per_day), pop.n_customers)
+        k_cust = min(_count(rng, cfg.customers_per_day * boost), pop.n_customers)
         self._customers.append(rng.choice(pop.n_customers, size=k_cust, replace=False))
         # Later scenarios overwrite earlier ones, so each fraud carries one scenario id.
         scenario = np.zeros(len(cust), dtype=np.int8)

@@ -124,6 +124,8 @@ def test_simulate_to_file_then_replay_through_the_api_then_status(
         shown = cli(settings, "status")
         assert shown.returncode == 0, shown.stderr
         assert "workers alive      1 scoring, 0 helper" in shown.stdout  # one all-roles worker
+        monitor = next(ln for ln in shown.stdout.splitlines() if ln.startswith("monitor "))
+        assert "warming up" in monitor  # a few simulated days: no reference yet
         scored = next(ln for ln in shown.stdout.splitlines() if ln.startswith("scored"))
         assert f"{len(txs):,}" in scored
 

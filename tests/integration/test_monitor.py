@@ -24,6 +24,9 @@ def monitor_settings(settings: Settings) -> Settings:
             "monitor_window_s": 0.0,
             "monitor_label_window": 2500,  # ~400 events per age band
             "monitor_cooldown_s": 0.0,
+            # 10-day worlds: a day's warm-up and a day's reference (30 + 7 by default)
+            "monitor_warmup_days": 1.0,
+            "monitor_reference_days": 1.0,
             # the young online model scores low: flag its top scores so decisions vary
             "review_threshold": 0.1,
         }
@@ -63,11 +66,15 @@ def test_no_bias_no_fairness_alert(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_monitor_endpoints_answer(settings: Settings, tmp_path: Path) -> None:
-    s = monitor_settings(settings).model_copy(update={"monitor_label_window": 1000})
+    s = monitor_settings(settings).model_copy(
+        update={"monitor_label_window": 1000, "monitor_window_size": 200}
+    )
     with running_api(s) as api:
         for kind in ("drift", "fairness", "performance", "concept"):
             got = api.http.get(f"/v1/monitor/{kind}", headers=api.auth("reader"))
             assert got.status_code == 200 and got.json()["status"] == "no data yet"
+        st = api.http.get("/v1/monitor/status", headers=api.auth("reader")).json()
+        assert st["state"] == "no data yet" and st["message"].startswith("warming up")
         assert api.http.get("/v1/monitor/drift").status_code == 401
         sim = TransactionSimulator(
             SimConfig(seed=5, n_customers=200, n_terminals=400, n_days=4, label_delay_days=1)
@@ -83,5 +90,10 @@ def test_monitor_endpoints_answer(settings: Settings, tmp_path: Path) -> None:
         assert perf["status"] == "ok" and "combined" in perf["latest"]["models"]
         fair = api.http.get("/v1/monitor/fairness", headers=api.auth("reader")).json()
         assert "age_band" in fair["latest"]["attributes"]
+        st = api.http.get("/v1/monitor/status", headers=api.auth("reader")).json()
+        assert st["state"] == "ready" and st["message"] == "ready", st
+        assert api.http.post("/v1/monitor/reference", headers=api.auth("reader")).status_code == 403
+        got = api.http.post("/v1/monitor/reference", headers=api.auth("root"))
+        assert got.status_code == 202 and got.json()["status"] == "accepted"
         acts = api.http.get("/v1/monitor/actions", headers=api.auth("reader"))
         assert acts.status_code == 200 and isinstance(acts.json()["actions"], list)

@@ -31,3 +31,18 @@ def test_a_reset_online_model_gets_fresh_drift_detectors(settings: Settings) -> 
     m._follow_resets()  # no new reset: nothing forgotten
     assert tracked(m) == {"online", "batch"}
     r.close()
+
+
+def test_a_reference_request_restarts_the_reference_from_the_monitors_time(
+    settings: Settings,
+) -> None:
+    r = redis_client(settings)
+    m = Monitor(settings, r, "test")
+    m.core.begin(0.0)
+    m.core.as_of = 40 * 86_400.0
+    assert m.core.status()["message"] == "warming up (reference from 1970-01-31T00:00:00+00:00)"
+    r.set(Names(settings.topic_prefix).monitor("reference_request"), b'{"by": "test"}')
+    m._follow_reference()
+    assert m.core.status()["message"] == "warming up (reference from 1970-02-10T00:00:00+00:00)"
+    assert r.get(Names(settings.topic_prefix).monitor("reference_request")) is None  # taken
+    r.close()

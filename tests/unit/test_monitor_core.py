@@ -1,0 +1,181 @@
+"""The monitor's pure core: warm-up and reference, per-feature drift by segment, volume,
+flagged share, and the simulator's shifts that the scenario benchmark injects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.features import FEATURE_INDEX, FEATURE_NAMES
+from monitors.columns import ColumnDrift
+from monitors.concept import ConceptDriftMonitor
+from monitors.core import CoreConfig, MonitorCore
+from monitors.policy import PolicyConfig
+from monitors.prediction import ScoreDriftMonitor
+from monitors.quality import VolumeMonitor
+from riverwatch.simulator import Shift, SimConfig
+from riverwatch.simulator.days import DayGenerator
+from riverwatch.simulator.population import build_population
+
+DAY = 86_400.0
+REGIONS = ("north", "south", "east", "west")
+
+
+def stream(days: int, per_day: int, shift_from: float | None, seed: int = 0) -> list[dict]:
+    """Rows whose 30-day count feature fills up over 30 days (as the real one does), and
+    whose amount rises by half for region=south from ``shift_from`` on."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(days):
+        for i in range(per_day):
+            t = d * DAY + (i + 0.5) * DAY / per_day
+            region = REGIONS[int(rng.integers(4))]
+            x = rng.lognormal(0, 0.5, len(FEATURE_NAMES))
+            x[FEATURE_INDEX["card_n_30d"]] = rng.poisson(2 * min(d + 1, 30))
+            if shift_from is not None and t >= shift_from and region == "south":
+                x[FEATURE_INDEX["amount"]] *= 1.5
+            score = float(rng.beta(1, 30))
+            decision = "review" if score >= 0.5 else "approve"
+            rows.append({
+                "x": x.tolist(), "score": score, "decision": decision,
+                "groups": {"region": region}, "epoch": t,
+            })  # fmt: skip
+    return rows
+
+
+def core() -> MonitorCore:
+    cols = ("amount", "card_n_30d", "card_mean_7d")
+    cfg = CoreConfig(
+        features=FEATURE_NAMES,
+        drift_columns=cols,
+        window_size=0,
+        warmup_s=30 * DAY,
+        reference_s=5 * DAY,
+        policy=PolicyConfig(cooldown_s=0, drift_windows=2),
+    )
+    return MonitorCore(cfg, ConceptDriftMonitor())
+
+
+def test_nothing_is_judged_while_warming_up_and_no_alert_without_change() -> None:
+    mon = core()
+    rows = stream(50, 1200, None)
+    before = mon.scores(rows[: 20 * 1200])
+    status = mon.status()
+    assert status["state"] == "warming up"
+    assert status["message"] == "warming up (reference from 1970-01-31T00:00:36+00:00)"
+    after = mon.scores(rows[20 * 1200 :])
+    # card_n_30d grows for 30 days: judged against day 0 it would drift on every window
+    assert before.alerts == [] and after.alerts == []
+    assert mon.status()["state"] == "ready" and mon.status()["source"] == "warm-up"
+
+
+def test_a_shift_of_one_feature_for_one_group_is_named_with_its_segment() -> None:
+    mon = core()
+    alerts = []
+    for r in stream(45, 2000, shift_from=40 * DAY):
+        alerts += mon.scores([r]).alerts
+    assert alerts and {(a.kind, a.subject) for a in alerts} == {("drift", "features")}
+    a = alerts[0]
+    assert a.details["drifted"] == ["amount"]
+    assert a.details["strongest"]["segment"] == "region=south"
+    assert "region=south" in a.message and "PSI" in a.message
+    # at the end of the second daily window after the change (two in a row needed)
+    assert pd.Timestamp(a.details["window_end"]).timestamp() == 42 * DAY
+
+
+def test_restart_collects_a_new_reference_from_then() -> None:
+    mon = core()
+    mon.scores(stream(37, 600, None))
+    assert mon.ready
+    mon.restart(40 * DAY)
+    assert not mon.ready
+    assert mon.status()["reference_from"] == "1970-02-10T00:00:00+00:00"
+
+
+def test_column_drift_quiet_on_the_same_distribution() -> None:
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"a": rng.normal(0, 1, 8000), "n": rng.poisson(3, 8000)})
+    groups = [{"g": str(i % 4)} for i in range(8000)]
+    mon = ColumnDrift(ref, groups)
+    for _ in range(20):
+        cur = pd.DataFrame({"a": rng.normal(0, 1, 3000), "n": rng.poisson(3, 3000)})
+        res = mon.compare(cur, [{"g": str(i % 4)} for i in range(3000)])
+        assert res.drifted == [] and res.segments_judged == 5
+
+
+def test_volume_drop_of_one_segment_and_not_otherwise() -> None:
+    ref = [{"region": r} for r in REGIONS for _ in range(1000)]
+    vm = VolumeMonitor(ref, span_s=4 * DAY)
+    same = [{"region": r} for r in REGIONS for _ in range(240)]
+    assert vm.compare(same, span_s=DAY).drops == []
+    east_silent = [g for g in same if g["region"] != "east"]
+    assert [d["segment"] for d in vm.compare(east_silent, span_s=DAY).drops] == ["region=east"]
+
+
+def test_flagged_share_rise_is_prediction_drift() -> None:
+    rng = np.random.default_rng(0)
+    ref = np.where(rng.random(20000) < 0.01, 0.9, 0.02)
+    mon = ScoreDriftMonitor(ref, threshold=0.5)
+    assert not mon.compare(np.where(rng.random(3000) < 0.01, 0.9, 0.02)).flagged_drifted
+    more = mon.compare(np.where(rng.random(3000) < 0.03, 0.9, 0.02))
+    assert more.flagged_drifted and more.flagged > 2 * more.flagged_reference
+
+
+def test_simulator_shifts_change_only_what_they_say() -> None:
+    base = SimConfig(seed=4, n_customers=400, n_terminals=800, n_days=6)
+    pop = build_population(400, 800, 5.0, 4)
+    south = pop.in_group("region", "south")
+
+    def days(cfg: SimConfig) -> list:
+        gen = DayGenerator(cfg, pop)
+        return [gen.day(d) for d in range(6)]
+
+    plain = days(base)
+    spend = days(
+        SimConfig(**{**base.__dict__, "shifts": (Shift("amount", 3, 2.0, "region", "south"),)})
+    )
+    for d in range(6):
+        same = np.array_equal(plain[d].amount, spend[d].amount)
+        assert same == (d < 3)
+        if d >= 3:  # only the group's legitimate amounts moved
+            moved = plain[d].amount != spend[d].amount
+            assert south[plain[d].cust[moved]].all()
+    out = days(
+        SimConfig(
+            **{
+                **base.__dict__,
+                "shifts": (Shift("outage", 2, attribute="region", group="south", days=2),),
+            }
+        )
+    )
+    assert [bool(south[o.cust].any()) for o in out] == [True, True, False, False, True, True]
+    ramp = Shift("amount", 10, 1.6, ramp_days=4)
+    assert [ramp.strength(d) for d in (9, 10, 11, 13, 20)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    more = days(SimConfig(**{**base.__dict__, "shifts": (Shift("fraud", 0, 5.0),)}))
+    assert sum((m.scenario > 0).sum() for m in more) > 2 * sum(
+        (p.scenario > 0).sum() for p in plain
+    )
+
+
+def test_label_windows_of_the_warm_up_are_shown_but_not_judged() -> None:
+    mon = core()
+    stored: list[str] = []
+    mon.store = lambda kind, result: stored.append(kind)
+    rows = stream(3, 2000, None)
+    mon.scores(rows)
+    # every label wrong: judged, it would be a performance drop and a fairness gap
+    out = mon.labels([(r, 1, float(r["epoch"]) + DAY) for r in rows], None)
+    assert out.alerts == [] and out.controls == []
+    assert "performance" in stored and "fairness" in stored
+    assert mon.concept.report() == []  # no error stream fed before the reference's start
+
+
+def test_judged_windows_carry_a_performance_estimate_before_labels() -> None:
+    mon = core()
+    results: list[dict] = []
+    mon.store = lambda kind, result: results.append(result) if kind == "drift" else None
+    mon.scores(stream(38, 1000, None))
+    judged = [r for r in results if r.get("estimated")]
+    assert judged and all(r["status"]["state"] == "ready" for r in judged)
+    est = judged[-1]["estimated"]
+    assert est["n"] > 900 and est["expected_frauds"] > 0 and est["recall"] is not None
