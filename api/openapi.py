@@ -52,9 +52,12 @@ def _with_validation(response: dict[str, Any]) -> None:
     schema = media.get("schema")
     if schema is None:
         schema = media["schema"] = _VALIDATION
-    branches = schema["anyOf"] if set(schema) == {"anyOf"} else [schema]
+    # a union FastAPI wrote (anyOf with only a title or description beside it) is flattened,
+    # so the answer's schema is one list of alternatives
+    union = "anyOf" in schema and set(schema) <= {"anyOf", "title", "description"}
+    branches = schema["anyOf"] if union else [schema]
     added = [b for b in (_VALIDATION, _PROBLEM) if b not in branches]
-    if added:
+    if added or (union and set(schema) != {"anyOf"}):
         media["schema"] = {"anyOf": [*branches, *added]}
 
 
