@@ -21,7 +21,7 @@ API and the workers validate with the same models and the same limits.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import orjson
 from pydantic import (
@@ -220,21 +220,28 @@ class Forecast(BaseModel):
     anomaly: bool = False
 
 
+# The alert kinds and severities, defined once (subscriptions and cooldowns read them too).
+AlertKind = Literal[
+    "fraud",
+    "drift",
+    "fairness",
+    "performance",
+    "quality",
+    "forecast_anomaly",
+    "retrain",
+    "system",
+]
+Severity = Literal["info", "warning", "critical"]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
 class Alert(BaseModel):
     """Something a subscriber should hear about. Key: ``kind``."""
 
     alert_id: str
-    kind: Literal[
-        "fraud",
-        "drift",
-        "fairness",
-        "performance",
-        "quality",
-        "forecast_anomaly",
-        "retrain",
-        "system",
-    ]
-    severity: Literal["info", "warning", "critical"]
+    kind: AlertKind
+    severity: Severity
     subject: str
     message: str
     details: dict[str, Any] = Field(default_factory=dict)

@@ -23,19 +23,10 @@ from typing import Any
 
 import orjson
 
+from core.events import ALERT_KINDS, SEVERITIES
 from core.webhooks import message_id
 
-SEVERITIES = ("info", "warning", "critical")
-KINDS = (
-    "fraud",
-    "drift",
-    "fairness",
-    "performance",
-    "quality",
-    "forecast_anomaly",
-    "retrain",
-    "system",
-)
+KINDS = ALERT_KINDS
 
 
 def severity_rank(severity: str) -> int:

@@ -15,14 +15,11 @@ from api.deps import AdminKey, ResourcesDep
 from api.resources import Resources
 from api.schemas import Problem
 from core.alertstore import AlertStore, Subscription
-from core.events import now_utc
+from core.events import AlertKind, Severity, now_utc
 from core.webhooks import UnsafeURL, check_url, new_secret
 
 router = APIRouter(prefix="/v1", tags=["alerts"], route_class=AuthFirstRoute)
-Kind = Literal[
-    "fraud", "drift", "fairness", "performance", "quality", "forecast_anomaly", "retrain", "system"
-]
-Severity = Literal["info", "warning", "critical"]
+Kind = AlertKind
 Subject = Annotated[str, Field(min_length=1, max_length=256)]
 SubId = Annotated[str, Path(min_length=1, max_length=64)]
 CHECK_TIMEOUT_S = 5.0

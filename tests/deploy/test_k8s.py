@@ -7,7 +7,10 @@ core.names, selectors that select pods, network policies that let the system wor
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +282,61 @@ def test_k8s_workers_serve_metrics_where_prometheus_scrapes() -> None:
         annotations = deployments[workload]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
         assert int(annotations["prometheus.io/port"]) == port
+
+
+def run_topics_job(tmp_path: Path, **env: str) -> tuple[list[list[str]], str]:
+    """Run the topics Job's script with sh, kafka-topics.sh replaced by a stub that records its
+    arguments and the --command-config file it was given; return (calls, that file)."""
+    (job,) = k8s("Job")
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    stub = tmp_path / "kafka-topics.sh"
+    stub.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" >> "$CALLS"; echo --- >> "$CALLS"\n'
+        'while [ $# -gt 0 ]; do [ "$1" = --command-config ] && cp "$2" "$SEEN"; shift; done\n'
+    )
+    stub.chmod(0o755)
+    script = "\n".join(c["args"]).replace("/tmp/", f"{tmp_path}/")
+    script = script.replace("/opt/kafka/bin/kafka-topics.sh", str(stub))
+    calls, seen = tmp_path / "calls", tmp_path / "seen"
+    base = {"PATH": os.environ["PATH"], "CALLS": str(calls), "SEEN": str(seen)}
+    base |= {"RIVERWATCH_KAFKA_BOOTSTRAP": "kafka:9093", "RIVERWATCH_TOPIC_PREFIX": "rw-"}
+    base |= {"TOPIC_REPLICATION_FACTOR": "3"}
+    subprocess.run(["sh", "-c", script], env=base | env, check=True, timeout=30)
+    runs = [r.strip().splitlines() for r in calls.read_text().split("---") if r.strip()]
+    return runs, seen.read_text()
+
+
+def test_k8s_topics_job_speaks_the_brokers_security_protocol(tmp_path: Path) -> None:
+    """The Job's Java client gets the app's Kafka security settings (SASL_SSL with SCRAM and the
+    CA, a client certificate) through --command-config; PLAINTEXT gives an empty file."""
+    runs, props = run_topics_job(tmp_path)
+    assert len(runs) == 8 and all("--command-config" in r for r in runs)
+    assert props == ""
+    ca, cert, key = (tmp_path / n for n in ("ca.crt", "tls.crt", "tls.key"))
+    for f, text in ((ca, "CA"), (cert, "CERT\n"), (key, "KEY\n")):
+        f.write_text(text)
+    runs, props = run_topics_job(
+        tmp_path,
+        RIVERWATCH_KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        RIVERWATCH_KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+        RIVERWATCH_KAFKA_SASL_USERNAME="rw",
+        RIVERWATCH_KAFKA_SASL_PASSWORD="s3cret",
+        RIVERWATCH_KAFKA_SSL_CA_FILE=str(ca),
+        RIVERWATCH_KAFKA_SSL_CERT_FILE=str(cert),
+        RIVERWATCH_KAFKA_SSL_KEY_FILE=str(key),
+    )
+    lines = props.splitlines()
+    assert "security.protocol=SASL_SSL" in lines
+    assert f"ssl.truststore.location={ca}" in lines and "ssl.truststore.type=PEM" in lines
+    assert "ssl.keystore.type=PEM" in lines
+    assert (tmp_path / "client.pem").read_text() == "KEY\nCERT\n"
+    assert "sasl.mechanism=SCRAM-SHA-512" in lines
+    assert (
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="rw" password="s3cret";'
+    ) in lines
+    (job,) = k8s("Job")
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for name in ("RIVERWATCH_KAFKA_SASL_USERNAME", "RIVERWATCH_KAFKA_SASL_PASSWORD"):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret_template()["metadata"]["name"] and ref["optional"] is True
