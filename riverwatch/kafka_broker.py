@@ -122,22 +122,53 @@ def _controller_port(config: Path) -> int | None:
     return None
 
 
-def server_properties(data: Path, port: int, controller_port: int) -> str:
+@dataclass
+class SaslSslListener:
+    """A SASL_SSL listener beside the PLAINTEXT one (as a secured cluster offers clients):
+    TLS with the key and certificate chain of ``keystore_pem`` (one PEM file, key first, the
+    key unencrypted PKCS#8), SASL/PLAIN with ``users`` (name -> password)."""
+
+    keystore_pem: Path
+    users: dict[str, str]
+    port: int | None = None
+
+    def properties(self) -> dict[str, str]:
+        """The listener's broker properties (``listener.name.sasl_ssl.*``)."""
+        users = " ".join(f'user_{name}="{pw}"' for name, pw in self.users.items())
+        return {
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore_pem),
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            ),
+        }
+
+
+def server_properties(
+    data: Path, port: int, controller_port: int, sasl_ssl: SaslSslListener | None = None
+) -> str:
     """A single-node KRaft broker+controller on loopback, tuned for tests and development.
 
     Internal topics get replication factor 1 (there is one node); consumer groups join at once
     (no initial rebalance delay) and may use the short session timeouts riverwatch's settings
-    allow (down to 1 s), for both the classic and the KIP-848 consumer protocol.
+    allow (down to 1 s), for both the classic and the KIP-848 consumer protocol. With
+    ``sasl_ssl`` (its port set), clients may also connect over SASL_SSL.
     """
+    listeners = [f"PLAINTEXT://{HOST}:{port}"]
+    if sasl_ssl is not None:
+        listeners.append(f"SASL_SSL://{HOST}:{sasl_ssl.port}")
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "listeners": ",".join([*listeners, f"CONTROLLER://{HOST}:{controller_port}"]),
+        "advertised.listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"
+        ),
         "log.dirs": str(data),
         "num.network.threads": "2",
         "num.io.threads": "4",
@@ -153,6 +184,7 @@ def server_properties(data: Path, port: int, controller_port: int) -> str:
         "group.consumer.session.timeout.ms": "6000",
         "group.consumer.min.heartbeat.interval.ms": "500",
         "group.consumer.heartbeat.interval.ms": "1000",
+        **(sasl_ssl.properties() if sasl_ssl is not None else {}),
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -166,6 +198,13 @@ class KafkaBroker:
     timeout: float = 90.0
     heap: str = "1g"
     proc: subprocess.Popen[bytes] | None = None
+    sasl_ssl: SaslSslListener | None = None
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """host:port of the SASL_SSL listener (when the broker has one)."""
+        assert self.sasl_ssl is not None and self.sasl_ssl.port
+        return f"{HOST}:{self.sasl_ssl.port}"
 
     @property
     def bootstrap(self) -> str:
@@ -194,7 +233,10 @@ class KafkaBroker:
         config = self.workdir / "server.properties"
         # A restart on a formatted log keeps its controller's address (the quorum's voter).
         controller = _controller_port(config) or free_port(HOST)
-        config.write_text(server_properties(self.workdir / "data", self.port, controller))
+        if self.sasl_ssl is not None:
+            self.sasl_ssl.port = self.sasl_ssl.port or free_port(HOST)
+        data = self.workdir / "data"
+        config.write_text(server_properties(data, self.port, controller, self.sasl_ssl))
         (self.workdir / "log4j2.properties").write_text(_LOG4J2)
         # A restart keeps its formatted log (formatting again would need the same cluster id).
         if not (self.workdir / "data" / "meta.properties").exists():

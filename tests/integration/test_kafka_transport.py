@@ -1,0 +1,93 @@
+"""Kafka SASL_SSL reaches riverwatch's Kafka clients (core.kafka) and the API, against a real
+Apache Kafka broker with a SASL_SSL listener (TLS with a certificate from the test's CA,
+SASL/PLAIN users), over real sockets (issue 13, finding 11)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from core.errors import ServiceUnavailable
+from core.kafka import consumer, ensure_topics, producer
+from core.names import Names
+from core.settings import Settings
+from riverwatch.kafka_broker import KafkaBroker, SaslSslListener
+from tests.integration.apiserver import running_api
+from tests.integration.pki import make_pki
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PASSWORD = "pw-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaBroker, Path]]:
+    """An Apache Kafka broker with a SASL_SSL listener (user ``rw``), and the PKI's folder."""
+    pki = make_pki(tmp_path_factory.mktemp("pki"))
+    keystore = pki / "server.pem"
+    keystore.write_bytes((pki / "server.key").read_bytes() + (pki / "server.crt").read_bytes())
+    listener = SaslSslListener(keystore, {"rw": PASSWORD})
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka-sasl"), sasl_ssl=listener).start()
+    yield broker, pki
+    broker.stop()
+
+
+def sasl_settings(settings: Settings, broker: KafkaBroker, pki: Path, **update: object) -> Settings:
+    return settings.model_copy(
+        update={
+            "kafka_bootstrap": broker.sasl_ssl_bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "PLAIN",
+            "kafka_sasl_username": "rw",
+            "kafka_sasl_password": SecretStr(PASSWORD),
+            "kafka_ssl_ca_file": pki / "ca.crt",
+            **update,
+        }
+    )
+
+
+def test_clients_and_the_api_speak_sasl_ssl_with_the_settings(
+    settings: Settings, secured: tuple[KafkaBroker, Path]
+) -> None:
+    broker, pki = secured
+    s = sasl_settings(settings, broker, pki)
+    assert ensure_topics(s)  # the admin client: topics created over SASL_SSL
+    names = Names(s.topic_prefix)
+    p = producer(s)
+    p.produce(names.topic("labels"), b'{"direct": true}')
+    assert p.flush(30) == 0
+    with running_api(s) as api:  # the API's producer (and its lag reader) over SASL_SSL
+        tx = {"event_id": "sasl-1", "timestamp": time.time(), "card_id": "c", "terminal_id": "t"}
+        got = api.http.post(
+            "/v1/transactions", json={**tx, "amount": 3.5}, headers=api.auth("writer")
+        )
+        assert got.status_code == 202, got.text
+    c = consumer(s, f"{s.topic_prefix}reader")
+    c.subscribe([names.topic("labels"), names.topic("transactions")])
+    seen: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 2 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            seen.append(m.value())
+    c.close()
+    assert b'{"direct": true}' in seen
+    assert "sasl-1" in {orjson.loads(v).get("event_id") for v in seen}
+
+
+def test_a_wrong_password_or_an_untrusted_broker_is_refused(
+    settings: Settings, secured: tuple[KafkaBroker, Path], tmp_path: Path
+) -> None:
+    broker, pki = secured
+    wrong = sasl_settings(settings, broker, pki, kafka_sasl_password=SecretStr("wrong"))
+    with pytest.raises(ServiceUnavailable):
+        ensure_topics(wrong, timeout=10)
+    other = make_pki(tmp_path)  # a CA that did not sign the broker's certificate
+    untrusted = sasl_settings(settings, broker, pki, kafka_ssl_ca_file=other / "ca.crt")
+    with pytest.raises(ServiceUnavailable):
+        ensure_topics(untrusted, timeout=10)
