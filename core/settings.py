@@ -463,9 +463,9 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000,
         description="RIVERWATCH_MONITOR_MAX_GROUP_VALUES: values of one protected attribute "
-        "that fairness (per window) and concept drift (per model) track apart, the first seen; "
-        "later values share the group '(other)' (riverwatch_group_values_pooled_total counts "
-        "them).",
+        "that fairness (per window) and concept drift (per model) track apart, the most "
+        "frequent; the others share the group '(other)' (riverwatch_group_values_pooled_total "
+        "counts them).",
     )
     monitor_detector: Literal["adwin", "page_hinkley"] = Field(
         "adwin", description="RIVERWATCH_MONITOR_DETECTOR: concept-drift detector on errors."

@@ -25,7 +25,7 @@ a model that improves does not lose its baseline just before a real drift.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -100,9 +100,12 @@ class ConceptDriftMonitor:
     directions
         Which changes :meth:`update` returns; ``("up", "down")`` reports improvements too.
     max_groups
-        Most group detectors per model (the first ``attribute=value`` seen); observations of
-        further values of an attribute go to its one ``attribute=(other)`` detector and are
-        counted in ``dropped`` (a high-cardinality attribute must not exhaust memory).
+        Most group detectors per model: the most observed ``attribute=value`` groups.
+        Observations of the others go to their attribute's one ``attribute=(other)`` detector
+        and are counted in ``dropped`` (a high-cardinality attribute must not exhaust
+        memory), and in a bounded tally of waiting groups; a waiting group observed more often
+        than the least observed tracked one takes its place (a fresh detector; the evicted
+        group waits from then on), so a value that becomes frequent late is tracked too.
     history
         How many past events :attr:`events` keeps.
     min_abs, min_rel, min_count, confirm
@@ -146,6 +149,11 @@ class ConceptDriftMonitor:
         self.events: deque[DriftEvent] = deque(maxlen=history)
         self._tracks: dict[tuple[str, str], _Track] = {}
         self._groups_of: dict[str, int] = {}
+        # per model: observations of groups pooled into "(other)", and a lower bound of the
+        # least observed tracked group's count (refreshed only when a waiting group passes it)
+        self._waiting: dict[str, Counter[str]] = {}
+        self._floor: dict[str, int] = {}
+        self._credit: dict[tuple[str, str], int] = {}  # what a promoted group had waited with
 
     def update(
         self,
@@ -162,8 +170,10 @@ class ConceptDriftMonitor:
         if self.per_group and groups:
             for attr, value in groups.items():
                 group = f"{attr}={value}"
-                if (model, group) not in self._tracks and (
-                    self._groups_of.get(model, 0) >= self.max_groups
+                if (
+                    (model, group) not in self._tracks
+                    and (self._groups_of.get(model, 0) >= self.max_groups)
+                    and not self._promoted(model, group)
                 ):
                     self.dropped += 1
                     group = f"{attr}={OTHER}"
@@ -171,6 +181,34 @@ class ConceptDriftMonitor:
                 if ev is not None:
                     out.append(ev)
         return out
+
+    def _promoted(self, model: str, group: str) -> bool:
+        """Tally one observation of untracked ``group``; True when it now outnumbers the least
+        observed tracked group of ``model``, which is evicted to make room for it."""
+        waiting = self._waiting.setdefault(model, Counter())
+        waiting[group] += 1
+        if len(waiting) > 4 * self.max_groups:  # bounded: keep the most observed half
+            self._waiting[model] = waiting = Counter(dict(waiting.most_common(2 * self.max_groups)))
+        if waiting[group] <= self._floor.get(model, 0):
+            return False
+        # a group's rank: its observations, those it waited with included
+        tracked = [
+            (t.n + self._credit.get((m, g), 0), g)
+            for (m, g), t in self._tracks.items()
+            if m == model and g != ALL and not g.endswith(f"={OTHER}")
+        ]
+        least, evicted = min(tracked)
+        self._floor[model] = least
+        if waiting[group] <= least:
+            return False
+        del self._tracks[(model, evicted)]
+        self._credit.pop((model, evicted), None)
+        self._groups_of[model] -= 1
+        waiting[evicted] = least  # it waits from here, with what it had
+        self._credit[(model, group)] = waiting.pop(group)
+        rest = [n for n, g in tracked if g != evicted]
+        self._floor[model] = min([*rest, self._credit[(model, group)]])
+        return True
 
     def observe(
         self, model: str, group: str, error: float, time: float | None = None
@@ -258,6 +296,10 @@ class ConceptDriftMonitor:
         for key in [k for k in self._tracks if k[0] == model]:
             del self._tracks[key]
         self._groups_of.pop(model, None)
+        self._waiting.pop(model, None)
+        self._floor.pop(model, None)
+        for key in [k for k in self._credit if k[0] == model]:
+            del self._credit[key]
 
     def report(self) -> list[dict[str, Any]]:
         """One row per (model, group): observations, current error estimate, detections."""

@@ -248,13 +248,13 @@ class MonitorCore:
         vol = self.volume.compare(groups, span_s=win.window_end - win.window_start)
         fc = FairnessCounts(max_groups=self.c.max_group_values)
         fc.update_many(groups, (0 for _ in rows), (r.get("decision") != "approve" for r in rows))
-        self.pooled["fairness"] += fc.pooled
         fair = fc.report(
             n_boot=1000,
             confidence=self.c.fairness_confidence,
             tolerance=self.c.fairness_tolerance,
             rates=("selection_rate",),
         )
+        self.pooled["fairness"] += fc.pooled  # counted as the report folds the tail
         self.store(
             "drift",
             {
@@ -322,10 +322,10 @@ class MonitorCore:
         fc.update_many(
             (r.get("groups") or {} for r in rows), y, (r["decision"] != "approve" for r in rows)
         )
-        self.pooled["fairness"] += fc.pooled
         fair = fc.report(
             n_boot=1000, confidence=self.c.fairness_confidence, tolerance=self.c.fairness_tolerance
         )
+        self.pooled["fairness"] += fc.pooled
         self.store(
             "fairness", {**win.meta(), "attributes": {a: f.to_dict() for a, f in fair.items()}}
         )

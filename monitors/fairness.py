@@ -115,17 +115,23 @@ OTHER = "(other)"  # the group of the values past the cap
 class FairnessCounts:
     """Per-attribute, per-group confusion counts: cheap to update, exact to merge.
 
-    At most ``max_groups`` values of an attribute are counted apart (the first seen); the
-    events of further values are counted in the group :data:`OTHER`, and :attr:`pooled`
-    counts those updates (and merged groups), so a high-cardinality attribute keeps the state
-    (and the bootstrap) bounded.
+    At most ``max_groups`` values of an attribute are reported apart: the most frequent (the
+    first seen among equals); the events of the others are counted in the group
+    :data:`OTHER`, and :attr:`pooled` counts those events, so a high-cardinality attribute
+    keeps the state (and the bootstrap) bounded. Up to ``SLACK`` times as many values are
+    counted while they compete; past that the least frequent are folded into :data:`OTHER`
+    (their counts move, exact) to make room, so a value that becomes frequent late still gets
+    its own group. (A heavy-hitters sketch such as space-saving would guess counts; fairness
+    needs exact ones, hence this small hand-written top-N.)
 
     >>> fc = FairnessCounts(max_groups=2)
-    >>> for v in "abcd":
+    >>> for v in "abcdd":
     ...     fc.update({"g": v}, 1, 1)
     >>> sorted(fc.to_dict()["g"]), fc.pooled
-    (['(other)', 'a', 'b'], 2)
+    (['(other)', 'a', 'd'], 2)
     """
+
+    SLACK = 4
 
     def __init__(self, max_groups: int | None = None) -> None:
         self._c: dict[str, dict[str, list[int]]] = {}
@@ -136,14 +142,35 @@ class FairnessCounts:
         by_group = self._c.setdefault(attr, {})
         counts = by_group.get(value)
         if counts is None:
-            full = self.max_groups is not None and len(by_group) - (OTHER in by_group) >= (
-                self.max_groups
-            )
-            if full:
-                self.pooled += 1
-                value = OTHER
+            cap = self.max_groups
+            if (
+                cap is not None
+                and value != OTHER
+                and len(by_group) - (OTHER in by_group) >= (self.SLACK * cap)
+            ):
+                self._fold(attr, cap)
             counts = by_group.setdefault(value, [0, 0, 0, 0])
         return counts
+
+    def _fold(self, attr: str, keep: int) -> None:
+        """Keep the ``keep`` most frequent values of ``attr`` apart; add the rest to OTHER."""
+        by_group = self._c[attr]
+        values = [v for v in by_group if v != OTHER]
+        if len(values) <= keep:
+            return
+        # sorted() is stable: among equal counts the first seen stay
+        ranked = sorted(values, key=lambda v: -sum(by_group[v]))
+        other = by_group.setdefault(OTHER, [0, 0, 0, 0])
+        for v in ranked[keep:]:
+            moved = by_group.pop(v)
+            self.pooled += sum(moved)
+            for i in range(4):
+                other[i] += moved[i]
+
+    def _capped(self) -> None:
+        if self.max_groups is not None:
+            for attr in self._c:
+                self._fold(attr, self.max_groups)
 
     def update(self, groups: Mapping[str, str], y_true: int | bool, y_pred: int | bool) -> None:
         """Count one labeled decision for each of its protected attributes."""
@@ -169,6 +196,7 @@ class FairnessCounts:
 
     def to_dict(self) -> dict[str, dict[str, list[int]]]:
         """The counts ``{attribute: {group: [tn, fp, fn, tp]}}`` (JSON-ready, e.g. for Redis)."""
+        self._capped()
         return {a: {g: list(c) for g, c in by.items()} for a, by in self._c.items()}
 
     @classmethod
@@ -196,6 +224,7 @@ class FairnessCounts:
         data 1-2 % of windows flag at the default 0.99, 2-6 % at 0.95. ``rates`` limits the
         intervals to some rates (``("selection_rate",)`` for decisions without labels yet).
         """
+        self._capped()
         rng = np.random.default_rng(seed)
         return {
             attr: _attribute(attr, by, rng, n_boot, confidence, tolerance, min_group_size, rates)

@@ -15,19 +15,14 @@ from pydantic import SecretStr
 
 from core.kafka import admin, client_config, consumer, faust_credentials, producer
 from core.settings import Settings
-from tests.integration.test_redis_transport import _cert, _write
+from tests.integration.pki import make_pki
 
 BASE = {"kafka_bootstrap": "broker.example:9093", "redis_url": "redis://127.0.0.1:1/0"}
 
 
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("kafka-pki")
-    ca_cert, ca_key = _cert("kafka test CA", None, ca=True)
-    _write(d / "ca", ca_cert, ca_key)
-    cert, key = _cert("client", (ca_cert.subject, ca_key))
-    _write(d / "client", cert, key)
-    return d
+    return make_pki(tmp_path_factory.mktemp("kafka-pki"))
 
 
 def sasl_ssl(ca: Path, **update: object) -> Settings:
