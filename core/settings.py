@@ -616,6 +616,8 @@ def to_env(settings: Settings) -> dict[str, str]:
     """The ``RIVERWATCH_*`` variables that rebuild ``settings`` in a child process."""
     out = {}
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):  # str() of a secret is '**********'
+            value = value.get_secret_value()
         if value is not None:
             out[f"RIVERWATCH_{name.upper()}"] = str(value)
     return out

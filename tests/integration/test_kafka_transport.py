@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 from pydantic import SecretStr
 
 from core.errors import ServiceUnavailable
@@ -20,6 +21,7 @@ from core.settings import Settings
 from riverwatch.kafka_broker import KafkaBroker, SaslSslListener
 from tests.integration.apiserver import running_api
 from tests.integration.pki import make_pki
+from tests.integration.workers import poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PASSWORD = "pw-" + uuid.uuid4().hex
@@ -91,3 +93,28 @@ def test_a_wrong_password_or_an_untrusted_broker_is_refused(
     untrusted = sasl_settings(settings, broker, pki, kafka_ssl_ca_file=other / "ca.crt")
     with pytest.raises(ServiceUnavailable):
         ensure_topics(untrusted, timeout=10)
+
+
+def test_a_worker_scores_and_learns_over_sasl_ssl(
+    settings: Settings, secured: tuple[KafkaBroker, Path], tmp_path: Path
+) -> None:
+    """The worker process (its settings passed as variables, as `up` does): the scorer's
+    confluent-kafka clients and the learner's faust (aiokafka) consumer over SASL_SSL."""
+    broker, pki = secured
+    s = sasl_settings(settings, broker, pki)
+    ensure_topics(s)
+    names = Names(s.topic_prefix)
+    r = redis.Redis.from_url(s.redis_url or "")
+    t = time.time() - 60
+    tx = {"event_id": "w-1", "timestamp": t, "card_id": "c", "terminal_id": "t", "amount": 9.0}
+    label = {"event_id": "w-1", "label": 1, "timestamp": t + 1}
+    with running_worker(s, tmp_path / "worker.log", roles="scoring,learning"):
+        p = producer(s)
+        p.produce(names.topic("transactions"), orjson.dumps(tx), key=b"c")
+        assert p.flush(30) == 0
+        poll(lambda: r.get(names.score("w-1")) is not None, 90, "the transaction's score")
+        p.produce(names.topic("labels"), orjson.dumps(label), key=b"w-1")
+        assert p.flush(30) == 0
+        learned = names.learner_stats()
+        poll(lambda: int(r.hget(learned, "learned") or 0) >= 1, 90, "the label learned")
+    r.close()

@@ -1,7 +1,7 @@
 """Kafka transport security: RIVERWATCH_KAFKA_SECURITY_PROTOCOL and its SASL and TLS settings
 reach every confluent-kafka client (librdkafka checks them when the client is made) and faust.
 
-Not tested live: no test broker listens on TLS or SASL (see README, "Security").
+Live over SASL_SSL: tests/integration/test_kafka_transport.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
 from core.kafka import admin, client_config, consumer, faust_credentials, producer
-from core.settings import Settings
+from core.settings import Settings, to_env
 from tests.integration.pki import make_pki
 
 BASE = {"kafka_bootstrap": "broker.example:9093", "redis_url": "redis://127.0.0.1:1/0"}
@@ -94,3 +94,12 @@ def test_the_worker_app_is_configured_with_them(ca: Path, tmp_path: Path) -> Non
 def test_sasl_needs_a_username_and_a_password() -> None:
     with pytest.raises(ValueError, match="RIVERWATCH_KAFKA_SASL_USERNAME"):
         Settings(**BASE, kafka_security_protocol="SASL_SSL")  # type: ignore[arg-type]
+
+
+def test_child_processes_get_the_secrets_not_their_mask(ca: Path) -> None:
+    """`up` passes its settings to its children as variables: a password must arrive as
+    itself (str() of a SecretStr is '**********', which failed every child's login)."""
+    s = sasl_ssl(ca).model_copy(update={"redis_password": SecretStr("redis-pw")})
+    env = to_env(s)
+    assert env["RIVERWATCH_KAFKA_SASL_PASSWORD"] == "pw"
+    assert env["RIVERWATCH_REDIS_PASSWORD"] == "redis-pw"
