@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,24 @@ def test_compose_workers_serve_metrics_where_prometheus_scrapes() -> None:
         assert env["RIVERWATCH_API_HOST"] == "0.0.0.0"  # the metrics server binds api_host
         scraped = [sd for j in jobs for sd in j.get("dns_sd_configs", []) if name in sd["names"]]
         assert scraped and all(sd["port"] == port for sd in scraped), name
+
+
+def test_compose_reads_kafka_secrets_from_an_optional_file_kept_out_of_git() -> None:
+    """Every riverwatch service reads the SASL login from riverwatch-secrets.env (optional: a
+    plain-text Kafka needs none) and mounts deploy/tls for the CA; neither reaches git or the
+    image."""
+    for name, svc in riverwatch_services().items():
+        assert svc["env_file"] == [{"path": "./riverwatch-secrets.env", "required": False}], name
+        assert "./deploy/tls:/etc/riverwatch/tls:ro" in svc["volumes"], name
+        env = as_env(svc["environment"])
+        assert "RIVERWATCH_KAFKA_SASL_PASSWORD" not in env, f"{name}: a password in the file"
+    paths = ["riverwatch-secrets.env", "deploy/tls/ca.crt", "deploy/tls/README.md"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", *paths],
+        cwd=COMPOSE.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert ignored.stdout.split() == ["riverwatch-secrets.env", "deploy/tls/ca.crt"]
+    docker = (COMPOSE.parent / ".dockerignore").read_text().split()
+    assert {"riverwatch-secrets.env", "deploy/tls"} <= set(docker)
