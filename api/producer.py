@@ -38,6 +38,8 @@ _RENEW_ON = frozenset(
         KafkaError.UNKNOWN_PRODUCER_ID,
         KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
         KafkaError.INVALID_PRODUCER_EPOCH,
+        # a restarted Tansu (memory only) answers the old producer id with this, every time
+        KafkaError.PRODUCER_FENCED,
     }
 )
 
@@ -241,6 +243,7 @@ class AsyncProducer:
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
                 if error.code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                    self._on_error(error)  # a producer in a fatal state refuses at once
                     batch.future.cancel()
                     raise ServiceUnavailable(
                         f"could not produce to {topic}: {error.str()}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 
 from api.producer import AsyncProducer
 from core.errors import ServiceUnavailable
@@ -58,5 +58,24 @@ def test_without_a_factory_the_producer_is_kept() -> None:
     try:
         asyncio.run(send())
         assert ap.producer is first and ap.renewed == 0
+    finally:
+        asyncio.run(ap.close(0))
+
+
+@pytest.mark.parametrize("code", [KafkaError.PRODUCER_FENCED, KafkaError.UNKNOWN_PRODUCER_ID])
+def test_a_fenced_or_forgotten_producer_is_replaced(code: int) -> None:
+    """A broker that restarted without its state (Tansu keeps none) answers the old producer
+    id with PRODUCER_FENCED or UNKNOWN_PRODUCER_ID on every record: a new producer must take
+    over (a CI run saw 240 s of 503s after a broker restart when only the latter counted)."""
+    made: list[Producer] = []
+
+    def factory() -> Producer:
+        made.append(dead_end())
+        return made[-1]
+
+    ap = AsyncProducer(dead_end(), factory=factory).start()
+    try:
+        ap._on_error(KafkaError(code))  # what a record's delivery report carries
+        poll(lambda: ap.renewed == 1, 30, "a new producer")
     finally:
         asyncio.run(ap.close(0))
