@@ -137,6 +137,13 @@ def test_labels_change_the_online_model_and_its_scores(settings: Settings, tmp_p
         )
         assert int(stats[b"learned"]) == n
         assert int(stats[b"unknown"]) >= 1
+        # The learner snapshots every 0.5 s: wait for a version that has learned before new
+        # transactions go in (a CI run scored them with version 0 published before learning).
+        version = poll(
+            lambda: (v := r.get(names.model_version("online"))) not in (None, b"0") and v,
+            30,
+            "a learned model snapshot",
+        )
         # New transactions are scored by the reloaded model: fraud-like ones score higher.
         for j, amount in ((1000, 500.0), (1001, 5.0)):
             p.produce(
