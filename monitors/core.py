@@ -234,7 +234,13 @@ class MonitorCore:
     def window(self, win: Window[Row]) -> Decision:
         """Judge one closed window of scored rows (nothing while warming up)."""
         if not self.ready and self.ref_until is not None and win.window_end >= self.ref_until:
-            self.set_reference(self._ref_rows, "warm-up", total=self._seen, until=self.ref_until)
+            done = self.set_reference(
+                self._ref_rows, "warm-up", total=self._seen, until=self.ref_until
+            )
+            if not done:  # too few rows (a restart lost them): collect a new reference from here
+                self.ref_from = win.window_end
+                self.ref_until = win.window_end + self.c.reference_s
+                self._seen = 0
             self._ref_rows = []
         if not self.ready or self.ref_until is None or win.window_start < self.ref_until:
             self.store("drift", {**win.meta(), "status": self.status()})

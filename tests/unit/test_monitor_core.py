@@ -179,3 +179,14 @@ def test_judged_windows_carry_a_performance_estimate_before_labels() -> None:
     assert judged and all(r["status"]["state"] == "ready" for r in judged)
     est = judged[-1]["estimated"]
     assert est["n"] > 900 and est["expected_frauds"] > 0 and est["recall"] is not None
+
+
+def test_a_monitor_restarted_after_its_reference_period_collects_a_new_one() -> None:
+    """A restart loses the reference rows (they are in memory) while the first event's time is
+    kept (Redis): past the reference period the monitor must collect a new reference instead
+    of warming up for ever."""
+    mon = core()
+    mon.begin(0.0)  # as a restarted monitor does: the first event was long ago
+    mon.scores(stream(50, 600, None)[40 * 600 :])  # days 40-49 only
+    status = mon.status()
+    assert status["state"] == "ready", status
