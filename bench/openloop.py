@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer, Producer
 
+from core.kafka import produce_waiting
 from tests.integration.workers import poll
 
 QUANTILES = (50, 90, 99, 99.9)
@@ -169,12 +170,7 @@ def offer(
             while (t := time.perf_counter()) < due:
                 p.poll(min(due - t, 0.0005))
         sched[i] = w0 + (i / rate if not backlog else time.perf_counter() - p0)
-        while True:
-            try:
-                p.produce(topic, v, k)
-                break
-            except BufferError:
-                p.poll(0.01)
+        produce_waiting(p, topic, v, k, 0.01)
         if i % 256 == 0:
             p.poll(0)
     p.flush(60)

@@ -35,6 +35,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench import stack_settings
 from bench.openloop import Reader, Run, offer, payloads
+from core.kafka import produce_waiting
 from core.names import Names
 from core.settings import Settings
 from riverwatch.embedded import EmbeddedStack
@@ -58,12 +59,7 @@ def produce_raw(bootstrap: str, topic: str, n: int) -> None:
 
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for k, v in payloads(n, np.full(n, time.time()), 1, "raw-"):
-        while True:
-            try:
-                p.produce(topic, v, k)
-                break
-            except BufferError:
-                p.poll(0.05)
+        produce_waiting(p, topic, v, k)
     assert p.flush(60) == 0
 
 

@@ -86,6 +86,24 @@ def faust_credentials(settings: Settings) -> Any:
     )
 
 
+def produce_waiting(
+    p: Producer,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    wait_s: float = 0.05,
+    **kwargs: Any,
+) -> None:
+    """``p.produce`` that waits (serving delivery callbacks) while the local queue is full,
+    instead of raising BufferError: for loaders that must not drop what they send."""
+    while True:
+        try:
+            p.produce(topic, value, key, **kwargs)
+            return
+        except BufferError:
+            p.poll(wait_s)
+
+
 def producer(settings: Settings, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all, no duplicates on retry), lightly batched.
 

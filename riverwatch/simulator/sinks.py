@@ -17,6 +17,7 @@ import httpx
 import orjson
 
 from core.errors import RiverwatchError
+from core.kafka import produce_waiting
 from core.kafka import producer as kafka_producer
 from core.names import Names
 from core.settings import Settings
@@ -86,15 +87,10 @@ class KafkaSink(_Closing):
     def send(self, events: list[SimEvent]) -> None:
         """Queue ``events`` for the broker and serve pending delivery reports."""
         self._raise_errors()
-        produce, poll = self._producer.produce, self._producer.poll
+        poll = self._producer.poll
         for ev in events:
             topic, value, key = self._topics[ev.topic], orjson.dumps(ev.payload), ev.key.encode()
-            while True:
-                try:
-                    produce(topic, value=value, key=key, on_delivery=self._on_delivery)
-                    break
-                except BufferError:
-                    poll(0.1)  # local queue full: wait for acks to free space
+            produce_waiting(self._producer, topic, value, key, 0.1, on_delivery=self._on_delivery)
         poll(0)
         self._raise_errors()
 

@@ -19,6 +19,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Producer
 
+from core.kafka import produce_waiting
 from core.names import Names
 from core.settings import Settings
 from tests.integration.test_at_least_once import card_count
@@ -97,12 +98,7 @@ def produce(settings: Settings, records: Iterable[tuple[bytes | None, bytes]]) -
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5})
     n = 0
     for key, value in records:
-        while True:
-            try:
-                p.produce(topic, value, key)
-                break
-            except BufferError:
-                p.poll(0.1)
+        produce_waiting(p, topic, value, key, 0.1)
         n += 1
     assert p.flush(60) == 0
     return n
