@@ -13,8 +13,10 @@ Warm-up and reference (the monitor knows when its inputs can be judged):
   events from the reference's start on: those come a label delay later, and the concept
   detectors need ``min_labels`` of them (``ConceptDriftMonitor.min_count``) before a rise counts
   (label windows of the warm-up are computed and stored, for the figures, but not judged);
-* :meth:`MonitorCore.restart` moves the reference (an explicit request, a reset or an accepted
-  retrain): a new one is collected from then on, with no feature warm-up;
+* :meth:`MonitorCore.restart` moves the reference (an explicit request, or a new champion
+  without enough training rows): a new one is collected from then on, with no feature warm-up;
+  :meth:`MonitorCore.restart_scores` moves only the score reference (an online-model reset
+  changes the scores, not the inputs: features, volume and fairness are still judged);
   :meth:`MonitorCore.set_reference` sets one at once (a champion's training rows).
 
 Per window of scored events (once the reference is ready): per-feature drift overall and per
@@ -112,6 +114,9 @@ class MonitorCore:
         self._ref_rows: list[Row] = []
         self._rng = np.random.default_rng(0)
         self._seen = 0
+        # a new score reference only (after an online-model reset), collected to here
+        self._scores_until: float | None = None
+        self._ref_scores: list[float] = []
         self.features: ColumnDrift | None = None
         self.scores_ref: ScoreDriftMonitor | None = None
         self.volume: VolumeMonitor | None = None
@@ -130,7 +135,10 @@ class MonitorCore:
     def status(self) -> dict[str, Any]:
         """``{"state": "warming up" | "ready", "message", "reference_from", ...}``."""
         if self.ready:
-            return {"state": "ready", "message": "ready", **self.ref_info}
+            out = {"state": "ready", "message": "ready", **self.ref_info}
+            if self._scores_until is not None:
+                out["scores_reference_until"] = iso(self._scores_until)
+            return out
         start = None if self.ref_from is None else iso(self.ref_from)
         return {
             "state": "warming up",
@@ -146,6 +154,21 @@ class MonitorCore:
         self._ref_rows, self._seen = [], 0
         for model, _ in MODELS:
             self.concept.reset(model)
+
+    def restart_scores(self, at: float) -> None:
+        """A reset online model changes the scores, not the inputs: the score reference is
+        collected afresh from event time ``at`` (prediction drift is not judged until then);
+        the feature and volume references and the readiness stay."""
+        self.scores_ref = None
+        self._scores_until = at + self.c.reference_s
+        self._ref_scores = []
+
+    def _collect_score(self, row: Row, t: float) -> None:
+        if self._scores_until is None or t >= self._scores_until:
+            return
+        s = float(row.get("score", math.nan))
+        if math.isfinite(s) and len(self._ref_scores) < self.c.reference_rows:
+            self._ref_scores.append(s)
 
     def set_reference(
         self,
@@ -190,6 +213,7 @@ class MonitorCore:
         if self.ref_from is None:
             self.ref_from = min(t)
         self.ref_until = max(t) if until is None else until
+        self._scores_until, self._ref_scores = None, []
         self.ref_info = {
             "source": source,
             "rows": len(rows),
@@ -226,6 +250,7 @@ class MonitorCore:
             t = float(row["epoch"])
             self.as_of = max(self.as_of, t)
             self._collect(row, t)
+            self._collect_score(row, t)
             for w in self.windows:
                 for win in w.add(row, t):
                     out.extend(self.window(win))
@@ -242,6 +267,12 @@ class MonitorCore:
                 self.ref_until = win.window_end + self.c.reference_s
                 self._seen = 0
             self._ref_rows = []
+        if self._scores_until is not None and win.window_end >= self._scores_until:
+            ref = np.asarray(self._ref_scores, dtype=float)
+            self.scores_ref = (
+                ScoreDriftMonitor(ref, threshold=self.c.review_threshold) if len(ref) else None
+            )
+            self._scores_until, self._ref_scores = None, []
         if not self.ready or self.ref_until is None or win.window_start < self.ref_until:
             self.store("drift", {**win.meta(), "status": self.status()})
             return Decision()

@@ -188,8 +188,8 @@ class Monitor:
         if self.online_resets is not None and resets != self.online_resets:
             self.concept.reset("online")
             if math.isfinite(self.as_of) and self.core.ready:
-                self.core.restart(self.as_of)  # its scores change: the reference moves too
-            log.info("online model reset: its detectors and the reference start afresh")
+                self.core.restart_scores(self.as_of)  # its scores change, the inputs do not
+            log.info("online model reset: its detectors and the score reference start afresh")
         self.online_resets = resets
 
     def _first_seen(self, eids: list[str]) -> list[str]:

@@ -190,3 +190,21 @@ def test_a_monitor_restarted_after_its_reference_period_collects_a_new_one() -> 
     mon.scores(stream(50, 600, None)[40 * 600 :])  # days 40-49 only
     status = mon.status()
     assert status["state"] == "ready", status
+
+
+def test_an_online_reset_moves_only_the_score_reference() -> None:
+    mon = core()
+    rows = stream(45, 2000, shift_from=40 * DAY)
+    mon.scores(rows[: 39 * 2000])
+    assert mon.ready and mon.scores_ref is not None
+    features = mon.features
+    mon.restart_scores(39 * DAY)
+    assert mon.ready and mon.features is features  # the inputs are still judged
+    assert mon.scores_ref is None
+    until = pd.Timestamp(mon.status()["scores_reference_until"]).timestamp()
+    assert until == 39 * DAY + mon.c.reference_s
+    alerts = []
+    for r in rows[39 * 2000 :]:
+        alerts += mon.scores([r]).alerts
+    assert {(a.kind, a.subject) for a in alerts} == {("drift", "features")}
+    assert mon.scores_ref is not None and "scores_reference_until" not in mon.status()
