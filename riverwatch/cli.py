@@ -255,6 +255,35 @@ def train(
         raise typer.Exit(1)
 
 
+class HealthTarget(StrEnum):
+    worker = "worker"
+    api = "api"
+    producer = "producer"
+
+
+@app.command()
+def healthcheck(
+    target: Annotated[HealthTarget, typer.Argument(help="What this container runs.")],
+) -> None:
+    """Exit 0 when this container's process is alive (a worker: its heartbeat in Redis is
+    younger than 3 beats; the API: /healthz answers; a producer such as the simulator: the
+    broker answers), 1 otherwise (the compose, image and k8s probes)."""
+    from riverwatch.health import api_alive, worker_alive
+
+    s = load_settings()  # the container's own environment; no endpoints.json, no logging setup
+    if target is HealthTarget.worker:
+        alive = worker_alive(s)
+    elif target is HealthTarget.api:
+        alive = api_alive(s)
+    else:
+        from core.kafka import broker_reachable
+
+        alive = broker_reachable(s, 5.0)
+    typer.echo(f"{target.value}: {'alive' if alive else 'not alive'}")
+    if not alive:
+        raise typer.Exit(1)
+
+
 keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 

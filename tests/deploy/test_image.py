@@ -11,7 +11,6 @@ import fnmatch
 import importlib.metadata
 import re
 import socket
-import time
 
 import pytest
 from packaging.requirements import Requirement
@@ -24,7 +23,6 @@ from tests.deploy.files import (
     base_images,
     build_app,
     cli_commands,
-    compose_services,
     default_api_port,
     dockerfile,
     dockerfile_env,
@@ -35,7 +33,6 @@ from tests.deploy.files import (
     serves_get,
     stage_args,
 )
-from tests.deploy.test_compose import build_settings
 
 # --- the Dockerfile -------------------------------------------------------------------------------
 
@@ -55,7 +52,9 @@ def test_dockerfile_is_multistage_and_runs_as_non_root() -> None:
     assert final_stage("ENTRYPOINT")[-1] == ("riverwatch",)
     assert final_stage("CMD")[-1] == ("api",)
     assert "api" in cli_commands()
-    assert "/healthz" in final_stage("HEALTHCHECK")[-1][-1] and serves_get("/healthz")
+    # `riverwatch healthcheck api` asks /healthz (tests/integration/test_cli.py)
+    assert final_stage("HEALTHCHECK")[-1][-3:] == ("riverwatch", "healthcheck", "api")
+    assert "healthcheck" in cli_commands() and serves_get("/healthz")
     assert dockerfile_env()["RIVERWATCH_API_HOST"] == "0.0.0.0"
     assert int(dockerfile_env()["RIVERWATCH_API_PORT"]) == default_api_port()
     assert str(default_api_port()) in final_stage("EXPOSE")[-1]
@@ -156,53 +155,40 @@ def test_lock_is_closed_where_this_venv_shows_the_metadata() -> None:
 # --- health checks --------------------------------------------------------------------------------
 
 
-def python_c_snippets() -> dict[str, str]:
-    """Code of every ``python -c`` health check in compose, Kubernetes and the Dockerfile."""
+def health_checks() -> dict[str, list[str]]:
+    """where -> command of every health check of a riverwatch container: compose services,
+    Kubernetes probes (exec) and the image's HEALTHCHECK."""
     out = {}
-    for name, svc in compose_services().items():
-        test = svc.get("healthcheck", {}).get("test", [])
-        if test[1:3] == ["python", "-c"]:
-            out[f"compose {name}"] = test[3]
+    for name, svc in riverwatch_services().items():
+        if "healthcheck" in svc:
+            out[f"compose {name}"] = list(svc["healthcheck"]["test"])
     for workload, _, c in riverwatch_containers():
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            command = c.get(probe, {}).get("exec", {}).get("command", [])
-            if command[:2] == ["python", "-c"]:
-                out[f"k8s {workload} {probe}"] = command[2]
+            if command := c.get(probe, {}).get("exec", {}).get("command"):
+                out[f"k8s {workload} {probe}"] = ["CMD", *command]
     (healthcheck,) = final_stage("HEALTHCHECK")
-    assert healthcheck[:3] == ("CMD", "python", "-c"), healthcheck
-    out["Dockerfile HEALTHCHECK"] = healthcheck[3]
+    out["Dockerfile HEALTHCHECK"] = list(healthcheck)
     return out
 
 
-def test_health_snippets_compile() -> None:
-    """Every ``python -c`` health check is valid Python."""
-    snippets = python_c_snippets()
-    assert len(snippets) >= 5
-    for where, code in snippets.items():
-        compile(code, where, "exec")
+def test_every_health_check_is_the_cli_for_its_role() -> None:
+    """One check, `riverwatch healthcheck <target>` (tested against a real Redis and API in
+    tests/integration/test_cli.py), with the target the container's command runs."""
+    from riverwatch.cli import HealthTarget
 
-
-def worker_check() -> str:
-    """The one heartbeat check of every worker container: compose services and k8s probes."""
-    workers = [s for s in riverwatch_services().values() if s["command"][0] == "worker"]
-    assert {tuple(s["command"][1:]) for s in workers} == {
-        ("--roles", "scoring,learning"),
-        ("--roles", "alerts,forecasting,monitoring,training"),
-    }
-    codes = set()
-    for svc in workers:
-        test = svc["healthcheck"]["test"]
-        assert test[:3] == ["CMD", "python", "-c"]
-        codes.add(test[3])
-    (code,) = codes
-    probes = [
-        c[probe]["exec"]["command"]
-        for _, _, c in riverwatch_containers()
-        if c["args"][0] == "worker"
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
-    ]
-    assert len(probes) == 6 and all(p == ["python", "-c", code] for p in probes)
-    return code
+    checks = health_checks()
+    assert len(checks) >= 9, checks
+    for where, test in checks.items():
+        assert test[:3] == ["CMD", "riverwatch", "healthcheck"], (where, test)
+        assert len(test) == 4 and test[3] in set(HealthTarget), (where, test)
+    for name, svc in riverwatch_services().items():
+        if "healthcheck" in svc:
+            want = {"api": "api", "worker": "worker"}.get(svc["command"][0], "producer")
+            assert checks[f"compose {name}"][3] == want, name
+    for workload, _, c in riverwatch_containers():
+        if c["args"][0] == "worker":
+            assert checks[f"k8s {workload} livenessProbe"][3] == "worker", workload
+    assert checks["Dockerfile HEALTHCHECK"][3] == "api"  # the image's default command
 
 
 def test_worker_roles_together_are_all_of_them() -> None:
@@ -215,48 +201,6 @@ def test_worker_roles_together_are_all_of_them() -> None:
     ):
         roles = [r for a in args if a[0] == "worker" for r in a[a.index("--roles") + 1].split(",")]
         assert sorted(roles) == sorted(ROLES), where
-
-
-class _FakeRedis:
-    def __init__(self, beats: dict[str, dict[bytes, bytes]]):
-        self.beats = beats
-
-    def hgetall(self, key: str) -> dict[bytes, bytes]:
-        assert key.endswith(("rw:workers", "rw:helpers")), key
-        return self.beats.get(key.rsplit(":", 1)[1], {})
-
-
-@pytest.mark.parametrize(
-    ("beats", "healthy"),
-    [
-        ({b"pod-a:1": b"NOW"}, True),
-        ({b"pod-a:1": b"OLD", b"pod-a:7": b"NOW"}, True),  # restarted: the new pid beats
-        ({b"pod-a:1": b"OLD"}, False),  # stale
-        ({b"pod-b:1": b"NOW"}, False),  # another worker's beat
-        ({b"helper/pod-a:1": b"NOW"}, True),  # a helper (no scoring role) beats elsewhere
-        ({b"helper/pod-a:1": b"OLD"}, False),
-        ({}, False),
-    ],
-)
-def test_worker_heartbeat_check(
-    monkeypatch: pytest.MonkeyPatch, beats: dict[bytes, bytes], healthy: bool
-) -> None:
-    """Healthy exactly when this host's heartbeat is younger than 3 beats (as /readyz counts)."""
-    import core.redis
-
-    now = time.time()
-    values = {b"NOW": str(now).encode(), b"OLD": str(now - 60).encode()}
-    split: dict[str, dict[bytes, bytes]] = {"workers": {}, "helpers": {}}
-    for k, v in beats.items():
-        hash_, _, wid = k.rpartition(b"/")
-        split["helpers" if hash_ else "workers"][wid] = values[v]
-    fake = _FakeRedis(split)
-    monkeypatch.setattr(core.redis, "redis_client", lambda _settings: fake)
-    monkeypatch.setattr(socket, "gethostname", lambda: "pod-a")
-    build_settings(monkeypatch, {})  # clears RIVERWATCH_* of this process
-    with pytest.raises(SystemExit) as exit_:
-        exec(worker_check(), {"__name__": "healthcheck"})
-    assert (exit_.value.code == 0) is healthy
 
 
 def test_create_app_connects_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:

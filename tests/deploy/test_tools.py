@@ -135,7 +135,7 @@ def shell_scripts() -> dict[str, tuple[str, str]]:
     """where -> (shell, script) for every shell script: compose entrypoints and CMD-SHELL
     healthchecks (interpolated, as the container gets them), k8s `sh -c` containers, .ci/run.
 
-    The heartbeat checks of workers are Python (`python -c`), compiled in test_image.py.
+    The health checks of riverwatch containers are `riverwatch healthcheck` (test_image.py).
     """
     scripts = {}
     for name, svc in compose_services().items():

@@ -132,3 +132,59 @@ def test_simulate_to_file_then_replay_through_the_api_then_status(
 
 def orjson_event_id(line: str) -> str:
     return str(orjson.loads(line)["payload"]["event_id"])
+
+
+@pytest.mark.parametrize(
+    ("beats", "healthy"),
+    [
+        ({"workers": {"ME:1": "now"}}, True),
+        ({"workers": {"ME:1": "old", "ME:7": "now"}}, True),  # restarted: the new pid beats
+        ({"workers": {"ME:1": "old"}}, False),  # stale (older than 3 beats)
+        ({"workers": {"other-host:1": "now"}}, False),  # another container's beat
+        ({"helpers": {"ME:3": "now"}}, True),  # a helper (no scoring role) beats elsewhere
+        ({"helpers": {"ME:3": "old"}}, False),
+        ({}, False),
+    ],
+)
+def test_healthcheck_worker_reads_this_hosts_heartbeat(
+    settings: Settings, beats: dict[str, dict[str, str]], healthy: bool
+) -> None:
+    """`riverwatch healthcheck worker` (every worker container's probe) against a real Redis."""
+    import socket
+    import time
+
+    names = Names(settings.topic_prefix)
+    r = redis_client(settings)
+    at = {"now": time.time(), "old": time.time() - 4 * settings.worker_heartbeat_s}
+    for hash_, fields in beats.items():
+        key = names.workers() if hash_ == "workers" else names.helpers()
+        for who, when in fields.items():
+            r.hset(key, who.replace("ME", socket.gethostname()), at[when])
+    got = cli(settings, "healthcheck", "worker")
+    assert got.returncode == (0 if healthy else 1), got.stdout + got.stderr
+    assert got.stdout.strip() == ("worker: alive" if healthy else "worker: not alive")
+    r.close()
+
+
+def test_healthcheck_sees_a_running_worker_and_api(settings: Settings, tmp_path: Path) -> None:
+    """A live worker's own heartbeat and a live API's /healthz pass; no API on the port fails;
+    a Redis that does not answer fails the worker check without a traceback."""
+    from tests.integration.apiserver import running_api
+
+    assert cli(settings, "healthcheck", "worker").returncode == 1
+    with running_worker(settings, tmp_path / "w.log", roles="alerts"):
+        got = cli(settings, "healthcheck", "worker")
+        assert got.returncode == 0, got.stdout + got.stderr
+    with running_api(settings) as api:
+        port = int(str(api.http.base_url).rstrip("/").rsplit(":", 1)[1])
+        up = settings.model_copy(update={"api_port": port})
+        got = cli(up, "healthcheck", "api")
+        assert got.returncode == 0 and got.stdout.strip() == "api: alive", got.stderr
+    down = cli(settings.model_copy(update={"api_port": free_port()}), "healthcheck", "api")
+    assert down.returncode == 1 and down.stdout.strip() == "api: not alive"
+    gone = cli(
+        settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}),
+        "healthcheck",
+        "worker",
+    )
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr, gone.stderr
