@@ -43,8 +43,8 @@ from models.forecast_messages import iso
 from models.forecasting import ForecastConfig
 from riverwatch.embedded import EmbeddedStack
 from riverwatch.simulator.series import SeriesConfig, SeriesSimulator
-from tests.integration.test_api import running_api
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import running_api
+from tests.support.workers import poll, running_worker
 
 SEEDS = [int(s) for s in os.environ.get("RW_BENCH_SEEDS", "1,2,3").split(",")]
 SIM_POINTS = int(os.environ.get("RW_BENCH_SIM_POINTS", "4320"))

@@ -19,7 +19,7 @@ import orjson
 from confluent_kafka import Consumer, Producer
 
 from core.kafka import produce_waiting
-from tests.integration.workers import poll
+from tests.support.workers import poll
 
 QUANTILES = (50, 90, 99, 99.9)
 

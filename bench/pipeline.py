@@ -39,7 +39,7 @@ from core.kafka import produce_waiting
 from core.names import Names
 from core.settings import Settings
 from riverwatch.embedded import EmbeddedStack
-from tests.integration.workers import poll, running_worker
+from tests.support.workers import poll, running_worker
 
 N = int(os.environ.get("RW_BENCH_N", "30000"))
 RATES = [float(r) for r in os.environ.get("RW_BENCH_RATES", "500,2000,5000,10000,20000").split(",")]

@@ -48,7 +48,7 @@ from riverwatch.embedded import EmbeddedStack
 from riverwatch.simulator import SimConfig, SimEvent, TransactionSimulator
 from riverwatch.simulator.base import DAY_S
 from riverwatch.simulator.days import TERMINAL_DAYS
-from tests.integration.workers import deployed, poll
+from tests.support.workers import deployed, poll
 
 SEED = int(os.environ.get("RW_Q_SEED", "7"))
 CUSTOMERS = int(os.environ.get("RW_Q_CUSTOMERS", "5000"))

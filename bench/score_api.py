@@ -29,9 +29,9 @@ from core.registry import Registry
 from riverwatch.embedded import EmbeddedStack
 from streams.offline import OfflineStore
 from streams.trainer import retrain
-from tests.integration.apiserver import running_api
-from tests.integration.workers import poll, running_worker
-from tests.unit.test_batch_sim import labeled_frame
+from tests.support.apiserver import running_api
+from tests.support.builders import labeled_frame
+from tests.support.workers import poll, running_worker
 
 N = int(os.environ.get("RW_SCORE_N", "1000"))
 T0 = 1_767_225_600  # 2026-01-01

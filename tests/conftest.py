@@ -11,9 +11,7 @@ import pytest
 
 from core.kafka import ensure_topics
 from core.settings import Settings
-
-# Which broker the session's stack starts: tansu (the default) or kafka (Apache Kafka).
-TEST_BROKER = os.environ.get("RIVERWATCH_TEST_BROKER", "tansu")
+from tests.support import TEST_BROKER
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ from core.settings import Settings
 from monitors.drift import ColumnDrift, DataDrift
 from monitors.fairness import FairnessCounts
 from monitors.performance import PerformanceReport
-from tests.integration.apiserver import running_api
-from tests.integration.test_up import up
-from tests.integration.workers import poll
+from tests.support.apiserver import running_api
+from tests.support.up import up
+from tests.support.workers import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

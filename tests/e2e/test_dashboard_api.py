@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from core.settings import Settings
-from tests.integration.apiserver import running_api
+from tests.support.apiserver import running_api
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from core.webhooks import verify
-from tests.integration.apiserver import Api, serve
-from tests.integration.test_alerts import (
+from tests.support.alerts import (
     alert,
     alert_env,
     publish,
@@ -28,7 +27,8 @@ from tests.integration.test_alerts import (
     stored,
     subscribe,
 )
-from tests.integration.workers import poll
+from tests.support.apiserver import Api, serve
+from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
 

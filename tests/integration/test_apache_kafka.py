@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from core.names import Names
 from core.settings import Settings
 from riverwatch.status import consumer_lag
-from tests.integration.workers import poll, running_worker
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

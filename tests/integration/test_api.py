@@ -21,7 +21,8 @@ from core.events import Score, now_utc
 from core.kafka import consumer
 from core.names import Names
 from core.settings import Settings
-from tests.integration.apiserver import Api, running_api
+from tests.support.apiserver import Api, running_api
+from tests.support.builders import payload
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +38,6 @@ def closed_port() -> int:
 def api(settings: Settings) -> Iterator[Api]:
     with running_api(settings) as running:
         yield running
-
-
-def tx(i: int, **extra: object) -> dict[str, object]:
-    return {
-        "event_id": f"e{i}",
-        "timestamp": 1_700_000_000 + i,
-        "card_id": f"c{i % 3}",
-        "terminal_id": "t1",
-        "amount": 10.0 + i,
-        **extra,
-    }
 
 
 def consume_counts(
@@ -79,7 +69,7 @@ def consume_counts(
 
 
 def test_auth_needs_a_known_key_with_the_right_scope(api: Api) -> None:
-    missing = api.http.post("/v1/transactions", json=tx(1))
+    missing = api.http.post("/v1/transactions", json=payload(1))
     assert missing.status_code == 401
     assert missing.json() == {"detail": "missing API key: send 'Authorization: Bearer <key>'"}
     assert missing.headers["www-authenticate"] == "Bearer"
@@ -89,7 +79,7 @@ def test_auth_needs_a_known_key_with_the_right_scope(api: Api) -> None:
     assert (unknown.status_code, unknown.json()) == (401, {"detail": "unknown API key"})
     assert unknown.headers["www-authenticate"] == "Bearer"
 
-    reader = api.http.post("/v1/transactions", json=tx(1), headers=api.auth("reader"))
+    reader = api.http.post("/v1/transactions", json=payload(1), headers=api.auth("reader"))
     assert reader.status_code == 403
     assert reader.json() == {
         "detail": "this endpoint needs the 'ingest' scope; the key 'reader' has: read"
@@ -105,13 +95,13 @@ def test_auth_needs_a_known_key_with_the_right_scope(api: Api) -> None:
 
 def test_ingest_accepts_object_list_and_ndjson_and_the_records_reach_kafka(api: Api) -> None:
     post, h = api.http.post, api.auth("writer")
-    one = post("/v1/transactions", json=tx(0), headers=h)
+    one = post("/v1/transactions", json=payload(0), headers=h)
     assert (one.status_code, one.json()) == (
         202,
         {"accepted": 1, "rejected": 0, "errors": [], "errors_omitted": 0},
     )
 
-    mixed = [tx(1), tx(2, amount=-5), "nope", tx(3), tx(4, ammount=1)]
+    mixed = [payload(1), payload(2, amount=-5), "nope", payload(3), payload(4, ammount=1)]
     answer = post("/v1/transactions", json=mixed, headers=h)
     assert answer.status_code == 202
     body = answer.json()
@@ -146,7 +136,7 @@ def test_ingest_accepts_object_list_and_ndjson_and_the_records_reach_kafka(api: 
     ]
 
     # over 64 KiB: validated in a worker thread, acknowledged as one batch
-    bulk = [tx(i) for i in range(100, 1100)]
+    bulk = [payload(i) for i in range(100, 1100)]
     assert len(orjson.dumps(bulk)) > 64 * 1024
     assert post("/v1/transactions", json=bulk, headers=h).json()["accepted"] == 1000
 
@@ -182,7 +172,7 @@ def test_ingest_answers_422_for_bad_bodies(api: Api) -> None:
 def test_oversized_bodies_get_413_with_or_without_content_length(settings: Settings) -> None:
     small = settings.model_copy(update={"api_max_body_bytes": 2048})
     with running_api(small) as api:
-        big = orjson.dumps([tx(i) for i in range(40)])
+        big = orjson.dumps([payload(i) for i in range(40)])
         assert len(big) > 2048
         declared = api.http.post("/v1/transactions", content=big, headers=api.auth("writer"))
         assert declared.status_code == 413
@@ -275,7 +265,7 @@ def test_unreachable_broker_gives_503_with_retry_after(settings: Settings) -> No
         }
     )
     with running_api(dead) as api:
-        answer = api.http.post("/v1/transactions", json=tx(1), headers=api.auth("writer"))
+        answer = api.http.post("/v1/transactions", json=payload(1), headers=api.auth("writer"))
         assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
         # No broker ever answered: refused at once, or failed when the client saw it down.
         assert "broker" in answer.json()["detail"] and "retry" in answer.json()["detail"]

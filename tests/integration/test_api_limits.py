@@ -20,8 +20,8 @@ import pytest
 
 from core.settings import Settings
 from monitors.delivery import Filters
-from tests.integration.apiserver import Api, running_api
-from tests.integration.test_alerts import alert
+from tests.support.alerts import alert
+from tests.support.apiserver import Api, running_api
 
 pytestmark = pytest.mark.integration
 

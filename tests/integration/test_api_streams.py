@@ -12,8 +12,8 @@ import pytest
 
 from core.apikeys import create_key, revoke_key
 from core.settings import Settings
-from tests.integration.apiserver import Api, running_api
-from tests.integration.workers import poll
+from tests.support.apiserver import Api, running_api
+from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
 

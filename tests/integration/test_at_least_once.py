@@ -30,8 +30,9 @@ from models.serving import ModelSet
 from streams.batching import BatchLoop
 from streams.records import Handler, Out, Record
 from streams.scoring import Scorer
-from tests.integration.test_pipeline import consume_all, tx
-from tests.integration.workers import poll
+from tests.support.builders import card_count, tx
+from tests.support.topics import consume_all
+from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
 
@@ -97,12 +98,6 @@ def retries(reason: str) -> float:
         )
         or 0.0
     )
-
-
-def card_count(r: redis.Redis, names: Names, card: str) -> float:
-    """Transactions counted on a card's buckets in Redis."""
-    h: dict[bytes, bytes] = r.hgetall(names.entity("card", card))  # type: ignore[assignment]
-    return sum((float(v) for k, v in h.items() if k.startswith(b"n:")), 0.0)
 
 
 def test_poison_records_are_dead_lettered_and_the_rest_of_the_batch_scored_once(

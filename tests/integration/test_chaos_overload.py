@@ -22,10 +22,10 @@ import redis
 from core.names import Names
 from riverwatch.procs import rss_bytes
 from riverwatch.status import consumer_lag
-from tests.conftest import TEST_BROKER
-from tests.integration.test_chaos_stream import unscored
-from tests.integration.test_up_chaos import RECOVER_S, Up, ready, running_up
-from tests.integration.workers import poll
+from tests.support import TEST_BROKER
+from tests.support.topics import unscored
+from tests.support.up import RECOVER_S, Up, ready, running_up
+from tests.support.workers import poll
 
 pytestmark = [
     pytest.mark.integration,

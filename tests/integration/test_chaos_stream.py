@@ -2,14 +2,13 @@
 kill -9 of a scorer at 20, 50 and 80% of a stream; poison records among good ones.
 
 Records go straight to the broker (the API refuses poison before it gets there). Every wait is
-bounded; each process is one this test started (tests.integration.workers).
+bounded; each process is one this test started (tests.support.workers).
 """
 
 from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,14 +16,14 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from core.kafka import produce_waiting
 from core.names import Names
 from core.settings import Settings
-from tests.integration.test_at_least_once import card_count
-from tests.integration.test_pipeline import T0, consume_all
-from tests.integration.workers import poll, running_worker
+from tests.support.builders import T0, card_count
+from tests.support.topics import consume_all, ids_on_topic, unscored
+from tests.support.workers import poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 
@@ -114,43 +113,6 @@ def tx(i: int, card: str, amount: float = 10.0, ts: object = None) -> bytes:
             "amount": amount,
         }
     )
-
-
-def unscored(r: redis.Redis, names: Names, ids: list[str]) -> list[str]:
-    """The ids among ``ids`` with no score in Redis."""
-    out: list[str] = []
-    for k in range(0, len(ids), 2000):
-        chunk = ids[k : k + 2000]
-        got = r.mget([names.score(e) for e in chunk])
-        out += [e for e, v in zip(chunk, got, strict=True) if v is None]
-    return out
-
-
-def ids_on_topic(
-    settings: Settings, want: set[str], topic: str = "scores", timeout: float = 120
-) -> Counter[str]:
-    """How often each event id is on ``topic``, read until every id of ``want`` was seen."""
-    c = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    c.subscribe([Names(settings.topic_prefix).topic(topic)])
-    seen: Counter[str] = Counter()
-
-    def all_seen() -> bool:
-        for m in c.consume(2000, 0.2):
-            if m.error() is None:
-                seen[orjson.loads(m.value() or b"{}")["event_id"]] += 1
-        return want <= seen.keys()
-
-    try:
-        poll(all_seen, timeout, f"every event id on {topic}", every=0)
-    finally:
-        c.close()
-    return seen
 
 
 def test_a_scorer_killed_at_20_50_and_80_percent_loses_nothing_and_counts_nothing_twice(

@@ -16,7 +16,7 @@ from core.names import Names
 from core.redis import redis_client
 from core.settings import Settings, to_env
 from riverwatch.procs import free_port
-from tests.integration.workers import poll, running_worker
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_worker_serves_its_own_metrics(settings: Settings, tmp_path: Path) -> No
 def test_simulate_to_file_then_replay_through_the_api_then_status(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from tests.integration.apiserver import running_api
+    from tests.support.apiserver import running_api
 
     history = tmp_path / "sim.ndjson"
     made = cli(
@@ -169,7 +169,7 @@ def test_healthcheck_worker_reads_this_hosts_heartbeat(
 def test_healthcheck_sees_a_running_worker_and_api(settings: Settings, tmp_path: Path) -> None:
     """A live worker's own heartbeat and a live API's /healthz pass; no API on the port fails;
     a Redis that does not answer fails the worker check without a traceback."""
-    from tests.integration.apiserver import running_api
+    from tests.support.apiserver import running_api
 
     assert cli(settings, "healthcheck", "worker").returncode == 1
     with running_worker(settings, tmp_path / "w.log", roles="alerts"):

@@ -23,10 +23,10 @@ from core.redis import redis_client
 from core.registry import Registry
 from core.settings import Settings
 from riverwatch.simulator import SimConfig, TransactionSimulator
-from tests.integration.apiserver import Api, running_api
-from tests.integration.simfeed import feed
-from tests.integration.test_trainer import Topics
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import Api, running_api
+from tests.support.simfeed import feed
+from tests.support.topics import Topics
+from tests.support.workers import poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,8 +18,8 @@ from models.features import FEATURE_NAMES, FeatureSet
 from models.serving import ONLINE
 from riverwatch.procs import free_port
 from streams.offline import OfflineStore
-from tests.integration.apiserver import running_api
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import running_api
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from core.names import Names
 from core.settings import Settings
 from models.forecast_messages import iso, latest_message
 from models.forecasting import ForecastConfig, SeriesForecaster
-from tests.integration.test_api import running_api
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import running_api
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

@@ -22,12 +22,11 @@ from core.kafka import ensure_topics
 from core.names import Names
 from core.settings import Settings
 from riverwatch.embedded import EmbeddedStack
-from tests.conftest import TEST_BROKER
-from tests.integration.apiserver import Api, running_api
-from tests.integration.test_api import tx
-from tests.integration.test_chaos_stream import ids_on_topic
-from tests.integration.test_pipeline import consume_all
-from tests.integration.workers import poll
+from tests.support import TEST_BROKER
+from tests.support.apiserver import Api, running_api
+from tests.support.builders import payload
+from tests.support.topics import consume_all, ids_on_topic
+from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,7 @@ def test_a_killed_broker_is_answered_503_at_once_and_no_202_is_lost(
         ensure_topics(s)
         assert s.api_produce_timeout_s == 10.0
         with running_api(s) as api:
-            assert post(api, tx(1))[0] == 202
+            assert post(api, payload(1))[0] == 202
             stop, accepted, codes = threading.Event(), ["e1"], Counter[int]()
 
             def client() -> None:  # one transaction per request, as fast as answered
@@ -60,7 +59,9 @@ def test_a_killed_broker_is_answered_503_at_once_and_no_202_is_lost(
                     for i in range(10_000, 10**6):
                         if stop.is_set():
                             return
-                        got = c.post("/v1/transactions", json=tx(i), headers=api.auth("writer"))
+                        got = c.post(
+                            "/v1/transactions", json=payload(i), headers=api.auth("writer")
+                        )
                         codes[got.status_code] += 1
                         if got.status_code == 202:
                             accepted.append(f"e{i}")
@@ -75,14 +76,16 @@ def test_a_killed_broker_is_answered_503_at_once_and_no_202_is_lost(
             stop.set()
             during.join(30)
             assert not during.is_alive()
-            answers = [post(api, tx(i)) for i in range(2, 8)]
+            answers = [post(api, payload(i)) for i in range(2, 8)]
             print("503 after a broker kill, seconds per POST:", [f"{a[2]:.3f}" for a in answers])
             for code, retry_after, took in answers:
                 assert code == 503 and retry_after == "1"
                 assert took < 5, f"a 503 took {took:.1f} s"
             private.start_broker()
             ensure_topics(s)  # the embedded Tansu comes back empty
-            poll(lambda: post(api, tx(100))[0] == 202, 120, "a 202 after the restart", every=0.5)
+            poll(
+                lambda: post(api, payload(100))[0] == 202, 120, "a 202 after the restart", every=0.5
+            )
             accepted.append("e100")
         print(f"answers while the broker was killed: {dict(codes)}")
         if TEST_BROKER == "kafka":  # fails (times out) if any 202 was lost
@@ -102,14 +105,14 @@ def test_transactions_beyond_max_lag_get_429_before_their_body_is_read(
     topic = names.topic("transactions")
     accepted: list[str] = []
     with running_api(s) as api:
-        first = [tx(i) for i in range(40)]
+        first = [payload(i) for i in range(40)]
         assert post(api, first)[0] == 202  # the lag was 0 when it came
         accepted += [str(t["event_id"]) for t in first]
         tries = iter(range(1000, 2000))
 
         def refused() -> tuple[int, str | None, float] | None:
             i = next(tries)
-            answer = post(api, tx(i))
+            answer = post(api, payload(i))
             if answer[0] == 202:
                 accepted.append(f"e{i}")
             return answer if answer[0] == 429 else None
@@ -117,7 +120,7 @@ def test_transactions_beyond_max_lag_get_429_before_their_body_is_read(
         _, retry_after, _ = poll(refused, 15, "a 429 past the lag bound", every=0.2)
         assert retry_after == "1"
         refused_ids = ["late-0", "late-1"]
-        assert post(api, [tx(0, event_id=e) for e in refused_ids])[0] == 429
+        assert post(api, [payload(0, event_id=e) for e in refused_ids])[0] == 429
         garbage = api.http.post(
             "/v1/transactions", content=b"{not json", headers=api.auth("writer")
         )
@@ -131,7 +134,7 @@ def test_transactions_beyond_max_lag_get_429_before_their_body_is_read(
 
         # The scorers catch up (their group commits the end of every partition): 202 again.
         commit_end(s, topic, names.group(s.consumer_group, "scorer"))
-        poll(lambda: post(api, tx(5000))[0] == 202, 15, "a 202 once the lag is 0", every=0.3)
+        poll(lambda: post(api, payload(5000))[0] == 202, 15, "a 202 once the lag is 0", every=0.3)
 
 
 def commit_end(s: Settings, topic: str, group: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from api.schemas import IngestResult
 from core.settings import Settings
-from tests.integration.apiserver import Api, running_api
+from tests.support.apiserver import Api, running_api
 
 pytestmark = pytest.mark.integration
 NDJSON = {"Content-Type": "application/x-ndjson"}

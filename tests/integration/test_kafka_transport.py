@@ -19,9 +19,9 @@ from core.kafka import consumer, ensure_topics, producer
 from core.names import Names
 from core.settings import Settings
 from riverwatch.kafka_broker import KafkaBroker, SaslSslListener
-from tests.integration.apiserver import running_api
-from tests.integration.pki import make_pki
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import running_api
+from tests.support.pki import make_pki
+from tests.support.workers import poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PASSWORD = "pw-" + uuid.uuid4().hex

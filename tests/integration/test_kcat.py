@@ -18,7 +18,7 @@ import pytest
 
 from core.names import Names
 from core.settings import Settings
-from tests.integration.workers import poll, running_worker
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

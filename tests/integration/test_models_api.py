@@ -14,7 +14,7 @@ from core.kafka import consumer
 from core.registry import Registry
 from core.settings import Settings
 from models.batch import train_batch
-from tests.integration.test_api import Api, running_api
+from tests.support.apiserver import Api, running_api
 
 pytestmark = pytest.mark.integration
 

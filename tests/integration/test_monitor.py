@@ -9,9 +9,9 @@ import pytest
 
 from core.settings import Settings
 from riverwatch.simulator import GroupBias, SimConfig, TransactionSimulator
-from tests.integration.apiserver import running_api
-from tests.integration.simfeed import feed, read_alerts
-from tests.integration.workers import running_worker
+from tests.support.apiserver import running_api
+from tests.support.simfeed import feed, read_alerts
+from tests.support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

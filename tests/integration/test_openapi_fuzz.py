@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from tests.integration.apiserver import Api, running_api
+from tests.support.apiserver import Api, running_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

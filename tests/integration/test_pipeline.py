@@ -3,59 +3,22 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from core.events import Score, parse_event
 from core.names import Names
 from core.settings import Settings
 from streams.offline import OfflineStore
-from tests.integration.workers import poll, running_worker
+from tests.support.builders import T0, tx
+from tests.support.topics import consume_all
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
-
-T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-
-
-def tx(i: int, card: str = "c1", terminal: str = "t1", amount: float = 10.0) -> bytes:
-    return json.dumps(
-        {
-            "event_id": f"e{i}",
-            "timestamp": T0 + i * 60,
-            "card_id": card,
-            "terminal_id": terminal,
-            "amount": amount,
-        }
-    ).encode()
-
-
-def consume_all(settings: Settings, topic: str, want: int, timeout: float = 30) -> list[bytes]:
-    """Read ``want`` records of ``topic`` from the start (count them: never trust watermarks)."""
-    c = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{topic}-reader-{uuid.uuid4().hex[:8]}",  # from the start, each call
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    c.subscribe([topic])
-    got: list[bytes] = []
-
-    def more() -> bool:
-        got.extend(m.value() for m in c.consume(100, 0.2) if m.error() is None)
-        return len(got) >= want
-
-    try:
-        poll(more, timeout, f"{want} records on {topic}", every=0)
-    finally:
-        c.close()
-    return got
 
 
 def test_plain_kafka_client_is_scored_and_bad_records_dead_lettered(

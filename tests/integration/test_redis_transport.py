@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from core.redis import async_redis_client, redis_client
 from core.settings import Settings
 from riverwatch.embedded import valkey_binary
-from tests.integration.apiserver import running_api
-from tests.integration.pki import make_pki
+from tests.support.apiserver import running_api
+from tests.support.pki import make_pki
 
 pytestmark = pytest.mark.integration
 PASSWORD = "s3cret-" + uuid.uuid4().hex

@@ -19,9 +19,9 @@ from models import online
 from models.features import FEATURE_NAMES
 from models.serving import ONLINE
 from streams.offline import OfflineStore
-from tests.integration.test_pipeline import T0, tx
-from tests.integration.test_trainer import Topics, ask
-from tests.integration.workers import poll, running_worker
+from tests.support.builders import T0, tx
+from tests.support.topics import Topics, ask
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

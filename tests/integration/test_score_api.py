@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from core.settings import Settings
-from tests.integration.apiserver import running_api
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import running_api
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

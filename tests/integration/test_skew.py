@@ -21,7 +21,7 @@ from core.names import Names
 from core.settings import Settings
 from models.features import FEATURE_NAMES, FeatureSpec, replay
 from riverwatch.simulator import NdjsonSink, SimConfig, TransactionSimulator, read_ndjson
-from tests.integration.workers import poll, running_worker
+from tests.support.workers import poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

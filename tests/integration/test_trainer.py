@@ -3,58 +3,24 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from core.events import Alert, Control, now_utc
-from core.kafka import consumer
+from core.events import Alert
 from core.names import Names
 from core.redis import redis_client
 from core.registry import Registry
 from core.settings import Settings
 from streams.offline import OfflineStore
 from streams.trainer import SCHEDULE_CHECK_S
-from tests.integration.workers import running_worker
-from tests.unit.test_batch_sim import labeled_frame
+from tests.support.builders import labeled_frame
+from tests.support.topics import Topics, ask
+from tests.support.workers import running_worker
 
 pytestmark = pytest.mark.integration
-
-
-class Topics:
-    """Reads ``control``, ``alerts`` and ``deadletter`` from the start, keeping everything."""
-
-    def __init__(self, settings: Settings):
-        self.names = Names(settings.topic_prefix)
-        self.c: Consumer = consumer(
-            settings, f"{settings.topic_prefix}check-{uuid.uuid4().hex[:6]}"
-        )
-        self.c.assign(
-            [
-                TopicPartition(self.names.topic(t), p, OFFSET_BEGINNING)
-                for t in ("control", "alerts", "deadletter")
-                for p in range(settings.partitions)
-            ]
-        )
-        self.seen: dict[str, list[dict[str, Any]]] = {"control": [], "alerts": [], "deadletter": []}
-
-    def wait(self, topic: str, match: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-        """The first record of ``topic`` whose fields include ``match``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for rec in self.seen[topic]:
-                if all(rec.get(k) == v for k, v in match.items()):
-                    return rec
-            assert time.monotonic() < deadline, f"no {match} on {topic} after {timeout:.0f} s"
-            for m in self.c.consume(100, 0.2):
-                if m.error() is None and m.value():
-                    t = (m.topic() or "").removeprefix(self.names.prefix)
-                    self.seen[t].append(orjson.loads(m.value() or b"{}"))
 
 
 @pytest.fixture
@@ -62,22 +28,6 @@ def topics(settings: Settings) -> Iterator[Topics]:
     t = Topics(settings)
     yield t
     t.c.close()
-
-
-def ask(settings: Settings, action: str, target: str = "batch", **details: Any) -> str:
-    """Produce a control request as any client would; return its request_id."""
-    req = Control(
-        action=action,  # type: ignore[arg-type]
-        target=target,
-        request_id=uuid.uuid4().hex,
-        reason="test",
-        details=details,
-        timestamp=now_utc(),
-    )
-    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    p.produce(Names(settings.topic_prefix).topic("control"), req.model_dump_json().encode())
-    assert p.flush(10) == 0
-    return req.request_id
 
 
 def test_retrain_promotes_a_first_challenger_but_not_its_twin(

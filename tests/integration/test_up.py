@@ -2,87 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import stat
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from riverwatch.procs import free_port
-from tests.integration.workers import poll
+from tests.support.up import alive, descendants, up
+from tests.support.workers import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.add(c)
-            todo.append(c)
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@contextmanager
-def up(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str, str, list[str]]]:
-    """Run `riverwatch up` with a private data dir; yield (process, base URL, key, output)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
-    env.update(RIVERWATCH_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "riverwatch", "up", "--api-port", str(port), "--for", "300", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "riverwatch is up:" in line:
-                break
-        url_line = next((ln for ln in lines if "riverwatch is up:" in ln), None)
-        assert url_line, "no URL printed within 120 s:\n" + "".join(lines)
-        url = url_line.split("riverwatch is up:")[1].strip()
-        base, key = url.split("/?key=")
-        yield proc, base, key, lines
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def test_up_scores_posted_and_demo_traffic_then_sigterm_leaves_nothing(tmp_path: Path) -> None:

@@ -12,25 +12,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import orjson
 import pytest
-import redis
 
 from core.kafka import admin
 from core.names import Names
 from core.registry import Registry
-from core.settings import Settings
 from models.batch import train_batch
 from riverwatch.procs import free_port
-from tests.integration.workers import poll
+from tests.support.up import RECOVER_S, Up, clean_env, ready, running_up
+from tests.support.workers import poll
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,101 +33,6 @@ pytestmark = [
     pytest.mark.chaos,
     pytest.mark.timeout(1200),  # two or three `up` starts on a loaded 2-core machine
 ]
-START_S = 240.0  # `up` imports and starts 5 Python processes; slow on a busy machine
-RECOVER_S = 240.0
-
-
-def clean_env(data: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user with no RIVERWATCH_* variable but the data dir (and extra)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
-    env.update(RIVERWATCH_DATA_DIR=str(data), PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
-@dataclass
-class Up:
-    """A running `riverwatch up`: its process, API base URL, key and data dir."""
-
-    proc: subprocess.Popen[str]
-    base: str
-    key: str
-    data: Path
-
-    @property
-    def h(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-    def endpoints(self) -> dict[str, Any]:
-        return dict(orjson.loads((self.data / "endpoints.json").read_bytes()))
-
-    def children(self) -> dict[str, Any]:
-        return dict(orjson.loads((self.data / "supervisor.json").read_bytes())["children"])
-
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.endpoints()["redis_url"], socket_timeout=5)
-
-    def settings(self) -> Settings:
-        ep = self.endpoints()
-        return Settings(
-            kafka_bootstrap=ep["bootstrap"], redis_url=ep["redis_url"], data_dir=self.data
-        )
-
-    def kill_child(self, name: str) -> int:
-        """kill -9 the child ``name``; return its pid."""
-        pid = poll(lambda: self.children()[name]["pid"], 60, f"{name} running")
-        os.kill(pid, signal.SIGKILL)
-        return int(pid)
-
-    def restarted(self, name: str, old_pid: int) -> int:
-        """Wait until ``name`` runs again under a new pid."""
-        return int(
-            poll(
-                lambda: (
-                    (c := self.children()[name])["state"] == "running"
-                    and c["pid"] not in (None, old_pid)
-                    and c["pid"]
-                ),
-                RECOVER_S,
-                f"{name} restarted",
-                every=0.2,
-            )
-        )
-
-
-@contextmanager
-def running_up(data: Path, *args: str, **env: str) -> Iterator[Up]:
-    """`riverwatch up` on ``data`` (with ``args``), niced; killed (with its children) if the
-    test fails."""
-    port = free_port()
-    argv = [sys.executable, "-m", "riverwatch", "up", "--api-port", str(port), *args]
-    proc = subprocess.Popen(
-        ["nice", "-n", "10", *argv],
-        env=clean_env(data, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "riverwatch is up:" in line:
-                break
-        url = next((ln for ln in lines if "riverwatch is up:" in ln), None)
-        assert url, "no URL printed:\n" + "".join(lines)
-        base, key = url.split("riverwatch is up:")[1].strip().split("/?key=")
-        yield Up(proc, base, key, data)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def post_tx(up: Up, event_id: str) -> int:
@@ -160,11 +60,6 @@ def accepted_and_scored(up: Up, event_id: str) -> dict[str, Any]:
     """POST until a 202 (the system recovers by itself), then wait for the score."""
     poll(lambda: post_tx(up, event_id) == 202, RECOVER_S, f"a 202 for {event_id}", every=1)
     return poll(lambda: score(up, event_id), RECOVER_S, f"the score of {event_id}", every=0.5)
-
-
-def ready(up: Up) -> dict[str, Any] | None:
-    r = httpx.get(f"{up.base}/readyz", timeout=10)
-    return r.json() if r.status_code == 200 else None
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_up import alive, descendants, up
-from tests.integration.workers import poll
+from tests.support.up import alive, descendants, up
+from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
 

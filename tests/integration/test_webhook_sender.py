@@ -29,8 +29,8 @@ from core.redis import async_redis_client
 from core.settings import Settings
 from core.webhooks import new_secret
 from streams.webhooks import Deliveries
-from tests.integration.apiserver import running_api
-from tests.integration.test_alerts import alert, receiver
+from tests.support.alerts import alert, receiver
+from tests.support.apiserver import running_api
 
 pytestmark = pytest.mark.integration
 SAFE_ID = re.compile(r"msg_[0-9a-f]{32}")

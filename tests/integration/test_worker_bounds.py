@@ -13,8 +13,9 @@ from confluent_kafka import Producer
 
 from core.names import Names
 from core.settings import Settings
-from tests.integration.test_pipeline import T0, consume_all
-from tests.integration.workers import poll, running_worker
+from tests.support.builders import T0
+from tests.support.topics import consume_all
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 

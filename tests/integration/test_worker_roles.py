@@ -20,9 +20,9 @@ from core.redis import redis_client
 from core.settings import Settings, to_env
 from models.serving import ONLINE
 from riverwatch.up import HELPER_ROLES, SCORER_ROLES
-from tests.integration.test_pipeline import T0, tx
-from tests.integration.test_trainer import Topics, ask
-from tests.integration.workers import poll, running_worker
+from tests.support.builders import T0, tx
+from tests.support.topics import Topics, ask
+from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 HOST = socket.gethostname()

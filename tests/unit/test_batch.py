@@ -8,7 +8,7 @@ import pytest
 
 from models.batch import POS_WEIGHT, BatchClassifier, make_estimator, predict_batch, train_batch
 from models.features import FEATURE_NAMES
-from tests.unit.test_batch_sim import labeled_frame
+from tests.support.builders import labeled_frame
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from core.kafka import admin, client_config, consumer, faust_credentials, producer
 from core.settings import Settings, to_env
-from tests.integration.pki import make_pki
+from tests.support.pki import make_pki
 
 BASE = {"kafka_bootstrap": "broker.example:9093", "redis_url": "redis://127.0.0.1:1/0"}
 

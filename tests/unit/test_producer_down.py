@@ -15,7 +15,7 @@ from api.resources import ingest_producer
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 from riverwatch.procs import free_port
-from tests.integration.workers import poll
+from tests.support.workers import poll
 
 
 def test_queued_records_fail_fast_and_later_batches_are_refused_before_producing() -> None:

@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, Producer
 from api.producer import AsyncProducer
 from core.errors import ServiceUnavailable
 from riverwatch.procs import free_port
-from tests.integration.workers import poll
+from tests.support.workers import poll
 
 
 def dead_end() -> Producer:

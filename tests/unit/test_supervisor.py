@@ -12,7 +12,7 @@ import pytest
 
 from riverwatch.procs import spawn
 from riverwatch.supervisor import Budget, Child, Supervisor
-from tests.integration.workers import poll
+from tests.support.workers import poll
 
 
 def proc(code: str) -> subprocess.Popen[bytes]:

@@ -10,7 +10,7 @@ import pytest
 from models.features import FEATURE_NAMES
 from models.training import DAY_S, TrainConfig, decide, train_and_evaluate, windows
 from riverwatch.train import metrics_table, parse_now
-from tests.unit.test_batch_sim import START, labeled_frame
+from tests.support.builders import START, labeled_frame
 
 T0 = START.timestamp()
 

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer
 from core.names import Names
 from core.settings import Settings
 from riverwatch.simulator import TransactionSimulator
-from tests.integration.workers import poll
+from tests.support.workers import poll
 
 
 def feed(
