@@ -21,6 +21,7 @@ from api.middleware import BodyLimitMiddleware, LatencyMiddleware, SecurityHeade
 from api.openapi import install as install_openapi
 from api.resources import open_resources
 from api.routes import alerts, dashboard, forecasts, health, ingest, score, scores, subscriptions
+from api.routes import demo as demo_routes
 from api.routes import models as model_routes
 from api.routes import monitor as monitor_routes
 from core.errors import ServiceUnavailable
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(model_routes.router)
     app.include_router(monitor_routes.router)
+    app.include_router(demo_routes.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     install_openapi(app, settings)
     return app

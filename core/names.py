@@ -151,3 +151,7 @@ class Names:
         """Monitor results: ``drift``/``fairness``/``performance``/``concept`` (latest JSON),
         ``<part>:history`` (lists, newest first) and ``actions`` (the policy's audit list)."""
         return self._key("monitor", part)
+
+    def demo(self) -> str:
+        """The demo's status (`up --demo`, riverwatch.demo): its phase, steps and episode."""
+        return self._key("demo", "status")

@@ -576,6 +576,51 @@ class Settings(BaseSettings):
         "(the wait doubles with each exit in the window, from 0.5 s).",
     )
 
+    # The demo (`riverwatch up --demo`, riverwatch/demo.py).
+    demo_customers: int = Field(
+        1000,
+        ge=10,
+        description="RIVERWATCH_DEMO_CUSTOMERS: simulated customers of the demo (twice as "
+        "many terminals; about 2 transactions per customer and event day).",
+    )
+    demo_seed: int = Field(0, description="RIVERWATCH_DEMO_SEED: the demo simulator's seed.")
+    demo_backfill_days: float = Field(
+        40.0,
+        ge=0,
+        description="RIVERWATCH_DEMO_BACKFILL_DAYS: event days the demo sends first as fast "
+        "as the system takes them (past the monitor's warm-up), before a first retrain.",
+    )
+    demo_days_per_minute: float = Field(
+        1.0,
+        gt=0,
+        description="RIVERWATCH_DEMO_DAYS_PER_MINUTE: event days per wall minute after the "
+        "backfill.",
+    )
+    demo_drift_after_s: float = Field(
+        120.0,
+        ge=0,
+        description="RIVERWATCH_DEMO_DRIFT_AFTER_S: wall seconds the demo stays calm before it "
+        "injects its drift episode.",
+    )
+    demo_drift_card_share: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="RIVERWATCH_DEMO_DRIFT_CARD_SHARE: the episode's new fraud pattern: this "
+        "share of the cards gets a card-testing burst each event day.",
+    )
+    demo_drift_region: str = Field(
+        "south",
+        description="RIVERWATCH_DEMO_DRIFT_REGION: the region whose customers' spending "
+        "shifts in the episode ('' for none).",
+    )
+    demo_drift_spend_factor: float = Field(
+        1.5,
+        gt=0,
+        description="RIVERWATCH_DEMO_DRIFT_SPEND_FACTOR: that region's legitimate amounts are "
+        "multiplied by this in the episode.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.review_threshold > self.decline_threshold:

@@ -83,7 +83,11 @@ class Broker(StrEnum):
 @app.command()
 def up(
     demo: Annotated[
-        bool, typer.Option(help="Also run the simulator's paced demo traffic.")
+        bool,
+        typer.Option(
+            help="Also run the demo: event days backfilled past the warm-up, then a drift "
+            "episode the monitor catches (riverwatch/demo.py)."
+        ),
     ] = False,
     workers: Annotated[
         int,
@@ -209,6 +213,14 @@ def simulate(
         series=series,
         warmup_days=warmup_days,
     )
+
+
+@app.command()
+def demo() -> None:
+    """The demo's traffic and story (warm-up, calm, a drift episode); `up --demo` runs it."""
+    from riverwatch.demo import run_demo
+
+    run_demo(_running(("kafka", "redis"))[0])
 
 
 @app.command()

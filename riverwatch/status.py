@@ -49,7 +49,8 @@ def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
     p.hgetall(names.learner_stats())
     p.get(names.model_version("online"))
     p.get(names.monitor("status"))
-    *seconds, workers, helpers, learner, online, monitor = p.execute()
+    p.get(names.demo())
+    *seconds, workers, helpers, learner, online, monitor, demo = p.execute()
     live = summarize(({k.decode(): float(v) for k, v in h.items()} for h in seconds), window_s)
 
     def alive(beats: dict[bytes, bytes]) -> int:
@@ -62,6 +63,7 @@ def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
         "learner": {k.decode(): int(float(v)) for k, v in learner.items()},
         "online_model": online.decode() if online else "0 (no labels learned yet)",
         "monitor": orjson.loads(monitor)["message"] if monitor else "no scored event seen yet",
+        "demo": orjson.loads(demo) if demo else None,
         "children": read_supervisor(settings.data_dir),
         "lag": {
             "scorer": consumer_lag(
@@ -94,6 +96,15 @@ def render(s: dict[str, Any]) -> str:
             else "unknown (the broker did not answer)"
         ),
     ]
+    demo = s.get("demo")
+    if demo:  # `up --demo`: its phase, and the drift episode once injected
+        lines.append(f"demo               {demo['message']}")
+        ep = demo.get("episode")
+        if ep and demo["phase"] != "drift injected":  # that phase's message says it already
+            lines.append(
+                f"drift episode      injected at {ep['injected_at'][11:19]} UTC, since event "
+                f"day {ep['event_day']}: {ep['description']}"
+            )
     children = s.get("children")
     if children:  # run by `riverwatch up`: how its supervised children are doing
         lines.append("children           " + ", ".join(_child(n, c) for n, c in children.items()))

@@ -35,6 +35,7 @@ from core.names import Names
 from core.redis import redis_client
 from core.runfiles import read_endpoints, remove_runfiles, write_endpoints
 from core.settings import Settings, to_env
+from riverwatch.demo import clear_demo_status, demo_settings
 from riverwatch.embedded import TANSU_DURABLE, EmbeddedStack
 from riverwatch.procs import spawn, wait_until
 from riverwatch.supervisor import Budget, Child, Supervisor
@@ -83,6 +84,8 @@ def run_up(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if demo:  # the demo's faster world (labels a day late, ...) where the environment is silent
+        settings = demo_settings(settings)
     data = settings.data_dir.resolve()
     running = read_endpoints(data)
     if running is not None:  # two Valkeys on one append-only file would corrupt it
@@ -112,6 +115,7 @@ def run_up(
         typer.echo(_starting(stack))
         settings = _start_servers(sup, stack, settings, api_port, data)
         key = _dev_key(settings)
+        clear_demo_status(settings)  # a banner of an earlier demo run must not linger
         sup.on_crash_loop = lambda c: _system_alert(settings, c)
         _start_runtime(sup, settings, data, logs, workers)
         base = f"http://{settings.api_host}:{api_port}"
@@ -139,7 +143,7 @@ def run_up(
         wait_until(ready, API_START_S, "a scorer owning every partition", api.proc, api.log)
         if demo:
             env = _child_env(settings, data, fresh=False)
-            argv = _python("simulate", "--sink", "kafka", "--demo")
+            argv = _python("demo")
             demo_child = _process("demo", argv, env, logs / "demo.log", TIER_TRAFFIC)
             demo_child.restart = False
             sup.add(demo_child)

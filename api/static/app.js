@@ -576,6 +576,35 @@ async function pollForecasts() {
   panel("card-forecasts", true);
 }
 
+// ---------------------------------------------------------------- demo
+// GET /v1/demo: {phase, message, event_day, backfill: {day, of}, episode, steps: [{phase, at,
+// message}]} while `up --demo` runs, {phase: "off"} without a demo (the banner stays hidden).
+async function pollDemo() {
+  const res = await api("/v1/demo");
+  const d = res.body;
+  const box = $("demo");
+  if (!d || d.phase === "off") {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  box.dataset.phase = d.phase;
+  $("demo-phase").textContent = d.phase;
+  $("demo-message").textContent = d.message;
+  $("demo-day").textContent = `event day ${fmt(d.event_day)}`;
+  const bar = $("demo-progress");
+  bar.hidden = !(d.backfill && d.phase === "warming up");
+  if (d.backfill) {
+    bar.max = Math.max(1, d.backfill.of);
+    bar.value = d.backfill.day;
+  }
+  const steps = clear($("demo-steps"));
+  for (const st of d.steps || []) {
+    steps.append(el("li", { "data-phase": st.phase, title: st.message },
+      el("time", {}, clock(Date.parse(st.at))), el("b", {}, st.phase), st.message));
+  }
+}
+
 // ---------------------------------------------------------------- start
 async function start(key) {
   state.key = key;
@@ -590,6 +619,7 @@ async function start(key) {
   }
   openStream();
   every(2000, pollAlerts);
+  every(2000, pollDemo);
   every(5000, pollModels);
   every(5000, pollForecasts);
   every(10000, pollDrift);

@@ -75,6 +75,11 @@ class DayGenerator:
         )
         self._next_day = 0
 
+    @property
+    def next_day(self) -> int:
+        """The day :meth:`day` generates next."""
+        return self._next_day
+
     def _members(self, attribute: str | None, group: str | None) -> np.ndarray:
         if attribute is None or group is None:
             return np.ones(self.pop.n_customers, dtype=bool)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from operator import attrgetter
 
 import numpy as np
@@ -28,6 +29,9 @@ from riverwatch.simulator.population import Population, build_population
 __all__ = ["GroupBias", "SimConfig", "TransactionSimulator"]
 
 _AT = attrgetter("at")
+# The options :meth:`TransactionSimulator.change` may change while a simulation runs: the
+# ones ``DayGenerator.day`` reads afresh each day.
+CHANGEABLE = frozenset({"drift_day", "drift_customers_per_day", "shifts"})
 
 
 class TransactionSimulator:
@@ -59,11 +63,30 @@ class TransactionSimulator:
         self._terminals = [f"term-{j}" for j in range(pop.n_terminals)]
         self._groups = [pop.groups(i) for i in range(pop.n_customers)]
         self._start = epoch_seconds(cfg.start)
+        self._days: DayGenerator | None = None
+
+    def change(self, **options: object) -> int:
+        """Change the simulated world while ``events()`` runs (the demo injects a drift
+        episode this way): ``drift_day``, ``drift_customers_per_day`` or ``shifts``
+        (:data:`CHANGEABLE`). Days already generated stay as they were; returns the first
+        day not generated yet, the first one the change can reach."""
+        if bad := set(options) - CHANGEABLE:
+            raise ValueError(f"cannot change {sorted(bad)} while simulating: {sorted(CHANGEABLE)}")
+        self.config = replace(self.config, **options)  # type: ignore[arg-type]
+        if self._days is None:
+            return 0
+        self._days.config = self.config
+        return self._days.next_day
+
+    @property
+    def next_day(self) -> int:
+        """The first day ``events()`` has not generated yet (0 before it starts)."""
+        return 0 if self._days is None else self._days.next_day
 
     def events(self) -> Iterator[SimEvent]:
         """Yield transactions and labels in simulated-time order (endless if ``n_days`` is None)."""
         cfg = self.config
-        days = DayGenerator(cfg, self.population)
+        days = self._days = DayGenerator(cfg, self.population)
         pending: deque[SimEvent] = deque()  # labels not yet due, already in time order
         n_tx = 0
         day = 0
