@@ -2,8 +2,10 @@
 
 1. **warming up**: ``demo_backfill_days`` event days go in as fast as the system takes them
    (after each event day the demo waits until the monitor has seen all but the last day it
-   sent), then a first retrain is requested on ``control``; the demo waits for the champion,
-   a learned online model and the monitor's reference ("ready").
+   sent); once the 30-day features are full, a first retrain is requested on ``control`` and
+   the backfill waits for the champion; then the monitor collects its reference week, scored
+   by that champion. Calm comes with a champion, a learned online model and the monitor
+   "ready".
 2. **calm**: traffic at ``demo_days_per_minute``; the episode is due ``demo_drift_after_s``
    (wall seconds) later: the one schedule of the demo.
 3. **drift injected**: from the next event day on, a new fraud pattern (card testing on
@@ -96,17 +98,27 @@ def episode(settings: Settings, first_day: int) -> tuple[dict[str, Any], str]:
     return options, words
 
 
+def first_train_day(settings: Settings) -> int:
+    """The event day of the first retrain: right after the monitor's warm-up (the 30-day
+    features are full), so that the champion scores the week the monitor then takes as its
+    reference (a champion whose training rows all fall in the warm-up moves the reference to
+    the week after its promotion: ``streams.monitor_core``)."""
+    return int(settings.monitor_warmup_days) + settings.label_delay_days
+
+
 def _backfill(
     s: Settings, story: Story, r: redis.Redis, sink: KafkaSink, warm: Iterable[SimEvent]
 ) -> None:
     """Send ``warm`` day by day; before each next day, wait until the monitor has seen all
-    but the last day sent (the system's own pace, and a bounded backlog in the broker)."""
+    but the last day sent (the system's own pace, and a bounded backlog in the broker). On
+    :func:`first_train_day`, wait for a first champion."""
     key = story.names.monitor("stats")
     base = [int(v or 0) for v in r.hmget(key, "scores", "labels")]
     sent = {"transactions": 0, "labels": 0}
     of = round(s.demo_backfill_days)
     t0, behind, day = time.monotonic(), dict(sent), 0
     batch: list[SimEvent] = []
+    train_day = first_train_day(s)
     for ev in warm:
         d = int((ev.at - story.start) // DAY)
         if d != day and batch:
@@ -114,6 +126,8 @@ def _backfill(
             batch = []
             _wait(story, r, key, base, behind, d, of, t0, sent)
             behind, day = dict(sent), d
+            if d == train_day:
+                story.first_champion()
         batch.append(ev)
         if ev.topic in sent:
             sent[ev.topic] += 1
@@ -179,8 +193,6 @@ def run_demo(settings: Settings) -> None:
     warm, rest = split_at(merge(sim.events(), series.events()), start + s.demo_backfill_days * DAY)
     try:
         _backfill(s, story, r, sink, warm)
-        story.ask_retrain()
-        story.say("warming up: backfill done, first retrain requested")
         _live(s, story, sim, sink, rest)
     finally:
         sink.close()

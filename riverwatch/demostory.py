@@ -83,7 +83,7 @@ class Story:
     def say(self, message: str) -> None:
         if message != self.message:
             self.message = message
-            log.info("demo: %s", message)
+            log.debug("demo: %s", message)
         self.publish()
 
     # -- warming up --------------------------------------------------------------------------
@@ -101,13 +101,26 @@ class Story:
             action="retrain",
             target="batch",
             request_id=f"demo-first-{uuid.uuid4().hex[:8]}",
-            reason="demo: first batch model after the backfill",
+            reason="demo: first batch model, the features being full",
             timestamp=now_utc(),
         )
         p = producer(self.s, **{"message.timeout.ms": 10_000})
         p.produce(self.names.topic("control"), dumps(req), req.request_id.encode())
         p.flush(10)
         self.retrain_asked = time.monotonic()
+
+    def first_champion(self) -> None:
+        """Ask for the first retrain and wait for its champion (asking again now and then:
+        a request lost with a restarted worker, or one that found too few labels)."""
+        while (champ := self.registry.champion()) is None:
+            if time.monotonic() - self.retrain_asked > RETRAIN_AGAIN_S:
+                self.ask_retrain()
+            self.say(
+                f"warming up: features full at event day {self.event_day}, first retrain "
+                "requested (the backfill waits for the champion)"
+            )
+            time.sleep(1.0)
+        self.say(f"warming up: champion {champ.name}; backfilling the monitor's reference week")
 
     # -- observing ---------------------------------------------------------------------------
     def observe(self, t: float) -> bool:

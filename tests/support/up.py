@@ -52,14 +52,28 @@ def alive(pid: int) -> bool:
 
 
 @contextmanager
-def up(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str, str, list[str]]]:
-    """Run `riverwatch up` with a private data dir; yield (process, base URL, key, output)."""
+def up(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, for_s: int = 300
+) -> Iterator[tuple[subprocess.Popen[str], str, str, list[str]]]:
+    """Run `riverwatch up` with a private data dir (and ``env``, ``RIVERWATCH_*`` settings, on
+    top of none), stopping after ``for_s``; yield (process, base URL, key, output)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
-    env.update(RIVERWATCH_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
+    child_env.update(env or {})
+    child_env.update(RIVERWATCH_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "riverwatch", "up", "--api-port", str(port), "--for", "300", *args],
-        env=env,
+        [
+            sys.executable,
+            "-m",
+            "riverwatch",
+            "up",
+            "--api-port",
+            str(port),
+            "--for",
+            str(for_s),
+            *args,
+        ],
+        env=child_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
