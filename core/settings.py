@@ -591,13 +591,13 @@ class Settings(BaseSettings):
         "as the system takes them (past the monitor's warm-up), before a first retrain.",
     )
     demo_days_per_minute: float = Field(
-        1.0,
+        2.0,
         gt=0,
         description="RIVERWATCH_DEMO_DAYS_PER_MINUTE: event days per wall minute after the "
         "backfill.",
     )
     demo_drift_after_s: float = Field(
-        120.0,
+        60.0,
         ge=0,
         description="RIVERWATCH_DEMO_DRIFT_AFTER_S: wall seconds the demo stays calm before it "
         "injects its drift episode.",
