@@ -75,6 +75,7 @@ class Monitor:
             frame=feature_frame,
         )
         self.ref_token: str | None = None
+        self.ref_champion: str | None = None  # the champion the reference follows
         self.champion: str | None = None
         self.online_resets: int | None = None  # the learner's reset count seen last
 
@@ -127,8 +128,9 @@ class Monitor:
         first = self.ref_token is None
         self.ref_token = token
         champ = self.registry.champion()
-        if champ is None:
-            return
+        if champ is None or champ.name == self.ref_champion:
+            return  # e.g. a challenger registered: the champion, so the reference, stays
+        self.ref_champion = champ.name
         df = self.offline.read(champ.data_start, champ.data_end)
         X = df[list(self.fs.names)].to_numpy(dtype=float).tolist()
         rows = [

@@ -46,3 +46,38 @@ def test_a_reference_request_restarts_the_reference_from_the_monitors_time(
     assert m.core.status()["message"] == "warming up (reference from 1970-02-10T00:00:00+00:00)"
     assert r.get(Names(settings.topic_prefix).monitor("reference_request")) is None  # taken
     r.close()
+
+
+class _Registry:
+    """The two registry reads ``_follow_reference`` makes (no artifacts needed)."""
+
+    def __init__(self) -> None:
+        self.token, self.name = "1", "batch-1"
+
+    def stage_token(self) -> str:
+        return self.token
+
+    def champion(self) -> object:
+        day = 86_400.0
+        return type("V", (), {"name": self.name, "data_start": 14 * day, "data_end": 28 * day})
+
+
+def test_a_challenger_registered_leaves_the_reference_alone(settings: Settings) -> None:
+    """A stage change that keeps the champion (a challenger registered and kept) used to
+    restart the reference whenever the champion's training rows fall in the warm-up: the
+    demo's monitor went back to warming up after each retrain that was not promoted."""
+    r = redis_client(settings)
+    m = Monitor(settings, r, "test")
+    reg = m.registry = _Registry()  # type: ignore[assignment]
+    m.core.begin(0.0)
+    m.core.as_of = 40 * 86_400.0
+    warm = "warming up (reference from 1970-01-31T00:00:00+00:00)"
+    m._follow_reference()  # the champion at start: rows all in the warm-up, nothing moves
+    assert m.core.status()["message"] == warm
+    reg.token = "2"  # a challenger registered, the champion unchanged
+    m._follow_reference()
+    assert m.core.status()["message"] == warm
+    reg.token, reg.name = "3", "batch-2"  # a new champion, too few rows: collect afresh
+    m._follow_reference()
+    assert m.core.status()["message"] == "warming up (reference from 1970-02-10T00:00:00+00:00)"
+    r.close()
