@@ -12,13 +12,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 from confluent_kafka import Producer
-from playwright.sync_api import Browser, Page, Route, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect
 
 from api.routes.models import ModelsOverview
 from core.settings import Settings
@@ -26,25 +25,11 @@ from monitors.drift import ColumnDrift, DataDrift
 from monitors.fairness import FairnessCounts
 from monitors.performance import PerformanceReport
 from tests.support.apiserver import running_api
+from tests.support.browser import ARTIFACTS, MS
 from tests.support.up import up
 from tests.support.workers import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
-MS = 1000
 
 
 @dataclass
@@ -63,29 +48,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         assert found, "`up` did not log the embedded broker's address:\n" + "".join(lines)
         paths = set(httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"])
         yield Demo(base, key, found.group(1), paths)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium (never a downloaded one: `playwright install` is not used)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh context (own sessionStorage) whose page fails the test on a script error."""
-    context = browser.new_context(viewport=VIEWPORT)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    context.close()  # closes the page's event streams, so `up` stops without waiting on them
-    assert not errors, f"script errors on the page: {errors}"
 
 
 def throughput(pg: Page) -> float:

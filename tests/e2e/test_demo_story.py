@@ -23,9 +23,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import TEST_BROKER
-from tests.e2e.test_dashboard import ARTIFACTS, MS, browser, page  # noqa: F401 (fixtures)
-from tests.integration.test_up import up
-from tests.integration.workers import poll
+from tests.support.browser import ARTIFACTS, MS
+from tests.support.up import up
+from tests.support.workers import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,7 +61,7 @@ def get(base: str, key: str, path: str, **params: Any) -> Any:
 @pytest.mark.timeout(900)
 def test_the_demo_walks_warming_up_calm_drift_alert_retrain_recovered(
     tmp_path: Path,
-    page: Page,  # noqa: F811 (the fixture)
+    page: Page,
 ) -> None:
     # On the session's broker (RIVERWATCH_TEST_BROKER: Apache Kafka in CI).
     args = ("--demo", "--broker", TEST_BROKER)

@@ -11,7 +11,7 @@ import pytest
 from core.settings import Settings
 from riverwatch.demostory import DAY, Story
 from riverwatch.status import collect, render
-from tests.integration.apiserver import running_api
+from tests.support.apiserver import running_api
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
