@@ -153,6 +153,11 @@ def run_up(
         typer.secho(f"riverwatch is up: {base}/?key={key}", fg="green", bold=True)
         typer.echo(f"API key (admin): {key}  (also in {data / 'api-key'})")
         typer.echo(f"logs: {logs}   endpoints: {data / 'endpoints.json'}   stop: Ctrl-C")
+        if demo:
+            typer.echo(
+                "demo: warming up, calm, then a drift episode: see the page's banner or "
+                "`riverwatch status`"
+            )
         deadline = time.monotonic() + duration if duration else None
         while not stopping["now"] and (deadline is None or time.monotonic() < deadline):
             sup.check()
