@@ -253,7 +253,8 @@ class MonitorCore:
         q = self.quality.get(win.kind)
         if q is None:
             numeric = [c for c in self.c.features if c == "amount" or c.startswith("attr_")]
-            q = self.quality[win.kind] = DataQuality(self.c.quality, numeric)
+            q = DataQuality(self.c.quality, numeric, partitions=win.kind == "time")
+            self.quality[win.kind] = q
             q.collect(*self._quality_period)
         return q.window(win.window_start, win.window_end, win.events, frame, self.rejected())
 

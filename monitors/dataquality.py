@@ -136,9 +136,13 @@ def _rejects_delta(now: Mapping[str, int], before: Mapping[str, int] | None) -> 
 class DataQuality:
     """Reference and judgement of data quality for one kind of window (see the module)."""
 
-    def __init__(self, config: QualityConfig, numeric: Sequence[str]):
+    def __init__(self, config: QualityConfig, numeric: Sequence[str], partitions: bool = True):
         self.c = config
         self.numeric = tuple(numeric)  # input columns checked against the reference's range
+        # the volume per partition (time windows only: a count window holds the events in
+        # their arrival order, and a worker may consume one partition's backlog before the
+        # next, so its mix of partitions says nothing about producers)
+        self.partitions = partitions
         self.start = self.until = math.inf
         self.ref: Tally | None = None  # the reference, once complete
         self._acc = Tally()
@@ -267,7 +271,7 @@ class DataQuality:
             self.collect(end, end + (self.until - self.start))
             return
         self.ref = acc
-        if len(acc.partitions) > 1:
+        if self.partitions and len(acc.partitions) > 1:
             top = {f"partition={p}": n for p, n in acc.partitions.most_common(self.c.max_fields)}
             self.volume = VolumeMonitor.from_counts(top, self._span or 1.0)
 
