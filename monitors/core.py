@@ -22,7 +22,9 @@ Warm-up and reference (the monitor knows when its inputs can be judged):
 Per window of scored events (once the reference is ready): per-feature drift overall and per
 segment (:mod:`monitors.columns`), prediction drift (score PSI and the flagged share), selection
 -rate parity per protected attribute (decisions need no label), and the volume of each segment
-(a producer that goes silent). Per window of labels: fairness on outcomes and performance;
+(a producer that goes silent); data quality per field (:mod:`monitors.dataquality`, its
+reference collected over the same period, the rejected records read through ``rejected``).
+Per window of labels: fairness on outcomes and performance;
 per label: concept drift on each model's error stream. The :class:`monitors.policy.Policy`
 turns findings into alerts and control requests.
 """

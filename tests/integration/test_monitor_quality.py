@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 from core.names import Names
 from core.settings import Settings
 from riverwatch.simulator import SimConfig, TransactionSimulator
+from tests.integration.apiserver import running_api
 from tests.integration.simfeed import feed, read_alerts
 from tests.integration.workers import poll, running_worker
 
@@ -74,4 +75,35 @@ def test_bad_records_sent_to_the_broker_raise_a_quality_alert_naming_the_field(
     # the stored feature rows carry what the monitor judges the other fields on
     row = orjson.loads(r.get(names.feature_row(f"tx-4-{10}")) or b"{}")
     assert row["dq"]["cat"]["channel"] in ("online", "pos") and "p" in row["dq"]
+    r.close()
+
+
+def test_the_api_counts_what_rejected_transactions_broke(settings: Settings) -> None:
+    """A 422 (or a partly rejected body) adds each rejected record to the counters, per
+    field, kind and reason; an unknown field's name (user text) never becomes a key."""
+    names = Names(settings.topic_prefix)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    ok = {"event_id": "q1", "timestamp": 0, "card_id": "c", "terminal_id": "t", "amount": 1.0}
+    body = [
+        ok,
+        {**ok, "event_id": "q2", "amount": -1.0},
+        {**ok, "event_id": "q3", "amount": 1e12},
+        {k: v for k, v in ok.items() if k != "amount"} | {"x" * 60: 1},
+        "not an object",
+    ]
+    with running_api(settings) as api:
+        got = api.http.post("/v1/transactions", json=body, headers=api.auth("writer"))
+        assert got.status_code == 202 and got.json()["rejected"] == 4
+        counters = {k.decode(): int(v) for k, v in r.hgetall(names.monitor("rejects")).items()}
+        assert counters == {
+            "records": 4,
+            "amount|out_of_range|greater_than_equal": 1,
+            "amount|out_of_range|out_of_range": 1,
+            "amount|missing|missing": 1,
+            "(unknown field)|invalid|extra_forbidden": 1,
+            "(record)|invalid|not_validated": 1,
+        }
+        got = api.http.post("/v1/transactions", json=body[1], headers=api.auth("writer"))
+        assert got.status_code == 422
+        assert int(r.hget(names.monitor("rejects"), "records") or 0) == 5
     r.close()
