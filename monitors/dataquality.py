@@ -247,8 +247,6 @@ class DataQuality:
         acc.rows += t.rows
         acc.dq += t.dq
         acc.rejected += t.rejected
-        for key, reasons in t.bad.items():
-            acc.bad.setdefault(key, Counter()).update(reasons)
         acc.partitions.update(t.partitions)
         for fld, counts in t.values.items():
             known = self._known.get(fld, set())
@@ -259,6 +257,10 @@ class DataQuality:
             if known is not None:
                 known |= set(counts)
                 self._known[fld] = None if len(known) > self.c.max_values else known
+        for (fld, kind), reasons in t.bad.items():
+            if fld.startswith("groups.") and fld not in self._known:
+                continue  # an attribute not tracked (bounded)
+            acc.bad.setdefault((fld, kind), Counter()).update(reasons)
         for col, v in values.items():
             if len(v):
                 lo, hi = self._ranges.get(col, [math.inf, -math.inf])

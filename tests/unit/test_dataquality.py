@@ -177,6 +177,7 @@ def test_hostile_values_and_attributes_stay_bounded() -> None:
     assert all(v is None or len(v) <= 50 for v in dq._known.values())
     assert dq._known["groups.region"] is None  # too many values: not judged for new ones
     assert dq._known["channel"] == {"a"}
+    assert dq.ref is not None and len(dq.ref.bad) <= 8  # groups.<attr> missing, tracked only
     calm = [{"groups": {}, "dq": {"p": 0, "cat": {"channel": f"c{i}"}}} for i in range(5000)]
     check = dq.window(100.0, 200.0, calm, None, {})
     assert [f for f in check.findings if f["subject"] == "channel:new_value"] == []
