@@ -343,7 +343,8 @@ class MonitorCore:
         out = self.policy.features(win, data)
         if pred is not None:
             out.extend(self.policy.prediction(win, pred))
-        out.extend(self.policy.quality(win, vol))
+        if win.kind == "time":  # a count window of a backlog consumed partition by partition
+            out.extend(self.policy.quality(win, vol))  # spans more time than its events
         if quality.volume is not None:  # a partition of transactions gone silent
             out.extend(self.policy.quality(win, quality.volume))
         out.extend(self.policy.data_quality(win, quality.findings))
