@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import re
 from dataclasses import dataclass, field
 from itertools import islice
@@ -25,6 +26,7 @@ from core.errors import InvalidEvent
 from core.events import Label, MetricPoint, Transaction, dumps, parse_event
 from core.limits import EventLimits
 from core.metrics import EVENTS
+from core.rejects import NOT_VALIDATED, reject_keys, tally
 from core.settings import Settings
 
 # topic -> (contract, field used as the Kafka key)
@@ -36,6 +38,7 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in a thread
 _LINE = re.compile(rb"^[ \t\r\f\v]*[^\s]", re.MULTILINE)  # a line with something on it
+log = logging.getLogger(__name__)
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
 
 
@@ -48,6 +51,8 @@ class Outcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
     errors_omitted: int = 0
     max_errors: int = 20
+    # per rejected record, what it broke (core.rejects): the monitor's data-quality counters
+    broken: list[set[str]] = field(default_factory=list)
 
     def add_error(self, error: dict[str, Any]) -> None:
         """Keep ``error`` if it is among the first ``max_errors`` by index; count it if not."""
@@ -165,6 +170,7 @@ def validate(
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             outcome.reject(index, "(record)", f"must be a JSON object, not {_type_name(record)}")
+            outcome.broken.append({NOT_VALIDATED})
             continue
         try:
             good.append((index, parse_event(model, record, limits)))
@@ -172,6 +178,7 @@ def validate(
             for error in exc.errors:
                 outcome.add_error({"index": index, **error})
             outcome.rejected += 1
+            outcome.broken.append(reject_keys(exc, model.model_fields))
     return good
 
 
@@ -217,6 +224,8 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
         outcome, indexes, wire, lines = await asyncio.to_thread(prepare, *args)
     else:
         outcome, indexes, wire, lines = prepare(*args)
+    if topic == "transactions" and outcome.broken:
+        await count_rejects(resources, outcome.broken)
     refused = await resources.producer.produce(
         resources.names.topic(topic), wire, settings.api_produce_timeout_s
     )
@@ -231,3 +240,16 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     EVENTS.labels(topic=topic, outcome="accepted").inc(outcome.accepted)
     EVENTS.labels(topic=topic, outcome="rejected").inc(outcome.rejected)
     return outcome
+
+
+async def count_rejects(resources: Resources, broken: list[set[str]]) -> None:
+    """Add the rejected transactions to the monitor's data-quality counters (core.rejects);
+    best effort: a Redis error is logged, the answer is not refused for it."""
+    key = resources.names.monitor("rejects")
+    try:
+        p = resources.redis.pipeline(transaction=False)
+        for k, n in tally(broken).items():
+            p.hincrby(key, k, n)
+        await p.execute()
+    except Exception:  # the counters are for the monitor; the client's answer goes on
+        log.exception("could not count %d rejected transactions", len(broken))

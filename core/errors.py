@@ -12,8 +12,11 @@ class ConfigError(RiverwatchError, ValueError):
 class InvalidEvent(RiverwatchError, ValueError):
     """A record does not match its contract; ``errors`` lists ``{"field", "reason"}`` items."""
 
-    def __init__(self, errors: list[dict[str, str]]):
+    def __init__(self, errors: list[dict[str, str]], kinds: list[tuple[str, str]] | None = None):
         self.errors = errors
+        # (top-level field, pydantic error type) of every error: what the data-quality
+        # counters count (core.rejects), where ``errors`` says it for people
+        self.kinds = kinds or []
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
 
 

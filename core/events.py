@@ -313,7 +313,11 @@ def parse_event(
         errors = validation_errors(exc)
         if errors and errors[0]["reason"].startswith("Invalid JSON"):
             errors = [{"field": "(record)", "reason": errors[0]["reason"]}]
-        raise InvalidEvent(errors) from exc
+        kinds = [
+            (str(e["loc"][0])[:_FIELD_CHARS] if e["loc"] else "(record)", e["type"])
+            for e in exc.errors(include_url=False)[:MAX_RECORD_ERRORS]
+        ]
+        raise InvalidEvent(errors, kinds) from exc
 
 
 def dumps(event: BaseModel) -> bytes:

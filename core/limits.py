@@ -81,8 +81,10 @@ def limits_of(info: ValidationInfo) -> EventLimits:
     return ctx["limits"] if ctx else DEFAULT_LIMITS  # type: ignore[no-any-return]
 
 
-def _error(message: str, **values: Any) -> PydanticCustomError:
-    return PydanticCustomError("bounds", message, values)
+def _error(message: str, kind: str = "bounds", **values: Any) -> PydanticCustomError:
+    # the type: "out_of_range" for a number or time beyond a limit, "bounds" otherwise (the
+    # monitor's data-quality counters tell the two apart, core.rejects)
+    return PydanticCustomError(kind, message, values)
 
 
 def show(text: str, chars: int = 32) -> str:
@@ -138,7 +140,9 @@ def check_amount(value: float, info: ValidationInfo) -> float:
     limit = limits_of(info).max_amount
     if not math.isfinite(value) or value > limit:
         raise _error(
-            "must be a finite number at most {limit} (RIVERWATCH_MAX_AMOUNT)", limit=f"{limit:g}"
+            "must be a finite number at most {limit} (RIVERWATCH_MAX_AMOUNT)",
+            "out_of_range",
+            limit=f"{limit:g}",
         )
     return value
 
@@ -149,6 +153,7 @@ def check_value(value: float, info: ValidationInfo) -> float:
     if not math.isfinite(value) or abs(value) > limit:
         raise _error(
             "must be a finite number between -{limit} and {limit} (RIVERWATCH_MAX_ABS_VALUE)",
+            "out_of_range",
             limit=f"{limit:g}",
         )
     return value
@@ -165,12 +170,14 @@ def _window(seconds: float, limits: EventLimits, shown: str) -> None:
     if seconds < limits.min_epoch:
         raise _error(
             "{shown} is before {bound} (RIVERWATCH_MIN_EVENT_TIME)",
+            "out_of_range",
             shown=shown,
             bound=_iso(limits.min_epoch),
         )
     if seconds >= limits.max_epoch:
         raise _error(
             "{shown} is not before {bound} (RIVERWATCH_MAX_EVENT_TIME)",
+            "out_of_range",
             shown=shown,
             bound=_iso(limits.max_epoch),
         )
@@ -245,6 +252,7 @@ def _check_entry(key: Any, value: Any, limits: EventLimits) -> None:
         raise _error(
             "the value of {key} must be a finite number between -{limit} and {limit} "
             "(RIVERWATCH_MAX_ABS_VALUE)",
+            "out_of_range",
             key=show(key),
             limit=f"{limits.max_abs_value:g}",
         )

@@ -508,6 +508,32 @@ class Settings(BaseSettings):
         description="RIVERWATCH_MONITOR_DRIFT_MIN_PSI: least PSI (effect size) for a feature "
         "to drift, overall or in a segment, besides its chi-square test.",
     )
+    monitor_quality_min_abs: float = Field(
+        0.02,
+        gt=0,
+        le=1,
+        description="RIVERWATCH_MONITOR_QUALITY_MIN_ABS: least absolute rise of a field's "
+        "missing, invalid or out-of-range rate over the reference's for a quality alert.",
+    )
+    monitor_quality_min_rel: float = Field(
+        1.0,
+        ge=0,
+        description="RIVERWATCH_MONITOR_QUALITY_MIN_REL: least rise of such a rate relative to "
+        "the reference's (1.0: doubled).",
+    )
+    monitor_quality_min_count: int = Field(
+        20,
+        ge=1,
+        description="RIVERWATCH_MONITOR_QUALITY_MIN_COUNT: least events of a window affected "
+        "(a bad field, or a new value of a categorical field) for a quality alert.",
+    )
+    monitor_quality_new_share: float = Field(
+        0.02,
+        gt=0,
+        le=1,
+        description="RIVERWATCH_MONITOR_QUALITY_NEW_SHARE: least share of a window's events "
+        "a value not seen in the reference must reach for a quality alert (new category).",
+    )
 
     max_amount: float = Field(
         1e9, gt=0, description="RIVERWATCH_MAX_AMOUNT: largest transaction amount accepted."

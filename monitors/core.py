@@ -22,15 +22,18 @@ Warm-up and reference (the monitor knows when its inputs can be judged):
 Per window of scored events (once the reference is ready): per-feature drift overall and per
 segment (:mod:`monitors.columns`), prediction drift (score PSI and the flagged share), selection
 -rate parity per protected attribute (decisions need no label), and the volume of each segment
-(a producer that goes silent). Per window of labels: fairness on outcomes and performance;
+(a producer that goes silent); data quality per field (:mod:`monitors.dataquality`, its
+reference collected over the same period, the rejected records read through ``rejected``).
+Per window of labels: fairness on outcomes and performance;
 per label: concept drift on each model's error stream. The :class:`monitors.policy.Policy`
 turns findings into alerts and control requests.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,7 @@ import pandas as pd
 from monitors.cbpe import estimate
 from monitors.columns import ColumnDrift
 from monitors.concept import ConceptDriftMonitor
+from monitors.dataquality import DataQuality, QualityCheck, QualityConfig
 from monitors.fairness import FairnessCounts
 from monitors.performance import performance
 from monitors.policy import Decision, Policy, PolicyConfig
@@ -77,6 +81,7 @@ class CoreConfig:
     max_group_values: int = 256  # values of an attribute tracked apart; the rest as "(other)"
     weights: dict[str, float] | None = None  # the champion's feature importance
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)  # monitors.dataquality
 
 
 def default_frame(rows: Sequence[Row], names: Sequence[str]) -> pd.DataFrame:
@@ -95,6 +100,7 @@ class MonitorCore:
         *,
         store: Store | None = None,
         frame: Callable[[Sequence[Row], Sequence[str]], pd.DataFrame] = default_frame,
+        rejected: Callable[[], Mapping[str, int]] | None = None,
     ):
         self.c = config
         self.concept = concept
@@ -125,6 +131,11 @@ class MonitorCore:
         # observations pooled into "(other)" past max_group_values, per monitor (the worker
         # exports them as riverwatch_group_values_pooled_total)
         self.pooled = {"concept": 0, "fairness": 0}
+        # data quality per window kind, its reference collected over the reference period;
+        # ``rejected`` reads the rejected records' counters (core.rejects) once per window
+        self.rejected = rejected or (lambda: {})
+        self.quality: dict[str, DataQuality] = {}
+        self._quality_period = (math.inf, math.inf)
 
     # -- reference ---------------------------------------------------------------------------
     @property
@@ -151,6 +162,7 @@ class MonitorCore:
         """Collect a new reference from event time ``at`` (features are warm already)."""
         self.features = self.scores_ref = self.volume = None
         self.ref_from, self.ref_until = at, at + self.c.reference_s
+        self._quality_from(self.ref_from, self.ref_until)
         self._ref_rows, self._seen = [], 0
         for model, _ in MODELS:
             self.concept.reset(model)
@@ -229,6 +241,24 @@ class MonitorCore:
         if self.ref_from is None:
             self.ref_from = first + self.c.warmup_s
             self.ref_until = self.ref_from + self.c.reference_s
+        if math.isinf(self._quality_period[0]):  # (a champion's rows may be the reference)
+            start = first + self.c.warmup_s
+            self._quality_from(start, start + self.c.reference_s)
+
+    def _quality_from(self, start: float, until: float) -> None:
+        """Data quality collects its reference over ``[start, until)`` too."""
+        self._quality_period = (start, until)
+        for q in self.quality.values():
+            q.collect(start, until)
+
+    def _quality(self, win: Window[Row], frame: Callable[[], pd.DataFrame]) -> QualityCheck:
+        q = self.quality.get(win.kind)
+        if q is None:
+            numeric = [c for c in self.c.features if c == "amount" or c.startswith("attr_")]
+            q = DataQuality(self.c.quality, numeric, partitions=win.kind == "time")
+            self.quality[win.kind] = q
+            q.collect(*self._quality_period)
+        return q.window(win.window_start, win.window_end, win.events, frame, self.rejected())
 
     def _collect(self, row: Row, t: float) -> None:
         if self.first is None:
@@ -265,6 +295,7 @@ class MonitorCore:
             if not done:  # too few rows (a restart lost them): collect a new reference from here
                 self.ref_from = win.window_end
                 self.ref_until = win.window_end + self.c.reference_s
+                self._quality_from(self.ref_from, self.ref_until)
                 self._seen = 0
             self._ref_rows = []
         if self._scores_until is not None and win.window_end >= self._scores_until:
@@ -273,13 +304,15 @@ class MonitorCore:
                 ScoreDriftMonitor(ref, threshold=self.c.review_threshold) if len(ref) else None
             )
             self._scores_until, self._ref_scores = None, []
+        rows = win.events
+        frame = functools.cache(lambda: self.frame(rows, self.c.features))
+        quality = self._quality(win, frame)
         if not self.ready or self.ref_until is None or win.window_start < self.ref_until:
             self.store("drift", {**win.meta(), "status": self.status()})
             return Decision()
         assert self.features is not None and self.volume is not None
-        rows = win.events
         groups = [r.get("groups") or {} for r in rows]
-        data = self.features.compare(self.frame(rows, self.c.features), groups)
+        data = self.features.compare(frame(), groups)
         scores = np.asarray([r.get("score", math.nan) for r in rows], dtype=float)
         pred = self.scores_ref.compare(scores) if self.scores_ref else None
         vol = self.volume.compare(groups, span_s=win.window_end - win.window_start)
@@ -304,12 +337,17 @@ class MonitorCore:
                 # before the labels: performance as the scores expect it (CBPE)
                 "estimated": estimate(scores, self.c.review_threshold).to_dict(),
                 "selection": {a: f.to_dict() for a, f in fair.items()},
+                "quality": quality.report,
             },
         )
         out = self.policy.features(win, data)
         if pred is not None:
             out.extend(self.policy.prediction(win, pred))
-        out.extend(self.policy.quality(win, vol))
+        if win.kind == "time":  # a count window of a backlog consumed partition by partition
+            out.extend(self.policy.quality(win, vol))  # spans more time than its events
+        if quality.volume is not None:  # a partition of transactions gone silent
+            out.extend(self.policy.quality(win, quality.volume))
+        out.extend(self.policy.data_quality(win, quality.findings))
         out.extend(self.policy.fairness(win, fair))
         return out
 

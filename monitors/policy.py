@@ -345,6 +345,18 @@ class Policy:
             out.alerts.append(self._alert(win, "quality", "warning", d["segment"], msg, **d))
         return out
 
+    def data_quality(self, win: Window[Any], findings: Iterable[Mapping[str, Any]]) -> Decision:
+        """A ``quality`` alert per finding of :mod:`monitors.dataquality` (a field's missing,
+        invalid or out-of-range rate rose; new values of a field), cooldown per subject."""
+        out = Decision()
+        for f in findings:
+            if not self._cool("quality", f["subject"], win.window_end):
+                alert = self._alert(
+                    win, "quality", "warning", f["subject"], f["message"], **f["details"]
+                )
+                out.alerts.append(alert)
+        return out
+
     def concept(self, win: Window[Any], events: Iterable[DriftEvent]) -> Decision:
         """Concept drift on error streams: retrain (batch/combined) or reset (online)."""
         out = Decision()

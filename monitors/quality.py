@@ -60,6 +60,13 @@ class VolumeMonitor:
         self.rates = {seg: n * scale / span_s for seg, n in counts}
         self.min_drop, self.z = min_drop, z
 
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], span_s: float, **kw: Any) -> VolumeMonitor:
+        """Reference rates from counts per segment over ``span_s`` (no ``"*"`` unless given)."""
+        vm = cls([], span_s, **kw)
+        vm.rates = {seg: n / span_s for seg, n in counts.items()}
+        return vm
+
     def compare(self, groups: Sequence[Mapping[str, str] | None], span_s: float) -> VolumeCheck:
         """The window's count per reference segment, and the drops among them."""
         seen = _counts(groups)

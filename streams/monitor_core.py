@@ -73,6 +73,7 @@ class Monitor:
             self.policy,
             store=self._store,
             frame=feature_frame,
+            rejected=self._rejects,
         )
         self.ref_token: str | None = None
         self.ref_champion: str | None = None  # the champion the reference follows
@@ -107,6 +108,14 @@ class Monitor:
             return {}
         raw = self.r.mget([self.names.feature_row(e) for e in eids])
         return {e: orjson.loads(v) for e, v in zip(eids, raw, strict=True) if v is not None}
+
+    def _rejects(self) -> dict[str, int]:
+        """The rejected transactions' counters (core.rejects; one HGETALL per window)."""
+        raw = self.r.hgetall(self.names.monitor("rejects"))
+        return {
+            k.decode("utf-8", "replace") if isinstance(k, bytes) else k: int(v)
+            for k, v in raw.items()
+        }
 
     def _begin(self, t: float) -> None:
         """The first event time the deployment's monitor saw (kept in Redis, so a restarted

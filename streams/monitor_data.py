@@ -13,6 +13,7 @@ from core.errors import ConfigError
 from core.settings import Settings
 from models.features import FEATURE_NAMES, FeatureSet, row_features
 from monitors.core import CoreConfig
+from monitors.dataquality import QualityConfig
 from monitors.policy import PolicyConfig
 
 
@@ -50,6 +51,13 @@ def core_config(s: Settings, weights: dict[str, float] | None = None) -> CoreCon
         max_group_values=s.monitor_max_group_values,
         weights=weights,
         policy=policy_config(s),
+        quality=QualityConfig(
+            min_abs=s.monitor_quality_min_abs,
+            min_rel=s.monitor_quality_min_rel,
+            min_count=s.monitor_quality_min_count,
+            new_share=s.monitor_quality_new_share,
+            max_values=s.monitor_max_group_values,
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from core.errors import InvalidEvent
 from core.events import Label, parse_event
 from core.limits import EventLimits
+from core.rejects import NOT_VALIDATED, reject_keys
 
 E = TypeVar("E", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -87,11 +88,15 @@ def from_events(events: list[Any]) -> list[Record]:
 
 
 def parse_batch(
-    cls: type[E], records: list[Record], limits: EventLimits | None = None
+    cls: type[E],
+    records: list[Record],
+    limits: EventLimits | None = None,
+    broken: list[set[str]] | None = None,
 ) -> tuple[list[tuple[Record, E]], Bad]:
     """Each record parsed as ``cls`` within ``limits`` (the settings' bounds; the defaults
     without); the ones that are not, with why (``field: reason``, to dead-letter). Never
-    raises for one record."""
+    raises for one record. ``broken``, when given, gets what each bad record broke
+    (:func:`core.rejects.reject_keys`)."""
     parsed: list[tuple[Record, E]] = []
     bad: Bad = []
     for rec in records:
@@ -99,9 +104,13 @@ def parse_batch(
             parsed.append((rec, parse_event(cls, rec.value or b"", limits)))
         except InvalidEvent as exc:
             bad.append((rec, str(exc)))
+            if broken is not None:
+                broken.append(reject_keys(exc, cls.model_fields))
         except Exception as exc:  # a validator's bug must not stop the worker
             log.exception("could not validate %s[%s]@%s", rec.topic, rec.partition, rec.offset)
             bad.append((rec, f"(record): could not be validated: {type(exc).__name__}"))
+            if broken is not None:
+                broken.append({NOT_VALIDATED})
     return parsed, bad
 
 

@@ -19,11 +19,13 @@ from core.featurestore import Increments, RedisFeatureStore
 from core.limits import EventLimits
 from core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from core.names import Names
+from core.rejects import tally
 from core.settings import Settings
 from models.features import FeatureSet, FeatureSpec, safe_amount
 from models.livestats import batch_stats
 from models.scoring import Thresholds, score_matrix, score_record
 from models.serving import ModelSet
+from monitors.dataquality import OPTIONAL, row_quality
 from streams.forecasting import DerivedSeries
 from streams.records import Out, Record, dead_letters, iso, parse_batch
 
@@ -49,9 +51,15 @@ class Scorer:
 
     def process(self, records: list[Record]) -> list[Out]:
         """Score a batch; return the records to produce. Never raises for one bad record."""
-        txs, bad = parse_batch(Transaction, records, EventLimits.from_settings(self.s))
+        broken: list[set[str]] = []
+        txs, bad = parse_batch(Transaction, records, EventLimits.from_settings(self.s), broken)
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
+        if broken:  # the monitor's data-quality counters (core.rejects); bounded fields
+            p = self.store.r.pipeline(transaction=False)
+            for k, n in tally(broken).items():
+                p.hincrby(self.names.monitor("rejects"), k, n)
+            p.execute()
         if txs:
             outs += self._score(txs)
         return outs
@@ -77,6 +85,7 @@ class Scorer:
         fresh: list[tuple[Record, Transaction]] = []
         rows: list[list[float]] = []
         fills: list[tuple[str, str]] = []
+        quality: list[dict[str, Any]] = []  # per fresh event, for the monitor's data quality
         seen: set[str] = set()
         for (rec, tx), prev in zip(txs, existing, strict=True):
             if prev is not None:  # a replay: its counters are applied, re-emit its outputs
@@ -92,6 +101,8 @@ class Scorer:
             )  # fmt: skip
             rows.append(x)
             fills += filled
+            values = {f: getattr(tx, f) for f in OPTIONAL}
+            quality.append(row_quality(values, filled, rec.partition))
             inc.add("card", tx.card_id, b, 1, safe_amount(tx.amount))  # as the features count it
             inc.add("terminal", tx.terminal_id, b, 1, 0.0)
             fresh.append((rec, tx))
@@ -99,7 +110,7 @@ class Scorer:
         count_fills(fills, "stream")
         if not fresh:
             return outs
-        outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, stale)
+        outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, stale, quality)
         return outs
 
     def _emit(
@@ -108,6 +119,7 @@ class Scorer:
         X: np.ndarray,
         inc: Increments,
         stale: dict[str, list[bytes]],
+        quality: list[dict[str, Any]],
     ) -> list[Out]:
         results = score_matrix(self.models.current(), X, self.thresholds, self.features.names)
         meta = self.features.row_meta()
@@ -137,6 +149,7 @@ class Scorer:
                     "shadow_score": res["shadow_score"],
                     "batch_model": res["model_versions"].get("batch"),
                     "decision": res["decision"],
+                    "dq": quality[i],
                 }
             )
             outs.append(Out(self.t_scores, tx.card_id.encode(), blob))

@@ -74,6 +74,9 @@ def test_attributes_are_features_of_the_stream_and_the_sync_scorer_alike(
         assert row["x"][-2:] == pytest.approx([0.3, 0.0])
         filled = orjson.loads(api.redis.get(api.names.feature_row("fa4")) or b"{}")
         assert filled["x"][-2:] == [0.0, 0.0]
+        # ... and says so to the monitor's data quality (monitors.dataquality.row_quality)
+        assert filled["dq"]["bad"] == ["attributes.device_risk"]
+        assert "attributes.is_vip" in filled["dq"]["miss"] and "bad" not in row["dq"]
         url = f"http://127.0.0.1:{port}/metrics"
         page = poll(lambda: httpx.get(url).text, 30, "the worker's /metrics")
         assert fills(page, "device_risk", "invalid", "stream") == 1
