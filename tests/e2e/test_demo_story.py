@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import TEST_BROKER
+from tests.support import TEST_BROKER
 from tests.support.browser import ARTIFACTS, MS
 from tests.support.up import up
 from tests.support.workers import poll

@@ -14,9 +14,9 @@ from confluent_kafka import Producer
 from core.names import Names
 from core.settings import Settings
 from riverwatch.simulator import SimConfig, TransactionSimulator
-from tests.integration.apiserver import running_api
-from tests.integration.simfeed import feed, read_alerts
-from tests.integration.workers import poll, running_worker
+from tests.support.apiserver import running_api
+from tests.support.simfeed import feed, read_alerts
+from tests.support.workers import poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BAD = 150
