@@ -62,12 +62,15 @@ def test_group_bias_raises_a_fairness_alert(settings: Settings, tmp_path: Path) 
     # the metric and the figures: which rate, which groups, the value, its interval
     found = a["details"]["findings"]
     assert found and set(a["details"]["metrics"]) == {f["metric"] for f in found}
-    assert all(f["ci_low"] <= f["value"] <= f["ci_high"] for f in found)
+    for f in found:  # the whole interval past the threshold
+        ratio = f["metric"].endswith("ratio")
+        assert f["ci_high"] < f["threshold"] if ratio else f["ci_low"] > f["threshold"], f
     assert any("65+" in (f["high"], f["low"]) for f in found)
 
 
 def test_no_bias_no_fairness_alert(settings: Settings, tmp_path: Path) -> None:
-    assert run(monitor_settings(settings), tmp_path, None) == []
+    got = run(monitor_settings(settings), tmp_path, None)
+    assert got == [], [(a["message"], a["details"].get("findings")) for a in got]
 
 
 def test_monitor_endpoints_answer(settings: Settings, tmp_path: Path) -> None:

@@ -173,8 +173,9 @@ def test_no_fairness_alert_on_fair_labeled_windows(seed: int) -> None:
 
 def test_an_attribute_that_appears_later_is_judged_with_the_parity_ratio() -> None:
     """From day 8 events carry a new attribute, ``channel``; app payments are flagged at a
-    third of web payments' rate: a demographic-parity ratio below 0.8 on decisions (the
-    difference, ~1.5 points, stays under the 0.02 tolerance: the ratio alone catches it)."""
+    third of web payments' rate (1% vs 3.4%): a demographic-parity ratio below 0.8 on
+    decisions (the difference's interval, around 2.4 points, does not clear the 0.02 tolerance:
+    the ratio alone catches it)."""
 
     def groups(rng: np.random.Generator, t: float) -> dict[str, str]:
         g = {"region": ("north", "south")[int(rng.integers(2))]}
@@ -185,9 +186,11 @@ def test_an_attribute_that_appears_later_is_judged_with_the_parity_ratio() -> No
     rows = scored(12, 4000, seed=5, groups=groups)
     rng = np.random.default_rng(1)
     for r in rows:  # two in three of app's flagged payments are approved instead
-        app = r["groups"].get("channel") == "app"
-        if app and r["decision"] == "review" and rng.random() < 2 / 3:
+        channel = r["groups"].get("channel")
+        if channel == "app" and r["decision"] == "review" and rng.random() < 2 / 3:
             r["decision"] = "approve"
+        elif channel == "web" and rng.random() < 0.004:  # and web's reviewed a bit more
+            r["decision"] = "review"
     mon = core()
     alerts = [a for a in mon.scores(rows).alerts if a.kind == "fairness"]
     assert alerts and {a.subject for a in alerts} == {"channel"}
