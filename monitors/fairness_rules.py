@@ -12,7 +12,8 @@ bootstrap interval of their difference and of their ratio (:mod:`monitors.fairne
   ``min_ratio`` (``equalized_odds_ratio``), or the difference's lower bound above
   ``odds_tolerance`` (``equalized_odds_difference``).
 
-A ratio counts only when the two rates also differ by at least that tolerance (materiality).
+A ratio counts only when the difference's interval also lies above half that tolerance
+(materiality).
 
 Only rates whose denominators hold ``min_group_size`` events in both groups have intervals
 (``FairnessCounts.report``), so a small group cannot raise an alarm; a ratio whose higher rate
@@ -108,10 +109,13 @@ def findings(
                     **common,
                 )
             )
-        # a ratio counts only with a material gap too (0.5% vs 1% is a ratio of 0.5 but half
-        # a point): events cluster by customer, so at low rates an event-level interval of a
-        # ratio is too narrow, and the calm worker test saw a ratio alarm once without it
-        if math.isfinite(iv.ratio) and iv.ratio_high < min_ratio and iv.gap >= limit:
+        # A ratio counts only with a material gap too (0.5% vs 1% is a ratio of 0.5 but half
+        # a point): the gap's interval must lie above half the tolerance. Events cluster by
+        # customer (a compromised card's spree), so at low rates an event-level interval is
+        # too narrow: on the benchmark's no-change world (tuning seeds 1-2) a gap of 2 points
+        # (north 2.2% vs south 0%, gap interval from 0.005) gave ratio alarms without this.
+        material = iv.ci_low > limit / 2
+        if math.isfinite(iv.ratio) and iv.ratio_high < min_ratio and material:
             out.append(
                 FairnessFinding(
                     metric=ratio_metric,
