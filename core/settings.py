@@ -440,6 +440,27 @@ class Settings(BaseSettings):
         "(retrain) or worse than the predecessor's (rollback) only when its bootstrap upper "
         "bound at this level is too (a window's few frauds make its AP noisy).",
     )
+    monitor_estimate_min_abs: float = Field(
+        0.1,
+        ge=0,
+        description="RIVERWATCH_MONITOR_ESTIMATE_MIN_ABS: least drop of a precision or recall "
+        "estimated from the scores (before labels, CBPE) below the reference's estimate: the "
+        "window's whole interval must be below by this much (and by MIN_REL).",
+    )
+    monitor_estimate_min_rel: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="RIVERWATCH_MONITOR_ESTIMATE_MIN_REL: ... and by this share of the "
+        "reference's estimate (0.2: a fifth).",
+    )
+    monitor_estimate_min_count: int = Field(
+        30,
+        ge=1,
+        description="RIVERWATCH_MONITOR_ESTIMATE_MIN_COUNT: events a window and the reference "
+        "need behind an estimated metric (flagged events for precision, expected frauds for "
+        "recall) before it is judged.",
+    )
     monitor_rollback_margin: float = Field(
         0.02,
         ge=0,
@@ -457,6 +478,21 @@ class Settings(BaseSettings):
     )
     monitor_fairness_tolerance: float = Field(
         0.02, ge=0, description="RIVERWATCH_MONITOR_FAIRNESS_TOLERANCE: gap an interval must clear."
+    )
+    monitor_fairness_min_ratio: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="RIVERWATCH_MONITOR_FAIRNESS_MIN_RATIO: a selection-rate (demographic "
+        "parity) or TPR/FPR (equalized odds) ratio between groups whose whole interval is below "
+        "this is unfair (fairlearn's convention, the four-fifths rule).",
+    )
+    monitor_fairness_odds_tolerance: float = Field(
+        0.02,
+        ge=0,
+        description="RIVERWATCH_MONITOR_FAIRNESS_ODDS_TOLERANCE: a TPR or FPR difference "
+        "between groups (equalized odds) whose whole interval is above this is unfair "
+        "(RIVERWATCH_MONITOR_FAIRNESS_TOLERANCE is the selection rate's).",
     )
     monitor_max_group_values: int = Field(
         256,

@@ -23,9 +23,12 @@ Per window of scored events (once the reference is ready): per-feature drift ove
 segment (:mod:`monitors.columns`), prediction drift (score PSI and the flagged share), selection
 -rate parity per protected attribute (decisions need no label), and the volume of each segment
 (a producer that goes silent); data quality per field (:mod:`monitors.dataquality`, its
-reference collected over the same period, the rejected records read through ``rejected``).
-Per window of labels: fairness on outcomes and performance;
-per label: concept drift on each model's error stream. The :class:`monitors.policy.Policy`
+reference collected over the same period, the rejected records read through ``rejected``);
+performance estimated from the scores (CBPE) against the reference's estimate
+(:mod:`monitors.estimated`; stored as ``estimate``, replaced by the realised figures once the
+window's labels mature). Per window of labels: fairness on outcomes (selection rate and
+equalized odds, :mod:`monitors.fairness_rules`) and performance; per label: concept drift on
+each model's error stream. The :class:`monitors.policy.Policy`
 turns findings into alerts and control requests.
 """
 
@@ -40,10 +43,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitors.cbpe import estimate
+from monitors.cbpe import Estimate, estimate
 from monitors.columns import ColumnDrift
 from monitors.concept import ConceptDriftMonitor
 from monitors.dataquality import DataQuality, QualityCheck, QualityConfig
+from monitors.estimated import EstimateLedger
 from monitors.fairness import FairnessCounts
 from monitors.performance import performance
 from monitors.policy import Decision, Policy, PolicyConfig
@@ -128,6 +132,10 @@ class MonitorCore:
         self.volume: VolumeMonitor | None = None
         self.ref_info: dict[str, Any] = {}
         self.weights = config.weights
+        # performance before labels: the reference scores' CBPE estimate, and the judged
+        # windows' estimates waiting for their labels (monitors.estimated)
+        self.ref_estimate: Estimate | None = None
+        self.ledger = EstimateLedger()
         # observations pooled into "(other)" past max_group_values, per monitor (the worker
         # exports them as riverwatch_group_values_pooled_total)
         self.pooled = {"concept": 0, "fairness": 0}
@@ -160,7 +168,7 @@ class MonitorCore:
 
     def restart(self, at: float) -> None:
         """Collect a new reference from event time ``at`` (features are warm already)."""
-        self.features = self.scores_ref = self.volume = None
+        self.features = self.scores_ref = self.volume = self.ref_estimate = None
         self.ref_from, self.ref_until = at, at + self.c.reference_s
         self._quality_from(self.ref_from, self.ref_until)
         self._ref_rows, self._seen = [], 0
@@ -171,7 +179,7 @@ class MonitorCore:
         """A reset online model changes the scores, not the inputs: the score reference is
         collected afresh from event time ``at`` (prediction drift is not judged until then);
         the feature and volume references and the readiness stay."""
-        self.scores_ref = None
+        self.scores_ref = self.ref_estimate = None
         self._scores_until = at + self.c.reference_s
         self._ref_scores = []
 
@@ -220,6 +228,7 @@ class MonitorCore:
         self.scores_ref = (
             ScoreDriftMonitor(finite, threshold=self.c.review_threshold) if len(finite) else None
         )
+        self.ref_estimate = self._estimate(finite) if len(finite) else None
         t = [float(r["epoch"]) for r in rows]
         self.volume = VolumeMonitor(groups, span_s=max(t) - min(t) or 1.0, scale=total / len(rows))
         if self.ref_from is None:
@@ -303,6 +312,7 @@ class MonitorCore:
             self.scores_ref = (
                 ScoreDriftMonitor(ref, threshold=self.c.review_threshold) if len(ref) else None
             )
+            self.ref_estimate = self._estimate(ref) if len(ref) else None
             self._scores_until, self._ref_scores = None, []
         rows = win.events
         frame = functools.cache(lambda: self.frame(rows, self.c.features))
@@ -325,6 +335,8 @@ class MonitorCore:
             rates=("selection_rate",),
         )
         self.pooled["fairness"] += fc.pooled  # counted as the report folds the tail
+        est = self._estimate(scores)
+        self.store("estimate", self.ledger.add(win, est, self.ref_estimate))
         self.store(
             "drift",
             {
@@ -335,7 +347,7 @@ class MonitorCore:
                 "prediction": pred.to_dict() if pred else None,
                 "volume": vol.to_dict(),
                 # before the labels: performance as the scores expect it (CBPE)
-                "estimated": estimate(scores, self.c.review_threshold).to_dict(),
+                "estimated": est.to_dict(),
                 "selection": {a: f.to_dict() for a, f in fair.items()},
                 "quality": quality.report,
             },
@@ -349,7 +361,11 @@ class MonitorCore:
             out.extend(self.policy.quality(win, quality.volume))
         out.extend(self.policy.data_quality(win, quality.findings))
         out.extend(self.policy.fairness(win, fair))
+        out.extend(self.policy.estimated(win, est, self.ref_estimate))
         return out
+
+    def _estimate(self, scores: np.ndarray) -> Estimate:
+        return estimate(scores, self.c.review_threshold, confidence=self.c.perf_confidence)
 
     # -- labels ------------------------------------------------------------------------------
     def labels(self, pairs: Sequence[tuple[Row, int, float]], champion: str | None) -> Decision:
@@ -361,12 +377,18 @@ class MonitorCore:
             t = float(row["epoch"])
             if self._judged(t):  # not an event of the warm-up, whose features were filling
                 events += self._errors(row, label, t)
+            score = row.get("score")
+            if isinstance(score, (int, float)) and math.isfinite(score):
+                self.ledger.label(t, score >= self.c.review_threshold, label)
             for win in self.labeled.add((row, label), t):
                 out.extend(self.labeled_window(win, champion))
         if events:
             span: Window[Any] = Window("count", -1, events[0].time, events[-1].time, [], [])
             self.store("concept", {"events": [e.to_dict() for e in events], **span.meta()})
-            out.extend(self.policy.concept(span, events))
+            if self.ready:  # no concept alert while warming up (the detectors learn meanwhile)
+                out.extend(self.policy.concept(span, events))
+        for record in self.ledger.matured(self.as_of, self.c.label_delay_s):
+            self.store("estimate", record)  # the realised figures replace the estimate
         return out
 
     def _errors(self, row: Row, label: int, t: float) -> list[Any]:
@@ -389,8 +411,9 @@ class MonitorCore:
 
     def labeled_window(self, win: Window[tuple[Row, int]], champion: str | None) -> Decision:
         """Fairness on outcomes and performance of one window of labeled events (shown while
-        warming up too; judged by the policy only from the reference's start on)."""
-        judge = self._judged(win.window_start)
+        warming up too; judged by the policy only once the reference is ready, on events from
+        its start on)."""
+        judge = self.ready and self._judged(win.window_start)
         rows = [r for r, _ in win.events]
         y = [lab for _, lab in win.events]
         fc = FairnessCounts(max_groups=self.c.max_group_values)

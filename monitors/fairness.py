@@ -82,6 +82,11 @@ class GapInterval:
     ci_low: float
     ci_high: float
     significant: bool
+    # the ratio ``rate[low] / rate[high]`` (fairlearn's min/max ratio) and its interval, from
+    # the same draws; NaN when the higher rate is 0
+    ratio: float = math.nan
+    ratio_low: float = math.nan
+    ratio_high: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class AttributeFairness:
     demographic_parity_ratio: float
     equalized_odds_difference: float
     intervals: dict[str, GapInterval] = field(default_factory=dict)
+    equalized_odds_ratio: float = math.nan  # fairlearn's: the smaller of the TPR and FPR ratios
 
     @property
     def significant(self) -> bool:
@@ -104,8 +110,9 @@ class AttributeFairness:
         """JSON-ready (NaN becomes None)."""
         d = asdict(self)
         d["significant"] = self.significant
-        if math.isnan(self.demographic_parity_ratio):
-            d["demographic_parity_ratio"] = None
+        for k in ("demographic_parity_ratio", "equalized_odds_ratio"):
+            if math.isnan(d[k]):
+                d[k] = None
         return d
 
 
@@ -272,7 +279,12 @@ def _attribute(
             hi, lo = e[np.argmax(r[k][e])], e[np.argmin(r[k][e])]
             d = boot[k][:, hi] - boot[k][:, lo]
             alpha = (1 - confidence) / pairs
-            ci_lo, ci_hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+            q = [alpha / 2, 1 - alpha / 2]
+            ci_lo, ci_hi = np.quantile(d, q)
+            # The ratio's interval from the same draws (Jeffreys' half counts keep every drawn
+            # rate above 0); not counted again in the Bonferroni: it judges the same pair.
+            ratio = float(r[k][lo] / r[k][hi]) if r[k][hi] > 0 else math.nan
+            rat_lo, rat_hi = np.quantile(boot[k][:, lo] / boot[k][:, hi], q)
             intervals[k] = GapInterval(
                 k,
                 names[hi],
@@ -281,6 +293,9 @@ def _attribute(
                 float(ci_lo),
                 float(ci_hi),
                 bool(ci_lo > tolerance),
+                ratio,
+                float(rat_lo) if math.isfinite(ratio) else math.nan,
+                float(rat_hi) if math.isfinite(ratio) else math.nan,
             )
     return AttributeFairness(
         attribute=attr,
@@ -289,7 +304,14 @@ def _attribute(
         demographic_parity_ratio=float(sr.min() / top) if top > 0 else math.nan,
         equalized_odds_difference=max(gap["tpr"], gap["fpr"]),
         intervals=intervals,
+        equalized_odds_ratio=min(_ratio(r["tpr"]), _ratio(r["fpr"])),
     )
+
+
+def _ratio(rate: np.ndarray) -> float:
+    """fairlearn's between-groups ratio: the smallest rate over the largest (NaN when 0)."""
+    top = float(rate.max())
+    return float(rate.min() / top) if top > 0 else math.nan
 
 
 def _resample(c: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:

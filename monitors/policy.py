@@ -17,7 +17,10 @@ Rules (thresholds in :class:`PolicyConfig`):
 * concept drift on the online model: a ``reset`` request for it;
 * a newly promoted champion that does worse than its predecessor on its first matured window:
   a ``rollback`` request;
-* fairness: a ``fairness`` alert only when a bootstrap interval says the gap is real.
+* fairness: a ``fairness`` alert only when a bootstrap interval says the gap is real and past
+  its threshold (parity ratio below 0.8, a difference above its tolerance, ...);
+* performance estimated from the scores (before labels) fell below the reference's estimate
+  by a material amount: a ``performance`` alert on ``estimated`` (no action).
 
 Cooldowns run on event time per (kind, subject), so a replay makes the same decisions and one
 incident is one alert. Every action is also announced as a ``retrain`` alert and audited.
@@ -45,9 +48,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.events import Alert, Control
+from monitors.cbpe import Estimate
 from monitors.columns import FeatureDrift
 from monitors.concept import ALL, DriftEvent
+from monitors.estimated import drops as estimate_drops
+from monitors.estimated import message as estimate_message
 from monitors.fairness import AttributeFairness
+from monitors.fairness_rules import findings as fairness_findings
+from monitors.fairness_rules import message as fairness_message
 from monitors.prediction import ScoreDrift
 from monitors.quality import VolumeCheck
 from monitors.windows import Window
@@ -75,6 +83,16 @@ class PolicyConfig:
     reset_models: tuple[str, ...] = ("online",)
     batch_model: str = "batch"  # the model the registry's champion serves
     audit_max: int = 1000
+    # performance estimated before labels (monitors.estimated): a drop counts when the
+    # estimate's interval lies below the reference's estimate by max(min_abs, min_rel * it),
+    # with at least min_count events behind the metric (flagged, or expected frauds)
+    estimate_min_abs: float = 0.1
+    estimate_min_rel: float = 0.2
+    estimate_min_count: int = 30
+    # fairness (monitors.fairness_rules), after fairlearn's conventions
+    fairness_min_ratio: float = 0.8  # parity / equalized-odds ratio (the four-fifths rule)
+    fairness_tolerance: float = 0.02  # selection-rate difference
+    fairness_odds_tolerance: float = 0.02  # TPR / FPR difference (equalized odds)
 
 
 @dataclass
@@ -444,34 +462,53 @@ class Policy:
         return out
 
     def fairness(self, win: Window[Any], reports: Mapping[str, AttributeFairness]) -> Decision:
-        """One ``fairness`` alert per attribute whose gap is significant (bootstrap)."""
+        """One ``fairness`` alert per attribute with a gap whose bootstrap interval clears its
+        threshold (:mod:`monitors.fairness_rules`: parity and equalized-odds ratios and
+        differences), naming the attribute, the groups, the metrics and the figures."""
         out = Decision()
+        c = self.c
         for attr, rep in sorted(reports.items()):
-            if not rep.significant or self._cool("fairness", attr, win.window_end):
+            found = fairness_findings(
+                rep,
+                min_ratio=c.fairness_min_ratio,
+                tolerance=c.fairness_tolerance,
+                odds_tolerance=c.fairness_odds_tolerance,
+            )
+            if not found or self._cool("fairness", attr, win.window_end):
                 continue
-            sig = [i for i in rep.intervals.values() if i.significant]
-            groups = sorted({g for i in sig for g in (i.high, i.low)})
-            parts = [
-                f"{i.rate} {i.high} vs {i.low}: gap {i.gap:.3f} "
-                f"(CI {i.ci_low:.3f}..{i.ci_high:.3f})"
-                for i in sig
-            ]
-            msg = f"unfair outcomes by {attr}: " + "; ".join(parts)
-            ratio = rep.demographic_parity_ratio
-            if not math.isnan(ratio):
-                msg += f"; selection-rate ratio {ratio:.2f}" + (" (< 0.8)" if ratio < 0.8 else "")
+            groups = sorted({g for f in found for g in (f.high, f.low)})
+            sig = [rep.intervals[r] for r in sorted({f.rate for f in found})]
             out.alerts.append(
                 self._alert(
                     win,
                     "fairness",
                     "warning",
                     attr,
-                    msg,
+                    fairness_message(attr, found),
                     attribute=attr,
                     groups=groups,
+                    metrics=sorted({f.metric for f in found}),
+                    findings=[f.to_dict() for f in found],
                     intervals=[vars(i) for i in sig],
                     demographic_parity_difference=rep.demographic_parity_difference,
+                    demographic_parity_ratio=_num(rep.demographic_parity_ratio),
                     equalized_odds_difference=rep.equalized_odds_difference,
+                    equalized_odds_ratio=_num(rep.equalized_odds_ratio),
                 )
             )
         return out
+
+    def estimated(self, win: Window[Any], est: Estimate, ref: Estimate | None) -> Decision:
+        """Performance estimated from the scores (CBPE) fell materially below the reference's
+        estimate: a ``performance`` alert on subject ``estimated`` (:mod:`monitors.estimated`);
+        no retrain: nothing is known about the labels yet."""
+        c = self.c
+        found = [] if ref is None else estimate_drops(
+            est, ref, min_abs=c.estimate_min_abs, min_rel=c.estimate_min_rel,
+            min_count=c.estimate_min_count,
+        )  # fmt: skip
+        if not found or self._cool("performance", "estimated", win.window_end):
+            return Decision()
+        msg = estimate_message(found)
+        details = {"finding": "estimated_drop", "drops": [d.to_dict() for d in found]}
+        return Decision([self._alert(win, "performance", "warning", "estimated", msg, **details)])

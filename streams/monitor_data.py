@@ -26,6 +26,12 @@ def policy_config(s: Settings) -> PolicyConfig:
         perf_drop=s.monitor_perf_drop,
         rollback_margin=s.monitor_rollback_margin,
         cooldown_s=s.monitor_cooldown_s,
+        estimate_min_abs=s.monitor_estimate_min_abs,
+        estimate_min_rel=s.monitor_estimate_min_rel,
+        estimate_min_count=s.monitor_estimate_min_count,
+        fairness_min_ratio=s.monitor_fairness_min_ratio,
+        fairness_tolerance=s.monitor_fairness_tolerance,
+        fairness_odds_tolerance=s.monitor_fairness_odds_tolerance,
     )
 
 

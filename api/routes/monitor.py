@@ -47,8 +47,28 @@ async def fairness(key: ReadKey, resources: ResourcesDep, history: History = 10)
 
 @router.get("/performance", summary="Realised performance and label maturity")
 async def perf(key: ReadKey, resources: ResourcesDep, history: History = 10) -> dict[str, Any]:
-    """AUC, AP, Card Precision@k, precision/recall per model; provisional until matured."""
-    return await _result(resources, "performance", history)
+    """AUC, AP, Card Precision@k, precision/recall per model; provisional until matured.
+
+    ``estimated``: per judged scored window, precision and recall estimated from the scores
+    before the labels (``source: "estimate"``, with intervals and the reference's estimate),
+    replaced by the realised figures once its labels matured (``source: "realised"``);
+    ``latest`` is the newest window, ``history`` up to ``history`` windows, newest first."""
+    out = await _result(resources, "performance", history)
+    out["estimated"] = await _estimates(resources, history)
+    return out
+
+
+async def _estimates(resources: Any, history: int) -> dict[str, Any]:
+    """The stored estimate records, one per window: a realised record (stored later) replaces
+    its window's estimate."""
+    key = resources.names.monitor("estimate:history")
+    raw = await resources.redis.lrange(key, 0, -1)  # bounded by RIVERWATCH_MONITOR_HISTORY
+    latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for v in raw:  # newest first: the first record of a window is its latest
+        rec = orjson.loads(v)
+        latest.setdefault((rec.get("window_kind"), rec.get("window_index")), rec)
+    windows = sorted(latest.values(), key=lambda r: r.get("window_end") or "", reverse=True)
+    return {"latest": windows[0] if windows else None, "history": windows[:history]}
 
 
 @router.get("/concept", summary="Concept drift detected on the error streams")

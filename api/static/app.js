@@ -455,11 +455,11 @@ async function pollModels() {
 // ---------------------------------------------------------------- monitors
 // GET /v1/monitor/{drift,fairness,performance}: {status, latest, history}; latest is null
 // until the monitor closes its first window.
-async function monitor(kind, cardId) {
+async function monitor(kind, cardId, whole = false) {
   const res = await api(`/v1/monitor/${kind}?history=0`);
   const latest = res.body ? res.body.latest : null;
   if (!latest) panel(cardId, false, res.body ? "the monitor has not closed a window yet" : reason(res));
-  return latest;
+  return whole && latest ? res.body : latest;  // whole: the answer's other fields too
 }
 
 const windowText = (w) => `window of ${fmt(w.n)} to ${shortTime(w.window_end)}`;
@@ -518,9 +518,10 @@ async function pollFairness() {
 }
 
 async function pollPerformance() {
-  const latest = await monitor("performance", "card-performance");
+  const answer = await monitor("performance", "card-performance", true);
   const body = clear($("performance-body"));
-  if (!latest) return;
+  if (!answer) return;
+  const latest = answer.latest;
   const models = Object.entries(latest.models || {});
   const cols = [["AUC", "auc"], ["AP", "ap"], ["CP@k", "card_precision"], ["recall", "recall"]];
   const table = el("table", { class: "grid" });
@@ -534,6 +535,17 @@ async function pollPerformance() {
   body.append(table);
   const prov = models.some(([, m]) => m.provisional) ? " · *provisional, labels still maturing" : "";
   body.append(el("p", { class: "sub" }, `${windowText(latest)}${latest.champion ? ` · champion ${latest.champion}` : ""}${prov}`));
+  // GET /v1/monitor/performance's estimated.latest: the newest scored window's precision and
+  // recall estimated from its scores (CBPE), or realised once its labels matured.
+  const est = answer.estimated && answer.estimated.latest;
+  if (est) {
+    const e = est.estimated || {}, ref = est.reference || {};
+    const ci = (m) => (est.source === "estimate" && e[`${m}_low`] !== null ? ` (${fmt(e[`${m}_low`], 2)}–${fmt(e[`${m}_high`], 2)})` : "");
+    const vs = ref.precision !== undefined ? ` · reference ${fmt(ref.precision, 2)} / ${fmt(ref.recall, 2)}` : "";
+    body.append(el("p", { class: "sub", id: "performance-estimate" },
+      `${est.source === "realised" ? "realised" : "estimated before labels"}: precision ${fmt(est.precision, 3)}${ci("precision")}, ` +
+      `recall ${fmt(est.recall, 3)}${ci("recall")}${vs} · ${windowText(est)}`));
+  }
   panel("card-performance", models.length > 0, "no model scored the window");
 }
 

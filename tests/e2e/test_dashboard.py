@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 from confluent_kafka import Producer
@@ -21,9 +22,12 @@ from playwright.sync_api import Page, Route, expect
 
 from api.routes.models import ModelsOverview
 from core.settings import Settings
+from monitors.cbpe import estimate
 from monitors.drift import ColumnDrift, DataDrift
+from monitors.estimated import EstimateLedger
 from monitors.fairness import FairnessCounts
 from monitors.performance import PerformanceReport
+from monitors.windows import Window
 from tests.support.apiserver import running_api
 from tests.support.browser import ARTIFACTS, MS
 from tests.support.up import up
@@ -166,6 +170,9 @@ def monitor_answers() -> dict[str, object]:
     fairness = {a: f.to_dict() for a, f in counts.report(n_boot=50).items()}
     perf = PerformanceReport(2000, 1800, 0.9, 1800, 12, False, 0.93, 0.71, 0.35, 100, 0.5, 0.6, 0.5)
     ok = {"status": "ok", "history": []}
+    ledger = EstimateLedger()  # the stored record of a window judged before its labels
+    scores = np.r_[np.full(40, 0.6), np.full(1960, 0.01)]
+    estimated = ledger.add(Window("time", 4, 0.0, 3600.0, [], []), estimate(scores, 0.5), None)
     return {
         "/v1/monitor/drift": ok
         | {
@@ -174,7 +181,10 @@ def monitor_answers() -> dict[str, object]:
         },
         "/v1/monitor/fairness": ok | {"latest": WINDOW | {"attributes": fairness}},
         "/v1/monitor/performance": ok
-        | {"latest": WINDOW | {"as_of": 0, "champion": None, "models": {"online": perf.to_dict()}}},
+        | {
+            "latest": WINDOW | {"as_of": 0, "champion": None, "models": {"online": perf.to_dict()}},
+            "estimated": {"latest": estimated, "history": [estimated]},
+        },
     }
 
 
@@ -228,6 +238,7 @@ def test_panels_render_the_monitor_and_model_answers(settings: Settings, page: P
         perf = page.locator("#performance-body")
         expect(perf).to_contain_text("online", timeout=15 * MS)
         expect(perf).to_contain_text("0.930")
+        expect(perf).to_contain_text("estimated before labels: precision 0.600 (")
         # Nothing scored under this prefix: the live panels say so instead of showing zeros.
         expect(page.locator("#card-scores .empty")).to_be_visible()
         expect(page.locator("#card-alerts .empty")).to_contain_text("no data yet")

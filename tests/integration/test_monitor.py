@@ -59,10 +59,18 @@ def test_group_bias_raises_a_fairness_alert(settings: Settings, tmp_path: Path) 
     assert a["subject"] == "age_band" and a["details"]["attribute"] == "age_band"
     assert "65+" in a["details"]["groups"]
     assert a["details"]["window_start"] < a["details"]["window_end"]
+    # the metric and the figures: which rate, which groups, the value, its interval
+    found = a["details"]["findings"]
+    assert found and set(a["details"]["metrics"]) == {f["metric"] for f in found}
+    for f in found:  # the whole interval past the threshold
+        ratio = f["metric"].endswith("ratio")
+        assert f["ci_high"] < f["threshold"] if ratio else f["ci_low"] > f["threshold"], f
+    assert any("65+" in (f["high"], f["low"]) for f in found)
 
 
 def test_no_bias_no_fairness_alert(settings: Settings, tmp_path: Path) -> None:
-    assert run(monitor_settings(settings), tmp_path, None) == []
+    got = run(monitor_settings(settings), tmp_path, None)
+    assert got == [], [(a["message"], a["details"].get("findings")) for a in got]
 
 
 def test_monitor_endpoints_answer(settings: Settings, tmp_path: Path) -> None:
@@ -86,8 +94,17 @@ def test_monitor_endpoints_answer(settings: Settings, tmp_path: Path) -> None:
         latest = drift["latest"]
         assert latest["window_start"] <= latest["window_end"]
         assert 0 <= latest["data"]["share_drifted"] <= 1 and latest["reference"]["source"]
-        perf = api.http.get("/v1/monitor/performance", headers=api.auth("reader")).json()
+        perf = api.http.get("/v1/monitor/performance?history=100", headers=api.auth("reader"))
+        perf = perf.json()
         assert perf["status"] == "ok" and "combined" in perf["latest"]["models"]
+        # performance estimated before labels, per judged window; realised once labels matured
+        est = perf["estimated"]
+        assert est["latest"] and est["latest"]["estimated"]["n"] == est["latest"]["n"]
+        windows = [(w["window_kind"], w["window_index"]) for w in est["history"]]
+        assert len(windows) == len(set(windows))  # one record per window
+        realised = [w for w in est["history"] if w["source"] == "realised"]
+        assert realised and all(w["realised"]["labeled"] > 0 for w in realised)
+        assert all(w["precision"] == w["realised"]["precision"] for w in realised)
         fair = api.http.get("/v1/monitor/fairness", headers=api.auth("reader")).json()
         assert "age_band" in fair["latest"]["attributes"]
         st = api.http.get("/v1/monitor/status", headers=api.auth("reader")).json()

@@ -13,6 +13,7 @@ from fairlearn.metrics import (
     demographic_parity_difference,
     demographic_parity_ratio,
     equalized_odds_difference,
+    equalized_odds_ratio,
     false_positive_rate,
     selection_rate,
     true_positive_rate,
@@ -61,6 +62,9 @@ def test_fairness_counts_equal_fairlearn(events: list[tuple[str, str, int, int]]
         assert _close(
             got.equalized_odds_difference, equalized_odds_difference(y, p, sensitive_features=sf)
         )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            want = equalized_odds_ratio(y, p, sensitive_features=sf)
+        assert _close(got.equalized_odds_ratio, want)
         frame = MetricFrame(
             metrics={
                 "selection_rate": selection_rate,
@@ -130,6 +134,20 @@ def test_a_real_gap_is_significant_and_named() -> None:
     assert not strict.report(seed=1, tolerance=0.5)["grp"].significant
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["significant"] is True and d["groups"]["c"]["n"] == 400
+
+
+def test_ratio_intervals_come_from_the_same_draws() -> None:
+    rep = _simulate(
+        np.random.default_rng(7), {"a": 2000, "b": 2000, "c": 400}, {"a": 0.05, "b": 0.05, "c": 0.3}
+    ).report(seed=1)["grp"]
+    sel = rep.intervals["selection_rate"]
+    rates = {g: r.selection_rate for g, r in rep.groups.items()}
+    assert sel.ratio == pytest.approx(rates[sel.low] / rates[sel.high])
+    assert sel.ratio == pytest.approx(rep.demographic_parity_ratio)
+    assert sel.ratio_low < sel.ratio < sel.ratio_high < 0.8  # a real disparity
+    fair = _simulate(np.random.default_rng(8), {"a": 3000, "b": 3000}, {"a": 0.05, "b": 0.05})
+    for iv in fair.report(seed=1)["grp"].intervals.values():
+        assert iv.ratio_low < 1 < iv.ratio_high or iv.ratio_high >= 0.8
 
 
 def test_empty_denominators_follow_fairlearn_conventions() -> None:
