@@ -411,9 +411,9 @@ class MonitorCore:
 
     def labeled_window(self, win: Window[tuple[Row, int]], champion: str | None) -> Decision:
         """Fairness on outcomes and performance of one window of labeled events (shown while
-        warming up too; judged by the policy only once the reference is ready, on events from
-        its start on)."""
-        judge = self.ready and self._judged(win.window_start)
+        warming up too; judged by the policy on events from the reference's start on, the
+        performance only once the reference is ready)."""
+        judge = self._judged(win.window_start)
         rows = [r for r, _ in win.events]
         y = [lab for _, lab in win.events]
         fc = FairnessCounts(max_groups=self.c.max_group_values)
@@ -452,7 +452,7 @@ class MonitorCore:
                 confidence=self.c.perf_confidence,
             )
             reports[model] = rep.to_dict()
-            if not judge:
+            if not (judge and self.ready):  # no performance alert while warming up
                 continue
             decision.extend(
                 self.policy.perf(
