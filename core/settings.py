@@ -488,6 +488,14 @@ class Settings(BaseSettings):
         description="RIVERWATCH_MONITOR_CONCEPT_MIN_LABELS: labels a (model, group) error "
         "stream needs before a detected rise counts.",
     )
+    monitor_concept_alpha: float = Field(
+        0.001,
+        ge=0,
+        lt=1,
+        description="RIVERWATCH_MONITOR_CONCEPT_ALPHA: a material rise of an error rate must "
+        "also be significant at this level (exact one-sided test of two Poisson rates, the "
+        "confirmation window against the stretch before it; 0: no test).",
+    )
 
     monitor_warmup_days: float = Field(
         30.0,
