@@ -39,6 +39,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import time
 from collections import defaultdict
 from multiprocessing import Pool
@@ -175,6 +176,7 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
     found: list[tuple[str, str, float]] = []
     rows_of: list[list[dict[str, Any]]] = []
     counts: list[tuple[int, int]] = []  # per day: flagged, frauds
+    said: list[tuple[float, str]] = []  # each alert's message (figures), for a reader
     for d, day in enumerate(days):
         p = predict_batch(model, day["X"])
         dec = decide(p, s.review_threshold, s.decline_threshold)
@@ -205,8 +207,16 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
             dec_s = core.scores([r for r in rows if lo <= r["epoch"] < hi])
             for decision in (dec_l, dec_s):
                 found += [(a.kind, a.subject, core.as_of) for a in decision.alerts]
+                said += [(core.as_of, a.message) for a in decision.alerts]
     start = days[0]["epoch"][0] - days[0]["epoch"][0] % DAY_S
-    return {"scenario": scenario, "seed": seed, "start": start, "alerts": found, "counts": counts}
+    return {
+        "scenario": scenario,
+        "seed": seed,
+        "start": start,
+        "alerts": found,
+        "counts": counts,
+        "messages": said,
+    }
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -301,19 +311,33 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true", help=f"the tuning seeds {TUNE_SEEDS}")
     ap.add_argument("--scenarios", default="", help="comma-separated parts of scenario names")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--save", default="", help="also write the raw results (JSON) here")
+    ap.add_argument(
+        "--save",
+        default="",
+        help="JSON-lines file of raw results: each run is appended as it ends, runs already in "
+        "it are not run again, and the tables cover every run in it of the chosen seeds and "
+        "scenarios (so a long benchmark can be resumed or run in parts)",
+    )
     args = ap.parse_args()
     seeds = list(TUNE_SEEDS) if args.tune else [int(x) for x in args.seeds.split(",")]
     parts = [p.strip() for p in args.scenarios.split(",") if p.strip()]
     names = [n for n in SCENARIOS if not parts or any(p in n for p in parts)]
     t0 = time.perf_counter()
-    champion()  # once, before the workers fork
-    jobs = [(n, seed) for n in names for seed in seeds]
-    with Pool(args.workers) as pool:
-        results = pool.map(run, jobs)
-    if args.save:
-        with open(args.save, "w") as f:
-            json.dump(results, f)
+    saved: list[dict[str, Any]] = []
+    if args.save and os.path.exists(args.save):
+        with open(args.save) as f:
+            saved = [json.loads(line) for line in f if line.strip()]
+    done = {(r["scenario"], r["seed"]) for r in saved}
+    jobs = [(n, seed) for n in names for seed in seeds if (n, seed) not in done]
+    results = [r for r in saved if r["scenario"] in names and r["seed"] in seeds]
+    if jobs:
+        champion()  # once, before the workers fork
+        with Pool(args.workers) as pool:
+            for r in pool.imap_unordered(run, jobs):
+                results.append(r)
+                if args.save:
+                    with open(args.save, "a") as f:
+                        f.write(json.dumps(r) + "\n")
     sets = (
         ("tuning", TUNE_SEEDS),
         ("reported (not tuned on)", REPORT_SEEDS),
