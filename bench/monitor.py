@@ -318,6 +318,11 @@ def main() -> None:
         "it are not run again, and the tables cover every run in it of the chosen seeds and "
         "scenarios (so a long benchmark can be resumed or run in parts)",
     )
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the tables of the --save file, run nothing",
+    )
     args = ap.parse_args()
     seeds = list(TUNE_SEEDS) if args.tune else [int(x) for x in args.seeds.split(",")]
     parts = [p.strip() for p in args.scenarios.split(",") if p.strip()]
@@ -330,7 +335,7 @@ def main() -> None:
     done = {(r["scenario"], r["seed"]) for r in saved}
     jobs = [(n, seed) for n in names for seed in seeds if (n, seed) not in done]
     results = [r for r in saved if r["scenario"] in names and r["seed"] in seeds]
-    if jobs:
+    if jobs and not args.report_only:
         champion()  # once, before the workers fork
         with Pool(args.workers) as pool:
             for r in pool.imap_unordered(run, jobs):
@@ -345,7 +350,8 @@ def main() -> None:
         ("other", tuple(k for k in seeds if k not in TUNE_SEEDS + REPORT_SEEDS + FRESH_SEEDS)),
     )
     for kind, members in sets:
-        if chosen := [k for k in seeds if k in members]:
+        ran = {r["seed"] for r in results}
+        if chosen := [k for k in seeds if k in members and k in ran]:
             print(f"### Monitor scenarios, {kind} seeds; champion trained on seed {TRAIN_SEED}\n")
             table([r for r in results if r["seed"] in chosen], chosen)
             print()
