@@ -13,7 +13,8 @@ Rules (thresholds in :class:`PolicyConfig`):
   window's metric counts as below a limit only when its upper confidence bound
   (``<metric>_upper`` in the report, see :func:`monitors.performance.ap_upper`) is below it
   too: a window holds a few dozen frauds, and its AP alone falls 0.1 below the baseline by
-  chance every few windows;
+  chance every few windows; and only after ``perf_windows`` such windows in a row (the bound
+  alone still lets one window in twenty through);
 * concept drift on the online model: a ``reset`` request for it;
 * a newly promoted champion that does worse than its predecessor on its first matured window:
   a ``rollback`` request;
