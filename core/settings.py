@@ -432,6 +432,13 @@ class Settings(BaseSettings):
     monitor_perf_drop: float = Field(
         0.1, gt=0, description="RIVERWATCH_MONITOR_PERF_DROP: AP drop below baseline -> retrain."
     )
+    monitor_perf_windows: int = Field(
+        2,
+        ge=1,
+        description="RIVERWATCH_MONITOR_PERF_WINDOWS: matured label windows in a row whose AP "
+        "is below the baseline minus RIVERWATCH_MONITOR_PERF_DROP before a performance alert "
+        "and a retrain (one window alone drops by chance every few weeks).",
+    )
     monitor_perf_confidence: float = Field(
         0.95,
         gt=0,
@@ -523,6 +530,14 @@ class Settings(BaseSettings):
         ge=0,
         description="RIVERWATCH_MONITOR_CONCEPT_MIN_LABELS: labels a (model, group) error "
         "stream needs before a detected rise counts.",
+    )
+    monitor_concept_alpha: float = Field(
+        0.001,
+        ge=0,
+        lt=1,
+        description="RIVERWATCH_MONITOR_CONCEPT_ALPHA: a material rise of an error rate must "
+        "also be significant at this level (exact one-sided test of two Poisson rates, the "
+        "confirmation window against the stretch before it; 0: no test).",
     )
 
     monitor_warmup_days: float = Field(

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from river import drift, stats
 from river.base import DriftDetector
+from scipy.stats import binom
 
 from monitors.fairness import OTHER
 
@@ -84,7 +85,8 @@ class _Track:
         self.detections = 0
         self.mean = stats.Mean()  # since the last detection
         self.recent = stats.EWMean(fading_factor=0.02)
-        # A rise waiting for its confirmation window: [before, errors since, count since].
+        # A rise waiting for its confirmation window:
+        # [rate before, errors since, count since, observations the rate before is over].
         self.pending: list[float] | None = None
 
 
@@ -117,6 +119,14 @@ class ConceptDriftMonitor:
         rate (relative), on a stream of at least ``min_count`` observations. Held and
         dropped rises are counted in :attr:`immaterial`; ADWIN keeps its window through them,
         as after a decrease. The defaults (0) report every detection at once.
+    alpha
+        With the gate on, a material rise must also be *significant*: the one-sided exact
+        test of two Poisson rates (conditional binomial test: given the errors of both
+        stretches, those of the ``confirm`` window follow a binomial with its share of the
+        observations) must reject equal rates at level ``alpha``. The effect gate alone is
+        not enough where errors are rare: 500 labels at an error rate of 1.5 % hold about 7
+        errors, and half as many again (+50 %) comes by chance about one time in ten, so every
+        ADWIN detection of noise was a coin flip away from a retrain. 0: no test.
 
     >>> gated = ConceptDriftMonitor(min_abs=0.005, min_rel=0.5, min_count=1000)
     >>> gated.material(before=0.003, after=0.004, n=5000)
@@ -137,6 +147,7 @@ class ConceptDriftMonitor:
         min_rel: float = 0.0,
         min_count: int = 0,
         confirm: int = 500,
+        alpha: float = 0.0,
     ):
         self.detector = detector if detector is not None else make_detector()
         self.per_group = per_group
@@ -145,6 +156,7 @@ class ConceptDriftMonitor:
         self.dropped = 0
         self.min_abs, self.min_rel, self.min_count = min_abs, min_rel, min_count
         self.confirm = confirm if (min_abs or min_rel or min_count) else 0
+        self.alpha = alpha
         self.immaterial = 0
         self.events: deque[DriftEvent] = deque(maxlen=history)
         self._tracks: dict[tuple[str, str], _Track] = {}
@@ -242,7 +254,7 @@ class ConceptDriftMonitor:
             det._drift_detected = False
         if direction == "up" and self.confirm:
             det._drift_detected = False  # keep the window while the rise is judged
-            track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0]
+            track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0, track.mean.n]
             return None
         track.mean = stats.Mean()
         if direction not in self.directions:
@@ -261,7 +273,11 @@ class ConceptDriftMonitor:
             return None
         track.pending = None
         before, after = pend[0], pend[1] / pend[2]
-        if not self.material(before, after, track.n) or "up" not in self.directions:
+        if (
+            not self.material(before, after, track.n)
+            or not self.significant(before * pend[3], pend[3], pend[1], pend[2])
+            or "up" not in self.directions
+        ):
             self.immaterial += 1
             return None
         track.mean = stats.Mean()
@@ -290,6 +306,24 @@ class ConceptDriftMonitor:
         """Whether a rise from ``before`` to ``after`` on ``n`` observations is worth acting on."""
         rise = after - before
         return n >= self.min_count and rise >= self.min_abs and rise >= self.min_rel * before
+
+    def significant(self, k0: float, n0: float, k1: float, n1: float) -> bool:
+        """Whether ``k1`` errors in ``n1`` observations are significantly more (one-sided, at
+        ``alpha``) than ``k0`` in ``n0``: the exact conditional test of two Poisson rates
+        (Przyborowski and Wilenski, 1940), for error streams of 0/1 or of losses in [0, 1].
+
+        >>> ConceptDriftMonitor(alpha=0.001).significant(15, 1000, 11, 500)  # 1.5 % -> 2.2 %
+        False
+        >>> ConceptDriftMonitor(alpha=0.001).significant(15, 1000, 25, 500)  # 1.5 % -> 5 %
+        True
+        """
+        if self.alpha <= 0:
+            return True
+        k0, k1 = round(k0), round(k1)
+        if n0 <= 0 or n1 <= 0 or k1 == 0:
+            return n0 <= 0 and k1 > 0  # no stretch before to compare with: the effect decides
+        p = float(binom.sf(k1 - 1, k0 + k1, n1 / (n0 + n1)))
+        return p < self.alpha
 
     def reset(self, model: str) -> None:
         """Forget ``model``'s detectors (after it was retrained, reset or replaced)."""

@@ -62,6 +62,7 @@ class Monitor:
             min_abs=settings.monitor_concept_min_abs,
             min_rel=settings.monitor_concept_min_rel,
             min_count=settings.monitor_concept_min_labels,
+            alpha=settings.monitor_concept_alpha,
             max_groups=settings.monitor_max_group_values,
         )
         self.policy = Policy(policy_config(settings))

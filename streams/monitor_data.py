@@ -24,6 +24,7 @@ def policy_config(s: Settings) -> PolicyConfig:
         drift_share_critical=(1.0 + s.monitor_drift_share) / 2,
         drift_windows=s.monitor_drift_windows,
         perf_drop=s.monitor_perf_drop,
+        perf_windows=s.monitor_perf_windows,
         rollback_margin=s.monitor_rollback_margin,
         cooldown_s=s.monitor_cooldown_s,
         estimate_min_abs=s.monitor_estimate_min_abs,

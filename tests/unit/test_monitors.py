@@ -278,3 +278,28 @@ def test_concept_monitor_reports_only_material_rises() -> None:
     assert found[0].before < 0.02 and found[0].after > 0.03  # measured after the change
     early = ConceptDriftMonitor(min_count=10_000)  # too few labels yet: nothing counts
     assert [e for x in big for e in early.update("m", x)] == []
+
+
+def test_concept_rise_must_be_significant_not_only_material() -> None:
+    # Issue 14: the no-change scenario benchmark raised concept-drift alerts and a retrain
+    # where a detection on noise happened to clear the effect gate (a rise by half of a 1 %
+    # error rate is a few errors in a 500-label window). A sensitive detector makes such
+    # detections often; the exact test of two Poisson rates drops them all, the effect gate
+    # alone (alpha=0, the old behaviour) lets some through, and a real rise still counts.
+    gate = {"min_abs": 0.005, "min_rel": 0.5, "min_count": 1000}
+    for seed in range(3):
+        calm = _bernoulli([(0.01, 20_000)], seed=seed)
+        effect_only = ConceptDriftMonitor(make_detector("page_hinkley", threshold=2.0), **gate)
+        tested = ConceptDriftMonitor(
+            make_detector("page_hinkley", threshold=2.0), **gate, alpha=0.001
+        )
+        assert [e for x in calm for e in effect_only.update("m", x)], seed
+        assert [e for x in calm for e in tested.update("m", x)] == [], seed
+        assert tested.immaterial > 0
+        shifted = _bernoulli([(0.01, 5000), (0.04, 3000)], seed=seed + 100)
+        tested = ConceptDriftMonitor(
+            make_detector("page_hinkley", threshold=2.0), **gate, alpha=0.001
+        )
+        found = [e for x in shifted for e in tested.update("m", x)]
+        assert found and 5000 < found[0].index <= 5000 + 1500, seed
+        assert found[0].after > 0.03
