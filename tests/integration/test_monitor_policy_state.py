@@ -14,6 +14,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_restarted_monitor_keeps_cooldowns_and_baselines(settings: Settings) -> None:
+    # one window's drop acts here (the persistence over windows is tested in test_policy)
+    settings = settings.model_copy(update={"monitor_perf_windows": 1})
     r = redis_client(settings)
     win = Window("count", 0, 0.0, 600.0, [], [])
     first = Monitor(settings, r, "w1")
