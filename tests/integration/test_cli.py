@@ -121,7 +121,13 @@ def test_simulate_to_file_then_replay_through_the_api_then_status(
         r = redis_client(settings)
         last = orjson_event_id(txs[-1])
         poll(lambda: r.get(Names(settings.topic_prefix).score(last)), 30, "the replay scored")
-        shown = cli(settings, "status")
+
+        def status() -> subprocess.CompletedProcess[str] | None:
+            # the monitor (another role of the worker) reads the scores after the scorer
+            got = cli(settings, "status")
+            return None if "no scored event seen yet" in got.stdout else got
+
+        shown = poll(status, 60, "the monitor's status after its first scored events", every=1.0)
         assert shown.returncode == 0, shown.stderr
         assert "workers alive      1 scoring, 0 helper" in shown.stdout  # one all-roles worker
         monitor = next(ln for ln in shown.stdout.splitlines() if ln.startswith("monitor "))
