@@ -24,6 +24,23 @@ from riverwatch.procs import free_port
 from tests.support.workers import poll
 
 
+def read_url(proc: subprocess.Popen[str], timeout: float, lines: list[str]) -> tuple[str, str]:
+    """Read `up`'s output (kept in ``lines``) until it prints its URL: (base URL, API key)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "riverwatch is up:" in line:
+            break
+    url = next((ln for ln in lines if "riverwatch is up:" in ln), None)
+    assert url, f"no URL printed within {timeout:.0f} s:\n" + "".join(lines)
+    base, key = url.split("riverwatch is up:")[1].strip().split("/?key=")
+    return base, key
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid`` (read from /proc)."""
     children: dict[int, list[int]] = {}
@@ -80,19 +97,7 @@ def up(
     )
     lines: list[str] = []
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "riverwatch is up:" in line:
-                break
-        url_line = next((ln for ln in lines if "riverwatch is up:" in ln), None)
-        assert url_line, "no URL printed within 120 s:\n" + "".join(lines)
-        url = url_line.split("riverwatch is up:")[1].strip()
-        base, key = url.split("/?key=")
+        base, key = read_url(proc, 120, lines)
         yield proc, base, key, lines
     finally:
         if proc.poll() is None:
@@ -180,18 +185,7 @@ def running_up(data: Path, *args: str, **env: str) -> Iterator[Up]:
     )
     lines: list[str] = []
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "riverwatch is up:" in line:
-                break
-        url = next((ln for ln in lines if "riverwatch is up:" in ln), None)
-        assert url, "no URL printed:\n" + "".join(lines)
-        base, key = url.split("riverwatch is up:")[1].strip().split("/?key=")
+        base, key = read_url(proc, START_S, lines)
         yield Up(proc, base, key, data)
     finally:
         if proc.poll() is None:
