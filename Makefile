@@ -51,10 +51,10 @@ kafka-libs: install
 	@command -v java >/dev/null && command -v mvn >/dev/null || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 		openjdk-17-jre-headless maven; }
-	$(BIN)/python -m riverwatch.kafka_broker fetch
+	$(BIN)/python -m riverwatch.shell.kafka_broker fetch
 
 kafka: kafka-libs
-	$(BIN)/python -m riverwatch.kafka_broker run
+	$(BIN)/python -m riverwatch.shell.kafka_broker run
 
 # Debian's kcat (librdkafka's CLI), for the test that pokes Apache Kafka as users do.
 kcat:
@@ -65,6 +65,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every benchmark prints its own table; `make bench` runs them all (about an hour).
 bench: bench-pipeline bench-hotpath bench-score bench-forecast bench-drift bench-quality bench-monitor

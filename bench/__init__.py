@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.kafka import ensure_topics
-from core.settings import Settings
-from riverwatch.embedded import EmbeddedStack
+from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.settings import Settings
+from riverwatch.shell.embedded import EmbeddedStack
 
 
 def stack_settings(stack: EmbeddedStack, data_dir: Path, prefix: str, **overrides: Any) -> Settings:

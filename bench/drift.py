@@ -37,12 +37,12 @@ from river import drift, tree
 from river.base import DriftDetector
 from river.datasets import synth
 
-from models.features import FEATURE_NAMES
-from monitors.concept import ConceptDriftMonitor, make_detector
-from monitors.drift import DataDriftMonitor, ScoreDriftMonitor, load_evidently
-from monitors.fairness import FairnessCounts
-from monitors.performance import performance
-from monitors.windows import CountWindows
+from riverwatch.models.features import FEATURE_NAMES
+from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.drift import DataDriftMonitor, ScoreDriftMonitor, load_evidently
+from riverwatch.monitors.fairness import FairnessCounts
+from riverwatch.monitors.performance import performance
+from riverwatch.monitors.windows import CountWindows
 
 WARMUP, FIRST, GAP, N_DRIFTS, TAIL, ACCEPT, GRADUAL = 5000, 30_000, 25_000, 3, 25_000, 5000, 5000
 SCENARIOS = {

@@ -35,20 +35,20 @@ from river import datasets, evaluate, metrics, time_series
 
 from bench import stack_settings
 from bench.forecast_panel import HORIZONS, PANEL, relative, run_in_process, table, targets
-from core.kafka import consumer
-from core.names import Names
-from core.settings import Settings
-from models.forecast_eval import Scores, Steps, score
-from models.forecast_messages import iso
-from models.forecasting import ForecastConfig
-from riverwatch.embedded import EmbeddedStack
+from riverwatch.core.kafka import consumer
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.forecast.evaluate import Scores, Steps, score
+from riverwatch.models.forecast.messages import iso
+from riverwatch.models.forecast.series import ForecastConfig
+from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.simulator.series import SeriesConfig, SeriesSimulator
 from tests.support.apiserver import running_api
 from tests.support.workers import poll, running_worker
 
 SEEDS = [int(s) for s in os.environ.get("RW_BENCH_SEEDS", "1,2,3").split(",")]
 SIM_POINTS = int(os.environ.get("RW_BENCH_SIM_POINTS", "4320"))
-WARMUP = 4  # points before a series' first forecast (models.forecast_types.ForecastConfig)
+WARMUP = 4  # points before a series' first forecast (models.forecast.types.ForecastConfig)
 Series = tuple[list[float], list[float], list[bool] | None]  # timestamps, values, anomalies
 
 

@@ -11,7 +11,7 @@ last value for a series without season): per horizon h, MAE of the system over M
 seasonal naive on the same origins (MASE-style; < 1 beats it).
 
 ``python -m bench.forecast_panel`` runs the panel in-process through
-:class:`~models.forecasting.SeriesForecaster` (the code the worker runs per point), with CPU
+:class:`~models.forecast.series.SeriesForecaster` (the code the worker runs per point), with CPU
 time per point; ``make bench-forecast`` runs it through the whole system.
 """
 
@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 import numpy as np
 from river import datasets
 
-from models.forecast_eval import Steps, score
-from models.forecasting import ForecastConfig, SeriesForecaster, dump_state
+from riverwatch.models.forecast.evaluate import Steps, score
+from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster, dump_state
 
 HORIZONS = (1, 3, 6, 12)
 START = 11  # first scored origin (after 12 points), as in River's evaluation

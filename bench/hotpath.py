@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from bench.openloop import payloads
-from core.featurestore import RedisFeatureStore
-from core.names import Names
-from core.redis import redis_client
-from core.registry import Registry
-from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models.features import FeatureSet, FeatureSpec
-from models.serving import ModelSet
-from riverwatch.embedded import EmbeddedStack
-from streams.records import Record
-from streams.scoring import Scorer
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import FeatureSet, FeatureSpec
+from riverwatch.models.serving import ModelSet
+from riverwatch.shell.embedded import EmbeddedStack
+from riverwatch.stores.features import RedisFeatureStore
+from riverwatch.stores.registry import Registry
+from riverwatch.stores.snapshots import SnapshotStore
+from riverwatch.streams.records import Record
+from riverwatch.streams.scorer import Scorer
 
 EVENTS = int(os.environ.get("RW_HOT_EVENTS", "20000"))
 BATCH = int(os.environ.get("RW_HOT_BATCH", "500"))
@@ -114,7 +114,7 @@ def main() -> None:
         topic = sc.names.topic("transactions")
         sc.process(records(payloads(BATCH, np.full(BATCH, time.time()), 0, "w-"), topic))
         try:  # as the worker does once started (absent from older code: compare with it)
-            from streams.batching import tune_gc  # type: ignore[attr-defined,unused-ignore]
+            from riverwatch.streams.batching import tune_gc  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
             tune_gc = None
         if tune_gc is not None and not os.environ.get("RW_HOT_NO_GC_TUNING"):

@@ -50,17 +50,17 @@ from typing import Any
 
 import numpy as np
 
-from core.settings import Settings
-from models.batch import BatchClassifier, predict_batch, train_batch
-from models.decision import decide
-from models.features import FEATURE_NAMES, FeatureSpec, apply_terminal, step
-from monitors.concept import ConceptDriftMonitor, make_detector
-from monitors.core import CoreConfig, MonitorCore
+from riverwatch.core.settings import Settings
+from riverwatch.models.batch import BatchClassifier, predict_batch, train_batch
+from riverwatch.models.decision import decide
+from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, apply_terminal, step
+from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.core import CoreConfig, MonitorCore
 from riverwatch.simulator import AGE_BANDS, REGIONS, GroupBias, Shift, SimConfig
 from riverwatch.simulator.base import DAY_S, epoch_seconds
 from riverwatch.simulator.days import DayGenerator
 from riverwatch.simulator.population import build_population
-from streams.monitor_data import drift_columns, policy_config
+from riverwatch.streams.monitor.data import drift_columns, policy_config
 
 DAYS, CHANGE, DELAY = 60, 42, 7
 CUSTOMERS, TERMINALS = 1500, 3000

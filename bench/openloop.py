@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from core.kafka import produce_waiting
+from riverwatch.core.kafka import produce_waiting
 from tests.support.workers import poll
 
 QUANTILES = (50, 90, 99, 99.9)

@@ -35,10 +35,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench import stack_settings
 from bench.openloop import Reader, Run, offer, payloads
-from core.kafka import produce_waiting
-from core.names import Names
-from core.settings import Settings
-from riverwatch.embedded import EmbeddedStack
+from riverwatch.core.kafka import produce_waiting
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.shell.embedded import EmbeddedStack
 from tests.support.workers import poll, running_worker
 
 N = int(os.environ.get("RW_BENCH_N", "30000"))
@@ -103,7 +103,7 @@ def faust_count(bootstrap: str, topic: str, n: int) -> float:
 @contextmanager
 def deployment(settings: Settings, logdir: Path) -> Iterator[dict[str, int]]:
     """A helper and a scorer process as ``riverwatch up`` runs them; yields their pids."""
-    from riverwatch.up import HELPER_ROLES, SCORER_ROLES
+    from riverwatch.shell.up import HELPER_ROLES, SCORER_ROLES
 
     with ExitStack() as st:
         helper = st.enter_context(running_worker(settings, logdir / "helper.log", HELPER_ROLES))

@@ -40,11 +40,11 @@ import redis
 from confluent_kafka import Consumer, Producer
 
 from bench import stack_settings
-from core.events import now_utc
-from core.names import Names
-from core.settings import Settings
-from models.evaluation import card_precision_at_k
-from riverwatch.embedded import EmbeddedStack
+from riverwatch.core.events import now_utc
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.evaluation import card_precision_at_k
+from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.simulator import SimConfig, SimEvent, TransactionSimulator
 from riverwatch.simulator.base import DAY_S
 from riverwatch.simulator.days import TERMINAL_DAYS

@@ -21,8 +21,8 @@ from river import ensemble, forest, preprocessing, tree
 
 from bench.quality_replay import online_scores, simulate
 from bench.quality_seeds import N_DAYS, TEST_START
-from models import online
-from models.evaluation import auc_roc, average_precision
+from riverwatch.models import online
+from riverwatch.models.evaluation import auc_roc, average_precision
 
 LEARN = (35, 42)  # the days whose labels are learned (a week, arrival order)
 

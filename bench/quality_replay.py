@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import features as fdefs
-from models import online
-from models.features import FeatureSet, FeatureSpec, apply_terminal
+from riverwatch.models import features as fdefs
+from riverwatch.models import online
+from riverwatch.models.features import FeatureSet, FeatureSpec, apply_terminal
 from riverwatch.simulator import SimConfig
 from riverwatch.simulator.base import DAY_S, epoch_seconds
 from riverwatch.simulator.days import TERMINAL_DAYS, DayGenerator

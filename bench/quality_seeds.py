@@ -40,11 +40,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench.quality_replay import CACHE, DELAY, Stream, cached, labeled, online_scores, simulate
-from core.settings import Settings
-from models.batch import BatchClassifier, predict_batch
-from models.evaluation import auc_roc, average_precision, card_precision_at_k
-from models.training import TrainConfig, train_and_evaluate
-from streams.trainer import train_config
+from riverwatch.core.settings import Settings
+from riverwatch.models.batch import BatchClassifier, predict_batch
+from riverwatch.models.evaluation import auc_roc, average_precision, card_precision_at_k
+from riverwatch.models.training import TrainConfig, train_and_evaluate
+from riverwatch.streams.trainer import train_config
 
 N_DAYS, TEST_START = 56, 49
 TUNING = [(101, 2500), (102, 5000), (103, 7500)]

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from bench import stack_settings
-from core.names import Names
-from core.redis import redis_client
-from core.registry import Registry
-from riverwatch.embedded import EmbeddedStack
-from streams.offline import OfflineStore
-from streams.trainer import retrain
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.shell.embedded import EmbeddedStack
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.registry import Registry
+from riverwatch.streams.trainer import retrain
 from tests.support.apiserver import running_api
 from tests.support.builders import labeled_frame
 from tests.support.workers import poll, running_worker

@@ -1,3 +1,3 @@
-from riverwatch.cli import main
+from riverwatch.shell.cli import main
 
 main()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.kafka import ensure_topics
-from core.settings import Settings
+from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.settings import Settings
 from tests.support import TEST_BROKER
 
 
@@ -20,9 +20,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     Set RIVERWATCH_TEST_KAFKA_BOOTSTRAP / RIVERWATCH_TEST_REDIS_URL to run the integration
     tests against external servers instead, or RIVERWATCH_TEST_BROKER=kafka to have the
-    session start Apache Kafka (riverwatch.kafka_broker) in place of Tansu.
+    session start Apache Kafka (shell.kafka_broker) in place of Tansu.
     """
-    from riverwatch.embedded import EmbeddedStack
+    from riverwatch.shell.embedded import EmbeddedStack
 
     ext_kafka = os.environ.get("RIVERWATCH_TEST_KAFKA_BOOTSTRAP")
     ext_redis = os.environ.get("RIVERWATCH_TEST_REDIS_URL")
@@ -45,7 +45,7 @@ def apache_kafka(stack: object, tmp_path_factory: pytest.TempPathFactory) -> Ite
     if getattr(stack, "broker", None) == "kafka" and not getattr(stack, "ext_bootstrap", None):
         yield stack.bootstrap  # type: ignore[attr-defined]
         return
-    from riverwatch.kafka_broker import KafkaBroker
+    from riverwatch.shell.kafka_broker import KafkaBroker
 
     broker = KafkaBroker(tmp_path_factory.mktemp("apache-kafka")).start()
     yield broker.bootstrap

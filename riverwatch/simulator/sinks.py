@@ -16,11 +16,11 @@ from typing import Any, Protocol, Self, cast, get_args
 import httpx
 import orjson
 
-from core.errors import RiverwatchError
-from core.kafka import produce_waiting
-from core.kafka import producer as kafka_producer
-from core.names import Names
-from core.settings import Settings
+from riverwatch.core.errors import RiverwatchError
+from riverwatch.core.kafka import produce_waiting
+from riverwatch.core.kafka import producer as kafka_producer
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from riverwatch.simulator.base import SimEvent, SimTopic
 
 _TOPICS: tuple[str, ...] = get_args(SimTopic)

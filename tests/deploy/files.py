@@ -21,7 +21,7 @@ import dockerfile as dockerfile_parser
 import typer
 import yaml
 
-from core.settings import Settings
+from riverwatch.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -55,7 +55,7 @@ def default_api_port() -> int:
 
 def build_app() -> Any:
     """``api.main.create_app`` for a production-like Settings (built, never started)."""
-    from api.main import create_app
+    from riverwatch.api.main import create_app
 
     return create_app(Settings(kafka_bootstrap="kafka:9092", redis_url="redis://redis:6379/0"))
 
@@ -83,7 +83,7 @@ def serves_get(path: str, app: Any = None) -> bool:
 
 def cli_commands() -> dict[str, set[str]]:
     """Each `riverwatch` subcommand -> the option strings it accepts."""
-    from riverwatch.cli import app
+    from riverwatch.shell.cli import app
 
     group = typer.main.get_command(app)
     commands = getattr(group, "commands", {})

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.kafka import SINGLE_PARTITION
-from core.names import TOPICS
-from core.settings import Settings
+from riverwatch.core.kafka import SINGLE_PARTITION
+from riverwatch.core.names import TOPICS
+from riverwatch.core.settings import Settings
 from tests.deploy.files import (
     COMPOSE,
     COMPOSE_VAR,

@@ -174,7 +174,7 @@ def health_checks() -> dict[str, list[str]]:
 def test_every_health_check_is_the_cli_for_its_role() -> None:
     """One check, `riverwatch healthcheck <target>` (tested against a real Redis and API in
     tests/integration/test_cli.py), with the target the container's command runs."""
-    from riverwatch.cli import HealthTarget
+    from riverwatch.shell.cli import HealthTarget
 
     checks = health_checks()
     assert len(checks) >= 9, checks
@@ -193,7 +193,7 @@ def test_every_health_check_is_the_cli_for_its_role() -> None:
 
 def test_worker_roles_together_are_all_of_them() -> None:
     """The compose services and k8s Deployments of workers run every role, each once."""
-    from streams.app import ROLES
+    from riverwatch.streams.app import ROLES
 
     for where, args in (
         ("compose", [s["command"] for s in riverwatch_services().values()]),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.settings import Settings
+from riverwatch.core.settings import Settings
 from tests.deploy.files import (
     K8S,
     SECRET_TEMPLATE,

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import core.metrics  # noqa: F401  (registers the app's metrics in prometheus_client's REGISTRY)
+import riverwatch.core.metrics  # noqa: F401  (registers the app's metrics in prometheus_client's REGISTRY)
 from tests.deploy.files import (
     GRAFANA,
     all_queries,

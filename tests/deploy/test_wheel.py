@@ -23,12 +23,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from riverwatch.procs import free_port
+from riverwatch.shell.procs import free_port
 from tests.deploy.files import ROOT, project
 
 pytestmark = pytest.mark.slow
 
-PACKAGES = ("core", "models", "monitors", "streams", "api", "riverwatch")
+# The distribution installs one top-level package; the layers are its subpackages.
+PACKAGES = tuple(
+    f"riverwatch{sub}"
+    for sub in ("", ".core", ".models", ".monitors", ".alerts", ".stores", ".streams", ".api")
+)
 
 
 def poll(fn, timeout: float, what: str, every: float = 0.1):  # type: ignore[no-untyped-def]
@@ -100,9 +104,12 @@ def test_wheel_holds_the_dashboard_and_up_from_it_scores(tmp_path: Path) -> None
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in PACKAGES:
-        assert f"{package}/__init__.py" in names, package
-    static = sorted(p.name for p in (ROOT / "api" / "static").iterdir() if p.is_file())
-    assert static and all(f"api/static/{name}" in names for name in static), static
+        assert f"{package.replace('.', '/')}/__init__.py" in names, package
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"riverwatch"}, f"the wheel installs more than riverwatch: {sorted(tops)}"
+    api = ROOT / "riverwatch" / "api" / "static"
+    static = sorted(p.name for p in api.iterdir() if p.is_file())
+    assert static and all(f"riverwatch/api/static/{name}" in names for name in static), static
     assert not any(n.startswith(("tests/", "bench/", "deploy/")) for n in names)
 
     venv = fresh_venv(tmp_path, wheel)
@@ -119,7 +126,7 @@ def test_wheel_holds_the_dashboard_and_up_from_it_scores(tmp_path: Path) -> None
     site = str(venv.resolve())
     for path in where:
         assert path.startswith(site), f"imported from outside the fresh venv: {path}"
-    assert len(where) == len(PACKAGES) + 1
+    assert len(where) == len(PACKAGES) + 1, where
 
     data = tmp_path / "data"
     port = free_port()
@@ -148,7 +155,7 @@ WHERE = f"""
 import importlib, importlib.resources
 for name in {PACKAGES!r}:
     print(importlib.import_module(name).__file__)
-print(importlib.resources.files("api") / "static" / "index.html")
+print(importlib.resources.files("riverwatch.api") / "static" / "index.html")
 """
 
 

@@ -20,14 +20,14 @@ import pytest
 from confluent_kafka import Producer
 from playwright.sync_api import Page, Route, expect
 
-from api.routes.models import ModelsOverview
-from core.settings import Settings
-from monitors.cbpe import estimate
-from monitors.drift import ColumnDrift, DataDrift
-from monitors.estimated import EstimateLedger
-from monitors.fairness import FairnessCounts
-from monitors.performance import PerformanceReport
-from monitors.windows import Window
+from riverwatch.api.routes.models import ModelsOverview
+from riverwatch.core.settings import Settings
+from riverwatch.monitors.cbpe import estimate
+from riverwatch.monitors.drift import ColumnDrift, DataDrift
+from riverwatch.monitors.estimated import EstimateLedger
+from riverwatch.monitors.fairness import FairnessCounts
+from riverwatch.monitors.performance import PerformanceReport
+from riverwatch.monitors.windows import Window
 from tests.support.apiserver import running_api
 from tests.support.browser import ARTIFACTS, MS
 from tests.support.up import up

@@ -7,7 +7,7 @@ import time
 import orjson
 import pytest
 
-from core.settings import Settings
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import running_api
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer
 
-from core.webhooks import message_id, verify
+from riverwatch.alerts.signing import message_id, verify
 from tests.support.alerts import (
     alert,
     alert_env,

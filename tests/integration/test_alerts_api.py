@@ -16,7 +16,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from core.webhooks import verify
+from riverwatch.alerts.signing import verify
 from tests.support.alerts import (
     alert,
     alert_env,

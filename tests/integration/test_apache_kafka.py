@@ -10,9 +10,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from core.names import Names
-from core.settings import Settings
-from riverwatch.status import consumer_lag
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.shell.status import consumer_lag
 from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def test_a_cluster_id_starting_with_a_dash_formats_the_storage(
 ) -> None:
     """One random cluster id in 32 starts with '-': kafka-storage took it for an option and
     the broker never started (seen in a CI run)."""
-    from riverwatch import kafka_broker
+    from riverwatch.shell import kafka_broker
 
     monkeypatch.setattr(kafka_broker, "_cluster_id", lambda: "-" + "A" * 21)
     broker = kafka_broker.KafkaBroker(tmp_path / "kafka").start()

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
-from api.main import package_version
-from api.producer import AsyncProducer, QueueFull
-from core.apikeys import revoke_key
-from core.events import Score, now_utc
-from core.kafka import consumer
-from core.names import Names
-from core.settings import Settings
+from riverwatch.api.main import package_version
+from riverwatch.api.producer import AsyncProducer, QueueFull
+from riverwatch.core.apikeys import revoke_key
+from riverwatch.core.events import Score, now_utc
+from riverwatch.core.kafka import consumer
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 from tests.support.builders import payload
 

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from core.settings import Settings
-from monitors.delivery import Filters
+from riverwatch.alerts.rules import Filters
+from riverwatch.core.settings import Settings
 from tests.support.alerts import alert
 from tests.support.apiserver import Api, running_api
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.apikeys import create_key, revoke_key
-from core.settings import Settings
+from riverwatch.core.apikeys import create_key, revoke_key
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 from tests.support.workers import poll
 

@@ -19,17 +19,17 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
-from core.featurestore import RedisFeatureStore
-from core.kafka import admin, producer
-from core.names import Names
-from core.registry import Registry
-from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models.features import FeatureSet, FeatureSpec
-from models.serving import ModelSet
-from streams.batching import BatchLoop
-from streams.records import Handler, Out, Record
-from streams.scoring import Scorer
+from riverwatch.core.kafka import admin, producer
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import FeatureSet, FeatureSpec
+from riverwatch.models.serving import ModelSet
+from riverwatch.stores.features import RedisFeatureStore
+from riverwatch.stores.registry import Registry
+from riverwatch.stores.snapshots import SnapshotStore
+from riverwatch.streams.batching import BatchLoop
+from riverwatch.streams.records import Handler, Out, Record
+from riverwatch.streams.scorer import Scorer
 from tests.support.builders import card_count, tx
 from tests.support.topics import consume_all
 from tests.support.workers import poll

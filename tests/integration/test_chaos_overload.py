@@ -19,9 +19,9 @@ import httpx
 import pytest
 import redis
 
-from core.names import Names
-from riverwatch.procs import rss_bytes
-from riverwatch.status import consumer_lag
+from riverwatch.core.names import Names
+from riverwatch.shell.procs import rss_bytes
+from riverwatch.shell.status import consumer_lag
 from tests.support import TEST_BROKER
 from tests.support.topics import unscored
 from tests.support.up import RECOVER_S, Up, ready, running_up

@@ -18,9 +18,9 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from core.kafka import produce_waiting
-from core.names import Names
-from core.settings import Settings
+from riverwatch.core.kafka import produce_waiting
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from tests.support.builders import T0, card_count
 from tests.support.topics import consume_all, ids_on_topic, unscored
 from tests.support.workers import poll, running_worker

@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
-from core.apikeys import list_keys
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings, to_env
-from riverwatch.procs import free_port
+from riverwatch.core.apikeys import list_keys
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings, to_env
+from riverwatch.shell.procs import free_port
 from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration

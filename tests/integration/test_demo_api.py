@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from core.settings import Settings
-from riverwatch.demostory import DAY, Story
-from riverwatch.status import collect, render
+from riverwatch.core.settings import Settings
+from riverwatch.shell.demostory import DAY, Story
+from riverwatch.shell.status import collect, render
 from tests.support.apiserver import running_api
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
-from core.names import Names
-from core.redis import redis_client
-from core.registry import Registry
-from core.settings import Settings
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
 from riverwatch.simulator import SimConfig, TransactionSimulator
+from riverwatch.stores.registry import Registry
 from tests.support.apiserver import Api, running_api
 from tests.support.simfeed import feed
 from tests.support.topics import Topics

@@ -7,16 +7,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from core.featurestore import RedisFeatureStore
-from core.names import Names
-from core.redis import redis_client
-from core.registry import Registry
-from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models.features import WINDOWS_DAYS, FeatureSpec
-from models.serving import ModelSet
-from streams.records import Record
-from streams.scoring import Scorer
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import WINDOWS_DAYS, FeatureSpec
+from riverwatch.models.serving import ModelSet
+from riverwatch.stores.features import RedisFeatureStore
+from riverwatch.stores.registry import Registry
+from riverwatch.stores.snapshots import SnapshotStore
+from riverwatch.streams.records import Record
+from riverwatch.streams.scorer import Scorer
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,13 @@ import orjson
 import pandas as pd
 import pytest
 
-from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models import online
-from models.features import FEATURE_NAMES, FeatureSet
-from models.serving import ONLINE
-from riverwatch.procs import free_port
-from streams.offline import OfflineStore
+from riverwatch.core.settings import Settings
+from riverwatch.models import online
+from riverwatch.models.features import FEATURE_NAMES, FeatureSet
+from riverwatch.models.serving import ONLINE
+from riverwatch.shell.procs import free_port
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.snapshots import SnapshotStore
 from tests.support.apiserver import running_api
 from tests.support.workers import poll, running_worker
 

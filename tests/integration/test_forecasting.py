@@ -11,11 +11,11 @@ import pytest
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
-from core.kafka import consumer
-from core.names import Names
-from core.settings import Settings
-from models.forecast_messages import iso, latest_message
-from models.forecasting import ForecastConfig, SeriesForecaster
+from riverwatch.core.kafka import consumer
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.forecast.messages import iso, latest_message
+from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
 from tests.support.apiserver import running_api
 from tests.support.workers import poll, running_worker
 

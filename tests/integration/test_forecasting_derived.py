@@ -5,12 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings
-from models.forecast_messages import AMOUNT_PER_MIN, FRAUD_ALERT_RATE, TX_PER_MIN, iso
-from streams.forecasting import DerivedSeries
-from streams.records import Out
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.forecast.messages import AMOUNT_PER_MIN, FRAUD_ALERT_RATE, TX_PER_MIN, iso
+from riverwatch.streams.forecasting import DerivedSeries
+from riverwatch.streams.records import Out
 
 pytestmark = pytest.mark.integration
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from core.kafka import producer
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings
-from models.forecast_messages import iso
-from models.forecasting import load_state
-from streams.forecasting import ForecastHandler
-from streams.records import Record
+from riverwatch.core.kafka import producer
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.forecast.messages import iso
+from riverwatch.models.forecast.series import load_state
+from riverwatch.streams.forecasting import ForecastHandler
+from riverwatch.streams.records import Record
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from core.kafka import ensure_topics
-from core.names import Names
-from core.settings import Settings
-from riverwatch.embedded import EmbeddedStack
+from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.shell.embedded import EmbeddedStack
 from tests.support import TEST_BROKER
 from tests.support.apiserver import Api, running_api
 from tests.support.builders import payload

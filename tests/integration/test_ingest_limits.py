@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from api.schemas import IngestResult
-from core.settings import Settings
+from riverwatch.api.schemas import IngestResult
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from core.errors import ServiceUnavailable
-from core.kafka import consumer, ensure_topics, producer
-from core.names import Names
-from core.settings import Settings
-from riverwatch.kafka_broker import KafkaBroker, SaslSslListener
+from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.core.kafka import consumer, ensure_topics, producer
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.shell.kafka_broker import KafkaBroker, SaslSslListener
 from tests.support.apiserver import running_api
 from tests.support.pki import make_pki
 from tests.support.workers import poll, running_worker

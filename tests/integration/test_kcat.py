@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from core.names import Names
-from core.settings import Settings
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration

@@ -5,16 +5,16 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from core.featurestore import RedisFeatureStore
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models import online
-from models.features import FEATURE_NAMES, FeatureSpec
-from models.serving import ONLINE
-from streams.learning import Learner
-from streams.records import Record
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models import online
+from riverwatch.models.features import FEATURE_NAMES, FeatureSpec
+from riverwatch.models.serving import ONLINE
+from riverwatch.stores.features import RedisFeatureStore
+from riverwatch.stores.snapshots import SnapshotStore
+from riverwatch.streams.learning import Learner
+from riverwatch.streams.records import Record
 
 pytestmark = pytest.mark.integration
 

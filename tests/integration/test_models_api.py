@@ -10,10 +10,10 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from core.kafka import consumer
-from core.registry import Registry
-from core.settings import Settings
-from models.batch import train_batch
+from riverwatch.core.kafka import consumer
+from riverwatch.core.settings import Settings
+from riverwatch.models.batch import train_batch
+from riverwatch.stores.registry import Registry
 from tests.support.apiserver import Api, running_api
 
 pytestmark = pytest.mark.integration

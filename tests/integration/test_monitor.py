@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.settings import Settings
+from riverwatch.core.settings import Settings
 from riverwatch.simulator import GroupBias, SimConfig, TransactionSimulator
 from tests.support.apiserver import running_api
 from tests.support.simfeed import feed, read_alerts

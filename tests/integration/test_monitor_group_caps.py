@@ -1,4 +1,4 @@
-"""The monitor (streams.monitor_core) caps the group values it tracks at
+"""The monitor (streams.monitor.runner) caps the group values it tracks at
 RIVERWATCH_MONITOR_MAX_GROUP_VALUES and counts the rest in riverwatch_group_values_pooled_total
 (issue 13, finding 7), on the session's real Valkey."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
-from core.redis import redis_client
-from core.settings import Settings
-from monitors.fairness import OTHER
-from monitors.windows import Window
-from streams.monitor_core import Monitor
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.monitors.fairness import OTHER
+from riverwatch.monitors.windows import Window
+from riverwatch.streams.monitor.runner import Monitor
 
 pytestmark = pytest.mark.integration
 CAP, DISTINCT = 5, 60

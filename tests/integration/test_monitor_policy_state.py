@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.redis import redis_client
-from core.settings import Settings
-from monitors.windows import Window
-from streams.monitor_core import Monitor
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.monitors.windows import Window
+from riverwatch.streams.monitor.runner import Monitor
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from core.names import Names
-from core.settings import Settings
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from riverwatch.simulator import SimConfig, TransactionSimulator
 from tests.support.apiserver import running_api
 from tests.support.simfeed import feed, read_alerts

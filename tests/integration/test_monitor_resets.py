@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings
-from streams.monitor_core import Monitor
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.streams.monitor.runner import Monitor
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from core.settings import Settings
-from models import features
-from streams.offline import OfflineStore, row_schema
+from riverwatch.core.settings import Settings
+from riverwatch.models import features
+from riverwatch.stores.offline import OfflineStore, row_schema
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

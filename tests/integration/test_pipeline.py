@@ -10,10 +10,10 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from core.events import Score, parse_event
-from core.names import Names
-from core.settings import Settings
-from streams.offline import OfflineStore
+from riverwatch.core.events import Score, parse_event
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.stores.offline import OfflineStore
 from tests.support.builders import T0, tx
 from tests.support.topics import consume_all
 from tests.support.workers import poll, running_worker

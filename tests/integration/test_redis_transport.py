@@ -24,9 +24,9 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from core.redis import async_redis_client, redis_client
-from core.settings import Settings
-from riverwatch.embedded import valkey_binary
+from riverwatch.core.redis import async_redis_client, redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.shell.embedded import valkey_binary
 from tests.support.apiserver import running_api
 from tests.support.pki import make_pki
 

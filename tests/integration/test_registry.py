@@ -11,13 +11,13 @@ import orjson
 import pytest
 import redis
 
-from core import artifacts
-from core.errors import ModelError
-from core.names import Names
-from core.redis import redis_client
-from core.registry import Registry, StageConflict, UnknownModel
-from core.settings import Settings
-from models.batch import BatchClassifier, predict_batch, train_batch
+from riverwatch.core import artifacts
+from riverwatch.core.errors import ModelError
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.batch import BatchClassifier, predict_batch, train_batch
+from riverwatch.stores.registry import Registry, StageConflict, UnknownModel
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,14 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings
-from core.snapshots import SnapshotStore
-from models import online
-from models.features import FEATURE_NAMES
-from models.serving import ONLINE
-from streams.offline import OfflineStore
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models import online
+from riverwatch.models.features import FEATURE_NAMES
+from riverwatch.models.serving import ONLINE
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.snapshots import SnapshotStore
 from tests.support.builders import T0, tx
 from tests.support.topics import Topics, ask
 from tests.support.workers import poll, running_worker

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
-from core.settings import Settings
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import running_api
 from tests.support.workers import poll, running_worker
 

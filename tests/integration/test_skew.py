@@ -17,9 +17,9 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from core.names import Names
-from core.settings import Settings
-from models.features import FEATURE_NAMES, FeatureSpec, replay
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, replay
 from riverwatch.simulator import NdjsonSink, SimConfig, TransactionSimulator, read_ndjson
 from tests.support.workers import poll, running_worker
 

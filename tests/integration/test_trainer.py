@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from core.events import Alert
-from core.names import Names
-from core.redis import redis_client
-from core.registry import Registry
-from core.settings import Settings
-from streams.offline import OfflineStore
-from streams.trainer import SCHEDULE_CHECK_S
+from riverwatch.core.events import Alert
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.registry import Registry
+from riverwatch.streams.trainer import SCHEDULE_CHECK_S
 from tests.support.builders import labeled_frame
 from tests.support.topics import Topics, ask
 from tests.support.workers import running_worker
@@ -115,8 +115,8 @@ def test_the_trainer_retrains_on_its_own_once_per_day_of_matured_labels(
 def test_the_train_command_trains_registers_and_prints_the_table(settings: Settings) -> None:
     from typer.testing import CliRunner
 
-    from core.settings import to_env
-    from riverwatch.cli import app
+    from riverwatch.core.settings import to_env
+    from riverwatch.shell.cli import app
 
     runner = CliRunner()
     env = to_env(settings)

@@ -19,11 +19,11 @@ import httpx
 import numpy as np
 import pytest
 
-from core.kafka import admin
-from core.names import Names
-from core.registry import Registry
-from models.batch import train_batch
-from riverwatch.procs import free_port
+from riverwatch.core.kafka import admin
+from riverwatch.core.names import Names
+from riverwatch.models.batch import train_batch
+from riverwatch.shell.procs import free_port
+from riverwatch.stores.registry import Registry
 from tests.support.up import RECOVER_S, Up, clean_env, ready, running_up
 from tests.support.workers import poll
 

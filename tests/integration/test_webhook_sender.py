@@ -1,6 +1,6 @@
 """Issue 13, finding 5: the webhook sender never dies on one alert.
 
-The real sender (streams.webhooks.Deliveries) runs in this process against the session's real
+The real sender (streams.webhook_sender.Deliveries) runs in this process against the session's real
 Valkey and POSTs to a real receiver on loopback; alerts go into its queue through the same
 AlertStore call the dispatcher uses (or raw, for what only a write to Redis could put there).
 """
@@ -23,12 +23,12 @@ import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
-from core.alertstore import AlertStore, Subscription
-from core.names import Names
-from core.redis import async_redis_client
-from core.settings import Settings
-from core.webhooks import new_secret
-from streams.webhooks import Deliveries
+from riverwatch.alerts.signing import new_secret
+from riverwatch.alerts.store import AlertStore, Subscription
+from riverwatch.core.names import Names
+from riverwatch.core.redis import async_redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.streams.webhook_sender import Deliveries
 from tests.support.alerts import alert, receiver
 from tests.support.apiserver import running_api
 
@@ -150,7 +150,7 @@ def test_an_alert_that_cannot_be_sent_is_parked_with_its_reason_and_the_rest_go_
                 st = await until(settled, 20, "2 delivered and 2 parked")
                 return st, await store.parked(sub.id)
 
-        with caplog.at_level(logging.WARNING, logger="streams.webhooks"):
+        with caplog.at_level(logging.WARNING, logger="riverwatch.streams.webhook_sender"):
             st, parked = asyncio.run(main())
     assert [a["alert_id"] for a in rx.alerts()] == ["first", "last"]
     assert st["failed"] == 0

@@ -11,8 +11,8 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from core.names import Names
-from core.settings import Settings
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from tests.support.builders import T0
 from tests.support.topics import consume_all
 from tests.support.workers import poll, running_worker

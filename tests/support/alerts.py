@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from core.kafka import ensure_topics
-from core.settings import Settings
+from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 from tests.support.workers import running_worker
 

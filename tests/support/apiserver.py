@@ -12,11 +12,11 @@ import httpx
 import redis
 import uvicorn
 
-from api.main import create_app
-from core.apikeys import create_key
-from core.names import Names
-from core.redis import redis_client
-from core.settings import Settings
+from riverwatch.api.main import create_app
+from riverwatch.core.apikeys import create_key
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
 
 
 @contextmanager

@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import redis
 
-from core.names import Names
-from models import features
+from riverwatch.core.names import Names
+from riverwatch.models import features
 from riverwatch.simulator import SimConfig, TransactionSimulator
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -15,8 +15,8 @@ import orjson
 import redis
 from confluent_kafka import Consumer, Producer
 
-from core.names import Names
-from core.settings import Settings
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
 from riverwatch.simulator import TransactionSimulator
 from tests.support.workers import poll
 

@@ -19,8 +19,8 @@ import httpx
 import orjson
 import redis
 
-from core.settings import Settings
-from riverwatch.procs import free_port
+from riverwatch.core.settings import Settings
+from riverwatch.shell.procs import free_port
 from tests.support.workers import poll
 
 

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import redis
 
-from core.names import Names
-from core.settings import Settings, to_env
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings, to_env
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ def running_worker(
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
     r = redis.Redis.from_url(settings.redis_url or "")
     names = Names(settings.topic_prefix)
-    from streams.app import worker_roles
+    from riverwatch.streams.app import worker_roles
 
     scorer = "scoring" in worker_roles(settings.model_copy(update={"worker_roles": roles or "all"}))
     beats = names.workers() if scorer else names.helpers()
@@ -78,7 +78,7 @@ def running_worker(
 def deployed(settings: Settings, log: Path, split: bool) -> Iterator[subprocess.Popen[bytes]]:
     """The workers: one all-roles process, or (``split``) a helper and a scorer process as
     ``riverwatch up`` runs them; yields the process that scores."""
-    from riverwatch.up import HELPER_ROLES, SCORER_ROLES
+    from riverwatch.shell.up import HELPER_ROLES, SCORER_ROLES
 
     if not split:
         with running_worker(settings, log) as w:

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from core.apikeys import SCOPES, InvalidScope, KeyInfo, check_scopes, has_scope, hash_key
+from riverwatch.core.apikeys import SCOPES, InvalidScope, KeyInfo, check_scopes, has_scope, hash_key
 
 
 def test_hash_is_sha256_hex_of_the_key() -> None:

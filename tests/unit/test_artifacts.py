@@ -9,8 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
-from core import artifacts
-from core.artifacts import (
+from riverwatch.core import artifacts
+from riverwatch.core.artifacts import (
     FORMAT,
     ModelVersion,
     dump_artifact,
@@ -19,8 +19,8 @@ from core.artifacts import (
     read_header,
     sha256,
 )
-from core.errors import ModelError
-from models.batch import predict_batch, train_batch
+from riverwatch.core.errors import ModelError
+from riverwatch.models.batch import predict_batch, train_batch
 
 UNPICKLED: list[str] = []
 

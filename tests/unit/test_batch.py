@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.batch import POS_WEIGHT, BatchClassifier, make_estimator, predict_batch, train_batch
-from models.features import FEATURE_NAMES
+from riverwatch.models.batch import (
+    POS_WEIGHT,
+    BatchClassifier,
+    make_estimator,
+    predict_batch,
+    train_batch,
+)
+from riverwatch.models.features import FEATURE_NAMES
 from tests.support.builders import labeled_frame
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import features
+from riverwatch.models import features
 from tests.support.builders import START, labeled_rows
 
 

@@ -10,12 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from core.rejects import RECORDS
-from models.features import FEATURE_INDEX, FEATURE_NAMES
-from monitors.concept import ConceptDriftMonitor
-from monitors.core import CoreConfig, MonitorCore
-from monitors.dataquality import DataQuality, QualityConfig
-from monitors.policy import PolicyConfig
+from riverwatch.core.rejects import RECORDS
+from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.core import CoreConfig, MonitorCore
+from riverwatch.monitors.dataquality import DataQuality, QualityConfig
+from riverwatch.monitors.policy import PolicyConfig
 
 DAY = 86_400.0
 REGIONS = ("north", "south", "east", "west")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitors.delivery import (
+from riverwatch.alerts.rules import (
     Filters,
     Gate,
     RetryState,

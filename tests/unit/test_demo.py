@@ -8,8 +8,8 @@ from unittest import mock
 
 import pytest
 
-from core.settings import Settings
-from riverwatch.demo import DEMO_OVERRIDES, demo_settings, episode
+from riverwatch.core.settings import Settings
+from riverwatch.shell.demo import DEMO_OVERRIDES, demo_settings, episode
 from riverwatch.simulator import SimConfig, TransactionSimulator
 
 DAY = 86_400

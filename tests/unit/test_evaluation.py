@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.evaluation import (
+from riverwatch.models.evaluation import (
     auc_roc,
     average_precision,
     card_precision_at_k,

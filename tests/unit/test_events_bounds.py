@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from core.errors import InvalidEvent
-from core.events import Label, MetricPoint, Transaction, parse_event
-from core.limits import EventLimits
-from core.settings import Settings
+from riverwatch.core.errors import InvalidEvent
+from riverwatch.core.events import Label, MetricPoint, Transaction, parse_event
+from riverwatch.core.limits import EventLimits
+from riverwatch.core.settings import Settings
 
 BASE = {
     "event_id": "e1",

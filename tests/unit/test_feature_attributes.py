@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import ConfigError
-from models import online
-from models.features import (
+from riverwatch.core.errors import ConfigError
+from riverwatch.models import online
+from riverwatch.models.features import (
     ATTR_FILL,
     FEATURE_NAMES,
     FeatureSet,
@@ -22,9 +22,9 @@ from models.features import (
     row_features,
     step,
 )
-from models.scoring import Thresholds, score_matrix
-from models.serving import BatchModel, Models
-from streams.offline import OfflineStore
+from riverwatch.models.scoring import Thresholds, score_matrix
+from riverwatch.models.serving import BatchModel, Models
+from riverwatch.stores.offline import OfflineStore
 
 names = st.text(st.sampled_from("abcxyz_.-019"), min_size=1, max_size=8)
 # What a producer may send (core.events.AttributeValue) and what a raw mapping may hold.

@@ -7,8 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.featurestore import parse_hash
-from models.features import (
+from riverwatch.models.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
     FeatureSpec,
@@ -17,6 +16,7 @@ from models.features import (
     step,
     window_sums,
 )
+from riverwatch.stores.features import parse_hash
 
 buckets = st.dictionaries(
     st.integers(-2000, 2000),

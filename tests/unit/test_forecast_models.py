@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import river
 
-from core.errors import ModelError
-from models.forecast_calendar import detect
-from models.forecast_candidates import make_candidates
-from models.forecast_models import DampedHoltWinters, SeasonalNaive, Theta
-from models.forecasting import (
+from riverwatch.core.errors import ModelError
+from riverwatch.models.forecast.calendar import detect
+from riverwatch.models.forecast.candidates import make_candidates
+from riverwatch.models.forecast.estimators import DampedHoltWinters, SeasonalNaive, Theta
+from riverwatch.models.forecast.series import (
     ForecastConfig,
     SeriesForecaster,
     dump_state,

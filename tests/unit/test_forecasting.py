@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from river import datasets
 
-from core.errors import ModelError
-from models.forecast_calendar import DAY, WEEK, YEAR, detect
-from models.forecast_eval import evaluate_online, score
-from models.forecast_select import step_columns
-from models.forecasting import (
+from riverwatch.core.errors import ModelError
+from riverwatch.models.forecast.calendar import DAY, WEEK, YEAR, detect
+from riverwatch.models.forecast.evaluate import evaluate_online, score
+from riverwatch.models.forecast.select import step_columns
+from riverwatch.models.forecast.series import (
     ForecastConfig,
     SeriesForecaster,
     dump_state,

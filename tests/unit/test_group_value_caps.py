@@ -8,8 +8,8 @@ share the group '(other)': the state stays bounded and no observation is lost.
 
 from __future__ import annotations
 
-from monitors.concept import ConceptDriftMonitor
-from monitors.fairness import OTHER, FairnessCounts
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.fairness import OTHER, FairnessCounts
 
 DISTINCT = 20_000
 CAP = 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi import HTTPException
 
-from api.ingest import Outcome, parse_records
+from riverwatch.api.ingest import Outcome, parse_records
 
 
 def test_the_first_errors_by_index_are_kept_and_the_rest_counted() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from core.errors import ServiceUnavailable
-from streams.batching import TRANSIENT
-from streams.records import Out, Record, isolate
+from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.streams.batching import TRANSIENT
+from riverwatch.streams.records import Out, Record, isolate
 
 
 def records(values: list[bytes]) -> list[Record]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ServiceUnavailable
-from core.settings import Settings
-from riverwatch import kafka_broker
+from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.core.settings import Settings
+from riverwatch.shell import kafka_broker
 
 
 def props(text: str) -> dict[str, str]:

@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
-from core.kafka import admin, client_config, consumer, faust_credentials, producer
-from core.settings import Settings, to_env
+from riverwatch.core.kafka import admin, client_config, consumer, faust_credentials, producer
+from riverwatch.core.settings import Settings, to_env
 from tests.support.pki import make_pki
 
 BASE = {"kafka_bootstrap": "broker.example:9093", "redis_url": "redis://127.0.0.1:1/0"}
@@ -84,7 +84,7 @@ def test_faust_gets_the_same_credentials(ca: Path) -> None:
 
 
 def test_the_worker_app_is_configured_with_them(ca: Path, tmp_path: Path) -> None:
-    from streams.app import create_app
+    from riverwatch.streams.app import create_app
 
     app = create_app(sasl_ssl(ca, data_dir=tmp_path, worker_roles="learning"))
     assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import FEATURE_NAMES
-from monitors.concept import ConceptDriftMonitor
-from monitors.core import CoreConfig, MonitorCore
-from monitors.policy import PolicyConfig
+from riverwatch.models.features import FEATURE_NAMES
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.core import CoreConfig, MonitorCore
+from riverwatch.monitors.policy import PolicyConfig
 
 DAY = 86_400.0
 Row = dict[str, Any]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.features import FEATURE_INDEX, FEATURE_NAMES
-from monitors.columns import ColumnDrift
-from monitors.concept import ConceptDriftMonitor
-from monitors.core import CoreConfig, MonitorCore
-from monitors.policy import PolicyConfig
-from monitors.prediction import ScoreDriftMonitor
-from monitors.quality import VolumeMonitor
+from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
+from riverwatch.monitors.columns import ColumnDrift
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.core import CoreConfig, MonitorCore
+from riverwatch.monitors.policy import PolicyConfig
+from riverwatch.monitors.prediction import ScoreDriftMonitor
+from riverwatch.monitors.quality import VolumeMonitor
 from riverwatch.simulator import Shift, SimConfig
 from riverwatch.simulator.days import DayGenerator
 from riverwatch.simulator.population import build_population

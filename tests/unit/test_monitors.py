@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from river import drift
 from scipy.stats import wasserstein_distance
 
-from models.evaluation import auc_roc, average_precision, card_precision_at_k, day_of
-from monitors.concept import ConceptDriftMonitor, make_detector
-from monitors.drift import ScoreDriftMonitor
-from monitors.performance import label_maturity, performance
-from monitors.windows import CountWindows, TimeWindows
+from riverwatch.models.evaluation import auc_roc, average_precision, card_precision_at_k, day_of
+from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.drift import ScoreDriftMonitor
+from riverwatch.monitors.performance import label_maturity, performance
+from riverwatch.monitors.windows import CountWindows, TimeWindows
 
 DAY = 86_400.0
 
@@ -237,7 +237,7 @@ def test_drift_benchmark_scores_delays_misses_and_false_alarms() -> None:
     ).filter(lambda rows: any(y for y, _ in rows))
 )
 def test_weighted_ap_with_unit_weights_is_scikit_learns(rows: list[tuple[bool, int]]) -> None:
-    from monitors.performance import _weighted_ap
+    from riverwatch.monitors.performance import _weighted_ap
 
     y = np.array([int(a) for a, _ in rows])
     s = np.array([float(b) for _, b in rows])
@@ -248,7 +248,7 @@ def test_weighted_ap_with_unit_weights_is_scikit_learns(rows: list[tuple[bool, i
 def test_ap_upper_bound_holds_the_true_ap_most_of_the_time() -> None:
     """Coverage of the bound: over windows drawn from one model, the AP of the whole
     population is below each window's 90% upper bound in about 90% of windows."""
-    from monitors.performance import ap_upper
+    from riverwatch.monitors.performance import ap_upper
 
     rng = np.random.default_rng(11)
     n, rate = 200_000, 0.01

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitors.drift import DataDriftMonitor
+from riverwatch.monitors.drift import DataDriftMonitor
 
 
 def _frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:

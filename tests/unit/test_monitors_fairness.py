@@ -21,7 +21,7 @@ from fairlearn.metrics import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitors.fairness import FairnessCounts
+from riverwatch.monitors.fairness import FairnessCounts
 
 ATTRS = ("sex", "age_band")
 event = st.tuples(

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from models import online
-from models.features import (
+from riverwatch.models import online
+from riverwatch.models.features import (
     AMOUNT_CAP,
     FEATURE_INDEX,
     FEATURE_NAMES,
@@ -19,9 +19,9 @@ from models.features import (
     replay,
     vector,
 )
-from models.livestats import batch_stats, summarize
-from models.scoring import Thresholds, score_matrix
-from models.serving import BatchModel, Models
+from riverwatch.models.livestats import batch_stats, summarize
+from riverwatch.models.scoring import Thresholds, score_matrix
+from riverwatch.models.serving import BatchModel, Models
 
 SPEC = FeatureSpec(3600, 7)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import online
-from models.features import FEATURE_NAMES
-from streams.learning import warm_rows
-from streams.offline import OfflineStore
+from riverwatch.models import online
+from riverwatch.models.features import FEATURE_NAMES
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.streams.learning import warm_rows
 
 DAY = 86_400.0
 NEWEST = 20 * DAY + 3600.0

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from monitors.concept import DriftEvent
-from monitors.fairness import FairnessCounts
-from monitors.policy import Policy, PolicyConfig
-from monitors.windows import Window
+from riverwatch.monitors.concept import DriftEvent
+from riverwatch.monitors.fairness import FairnessCounts
+from riverwatch.monitors.policy import Policy, PolicyConfig
+from riverwatch.monitors.windows import Window
 
 HOUR = 3600.0
 
@@ -218,7 +218,7 @@ def test_same_model_windows_rarely_look_like_a_drop() -> None:
     """Windows of one unchanged model (2,000 events, 1% fraud) through performance() and the
     policy: the AP-alone rule requests retrains by chance; with the bootstrap bound none come,
     while a model that lost its signal is still caught."""
-    from monitors.performance import performance
+    from riverwatch.monitors.performance import performance
 
     rng = np.random.default_rng(7)
 

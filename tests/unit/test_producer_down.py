@@ -10,11 +10,11 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from api.producer import AsyncProducer, BrokerDown, BrokerHealth
-from api.resources import ingest_producer
-from core.errors import ServiceUnavailable
-from core.settings import Settings
-from riverwatch.procs import free_port
+from riverwatch.api.producer import AsyncProducer, BrokerDown, BrokerHealth
+from riverwatch.api.resources import ingest_producer
+from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.core.settings import Settings
+from riverwatch.shell.procs import free_port
 from tests.support.workers import poll
 
 

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from api.producer import AsyncProducer
-from core.errors import ServiceUnavailable
-from riverwatch.procs import free_port
+from riverwatch.api.producer import AsyncProducer
+from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.shell.procs import free_port
 from tests.support.workers import poll
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench import quality_replay
-from models.features import FeatureSpec, replay
+from riverwatch.models.features import FeatureSpec, replay
 from riverwatch.simulator import SimConfig, TransactionSimulator
 
 

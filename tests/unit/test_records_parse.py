@@ -10,10 +10,10 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from core.events import Transaction
-from core.limits import DEFAULT_LIMITS, EventLimits
-from core.settings import Settings
-from streams.records import Record, dead_letters, parse_batch
+from riverwatch.core.events import Transaction
+from riverwatch.core.limits import DEFAULT_LIMITS, EventLimits
+from riverwatch.core.settings import Settings
+from riverwatch.streams.records import Record, dead_letters, parse_batch
 
 BASE: dict[str, Any] = {
     "event_id": "e1",

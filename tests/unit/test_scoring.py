@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.errors import ModelError
-from models import online
-from models.features import FEATURE_INDEX, FEATURE_NAMES
-from models.scoring import Thresholds, score_matrix
-from models.serving import BatchModel, Models, ModelSet
+from riverwatch.core.errors import ModelError
+from riverwatch.models import online
+from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
+from riverwatch.models.scoring import Thresholds, score_matrix
+from riverwatch.models.serving import BatchModel, Models, ModelSet
 
 
 class Const:
@@ -139,7 +139,7 @@ def test_model_set_refuses_a_batch_model_needing_a_feature_the_scorer_lacks(
             return Const(0.7), Version(name, with_attr)
 
     reg = AttrRegistry(token="1", champ=Version("batch-9"))
-    with caplog.at_level(logging.ERROR, logger="models.serving"):
+    with caplog.at_level(logging.ERROR, logger="riverwatch.models.serving"):
         assert ModelSet(FakeSnapshots(), reg, reload_s=0.0).current().champion is None
     assert "batch-9" in caplog.text and "attr_risk" in caplog.text
     assert "RIVERWATCH_FEATURE_ATTRIBUTES" in caplog.text

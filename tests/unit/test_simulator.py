@@ -12,8 +12,8 @@ import numpy as np
 import orjson
 import pytest
 
-from core.events import Label, MetricPoint, Transaction, parse_event
-from core.settings import Settings
+from riverwatch.core.events import Label, MetricPoint, Transaction, parse_event
+from riverwatch.core.settings import Settings
 from riverwatch.simulator import (
     GroupBias,
     HttpSink,

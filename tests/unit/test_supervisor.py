@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from riverwatch.procs import spawn
-from riverwatch.supervisor import Budget, Child, Supervisor
+from riverwatch.shell.procs import spawn
+from riverwatch.shell.supervisor import Budget, Child, Supervisor
 from tests.support.workers import poll
 
 
@@ -110,7 +110,7 @@ def test_a_child_waits_for_its_dependencies(tmp_path: Path) -> None:
 def test_stop_all_stops_the_highest_tier_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import riverwatch.supervisor as supervisor
+    import riverwatch.shell.supervisor as supervisor
 
     order: list[str] = []
     real_stop = supervisor.stop

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from models.features import FEATURE_NAMES
-from models.training import DAY_S, TrainConfig, decide, train_and_evaluate, windows
-from riverwatch.train import metrics_table, parse_now
+from riverwatch.models.features import FEATURE_NAMES
+from riverwatch.models.training import DAY_S, TrainConfig, decide, train_and_evaluate, windows
+from riverwatch.shell.train import metrics_table, parse_now
 from tests.support.builders import START, labeled_frame
 
 T0 = START.timestamp()

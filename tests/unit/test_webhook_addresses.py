@@ -9,7 +9,14 @@ import ipaddress
 import httpx
 import pytest
 
-from core.webhooks import UnsafeURL, address_problem, check_url, embedded_ipv4, new_secret, post
+from riverwatch.alerts.signing import (
+    UnsafeURL,
+    address_problem,
+    check_url,
+    embedded_ipv4,
+    new_secret,
+    post,
+)
 
 # Every row is an address a webhook must never reach.
 INTERNAL = [

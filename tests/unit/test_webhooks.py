@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from core.alertstore import Subscription
-from core.webhooks import (
+from riverwatch.alerts.signing import (
     InvalidSignature,
     Target,
     UnsafeURL,
@@ -31,6 +30,7 @@ from core.webhooks import (
     signed_headers,
     verify,
 )
+from riverwatch.alerts.store import Subscription
 
 SAFE_ID = re.compile(r"msg_[0-9a-f]{32}")
 # The reference example of the Standard Webhooks specification (standardwebhooks.com).

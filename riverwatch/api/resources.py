@@ -1,0 +1,119 @@
+"""What the API holds open while it runs: the producer, the Redis client, the broker probe.
+
+:func:`open_resources` builds them (called from the app's lifespan, never at import time) and
+:meth:`Resources.close` flushes the producer and closes the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from confluent_kafka import Producer
+from fastapi import Request
+
+from riverwatch.api.backpressure import LagGate
+from riverwatch.api.producer import AsyncProducer, BrokerHealth
+from riverwatch.api.streams import StreamSlots
+from riverwatch.api.sync_scorer import SyncScorer
+from riverwatch.core.kafka import broker_reachable, producer
+from riverwatch.core.names import Names
+from riverwatch.core.redis import async_redis_client
+from riverwatch.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BrokerProbe:
+    """Whether the broker answers a metadata request, cached for ``ttl_s`` seconds.
+
+    The metadata request blocks, so it runs in a thread; concurrent callers share one probe.
+    """
+
+    settings: Settings
+    ttl_s: float = 2.0
+    timeout_s: float = 2.0
+    _checked_at: float = float("-inf")
+    _reachable: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def reachable(self) -> bool:
+        """The cached answer, refreshed when older than ``ttl_s``."""
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self.ttl_s:
+                self._reachable = await asyncio.to_thread(
+                    broker_reachable, self.settings, self.timeout_s
+                )
+                self._checked_at = time.monotonic()
+            return self._reachable
+
+
+@dataclass
+class Resources:
+    """The settings, names and open clients of one running app."""
+
+    settings: Settings
+    names: Names
+    producer: AsyncProducer
+    redis: aioredis.Redis
+    broker: BrokerProbe
+    streams: StreamSlots
+    lag: LagGate
+    _scorer: SyncScorer | None = None
+
+    def sync_scorer(self) -> SyncScorer:
+        """The synchronous scorer of POST /v1/score, built on first use."""
+        if self._scorer is None:
+            self._scorer = SyncScorer(self.settings)
+        return self._scorer
+
+    async def close(self) -> None:
+        """Flush the producer (records already accepted must reach the broker), close Redis."""
+        left = await self.producer.close(self.settings.api_produce_timeout_s)
+        if left:
+            log.error("%d produced records were not delivered before shutdown", left)
+        await self.redis.aclose()
+        await asyncio.to_thread(self.lag.close)
+        if self._scorer is not None:
+            self._scorer.close()
+
+
+def ingest_producer(settings: Settings, health: BrokerHealth, **overrides: Any) -> Producer:
+    """The producer behind every 202: idempotent, ``acks=all`` (core.kafka.producer), and
+    reporting to ``health`` so that ingest fails fast while no broker answers."""
+    return producer(settings, error_cb=health.on_error, **overrides)
+
+
+def open_resources(settings: Settings) -> Resources:
+    """Build the clients; they connect lazily. Raises ConfigError when an address is missing."""
+    redis_client = async_redis_client(settings, settings.api_redis_max_connections)
+    health = BrokerHealth()
+
+    def make() -> Producer:
+        return ingest_producer(settings, health)
+
+    names = Names(settings.topic_prefix)
+    return Resources(
+        settings=settings,
+        names=names,
+        producer=AsyncProducer(make(), factory=make, health=health).start(),
+        redis=redis_client,
+        broker=BrokerProbe(settings),
+        streams=StreamSlots(settings.api_max_streams, settings.api_max_streams_per_key),
+        lag=LagGate(
+            settings,
+            names.topic("transactions"),
+            names.group(settings.consumer_group, "scorer"),
+        ),
+    )
+
+
+def get_resources(request: Request) -> Resources:
+    """The app's resources (a FastAPI dependency); set by the lifespan."""
+    resources: Resources = request.app.state.resources
+    return resources

@@ -1,0 +1,385 @@
+"""The fraud feature set, defined once for the stream scorer, synchronous scoring and training.
+
+Per-entity history is kept as time buckets of event time (never the wall clock, so a replay or
+the simulator's compressed time gives the same features as live traffic):
+
+* a card's buckets hold ``[count, amount_sum]``;
+* a terminal's buckets hold ``[count, fraud_count]``, where frauds are added when their label
+  arrives, on the bucket of the *transaction*.
+
+Numerically safe by construction: an amount counts at most :data:`AMOUNT_CAP` (two amounts
+near the float maximum would overflow a card's sums to infinity, and its mean and ratio to
+NaN), and every feature is clipped to ``[-FEATURE_CAP, FEATURE_CAP]`` with NaN as 0.0, a last
+guard for counters already stored.
+
+Card windows end at (and include) the current transaction's bucket. Terminal windows end
+``delay`` before it, because labels younger than the label delay are not known yet at scoring
+time (the Fraud Detection Handbook's delayed terminal-risk features).
+
+>>> spec = FeatureSpec(bucket_s=3600, label_delay_days=7)
+>>> card = {}
+>>> apply_card(card, spec.bucket(0.0), 10.0)
+>>> apply_card(card, spec.bucket(7200.0), 30.0)
+>>> f = compute(spec, epoch=7200.0, amount=30.0, card=card, terminal={})
+>>> f["card_n_1d"], f["card_mean_1d"], f["term_risk_7d"]
+(2.0, 20.0, 0.0)
+
+After the built-in :data:`FEATURE_NAMES` come the producer's ``attributes`` a deployment names
+(``RIVERWATCH_FEATURE_ATTRIBUTES``), one ``attr_<name>`` column each: see :class:`FeatureSet`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from riverwatch.core.errors import ConfigError
+
+WINDOWS_DAYS = (1, 7, 30)
+DAY_S = 86_400
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "amount",
+    "hour",
+    "is_weekend",
+    "is_night",
+    *(f"card_{stat}_{w}d" for w in WINDOWS_DAYS for stat in ("n", "mean")),
+    *(f"card_ratio_{w}d" for w in WINDOWS_DAYS[1:]),
+    *(f"term_{stat}_{w}d" for w in WINDOWS_DAYS for stat in ("n", "risk")),
+)
+FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+# A bucket's values: card -> [count, amount_sum]; terminal -> [count, fraud_count].
+Buckets = MutableMapping[int, list[float]]
+
+ATTR_PREFIX = "attr_"
+# What a missing, null or non-numeric attribute scores as. Zero, not NaN: the online model
+# (StandardScaler | LogisticRegression) would turn one NaN into NaN weights for good.
+ATTR_FILL = 0.0
+_ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+# 1000x the validator's default bound on amounts (RIVERWATCH_MAX_AMOUNT, 1e9): a card's sums
+# stay far from float overflow (~1.8e308) however many transactions a window holds, and the
+# online scaler's squares (~1e30 at most) stay finite too.
+AMOUNT_CAP = 1e12
+FEATURE_CAP = 1e15
+
+
+def safe_amount(amount: float) -> float:
+    """The amount as features count it: clipped to ``[0, AMOUNT_CAP]``, NaN as 0.0.
+
+    >>> safe_amount(12.5), safe_amount(1e308), safe_amount(float("nan")), safe_amount(-3.0)
+    (12.5, 1000000000000.0, 0.0, 0.0)
+    """
+    if 0.0 <= amount <= AMOUNT_CAP:
+        return amount
+    return AMOUNT_CAP if amount > AMOUNT_CAP else 0.0  # NaN fails every comparison
+
+
+def finite(values: list[float]) -> list[float]:
+    """Every value clipped to ``[-FEATURE_CAP, FEATURE_CAP]``, NaN as 0.0.
+
+    >>> finite([1.5, float("inf"), float("-inf"), float("nan")])
+    [1.5, 1000000000000000.0, -1000000000000000.0, 0.0]
+    """
+    cap = FEATURE_CAP
+    return [v if -cap <= v <= cap else (cap if v > cap else -cap if v < -cap else 0.0)
+            for v in values]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Bucket width and label delay: the two numbers every user of the features must share."""
+
+    bucket_s: int = 3600
+    label_delay_days: int = 7
+
+    def __post_init__(self) -> None:
+        if DAY_S % self.bucket_s:
+            raise ValueError(f"bucket_s must divide a day (86400 s), got {self.bucket_s}")
+
+    @property
+    def per_day(self) -> int:
+        """Buckets per day."""
+        return DAY_S // self.bucket_s
+
+    @property
+    def delay_buckets(self) -> int:
+        """The label delay in buckets."""
+        return self.label_delay_days * self.per_day
+
+    def bucket(self, epoch: float) -> int:
+        """The bucket an event time falls in."""
+        return math.floor(epoch / self.bucket_s)
+
+    def oldest_needed(self, bucket: int) -> int:
+        """Buckets older than this can never enter a window again (safe to prune)."""
+        return bucket - self.delay_buckets - max(WINDOWS_DAYS) * self.per_day + 1
+
+    @property
+    def retention_s(self) -> int:
+        """How long an entity's counters must live after its last update."""
+        return (self.label_delay_days + max(WINDOWS_DAYS) + 1) * DAY_S
+
+
+def apply_card(card: Buckets, bucket: int, amount: float) -> None:
+    """Count one transaction of ``amount`` in a card's bucket."""
+    vals = card.setdefault(bucket, [0.0, 0.0])
+    vals[0] += 1.0
+    vals[1] += amount
+
+
+def apply_terminal(terminal: Buckets, bucket: int, frauds: float = 0.0, count: float = 1.0) -> None:
+    """Count transactions and/or labelled frauds in a terminal's bucket."""
+    vals = terminal.setdefault(bucket, [0.0, 0.0])
+    vals[0] += count
+    vals[1] += frauds
+
+
+def window_sums(
+    buckets: Mapping[int, list[float]], end: int, spans: tuple[int, ...]
+) -> list[tuple[float, float]]:
+    """Sums of both bucket values over ``(end - span, end]`` for each span, in one pass.
+
+    Written by hand (not with numpy) because an entity holds a few dozen buckets: a Python
+    loop beats building arrays at that size.
+    """
+    sums = [[0.0, 0.0] for _ in spans]
+    for b, (v0, v1) in buckets.items():
+        age = end - b
+        if age < 0:
+            continue
+        for i, span in enumerate(spans):
+            if age < span:
+                sums[i][0] += v0
+                sums[i][1] += v1
+    return [(s[0], s[1]) for s in sums]
+
+
+def calendar(epoch: float) -> tuple[float, float, float]:
+    """Hour of day (UTC), weekend flag, night flag (00:00-05:59) of an event time."""
+    dt = datetime.fromtimestamp(epoch, UTC)
+    hour = dt.hour
+    return float(hour), float(dt.weekday() >= 5), float(hour < 6)
+
+
+def compute(
+    spec: FeatureSpec,
+    epoch: float,
+    amount: float,
+    card: Mapping[int, list[float]],
+    terminal: Mapping[int, list[float]],
+) -> dict[str, float]:
+    """The feature row of one transaction, given its card's and terminal's buckets.
+
+    ``card`` must already include this transaction (call :func:`apply_card` first), so the
+    card windows count it, as the Handbook's do.
+    """
+    return dict(zip(FEATURE_NAMES, vector(spec, epoch, amount, card, terminal), strict=True))
+
+
+def vector(
+    spec: FeatureSpec,
+    epoch: float,
+    amount: float,
+    card: Mapping[int, list[float]],
+    terminal: Mapping[int, list[float]],
+) -> list[float]:
+    """:func:`compute` as a list in :data:`FEATURE_NAMES` order (the hot path uses this).
+
+    Always finite (:func:`finite`), whatever the buckets hold.
+    """
+    amount = safe_amount(amount)
+    b = spec.bucket(epoch)
+    spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
+    out = [amount, *calendar(epoch)]
+    card_sums = window_sums(card, b, spans)
+    for n, total in card_sums:
+        out += [n, total / n if n else 0.0]
+    for n, total in card_sums[1:]:
+        # amount over the card's usual amount (the window's mean, this transaction included):
+        # a compromised card's inflated amounts stand out against its own history.
+        out.append(amount * n / total if total > 0 else 1.0)
+    for n, frauds in window_sums(terminal, b - spec.delay_buckets, spans):
+        out += [n, frauds / n if n else 0.0]
+    return finite(out)
+
+
+def step(
+    spec: FeatureSpec,
+    epoch: float,
+    amount: float,
+    card: Buckets,
+    terminal: Buckets,
+) -> list[float]:
+    """Apply one transaction to its entities' buckets and return its feature vector.
+
+    The one order of operations every user shares (stream, sync scoring, offline replay):
+    count the transaction on its card, compute the features, then count it on its terminal.
+    The card counts :func:`safe_amount` (so must the counters a caller stores).
+    """
+    b = spec.bucket(epoch)
+    apply_card(card, b, safe_amount(amount))
+    out = vector(spec, epoch, amount, card, terminal)
+    apply_terminal(terminal, b)
+    return out
+
+
+def replay(spec: FeatureSpec, events: Iterable[tuple[Any, ...]]) -> dict[str, list[float]]:
+    """Recompute every transaction's features offline from a history, in processing order.
+
+    ``events`` are ``("tx", event_id, epoch, card_id, terminal_id, amount)`` and
+    ``("label", event_id, label)`` tuples in the order the system processed them. A repeated
+    transaction or label is ignored, as online. Gives the online features exactly: this is
+    what backfills and the skew test use.
+
+    >>> spec = FeatureSpec(3600, 0)
+    >>> out = replay(spec, [("tx", "a", 0.0, "c", "t", 5.0), ("label", "a", 1),
+    ...                     ("tx", "b", 60.0, "c", "t", 7.0)])
+    >>> out["b"][FEATURE_INDEX["card_n_1d"]], out["b"][FEATURE_INDEX["term_risk_1d"]]
+    (2.0, 1.0)
+    """
+    cards: dict[str, Buckets] = defaultdict(dict)
+    terms: dict[str, Buckets] = defaultdict(dict)
+    where: dict[str, tuple[str, int]] = {}
+    labelled: set[str] = set()
+    out: dict[str, list[float]] = {}
+    for ev in events:
+        if ev[0] == "tx":
+            _, eid, epoch, card, terminal, amount = ev
+            if eid in out:
+                continue
+            out[eid] = step(spec, epoch, amount, cards[card], terms[terminal])
+            where[eid] = (terminal, spec.bucket(epoch))
+        elif ev[0] == "label":
+            _, eid, label = ev
+            if eid in labelled or eid not in where:
+                continue
+            labelled.add(eid)
+            if label:
+                terminal, b = where[eid]
+                apply_terminal(terms[terminal], b, frauds=1.0, count=0.0)
+        else:
+            raise ValueError(f"unknown history event {ev[0]!r}")
+    return out
+
+
+def attribute_value(value: Any) -> float | None:
+    """A producer's attribute as a feature value: a finite number or a bool, else None.
+
+    Strings are not parsed (``"3.5"`` is not a number): a producer sends numbers as numbers.
+
+    >>> attribute_value(True), attribute_value(3), attribute_value(2.5)
+    (1.0, 3.0, 2.5)
+    >>> attribute_value("3.5"), attribute_value(None), attribute_value(float("inf"))
+    (None, None, None)
+    """
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        try:
+            out = float(value)
+        except OverflowError:  # an int beyond float range
+            return None
+        return out if math.isfinite(out) else None
+    return None
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The model's columns: :data:`FEATURE_NAMES`, then ``attr_<name>`` per chosen attribute.
+
+    Every user (stream scorer, POST /v1/score, learner, training, monitor) builds it from the
+    same setting, so they agree on the columns. A stored feature row carries its attribute
+    names (``"attrs"``) when it has any, so rows written under another setting still read
+    right (:func:`row_features`).
+
+    >>> fs = FeatureSet.parse("device_risk, is_vip")
+    >>> fs.names[-2:]
+    ('attr_device_risk', 'attr_is_vip')
+    >>> fs.extract({"device_risk": 0.7, "is_vip": "yes"})
+    ([0.7, 0.0], [('is_vip', 'invalid')])
+    >>> FeatureSet().names == FEATURE_NAMES
+    True
+    """
+
+    attributes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if bad := [a for a in self.attributes if not _ATTR_NAME.fullmatch(a)]:
+            raise ConfigError(
+                f"RIVERWATCH_FEATURE_ATTRIBUTES: invalid attribute names {bad} "
+                "(1-64 letters, digits, '_', '.', '-')"
+            )
+        if len(set(self.attributes)) != len(self.attributes):
+            raise ConfigError(
+                f"RIVERWATCH_FEATURE_ATTRIBUTES names an attribute twice: {self.attributes}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> FeatureSet:
+        """From a comma-separated list of attribute names (``RIVERWATCH_FEATURE_ATTRIBUTES``)."""
+        return cls(tuple(a.strip() for a in text.split(",") if a.strip()))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every column, in matrix order."""
+        if not self.attributes:
+            return FEATURE_NAMES
+        return (*FEATURE_NAMES, *(ATTR_PREFIX + a for a in self.attributes))
+
+    def extract(self, attributes: Mapping[str, Any]) -> tuple[list[float], list[tuple[str, str]]]:
+        """The attribute columns of one transaction, and what had to be filled.
+
+        Each fill is ``(attribute, reason)``, reason ``missing`` (absent or null) or
+        ``invalid`` (not a finite number or bool); its value is :data:`ATTR_FILL`.
+        """
+        values: list[float] = []
+        fills: list[tuple[str, str]] = []
+        for name in self.attributes:
+            raw = attributes.get(name)
+            v = attribute_value(raw)
+            if v is None:
+                fills.append((name, "missing" if raw is None else "invalid"))
+                v = ATTR_FILL
+            values.append(v)
+        return values, fills
+
+    def step(
+        self,
+        spec: FeatureSpec,
+        epoch: float,
+        amount: float,
+        attributes: Mapping[str, Any],
+        card: Buckets,
+        terminal: Buckets,
+    ) -> tuple[list[float], list[tuple[str, str]]]:
+        """:func:`step` plus the attribute columns: the row every scorer stores and scores."""
+        x = step(spec, epoch, amount, card, terminal)
+        if not self.attributes:
+            return x, []
+        extra, fills = self.extract(attributes)
+        return x + extra, fills
+
+    def row_meta(self) -> dict[str, Any]:
+        """What a stored feature row records about its columns (nothing by default)."""
+        return {"attrs": list(self.attributes)} if self.attributes else {}
+
+
+def row_names(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The column names of a stored feature row's ``"x"`` (see :meth:`FeatureSet.row_meta`)."""
+    return FeatureSet(tuple(row.get("attrs") or ())).names
+
+
+def row_features(row: Mapping[str, Any]) -> dict[str, float]:
+    """A stored feature row's ``"x"`` as ``{name: value}``, whatever the setting was then.
+
+    >>> row_features({"x": list(range(len(FEATURE_NAMES) + 1)), "attrs": ["a"]})["attr_a"]
+    18
+    """
+    return dict(zip(row_names(row), row["x"], strict=True))

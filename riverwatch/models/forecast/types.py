@@ -1,0 +1,105 @@
+"""The value types of the forecasters: their configuration and what an update returns."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from riverwatch.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Knobs of one series' forecaster (the workers build it from settings).
+
+    ``horizon``: steps forecast; ``coverage``: of the intervals; ``window``: residuals kept
+    per step; ``anomaly_width``: the anomaly band is the one-step interval widened this many
+    times around the forecast (1 flags 1 - coverage of normal points); ``anomaly_run``:
+    consecutive points outside it before an alert; ``cooldown``: points after an alert
+    before the next one; ``relearn_after``: anomalous points are learned clipped to the band,
+    and a run this long is a level shift: the models' level moves by the run's median
+    residual, so they continue at the new level without relearning; ``min_calibration``:
+    one-step residuals needed before flagging; ``anomaly_window``: one-step residuals the
+    band's quantile is taken from (more than ``window``: a steadier threshold);
+    ``halflife``: points, of the rolling errors; ``adapt_rate``: step of the adaptive
+    conformal update (0: plain split conformal); ``naive_margin``: a candidate serves a
+    step instead of the seasonal naive (or naive) forecast only if its rolling error there
+    is this fraction lower; ``combine``: candidates averaged (inverse-error weighted) into the
+    combination forecast at each step (1: the best candidate alone).
+    """
+
+    horizon: int = 60
+    coverage: float = 0.9
+    window: int = 200
+    anomaly_width: float = 2.25
+    anomaly_run: int = 1
+    cooldown: int = 10
+    relearn_after: int = 3
+    min_calibration: int = 50
+    anomaly_window: int = 1000
+    halflife: float = 50.0
+    adapt_rate: float = 0.01
+    warmup: int = 4
+    max_period: int = 1440
+    naive_margin: float = 0.1
+    combine: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ForecastConfig:
+        """The knobs settings expose (``RIVERWATCH_FORECAST_*``); defaults for the rest."""
+        return cls(
+            horizon=settings.forecast_horizon,
+            coverage=settings.forecast_coverage,
+            window=settings.forecast_window,
+            anomaly_width=settings.forecast_anomaly_width,
+            anomaly_run=settings.forecast_anomaly_run,
+            cooldown=settings.forecast_anomaly_cooldown,
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One horizon step of a forecast: epoch timestamp, value and interval bounds."""
+
+    timestamp: float
+    value: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class Update:
+    """What applying one point produced.
+
+    ``anomaly``: the point left its anomaly band ``expected`` (``forecast`` was the one-step
+    forecast); ``alert``: this point starts an alert (run reached, not cooling down);
+    ``steps``: the new forecast (empty while the series warms up); ``model``: the one-step
+    model serving it.
+    """
+
+    timestamp: float
+    value: float
+    anomaly: bool = False
+    alert: bool = False
+    forecast: float | None = None
+    expected: tuple[float, float] | None = None
+    steps: tuple[Step, ...] = ()
+    model: str | None = None
+
+
+def period_for(series_id: str, overrides: str) -> int | None:
+    """The configured period of a series from ``"id=12,sim.*=1440"`` (fnmatch patterns).
+
+    >>> period_for("bench.airline", "bench.air*=12, other=7")
+    12
+    """
+    for item in filter(None, (p.strip() for p in overrides.split(","))):
+        pattern, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise ValueError(
+                f"seasonality override {item!r} must be 'series_id=period' with a whole "
+                "number of points (e.g. 'bench.airline=12')"
+            )
+        if fnmatch.fnmatchcase(series_id, pattern.strip()):
+            return int(value)
+    return None

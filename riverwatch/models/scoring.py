@@ -1,0 +1,154 @@
+"""From feature rows to scores, decisions and reasons: one function for every scorer.
+
+The combined score blends the two models' probabilities linearly::
+
+    score = w * batch_score + (1 - w) * online_score
+
+and is the online score alone while no batch champion exists. ``w`` is the champion's own
+blend weight, fitted on its hold-out when it was trained (``models.training.blend_weight``:
+the weight that ranked the hold-out's frauds best against the online scores recorded there),
+or ``batch_weight`` (``RIVERWATCH_BATCH_WEIGHT``) for a champion without one or when
+``RIVERWATCH_BLEND=fixed``. A challenger, when present, is
+scored in the shadow (``shadow_score``): recorded, never used to decide.
+
+Fails closed: a model output that is NaN or infinite (the features are finite, so only a
+corrupt model could give one) is counted in ``riverwatch_nonfinite_scores_total``, replaced by
+the review threshold, and its transaction's decision is ``review``, never ``approve``.
+
+>>> import numpy as np
+>>> from riverwatch.models.online import make_model
+>>> from riverwatch.models.serving import Models
+>>> X = np.zeros((2, len(FEATURE_NAMES)))
+>>> out = score_matrix(Models(make_model()), X, Thresholds())
+>>> [o["decision"] for o in out], out[0]["batch_score"]
+(['approve', 'approve'], None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from riverwatch.core.events import Transaction
+from riverwatch.core.metrics import NONFINITE_SCORES
+from riverwatch.core.settings import Settings
+from riverwatch.models import online
+from riverwatch.models.decision import decide
+from riverwatch.models.features import FEATURE_CAP, FEATURE_NAMES
+from riverwatch.models.serving import BatchModel, Models
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds and the blend weight (from settings)."""
+
+    review: float = 0.5
+    decline: float = 0.8
+    batch_weight: float = 0.5
+    learned_blend: bool = True  # serve the champion's own blend weight when it has one
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        """``RIVERWATCH_REVIEW_THRESHOLD``, ``..._DECLINE_THRESHOLD``, ``..._BATCH_WEIGHT``,
+        ``..._BLEND``."""
+        return cls(
+            settings.review_threshold,
+            settings.decline_threshold,
+            settings.batch_weight,
+            settings.blend == "learned",
+        )
+
+
+def _columns(model: BatchModel, X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    if model.features == tuple(names):
+        return X
+    # ModelSet refuses a model needing a column the scorer lacks, so every one is here.
+    where = {f: i for i, f in enumerate(names)}
+    return X[:, [where[f] for f in model.features]]
+
+
+def batch_proba(
+    model: BatchModel, X: np.ndarray, names: Sequence[str] = FEATURE_NAMES
+) -> np.ndarray:
+    """A batch model's fraud probabilities on rows whose columns are ``names``."""
+    return np.asarray(model.estimator.predict_proba(_columns(model, X, names))[:, 1], dtype=float)
+
+
+def blend(models: Models, th: Thresholds) -> float:
+    """The batch model's weight in the combined score (see the module docstring)."""
+    learned = models.champion.blend_weight if models.champion is not None else None
+    return learned if th.learned_blend and learned is not None else th.batch_weight
+
+
+def score_record(
+    tx: Transaction, result: dict[str, Any], latency_s: float, scored_at: str
+) -> dict[str, Any]:
+    """The Score record (core.events.Score fields) of one transaction and its result row."""
+    return {
+        "event_id": tx.event_id,
+        "card_id": tx.card_id,
+        "timestamp": tx.timestamp.isoformat(),
+        **result,
+        "latency_ms": round(latency_s * 1000, 3),
+        "scored_at": scored_at,
+    }
+
+
+def _finite(p: np.ndarray, model: str, fallback: float) -> tuple[np.ndarray, np.ndarray]:
+    """``p`` with NaN and infinities replaced by ``fallback`` (counted), and where they were."""
+    bad = ~np.isfinite(p)
+    if not bad.any():
+        return p, bad
+    NONFINITE_SCORES.labels(model=model).inc(int(bad.sum()))
+    return np.where(bad, fallback, p), bad
+
+
+def score_matrix(
+    models: Models, X: np.ndarray, th: Thresholds, names: Sequence[str] = FEATURE_NAMES
+) -> list[dict[str, Any]]:
+    """Score every row of ``X`` (columns ``names``); return per row a Score record's fields.
+
+    Every number returned is finite; a row whose score was not is decided ``review``.
+    """
+    if len(X) == 0:
+        return []
+    X = np.asarray(X, dtype=float)
+    if not np.isfinite(X).all():  # models.features never gives one; a caller's matrix might
+        X = np.nan_to_num(X, nan=0.0, posinf=FEATURE_CAP, neginf=-FEATURE_CAP)
+    fallback = th.review
+    p_online, bad = _finite(online.score_batch(models.online, X, names), "online", fallback)
+    p_batch = p_shadow = None
+    if models.champion is not None:
+        p_batch, bad_batch = _finite(batch_proba(models.champion, X, names), "batch", fallback)
+        bad |= bad_batch
+    if models.challenger is not None:
+        p_shadow, _ = _finite(batch_proba(models.challenger, X, names), "shadow", fallback)
+    w = blend(models, th)
+    raw = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
+    score, bad_combined = _finite(raw, "combined", fallback)
+    bad |= bad_combined
+    decisions = decide(score, th.review, th.decline)
+    decisions[bad] = "review"  # fail closed: a score that could not be computed never approves
+    why = online.reasons(models.online, X, names=names)
+    index = {f: j for j, f in enumerate(names)}
+    versions = models.versions()
+    out = []
+    for i in range(len(X)):
+        out.append(
+            {
+                "score": float(score[i]),
+                "online_score": float(p_online[i]),
+                "batch_score": None if p_batch is None else float(p_batch[i]),
+                "shadow_score": None if p_shadow is None else float(p_shadow[i]),
+                "decision": decisions[i],
+                "model_versions": versions,
+                "reasons": [
+                    {"feature": f, "value": float(X[i, index[f]]), "contribution": c}
+                    for f, c in why[i]
+                ],
+            }
+        )
+    return out

@@ -1,0 +1,226 @@
+"""Per-feature drift, overall and per segment: a test, an effect size and a weight per column.
+
+Each column of a window is binned on its reference's quantiles (ties merge bins, so a count
+feature gets one bin per frequent value). A column *drifts* when a chi-square test of the
+window's bin counts against the reference's shares rejects at ``alpha`` (Bonferroni over every
+column and segment judged) **and** its PSI, the effect size, is at least ``min_psi``: a window
+of thousands of events rejects on shifts too small to matter, and a small segment's PSI moves
+by chance. The normalised Wasserstein distance (Evidently's default statistic for numerical
+columns: the distance over the reference's standard deviation) is reported beside it.
+
+Segments are the values of each ``groups`` attribute (``region=south``): a shift for one group
+is diluted in the whole but plain in its segment, so every column is also judged per segment,
+against that segment's own reference. The finding names the features, the statistic and the
+segment where the shift is strongest.
+
+Written with numpy and scipy instead of Evidently's per-column tests because the monitor runs
+(columns x segments) tests per window: Evidently's report costs ~0.5 s a window for the
+columns alone (``bench.drift``), this ~10 ms with every segment.
+
+>>> rng = np.random.default_rng(0)
+>>> ref = pd.DataFrame({"a": rng.normal(0, 1, 5000), "b": rng.normal(0, 1, 5000)})
+>>> groups = [{"g": "x" if i % 2 else "y"} for i in range(5000)]
+>>> mon = ColumnDrift(ref, groups)
+>>> cur = pd.DataFrame({"a": rng.normal(0, 1, 3000), "b": rng.normal(0, 1, 3000)})
+>>> cur_groups = [{"g": "x" if i % 2 else "y"} for i in range(3000)]
+>>> cur.loc[1::2, "b"] += 1.0   # b shifts for group x only
+>>> res = mon.compare(cur, cur_groups)
+>>> res.drifted, res.strongest["segment"]
+(['b'], 'g=x')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chisquare, wasserstein_distance
+
+from riverwatch.monitors.prediction import PSI_FLOOR
+
+ALL = "*"
+
+
+@dataclass(frozen=True)
+class _Ref:
+    edges: np.ndarray
+    shares: np.ndarray
+    values: np.ndarray  # a sample, for the Wasserstein distance
+    std: float
+
+
+def _ref(x: np.ndarray, bins: int, rng: np.random.Generator) -> _Ref | None:
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return None
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+    counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+    sample = rng.choice(x, 2000, replace=False) if len(x) > 2000 else x
+    return _Ref(edges, counts / len(x), np.sort(sample), float(np.std(x)))
+
+
+@dataclass(frozen=True)
+class ColumnFinding:
+    """One column in one segment (``"*"``: all events)."""
+
+    column: str
+    segment: str
+    psi: float
+    wasserstein: float  # normalised by the reference's standard deviation
+    p_value: float
+    n: int
+    drifted: bool
+    threshold: float = 0.1  # the least PSI that drifts
+    method: str = "psi"
+
+    @property
+    def score(self) -> float:
+        """The effect size the verdict uses (PSI)."""
+        return self.psi
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """A window's per-feature drift: drifted columns, their weighted share, the strongest."""
+
+    columns: list[ColumnFinding]  # overall ones, one per column
+    drifted: list[str]  # drifted overall or in a segment
+    weighted_share: float  # sum of the drifted columns' weights over the sum of all weights
+    important: list[str]  # drifted columns whose weight is at least the mean weight
+    strongest: dict[str, Any] | None  # the drifted (column, segment) with the largest PSI
+    segments_judged: int
+    window_rows: int
+
+    @property
+    def share_drifted(self) -> float:
+        """Unweighted share of columns drifted (overall or in a segment)."""
+        return len(self.drifted) / len(self.columns) if self.columns else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        d = asdict(self)
+        d["share_drifted"] = self.share_drifted
+        d["n_drifted"] = len(self.drifted)
+        for c, f in zip(d["columns"], self.columns, strict=True):
+            c["score"] = f.score
+        return d
+
+
+class ColumnDrift:
+    """Reference per column and per segment; :meth:`compare` judges a window against it."""
+
+    def __init__(
+        self,
+        reference: pd.DataFrame,
+        groups: Sequence[Mapping[str, str] | None] | None = None,
+        *,
+        weights: Mapping[str, float] | None = None,
+        bins: int = 10,
+        alpha: float = 0.01,
+        min_psi: float = 0.1,
+        min_rows: int = 300,
+        max_segments: int = 64,
+        seed: int = 0,
+    ):
+        if reference.empty:
+            raise ValueError("the reference needs at least one column and one row")
+        self.columns = list(reference.columns)
+        w = {c: max(float((weights or {}).get(c, 1.0 if weights is None else 0.0)), 0.0)
+             for c in self.columns}  # fmt: skip
+        total = sum(w.values()) or 1.0
+        self.weights = {c: v / total for c, v in w.items()}
+        self.bins, self.alpha, self.min_psi, self.min_rows = bins, alpha, min_psi, min_rows
+        rng = np.random.default_rng(seed)
+        self.refs: dict[str, dict[str, _Ref | None]] = {}
+        for seg, mask in _segments(groups, len(reference), max_segments).items():
+            if mask.sum() < min_rows:
+                continue
+            part = reference[mask]
+            self.refs[seg] = {
+                c: _ref(part[c].to_numpy(dtype=float), bins, rng) for c in self.columns
+            }
+        self.max_segments = max_segments
+
+    @property
+    def segments(self) -> list[str]:
+        """The segments with a reference (``"*"`` first)."""
+        return list(self.refs)
+
+    def compare(
+        self, window: pd.DataFrame, groups: Sequence[Mapping[str, str] | None] | None = None
+    ) -> FeatureDrift:
+        """Judge ``window`` (its rows' ``groups`` alongside) column by column and segment."""
+        masks = _segments(groups, len(window), self.max_segments)
+        jobs = [
+            (seg, masks[seg])
+            for seg in self.refs
+            if seg in masks and masks[seg].sum() >= self.min_rows
+        ]
+        n_tests = max(1, len(jobs) * len(self.columns))
+        found: list[ColumnFinding] = []
+        for seg, mask in jobs:
+            part = window[mask]
+            for c in self.columns:
+                ref = self.refs[seg][c]
+                if ref is None:
+                    continue
+                f = self._test(c, seg, part[c].to_numpy(dtype=float), ref, n_tests)
+                if f is not None:
+                    found.append(f)
+        drifted = sorted({f.column for f in found if f.drifted})
+        mean_w = 1.0 / len(self.columns)
+        hits = [f for f in found if f.drifted]
+        best = max(hits, key=lambda f: f.psi) if hits else None
+        return FeatureDrift(
+            columns=[f for f in found if f.segment == ALL],
+            drifted=drifted,
+            weighted_share=sum(self.weights[c] for c in drifted),
+            important=[c for c in drifted if self.weights[c] >= mean_w - 1e-12],
+            strongest=asdict(best) if best else None,
+            segments_judged=len(jobs),
+            window_rows=len(window),
+        )
+
+    def _test(
+        self, column: str, segment: str, x: np.ndarray, ref: _Ref, n_tests: int
+    ) -> ColumnFinding | None:
+        x = x[np.isfinite(x)]
+        if len(x) == 0:
+            return None
+        counts = np.bincount(
+            np.searchsorted(ref.edges, x, side="right"), minlength=len(ref.edges) + 1
+        )
+        share = counts / len(x)
+        rs, cs = np.maximum(ref.shares, PSI_FLOOR), np.maximum(share, PSI_FLOOR)
+        psi = float(np.sum((cs - rs) * np.log(cs / rs)))
+        expected = rs / rs.sum() * len(x)
+        p = float(chisquare(counts, expected).pvalue) if len(counts) > 1 else 1.0
+        wd = float(wasserstein_distance(ref.values, x)) / ref.std if ref.std > 0 else math.nan
+        drifted = p < self.alpha / n_tests and psi >= self.min_psi
+        return ColumnFinding(column, segment, psi, wd, p, len(x), bool(drifted), self.min_psi)
+
+
+def _segments(
+    groups: Sequence[Mapping[str, str] | None] | None, n: int, max_segments: int
+) -> dict[str, np.ndarray]:
+    """Row masks: ``"*"`` (all rows) and one per ``attribute=value`` seen (at most
+    ``max_segments``, the most frequent first)."""
+    out = {ALL: np.ones(n, dtype=bool)}
+    if not groups:
+        return out
+    keys = pd.Series([
+        tuple(sorted((g or {}).items())) for g in groups
+    ])  # fmt: skip
+    seen: dict[str, list[int]] = {}
+    for i, items in enumerate(keys):
+        for a, v in items:
+            seen.setdefault(f"{a}={v}", []).append(i)
+    for seg in sorted(seen, key=lambda s: -len(seen[s]))[:max_segments]:
+        mask = np.zeros(n, dtype=bool)
+        mask[seen[seg]] = True
+        out[seg] = mask
+    return out

@@ -1,0 +1,347 @@
+"""Concept drift on error streams: one River detector per model and per protected group.
+
+Feed each labeled prediction's error (0/1 misclassification, or any loss) with
+:meth:`ConceptDriftMonitor.update`; it goes to the model's overall detector (group ``"*"``)
+and to one detector per protected attribute value (``"age_band=25-34"``). Only *increases* of
+the error are reported by default: a learner that gets better is not drift to act on.
+
+The default detector is ``ADWIN(delta=0.02)``, chosen with ``python -m bench.drift`` (SEA and
+Agrawal streams, abrupt and gradual drifts, held-out seeds): ADWIN scales with the error's own
+variance, so one setting fits error rates of 0.2 % and 30 % alike, where Page-Hinkley's
+threshold is in absolute units. River's ADWIN forgets its whole window after every detection;
+here a detected *decrease* keeps the shrunk window instead (the original ADWIN behaviour), so
+a model that improves does not lose its baseline just before a real drift.
+
+>>> mon = ConceptDriftMonitor()
+>>> found = []
+>>> for i in range(6000):
+...     wrong = i % 20 == 0 if i < 4000 else i % 3 == 0  # 5 % errors, then 33 %
+...     found += mon.update("online", float(wrong), groups={"channel": "web"}, time=float(i))
+>>> [(e.group, e.direction, 4000 <= e.time < 4200) for e in found]
+[('*', 'up', True), ('channel=web', 'up', True)]
+>>> found[0].index, round(found[0].before, 3), round(found[0].after, 3)
+(4064, 0.054, 0.141)
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from river import drift, stats
+from river.base import DriftDetector
+from scipy.stats import binom
+
+from riverwatch.monitors.fairness import OTHER
+
+ALL = "*"
+Direction = Literal["up", "down"]
+
+
+def make_detector(name: str = "adwin", **params: Any) -> DriftDetector:
+    """A River detector by name (``adwin``, ``page_hinkley``), e.g. from a settings string.
+
+    Page-Hinkley defaults to ``mode="up"`` (increases only), as the monitor wants.
+    """
+    if name == "adwin":
+        return drift.ADWIN(**{"delta": 0.02, **params})
+    if name in ("page_hinkley", "ph"):
+        return drift.PageHinkley(**{"mode": "up", **params})
+    raise ValueError(f"unknown detector {name!r}: use 'adwin' or 'page_hinkley'")
+
+
+@dataclass(frozen=True)
+class DriftEvent:
+    """A detected change of the error of ``model`` on ``group`` (``"*"``: all events).
+
+    ``index`` is the position (1-based) of the observation that triggered it in that
+    (model, group) stream; ``time`` its event time, when given. ``before``/``after`` are the
+    error rates before the change and now (ADWIN's estimates; otherwise the mean since the last
+    detection and a recent moving average).
+    """
+
+    model: str
+    group: str
+    index: int
+    time: float | None
+    direction: Direction
+    before: float
+    after: float
+    detector: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+class _Track:
+    __slots__ = ("det", "detections", "mean", "n", "pending", "recent")
+
+    def __init__(self, det: DriftDetector):
+        self.det = det
+        self.n = 0
+        self.detections = 0
+        self.mean = stats.Mean()  # since the last detection
+        self.recent = stats.EWMean(fading_factor=0.02)
+        # A rise waiting for its confirmation window:
+        # [rate before, errors since, count since, observations the rate before is over].
+        self.pending: list[float] | None = None
+
+
+class ConceptDriftMonitor:
+    """Drift detectors on error streams, keyed by (model, group), created on first sight.
+
+    Parameters
+    ----------
+    detector
+        Prototype cloned for every (model, group); default :func:`make_detector` ``()``.
+    per_group
+        Also keep one detector per ``attribute=value`` of the ``groups`` passed in.
+    directions
+        Which changes :meth:`update` returns; ``("up", "down")`` reports improvements too.
+    max_groups
+        Most group detectors per model: the most observed ``attribute=value`` groups.
+        Observations of the others go to their attribute's one ``attribute=(other)`` detector
+        and are counted in ``dropped`` (a high-cardinality attribute must not exhaust
+        memory), and in a bounded tally of waiting groups; a waiting group observed more often
+        than the least observed tracked one takes its place (a fresh detector; the evicted
+        group waits from then on), so a value that becomes frequent late is tracked too.
+    history
+        How many past events :attr:`events` keeps.
+    min_abs, min_rel, min_count, confirm
+        What makes a rise *material*. ADWIN is sensitive enough to call 0.003 -> 0.004 over a
+        few thousand labels a change, and at the moment it fires its own estimates still mix
+        the old regime in. So with any of the first three set, a detected rise is held for
+        ``confirm`` more observations and reported only if their error rate is above the
+        rate before the detection by at least ``min_abs`` (absolute) and ``min_rel`` of that
+        rate (relative), on a stream of at least ``min_count`` observations. Held and
+        dropped rises are counted in :attr:`immaterial`; ADWIN keeps its window through them,
+        as after a decrease. The defaults (0) report every detection at once.
+    alpha
+        With the gate on, a material rise must also be *significant*: the one-sided exact
+        test of two Poisson rates (conditional binomial test: given the errors of both
+        stretches, those of the ``confirm`` window follow a binomial with its share of the
+        observations) must reject equal rates at level ``alpha``. The effect gate alone is
+        not enough where errors are rare: 500 labels at an error rate of 1.5 % hold about 7
+        errors, and half as many again (+50 %) comes by chance about one time in ten, so every
+        ADWIN detection of noise was a coin flip away from a retrain. 0: no test.
+
+    >>> gated = ConceptDriftMonitor(min_abs=0.005, min_rel=0.5, min_count=1000)
+    >>> gated.material(before=0.003, after=0.004, n=5000)
+    False
+    >>> gated.material(before=0.05, after=0.14, n=5000), gated.material(0.05, 0.14, n=500)
+    (True, False)
+    """
+
+    def __init__(
+        self,
+        detector: DriftDetector | None = None,
+        *,
+        per_group: bool = True,
+        directions: tuple[Direction, ...] = ("up",),
+        max_groups: int = 256,
+        history: int = 1000,
+        min_abs: float = 0.0,
+        min_rel: float = 0.0,
+        min_count: int = 0,
+        confirm: int = 500,
+        alpha: float = 0.0,
+    ):
+        self.detector = detector if detector is not None else make_detector()
+        self.per_group = per_group
+        self.directions = directions
+        self.max_groups = max_groups
+        self.dropped = 0
+        self.min_abs, self.min_rel, self.min_count = min_abs, min_rel, min_count
+        self.confirm = confirm if (min_abs or min_rel or min_count) else 0
+        self.alpha = alpha
+        self.immaterial = 0
+        self.events: deque[DriftEvent] = deque(maxlen=history)
+        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._groups_of: dict[str, int] = {}
+        # per model: observations of groups pooled into "(other)", and a lower bound of the
+        # least observed tracked group's count (refreshed only when a waiting group passes it)
+        self._waiting: dict[str, Counter[str]] = {}
+        self._floor: dict[str, int] = {}
+        self._credit: dict[tuple[str, str], int] = {}  # what a promoted group had waited with
+
+    def update(
+        self,
+        model: str,
+        error: float,
+        groups: Mapping[str, str] | None = None,
+        time: float | None = None,
+    ) -> list[DriftEvent]:
+        """Add one error of ``model`` (and of each of its ``groups``); return new events."""
+        out = []
+        ev = self.observe(model, ALL, error, time)
+        if ev is not None:
+            out.append(ev)
+        if self.per_group and groups:
+            for attr, value in groups.items():
+                group = f"{attr}={value}"
+                if (
+                    (model, group) not in self._tracks
+                    and (self._groups_of.get(model, 0) >= self.max_groups)
+                    and not self._promoted(model, group)
+                ):
+                    self.dropped += 1
+                    group = f"{attr}={OTHER}"
+                ev = self.observe(model, group, error, time)
+                if ev is not None:
+                    out.append(ev)
+        return out
+
+    def _promoted(self, model: str, group: str) -> bool:
+        """Tally one observation of untracked ``group``; True when it now outnumbers the least
+        observed tracked group of ``model``, which is evicted to make room for it."""
+        waiting = self._waiting.setdefault(model, Counter())
+        waiting[group] += 1
+        if len(waiting) > 4 * self.max_groups:  # bounded: keep the most observed half
+            self._waiting[model] = waiting = Counter(dict(waiting.most_common(2 * self.max_groups)))
+        if waiting[group] <= self._floor.get(model, 0):
+            return False
+        # a group's rank: its observations, those it waited with included
+        tracked = [
+            (t.n + self._credit.get((m, g), 0), g)
+            for (m, g), t in self._tracks.items()
+            if m == model and g != ALL and not g.endswith(f"={OTHER}")
+        ]
+        least, evicted = min(tracked)
+        self._floor[model] = least
+        if waiting[group] <= least:
+            return False
+        del self._tracks[(model, evicted)]
+        self._credit.pop((model, evicted), None)
+        self._groups_of[model] -= 1
+        waiting[evicted] = least  # it waits from here, with what it had
+        self._credit[(model, group)] = waiting.pop(group)
+        rest = [n for n, g in tracked if g != evicted]
+        self._floor[model] = min([*rest, self._credit[(model, group)]])
+        return True
+
+    def observe(
+        self, model: str, group: str, error: float, time: float | None = None
+    ) -> DriftEvent | None:
+        """Add one error to the (model, group) detector; the event if it fires now."""
+        track = self._tracks.get((model, group))
+        if track is None:
+            if group != ALL and not group.endswith(f"={OTHER}"):
+                if self._groups_of.get(model, 0) >= self.max_groups:
+                    self.dropped += 1
+                    return None
+                self._groups_of[model] = self._groups_of.get(model, 0) + 1
+            track = self._tracks[(model, group)] = _Track(self.detector.clone())
+        det = track.det
+        before = det.estimation if isinstance(det, drift.ADWIN) else track.mean.get()
+        det.update(error)
+        track.n += 1
+        track.mean.update(error)
+        track.recent.update(error)
+        if track.pending is not None:
+            return self._confirm(model, group, track, error, time)
+        if not det.drift_detected:
+            return None
+        after = det.estimation if isinstance(det, drift.ADWIN) else track.recent.get()
+        direction: Direction = "up" if after > before else "down"
+        if isinstance(det, drift.PageHinkley) and det.mode in ("up", "down"):
+            direction = "up" if det.mode == "up" else "down"  # one-sided by construction
+        if isinstance(det, drift.ADWIN) and direction == "down":
+            # River resets ADWIN on the next update after any detection; keeping the window
+            # ADWIN has already cut keeps the improved baseline (see the module docstring).
+            det._drift_detected = False
+        if direction == "up" and self.confirm:
+            det._drift_detected = False  # keep the window while the rise is judged
+            track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0, track.mean.n]
+            return None
+        track.mean = stats.Mean()
+        if direction not in self.directions:
+            return None
+        return self._report(model, group, track, time, direction, before, after)
+
+    def _confirm(
+        self, model: str, group: str, track: _Track, error: float, time: float | None
+    ) -> DriftEvent | None:
+        """Count one observation into a held rise; report it once its window is full."""
+        pend = track.pending
+        assert pend is not None
+        pend[1] += error
+        pend[2] += 1
+        if pend[2] < self.confirm:
+            return None
+        track.pending = None
+        before, after = pend[0], pend[1] / pend[2]
+        if (
+            not self.material(before, after, track.n)
+            or not self.significant(before * pend[3], pend[3], pend[1], pend[2])
+            or "up" not in self.directions
+        ):
+            self.immaterial += 1
+            return None
+        track.mean = stats.Mean()
+        track.det = self.detector.clone()  # as River does after a detection: a new baseline
+        return self._report(model, group, track, time, "up", before, after)
+
+    def _report(
+        self,
+        model: str,
+        group: str,
+        track: _Track,
+        time: float | None,
+        direction: Direction,
+        before: float,
+        after: float,
+    ) -> DriftEvent:
+        det = track.det
+        track.detections += 1
+        event = DriftEvent(
+            model, group, track.n, time, direction, before, after, type(det).__name__
+        )
+        self.events.append(event)
+        return event
+
+    def material(self, before: float, after: float, n: int) -> bool:
+        """Whether a rise from ``before`` to ``after`` on ``n`` observations is worth acting on."""
+        rise = after - before
+        return n >= self.min_count and rise >= self.min_abs and rise >= self.min_rel * before
+
+    def significant(self, k0: float, n0: float, k1: float, n1: float) -> bool:
+        """Whether ``k1`` errors in ``n1`` observations are significantly more (one-sided, at
+        ``alpha``) than ``k0`` in ``n0``: the exact conditional test of two Poisson rates
+        (Przyborowski and Wilenski, 1940), for error streams of 0/1 or of losses in [0, 1].
+
+        >>> ConceptDriftMonitor(alpha=0.001).significant(15, 1000, 11, 500)  # 1.5 % -> 2.2 %
+        False
+        >>> ConceptDriftMonitor(alpha=0.001).significant(15, 1000, 25, 500)  # 1.5 % -> 5 %
+        True
+        """
+        if self.alpha <= 0:
+            return True
+        k0, k1 = round(k0), round(k1)
+        if n0 <= 0 or n1 <= 0 or k1 == 0:
+            return n0 <= 0 and k1 > 0  # no stretch before to compare with: the effect decides
+        p = float(binom.sf(k1 - 1, k0 + k1, n1 / (n0 + n1)))
+        return p < self.alpha
+
+    def reset(self, model: str) -> None:
+        """Forget ``model``'s detectors (after it was retrained, reset or replaced)."""
+        for key in [k for k in self._tracks if k[0] == model]:
+            del self._tracks[key]
+        self._groups_of.pop(model, None)
+        self._waiting.pop(model, None)
+        self._floor.pop(model, None)
+        for key in [k for k in self._credit if k[0] == model]:
+            del self._credit[key]
+
+    def report(self) -> list[dict[str, Any]]:
+        """One row per (model, group): observations, current error estimate, detections."""
+        rows = []
+        for (model, group), t in sorted(self._tracks.items()):
+            det = t.det
+            est = det.estimation if isinstance(det, drift.ADWIN) else t.recent.get()
+            rows.append(
+                {"model": model, "group": group, "n": t.n, "error": est, "detections": t.detections}
+            )
+        return rows

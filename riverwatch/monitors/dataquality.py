@@ -1,0 +1,361 @@
+"""Data quality per field against the reference: missing, invalid and out-of-range rates, new
+categories, and the volume of each partition of ``transactions`` (a producer gone silent).
+
+What a window of scored rows shows, per row (the scorer stores it with the feature row, see
+:func:`row_quality`): the optional fields it lacked (``customer_id``, ``channel``,
+``merchant_category``, and each configured feature attribute as ``attributes.<name>``), the
+attributes that were not numbers (invalid), its categorical values and its partition; besides
+that, its ``groups`` (a tracked attribute absent: ``groups.<attr>`` missing) and its input
+columns (``amount``, ``attr_*``: outside the reference's range is out of range, as Evidently's
+share of out-of-range values). The records rejected meanwhile (the API's 422, the workers'
+dead letters) come from cumulative counters per ``field|kind|reason`` (:mod:`core.rejects`),
+read once per window: the window counts their growth since the window of its kind before.
+
+The reference sums the windows of its period (the monitor's reference period). A window is
+judged only after it. A rate *rises materially* when, with ``k`` of ``n`` events affected,
+``k >= min_count``, the rate is ``min_abs`` above the reference's and ``1 + min_rel`` times it,
+and a one-sided z-test against the reference rate clears ``z`` (so 0.3% -> 0.4% is nothing).
+A value of a categorical field (``channel``, ``merchant_category``, each ``groups`` attribute)
+not in the reference is *new*; ``new_share`` of the window's rows with that field and
+``min_count`` of them make a finding. A field whose reference holds more than ``max_values``
+values is not judged for new values (its set would say little, and must stay bounded).
+
+Memory is bounded whatever the input: at most ``max_fields`` ``groups`` attributes are
+tracked (the most frequent in the reference), ``max_values`` values per field, the partitions
+of the reference; a window's own tallies are freed with it.
+
+>>> cfg = QualityConfig(min_count=5)
+>>> dq = DataQuality(cfg, numeric=())
+>>> dq.collect(0.0, 100.0)
+>>> row = {"groups": {"region": "north"}, "dq": {"p": 0, "cat": {"channel": "pos"}}}
+>>> _ = dq.window(0.0, 100.0, [row] * 500, None, {})
+>>> rows = [row] * 400 + [{"groups": {}, "dq": {"p": 0, "miss": ["channel"]}}] * 100
+>>> [f["subject"] for f in dq.window(100.0, 200.0, rows, None, {}).findings]
+['channel:missing', 'groups.region:missing']
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riverwatch.core.rejects import INVALID, MISSING, OUT_OF_RANGE, RECORDS
+from riverwatch.monitors.quality import VolumeCheck, VolumeMonitor
+
+OPTIONAL = ("customer_id", "channel", "merchant_category")
+CATEGORICAL = ("channel", "merchant_category")
+ATTR = "attributes."
+Row = Mapping[str, Any]
+Finding = dict[str, Any]
+
+
+def row_quality(
+    values: Mapping[str, Any], fills: Iterable[tuple[str, str]], partition: int
+) -> dict[str, Any]:
+    """What a stored feature row records for data quality (the scorer calls it): its
+    partition, the optional fields it lacked and the attributes filled as invalid
+    (``fills`` of ``models.features.FeatureSet.step``), its categorical values.
+
+    >>> row_quality({"channel": "pos"}, [("risk", "invalid")], 3)
+    {'p': 3, 'miss': ['customer_id', 'merchant_category'], 'bad': ['attributes.risk'], \
+'cat': {'channel': 'pos'}}
+    """
+    fills = list(fills)
+    out: dict[str, Any] = {"p": partition}
+    miss = [f for f in OPTIONAL if values.get(f) is None]
+    miss += [ATTR + a for a, why in fills if why == "missing"]
+    bad = [ATTR + a for a, why in fills if why != "missing"]
+    cat = {f: values[f] for f in CATEGORICAL if values.get(f) is not None}
+    for key, v in (("miss", miss), ("bad", bad), ("cat", cat)):
+        if v:
+            out[key] = v
+    return out
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Thresholds (the worker builds them from RIVERWATCH_MONITOR_QUALITY_* settings)."""
+
+    min_abs: float = 0.02  # least absolute rise of a rate
+    min_rel: float = 1.0  # least rise relative to the reference rate (1.0: doubled)
+    min_count: int = 20  # least affected events in the window
+    new_share: float = 0.02  # least share of a window a new value must reach
+    z: float = 4.0  # one-sided z against the reference rate
+    max_values: int = 256  # values per categorical field in the reference (more: not judged)
+    max_fields: int = 64  # groups attributes tracked
+    min_rows: int = 100  # least reference rows (and rows carrying row_quality) to judge
+
+
+@dataclass
+class Tally:
+    """One window's (or the reference's summed) counts."""
+
+    rows: int = 0  # scored rows
+    dq: int = 0  # ... carrying row_quality
+    rejected: int = 0
+    bad: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)  # -> reasons
+    values: dict[str, Counter[str]] = field(default_factory=dict)
+    partitions: Counter[str] = field(default_factory=Counter)
+
+    def n(self, fld: str) -> int:
+        """The events a rate of ``fld`` is over (rejected records count for every field)."""
+        dq_field = fld in OPTIONAL or fld.startswith(ATTR)
+        return (self.dq if dq_field else self.rows) + self.rejected
+
+    def add(self, fld: str, kind: str, reason: str, count: int = 1) -> None:
+        """Count ``count`` events whose ``fld`` was ``kind`` for ``reason``."""
+        self.bad.setdefault((fld, kind), Counter())[reason] += count
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One judged window: findings (``subject``, ``message``, ``details`` each; the policy
+    makes ``quality`` alerts of them), a JSON-ready report, the partitions' volume."""
+
+    findings: list[Finding] = field(default_factory=list)
+    report: dict[str, Any] | None = None
+    volume: VolumeCheck | None = None
+
+
+def _rejects_delta(now: Mapping[str, int], before: Mapping[str, int] | None) -> dict[str, int]:
+    if before is None:
+        return {}  # the first read is the baseline
+    out = {}
+    for k, v in now.items():
+        d = v - before.get(k, 0)
+        out[k] = v if d < 0 else d  # a counter that went back (Redis flushed) starts anew
+    return {k: v for k, v in out.items() if v > 0}
+
+
+class DataQuality:
+    """Reference and judgement of data quality for one kind of window (see the module)."""
+
+    def __init__(self, config: QualityConfig, numeric: Sequence[str], partitions: bool = True):
+        self.c = config
+        self.numeric = tuple(numeric)  # input columns checked against the reference's range
+        # the volume per partition (time windows only: a count window holds the events in
+        # their arrival order, and a worker may consume one partition's backlog before the
+        # next, so its mix of partitions says nothing about producers)
+        self.partitions = partitions
+        self.start = self.until = math.inf
+        self.ref: Tally | None = None  # the reference, once complete
+        self._acc = Tally()
+        self._span = 0.0
+        self._ranges: dict[str, list[float]] = {}
+        self._known: dict[str, set[str] | None] = {}  # field -> reference values (None: open)
+        self.volume: VolumeMonitor | None = None
+        self._rejects: Mapping[str, int] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether windows are judged."""
+        return self.ref is not None
+
+    def collect(self, start: float, until: float) -> None:
+        """Collect a new reference from the windows within ``[start, until)``."""
+        self.start, self.until = start, until
+        self.ref, self.volume = None, None
+        self._acc, self._span, self._ranges, self._known = Tally(), 0.0, {}, {}
+
+    # -- one window --------------------------------------------------------------------------
+    def window(
+        self,
+        start: float,
+        end: float,
+        rows: Sequence[Row],
+        frame: Callable[[], pd.DataFrame] | None,
+        rejects: Mapping[str, int],
+    ) -> QualityCheck:
+        """Take one closed window (``rejects``: the cumulative counters, read now); what it
+        found when it is judged (nothing while the reference is collected)."""
+        delta = _rejects_delta(rejects, self._rejects)
+        self._rejects = dict(rejects)
+        collecting = not self.ready and start >= self.start and end <= self.until
+        judged = self.ready and start >= self.until
+        if not (collecting or judged):
+            if not self.ready and end > self.until:
+                self._freeze(end)
+            return QualityCheck()
+        t = self._tally(rows, delta)
+        values = self._numeric(rows, frame) if frame is not None else {}
+        if collecting:
+            self._accumulate(t, values, end - start)
+            if end >= self.until:
+                self._freeze(end)
+            return QualityCheck()
+        self._ranges_out(t, values)
+        return self._judge(t, end - start)
+
+    def _tally(self, rows: Sequence[Row], rejects: Mapping[str, int]) -> Tally:
+        t = Tally(rows=len(rows), rejected=rejects.get(RECORDS, 0))
+        tracked = self._known if self.ready else None  # collecting: every attribute
+        for r in rows:
+            g = r.get("groups") or {}
+            for a, v in g.items():
+                fld = f"groups.{a}"
+                if tracked is None or fld in tracked:
+                    t.values.setdefault(fld, Counter())[str(v)] += 1
+            dq = r.get("dq")
+            if dq is None:
+                continue
+            t.dq += 1
+            t.partitions[str(dq.get("p"))] += 1
+            for fld in dq.get("miss", ()):
+                t.add(fld, MISSING, "absent")
+            for fld in dq.get("bad", ()):
+                t.add(fld, INVALID, "not a finite number or bool")
+            for fld, v in (dq.get("cat") or {}).items():
+                t.values.setdefault(fld, Counter())[str(v)] += 1
+        attrs = {f for f in self._known if f.startswith("groups.")}
+        if tracked is None:
+            attrs |= {f for f in t.values if f.startswith("groups.")}
+        for fld in attrs:  # a tracked attribute the window lacks entirely is missing too
+            if (absent := t.rows - (t.values.get(fld) or Counter()).total()) > 0:
+                t.add(fld, MISSING, "absent", absent)
+        for key, n in rejects.items():
+            parts = key.split("|")
+            if len(parts) == 3 and parts[1] in (MISSING, INVALID, OUT_OF_RANGE):
+                t.add(parts[0], parts[1], f"rejected: {parts[2]}", n)
+        return t
+
+    def _numeric(self, rows: Sequence[Row], frame: Callable[[], pd.DataFrame]) -> dict[str, Any]:
+        if not self.numeric or not rows:
+            return {}
+        df = frame()
+        out = {}
+        for col in self.numeric:
+            if col not in df:
+                continue
+            v = df[col].to_numpy(dtype=float, copy=True)
+            if col.startswith("attr_"):  # a filled attribute is no value (counted above)
+                name = ATTR + col[len("attr_") :]
+                for i, r in enumerate(rows):
+                    dq = r.get("dq") or {}
+                    if name in dq.get("miss", ()) or name in dq.get("bad", ()):
+                        v[i] = math.nan
+            out[col] = v[np.isfinite(v)]
+        return out
+
+    def _accumulate(self, t: Tally, values: Mapping[str, np.ndarray], span: float) -> None:
+        acc = self._acc
+        acc.rows += t.rows
+        acc.dq += t.dq
+        acc.rejected += t.rejected
+        acc.partitions.update(t.partitions)
+        for fld, counts in t.values.items():
+            known = self._known.get(fld, set())
+            if fld not in self._known and fld.startswith("groups."):
+                n_groups = sum(f.startswith("groups.") for f in self._known)
+                if n_groups >= self.c.max_fields:
+                    continue  # bounded: the attributes first seen are tracked
+            if known is not None:
+                known |= set(counts)
+                self._known[fld] = None if len(known) > self.c.max_values else known
+        for (fld, kind), reasons in t.bad.items():
+            if fld.startswith("groups.") and fld not in self._known:
+                continue  # an attribute not tracked (bounded)
+            acc.bad.setdefault((fld, kind), Counter()).update(reasons)
+        for col, v in values.items():
+            if len(v):
+                lo, hi = self._ranges.get(col, [math.inf, -math.inf])
+                self._ranges[col] = [min(lo, float(v.min())), max(hi, float(v.max()))]
+        self._span += span
+
+    def _freeze(self, end: float) -> None:
+        acc = self._acc
+        if acc.rows < self.c.min_rows:  # too few (a restart lost them): collect again
+            self.collect(end, end + (self.until - self.start))
+            return
+        self.ref = acc
+        if self.partitions and len(acc.partitions) > 1:
+            top = {f"partition={p}": n for p, n in acc.partitions.most_common(self.c.max_fields)}
+            self.volume = VolumeMonitor.from_counts(top, self._span or 1.0)
+
+    def _ranges_out(self, t: Tally, values: Mapping[str, np.ndarray]) -> None:
+        for col, v in values.items():
+            if col not in self._ranges:
+                continue
+            lo, hi = self._ranges[col]
+            fld = "amount" if col == "amount" else ATTR + col[len("attr_") :]
+            if (below := int((v < lo).sum())) > 0:
+                t.add(fld, OUT_OF_RANGE, f"below the reference's minimum {lo:g}", below)
+            if (above := int((v > hi).sum())) > 0:
+                t.add(fld, OUT_OF_RANGE, f"above the reference's maximum {hi:g}", above)
+
+    # -- judgement ---------------------------------------------------------------------------
+    def _judge(self, t: Tally, span: float) -> QualityCheck:
+        ref = self.ref
+        assert ref is not None
+        found: list[Finding] = []
+        rates = {}
+        for (fld, kind), reasons in sorted(t.bad.items()):
+            k, n = reasons.total(), t.n(fld)
+            dq_field = fld in OPTIONAL or fld.startswith(ATTR)
+            if n <= 0 or (dq_field and ref.dq < self.c.min_rows):
+                continue  # a reference of rows without row_quality says nothing of them
+            k_ref, n_ref = (ref.bad.get((fld, kind)) or Counter()).total(), max(ref.n(fld), 1)
+            rate, base = k / n, k_ref / n_ref
+            reason, seen = reasons.most_common(1)[0]
+            rates[f"{fld}:{kind}"] = {"rate": rate, "reference": base, "count": k, "n": n}
+            if self._rises(k, n, k_ref, n_ref):
+                label = kind.replace("_", "-")
+                found.append({
+                    "subject": f"{fld}:{kind}",
+                    "message": f"{label} rate of {fld} rose to {rate:.1%} from {base:.1%} in "
+                    f"the reference ({k} of {n} events; most seen: {reason}, {seen})",
+                    "details": {"field": fld, "quality": kind, "rate": rate,
+                                "reference_rate": base, "count": k, "events": n,
+                                "reason": reason, "reasons": dict(reasons.most_common(5))},
+                })  # fmt: skip
+        new = self._new_values(t)
+        found += new
+        vol = None
+        if self.volume is not None and t.dq:
+            vol = self.volume.compare([{"partition": p} for p in t.partitions.elements()], span)
+            if len(vol.drops) == len(self.volume.rates):  # all silent: the "*" volume says so
+                vol = type(vol)(vol.segments, [])
+        report = {
+            "events": t.rows + t.rejected,
+            "rejected": t.rejected,
+            "rates": rates,
+            "new_values": [f["details"] for f in new],
+            "partitions": vol.to_dict() if vol else None,
+        }
+        return QualityCheck(found, report, vol)
+
+    def _rises(self, k: int, n: int, k_ref: int, n_ref: int) -> bool:
+        c = self.c
+        rate, base = k / n, k_ref / n_ref
+        if k < c.min_count or rate - base < c.min_abs or rate < base * (1 + c.min_rel):
+            return False
+        p0 = (k_ref + 0.5) / (n_ref + 1)  # the reference's rate, never 0
+        return (k - n * p0) / math.sqrt(n * p0 * (1 - p0)) >= c.z
+
+    def _new_values(self, t: Tally) -> list[Finding]:
+        found = []
+        for fld, counts in sorted(t.values.items()):
+            known = self._known.get(fld)
+            if known is None:  # not tracked, or too many values to say what is new
+                continue
+            total = counts.total()
+            new = [
+                (v, n)
+                for v, n in counts.most_common()
+                if v not in known and n >= self.c.min_count and n >= self.c.new_share * total
+            ]
+            if not new:
+                continue
+            shown = ", ".join(f"{v!r} ({n / total:.1%})" for v, n in new[:5])
+            found.append({
+                "subject": f"{fld}:new_value",
+                "message": f"new values of {fld} not seen in the reference: {shown}",
+                "details": {"field": fld, "quality": "new_value", "values": [v for v, _ in new[:5]],
+                            "shares": [n / total for _, n in new[:5]], "events": total},
+            })  # fmt: skip
+        return found

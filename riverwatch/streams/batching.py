@@ -1,0 +1,364 @@
+"""A confluent-kafka batch consumer loop: the transport of the hot scoring path.
+
+Why not a faust agent: faust costs ~3 event-loop iterations and ~4 task creations per event,
+which caps an agent that only counts at ~11k events/s on this machine, and ``stream.take``
+rides the same per-event path (ARCHITECTURE.md, "Traps"). The scorer must do >= 20k/s per
+core, so it consumes whole batches with confluent-kafka (librdkafka) in a thread, run as a
+service of the faust worker. It keeps the guarantees of an agent: one consumer group, commits
+only after a batch's outputs are acknowledged (at-least-once), bad records dead-lettered.
+
+At-least-once, in detail:
+
+* a batch whose handler raises is bisected until the records that raise are alone
+  (:func:`streams.records.isolate`); each goes to ``deadletter`` with the error and its origin,
+  the others are handled; the loop goes on;
+* the offsets committed are explicit: one past the last record of each partition whose batch's
+  outputs the broker acknowledged, never the consumer's position;
+* outputs are produced without waiting: the loop handles the next batch while the broker
+  acknowledges the last one's (at most :data:`MAX_IN_FLIGHT` batches). Each batch counts its
+  outstanding outputs in the delivery callbacks; batches are acknowledged in consumption order,
+  so a committed offset never passes a batch whose outputs are not all acknowledged;
+* a batch whose outputs are not all acknowledged (delivery errors, flush timeout), or whose
+  handler met a transient error (Redis or Kafka unavailable), is not committed: the producer
+  is flushed, the batches before it are acknowledged, and the consumer is sought back to the
+  first offsets of it and of every batch after it, consumed again after an exponential backoff.
+  The handler is idempotent by ``event_id`` (a re-delivered event re-emits its stored outputs),
+  so a retry changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import orjson
+import redis
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.core.kafka import consumer
+from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.streams.inflight import InFlight, Partition, tune_gc
+from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
+
+__all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
+
+log = logging.getLogger(__name__)
+
+# Errors that say the infrastructure is unavailable, not that a record is bad: the batch is
+# retried whole, never bisected into dead letters.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    KafkaException,
+    ServiceUnavailable,
+    ConnectionError,
+    TimeoutError,
+)
+BACKOFF_MIN_S = 0.1
+BACKOFF_MAX_S = 5.0
+# Batches whose outputs may be in flight at once: enough to hide the broker's acknowledgement
+# round trip behind the next batches' work, few enough that a retry replays little.
+MAX_IN_FLIGHT = 8
+
+
+class BatchLoop:
+    """Consume ``topic`` in micro-batches, hand each to ``handler``, produce, then commit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        group: str,
+        handler: Handler,
+        producer: Producer,
+        name: str,
+        flush_timeout_s: float = 30.0,
+        checkpoint: Callable[[], None] | None = None,
+        commit_every_s: float = 0.0,
+    ):
+        self.s = settings
+        self.topic = topic
+        self.label = topic.removeprefix(settings.topic_prefix)  # metrics use the bare name
+        self.group = group
+        self.handler = handler
+        self.producer = producer
+        self.name = name
+        self.flush_timeout_s = flush_timeout_s
+        # Called before every commit: a handler whose state must be saved before the offsets
+        # that built it are committed (the forecaster's snapshots). With ``commit_every_s``,
+        # commits (and so checkpoints) come at most that often.
+        self.checkpoint = checkpoint
+        self.commit_every_s = commit_every_s
+        self._uncommitted = False
+        self._committed_at = float("-inf")
+        self.t_dead = Names(settings.topic_prefix).topic("deadletter")
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # as streams.app.worker_id
+        self.stopping = threading.Event()
+        self.ready = threading.Event()  # set once partitions are assigned
+        self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        # (topic, partition) -> the next offset to commit: one past the last acknowledged record
+        self._acked: dict[tuple[str, int], int] = {}
+        # batches produced but not yet acknowledged, in consumption order
+        self._pending: deque[InFlight] = deque()
+
+    def start(self, on_crash: Callable[[BaseException], None]) -> None:
+        """Run the loop in a daemon thread; ``on_crash`` is called if it dies."""
+
+        def run() -> None:
+            try:
+                self.run()
+            except BaseException as exc:
+                self.error = exc
+                log.exception("%s loop crashed", self.name)
+                on_crash(exc)
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the loop to finish its batch, commit and close; wait for it."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The loop itself (blocking)."""
+        # librdkafka computes the lag per partition itself; its statistics callback runs inside
+        # consume(), on this thread.
+        c = consumer(self.s, self.group, **{"statistics.interval.ms": 2000, "stats_cb": self._lag})
+        c.subscribe(
+            [self.topic], on_assign=self._assign, on_revoke=self._revoked, on_lost=self._lost
+        )
+        delay = BACKOFF_MIN_S
+        try:
+            while not self.stopping.is_set():
+                self.producer.poll(0)  # serve delivery callbacks
+                self._uncommitted |= self._ack_done()
+                now = time.monotonic()
+                if self._uncommitted and now - self._committed_at >= self.commit_every_s:
+                    self._commit(c, asynchronous=True)
+                if self._head_failed():
+                    self._retry(c, [], "delivery")
+                    self.stopping.wait(delay)
+                    delay = min(delay * 2, BACKOFF_MAX_S)
+                    continue
+                if len(self._pending) >= MAX_IN_FLIGHT:
+                    self.producer.poll(0.005)
+                    continue
+                records = self._records(self._next_batch(c, 0.01 if self._pending else 0.1))
+                if not records:
+                    continue
+                if self._process(records):
+                    delay = BACKOFF_MIN_S
+                    continue
+                # Not handled: consume the batch again, later. Committing nothing past it is
+                # what keeps at-least-once if this process dies meanwhile.
+                self._retry(c, records, "transient")
+                self.stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+        finally:
+            self._settle(c)
+            self._commit(c, asynchronous=False)  # what was acknowledged, nothing more
+            c.close()
+
+    def _records(self, msgs: list[Message]) -> list[Record]:
+        records = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("%s: consumer error %s", self.name, err)
+                continue
+            _, ts = m.timestamp()
+            records.append(
+                Record(
+                    m.topic() or "",
+                    m.partition() or 0,
+                    m.offset() or 0,
+                    m.key(),
+                    m.value(),
+                    ts or None,
+                )
+            )
+        return records
+
+    def _ack_done(self) -> bool:
+        """Acknowledge the batches at the head of the queue whose outputs were all delivered;
+        True when any was."""
+        acked = False
+        while self._pending and self._pending[0].done and not self._pending[0].errors:
+            for key, end in self._pending.popleft().end.items():
+                self._acked[key] = max(self._acked.get(key, 0), end)
+            acked = True
+        return acked
+
+    def _head_failed(self) -> bool:
+        """The oldest batch in flight has a delivery error, or waited past the flush timeout."""
+        if not self._pending:
+            return False
+        head = self._pending[0]
+        if head.done:
+            return bool(head.errors)
+        return time.monotonic() - head.since > self.flush_timeout_s
+
+    def _settle(self, c: Consumer, records: list[Record] | None = None) -> bool:
+        """Wait for the outputs in flight; acknowledge the batches fully delivered before the
+        first that was not; seek back to where that one (and every later one, and ``records``)
+        began. True when something had to be consumed again."""
+        remaining = self.producer.flush(self.flush_timeout_s) if self._pending else 0
+        self._ack_done()
+        first: dict[Partition, int] = {}
+        failed = list(self._pending)
+        if records:
+            failed.append(InFlight.of(records))
+        errors = [e for b in self._pending for e in b.errors]
+        self._pending.clear()
+        for b in failed:
+            for key, offset in b.first.items():
+                first[key] = min(first.get(key, offset), offset)
+        if errors or remaining:
+            log.warning(
+                "%s: %d outputs unacknowledged, delivery errors: %s; the batch will be retried",
+                self.name,
+                remaining,
+                errors[:3],
+            )
+        self._rewind(c, first)
+        return bool(first)
+
+    def _retry(self, c: Consumer, records: list[Record], reason: str) -> None:
+        """A batch failed (its delivery, or ``records``' handling): consume it again."""
+        BATCH_RETRIES.labels(stage=self.name, reason=reason).inc()
+        self._settle(c, records)
+        self._commit(c, asynchronous=True)
+
+    def _commit(self, c: Consumer, asynchronous: bool) -> None:
+        """Commit the acknowledged offsets (explicitly: the consumer's position may be past a
+        batch that was not acknowledged)."""
+        if not self._acked or not self._checkpoint():
+            return
+        self._uncommitted, self._committed_at = False, time.monotonic()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._acked.items()]
+        try:
+            if asynchronous:
+                c.commit(offsets=offsets, asynchronous=True)
+            else:
+                c.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # the next commit carries them again; worst case a replay
+            log.warning("%s: commit failed: %s", self.name, exc)
+
+    def _checkpoint(self) -> bool:
+        """Run the checkpoint; False (commit nothing) when the infrastructure failed it."""
+        if self.checkpoint is None:
+            return True
+        try:
+            self.checkpoint()
+            return True
+        except TRANSIENT as exc:
+            log.warning("%s: checkpoint failed, nothing committed: %r", self.name, exc)
+            return False
+
+    def _revoked(self, c: Consumer, partitions: list[TopicPartition]) -> None:
+        # Runs inside consume(), between batches: commit what this member acknowledged on the
+        # partitions it loses, then forget them, so it never commits over their next owner.
+        self._settle(c)  # what is in flight: acknowledged, or consumed again by the next owner
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._acked.items() if (t, p) in gone]
+        if offsets and self._checkpoint():
+            with contextlib.suppress(KafkaException):
+                c.commit(offsets=offsets, asynchronous=False)
+        self._lost(c, partitions)
+
+    def _lost(self, c: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost (not revoked): another member may own them already, so commit nothing.
+        self._settle(c)
+        for tp in partitions:
+            self._acked.pop((tp.topic, tp.partition), None)
+        self._revoke(c, partitions)
+
+    def _rewind(self, c: Consumer, first: dict[Partition, int]) -> None:
+        for (t, p), offset in first.items():
+            try:
+                c.seek(TopicPartition(t, p, offset))
+            except KafkaException as exc:
+                # Not ours any more: uncommitted, so its next owner consumes it from there.
+                log.warning(
+                    "%s: could not seek %s[%d] back to %d: %s", self.name, t, p, offset, exc
+                )
+
+    def _assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self.assigned = self.assigned | {tp.partition for tp in parts}
+        self.ready.set()
+
+    def _revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self.assigned = self.assigned - {tp.partition for tp in parts}
+        for tp in parts:  # no longer ours: our last figure must not outlive the owner's
+            CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
+
+    def _lag(self, raw: str) -> None:
+        # -1 says "unknown" (the gauge's max across processes then shows the owner's figure).
+        stats = orjson.loads(raw)
+        for p, part in stats.get("topics", {}).get(self.topic, {}).get("partitions", {}).items():
+            if p != "-1" and int(p) in self.assigned:
+                lag = part.get("consumer_lag", -1)
+                CONSUMER_LAG.labels(topic=self.label, partition=p).set(max(lag, -1))
+
+    def _next_batch(self, c: Consumer, block_s: float) -> list[Message]:
+        # consume(n, timeout) only returns early when n messages are in, so at low rates it
+        # would add its whole timeout to every event's latency. Instead: take what is already
+        # fetched, else block for the first message and take what came with it. No top-up
+        # wait: a batch is whatever arrived while the last one was handled, so batches grow
+        # with the load by themselves.
+        n = self.s.score_batch_max
+        msgs = c.consume(n, timeout=0)
+        if msgs:
+            return msgs
+        msgs = c.consume(1, timeout=block_s)
+        if msgs and n > 1:
+            msgs += c.consume(n - 1, timeout=0)
+        return msgs
+
+    def _poison(self, rec: Record, exc: Exception) -> Out:
+        """The dead letter of a record the handler raised on, alone."""
+        log.error(
+            "%s: %s[%d]@%d dead-lettered: %r", self.name, rec.topic, rec.partition, rec.offset, exc
+        )
+        EVENTS.labels(topic=self.label, outcome="deadletter").inc()
+        return dead_letter(self.t_dead, rec, f"{type(exc).__name__}: {exc}", self.worker)
+
+    def _process(self, records: list[Record]) -> bool:
+        """Handle a batch and produce its outputs (acknowledged later, see :meth:`_ack_done`);
+        False when the handler met a transient error."""
+        BATCH_SIZE.labels(stage=self.name).observe(len(records))
+        EVENTS.labels(topic=self.label, outcome="consumed").inc(len(records))
+        try:
+            outs = isolate(self.handler, records, self._poison, TRANSIENT)
+        except TRANSIENT as exc:
+            log.warning("%s: batch of %d not handled, will retry: %r", self.name, len(records), exc)
+            return False
+        self._pending.append(self._produce(InFlight.of(records), outs))
+        return True
+
+    def _produce(self, batch: InFlight, outs: list[Out]) -> InFlight:
+        """Produce ``outs`` without waiting; ``batch`` counts their acknowledgements."""
+        batch.outputs = len(outs)
+        produce, cb = self.producer.produce, batch.delivered
+        for o in outs:
+            while True:
+                try:
+                    produce(o.topic, o.value, o.key, on_delivery=cb)
+                    break
+                except BufferError:  # local queue full: let librdkafka drain it, then retry
+                    self.producer.poll(0.05)
+        return batch

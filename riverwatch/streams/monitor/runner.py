@@ -1,0 +1,285 @@
+"""The monitor's processing: score and label micro-batches -> :class:`monitors.core.MonitorCore`.
+
+Everything here is synchronous and runs in the monitor's single thread (streams.monitor.agents), so
+its state (windows, detectors, reference, policy) needs no lock. This layer joins records to
+their stored feature rows (Redis), keeps the reference with the registry (a promoted
+champion's training rows from the offline store), takes explicit reference requests
+(``POST /v1/monitor/reference``), follows the learner's resets, and stores results (latest and
+a bounded history under ``Names.monitor``) and Prometheus gauges; the pure core decides, and
+its alerts and control requests come back as :class:`Out` records for the caller to produce.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import orjson
+import redis
+
+from riverwatch.core.events import Score, dumps
+from riverwatch.core.limits import EventLimits
+from riverwatch.core.metrics import (
+    DRIFT_SHARE,
+    EVENTS,
+    FAIRNESS_DIFFERENCE,
+    GROUP_VALUES_POOLED,
+    PERFORMANCE,
+    PREDICTION_PSI,
+)
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import FeatureSet
+from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.importance import permutation_importance
+from riverwatch.monitors.policy import Decision, Policy
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.registry import Registry
+from riverwatch.streams.monitor.data import core_config, feature_frame, policy_config
+from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
+
+log = logging.getLogger(__name__)
+
+
+class Monitor:
+    """The core over scored and labeled events, fed from Kafka records and Redis rows."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, worker: str):
+        self.s = settings
+        self.r = client
+        self.worker = worker
+        self.names = Names(settings.topic_prefix)
+        self.registry = Registry(client, self.names, settings.data_dir)
+        self.fs = FeatureSet.parse(settings.feature_attributes)
+        self.offline = OfflineStore(
+            settings.data_dir, writer=f"monitor-{worker}", feature_set=self.fs
+        )
+        self.t_dead = self.names.topic("deadletter")
+        self.concept = ConceptDriftMonitor(
+            make_detector(settings.monitor_detector),
+            min_abs=settings.monitor_concept_min_abs,
+            min_rel=settings.monitor_concept_min_rel,
+            min_count=settings.monitor_concept_min_labels,
+            alpha=settings.monitor_concept_alpha,
+            max_groups=settings.monitor_max_group_values,
+        )
+        self.policy = Policy(policy_config(settings))
+        self._policy_saved: bytes | None = None
+        self._restore_policy()
+        self.core = MonitorCore(
+            core_config(settings),
+            self.concept,
+            self.policy,
+            store=self._store,
+            frame=feature_frame,
+            rejected=self._rejects,
+        )
+        self.ref_token: str | None = None
+        self.ref_champion: str | None = None  # the champion the reference follows
+        self.champion: str | None = None
+        self.online_resets: int | None = None  # the learner's reset count seen last
+
+    @property
+    def as_of(self) -> float:
+        """The latest event (or label) time seen: label maturity is judged at it."""
+        return self.core.as_of
+
+    # -- scores ----------------------------------------------------------------------------
+    def process_scores(self, records: list[Record]) -> list[Out]:
+        """Window a batch of ``scores`` records (joined to their feature rows)."""
+        parsed, bad = parse_batch(Score, records)
+        outs = dead_letters(self.t_dead, bad, self.worker)
+        eids = [score.event_id for _, score in parsed]
+        EVENTS.labels(topic="scores", outcome="deadletter").inc(len(outs))
+        rows = self._rows(eids)
+        EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
+        self.r.hincrby(self.names.monitor("stats"), "scores", len(records))
+        self._follow_reference()
+        if rows and self.core.first is None:
+            self._begin(min(float(r["epoch"]) for r in rows.values()))
+        decision = self.core.scores(list(rows.values()))
+        self.r.set(self.names.monitor("status"), orjson.dumps(self.core.status()))
+        return outs + self.publish(decision)
+
+    def _rows(self, eids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored feature rows of ``eids`` (one MGET); missing or expired ones skipped."""
+        if not eids:
+            return {}
+        raw = self.r.mget([self.names.feature_row(e) for e in eids])
+        return {e: orjson.loads(v) for e, v in zip(eids, raw, strict=True) if v is not None}
+
+    def _rejects(self) -> dict[str, int]:
+        """The rejected transactions' counters (core.rejects; one HGETALL per window)."""
+        raw = self.r.hgetall(self.names.monitor("rejects"))
+        return {
+            k.decode("utf-8", "replace") if isinstance(k, bytes) else k: int(v)
+            for k, v in raw.items()
+        }
+
+    def _begin(self, t: float) -> None:
+        """The first event time the deployment's monitor saw (kept in Redis, so a restarted
+        monitor does not warm up again)."""
+        key = self.names.monitor("first_event")
+        self.r.set(key, repr(t), nx=True)
+        self.core.begin(float(self.r.get(key) or t))
+
+    def _follow_reference(self) -> None:
+        """An explicit request (``POST /v1/monitor/reference``) restarts the reference now;
+        a newly promoted champion brings its training window's rows as the reference."""
+        req = self.r.getdel(self.names.monitor("reference_request"))
+        if req is not None and math.isfinite(self.as_of):
+            self.core.restart(self.as_of)
+            log.info("monitor reference restarted on request: %s", req[:200])
+        token = self.registry.stage_token()
+        if token == self.ref_token:
+            return
+        first = self.ref_token is None
+        self.ref_token = token
+        champ = self.registry.champion()
+        if champ is None or champ.name == self.ref_champion:
+            return  # e.g. a challenger registered: the champion, so the reference, stays
+        self.ref_champion = champ.name
+        df = self.offline.read(champ.data_start, champ.data_end)
+        X = df[list(self.fs.names)].to_numpy(dtype=float).tolist()
+        rows = [
+            {
+                "x": x,
+                "score": score,
+                "groups": orjson.loads(g) if isinstance(g, str) and g else {},
+                "epoch": t,
+            }
+            for x, score, g, t in zip(
+                X, df["score"].tolist(), df["groups"].tolist(), df["epoch"].tolist(), strict=True
+            )
+        ]
+        if self.core.set_reference(rows, f"champion {champ.name}", weights=self._importance(df)):
+            log.info("monitor reference: champion %s (%d rows)", champ.name, len(rows))
+        elif not first and math.isfinite(self.as_of):
+            self.core.restart(self.as_of)  # a new champion, too few rows: collect afresh
+
+    def _importance(self, df: Any) -> dict[str, float] | None:
+        """The champion's permutation importance on its training rows (None without both
+        classes or a loadable model: the features then weigh alike)."""
+        champ = self.registry.champion()
+        labels = df["label"].to_numpy() if len(df) else None
+        if champ is None or labels is None or len(set(labels.tolist())) < 2:
+            return None
+        try:
+            model, _ = self.registry.load(champ.name)
+            names = list(getattr(model, "features", self.fs.names))
+            X = df[names].to_numpy(dtype=float)
+            return permutation_importance(lambda m: model.predict_proba(m)[:, 1], X, labels, names)
+        except Exception:  # the weights are a refinement: never lose the reference over them
+            log.exception("champion %s: no feature importance", champ.name)
+            return None
+
+    # -- labels ----------------------------------------------------------------------------
+    def process_labels(self, records: list[Record]) -> list[Out]:
+        """Join labels to their rows: concept drift per label, fairness/performance per window."""
+        # the learner dead-letters the bad ones
+        labels, bad = parse_labels(records, EventLimits.from_settings(self.s))
+        EVENTS.labels(topic="labels", outcome="monitor_skipped").inc(len(bad))
+        self._follow_resets()
+        champ = self.registry.champion()
+        name = champ.name if champ else None
+        if name != self.champion:  # a new batch model: its error stream starts afresh
+            self.concept.reset("batch")
+            self.concept.reset("combined")
+            self.champion = name
+        fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
+        rows = self._rows(fresh)
+        pairs = [(row, labels[e].label, labels[e].epoch) for e, row in rows.items()]
+        return self.publish(self.core.labels(pairs, name))
+
+    def _follow_resets(self) -> None:
+        """A reset online model starts a new error stream: its old detectors would keep
+        reporting the drift that caused the reset (one HGET per batch)."""
+        resets = int(self.r.hget(self.names.learner_stats(), "resets") or 0)
+        if self.online_resets is not None and resets != self.online_resets:
+            self.concept.reset("online")
+            if math.isfinite(self.as_of) and self.core.ready:
+                self.core.restart_scores(self.as_of)  # its scores change, the inputs do not
+            log.info("online model reset: its detectors and the score reference start afresh")
+        self.online_resets = resets
+
+    def _first_seen(self, eids: list[str]) -> list[str]:
+        if not eids:
+            return []
+        p = self.r.pipeline(transaction=False)
+        for e in eids:
+            p.set(self.names.monitor(f"seen:{e}"), b"1", nx=True, ex=self.s.label_horizon_s)
+        p.hincrby(self.names.monitor("stats"), "labels", len(eids))  # tests and ops poll it
+        return [e for e, new in zip(eids, p.execute()[:-1], strict=True) if new]
+
+    # -- output ----------------------------------------------------------------------------
+    def _store(self, kind: str, result: dict[str, Any]) -> None:
+        self._export(kind, result)
+        blob = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)  # NaN -> null
+        p = self.r.pipeline(transaction=False)
+        p.set(self.names.monitor(kind), blob)
+        p.lpush(self.names.monitor(f"{kind}:history"), blob)
+        p.ltrim(self.names.monitor(f"{kind}:history"), 0, self.s.monitor_history - 1)
+        p.execute()
+
+    @staticmethod
+    def _export(kind: str, result: dict[str, Any]) -> None:
+        """Prometheus gauges of a stored result."""
+        if kind == "drift" and result.get("data"):
+            DRIFT_SHARE.set(result["data"]["share_drifted"])
+            psi = (result.get("prediction") or {}).get("psi")
+            if psi is not None and not math.isnan(psi):
+                PREDICTION_PSI.set(psi)
+        elif kind == "fairness":
+            for attr, f in result["attributes"].items():
+                for metric in ("demographic_parity_difference", "equalized_odds_difference"):
+                    FAIRNESS_DIFFERENCE.labels(attr, metric).set(f[metric])
+        elif kind == "performance":
+            for model, rep in result["models"].items():
+                for metric in ("auc", "ap", "card_precision", "precision", "recall", "maturity"):
+                    if rep.get(metric) is not None:
+                        PERFORMANCE.labels(model, metric).set(rep[metric])
+
+    def _restore_policy(self) -> None:
+        """Cooldowns, baselines and drift streaks of the monitor that ran before this one.
+
+        One key for the deployment: the monitor runs in one helper process (see README); with
+        several, the last to decide wins.
+        """
+        raw = self.r.get(self.names.monitor("policy"))
+        if raw is None:
+            return
+        try:
+            self.policy.restore(orjson.loads(raw))
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.exception("monitor policy state unreadable: starting afresh")
+            return
+        self._policy_saved = orjson.dumps(self.policy.state())
+        log.info("monitor policy state restored (cooldowns, baselines, drift streaks)")
+
+    def export_pooled(self) -> None:
+        """Count the group values the core pooled into "(other)" since the last call."""
+        for monitor, n in self.core.pooled.items():
+            if n:
+                GROUP_VALUES_POOLED.labels(monitor).inc(n)
+                self.core.pooled[monitor] = 0
+
+    def publish(self, decision: Decision) -> list[Out]:
+        """The decision's alerts and control requests as records; its audit and the policy's
+        state to Redis."""
+        self.export_pooled()
+        p = self.r.pipeline(transaction=False)
+        if decision.audit:
+            key = self.names.monitor("actions")
+            p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
+            p.ltrim(key, 0, self.policy.c.audit_max - 1)
+        state = orjson.dumps(self.policy.state())
+        if state != self._policy_saved:  # most windows change nothing the policy remembers
+            p.set(self.names.monitor("policy"), state)
+            self._policy_saved = state
+        p.execute()
+        t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
+        outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
+        outs += [Out(t_control, c.request_id.encode(), dumps(c)) for c in decision.controls]
+        return outs

@@ -1,0 +1,170 @@
+"""Transport-neutral records in and out of the stream handlers, and dead-lettering."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from riverwatch.core.errors import InvalidEvent
+from riverwatch.core.events import Label, parse_event
+from riverwatch.core.limits import EventLimits
+from riverwatch.core.rejects import NOT_VALIDATED, reject_keys
+
+E = TypeVar("E", bound=BaseModel)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record, as a handler sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """One record a handler wants produced."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+Bad = list[tuple[Record, str]]  # records that failed to parse, with the reason
+
+
+def iso(epoch: float) -> str:
+    """An epoch as an ISO 8601 UTC string."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def dead_letter(topic: str, rec: Record, error: str, worker: str) -> Out:
+    """The ``deadletter`` record for ``rec`` (see core.events.DeadLetter)."""
+    body = {
+        "origin_topic": rec.topic,
+        "partition": rec.partition,
+        "offset": rec.offset,
+        "key": rec.key.decode("utf-8", "replace") if rec.key is not None else None,
+        "value": (rec.value or b"").decode("utf-8", "replace"),
+        "error": error,
+        "worker": worker,
+        "timestamp": iso(time.time()),
+    }
+    return Out(topic, rec.key, orjson.dumps(body))
+
+
+def raw_topic(app: Any, topic: str) -> Any:
+    """A faust topic whose keys and values stay raw bytes (handlers validate them themselves)."""
+    return app.topic(
+        topic, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+
+
+def from_events(events: list[Any]) -> list[Record]:
+    """faust events (from ``stream.take_events``) as transport-neutral records."""
+    return [
+        Record(
+            e.message.topic,
+            e.message.partition,
+            e.message.offset,
+            e.message.key,
+            e.message.value,
+            int(e.message.timestamp * 1000),
+        )
+        for e in events
+    ]
+
+
+def parse_batch(
+    cls: type[E],
+    records: list[Record],
+    limits: EventLimits | None = None,
+    broken: list[set[str]] | None = None,
+) -> tuple[list[tuple[Record, E]], Bad]:
+    """Each record parsed as ``cls`` within ``limits`` (the settings' bounds; the defaults
+    without); the ones that are not, with why (``field: reason``, to dead-letter). Never
+    raises for one record. ``broken``, when given, gets what each bad record broke
+    (:func:`core.rejects.reject_keys`)."""
+    parsed: list[tuple[Record, E]] = []
+    bad: Bad = []
+    for rec in records:
+        try:
+            parsed.append((rec, parse_event(cls, rec.value or b"", limits)))
+        except InvalidEvent as exc:
+            bad.append((rec, str(exc)))
+            if broken is not None:
+                broken.append(reject_keys(exc, cls.model_fields))
+        except Exception as exc:  # a validator's bug must not stop the worker
+            log.exception("could not validate %s[%s]@%s", rec.topic, rec.partition, rec.offset)
+            bad.append((rec, f"(record): could not be validated: {type(exc).__name__}"))
+            if broken is not None:
+                broken.append({NOT_VALIDATED})
+    return parsed, bad
+
+
+def dead_letters(topic: str, bad: Bad, worker: str) -> list[Out]:
+    """The ``deadletter`` records of :func:`parse_batch`'s rejects."""
+    return [dead_letter(topic, rec, why, worker) for rec, why in bad]
+
+
+def parse_labels(
+    records: list[Record], limits: EventLimits | None = None
+) -> tuple[dict[str, Label], Bad]:
+    """The batch's labels by event id (the first of duplicates in the batch) and the records
+    that are not a Label, with why. Shared by the learner and the monitor, which both read
+    ``labels``; only the learner dead-letters the bad ones, so each gets one dead letter."""
+    parsed, bad = parse_batch(Label, records, limits)
+    labels: dict[str, Label] = {}
+    for _, lab in parsed:
+        labels.setdefault(lab.event_id, lab)
+    return labels, bad
+
+
+Handler = Callable[[list[Record]], list[Out]]
+
+
+def isolate(
+    handler: Handler,
+    records: list[Record],
+    poison: Callable[[Record, Exception], Out],
+    transient: tuple[type[BaseException], ...] = (),
+) -> list[Out]:
+    """``handler(records)``; if it raises, split the batch in halves, recursively, until the
+    records that make it raise are alone: each of those becomes ``poison(record, error)`` (its
+    dead letter) and the others are handled normally, in their order.
+
+    An error of a ``transient`` type (Redis or Kafka unavailable) says nothing about the records,
+    so it is raised as it is, for the caller to retry the whole batch later. Costs about
+    ``2 * k * log2(n)`` extra handler calls for ``k`` poison records among ``n``.
+
+    >>> def handler(recs):
+    ...     if any(r.value == b"bad" for r in recs):
+    ...         raise ValueError("bad value")
+    ...     return [Out("out", None, r.value) for r in recs]
+    >>> recs = [Record("in", 0, i, None, v) for i, v in enumerate([b"a", b"bad", b"c"])]
+    >>> [o.value for o in isolate(handler, recs, lambda r, e: Out("dead", None, b"%d" % r.offset))]
+    [b'a', b'1', b'c']
+    """
+    try:
+        return handler(records)
+    except transient:
+        raise
+    except Exception as exc:
+        if len(records) == 1:
+            return [poison(records[0], exc)]
+        mid = len(records) // 2
+        return isolate(handler, records[:mid], poison, transient) + isolate(
+            handler, records[mid:], poison, transient
+        )

@@ -1,0 +1,297 @@
+"""The trainer: ``control`` requests to retrain, promote or roll back the batch model, and
+to reset the online model (handed to the learner).
+
+The ``control`` topic has one partition, so one worker of the group owns the trainer. Only
+records with ``status == "requested"`` and action retrain / promote / rollback / reset are
+handled: the topic also carries the outcomes published here and by the learner, and the
+API's audit records, which are left alone. A record that is not a valid Control goes to
+``deadletter``.
+
+A ``reset`` of the online model is not carried out here: the online model has one writer,
+the learner (owner of the ``labels`` partition, maybe on another worker), and a second
+writer would race it. The trainer records the request in Redis (``Names.learner_reset``)
+and the learner picks it up, resets the model and answers (see streams/learning.py). A reset
+of any other target fails at once, saying which targets can be reset.
+
+Each request is answered on ``control`` with the same ``request_id`` and status ``done`` or
+``failed`` (details say what happened), and announced by a ``retrain`` alert. Training is
+CPU-heavy, so it runs in its own thread while the agent keeps consuming; one retrain runs at
+a time, and a retrain requested meanwhile fails at once, saying which one is running. The
+offset of a retrain request is committed when training starts: a worker that dies mid-way
+loses that request (no outcome is published; ask again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+import redis
+
+from riverwatch.core.errors import InvalidEvent, ModelError, RiverwatchError
+from riverwatch.core.events import Control, now_utc, parse_event
+from riverwatch.core.metrics import EVENTS
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import FeatureSet
+from riverwatch.models.serving import ONLINE
+from riverwatch.models.training import TrainConfig, train_and_evaluate, windows
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.registry import Registry
+from riverwatch.streams.control import answer
+from riverwatch.streams.records import Out, Record, dead_letter, raw_topic
+
+log = logging.getLogger(__name__)
+ACTIONS = ("retrain", "promote", "rollback", "reset")
+RESETTABLE = (ONLINE,)  # the online models a learner owns
+SCHEDULE_CHECK_S = 10.0  # how often each worker looks whether a scheduled retrain is due
+
+
+def train_config(settings: Settings) -> TrainConfig:
+    """The training protocol the settings describe."""
+    return TrainConfig(
+        train_days=settings.train_days,
+        holdout_days=settings.holdout_days,
+        delay_days=settings.label_delay_days,
+        metric=settings.promotion_metric,
+        margin=settings.promotion_margin,
+        refit=settings.train_refit,
+        half_life_days=settings.train_half_life_days or None,
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    # Undefined metrics are NaN, which JSON cannot carry: send null.
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def retrain(
+    settings: Settings,
+    registry: Registry,
+    store: OfflineStore,
+    now: float | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[bool, str, dict[str, Any]]:
+    """Train a challenger from the offline store, register it, promote it if it wins.
+
+    ``now`` (event time) defaults to the newest stored row plus the label delay: rows reach
+    the store when their label arrives, about one delay after the transaction. Returns
+    (ok, message, details); ok is False when no challenger could be registered.
+    ``progress`` hears each step (the CLI prints them).
+    """
+    cfg = train_config(settings)
+    if now is None:
+        latest = store.latest_epoch()
+        if latest is None:
+            return False, "the offline store has no labeled rows yet", {}
+        now = latest + cfg.delay_days * 86_400
+    w = windows(now, cfg)
+    progress(f"reading labeled rows: {w.describe()}")
+    labeled = store.read(w.train_start, w.holdout_end)
+    progress(f"{len(labeled):,} rows, {int(labeled['label'].sum()):,} frauds")
+    champion, champion_model, note = registry.champion(), None, ""
+    if champion is not None:
+        try:
+            champion_model, _ = registry.load(champion.name)
+        except ModelError as exc:  # the scorers cannot load it either: judge without it
+            note = f" (champion {champion.name} not loadable, ignored: {exc})"
+    against = f"against champion {champion.name}" if champion and champion_model else "alone"
+    progress(f"training a challenger, evaluating it {against} on the hold-out")
+    names = FeatureSet.parse(settings.feature_attributes).names
+    result = train_and_evaluate(labeled, now, cfg, champion_model, feature_names=names)
+    details: dict[str, Any] = {"now": now, **result.summary()}
+    details["champion_name"] = champion.name if champion else None
+    if not result.evaluated:
+        return False, result.reason + note, _json_safe(details)
+    assert result.challenger is not None and result.challenger_metrics is not None
+    version = registry.register(
+        result.challenger,
+        data_window=(w.train_start, w.train_end),
+        holdout_window=(w.holdout_start, w.holdout_end),
+        metrics=result.challenger_metrics,
+        features=result.features,
+        info={
+            **result.counts,
+            **result.challenger.describe(),
+            "blend_weight": result.blend_weight,
+        },
+        reason=result.reason,
+    )
+    details["challenger_name"] = version.name
+    progress(f"registered {version.name}")
+    if result.promote:
+        registry.promote(version.name, reason=result.reason)
+    details["promoted"] = result.promote
+    verdict = "promoted to champion" if result.promote else "kept as challenger"
+    return True, f"{version.name} {verdict}: {result.reason}{note}", _json_safe(details)
+
+
+class Trainer:
+    """Turns one control request into its outcome, alert and (maybe) a new champion."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, worker: str):
+        self.s = settings
+        self.names = Names(settings.topic_prefix)
+        self.r = client
+        self.registry = Registry(client, self.names, settings.data_dir)
+        self.store = OfflineStore(
+            settings.data_dir,
+            writer=f"trainer-{worker}",
+            feature_set=FeatureSet.parse(settings.feature_attributes),
+        )
+        self.worker = worker
+
+    def scheduled(self) -> Control | None:
+        """The retrain due on the schedule (``retrain_every_days``), or None.
+
+        Due once per period of event time: ``now`` is the newest labeled row plus the label
+        delay (as :func:`retrain` defaults), its period ``now // every``. The first worker to
+        claim a period in Redis retrains it; the others see the claim and skip it.
+        """
+        every = self.s.retrain_every_days
+        if every <= 0:
+            return None
+        latest = self.store.latest_epoch()
+        if latest is None:
+            return None
+        now = latest + self.s.label_delay_days * 86_400
+        period = int(now // (every * 86_400))
+        claim = self.names.registry(f"scheduled:{period}")
+        ttl = max(1, int(3 * every * 86_400))
+        if not self.r.set(claim, self.worker, nx=True, ex=ttl):
+            return None
+        return Control(
+            action="retrain",
+            target="batch",
+            request_id=f"scheduled-{period}",
+            reason=f"scheduled: every {every:g} event days of matured labels",
+            details={"now": now},
+            timestamp=now_utc(),
+        )
+
+    def parse(self, rec: Record) -> Control | Out | None:
+        """The request in ``rec``; a dead letter if it is not a Control; None if not ours."""
+        try:
+            req = parse_event(Control, rec.value or b"")
+        except InvalidEvent as exc:
+            return dead_letter(self.names.topic("deadletter"), rec, str(exc), self.worker)
+        if req.status != "requested" or req.action not in ACTIONS:
+            return None
+        return req
+
+    def handle(self, req: Control) -> list[Out]:
+        """Carry out ``req`` (blocking; a retrain takes seconds to minutes).
+
+        A valid ``reset`` is only recorded for the learner, which answers it: nothing is
+        returned for it here.
+        """
+        if req.action == "reset":
+            return self.hand_over_reset(req)
+        try:
+            if req.action == "retrain":
+                now = req.details.get("now")
+                ok, msg, details = retrain(
+                    self.s, self.registry, self.store, float(now) if now is not None else None
+                )
+            elif req.action == "promote":
+                v = self.registry.promote(req.target, reason=req.reason or "requested")
+                ok, msg, details = True, f"{v.name} promoted to champion", {"champion": v.name}
+            else:
+                v = self.registry.rollback(reason=req.reason or "requested")
+                ok, msg, details = True, f"rolled back to {v.name}", {"champion": v.name}
+        except RiverwatchError as exc:  # unknown model, nothing to roll back, bad artifact
+            ok, msg, details = False, str(exc), {}
+        return self.outcome(req, ok, msg, details)
+
+    def hand_over_reset(self, req: Control) -> list[Out]:
+        """Record a reset of the online model for the learner; fail one of another target."""
+        if req.target not in RESETTABLE:
+            msg = (
+                f"cannot reset {req.target!r}: only the online model can be reset "
+                f"(targets: {', '.join(RESETTABLE)}); retrain or roll back a batch model"
+            )
+            return self.outcome(req, False, msg, {"resettable": list(RESETTABLE)})
+        # Keyed by request_id: a request redelivered while still pending is answered once.
+        self.r.hset(self.names.learner_reset(), req.request_id, req.model_dump_json())
+        EVENTS.labels(topic="control", outcome="reset_requested").inc()
+        log.info("reset %s of %s handed to the learner", req.request_id, req.target)
+        return []
+
+    def outcome(self, req: Control, ok: bool, msg: str, details: dict[str, Any]) -> list[Out]:
+        """The ``control`` outcome and the ``retrain`` alert of a finished request."""
+        target = details.get("challenger_name") or details.get("champion") or req.target
+        return answer(self.names, req, ok, msg, details, target)
+
+
+def register_trainer(app: faust.App, settings: Settings, client: redis.Redis) -> None:
+    """Add the ``control`` agent to ``app`` (call from streams.app.create_app)."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    trainer = Trainer(settings, client, worker)
+    t_dead = Names(settings.topic_prefix).topic("deadletter")
+    training = ThreadPoolExecutor(1, thread_name_prefix="trainer")
+    busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
+    topic = raw_topic(app, Names(settings.topic_prefix).topic("control"))
+
+    async def send(outs: list[Out]) -> None:
+        for o in outs:
+            await app.producer.send(o.topic, o.key, o.value, None, None, None)
+
+    async def run(req: Control) -> None:
+        try:
+            outs = await asyncio.get_running_loop().run_in_executor(training, trainer.handle, req)
+        except Exception as exc:  # a bug or Redis down: answer, never leave a request hanging
+            log.exception("retrain %s crashed", req.request_id)
+            outs = trainer.outcome(req, False, f"retrain crashed: {exc!r}", {})
+        finally:
+            busy.pop(req.request_id, None)
+        await send(outs)
+
+    if settings.retrain_every_days > 0:
+
+        @app.timer(interval=SCHEDULE_CHECK_S)
+        async def scheduled() -> None:
+            if busy:  # one retrain at a time; the period stays due until claimed
+                return
+            try:
+                req = await asyncio.to_thread(trainer.scheduled)
+            except Exception:  # Redis or the store unreadable: try again next tick
+                log.exception("checking the retrain schedule failed")
+                return
+            if req is not None:
+                busy[req.request_id] = asyncio.create_task(run(req))
+
+    @app.agent(topic)
+    async def control(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            rec = Record(m.topic, m.partition, m.offset, m.key, m.value)
+            try:
+                req = trainer.parse(rec)
+                if isinstance(req, Out):
+                    EVENTS.labels(topic="control", outcome="deadletter").inc()
+                    await send([req])
+                elif req is not None and req.action == "retrain":
+                    if busy:
+                        running = next(iter(busy))
+                        msg = f"a retrain is already running (request {running}); try later"
+                        await send(trainer.outcome(req, False, msg, {"running": running}))
+                    else:
+                        busy[req.request_id] = asyncio.create_task(run(req))
+                elif req is not None:
+                    await send(await asyncio.to_thread(trainer.handle, req))
+            except Exception as exc:  # never let one record stop the agent
+                log.exception("control record at offset %s failed", m.offset)
+                await send([dead_letter(t_dead, rec, repr(exc), worker)])
