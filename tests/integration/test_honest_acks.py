@@ -1,7 +1,7 @@
 """Honest acknowledgements (issue 12, point 4), over real HTTP on real brokers: a broker that
 stops is answered 503 at once, not after the produce timeout; beyond RIVERWATCH_MAX_LAG
 transactions get 429 before their body is read. (That a 202 waits for acks=all is in
-tests/unit/test_producer_down.py; that such records survive a kill -9 of Apache Kafka, in
+tests/unit/api/test_producer_down.py; that such records survive a kill -9 of Apache Kafka, in
 test_up_chaos.py.)"""
 
 from __future__ import annotations
