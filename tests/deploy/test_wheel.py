@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 
 from riverwatch.shell.procs import free_port
 from tests.deploy.files import ROOT, project
+from tests.support.workers import poll
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +33,6 @@ PACKAGES = tuple(
     f"riverwatch{sub}"
     for sub in ("", ".core", ".models", ".monitors", ".alerts", ".stores", ".streams", ".api")
 )
-
-
-def poll(fn, timeout: float, what: str, every: float = 0.1):  # type: ignore[no-untyped-def]
-    """Call ``fn`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def build_wheel(tmp: Path) -> Path:
