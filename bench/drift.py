@@ -38,7 +38,8 @@ from river.base import DriftDetector
 from river.datasets import synth
 
 from riverwatch.models.features import FEATURE_NAMES
-from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.concept.detectors import make_detector
 from riverwatch.monitors.drift import DataDriftMonitor, ScoreDriftMonitor, load_evidently
 from riverwatch.monitors.fairness import FairnessCounts
 from riverwatch.monitors.performance import performance

@@ -54,8 +54,10 @@ from riverwatch.core.settings import Settings
 from riverwatch.models.batch import BatchClassifier, predict_batch, train_batch
 from riverwatch.models.decision import decide
 from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, apply_terminal, step
-from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
-from riverwatch.monitors.core import CoreConfig, MonitorCore
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.concept.detectors import make_detector
+from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.core.config import CoreConfig
 from riverwatch.simulator import AGE_BANDS, REGIONS, GroupBias, Shift, SimConfig
 from riverwatch.simulator.base import DAY_S, epoch_seconds
 from riverwatch.simulator.days import DayGenerator

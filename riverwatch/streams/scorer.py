@@ -24,7 +24,7 @@ from riverwatch.models.features import FeatureSet, FeatureSpec, safe_amount
 from riverwatch.models.livestats import batch_stats
 from riverwatch.models.scoring import Thresholds, score_matrix, score_record
 from riverwatch.models.serving import ModelSet
-from riverwatch.monitors.dataquality import OPTIONAL, row_quality
+from riverwatch.monitors.dataquality.rows import OPTIONAL, row_quality
 from riverwatch.stores.features import Increments, RedisFeatureStore
 from riverwatch.streams.forecasting import DerivedSeries
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_batch

@@ -12,9 +12,9 @@ import pandas as pd
 from riverwatch.core.errors import ConfigError
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FEATURE_NAMES, FeatureSet, row_features
-from riverwatch.monitors.core import CoreConfig
-from riverwatch.monitors.dataquality import QualityConfig
-from riverwatch.monitors.policy import PolicyConfig
+from riverwatch.monitors.core.config import CoreConfig
+from riverwatch.monitors.dataquality.config import QualityConfig
+from riverwatch.monitors.policy.config import PolicyConfig
 
 
 def policy_config(s: Settings) -> PolicyConfig:

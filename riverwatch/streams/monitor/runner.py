@@ -31,10 +31,12 @@ from riverwatch.core.metrics import (
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FeatureSet
-from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.concept.detectors import make_detector
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.importance import permutation_importance
-from riverwatch.monitors.policy import Decision, Policy
+from riverwatch.monitors.policy import Policy
+from riverwatch.monitors.policy.decision import Decision
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.monitor.data import core_config, feature_frame, policy_config

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from river import drift
 
-from riverwatch.monitors.concept import ConceptDriftMonitor, make_detector
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.concept.detectors import make_detector
 
 DAY = 86_400.0
 

@@ -13,9 +13,11 @@ import pytest
 from riverwatch.core.rejects import RECORDS
 from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
 from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.core import CoreConfig, MonitorCore
-from riverwatch.monitors.dataquality import DataQuality, QualityConfig
-from riverwatch.monitors.policy import PolicyConfig
+from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.core.config import CoreConfig
+from riverwatch.monitors.dataquality import DataQuality
+from riverwatch.monitors.dataquality.config import QualityConfig
+from riverwatch.monitors.policy.config import PolicyConfig
 
 DAY = 86_400.0
 REGIONS = ("north", "south", "east", "west")

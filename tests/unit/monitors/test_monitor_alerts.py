@@ -11,8 +11,9 @@ import pytest
 
 from riverwatch.models.features import FEATURE_NAMES
 from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.core import CoreConfig, MonitorCore
-from riverwatch.monitors.policy import PolicyConfig
+from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.core.config import CoreConfig
+from riverwatch.monitors.policy.config import PolicyConfig
 
 DAY = 86_400.0
 Row = dict[str, Any]

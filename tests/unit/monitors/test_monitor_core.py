@@ -9,8 +9,9 @@ import pandas as pd
 from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
 from riverwatch.monitors.columns import ColumnDrift
 from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.core import CoreConfig, MonitorCore
-from riverwatch.monitors.policy import PolicyConfig
+from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.core.config import CoreConfig
+from riverwatch.monitors.policy.config import PolicyConfig
 from riverwatch.monitors.prediction import ScoreDriftMonitor
 from riverwatch.monitors.quality import VolumeMonitor
 from riverwatch.simulator import Shift, SimConfig

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from riverwatch.monitors.concept import DriftEvent
+from riverwatch.monitors.concept.detectors import DriftEvent
 from riverwatch.monitors.fairness import FairnessCounts
-from riverwatch.monitors.policy import Policy, PolicyConfig
+from riverwatch.monitors.policy import Policy
+from riverwatch.monitors.policy.config import PolicyConfig
 from riverwatch.monitors.windows import Window
 
 HOUR = 3600.0

@@ -12,6 +12,9 @@ threshold is in absolute units. River's ADWIN forgets its whole window after eve
 here a detected *decrease* keeps the shrunk window instead (the original ADWIN behaviour), so
 a model that improves does not lose its baseline just before a real drift.
 
+The parts: :mod:`monitors.concept.detectors` (detectors by name, events, the per-stream state)
+and :mod:`monitors.concept.gate` (when a rise is material and significant).
+
 >>> mon = ConceptDriftMonitor()
 >>> found = []
 >>> for i in range(6000):
@@ -27,70 +30,17 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 from river import drift, stats
 from river.base import DriftDetector
-from scipy.stats import binom
 
+from riverwatch.monitors.concept.detectors import ALL, Direction, DriftEvent, Track, make_detector
+from riverwatch.monitors.concept.gate import RiseGate
 from riverwatch.monitors.fairness import OTHER
 
-ALL = "*"
-Direction = Literal["up", "down"]
 
-
-def make_detector(name: str = "adwin", **params: Any) -> DriftDetector:
-    """A River detector by name (``adwin``, ``page_hinkley``), e.g. from a settings string.
-
-    Page-Hinkley defaults to ``mode="up"`` (increases only), as the monitor wants.
-    """
-    if name == "adwin":
-        return drift.ADWIN(**{"delta": 0.02, **params})
-    if name in ("page_hinkley", "ph"):
-        return drift.PageHinkley(**{"mode": "up", **params})
-    raise ValueError(f"unknown detector {name!r}: use 'adwin' or 'page_hinkley'")
-
-
-@dataclass(frozen=True)
-class DriftEvent:
-    """A detected change of the error of ``model`` on ``group`` (``"*"``: all events).
-
-    ``index`` is the position (1-based) of the observation that triggered it in that
-    (model, group) stream; ``time`` its event time, when given. ``before``/``after`` are the
-    error rates before the change and now (ADWIN's estimates; otherwise the mean since the last
-    detection and a recent moving average).
-    """
-
-    model: str
-    group: str
-    index: int
-    time: float | None
-    direction: Direction
-    before: float
-    after: float
-    detector: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
-
-
-class _Track:
-    __slots__ = ("det", "detections", "mean", "n", "pending", "recent")
-
-    def __init__(self, det: DriftDetector):
-        self.det = det
-        self.n = 0
-        self.detections = 0
-        self.mean = stats.Mean()  # since the last detection
-        self.recent = stats.EWMean(fading_factor=0.02)
-        # A rise waiting for its confirmation window:
-        # [rate before, errors since, count since, observations the rate before is over].
-        self.pending: list[float] | None = None
-
-
-class ConceptDriftMonitor:
+class ConceptDriftMonitor(RiseGate):
     """Drift detectors on error streams, keyed by (model, group), created on first sight.
 
     Parameters
@@ -159,7 +109,7 @@ class ConceptDriftMonitor:
         self.alpha = alpha
         self.immaterial = 0
         self.events: deque[DriftEvent] = deque(maxlen=history)
-        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._tracks: dict[tuple[str, str], Track] = {}
         self._groups_of: dict[str, int] = {}
         # per model: observations of groups pooled into "(other)", and a lower bound of the
         # least observed tracked group's count (refreshed only when a waiting group passes it)
@@ -233,7 +183,7 @@ class ConceptDriftMonitor:
                     self.dropped += 1
                     return None
                 self._groups_of[model] = self._groups_of.get(model, 0) + 1
-            track = self._tracks[(model, group)] = _Track(self.detector.clone())
+            track = self._tracks[(model, group)] = Track(self.detector.clone())
         det = track.det
         before = det.estimation if isinstance(det, drift.ADWIN) else track.mean.get()
         det.update(error)
@@ -262,7 +212,7 @@ class ConceptDriftMonitor:
         return self._report(model, group, track, time, direction, before, after)
 
     def _confirm(
-        self, model: str, group: str, track: _Track, error: float, time: float | None
+        self, model: str, group: str, track: Track, error: float, time: float | None
     ) -> DriftEvent | None:
         """Count one observation into a held rise; report it once its window is full."""
         pend = track.pending
@@ -288,7 +238,7 @@ class ConceptDriftMonitor:
         self,
         model: str,
         group: str,
-        track: _Track,
+        track: Track,
         time: float | None,
         direction: Direction,
         before: float,
@@ -301,29 +251,6 @@ class ConceptDriftMonitor:
         )
         self.events.append(event)
         return event
-
-    def material(self, before: float, after: float, n: int) -> bool:
-        """Whether a rise from ``before`` to ``after`` on ``n`` observations is worth acting on."""
-        rise = after - before
-        return n >= self.min_count and rise >= self.min_abs and rise >= self.min_rel * before
-
-    def significant(self, k0: float, n0: float, k1: float, n1: float) -> bool:
-        """Whether ``k1`` errors in ``n1`` observations are significantly more (one-sided, at
-        ``alpha``) than ``k0`` in ``n0``: the exact conditional test of two Poisson rates
-        (Przyborowski and Wilenski, 1940), for error streams of 0/1 or of losses in [0, 1].
-
-        >>> ConceptDriftMonitor(alpha=0.001).significant(15, 1000, 11, 500)  # 1.5 % -> 2.2 %
-        False
-        >>> ConceptDriftMonitor(alpha=0.001).significant(15, 1000, 25, 500)  # 1.5 % -> 5 %
-        True
-        """
-        if self.alpha <= 0:
-            return True
-        k0, k1 = round(k0), round(k1)
-        if n0 <= 0 or n1 <= 0 or k1 == 0:
-            return n0 <= 0 and k1 > 0  # no stretch before to compare with: the effect decides
-        p = float(binom.sf(k1 - 1, k0 + k1, n1 / (n0 + n1)))
-        return p < self.alpha
 
     def reset(self, model: str) -> None:
         """Forget ``model``'s detectors (after it was retrained, reset or replaced)."""

@@ -2,14 +2,15 @@
 categories, and the volume of each partition of ``transactions`` (a producer gone silent).
 
 What a window of scored rows shows, per row (the scorer stores it with the feature row, see
-:func:`row_quality`): the optional fields it lacked (``customer_id``, ``channel``,
-``merchant_category``, and each configured feature attribute as ``attributes.<name>``), the
-attributes that were not numbers (invalid), its categorical values and its partition; besides
-that, its ``groups`` (a tracked attribute absent: ``groups.<attr>`` missing) and its input
-columns (``amount``, ``attr_*``: outside the reference's range is out of range, as Evidently's
-share of out-of-range values). The records rejected meanwhile (the API's 422, the workers'
-dead letters) come from cumulative counters per ``field|kind|reason`` (:mod:`core.rejects`),
-read once per window: the window counts their growth since the window of its kind before.
+:func:`monitors.dataquality.rows.row_quality`): the optional fields it lacked (``customer_id``,
+``channel``, ``merchant_category``, and each configured feature attribute as
+``attributes.<name>``), the attributes that were not numbers (invalid), its categorical values
+and its partition; besides that, its ``groups`` (a tracked attribute absent: ``groups.<attr>``
+missing) and its input columns (``amount``, ``attr_*``: outside the reference's range is out of
+range, as Evidently's share of out-of-range values). The records rejected meanwhile (the API's
+422, the workers' dead letters) come from cumulative counters per ``field|kind|reason``
+(:mod:`core.rejects`), read once per window: the window counts their growth since the window of
+its kind before.
 
 The reference sums the windows of its period (the monitor's reference period). A window is
 judged only after it. A rate *rises materially* when, with ``k`` of ``n`` events affected,
@@ -23,6 +24,9 @@ values is not judged for new values (its set would say little, and must stay bou
 Memory is bounded whatever the input: at most ``max_fields`` ``groups`` attributes are
 tracked (the most frequent in the reference), ``max_values`` values per field, the partitions
 of the reference; a window's own tallies are freed with it.
+
+The parts: :mod:`monitors.dataquality.rows` (what a stored row records), ``config`` (the
+thresholds) and ``tally`` (the counts a window is judged by).
 
 >>> cfg = QualityConfig(min_count=5)
 >>> dq = DataQuality(cfg, numeric=())
@@ -38,99 +42,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from riverwatch.core.rejects import INVALID, MISSING, OUT_OF_RANGE, RECORDS
-from riverwatch.monitors.quality import VolumeCheck, VolumeMonitor
+from riverwatch.monitors.dataquality.config import QualityConfig
+from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
+from riverwatch.monitors.dataquality.tally import Finding, QualityCheck, Tally, rejects_delta
+from riverwatch.monitors.quality import VolumeMonitor
 
-OPTIONAL = ("customer_id", "channel", "merchant_category")
-CATEGORICAL = ("channel", "merchant_category")
-ATTR = "attributes."
 Row = Mapping[str, Any]
-Finding = dict[str, Any]
-
-
-def row_quality(
-    values: Mapping[str, Any], fills: Iterable[tuple[str, str]], partition: int
-) -> dict[str, Any]:
-    """What a stored feature row records for data quality (the scorer calls it): its
-    partition, the optional fields it lacked and the attributes filled as invalid
-    (``fills`` of ``models.features.FeatureSet.step``), its categorical values.
-
-    >>> row_quality({"channel": "pos"}, [("risk", "invalid")], 3)
-    {'p': 3, 'miss': ['customer_id', 'merchant_category'], 'bad': ['attributes.risk'], \
-'cat': {'channel': 'pos'}}
-    """
-    fills = list(fills)
-    out: dict[str, Any] = {"p": partition}
-    miss = [f for f in OPTIONAL if values.get(f) is None]
-    miss += [ATTR + a for a, why in fills if why == "missing"]
-    bad = [ATTR + a for a, why in fills if why != "missing"]
-    cat = {f: values[f] for f in CATEGORICAL if values.get(f) is not None}
-    for key, v in (("miss", miss), ("bad", bad), ("cat", cat)):
-        if v:
-            out[key] = v
-    return out
-
-
-@dataclass(frozen=True)
-class QualityConfig:
-    """Thresholds (the worker builds them from RIVERWATCH_MONITOR_QUALITY_* settings)."""
-
-    min_abs: float = 0.02  # least absolute rise of a rate
-    min_rel: float = 1.0  # least rise relative to the reference rate (1.0: doubled)
-    min_count: int = 20  # least affected events in the window
-    new_share: float = 0.02  # least share of a window a new value must reach
-    z: float = 4.0  # one-sided z against the reference rate
-    max_values: int = 256  # values per categorical field in the reference (more: not judged)
-    max_fields: int = 64  # groups attributes tracked
-    min_rows: int = 100  # least reference rows (and rows carrying row_quality) to judge
-
-
-@dataclass
-class Tally:
-    """One window's (or the reference's summed) counts."""
-
-    rows: int = 0  # scored rows
-    dq: int = 0  # ... carrying row_quality
-    rejected: int = 0
-    bad: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)  # -> reasons
-    values: dict[str, Counter[str]] = field(default_factory=dict)
-    partitions: Counter[str] = field(default_factory=Counter)
-
-    def n(self, fld: str) -> int:
-        """The events a rate of ``fld`` is over (rejected records count for every field)."""
-        dq_field = fld in OPTIONAL or fld.startswith(ATTR)
-        return (self.dq if dq_field else self.rows) + self.rejected
-
-    def add(self, fld: str, kind: str, reason: str, count: int = 1) -> None:
-        """Count ``count`` events whose ``fld`` was ``kind`` for ``reason``."""
-        self.bad.setdefault((fld, kind), Counter())[reason] += count
-
-
-@dataclass(frozen=True)
-class QualityCheck:
-    """One judged window: findings (``subject``, ``message``, ``details`` each; the policy
-    makes ``quality`` alerts of them), a JSON-ready report, the partitions' volume."""
-
-    findings: list[Finding] = field(default_factory=list)
-    report: dict[str, Any] | None = None
-    volume: VolumeCheck | None = None
-
-
-def _rejects_delta(now: Mapping[str, int], before: Mapping[str, int] | None) -> dict[str, int]:
-    if before is None:
-        return {}  # the first read is the baseline
-    out = {}
-    for k, v in now.items():
-        d = v - before.get(k, 0)
-        out[k] = v if d < 0 else d  # a counter that went back (Redis flushed) starts anew
-    return {k: v for k, v in out.items() if v > 0}
 
 
 class DataQuality:
@@ -174,7 +98,7 @@ class DataQuality:
     ) -> QualityCheck:
         """Take one closed window (``rejects``: the cumulative counters, read now); what it
         found when it is judged (nothing while the reference is collected)."""
-        delta = _rejects_delta(rejects, self._rejects)
+        delta = rejects_delta(rejects, self._rejects)
         self._rejects = dict(rejects)
         collecting = not self.ready and start >= self.start and end <= self.until
         judged = self.ready and start >= self.until

@@ -1,5 +1,5 @@
-"""The fairness rule: which gaps of a :class:`monitors.fairness.AttributeFairness` are real
-and large enough to alert on, and the alert's wording.
+"""The fairness rule: which gaps of a :class:`monitors.fairness.report.AttributeFairness`
+are real and large enough to alert on, and the alert's wording.
 
 For each protected attribute, each rate's two extreme groups (highest and lowest rate) carry a
 bootstrap interval of their difference and of their ratio (:mod:`monitors.fairness`). A gap
@@ -36,7 +36,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from riverwatch.monitors.fairness import AttributeFairness
+from riverwatch.monitors.fairness.report import AttributeFairness
 
 # rate -> (the metric its difference and its ratio stand for, in fairlearn's names)
 METRICS = {

@@ -1,0 +1,112 @@
+"""Windows of scored events: drift, prediction drift, volume, selection-rate parity, data
+quality and estimated performance of each closed window (see :mod:`monitors.core`)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from riverwatch.monitors.cbpe import Estimate
+from riverwatch.monitors.columns import FeatureDrift
+from riverwatch.monitors.core.config import Row
+from riverwatch.monitors.core.reference import ReferenceTracking
+from riverwatch.monitors.dataquality import DataQuality
+from riverwatch.monitors.dataquality.tally import QualityCheck
+from riverwatch.monitors.fairness.report import AttributeFairness
+from riverwatch.monitors.policy.decision import Decision
+from riverwatch.monitors.prediction import ScoreDrift
+from riverwatch.monitors.quality import VolumeCheck
+from riverwatch.monitors.windows import Window
+
+
+class ScoreWindows(ReferenceTracking):
+    """Windows scored rows and judges each closed window."""
+
+    def scores(self, rows: Sequence[Row]) -> Decision:
+        """Window scored rows (each with ``x``, ``score``, ``decision``, ``groups``, ``epoch``)."""
+        out = Decision()
+        for row in rows:
+            t = float(row["epoch"])
+            self.as_of = max(self.as_of, t)
+            self._collect(row, t)
+            self._collect_score(row, t)
+            for w in self.windows:
+                for win in w.add(row, t):
+                    out.extend(self.window(win))
+        return out
+
+    def window(self, win: Window[Row]) -> Decision:
+        """Judge one closed window of scored rows (nothing while warming up)."""
+        self._close_references(win)
+        rows = win.events
+        frame = functools.cache(lambda: self.frame(rows, self.c.features))
+        quality = self._quality(win, frame)
+        if not self.ready or self.ref_until is None or win.window_start < self.ref_until:
+            self.store("drift", {**win.meta(), "status": self.status()})
+            return Decision()
+        assert self.features is not None and self.volume is not None
+        groups = [r.get("groups") or {} for r in rows]
+        data = self.features.compare(frame(), groups)
+        scores = np.asarray([r.get("score", math.nan) for r in rows], dtype=float)
+        pred = self.scores_ref.compare(scores) if self.scores_ref else None
+        vol = self.volume.compare(groups, span_s=win.window_end - win.window_start)
+        fair = self._fairness(
+            groups,
+            (0 for _ in rows),
+            (r.get("decision") != "approve" for r in rows),
+            rates=("selection_rate",),
+        )
+        est = self._estimate(scores)
+        self.store("estimate", self.ledger.add(win, est, self.ref_estimate))
+        self.store(
+            "drift",
+            {
+                **win.meta(),
+                "status": self.status(),
+                "reference": self.ref_info,
+                "data": data.to_dict(),
+                "prediction": pred.to_dict() if pred else None,
+                "volume": vol.to_dict(),
+                # before the labels: performance as the scores expect it (CBPE)
+                "estimated": est.to_dict(),
+                "selection": {a: f.to_dict() for a, f in fair.items()},
+                "quality": quality.report,
+            },
+        )
+        return self._judge(win, data, pred, vol, quality, fair, est)
+
+    def _judge(
+        self,
+        win: Window[Row],
+        data: FeatureDrift,
+        pred: ScoreDrift | None,
+        vol: VolumeCheck,
+        quality: QualityCheck,
+        fair: dict[str, AttributeFairness],
+        est: Estimate,
+    ) -> Decision:
+        """The policy's decisions on one judged window's findings."""
+        out = self.policy.features(win, data)
+        if pred is not None:
+            out.extend(self.policy.prediction(win, pred))
+        if win.kind == "time":  # a count window of a backlog consumed partition by partition
+            out.extend(self.policy.quality(win, vol))  # spans more time than its events
+        if quality.volume is not None:  # a partition of transactions gone silent
+            out.extend(self.policy.quality(win, quality.volume))
+        out.extend(self.policy.data_quality(win, quality.findings))
+        out.extend(self.policy.fairness(win, fair))
+        out.extend(self.policy.estimated(win, est, self.ref_estimate))
+        return out
+
+    def _quality(self, win: Window[Row], frame: Callable[[], pd.DataFrame]) -> QualityCheck:
+        q = self.quality.get(win.kind)
+        if q is None:
+            numeric = [c for c in self.c.features if c == "amount" or c.startswith("attr_")]
+            q = DataQuality(self.c.quality, numeric, partitions=win.kind == "time")
+            self.quality[win.kind] = q
+            q.collect(*self._quality_period)
+        return q.window(win.window_start, win.window_end, win.events, frame, self.rejected())

@@ -1,0 +1,108 @@
+"""The monitor core's state, and the small helpers its parts share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riverwatch.monitors.cbpe import Estimate, estimate
+from riverwatch.monitors.columns import ColumnDrift
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.core.config import CoreConfig, Row, Store, default_frame
+from riverwatch.monitors.dataquality import DataQuality
+from riverwatch.monitors.estimated import EstimateLedger
+from riverwatch.monitors.fairness import FairnessCounts
+from riverwatch.monitors.fairness.report import AttributeFairness
+from riverwatch.monitors.policy import Policy
+from riverwatch.monitors.prediction import ScoreDriftMonitor
+from riverwatch.monitors.quality import VolumeMonitor
+from riverwatch.monitors.windows import CountWindows, TimeWindows
+
+
+class MonitorState:
+    """What one monitor holds: its windows, reference, statistics and policy (the parts of
+    :class:`monitors.core.MonitorCore` share it)."""
+
+    def __init__(
+        self,
+        config: CoreConfig,
+        concept: ConceptDriftMonitor,
+        policy: Policy | None = None,
+        *,
+        store: Store | None = None,
+        frame: Callable[[Sequence[Row], Sequence[str]], pd.DataFrame] = default_frame,
+        rejected: Callable[[], Mapping[str, int]] | None = None,
+    ):
+        self.c = config
+        self.concept = concept
+        self.policy = policy or Policy(config.policy)
+        self.store: Store = store or (lambda kind, result: None)
+        self.frame = frame
+        self.windows: list[CountWindows[Row] | TimeWindows[Row]] = []
+        if config.window_size:
+            self.windows.append(CountWindows(config.window_size))
+        if config.window_s:
+            self.windows.append(TimeWindows(config.window_s))
+        self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)
+        self.as_of = -math.inf
+        self.first: float | None = None
+        self.ref_from: float | None = None  # the reference collects events from here ...
+        self.ref_until: float | None = None  # ... to here
+        self._ref_rows: list[Row] = []
+        self._rng = np.random.default_rng(0)
+        self._seen = 0
+        # a new score reference only (after an online-model reset), collected to here
+        self._scores_until: float | None = None
+        self._ref_scores: list[float] = []
+        self.features: ColumnDrift | None = None
+        self.scores_ref: ScoreDriftMonitor | None = None
+        self.volume: VolumeMonitor | None = None
+        self.ref_info: dict[str, Any] = {}
+        self.weights = config.weights
+        # performance before labels: the reference scores' CBPE estimate, and the judged
+        # windows' estimates waiting for their labels (monitors.estimated)
+        self.ref_estimate: Estimate | None = None
+        self.ledger = EstimateLedger()
+        # observations pooled into "(other)" past max_group_values, per monitor (the worker
+        # exports them as riverwatch_group_values_pooled_total)
+        self.pooled = {"concept": 0, "fairness": 0}
+        # data quality per window kind, its reference collected over the reference period;
+        # ``rejected`` reads the rejected records' counters (core.rejects) once per window
+        self.rejected = rejected or (lambda: {})
+        self.quality: dict[str, DataQuality] = {}
+        self._quality_period = (math.inf, math.inf)
+
+    @property
+    def ready(self) -> bool:
+        """Whether windows are judged (a reference exists)."""
+        return self.features is not None
+
+    def _judged(self, t: float) -> bool:
+        return self.ref_from is not None and t >= self.ref_from
+
+    def _estimate(self, scores: np.ndarray) -> Estimate:
+        return estimate(scores, self.c.review_threshold, confidence=self.c.perf_confidence)
+
+    def _fairness(
+        self,
+        groups: Iterable[Mapping[str, str]],
+        y_true: Iterable[Any],
+        y_pred: Iterable[Any],
+        **report: Any,
+    ) -> dict[str, AttributeFairness]:
+        """Fairness of one window's events (:meth:`FairnessCounts.report` with 1000 draws);
+        the values pooled into "(other)" are counted as the report folds the tail."""
+        fc = FairnessCounts(max_groups=self.c.max_group_values)
+        fc.update_many(groups, y_true, y_pred)
+        fair = fc.report(
+            n_boot=1000,
+            confidence=self.c.fairness_confidence,
+            tolerance=self.c.fairness_tolerance,
+            **report,
+        )
+        self.pooled["fairness"] += fc.pooled
+        return fair

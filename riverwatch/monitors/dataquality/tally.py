@@ -1,0 +1,56 @@
+"""The counts data quality judges by: a window's (or the reference's summed) :class:`Tally`,
+the rejected records' growth, and a judged window's :class:`QualityCheck`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
+from riverwatch.monitors.quality import VolumeCheck
+
+Finding = dict[str, Any]
+
+
+@dataclass
+class Tally:
+    """One window's (or the reference's summed) counts."""
+
+    rows: int = 0  # scored rows
+    dq: int = 0  # ... carrying row_quality
+    rejected: int = 0
+    bad: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)  # -> reasons
+    values: dict[str, Counter[str]] = field(default_factory=dict)
+    partitions: Counter[str] = field(default_factory=Counter)
+
+    def n(self, fld: str) -> int:
+        """The events a rate of ``fld`` is over (rejected records count for every field)."""
+        dq_field = fld in OPTIONAL or fld.startswith(ATTR)
+        return (self.dq if dq_field else self.rows) + self.rejected
+
+    def add(self, fld: str, kind: str, reason: str, count: int = 1) -> None:
+        """Count ``count`` events whose ``fld`` was ``kind`` for ``reason``."""
+        self.bad.setdefault((fld, kind), Counter())[reason] += count
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One judged window: findings (``subject``, ``message``, ``details`` each; the policy
+    makes ``quality`` alerts of them), a JSON-ready report, the partitions' volume."""
+
+    findings: list[Finding] = field(default_factory=list)
+    report: dict[str, Any] | None = None
+    volume: VolumeCheck | None = None
+
+
+def rejects_delta(now: Mapping[str, int], before: Mapping[str, int] | None) -> dict[str, int]:
+    """The growth of the rejected records' cumulative counters ``now`` since ``before``."""
+    if before is None:
+        return {}  # the first read is the baseline
+    out = {}
+    for k, v in now.items():
+        d = v - before.get(k, 0)
+        out[k] = v if d < 0 else d  # a counter that went back (Redis flushed) starts anew
+    return {k: v for k, v in out.items() if v > 0}

@@ -1,0 +1,206 @@
+"""The policy's rules that only alert: data drift, prediction drift, data quality, fairness
+and performance estimated before the labels (no control request: see
+:mod:`monitors.policy.action_rules` for those that act)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from riverwatch.monitors.cbpe import Estimate
+from riverwatch.monitors.columns import FeatureDrift
+from riverwatch.monitors.estimated import drops as estimate_drops
+from riverwatch.monitors.estimated import message as estimate_message
+from riverwatch.monitors.fairness.report import AttributeFairness
+from riverwatch.monitors.fairness.rules import findings as fairness_findings
+from riverwatch.monitors.fairness.rules import message as fairness_message
+from riverwatch.monitors.policy.decision import Decision, Severity
+from riverwatch.monitors.policy.state import PolicyState, _num
+from riverwatch.monitors.prediction import ScoreDrift
+from riverwatch.monitors.quality import VolumeCheck
+from riverwatch.monitors.windows import Window
+
+
+class AlertRules(PolicyState):
+    """Rules over findings about the inputs and the scores: alerts only."""
+
+    def drift(
+        self,
+        win: Window[Any],
+        share: float | None,
+        drifted: Iterable[str] = (),
+        psi: float | None = None,
+        psi_drifted: bool = False,
+    ) -> Decision:
+        """Data drift (``share`` of features drifted) and prediction drift: warnings only."""
+        out = Decision()
+        cols = sorted(drifted)
+        over = share is not None and share >= self.c.drift_share_warn
+        streak = self._drift_streak[win.kind] = (
+            self._drift_streak.get(win.kind, 0) + 1 if over else 0
+        )
+        if (
+            share is not None
+            and streak >= self.c.drift_windows
+            and not self._cool("drift", "features", win.window_end)
+        ):
+            sev: Severity = "critical" if share >= self.c.drift_share_critical else "warning"
+            msg = f"{share:.0%} of features drifted: {', '.join(cols)}"
+            if streak > 1:
+                msg += f" ({streak} windows in a row)"
+            out.alerts.append(
+                self._alert(
+                    win,
+                    "drift",
+                    sev,
+                    "features",
+                    msg,
+                    share_drifted=share,
+                    drifted=cols,
+                    windows_in_a_row=streak,
+                )
+            )
+        if psi_drifted and not self._cool("drift", "score", win.window_end):
+            msg = f"score distribution drifted (PSI {psi:.3f})"
+            out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=psi))
+        return out
+
+    def features(self, win: Window[Any], found: FeatureDrift) -> Decision:
+        """Per-feature drift (:mod:`monitors.columns`): a ``drift`` alert when an important
+        feature, or ``drift_share_warn`` of the features by weight, drifts ``drift_windows``
+        windows in a row; it names the features, the statistic and the strongest segment."""
+        key = f"features:{win.kind}"
+        over = bool(found.important) or found.weighted_share >= self.c.drift_share_warn
+        streak = self._drift_streak[key] = self._drift_streak.get(key, 0) + 1 if over else 0
+        if streak < self.c.drift_windows or self._cool("drift", "features", win.window_end):
+            return Decision()
+        best = found.strongest or {}
+        where = best.get("segment", "*")
+        msg = (
+            f"features drifted ({found.weighted_share:.0%} by importance): "
+            f"{', '.join(found.drifted)}; strongest {best.get('column')} in "
+            f"{'all events' if where == '*' else where} (PSI {best.get('psi', math.nan):.2f}, "
+            f"Wasserstein {best.get('wasserstein', math.nan):.2f} std)"
+        )
+        if streak > 1:
+            msg += f", {streak} windows in a row"
+        sev: Severity = (
+            "critical" if found.weighted_share >= self.c.drift_share_critical else "warning"
+        )
+        alert = self._alert(
+            win,
+            "drift",
+            sev,
+            "features",
+            msg,
+            drifted=found.drifted,
+            important=found.important,
+            weighted_share=found.weighted_share,
+            strongest=best,
+            windows_in_a_row=streak,
+        )
+        return Decision([alert])
+
+    def prediction(self, win: Window[Any], pred: ScoreDrift) -> Decision:
+        """Prediction drift: the score distribution (PSI) or the flagged share moved."""
+        out = Decision()
+        if pred.drifted and not self._cool("drift", "score", win.window_end):
+            msg = f"score distribution drifted (PSI {pred.psi:.3f})"
+            out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=pred.psi))
+        if pred.flagged_drifted and not self._cool("drift", "flagged", win.window_end):
+            msg = (
+                f"flagged share rose to {pred.flagged:.2%} from {pred.flagged_reference:.2%} "
+                f"({pred.flagged_z:.1f} standard deviations)"
+            )
+            out.alerts.append(
+                self._alert(
+                    win,
+                    "drift",
+                    "warning",
+                    "flagged",
+                    msg,
+                    flagged=pred.flagged,
+                    flagged_reference=pred.flagged_reference,
+                    z=pred.flagged_z,
+                )
+            )
+        return out
+
+    def quality(self, win: Window[Any], vol: VolumeCheck) -> Decision:
+        """Data quality: a ``quality`` alert per segment whose volume dropped."""
+        out = Decision()
+        for d in vol.drops:
+            if self._cool("quality", d["segment"], win.window_end):
+                continue
+            seg = "all events" if d["segment"] == "*" else d["segment"]
+            msg = (
+                f"volume of {seg} fell to {d['observed']:.0f} from {d['expected']:.0f} expected "
+                f"({d['ratio']:.0%}): a producer silent?"
+            )
+            out.alerts.append(self._alert(win, "quality", "warning", d["segment"], msg, **d))
+        return out
+
+    def data_quality(self, win: Window[Any], findings: Iterable[Mapping[str, Any]]) -> Decision:
+        """A ``quality`` alert per finding of :mod:`monitors.dataquality` (a field's missing,
+        invalid or out-of-range rate rose; new values of a field), cooldown per subject."""
+        out = Decision()
+        for f in findings:
+            if not self._cool("quality", f["subject"], win.window_end):
+                alert = self._alert(
+                    win, "quality", "warning", f["subject"], f["message"], **f["details"]
+                )
+                out.alerts.append(alert)
+        return out
+
+    def fairness(self, win: Window[Any], reports: Mapping[str, AttributeFairness]) -> Decision:
+        """One ``fairness`` alert per attribute with a gap whose bootstrap interval clears its
+        threshold (:mod:`monitors.fairness.rules`: parity and equalized-odds ratios and
+        differences), naming the attribute, the groups, the metrics and the figures."""
+        out = Decision()
+        c = self.c
+        for attr, rep in sorted(reports.items()):
+            found = fairness_findings(
+                rep,
+                min_ratio=c.fairness_min_ratio,
+                tolerance=c.fairness_tolerance,
+                odds_tolerance=c.fairness_odds_tolerance,
+            )
+            if not found or self._cool("fairness", attr, win.window_end):
+                continue
+            groups = sorted({g for f in found for g in (f.high, f.low)})
+            sig = [rep.intervals[r] for r in sorted({f.rate for f in found})]
+            out.alerts.append(
+                self._alert(
+                    win,
+                    "fairness",
+                    "warning",
+                    attr,
+                    fairness_message(attr, found),
+                    attribute=attr,
+                    groups=groups,
+                    metrics=sorted({f.metric for f in found}),
+                    findings=[f.to_dict() for f in found],
+                    intervals=[vars(i) for i in sig],
+                    demographic_parity_difference=rep.demographic_parity_difference,
+                    demographic_parity_ratio=_num(rep.demographic_parity_ratio),
+                    equalized_odds_difference=rep.equalized_odds_difference,
+                    equalized_odds_ratio=_num(rep.equalized_odds_ratio),
+                )
+            )
+        return out
+
+    def estimated(self, win: Window[Any], est: Estimate, ref: Estimate | None) -> Decision:
+        """Performance estimated from the scores (CBPE) fell materially below the reference's
+        estimate: a ``performance`` alert on subject ``estimated`` (:mod:`monitors.estimated`);
+        no retrain: nothing is known about the labels yet."""
+        c = self.c
+        found = [] if ref is None else estimate_drops(
+            est, ref, min_abs=c.estimate_min_abs, min_rel=c.estimate_min_rel,
+            min_count=c.estimate_min_count,
+        )  # fmt: skip
+        if not found or self._cool("performance", "estimated", win.window_end):
+            return Decision()
+        msg = estimate_message(found)
+        details = {"finding": "estimated_drop", "drops": [d.to_dict() for d in found]}
+        return Decision([self._alert(win, "performance", "warning", "estimated", msg, **details)])
