@@ -108,11 +108,26 @@ class TransactionSimulator:
     def _build(
         self, a: DayArrays, day_start: int, first_id: int
     ) -> tuple[list[SimEvent], list[SimEvent]]:
+        """A day's transactions (ids from ``first_id``) and the labels they get."""
         seed = self.config.seed
         epoch = a.t + day_start
+        ids = [f"tx-{seed}-{n}" for n in range(first_id, first_id + len(a))]
+        frauds = (a.scenario > 0).tolist()
+        scenarios = a.scenario.tolist()
+        txs = self._transactions(a, epoch, ids, frauds, scenarios)
+        return txs, self._labels(a, epoch, ids, frauds, scenarios)
+
+    def _transactions(
+        self,
+        a: DayArrays,
+        epoch: np.ndarray,
+        ids: list[str],
+        frauds: list[bool],
+        scenarios: list[int],
+    ) -> list[SimEvent]:
+        """The day's transaction events, at epoch seconds ``epoch``."""
         stamps = iso_utc(epoch)
         ats = epoch.astype(np.float64).tolist()
-        ids = [f"tx-{seed}-{n}" for n in range(first_id, first_id + len(a))]
         cards, customers, terminals, groups = (
             self._cards,
             self._customers,
@@ -121,9 +136,7 @@ class TransactionSimulator:
         )
         channels = np.where(a.online, "online", "pos").tolist()
         categories = [CATEGORY_NAMES[c] for c in a.category.tolist()]
-        frauds = (a.scenario > 0).tolist()
-        scenarios = a.scenario.tolist()
-        txs = [
+        return [
             SimEvent(
                 at,
                 "transactions",
@@ -156,11 +169,21 @@ class TransactionSimulator:
                 strict=True,
             )
         ]
+
+    def _labels(
+        self,
+        a: DayArrays,
+        epoch: np.ndarray,
+        ids: list[str],
+        frauds: list[bool],
+        scenarios: list[int],
+    ) -> list[SimEvent]:
+        """The label events of the day's labelled transactions, ``label_delay_s`` later."""
         rows = np.flatnonzero(a.labelled)
         delay = self.config.label_delay_s
         label_epoch = epoch[rows] + delay
         label_stamps = iso_utc(label_epoch)
-        labels = [
+        return [
             SimEvent(
                 at,
                 "labels",
@@ -177,4 +200,3 @@ class TransactionSimulator:
                 strict=True,
             )
         ]
-        return txs, labels
