@@ -109,23 +109,16 @@ class TransactionSimulator:
         self, a: DayArrays, day_start: int, first_id: int
     ) -> tuple[list[SimEvent], list[SimEvent]]:
         """A day's transactions (ids from ``first_id``) and the labels they get."""
-        seed = self.config.seed
         epoch = a.t + day_start
+        txs = self._transactions(a, epoch, first_id)
+        return txs, self._labels(a, epoch, txs)
+
+    def _transactions(self, a: DayArrays, epoch: np.ndarray, first_id: int) -> list[SimEvent]:
+        """The day's transaction events, at epoch seconds ``epoch``."""
+        seed = self.config.seed
         ids = [f"tx-{seed}-{n}" for n in range(first_id, first_id + len(a))]
         frauds = (a.scenario > 0).tolist()
         scenarios = a.scenario.tolist()
-        txs = self._transactions(a, epoch, ids, frauds, scenarios)
-        return txs, self._labels(a, epoch, ids, frauds, scenarios)
-
-    def _transactions(
-        self,
-        a: DayArrays,
-        epoch: np.ndarray,
-        ids: list[str],
-        frauds: list[bool],
-        scenarios: list[int],
-    ) -> list[SimEvent]:
-        """The day's transaction events, at epoch seconds ``epoch``."""
         stamps = iso_utc(epoch)
         ats = epoch.astype(np.float64).tolist()
         cards, customers, terminals, groups = (
@@ -170,15 +163,9 @@ class TransactionSimulator:
             )
         ]
 
-    def _labels(
-        self,
-        a: DayArrays,
-        epoch: np.ndarray,
-        ids: list[str],
-        frauds: list[bool],
-        scenarios: list[int],
-    ) -> list[SimEvent]:
-        """The label events of the day's labelled transactions, ``label_delay_s`` later."""
+    def _labels(self, a: DayArrays, epoch: np.ndarray, txs: list[SimEvent]) -> list[SimEvent]:
+        """The label events of the day's labelled transactions ``txs``, ``label_delay_s``
+        later."""
         rows = np.flatnonzero(a.labelled)
         delay = self.config.label_delay_s
         label_epoch = epoch[rows] + delay
@@ -187,10 +174,15 @@ class TransactionSimulator:
             SimEvent(
                 at,
                 "labels",
-                ids[r],
-                {"event_id": ids[r], "label": lab, "timestamp": ts, "source": "simulator"},
-                frauds[r],
-                scenarios[r],
+                txs[r].payload["event_id"],
+                {
+                    "event_id": txs[r].payload["event_id"],
+                    "label": lab,
+                    "timestamp": ts,
+                    "source": "simulator",
+                },
+                txs[r].fraud,
+                txs[r].scenario,
             )
             for r, at, ts, lab in zip(
                 rows.tolist(),
