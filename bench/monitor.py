@@ -39,121 +39,43 @@ Usage: ``python -m bench.monitor [--seeds 3,4,5,8,9,10] [--scenarios none,fraud]
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import math
 import os
 import time
-from collections import defaultdict
 from multiprocessing import Pool
 from typing import Any
 
 import numpy as np
 
+from bench.monitor_report import separability, table
+from bench.monitor_world import (
+    DAYS,
+    DELAY,
+    FRESH_SEEDS,
+    REPORT_SEEDS,
+    SCENARIOS,
+    TRAIN_SEED,
+    TUNE_SEEDS,
+    champion,
+    simulate,
+    world,
+)
 from riverwatch.core.settings import Settings
-from riverwatch.models.batch import BatchClassifier, predict_batch, train_batch
+from riverwatch.models.batch import predict_batch
 from riverwatch.models.decision import decide
-from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, apply_terminal, step
+from riverwatch.models.features import FEATURE_NAMES
 from riverwatch.monitors.concept import ConceptDriftMonitor
 from riverwatch.monitors.concept.detectors import make_detector
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.core.config import CoreConfig
-from riverwatch.simulator import AGE_BANDS, REGIONS, GroupBias, Shift, SimConfig
-from riverwatch.simulator.base import DAY_S, epoch_seconds
-from riverwatch.simulator.days import DayGenerator
-from riverwatch.simulator.population import build_population
+from riverwatch.simulator import AGE_BANDS, REGIONS
+from riverwatch.simulator.base import DAY_S
 from riverwatch.streams.monitor.data import drift_columns, policy_config
 
-DAYS, CHANGE, DELAY = 60, 42, 7
-CUSTOMERS, TERMINALS = 1500, 3000
-TRAIN_SEED, TRAIN_DAYS = 999, (30, 45)
-TUNE_SEEDS, REPORT_SEEDS, FRESH_SEEDS = (1, 2, 6, 7), (3, 4, 5), (8, 9, 10)
-REF_DAYS = (30, 37)  # the reference's event days (warm-up 30 days, reference 7)
-KINDS = ("drift", "fairness", "performance", "quality", "retrain")
-LABEL_KINDS = ("performance",)
 
-# scenario -> (SimConfig changes, the alert kind that should catch it)
-SCENARIOS: dict[str, tuple[dict[str, Any], str | None]] = {
-    "none": ({}, None),
-    "spend x1.5, region=south": (
-        {"shifts": (Shift("amount", CHANGE, 1.5, "region", "south"),)},
-        "drift",
-    ),
-    "new fraud pattern": ({"drift_day": CHANGE}, "performance"),
-    "fraud x3 (label shift)": ({"shifts": (Shift("fraud", CHANGE, 3.0),)}, "drift"),
-    "bias vs age_band=65+": ({"bias": GroupBias(spike_share=0.3, from_day=CHANGE)}, "fairness"),
-    "outage, region=east 2d": (
-        {"shifts": (Shift("outage", CHANGE, attribute="region", group="east"),)},
-        "quality",
-    ),
-    "gradual spend x1.6/10d": ({"shifts": (Shift("amount", CHANGE, 1.6, ramp_days=10),)}, "drift"),
-}
-
-
-def world(seed: int, **changes: Any) -> SimConfig:
-    """The simulated world of one run."""
-    return SimConfig(
-        seed=seed, n_customers=CUSTOMERS, n_terminals=TERMINALS, n_days=DAYS,
-        label_delay_days=DELAY, **changes,
-    )  # fmt: skip
-
-
-def simulate(cfg: SimConfig, days: int) -> list[dict[str, Any]]:
-    """Per day: the payments' epochs, features, labels and groups (features as the scorer
-    computes them, terminal risk from labels once they are due)."""
-    pop = build_population(cfg.n_customers, cfg.n_terminals, cfg.radius, cfg.seed)
-    gen = DayGenerator(cfg, pop)
-    spec = FeatureSpec(3600, DELAY)
-    cards: dict[int, dict[int, list[float]]] = defaultdict(dict)
-    terms: dict[int, dict[int, list[float]]] = defaultdict(dict)
-    groups = [pop.groups(i) for i in range(pop.n_customers)]
-    start = epoch_seconds(cfg.start)
-    out: list[dict[str, Any]] = []
-    for d in range(days):
-        if d >= DELAY:  # the labels of day d - DELAY are due during day d
-            old = out[d - DELAY]
-            for tm, t, lab in zip(old["term"], old["epoch"], old["label"], strict=True):
-                if lab:
-                    apply_terminal(terms[tm], spec.bucket(t), frauds=1.0, count=0.0)
-        a = gen.day(d)
-        epoch = (a.t + start + d * DAY_S).astype(float)
-        cols = (epoch.tolist(), a.amount.tolist(), a.cust.tolist(), a.term.tolist())
-        X = np.array([
-            step(spec, t, amt, cards[c], terms[tm]) for t, amt, c, tm in zip(*cols, strict=True)
-        ]).reshape(-1, len(FEATURE_NAMES))  # fmt: skip
-        out.append({
-            "epoch": epoch, "X": X, "label": a.label.tolist(), "term": a.term.tolist(),
-            "cust": a.cust.tolist(), "groups": [groups[c] for c in a.cust.tolist()],
-            "labelled": a.labelled,
-        })  # fmt: skip
-    return out
-
-
-@functools.cache
-def champion() -> tuple[BatchClassifier, dict[str, float]]:
-    """The champion, trained on another world, and its permutation importance (AP)."""
-    from sklearn.inspection import permutation_importance
-
-    days = simulate(world(TRAIN_SEED), TRAIN_DAYS[1])[TRAIN_DAYS[0] :]
-    X = np.vstack([d["X"] for d in days])
-    y = np.concatenate([d["label"] for d in days])
-    model = train_batch(X, y, FEATURE_NAMES)
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(X), min(20_000, len(X)), replace=False)
-    imp = permutation_importance(
-        model.estimator, X[pick], y[pick], scoring="average_precision", n_repeats=3, random_state=0
-    )
-    return model, {
-        n: max(float(v), 0.0) for n, v in zip(FEATURE_NAMES, imp.importances_mean, strict=True)
-    }
-
-
-def run(args: tuple[str, int]) -> dict[str, Any]:
-    """One scenario on one seed: every alert and control request with its event time."""
-    scenario, seed = args
-    changes, _ = SCENARIOS[scenario]
-    s = Settings()
-    model, weights = champion()
+def monitor_core(s: Settings, weights: dict[str, float]) -> MonitorCore:
+    """The pure monitor core with the deployment's settings ``s``, drift weighted by the
+    champion's feature importance ``weights``."""
     cols = tuple(drift_columns(s))
     cfg = CoreConfig(
         features=FEATURE_NAMES,
@@ -176,7 +98,16 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
         min_count=s.monitor_concept_min_labels,
         alpha=s.monitor_concept_alpha,
     )
-    core = MonitorCore(cfg, concept)
+    return MonitorCore(cfg, concept)
+
+
+def run(args: tuple[str, int]) -> dict[str, Any]:
+    """One scenario on one seed: every alert and control request with its event time."""
+    scenario, seed = args
+    changes, _ = SCENARIOS[scenario]
+    s = Settings()
+    model, weights = champion()
+    core = monitor_core(s, weights)
     days = simulate(world(seed, **changes), DAYS)
     found: list[tuple[str, str, float]] = []
     rows_of: list[list[dict[str, Any]]] = []
@@ -222,90 +153,6 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
         "counts": counts,
         "messages": said,
     }
-
-
-def summarise(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (scenario, kind): detections with delays, false alarms before the change."""
-    acc: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in results:
-        change = r["start"] + (CHANGE if r["scenario"] != "none" else DAYS) * DAY_S
-        for kind in KINDS:
-            a = acc.setdefault(
-                (r["scenario"], kind), {"delays": [], "false": 0, "runs": 0, "subjects": set()}
-            )
-            a["runs"] += 1
-            times = [t for k, _, t in r["alerts"] if k == kind]
-            a["false"] += sum(t < change for t in times)
-            after = [(t, s) for k, s, t in r["alerts"] if k == kind and t >= change]
-            a["delays"].append((after[0][0] - change) / DAY_S if after else math.inf)
-            a["subjects"] |= {s for _, s in after[:3]}
-    return acc
-
-
-def table(results: list[dict[str, Any]], seeds: list[int]) -> None:
-    """Print the markdown table."""
-    acc = summarise(results)
-    print(f"seeds {seeds}; change on day {CHANGE} of {DAYS}; labels {DELAY} days late\n")
-    print(
-        "| scenario | kind | detected | median delay (days) | false alarms before change "
-        "| subjects |"
-    )
-    print("|---|---|---|---|---|---|")
-    for scenario, (_, want) in SCENARIOS.items():
-        if (scenario, KINDS[0]) not in acc:
-            continue
-        for kind in KINDS:
-            a = acc[(scenario, kind)]
-            d = np.array(a["delays"])
-            hit = int(np.isfinite(d).sum())
-            if scenario == "none":
-                delay = "-"
-                det = "-"
-            else:
-                med = float(np.median(d))
-                delay = "-" if math.isinf(med) else f"{med:.1f}"
-                if kind in LABEL_KINDS and not math.isinf(med):
-                    delay += f" ({med - DELAY:+.1f} from labels)"
-                det = f"{hit}/{len(d)}"
-            mark = " **(target)**" if kind == want else ""
-            subj = ", ".join(sorted(a["subjects"]))[:60]
-            print(f"| {scenario} | {kind}{mark} | {det} | {delay} | {a['false']} | {subj} |")
-
-
-def _ratios(counts: list[tuple[int, int]], first: int, last: int) -> list[tuple[float, float]]:
-    """Flagged and fraud counts of each 3-day span starting on days first..last, over 3 times
-    the reference's daily mean."""
-    ref = np.mean(counts[REF_DAYS[0] : REF_DAYS[1]], axis=0)
-    out = []
-    for d in range(first, last + 1):
-        fl, fr = np.sum(counts[d : d + 3], axis=0) / (3 * ref)
-        out.append((float(fl), float(fr)))
-    return out
-
-
-def separability(results: list[dict[str, Any]]) -> None:
-    """Per seed: the label shift's first 3 days against the no-change run's largest 3 days."""
-    shift = "fraud x3 (label shift)"
-    by = {(r["scenario"], r["seed"]): r["counts"] for r in results}
-    seeds = sorted(k for (n, k) in by if n == shift and ("none", k) in by)
-    if not seeds:
-        return
-    print(
-        "\nLabel shift vs no change, per seed: counts over 3 days / 3 x the reference's daily "
-        f"mean (days {REF_DAYS[0]}-{REF_DAYS[1] - 1}); flagged = score >= review threshold, "
-        "frauds = true labels (an oracle)\n"
-    )
-    print(
-        "| seed | label shift days 42-44: flagged | frauds | no change, largest over 3 judged "
-        "days: flagged | frauds | separable in 3 days (flagged / frauds) |"
-    )
-    print("|---|---|---|---|---|---|")
-    for k in seeds:
-        fl, fr = _ratios(by[(shift, k)], CHANGE, CHANGE)[0]
-        calm = _ratios(by[("none", k)], REF_DAYS[1], DAYS - 3)
-        cfl, cfr = max(x for x, _ in calm), max(y for _, y in calm)
-        sep = f"{'yes' if fl > cfl else 'no'} / {'yes' if fr > cfr else 'no'}"
-        print(f"| {k} | {fl:.2f} | {fr:.2f} | {cfl:.2f} | {cfr:.2f} | {sep} |")
 
 
 def main() -> None:

@@ -103,7 +103,7 @@ def faust_count(bootstrap: str, topic: str, n: int) -> float:
 @contextmanager
 def deployment(settings: Settings, logdir: Path) -> Iterator[dict[str, int]]:
     """A helper and a scorer process as ``riverwatch up`` runs them; yields their pids."""
-    from riverwatch.shell.up import HELPER_ROLES, SCORER_ROLES
+    from riverwatch.shell.children import HELPER_ROLES, SCORER_ROLES
 
     with ExitStack() as st:
         helper = st.enter_context(running_worker(settings, logdir / "helper.log", HELPER_ROLES))

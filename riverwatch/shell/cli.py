@@ -1,8 +1,7 @@
-"""The `riverwatch` command line."""
+"""The `riverwatch` command line (its settings: shell/clisettings.py; `keys`: shell/keys.py)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -11,66 +10,15 @@ from typing import Annotated
 import typer
 
 from riverwatch.core.errors import RiverwatchError
-from riverwatch.core.settings import Settings, load_settings
+from riverwatch.core.settings import load_settings
+from riverwatch.shell.clisettings import running_settings, settings_or_exit, sink_needs
+from riverwatch.shell.keys import keys
 
 app = typer.Typer(
     help="riverwatch: streaming scoring and monitoring of ML models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        s = load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:  # pydantic's message names the field; keep it, drop the trace
-        typer.secho(f"configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return s
-
-
-def _running(need: tuple[str, ...] = (), **overrides: object) -> tuple[Settings, str | None]:
-    """Settings for a command that talks to the running system, and its API URL if known.
-
-    Whatever RIVERWATCH_KAFKA_BOOTSTRAP / RIVERWATCH_REDIS_URL leave unset is read from the
-    ``endpoints.json`` that a running `riverwatch up` keeps in the data dir. ``need`` names
-    what the command cannot do without ("kafka", "redis"): without it, a clear message.
-    """
-    from riverwatch.core.runfiles import ENDPOINTS, read_endpoints
-
-    s = _settings(**overrides)
-    found = read_endpoints(s.data_dir)
-    if found is not None:
-        s = s.model_copy(
-            update={
-                "kafka_bootstrap": s.kafka_bootstrap or found.bootstrap,
-                "redis_url": s.redis_url or found.redis_url,
-            }
-        )
-    missing = [
-        var
-        for what, var, value in (
-            ("kafka", "RIVERWATCH_KAFKA_BOOTSTRAP", s.kafka_bootstrap),
-            ("redis", "RIVERWATCH_REDIS_URL", s.redis_url),
-        )
-        if what in need and not value
-    ]
-    if missing:
-        typer.secho(
-            f"nothing running: no `riverwatch up` is running on data dir {s.data_dir.resolve()} "
-            f"(no live {ENDPOINTS} there) and {' / '.join(missing)} is not set. Start "
-            "`riverwatch up` (or `make run`), pass the same RIVERWATCH_DATA_DIR as it, or set "
-            "the variables to a running Kafka / Redis.",
-            fg="red",
-            err=True,
-        )
-        raise typer.Exit(1)
-    return s, found.api_url if found is not None else None
-
-
-def _sink_needs(sink: str) -> tuple[str, ...]:
-    return ("kafka",) if sink == "kafka" else ()
 
 
 class Broker(StrEnum):
@@ -108,7 +56,7 @@ def up(
     """Start the whole system; the embedded broker/Valkey for whatever is not configured."""
     from riverwatch.shell.up import run_up
 
-    s = _settings()
+    s = settings_or_exit()
     run_up(s, demo, workers, api_port if api_port is not None else s.api_port, for_, broker.value)
 
 
@@ -128,7 +76,7 @@ def worker(
     from riverwatch.core.errors import ConfigError
     from riverwatch.streams.app import worker_roles
 
-    s = _settings(worker_roles=roles)
+    s = settings_or_exit(worker_roles=roles)
     try:
         worker_roles(s)
     except ConfigError as exc:
@@ -152,7 +100,7 @@ def api(
 
     from riverwatch.api.main import create_app
 
-    s = _settings(api_port=port)
+    s = settings_or_exit(api_port=port)
     uvicorn.run(
         create_app(s),
         timeout_graceful_shutdown=5,  # open SSE streams must not hold a shutdown
@@ -190,11 +138,10 @@ def simulate(
     ] = 0.0,
 ) -> None:
     """Generate transactions and delayed labels (Fraud Detection Handbook design) into a sink."""
-    from riverwatch.shell.simrun import run_simulation
+    from riverwatch.shell.simrun import SimRun, run_simulation
 
-    s, api_url = _running(_sink_needs(sink))
-    run_simulation(
-        s,
+    s, api_url = running_settings(sink_needs(sink))
+    run = SimRun(
         sink=sink,
         days=days,
         customers=customers,
@@ -213,6 +160,7 @@ def simulate(
         series=series,
         warmup_days=warmup_days,
     )
+    run_simulation(s, run)
 
 
 @app.command()
@@ -220,7 +168,7 @@ def demo() -> None:
     """The demo's traffic and story (warm-up, calm, a drift episode); `up --demo` runs it."""
     from riverwatch.shell.demo import run_demo
 
-    run_demo(_running(("kafka", "redis"))[0])
+    run_demo(running_settings(("kafka", "redis"))[0])
 
 
 @app.command()
@@ -237,7 +185,7 @@ def replay(
     from riverwatch.shell.simrun import make_sink, with_progress
     from riverwatch.simulator import pump, read_ndjson
 
-    s, api_url = _running(_sink_needs(sink))
+    s, api_url = running_settings(sink_needs(sink))
     target = make_sink(s, sink, None, url or api_url, key)
     try:
         sent = pump(with_progress(read_ndjson(file)), target, sim_days_per_minute=days_per_minute)
@@ -251,7 +199,7 @@ def status() -> None:
     """One screen: workers, rates, latency, decisions, models, labels, lag."""
     from riverwatch.shell.status import collect, render
 
-    typer.echo(render(collect(_running(("redis",))[0])))
+    typer.echo(render(collect(running_settings(("redis",))[0])))
 
 
 @app.command()
@@ -263,7 +211,7 @@ def train(
     """Train a batch challenger from the offline store; promote it only if it wins."""
     from riverwatch.shell.train import run_train
 
-    if not run_train(_running(("redis",))[0], now, typer.echo):
+    if not run_train(running_settings(("redis",))[0], now, typer.echo):
         raise typer.Exit(1)
 
 
@@ -296,45 +244,7 @@ def healthcheck(
         raise typer.Exit(1)
 
 
-keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
-
-
-@keys.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option(help="Who the key is for.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: ingest, read, admin.")] = "read",
-) -> None:
-    """Create a key and print it (it is shown once; only its hash is stored)."""
-    from riverwatch.core.apikeys import create_key
-    from riverwatch.core.names import Names
-    from riverwatch.core.redis import redis_client
-
-    s = _running(("redis",))[0]
-    typer.echo(create_key(redis_client(s), Names(s.topic_prefix), name, scopes.split(",")))
-
-
-@keys.command("list")
-def keys_list() -> None:
-    """List key names and scopes (never the keys)."""
-    from riverwatch.core.apikeys import list_keys
-    from riverwatch.core.names import Names
-    from riverwatch.core.redis import redis_client
-
-    s = _running(("redis",))[0]
-    for info in list_keys(redis_client(s), Names(s.topic_prefix)).values():
-        typer.echo(f"{info.name}\t{','.join(info.scopes)}\t{info.created}")
-
-
-@keys.command("revoke")
-def keys_revoke(name: Annotated[str, typer.Option(help="Revoke every key of this name.")]) -> None:
-    """Revoke keys by name."""
-    from riverwatch.core.apikeys import revoke_name
-    from riverwatch.core.names import Names
-    from riverwatch.core.redis import redis_client
-
-    s = _running(("redis",))[0]
-    typer.echo(f"revoked {revoke_name(redis_client(s), Names(s.topic_prefix), name)} key(s)")
 
 
 def main() -> None:

@@ -1,21 +1,18 @@
 """Apache Kafka as a child process: a single-node KRaft broker from Maven Central's jars.
 
-The jars (``org.apache.kafka:kafka_2.13`` with its runtime dependencies and a log4j2 binding)
-are fetched once by Maven into a cache (``~/.cache/riverwatch/kafka-<version>/libs``, or under
-``RIVERWATCH_KAFKA_CACHE``); no jar is ever part of the repository. The broker is formatted in
-a fresh directory on free loopback ports with replication factor 1 for its internal topics and
-group timings short enough for tests, and started with ``java -cp 'libs/*' kafka.Kafka``.
+The jars are fetched once by Maven into a cache (:mod:`riverwatch.shell.kafka_libs`); no jar
+is ever part of the repository. The broker is formatted in a fresh directory on free loopback
+ports with replication factor 1 for its internal topics and group timings short enough for
+tests, and started with ``java -cp 'libs/*' kafka.Kafka``.
 
-``python -m shell.kafka_broker fetch`` only fills the cache (``make kafka-libs``);
-``python -m shell.kafka_broker run`` runs a broker until Ctrl-C (``make kafka``).
+``python -m riverwatch.shell.kafka_broker fetch`` only fills the cache (``make kafka-libs``);
+``python -m riverwatch.shell.kafka_broker run`` runs a broker until Ctrl-C (``make kafka``).
 """
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -24,34 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.shell.kafka_libs import KAFKA_VERSION, fetch_libs
 from riverwatch.shell.procs import free_port, port_open, spawn, stop, wait_until
 
 log = logging.getLogger(__name__)
 
-KAFKA_VERSION = "4.1.1"
-LOG4J_VERSION = "2.25.3"
-# Kafka's own jars name slf4j-api 1.7, which the log4j2 binding for slf4j 2 does not serve;
-# slf4j 2 keeps the 1.7 API, so pinning it here gives Kafka's loggers a working binding.
-SLF4J_VERSION = "2.0.17"
 HOST = "127.0.0.1"
-FETCH_TIMEOUT_S = 900.0
-
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>riverwatch</groupId><artifactId>kafka-broker-libs</artifactId><version>0</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
-      <version>{kafka}</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId>
-      <version>{slf4j}</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId>
-      <version>{log4j}</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
-      <version>{log4j}</version></dependency>
-  </dependencies>
-</project>
-"""
 
 # Warnings only, but keep the line that says the broker started (the log is for people).
 _LOG4J2 = """status = warn
@@ -64,47 +39,6 @@ rootLogger.appenderRef.out.ref = out
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = info
 """
-
-
-def cache_dir(version: str = KAFKA_VERSION) -> Path:
-    """Where the jars of ``version`` are kept (``RIVERWATCH_KAFKA_CACHE`` overrides the root)."""
-    root = os.environ.get("RIVERWATCH_KAFKA_CACHE") or Path.home() / ".cache" / "riverwatch"
-    return Path(root) / f"kafka-{version}"
-
-
-def fetch_libs(version: str = KAFKA_VERSION) -> Path:
-    """The directory of Kafka's jars, fetched by Maven on first use; returns ``.../libs``.
-
-    A lock file serialises concurrent first fetches, and the directory appears only complete
-    (renamed into place), so an interrupted fetch is simply done again.
-    """
-    home = cache_dir(version)
-    libs = home / "libs"
-    if libs.is_dir():
-        return libs
-    mvn = shutil.which("mvn")
-    if mvn is None or shutil.which("java") is None:
-        raise ServiceUnavailable(
-            "Apache Kafka needs Java 17+ and Maven: apt-get install openjdk-17-jre-headless maven"
-        )
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if libs.is_dir():  # another process fetched them while we waited
-            return libs
-        with tempfile.TemporaryDirectory(dir=home) as tmp:
-            pom = Path(tmp) / "pom.xml"
-            pom.write_text(_POM.format(kafka=version, slf4j=SLF4J_VERSION, log4j=LOG4J_VERSION))
-            out = Path(tmp) / "libs"
-            argv = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies"]
-            argv += [f"-DoutputDirectory={out}", "-DincludeScope=runtime"]
-            log.info("fetching Apache Kafka %s jars with Maven into %s", version, libs)
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S)
-            if done.returncode != 0:
-                tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-                raise ServiceUnavailable(f"Maven could not fetch Kafka {version}:\n{tail}")
-            out.rename(libs)
-    return libs
 
 
 def _cluster_id() -> str:
@@ -282,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     import threading
     import time
 
-    parser = argparse.ArgumentParser(prog="python -m shell.kafka_broker")
+    parser = argparse.ArgumentParser(prog="python -m riverwatch.shell.kafka_broker")
     parser.add_argument("command", choices=["fetch", "run"])
     parser.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
     args = parser.parse_args(argv)

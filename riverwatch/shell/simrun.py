@@ -116,66 +116,93 @@ def with_progress(events: Iterable[SimEvent], every_s: float = 5.0) -> Iterator[
             )
 
 
-def run_simulation(
-    settings: Settings,
-    *,
-    sink: str,
-    days: float | None,
-    customers: int,
-    terminals: int,
-    seed: int,
-    days_per_minute: float | None,
-    demo: bool = False,
-    out: Path | None = None,
-    url: str | None = None,
-    key: str | None = None,
-    start: datetime | None = None,
-    label_delay_days: int = 7,
-    legit_label_share: float = 1.0,
-    drift_day: int | None = None,
-    bias: str | None = None,
-    series: bool = False,
-    warmup_days: float = 0.0,
-) -> int:
-    """Generate transactions (+ delayed labels, + optional metric series) into a sink."""
-    if demo:
-        customers, terminals = DEMO.customers, DEMO.terminals
-        days_per_minute = days_per_minute or DEMO.days_per_minute
-        warmup_days = warmup_days or DEMO.warmup_days
-        series = True
-    n_days = int(days) if days is not None else None
-    cfg = SimConfig(
-        seed=seed,
-        n_customers=customers,
-        n_terminals=terminals,
-        n_days=n_days,
-        label_delay_days=label_delay_days,
-        legit_label_share=legit_label_share,
-        drift_day=drift_day,
-        bias=parse_bias(bias),
-    )
-    if start is not None:
-        cfg = replace(cfg, start=start)
-    streams: list[Iterable[SimEvent]] = [TransactionSimulator(cfg).events()]
-    if series:
-        points = int(n_days * 1440) if n_days is not None else None
-        streams.append(
-            SeriesSimulator(
-                SeriesConfig(
-                    series_id="demo.requests_per_min",
-                    seed=seed,
-                    start=cfg.start,
-                    n_points=points,
-                    anomaly_prob=0.002,
-                )
-            ).events()
+@dataclass(frozen=True)
+class SimRun:
+    """What `riverwatch simulate` is asked for: its options."""
+
+    sink: str
+    days: float | None
+    customers: int
+    terminals: int
+    seed: int
+    days_per_minute: float | None
+    demo: bool = False
+    out: Path | None = None
+    url: str | None = None
+    key: str | None = None
+    start: datetime | None = None
+    label_delay_days: int = 7
+    legit_label_share: float = 1.0
+    drift_day: int | None = None
+    bias: str | None = None
+    series: bool = False
+    warmup_days: float = 0.0
+
+    @property
+    def n_days(self) -> int | None:
+        """Whole simulated days, None for endless."""
+        return int(self.days) if self.days is not None else None
+
+    def preset(self) -> SimRun:
+        """With ``demo``, the demo's population and pace where the options leave them."""
+        if not self.demo:
+            return self
+        return replace(
+            self,
+            customers=DEMO.customers,
+            terminals=DEMO.terminals,
+            days_per_minute=self.days_per_minute or DEMO.days_per_minute,
+            warmup_days=self.warmup_days or DEMO.warmup_days,
+            series=True,
         )
-    target = make_sink(settings, sink, out, url, key)
+
+    def sim_config(self) -> SimConfig:
+        """The transaction simulator's configuration."""
+        cfg = SimConfig(
+            seed=self.seed,
+            n_customers=self.customers,
+            n_terminals=self.terminals,
+            n_days=self.n_days,
+            label_delay_days=self.label_delay_days,
+            legit_label_share=self.legit_label_share,
+            drift_day=self.drift_day,
+            bias=parse_bias(self.bias),
+        )
+        return replace(cfg, start=self.start) if self.start is not None else cfg
+
+    def streams(self, cfg: SimConfig) -> list[Iterable[SimEvent]]:
+        """The transactions (and labels), and with ``series`` the demo metric series."""
+        streams: list[Iterable[SimEvent]] = [TransactionSimulator(cfg).events()]
+        if self.series:
+            n_days = self.n_days
+            points = int(n_days * 1440) if n_days is not None else None
+            streams.append(
+                SeriesSimulator(
+                    SeriesConfig(
+                        series_id="demo.requests_per_min",
+                        seed=self.seed,
+                        start=cfg.start,
+                        n_points=points,
+                        anomaly_prob=0.002,
+                    )
+                ).events()
+            )
+        return streams
+
+
+def run_simulation(settings: Settings, run: SimRun) -> int:
+    """Generate transactions (+ delayed labels, + optional metric series) into a sink."""
+    run = run.preset()
+    cfg = run.sim_config()
+    streams = run.streams(cfg)
+    target = make_sink(settings, run.sink, run.out, run.url, run.key)
+    n_days = run.n_days
     typer.echo(
-        f"simulating {customers} customers, {terminals} terminals, seed {seed}, "
-        f"{'endless' if n_days is None else f'{n_days} days'} -> {sink}",
+        f"simulating {run.customers} customers, {run.terminals} terminals, seed {run.seed}, "
+        f"{'endless' if n_days is None else f'{n_days} days'} -> {run.sink}",
         err=True,
     )
+    warmup_days = run.warmup_days
     warm, rest = split_at(
         with_progress(merge(*streams)), cfg.start.timestamp() + warmup_days * 86400
     )
@@ -183,7 +210,7 @@ def run_simulation(
         sent = pump(warm, target) if warmup_days else 0
         if warmup_days:
             typer.echo(f"warm-up done ({warmup_days:g} simulated days, {sent:,} events)", err=True)
-        sent += pump(rest, target, sim_days_per_minute=days_per_minute)
+        sent += pump(rest, target, sim_days_per_minute=run.days_per_minute)
     finally:
         target.close()
     typer.echo(f"done: {sent:,} events sent", err=True)

@@ -108,11 +108,19 @@ class TransactionSimulator:
     def _build(
         self, a: DayArrays, day_start: int, first_id: int
     ) -> tuple[list[SimEvent], list[SimEvent]]:
-        seed = self.config.seed
+        """A day's transactions (ids from ``first_id``) and the labels they get."""
         epoch = a.t + day_start
+        txs = self._transactions(a, epoch, first_id)
+        return txs, self._labels(a, epoch, txs)
+
+    def _transactions(self, a: DayArrays, epoch: np.ndarray, first_id: int) -> list[SimEvent]:
+        """The day's transaction events, at epoch seconds ``epoch``."""
+        seed = self.config.seed
+        ids = [f"tx-{seed}-{n}" for n in range(first_id, first_id + len(a))]
+        frauds = (a.scenario > 0).tolist()
+        scenarios = a.scenario.tolist()
         stamps = iso_utc(epoch)
         ats = epoch.astype(np.float64).tolist()
-        ids = [f"tx-{seed}-{n}" for n in range(first_id, first_id + len(a))]
         cards, customers, terminals, groups = (
             self._cards,
             self._customers,
@@ -121,9 +129,7 @@ class TransactionSimulator:
         )
         channels = np.where(a.online, "online", "pos").tolist()
         categories = [CATEGORY_NAMES[c] for c in a.category.tolist()]
-        frauds = (a.scenario > 0).tolist()
-        scenarios = a.scenario.tolist()
-        txs = [
+        return [
             SimEvent(
                 at,
                 "transactions",
@@ -156,18 +162,27 @@ class TransactionSimulator:
                 strict=True,
             )
         ]
+
+    def _labels(self, a: DayArrays, epoch: np.ndarray, txs: list[SimEvent]) -> list[SimEvent]:
+        """The label events of the day's labelled transactions ``txs``, ``label_delay_s``
+        later."""
         rows = np.flatnonzero(a.labelled)
         delay = self.config.label_delay_s
         label_epoch = epoch[rows] + delay
         label_stamps = iso_utc(label_epoch)
-        labels = [
+        return [
             SimEvent(
                 at,
                 "labels",
-                ids[r],
-                {"event_id": ids[r], "label": lab, "timestamp": ts, "source": "simulator"},
-                frauds[r],
-                scenarios[r],
+                txs[r].payload["event_id"],
+                {
+                    "event_id": txs[r].payload["event_id"],
+                    "label": lab,
+                    "timestamp": ts,
+                    "source": "simulator",
+                },
+                txs[r].fraud,
+                txs[r].scenario,
             )
             for r, at, ts, lab in zip(
                 rows.tolist(),
@@ -177,4 +192,3 @@ class TransactionSimulator:
                 strict=True,
             )
         ]
-        return txs, labels

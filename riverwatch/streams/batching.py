@@ -34,19 +34,18 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
-import orjson
 import redis
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.kafka import consumer
 from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
-from riverwatch.streams.inflight import InFlight, Partition, tune_gc
+from riverwatch.streams.fetch import next_batch, report_lag, to_records
+from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
 from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
 
 __all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
@@ -107,10 +106,7 @@ class BatchLoop:
         self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        # (topic, partition) -> the next offset to commit: one past the last acknowledged record
-        self._acked: dict[tuple[str, int], int] = {}
-        # batches produced but not yet acknowledged, in consumption order
-        self._pending: deque[InFlight] = deque()
+        self.ledger = Ledger()  # the batches in flight and the offsets acknowledged
 
     def start(self, on_crash: Callable[[BaseException], None]) -> None:
         """Run the loop in a daemon thread; ``on_crash`` is called if it dies."""
@@ -144,19 +140,20 @@ class BatchLoop:
         try:
             while not self.stopping.is_set():
                 self.producer.poll(0)  # serve delivery callbacks
-                self._uncommitted |= self._ack_done()
+                self._uncommitted |= self.ledger.ack_done()
                 now = time.monotonic()
                 if self._uncommitted and now - self._committed_at >= self.commit_every_s:
                     self._commit(c, asynchronous=True)
-                if self._head_failed():
+                if self.ledger.head_failed(self.flush_timeout_s):
                     self._retry(c, [], "delivery")
                     self.stopping.wait(delay)
                     delay = min(delay * 2, BACKOFF_MAX_S)
                     continue
-                if len(self._pending) >= MAX_IN_FLIGHT:
+                if len(self.ledger.pending) >= MAX_IN_FLIGHT:
                     self.producer.poll(0.005)
                     continue
-                records = self._records(self._next_batch(c, 0.01 if self._pending else 0.1))
+                msgs = next_batch(c, self.s.score_batch_max, 0.01 if self.ledger.pending else 0.1)
+                records = to_records(msgs, self.name)
                 if not records:
                     continue
                 if self._process(records):
@@ -172,61 +169,13 @@ class BatchLoop:
             self._commit(c, asynchronous=False)  # what was acknowledged, nothing more
             c.close()
 
-    def _records(self, msgs: list[Message]) -> list[Record]:
-        records = []
-        for m in msgs:
-            err = m.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("%s: consumer error %s", self.name, err)
-                continue
-            _, ts = m.timestamp()
-            records.append(
-                Record(
-                    m.topic() or "",
-                    m.partition() or 0,
-                    m.offset() or 0,
-                    m.key(),
-                    m.value(),
-                    ts or None,
-                )
-            )
-        return records
-
-    def _ack_done(self) -> bool:
-        """Acknowledge the batches at the head of the queue whose outputs were all delivered;
-        True when any was."""
-        acked = False
-        while self._pending and self._pending[0].done and not self._pending[0].errors:
-            for key, end in self._pending.popleft().end.items():
-                self._acked[key] = max(self._acked.get(key, 0), end)
-            acked = True
-        return acked
-
-    def _head_failed(self) -> bool:
-        """The oldest batch in flight has a delivery error, or waited past the flush timeout."""
-        if not self._pending:
-            return False
-        head = self._pending[0]
-        if head.done:
-            return bool(head.errors)
-        return time.monotonic() - head.since > self.flush_timeout_s
-
     def _settle(self, c: Consumer, records: list[Record] | None = None) -> bool:
         """Wait for the outputs in flight; acknowledge the batches fully delivered before the
         first that was not; seek back to where that one (and every later one, and ``records``)
         began. True when something had to be consumed again."""
-        remaining = self.producer.flush(self.flush_timeout_s) if self._pending else 0
-        self._ack_done()
-        first: dict[Partition, int] = {}
-        failed = list(self._pending)
-        if records:
-            failed.append(InFlight.of(records))
-        errors = [e for b in self._pending for e in b.errors]
-        self._pending.clear()
-        for b in failed:
-            for key, offset in b.first.items():
-                first[key] = min(first.get(key, offset), offset)
+        remaining = self.producer.flush(self.flush_timeout_s) if self.ledger.pending else 0
+        self.ledger.ack_done()
+        first, errors = self.ledger.drop_pending(records)
         if errors or remaining:
             log.warning(
                 "%s: %d outputs unacknowledged, delivery errors: %s; the batch will be retried",
@@ -246,10 +195,10 @@ class BatchLoop:
     def _commit(self, c: Consumer, asynchronous: bool) -> None:
         """Commit the acknowledged offsets (explicitly: the consumer's position may be past a
         batch that was not acknowledged)."""
-        if not self._acked or not self._checkpoint():
+        if not self.ledger.acked or not self._checkpoint():
             return
         self._uncommitted, self._committed_at = False, time.monotonic()
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._acked.items()]
+        offsets = self.ledger.offsets()
         try:
             if asynchronous:
                 c.commit(offsets=offsets, asynchronous=True)
@@ -274,7 +223,7 @@ class BatchLoop:
         # partitions it loses, then forget them, so it never commits over their next owner.
         self._settle(c)  # what is in flight: acknowledged, or consumed again by the next owner
         gone = {(tp.topic, tp.partition) for tp in partitions}
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._acked.items() if (t, p) in gone]
+        offsets = self.ledger.offsets(gone)
         if offsets and self._checkpoint():
             with contextlib.suppress(KafkaException):
                 c.commit(offsets=offsets, asynchronous=False)
@@ -283,8 +232,7 @@ class BatchLoop:
     def _lost(self, c: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost (not revoked): another member may own them already, so commit nothing.
         self._settle(c)
-        for tp in partitions:
-            self._acked.pop((tp.topic, tp.partition), None)
+        self.ledger.forget(partitions)
         self._revoke(c, partitions)
 
     def _rewind(self, c: Consumer, first: dict[Partition, int]) -> None:
@@ -307,27 +255,7 @@ class BatchLoop:
             CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
 
     def _lag(self, raw: str) -> None:
-        # -1 says "unknown" (the gauge's max across processes then shows the owner's figure).
-        stats = orjson.loads(raw)
-        for p, part in stats.get("topics", {}).get(self.topic, {}).get("partitions", {}).items():
-            if p != "-1" and int(p) in self.assigned:
-                lag = part.get("consumer_lag", -1)
-                CONSUMER_LAG.labels(topic=self.label, partition=p).set(max(lag, -1))
-
-    def _next_batch(self, c: Consumer, block_s: float) -> list[Message]:
-        # consume(n, timeout) only returns early when n messages are in, so at low rates it
-        # would add its whole timeout to every event's latency. Instead: take what is already
-        # fetched, else block for the first message and take what came with it. No top-up
-        # wait: a batch is whatever arrived while the last one was handled, so batches grow
-        # with the load by themselves.
-        n = self.s.score_batch_max
-        msgs = c.consume(n, timeout=0)
-        if msgs:
-            return msgs
-        msgs = c.consume(1, timeout=block_s)
-        if msgs and n > 1:
-            msgs += c.consume(n - 1, timeout=0)
-        return msgs
+        report_lag(raw, self.topic, self.label, self.assigned)
 
     def _poison(self, rec: Record, exc: Exception) -> Out:
         """The dead letter of a record the handler raised on, alone."""
@@ -338,7 +266,7 @@ class BatchLoop:
         return dead_letter(self.t_dead, rec, f"{type(exc).__name__}: {exc}", self.worker)
 
     def _process(self, records: list[Record]) -> bool:
-        """Handle a batch and produce its outputs (acknowledged later, see :meth:`_ack_done`);
+        """Handle a batch and produce its outputs (acknowledged later, see :meth:`Ledger.ack_done`);
         False when the handler met a transient error."""
         BATCH_SIZE.labels(stage=self.name).observe(len(records))
         EVENTS.labels(topic=self.label, outcome="consumed").inc(len(records))
@@ -347,7 +275,7 @@ class BatchLoop:
         except TRANSIENT as exc:
             log.warning("%s: batch of %d not handled, will retry: %r", self.name, len(records), exc)
             return False
-        self._pending.append(self._produce(InFlight.of(records), outs))
+        self.ledger.pending.append(self._produce(InFlight.of(records), outs))
         return True
 
     def _produce(self, batch: InFlight, outs: list[Out]) -> InFlight:

@@ -1,12 +1,15 @@
-"""What the batch loop keeps about batches in flight, and the worker's collector settings."""
+"""What the batch loop keeps about batches in flight (:class:`Ledger`: the batches produced
+and not yet acknowledged, and the offsets acknowledged per partition), and the worker's
+collector settings."""
 
 from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, TopicPartition
 
 from riverwatch.streams.records import Record
 
@@ -62,3 +65,60 @@ class InFlight:
     def errors(self) -> list[str]:
         """The delivery errors so far."""
         return [str(e) for e in self.outcomes if e is not None]
+
+
+class Ledger:
+    """The batches produced but not yet acknowledged, in consumption order, and per partition
+    the next offset to commit (one past the last record whose batch was acknowledged)."""
+
+    def __init__(self) -> None:
+        # (topic, partition) -> the next offset to commit: one past the last acknowledged record
+        self.acked: dict[Partition, int] = {}
+        # batches produced but not yet acknowledged, in consumption order
+        self.pending: deque[InFlight] = deque()
+
+    def ack_done(self) -> bool:
+        """Acknowledge the batches at the head of the queue whose outputs were all delivered;
+        True when any was."""
+        acked = False
+        while self.pending and self.pending[0].done and not self.pending[0].errors:
+            for key, end in self.pending.popleft().end.items():
+                self.acked[key] = max(self.acked.get(key, 0), end)
+            acked = True
+        return acked
+
+    def head_failed(self, flush_timeout_s: float) -> bool:
+        """The oldest batch in flight has a delivery error, or waited past the flush timeout."""
+        if not self.pending:
+            return False
+        head = self.pending[0]
+        if head.done:
+            return bool(head.errors)
+        return time.monotonic() - head.since > flush_timeout_s
+
+    def drop_pending(self, records: list[Record] | None) -> tuple[dict[Partition, int], list[str]]:
+        """Forget the batches still in flight (and ``records``, a batch not produced): the
+        first offset per partition to consume again, and the delivery errors met."""
+        first: dict[Partition, int] = {}
+        failed = list(self.pending)
+        if records:
+            failed.append(InFlight.of(records))
+        errors = [e for b in self.pending for e in b.errors]
+        self.pending.clear()
+        for b in failed:
+            for key, offset in b.first.items():
+                first[key] = min(first.get(key, offset), offset)
+        return first, errors
+
+    def offsets(self, only: set[Partition] | None = None) -> list[TopicPartition]:
+        """The acknowledged offsets to commit (of the partitions ``only`` names, if given)."""
+        return [
+            TopicPartition(t, p, o)
+            for (t, p), o in self.acked.items()
+            if only is None or (t, p) in only
+        ]
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        """Partitions no longer this member's: never commit over their next owner."""
+        for tp in partitions:
+            self.acked.pop((tp.topic, tp.partition), None)

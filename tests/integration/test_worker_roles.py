@@ -19,7 +19,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings, to_env
 from riverwatch.models.serving import ONLINE
-from riverwatch.shell.up import HELPER_ROLES, SCORER_ROLES
+from riverwatch.shell.children import HELPER_ROLES, SCORER_ROLES
 from tests.support.builders import T0, tx
 from tests.support.topics import Topics, ask
 from tests.support.workers import poll, running_worker

@@ -78,7 +78,7 @@ def running_worker(
 def deployed(settings: Settings, log: Path, split: bool) -> Iterator[subprocess.Popen[bytes]]:
     """The workers: one all-roles process, or (``split``) a helper and a scorer process as
     ``riverwatch up`` runs them; yields the process that scores."""
-    from riverwatch.shell.up import HELPER_ROLES, SCORER_ROLES
+    from riverwatch.shell.children import HELPER_ROLES, SCORER_ROLES
 
     if not split:
         with running_worker(settings, log) as w:

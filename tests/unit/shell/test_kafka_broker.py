@@ -1,12 +1,9 @@
-"""The Apache Kafka launcher's pure parts: its configuration and the jar cache."""
+"""The Apache Kafka launcher's pure part: its configuration (the jar cache: test_kafka_libs.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.settings import Settings
 from riverwatch.shell import kafka_broker
 
@@ -30,22 +27,3 @@ def test_broker_accepts_the_shortest_session_timeout_settings_allow(tmp_path: Pa
     p = props(kafka_broker.server_properties(tmp_path, 1, 2))
     assert int(p["group.min.session.timeout.ms"]) <= shortest
     assert int(p["group.consumer.min.session.timeout.ms"]) <= shortest
-
-
-def test_cached_jars_are_used_without_maven(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RIVERWATCH_KAFKA_CACHE", str(tmp_path))
-    libs = tmp_path / f"kafka-{kafka_broker.KAFKA_VERSION}" / "libs"
-    libs.mkdir(parents=True)
-    monkeypatch.setattr(kafka_broker.shutil, "which", lambda _name: None)
-    assert kafka_broker.fetch_libs() == libs
-
-
-def test_no_maven_and_no_cache_says_what_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RIVERWATCH_KAFKA_CACHE", str(tmp_path))
-    monkeypatch.setattr(kafka_broker.shutil, "which", lambda _name: None)
-    with pytest.raises(ServiceUnavailable, match=r"apt-get install .*maven"):
-        kafka_broker.fetch_libs()

@@ -1,0 +1,96 @@
+"""The tables of the monitor benchmark (bench/monitor.py): detections, delays and false alarms
+per scenario and alert kind, and the label shift against the no-change run."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from bench.monitor_world import CHANGE, DAYS, DELAY, KINDS, LABEL_KINDS, REF_DAYS, SCENARIOS
+from riverwatch.simulator.base import DAY_S
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (scenario, kind): detections with delays, false alarms before the change."""
+    acc: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        change = r["start"] + (CHANGE if r["scenario"] != "none" else DAYS) * DAY_S
+        for kind in KINDS:
+            a = acc.setdefault(
+                (r["scenario"], kind), {"delays": [], "false": 0, "runs": 0, "subjects": set()}
+            )
+            a["runs"] += 1
+            times = [t for k, _, t in r["alerts"] if k == kind]
+            a["false"] += sum(t < change for t in times)
+            after = [(t, s) for k, s, t in r["alerts"] if k == kind and t >= change]
+            a["delays"].append((after[0][0] - change) / DAY_S if after else math.inf)
+            a["subjects"] |= {s for _, s in after[:3]}
+    return acc
+
+
+def table(results: list[dict[str, Any]], seeds: list[int]) -> None:
+    """Print the markdown table."""
+    acc = summarise(results)
+    print(f"seeds {seeds}; change on day {CHANGE} of {DAYS}; labels {DELAY} days late\n")
+    print(
+        "| scenario | kind | detected | median delay (days) | false alarms before change "
+        "| subjects |"
+    )
+    print("|---|---|---|---|---|---|")
+    for scenario, (_, want) in SCENARIOS.items():
+        if (scenario, KINDS[0]) not in acc:
+            continue
+        for kind in KINDS:
+            a = acc[(scenario, kind)]
+            d = np.array(a["delays"])
+            hit = int(np.isfinite(d).sum())
+            if scenario == "none":
+                delay = "-"
+                det = "-"
+            else:
+                med = float(np.median(d))
+                delay = "-" if math.isinf(med) else f"{med:.1f}"
+                if kind in LABEL_KINDS and not math.isinf(med):
+                    delay += f" ({med - DELAY:+.1f} from labels)"
+                det = f"{hit}/{len(d)}"
+            mark = " **(target)**" if kind == want else ""
+            subj = ", ".join(sorted(a["subjects"]))[:60]
+            print(f"| {scenario} | {kind}{mark} | {det} | {delay} | {a['false']} | {subj} |")
+
+
+def ratios(counts: list[tuple[int, int]], first: int, last: int) -> list[tuple[float, float]]:
+    """Flagged and fraud counts of each 3-day span starting on days first..last, over 3 times
+    the reference's daily mean."""
+    ref = np.mean(counts[REF_DAYS[0] : REF_DAYS[1]], axis=0)
+    out = []
+    for d in range(first, last + 1):
+        fl, fr = np.sum(counts[d : d + 3], axis=0) / (3 * ref)
+        out.append((float(fl), float(fr)))
+    return out
+
+
+def separability(results: list[dict[str, Any]]) -> None:
+    """Per seed: the label shift's first 3 days against the no-change run's largest 3 days."""
+    shift = "fraud x3 (label shift)"
+    by = {(r["scenario"], r["seed"]): r["counts"] for r in results}
+    seeds = sorted(k for (n, k) in by if n == shift and ("none", k) in by)
+    if not seeds:
+        return
+    print(
+        "\nLabel shift vs no change, per seed: counts over 3 days / 3 x the reference's daily "
+        f"mean (days {REF_DAYS[0]}-{REF_DAYS[1] - 1}); flagged = score >= review threshold, "
+        "frauds = true labels (an oracle)\n"
+    )
+    print(
+        "| seed | label shift days 42-44: flagged | frauds | no change, largest over 3 judged "
+        "days: flagged | frauds | separable in 3 days (flagged / frauds) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for k in seeds:
+        fl, fr = ratios(by[(shift, k)], CHANGE, CHANGE)[0]
+        calm = ratios(by[("none", k)], REF_DAYS[1], DAYS - 3)
+        cfl, cfr = max(x for x, _ in calm), max(y for _, y in calm)
+        sep = f"{'yes' if fl > cfl else 'no'} / {'yes' if fr > cfr else 'no'}"
+        print(f"| {k} | {fl:.2f} | {fr:.2f} | {cfl:.2f} | {cfr:.2f} | {sep} |")
