@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from riverwatch.alerts.signing import UnsafeURL, check_url, new_secret
-from riverwatch.alerts.store import AlertStore, Subscription
+from riverwatch.alerts.store import AlertStore
+from riverwatch.alerts.subscription import Subscription
 from riverwatch.api.auth import AuthFirstRoute
 from riverwatch.api.deps import AdminKey, ResourcesDep
 from riverwatch.api.resources import Resources

@@ -30,7 +30,7 @@ from riverwatch.alerts.signing import (
     signed_headers,
     verify,
 )
-from riverwatch.alerts.store import Subscription
+from riverwatch.alerts.subscription import Subscription
 
 SAFE_ID = re.compile(r"msg_[0-9a-f]{32}")
 # The reference example of the Standard Webhooks specification (standardwebhooks.com).
