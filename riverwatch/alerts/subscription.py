@@ -1,5 +1,6 @@
-"""A webhook subscription as stored in Redis (the subscriptions hash of :mod:`riverwatch.alerts.store`): its
-filters, status and signing secrets, the previous one kept through a rotation's overlap.
+"""A webhook subscription as stored in Redis (the subscriptions hash of
+:mod:`riverwatch.alerts.store`): its filters, status and signing secrets, the previous one
+kept through a rotation's overlap.
 
 >>> s = Subscription("sub_1", "https://example.com/h", {}, None, "whsec_x", "2026-01-01")
 >>> "secret" in s.public(), Subscription.from_json(s.to_json()) == s

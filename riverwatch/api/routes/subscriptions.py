@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from riverwatch.alerts.signing import UnsafeURL, check_url, new_secret
+from riverwatch.alerts.addresses import UnsafeURL, check_url
+from riverwatch.alerts.signing import new_secret
 from riverwatch.alerts.store import AlertStore
 from riverwatch.alerts.subscription import Subscription
 from riverwatch.api.auth import AuthFirstRoute

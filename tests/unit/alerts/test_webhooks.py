@@ -15,16 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from riverwatch.alerts.addresses import Target, UnsafeURL, address_problem, check_url, pinned, post
 from riverwatch.alerts.signing import (
     InvalidSignature,
-    Target,
-    UnsafeURL,
-    address_problem,
-    check_url,
     message_id,
     new_secret,
-    pinned,
-    post,
     secret_key,
     sign,
     signed_headers,
