@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from riverwatch.core.events import Alert, Control
+from riverwatch.core.outputs import Alert, Control
 from riverwatch.monitors.cbpe import Estimate
 from riverwatch.monitors.columns import FeatureDrift
 from riverwatch.monitors.concept import ALL, DriftEvent

@@ -29,9 +29,9 @@ import orjson
 import typer
 
 from riverwatch.core.apikeys import create_key, hash_key
-from riverwatch.core.events import Alert
 from riverwatch.core.kafka import ensure_topics, producer
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Alert
 from riverwatch.core.redis import redis_client
 from riverwatch.core.runfiles import read_endpoints, remove_runfiles, write_endpoints
 from riverwatch.core.settings import Settings, to_env

@@ -36,9 +36,10 @@ import faust
 import redis
 
 from riverwatch.core.errors import InvalidEvent, ModelError, RiverwatchError
-from riverwatch.core.events import Control, now_utc, parse_event
+from riverwatch.core.events import now_utc, parse_event
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FeatureSet
 from riverwatch.models.serving import ONLINE

@@ -31,7 +31,7 @@ from riverwatch.api.deps import ReadKey, ResourcesDep, StreamKey
 from riverwatch.api.routes.subscriptions import Kind, Severity
 from riverwatch.api.schemas import Problem
 from riverwatch.api.streams import LimitedStream
-from riverwatch.core.events import Alert
+from riverwatch.core.outputs import Alert
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 # At most 19 digits a part: every such number fits the 64 bits of a Redis stream id part.

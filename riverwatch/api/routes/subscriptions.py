@@ -18,7 +18,8 @@ from riverwatch.api.auth import AuthFirstRoute
 from riverwatch.api.deps import AdminKey, ResourcesDep
 from riverwatch.api.resources import Resources
 from riverwatch.api.schemas import Problem
-from riverwatch.core.events import AlertKind, Severity, now_utc
+from riverwatch.core.events import now_utc
+from riverwatch.core.outputs import AlertKind, Severity
 
 router = APIRouter(prefix="/v1", tags=["alerts"], route_class=AuthFirstRoute)
 Kind = AlertKind
