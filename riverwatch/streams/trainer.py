@@ -42,8 +42,9 @@ from riverwatch.core.names import Names
 from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FeatureSet
+from riverwatch.models.promotion import TrainConfig, windows
 from riverwatch.models.serving import ONLINE
-from riverwatch.models.training import TrainConfig, train_and_evaluate, windows
+from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control import answer
