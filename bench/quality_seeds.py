@@ -43,7 +43,8 @@ from bench.quality_replay import CACHE, DELAY, Stream, cached, labeled, online_s
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import BatchClassifier, predict_batch
 from riverwatch.models.evaluation import auc_roc, average_precision, card_precision_at_k
-from riverwatch.models.training import TrainConfig, train_and_evaluate
+from riverwatch.models.promotion import TrainConfig
+from riverwatch.models.training import train_and_evaluate
 from riverwatch.streams.trainer import train_config
 
 N_DAYS, TEST_START = 56, 49

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from riverwatch.alerts.signing import message_id
-from riverwatch.core.events import ALERT_KINDS, SEVERITIES
+from riverwatch.core.outputs import ALERT_KINDS, SEVERITIES
 
 KINDS = ALERT_KINDS
 

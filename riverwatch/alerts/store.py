@@ -5,27 +5,21 @@ are the SSE event ids), dedup/cooldown markers ``alert_gate()``, the hash of sub
 ``subscriptions()``, and per subscription a ``queue`` stream of alerts still to deliver, a
 ``parked`` stream of alerts no retry can send (each with its reason), a ``stats`` hash and a
 worker ``lease``. An alert leaves a queue only when it was delivered or
-finally failed, so a receiver that is down gets everything once it is back.
-
->>> s = Subscription("sub_1", "https://example.com/h", {}, None, "whsec_x", "2026-01-01")
->>> "secret" in s.public(), Subscription.from_json(s.to_json()) == s
-(False, True)
->>> r = s.rotated("whsec_y", now=100.0, overlap_s=60.0)
->>> r.signing_secrets(now=159.0), r.signing_secrets(now=160.0), "previous_secret" in r.public()
-(['whsec_y', 'whsec_x'], ['whsec_y'], False)
+finally failed, so a receiver that is down gets everything once it is back. A subscription's
+record is :class:`riverwatch.alerts.subscription.Subscription`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
+from riverwatch.alerts.subscription import Subscription
 from riverwatch.core.names import Names
 
 log = logging.getLogger(__name__)
@@ -94,55 +88,6 @@ def id_key(entry_id: str) -> tuple[int, int]:
 def entry_age_s(entry_id: str, now: float | None = None) -> float:
     """Seconds since a stream entry was added (its id starts with the Redis clock in ms)."""
     return (time.time() if now is None else now) - int(entry_id.split("-", 1)[0]) / 1000
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """A webhook subscription as stored; ``secret`` is for signing and is never shown again."""
-
-    id: str
-    url: str
-    filters: dict[str, Any]
-    digest_interval_s: float | None
-    secret: str
-    created_at: str
-    status: str = "active"
-    disabled_reason: str | None = None
-    # The secret before the last rotation, still signing until ``previous_secret_until``.
-    previous_secret: str | None = None
-    previous_secret_until: float | None = None  # epoch seconds
-
-    def to_json(self) -> bytes:
-        """The JSON stored in the subscriptions hash."""
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Subscription:
-        """Parse the stored JSON."""
-        return cls(**orjson.loads(raw))
-
-    def public(self) -> dict[str, Any]:
-        """Everything but the secrets (what GET /v1/subscriptions shows)."""
-        out = asdict(self)
-        del out["secret"], out["previous_secret"], out["previous_secret_until"]
-        return out
-
-    def signing_secrets(self, now: float) -> list[str]:
-        """The secrets a delivery at ``now`` is signed with: the current one first, then the
-        previous one while a rotation's overlap lasts (receivers may still hold it)."""
-        until = self.previous_secret_until
-        if self.previous_secret and until is not None and now < until:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
-
-    def rotated(self, secret: str, now: float, overlap_s: float) -> Subscription:
-        """This subscription signing with ``secret``, and with the current one for
-        ``overlap_s`` more seconds (a secret rotated before is dropped)."""
-        if overlap_s <= 0:
-            return replace(self, secret=secret, previous_secret=None, previous_secret_until=None)
-        return replace(
-            self, secret=secret, previous_secret=self.secret, previous_secret_until=now + overlap_s
-        )
 
 
 class AlertStore:

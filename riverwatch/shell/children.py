@@ -16,9 +16,9 @@ from pathlib import Path
 import orjson
 import typer
 
-from riverwatch.core.events import Alert
 from riverwatch.core.kafka import ensure_topics, producer
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Alert
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings, to_env
 from riverwatch.shell.embedded import EmbeddedStack

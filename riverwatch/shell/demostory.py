@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 import redis
 
-from riverwatch.core.events import Control, dumps, now_utc
+from riverwatch.core.events import dumps, now_utc
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.stores.registry import Registry
 

@@ -21,9 +21,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from riverwatch.alerts.rules import Filters, cooldown_for, parse_kind_seconds, severity_rank
 from riverwatch.alerts.store import AlertStore
 from riverwatch.core.errors import ConfigError, InvalidEvent
-from riverwatch.core.events import Alert, dumps, parse_event
+from riverwatch.core.events import dumps, parse_event
 from riverwatch.core.metrics import ALERTS, ALERTS_SUPPRESSED, EVENTS
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Alert
 from riverwatch.core.redis import async_redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.streams.records import Out, Record, dead_letter, from_events, raw_topic

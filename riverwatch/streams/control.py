@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from riverwatch.core.events import Alert, Control, dumps, now_utc
+from riverwatch.core.events import dumps, now_utc
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Alert, Control
 from riverwatch.streams.records import Out
 
 log = logging.getLogger(__name__)

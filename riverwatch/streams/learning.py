@@ -32,10 +32,11 @@ import redis
 from river.compose import Pipeline
 
 from riverwatch.core.errors import InvalidEvent, ModelError
-from riverwatch.core.events import Control, Label, parse_event
+from riverwatch.core.events import Label, parse_event
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS, MODEL_VERSION
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.models import online
 from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, row_features

@@ -36,13 +36,15 @@ import faust
 import redis
 
 from riverwatch.core.errors import InvalidEvent, ModelError, RiverwatchError
-from riverwatch.core.events import Control, now_utc, parse_event
+from riverwatch.core.events import now_utc, parse_event
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FeatureSet
+from riverwatch.models.promotion import TrainConfig, windows
 from riverwatch.models.serving import ONLINE
-from riverwatch.models.training import TrainConfig, train_and_evaluate, windows
+from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control import answer

@@ -24,6 +24,7 @@ import time
 import httpx
 from redis.exceptions import RedisError
 
+from riverwatch.alerts.addresses import UnsafeURL, post
 from riverwatch.alerts.rules import (
     RetryState,
     alert_message_id,
@@ -32,8 +33,8 @@ from riverwatch.alerts.rules import (
     digest_message_id,
     status_outcome,
 )
-from riverwatch.alerts.signing import UnsafeURL, post
-from riverwatch.alerts.store import AlertStore, Entry, Subscription, entry_age_s, id_key
+from riverwatch.alerts.store import AlertStore, Entry, entry_age_s, id_key
+from riverwatch.alerts.subscription import Subscription
 from riverwatch.core.metrics import WEBHOOK_DELIVERIES
 from riverwatch.core.settings import Settings
 from riverwatch.streams.records import iso

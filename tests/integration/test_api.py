@@ -17,9 +17,10 @@ from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 from riverwatch.api.main import package_version
 from riverwatch.api.producer import AsyncProducer, QueueFull
 from riverwatch.core.apikeys import revoke_key
-from riverwatch.core.events import Score, now_utc
+from riverwatch.core.events import now_utc
 from riverwatch.core.kafka import consumer
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Score
 from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 from tests.support.builders import payload

@@ -10,8 +10,9 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from riverwatch.core.events import Score, parse_event
+from riverwatch.core.events import parse_event
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Score
 from riverwatch.core.settings import Settings
 from riverwatch.stores.offline import OfflineStore
 from tests.support.builders import T0, tx

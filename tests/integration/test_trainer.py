@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from riverwatch.core.events import Alert
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Alert
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.stores.offline import OfflineStore

@@ -24,7 +24,8 @@ from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
 from riverwatch.alerts.signing import new_secret
-from riverwatch.alerts.store import AlertStore, Subscription
+from riverwatch.alerts.store import AlertStore
+from riverwatch.alerts.subscription import Subscription
 from riverwatch.core.names import Names
 from riverwatch.core.redis import async_redis_client
 from riverwatch.core.settings import Settings

@@ -14,9 +14,10 @@ import orjson
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from riverwatch.core.events import Control, now_utc
+from riverwatch.core.events import now_utc
 from riverwatch.core.kafka import consumer
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from tests.support.workers import poll
 

@@ -28,10 +28,10 @@ from starlette.concurrency import run_in_threadpool
 from riverwatch.alerts.rules import Filters
 from riverwatch.alerts.store import AlertStore
 from riverwatch.api.deps import ReadKey, ResourcesDep, StreamKey
-from riverwatch.api.routes.subscriptions import Kind, Severity
+from riverwatch.api.routes.subscription_schemas import Kind
 from riverwatch.api.schemas import Problem
 from riverwatch.api.streams import LimitedStream
-from riverwatch.core.events import Alert
+from riverwatch.core.outputs import Alert, Severity
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 # At most 19 digits a part: every such number fits the 64 bits of a Redis stream id part.

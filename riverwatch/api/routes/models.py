@@ -21,7 +21,8 @@ from riverwatch.api.deps import AdminKey, ReadKey, ResourcesDep
 from riverwatch.api.resources import Resources
 from riverwatch.api.schemas import Problem
 from riverwatch.core.errors import ServiceUnavailable
-from riverwatch.core.events import Control, dumps, now_utc
+from riverwatch.core.events import dumps, now_utc
+from riverwatch.core.outputs import Control
 from riverwatch.core.redis import redis_client
 from riverwatch.stores.registry import ModelVersion, Registry, StageConflict, UnknownModel
 

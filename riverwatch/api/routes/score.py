@@ -11,8 +11,9 @@ from riverwatch.api.deps import ReadKey, ResourcesDep
 from riverwatch.api.ingest import read_body
 from riverwatch.api.schemas import InvalidRecord, Problem, record_body
 from riverwatch.core.errors import InvalidEvent
-from riverwatch.core.events import Score, Transaction, dumps, parse_event
+from riverwatch.core.events import Transaction, dumps, parse_event
 from riverwatch.core.limits import EventLimits
+from riverwatch.core.outputs import Score
 
 router = APIRouter(prefix="/v1", tags=["scores"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from riverwatch.api.deps import ReadKey, ResourcesDep
 from riverwatch.api.schemas import Problem
-from riverwatch.core.events import Score
+from riverwatch.core.outputs import Score
 
 router = APIRouter(prefix="/v1", tags=["scores"])
 

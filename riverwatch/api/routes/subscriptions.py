@@ -5,94 +5,31 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
 
-from riverwatch.alerts.signing import UnsafeURL, check_url, new_secret
-from riverwatch.alerts.store import AlertStore, Subscription
+from riverwatch.alerts.addresses import UnsafeURL, check_url
+from riverwatch.alerts.signing import new_secret
+from riverwatch.alerts.store import AlertStore
+from riverwatch.alerts.subscription import Subscription
 from riverwatch.api.auth import AuthFirstRoute
 from riverwatch.api.deps import AdminKey, ResourcesDep
 from riverwatch.api.resources import Resources
+from riverwatch.api.routes.subscription_schemas import (
+    ParkedAlert,
+    Requeued,
+    SecretRotated,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionPublic,
+)
 from riverwatch.api.schemas import Problem
-from riverwatch.core.events import AlertKind, Severity, now_utc
+from riverwatch.core.events import now_utc
 
 router = APIRouter(prefix="/v1", tags=["alerts"], route_class=AuthFirstRoute)
-Kind = AlertKind
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
 SubId = Annotated[str, Path(min_length=1, max_length=64)]
 CHECK_TIMEOUT_S = 5.0
-
-
-class SubscriptionFilters(BaseModel):
-    """Which alerts to send; an empty list means no restriction."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kinds: list[Kind] = Field(default_factory=list, description="Alert kinds; empty: every kind.")
-    min_severity: Annotated[Severity, Field(description="Send this severity and above.")] = "info"
-    subjects: list[Subject] = Field(
-        default_factory=list,
-        max_length=100,
-        description="Exact subjects or fnmatch patterns (`amount*`); empty: every subject.",
-    )
-
-
-class SubscriptionCreate(BaseModel):
-    """A webhook to register."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(
-        max_length=2048,
-        description="http(s) URL; refused when it resolves to a loopback, private, link-local "
-        "or cloud-metadata address.",
-    )
-    filters: SubscriptionFilters = Field(default_factory=lambda: SubscriptionFilters())
-    digest_interval_s: float | None = Field(
-        None, ge=1, le=86_400, description="Batch alerts into one POST (a JSON list) per interval."
-    )
-
-
-class SubscriptionStats(BaseModel):
-    """Delivery counters of one subscription (alerts, except ``attempts``: POSTs)."""
-
-    delivered: int
-    failed: int = Field(description="Given up on: past the attempts or the retry horizon.")
-    dropped: int = Field(
-        description="Pushed out of a full queue (RIVERWATCH_WEBHOOK_QUEUE_MAXLEN)."
-    )
-    pending: int = Field(description="Queued, not delivered yet.")
-    parked: int = Field(
-        0, description="Set aside as unsendable (not an alert, or a request no retry can send)."
-    )
-    attempts: int
-    last_status: int | None = Field(None, description="HTTP status of the last POST; 0: no answer.")
-    last_error: str | None = None
-    last_failure: str | None = None
-    last_parked_reason: str | None = None
-    last_attempt_at: str | None = None
-    last_delivered_at: str | None = None
-
-
-class SubscriptionPublic(BaseModel):
-    """A subscription as listed: never with its secret."""
-
-    id: str
-    url: str
-    filters: SubscriptionFilters
-    digest_interval_s: float | None
-    created_at: str
-    status: Literal["active", "disabled"]
-    disabled_reason: str | None
-    stats: SubscriptionStats
-
-
-class SubscriptionCreated(SubscriptionPublic):
-    """The new subscription with its signing secret, shown this once."""
-
-    secret: str = Field(description="`whsec_...`: verify each webhook's signature with it.")
 
 
 def _iso(epoch: float) -> str:
@@ -191,17 +128,6 @@ async def delete_subscription(sub_id: SubId, key: AdminKey, resources: Resources
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-class SecretRotated(BaseModel):
-    """A subscription's new signing secret, shown this once."""
-
-    id: str
-    secret: str = Field(description="`whsec_...`: the new signing secret.")
-    previous_secret_expires_at: str | None = Field(
-        description="Until then every delivery also carries a signature with the previous "
-        "secret (the `webhook-signature` header lists both); null: no overlap."
-    )
-
-
 @router.post(
     "/subscriptions/{sub_id}/rotate-secret",
     response_model=SecretRotated,
@@ -244,16 +170,6 @@ async def rotate_secret(
     }
 
 
-class ParkedAlert(BaseModel):
-    """An alert the sender set aside because no retry could send it."""
-
-    parked_id: str
-    entry: str = Field(description="Its id in the subscription's queue.")
-    reason: str
-    at: str = Field(description="When it was parked (epoch seconds).")
-    alert: str = Field(description="The queued alert as stored (undecodable bytes replaced).")
-
-
 @router.get(
     "/subscriptions/{sub_id}/parked",
     response_model=list[ParkedAlert],
@@ -272,13 +188,6 @@ async def list_parked(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")
     parked = await store.parked(sub_id, limit)
     return [p | {"alert": p["alert"].decode("utf-8", "replace")} for p in parked]
-
-
-class Requeued(BaseModel):
-    """A parked alert back in its subscription's queue."""
-
-    parked_id: str
-    entry: str = Field(description="Its new id in the queue (it is sent after those queued).")
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from riverwatch.core.events import Alert, Control
+from riverwatch.core.outputs import Alert, Control
 
 Severity = Literal["info", "warning", "critical"]
 Action = Literal["retrain", "reset", "rollback"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from riverwatch.core.events import Alert, Control
+from riverwatch.core.outputs import Alert, Control
 from riverwatch.monitors.policy.config import PolicyConfig
 from riverwatch.monitors.policy.decision import Action, Decision, Severity
 from riverwatch.monitors.windows import Window

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import redis
 
-from riverwatch.core.events import Score, dumps
+from riverwatch.core.events import dumps
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import (
     DRIFT_SHARE,
@@ -29,6 +29,7 @@ from riverwatch.core.metrics import (
     PREDICTION_PSI,
 )
 from riverwatch.core.names import Names
+from riverwatch.core.outputs import Score
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FeatureSet
 from riverwatch.monitors.concept import ConceptDriftMonitor

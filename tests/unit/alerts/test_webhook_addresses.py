@@ -9,14 +9,8 @@ import ipaddress
 import httpx
 import pytest
 
-from riverwatch.alerts.signing import (
-    UnsafeURL,
-    address_problem,
-    check_url,
-    embedded_ipv4,
-    new_secret,
-    post,
-)
+from riverwatch.alerts.addresses import UnsafeURL, address_problem, check_url, embedded_ipv4, post
+from riverwatch.alerts.signing import new_secret
 
 # Every row is an address a webhook must never reach.
 INTERNAL = [

@@ -15,22 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from riverwatch.alerts.addresses import Target, UnsafeURL, address_problem, check_url, pinned, post
 from riverwatch.alerts.signing import (
     InvalidSignature,
-    Target,
-    UnsafeURL,
-    address_problem,
-    check_url,
     message_id,
     new_secret,
-    pinned,
-    post,
     secret_key,
     sign,
     signed_headers,
     verify,
 )
-from riverwatch.alerts.store import Subscription
+from riverwatch.alerts.subscription import Subscription
 
 SAFE_ID = re.compile(r"msg_[0-9a-f]{32}")
 # The reference example of the Standard Webhooks specification (standardwebhooks.com).

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from riverwatch.models.features import FEATURE_NAMES
-from riverwatch.models.training import DAY_S, TrainConfig, decide, train_and_evaluate, windows
+from riverwatch.models.promotion import DAY_S, TrainConfig, decide, windows
+from riverwatch.models.training import train_and_evaluate
 from riverwatch.shell.train import metrics_table, parse_now
 from tests.support.builders import START, labeled_frame
 

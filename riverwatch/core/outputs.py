@@ -1,0 +1,110 @@
+"""Contracts of the records riverwatch writes itself: scores, forecasts, alerts, control
+requests and their outcomes, dead letters (see docs/architecture.md, "Topics and contracts").
+
+Unlike the inputs of :mod:`riverwatch.core.events`, these come from riverwatch's own code, so
+they are not bounded field by field; they serialize with :func:`riverwatch.core.events.dumps`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+
+class Reason(BaseModel):
+    """One feature's contribution to a score."""
+
+    feature: str
+    value: float
+    contribution: float
+
+
+class Score(BaseModel):
+    """The scorer's verdict on a transaction. Key: ``card_id``."""
+
+    event_id: str
+    card_id: str
+    timestamp: datetime
+    score: float
+    online_score: float
+    batch_score: float | None = None
+    shadow_score: float | None = Field(None, description="The challenger's score (not used).")
+    decision: Literal["approve", "review", "decline"]
+    model_versions: dict[str, str]
+    reasons: list[Reason] = Field(default_factory=list)
+    latency_ms: float
+    scored_at: datetime
+
+
+class ForecastPoint(BaseModel):
+    """One horizon step of a forecast with its interval."""
+
+    timestamp: datetime
+    value: float
+    lower: float
+    upper: float
+
+
+class Forecast(BaseModel):
+    """A horizon forecast for a series. Key: ``series_id``."""
+
+    series_id: str
+    timestamp: datetime
+    model: str
+    points: list[ForecastPoint]
+    anomaly: bool = False
+
+
+# The alert kinds and severities, defined once (subscriptions and cooldowns read them too).
+AlertKind = Literal[
+    "fraud",
+    "drift",
+    "fairness",
+    "performance",
+    "quality",
+    "forecast_anomaly",
+    "retrain",
+    "system",
+]
+Severity = Literal["info", "warning", "critical"]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+class Alert(BaseModel):
+    """Something a subscriber should hear about. Key: ``kind``."""
+
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    subject: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime
+
+
+class Control(BaseModel):
+    """A request to the trainers (retrain, promote, reset) or its outcome."""
+
+    action: Literal["retrain", "promote", "reset", "rollback"]
+    target: str
+    request_id: str
+    status: Literal["requested", "done", "failed"] = "requested"
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime
+
+
+class DeadLetter(BaseModel):
+    """A record a worker could not process, with where it came from and why."""
+
+    origin_topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str = Field(description="The raw bytes, decoded as UTF-8 with replacement.")
+    error: str
+    worker: str
+    timestamp: datetime

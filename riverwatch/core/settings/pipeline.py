@@ -1,0 +1,186 @@
+"""The stream roles' knobs: scoring and learning, the worker process, forecasting, training."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from riverwatch.core.settings.base import DAY_SECONDS
+
+
+class ScoringSettings(BaseModel):
+    """Scoring, the feature store and the online learner."""
+
+    score_batch_max: int = Field(
+        1000, ge=1, description="RIVERWATCH_SCORE_BATCH_MAX: largest micro-batch the scorer takes."
+    )
+    score_batch_wait_ms: int = Field(
+        5, ge=0, description="RIVERWATCH_SCORE_BATCH_WAIT_MS: longest wait to fill a micro-batch."
+    )
+    score_ttl_s: int = Field(
+        3 * DAY_SECONDS,
+        ge=1,
+        description="RIVERWATCH_SCORE_TTL_S: how long GET /v1/scores keeps a score.",
+    )
+    label_delay_days: int = Field(
+        7, ge=0, description="RIVERWATCH_LABEL_DELAY_DAYS: terminal risk counts only older labels."
+    )
+    label_horizon_s: int = Field(
+        14 * DAY_SECONDS,
+        ge=1,
+        description="RIVERWATCH_LABEL_HORIZON_S: TTL of stored feature rows awaiting their label.",
+    )
+    feature_bucket_s: int = Field(
+        3600,
+        ge=60,
+        description="RIVERWATCH_FEATURE_BUCKET_S: width of the per-entity time buckets.",
+    )
+    feature_attributes: str = Field(
+        "",
+        description="RIVERWATCH_FEATURE_ATTRIBUTES: comma-separated names of numeric transaction "
+        "`attributes` to use as extra model features (columns attr_<name>); a missing or "
+        "non-numeric one scores as 0.0 and is counted in riverwatch_attribute_fills_total. "
+        "Empty: the built-in features only.",
+    )
+    snapshot_every_labels: int = Field(
+        500, ge=1, description="RIVERWATCH_SNAPSHOT_EVERY_LABELS: online-model snapshot cadence."
+    )
+    snapshot_every_s: float = Field(
+        2.0,
+        gt=0,
+        description="RIVERWATCH_SNAPSHOT_EVERY_S: snapshot at least this often when learning.",
+    )
+    reset_warm_days: float = Field(
+        3,
+        ge=0,
+        description="RIVERWATCH_RESET_WARM_DAYS: a reset of the online model (concept drift) "
+        "re-learns the labeled rows of this many event days before the newest label, read "
+        "from the offline store (about 10 µs a row, on the learner's thread); 0 restarts "
+        "from the prior.",
+    )
+    model_reload_s: float = Field(
+        1.0, gt=0, description="RIVERWATCH_MODEL_RELOAD_S: how often scorers check for a new model."
+    )
+    review_threshold: float = Field(
+        0.5, ge=0, le=1, description="RIVERWATCH_REVIEW_THRESHOLD: score at or above -> review."
+    )
+    decline_threshold: float = Field(
+        0.8, ge=0, le=1, description="RIVERWATCH_DECLINE_THRESHOLD: score at or above -> decline."
+    )
+    batch_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="RIVERWATCH_BATCH_WEIGHT: score = w*batch + (1-w)*online, for a champion "
+        "without a learned weight, or always with RIVERWATCH_BLEND=fixed.",
+    )
+    blend: Literal["learned", "fixed"] = Field(
+        "learned",
+        description="RIVERWATCH_BLEND: 'learned' serves the champion's blend weight, fitted on "
+        "its hold-out at training; 'fixed' always RIVERWATCH_BATCH_WEIGHT.",
+    )
+    fraud_alert_threshold: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="RIVERWATCH_FRAUD_ALERT_THRESHOLD: score that publishes an alert.",
+    )
+
+
+class WorkerSettings(BaseModel):
+    """A worker process: liveness, roles, metrics, logging."""
+
+    worker_heartbeat_s: float = Field(
+        2.0,
+        gt=0,
+        description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz.",
+    )
+    worker_roles: str = Field(
+        "all",
+        description="RIVERWATCH_WORKER_ROLES: what a worker process runs: 'all', or some of "
+        "scoring, learning, alerts, forecasting, monitoring, training (comma-separated). "
+        "Run the CPU-heavy forecasting, monitoring and training in other processes than "
+        "scoring, or they share its interpreter lock (`riverwatch up` does).",
+    )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="RIVERWATCH_WORKER_METRICS_PORT: a worker serves /metrics here (unset: "
+        "no listener; `up` aggregates workers through the API instead).",
+    )
+    log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
+
+
+class ForecastSettings(BaseModel):
+    """The forecaster and the derived KPI series."""
+
+    forecast_horizon: int = Field(
+        60, ge=1, le=1440, description="RIVERWATCH_FORECAST_HORIZON: steps each forecast covers."
+    )
+    forecast_coverage: float = Field(
+        0.9, gt=0, lt=1, description="RIVERWATCH_FORECAST_COVERAGE: target coverage of intervals."
+    )
+    forecast_window: int = Field(
+        200, ge=20, description="RIVERWATCH_FORECAST_WINDOW: residuals kept per step for intervals."
+    )
+    forecast_anomaly_width: float = Field(
+        2.25,
+        gt=0,
+        description="RIVERWATCH_FORECAST_ANOMALY_WIDTH: anomaly band = one-step interval x this.",
+    )
+    forecast_anomaly_run: int = Field(
+        1, ge=1, description="RIVERWATCH_FORECAST_ANOMALY_RUN: points outside the band per alert."
+    )
+    forecast_anomaly_cooldown: int = Field(
+        10, ge=0, description="RIVERWATCH_FORECAST_ANOMALY_COOLDOWN: points between two alerts."
+    )
+    forecast_seasonality: str = Field(
+        "",
+        description="RIVERWATCH_FORECAST_SEASONALITY: periods by series, 'id=12,sim.*=1440' "
+        "(fnmatch patterns); unset series are detected from their step.",
+    )
+    derived_grace_s: float = Field(
+        10.0,
+        ge=0,
+        description="RIVERWATCH_DERIVED_GRACE_S: event-time lateness before a minute closes.",
+    )
+
+
+class TrainingSettings(BaseModel):
+    """The offline store and the trainer's windows and promotion rule."""
+
+    offline_flush_rows: int = Field(
+        5000, ge=1, description="RIVERWATCH_OFFLINE_FLUSH_ROWS: labeled rows per offline file."
+    )
+    train_days: float = Field(
+        21, gt=0, description="RIVERWATCH_TRAIN_DAYS: batch-model training window (event days)."
+    )
+    holdout_days: float = Field(
+        7, gt=0, description="RIVERWATCH_HOLDOUT_DAYS: hold-out window the challenger is judged on."
+    )
+    promotion_metric: Literal["ap", "cp@100"] = Field(
+        "ap", description="RIVERWATCH_PROMOTION_METRIC: 'ap' or 'cp@100' decides promotions."
+    )
+    promotion_margin: float = Field(
+        0.0, ge=0, description="RIVERWATCH_PROMOTION_MARGIN: absolute gain needed to promote."
+    )
+    train_refit: bool = Field(
+        True,
+        description="RIVERWATCH_TRAIN_REFIT: a challenger is judged on the hold-out, then fitted "
+        "again on the training window and the hold-out (every matured label) to be served.",
+    )
+    train_half_life_days: float = Field(
+        7,
+        ge=0,
+        description="RIVERWATCH_TRAIN_HALF_LIFE_DAYS: a training row's weight halves every this "
+        "many days of age (0: every row weighs the same).",
+    )
+    retrain_every_days: float = Field(
+        1,
+        ge=0,
+        description="RIVERWATCH_RETRAIN_EVERY_DAYS: the trainer retrains on its own each time "
+        "this many event days of labels have matured since its last scheduled retrain "
+        "(0: only when asked on `control`).",
+    )
