@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from riverwatch.context import Context
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import BatchClassifier, predict_batch, train_batch
 from riverwatch.models.decision import decide
@@ -60,7 +61,6 @@ from riverwatch.simulator import AGE_BANDS, REGIONS, GroupBias, Shift, SimConfig
 from riverwatch.simulator.base import DAY_S, epoch_seconds
 from riverwatch.simulator.days import DayGenerator
 from riverwatch.simulator.population import build_population
-from riverwatch.streams.monitor.data import drift_columns, policy_config
 
 DAYS, CHANGE, DELAY = 60, 42, 7
 CUSTOMERS, TERMINALS = 1500, 3000
@@ -151,8 +151,9 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
     scenario, seed = args
     changes, _ = SCENARIOS[scenario]
     s = Settings()
+    ctx = Context.from_settings(s)
     model, weights = champion()
-    cols = tuple(drift_columns(s))
+    cols = ctx.drift_columns
     cfg = CoreConfig(
         features=FEATURE_NAMES,
         drift_columns=cols,
@@ -165,7 +166,7 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
         fairness_tolerance=s.monitor_fairness_tolerance,
         perf_confidence=s.monitor_perf_confidence,
         weights={c: weights[c] for c in cols},
-        policy=policy_config(s),
+        policy=ctx.policy,
     )
     concept = ConceptDriftMonitor(
         make_detector(s.monitor_detector),

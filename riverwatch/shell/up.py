@@ -229,7 +229,7 @@ def _forget_worker(settings: Settings, data: Path) -> Callable[[int], None]:
 
     def forget(pid: int) -> None:
         multiprocess.mark_process_dead(pid, prom)
-        wid = f"{socket.gethostname()}:{pid}"  # streams.app.worker_id of that process
+        wid = f"{socket.gethostname()}:{pid}"  # streams.runtime.worker_id of that process
         r = redis_client(settings)
         try:
             p = r.pipeline(transaction=False)

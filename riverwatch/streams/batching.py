@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections import deque
@@ -48,6 +46,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.streams.inflight import InFlight, Partition, tune_gc
 from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
+from riverwatch.streams.runtime import worker_id
 
 __all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
 
@@ -101,7 +100,7 @@ class BatchLoop:
         self._uncommitted = False
         self._committed_at = float("-inf")
         self.t_dead = Names(settings.topic_prefix).topic("deadletter")
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # as streams.app.worker_id
+        self.worker = worker_id()
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once partitions are assigned
         self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)
