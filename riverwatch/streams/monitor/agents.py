@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the monitor's ``scores`` and ``labels`` agents to ``app`` (the ``monitoring`` role)."""
     names = ctx.names
-    ctx.drift_columns  # noqa: B018  a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
+    _ = ctx.drift_columns  # a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
     thread = ThreadPoolExecutor(1, thread_name_prefix="monitor")
     state: dict[str, Monitor] = {}  # built in the monitor thread on first use
 

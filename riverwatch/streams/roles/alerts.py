@@ -35,7 +35,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             parts["w"] = Deliveries(ctx.settings, store, ctx.worker)
         return parts["d"], parts["w"]
 
-    ctx.alert_cooldowns  # noqa: B018  a bad setting fails the worker at start, not on the first alert
+    _ = ctx.alert_cooldowns  # a bad setting fails the worker at start, not on the first alert
 
     @app.agent(raw_topic(app, ctx.names.topic("alerts")))
     async def dispatch_alerts(stream: Any) -> None:

@@ -22,7 +22,7 @@ from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the ``labels`` agent, the snapshot timer and the last snapshot at stop to ``app``."""
     settings = ctx.settings
-    ctx.features  # noqa: B018  a bad RIVERWATCH_FEATURE_ATTRIBUTES fails the worker at start
+    _ = ctx.features  # a bad RIVERWATCH_FEATURE_ATTRIBUTES fails the worker at start
     store = ctx.feature_store(ctx.redis)
     snapshots = ctx.snapshots(ctx.redis)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
