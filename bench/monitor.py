@@ -60,6 +60,7 @@ from bench.monitor_world import (
     simulate,
     world,
 )
+from riverwatch.context import Context
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import predict_batch
 from riverwatch.models.decision import decide
@@ -70,13 +71,13 @@ from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.core.config import CoreConfig
 from riverwatch.simulator import AGE_BANDS, REGIONS
 from riverwatch.simulator.base import DAY_S
-from riverwatch.streams.monitor.data import drift_columns, policy_config
 
 
 def monitor_core(s: Settings, weights: dict[str, float]) -> MonitorCore:
     """The pure monitor core with the deployment's settings ``s``, drift weighted by the
     champion's feature importance ``weights``."""
-    cols = tuple(drift_columns(s))
+    ctx = Context.from_settings(s)
+    cols = ctx.drift_columns
     cfg = CoreConfig(
         features=FEATURE_NAMES,
         drift_columns=cols,
@@ -89,7 +90,7 @@ def monitor_core(s: Settings, weights: dict[str, float]) -> MonitorCore:
         fairness_tolerance=s.monitor_fairness_tolerance,
         perf_confidence=s.monitor_perf_confidence,
         weights={c: weights[c] for c in cols},
-        policy=policy_config(s),
+        policy=ctx.policy,
     )
     concept = ConceptDriftMonitor(
         make_detector(s.monitor_detector),

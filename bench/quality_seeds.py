@@ -40,12 +40,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench.quality_replay import CACHE, DELAY, Stream, cached, labeled, online_scores, simulate
+from riverwatch.context import Context
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import BatchClassifier, predict_batch
 from riverwatch.models.evaluation import auc_roc, average_precision, card_precision_at_k
 from riverwatch.models.promotion import TrainConfig
 from riverwatch.models.training import train_and_evaluate
-from riverwatch.streams.trainer import train_config
 
 N_DAYS, TEST_START = 56, 49
 TUNING = [(101, 2500), (102, 5000), (103, 7500)]
@@ -140,7 +140,7 @@ def run_seed(seed: int, customers: int) -> dict[str, tuple[float, float, float]]
     # Before issue 17: the served model is the one judged, fitted on the training window.
     before = riverwatch(s, test, TrainConfig())
     rows["combined (before)"] = metrics(s, test, before["combined"])
-    now = riverwatch(s, test, train_config(Settings()))  # as streams/trainer.py builds it
+    now = riverwatch(s, test, Context.from_settings(Settings()).training)  # the trainer's
     rows.update({k: metrics(s, test, v) for k, v in now.items()})
     rows.update({k: metrics(s, test, v) for k, v in baselines(s, test).items()})
     oracle = (s.fraud & ~s.hidden())[test].astype(float)

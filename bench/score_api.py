@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import stack_settings
-from riverwatch.core.names import Names
+from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
 from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.stores.offline import OfflineStore
-from riverwatch.stores.registry import Registry
 from riverwatch.streams.trainer import retrain
 from tests.support.apiserver import running_api
 from tests.support.builders import labeled_frame
@@ -60,8 +59,9 @@ def main() -> None:
         store = OfflineStore(s.data_dir, writer="bench")
         store.append(labeled_frame().to_dict("records"))
         store.close()
-        registry = Registry(redis_client(s), Names(s.topic_prefix), s.data_dir)
-        ok, msg, _ = retrain(s, registry, store)
+        ctx = Context.from_settings(s)
+        registry = ctx.registry(redis_client(s))
+        ok, msg, _ = retrain(ctx, registry, store)
         champion = registry.champion()
         assert ok and champion is not None, msg
         print(f"champion: {msg}")

@@ -1,4 +1,5 @@
-"""What the API holds open while it runs: the producer, the Redis client, the broker probe.
+"""What the API holds open while it runs: the producer, the Redis client, the broker probe,
+beside the composition root's :class:`riverwatch.context.Context` (names, stores).
 
 :func:`open_resources` builds them (called from the app's lifespan, never at import time) and
 :meth:`Resources.close` flushes the producer and closes the connections.
@@ -20,6 +21,7 @@ from riverwatch.api.backpressure import LagGate
 from riverwatch.api.producer import AsyncProducer, BrokerHealth
 from riverwatch.api.streams import StreamSlots
 from riverwatch.api.sync_scorer import SyncScorer
+from riverwatch.context import Context
 from riverwatch.core.kafka import broker_reachable, producer
 from riverwatch.core.names import Names
 from riverwatch.core.redis import async_redis_client
@@ -55,16 +57,25 @@ class BrokerProbe:
 
 @dataclass
 class Resources:
-    """The settings, names and open clients of one running app."""
+    """The context (settings, names, stores) and open clients of one running app."""
 
-    settings: Settings
-    names: Names
+    ctx: Context
     producer: AsyncProducer
     redis: aioredis.Redis
     broker: BrokerProbe
     streams: StreamSlots
     lag: LagGate
     _scorer: SyncScorer | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings."""
+        return self.ctx.settings
+
+    @property
+    def names(self) -> Names:
+        """The topic and key names under the app's prefix."""
+        return self.ctx.names
 
     def sync_scorer(self) -> SyncScorer:
         """The synchronous scorer of POST /v1/score, built on first use."""
@@ -97,10 +108,10 @@ def open_resources(settings: Settings) -> Resources:
     def make() -> Producer:
         return ingest_producer(settings, health)
 
-    names = Names(settings.topic_prefix)
+    ctx = Context.from_settings(settings)
+    names = ctx.names
     return Resources(
-        settings=settings,
-        names=names,
+        ctx=ctx,
         producer=AsyncProducer(make(), factory=make, health=health).start(),
         redis=redis_client,
         broker=BrokerProbe(settings),

@@ -110,7 +110,7 @@ def forget_worker(settings: Settings, data: Path) -> Callable[[int], None]:
 
     def forget(pid: int) -> None:
         multiprocess.mark_process_dead(pid, prom)
-        wid = f"{socket.gethostname()}:{pid}"  # streams.app.worker_id of that process
+        wid = f"{socket.gethostname()}:{pid}"  # streams.runtime.worker_id of that process
         r = redis_client(settings)
         try:
             p = r.pipeline(transaction=False)

@@ -13,12 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from riverwatch.core.names import Names
+from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet
-from riverwatch.stores.offline import OfflineStore
-from riverwatch.stores.registry import Registry
 
 COLUMNS = (("auc", "AUC"), ("ap", "AP"), ("cp@100", "CP@100"))
 
@@ -79,14 +76,10 @@ def run_train(
 
     client = redis_client(settings)
     try:
-        registry = Registry(client, Names(settings.topic_prefix), settings.data_dir)
-        store = OfflineStore(
-            settings.data_dir,
-            writer="cli",
-            feature_set=FeatureSet.parse(settings.feature_attributes),
-        )
+        ctx = Context.from_settings(settings)
+        registry, store = ctx.registry(client), ctx.offline("cli")
         at = parse_now(now)
-        ok, message, details = retrain(settings, registry, store, at, progress=step)
+        ok, message, details = retrain(ctx, registry, store, at, progress=step)
     finally:
         client.close()
     counts = details.get("counts", {})

@@ -8,9 +8,13 @@ What runs in a worker, by role (``RIVERWATCH_WORKER_ROLES``, default ``all``):
   learner, and a snapshot timer that also carries out pending resets of the online model on
   the worker that owns ``labels``;
 * ``alerts`` (streams/alert_dispatcher.py), ``forecasting`` (streams/forecasting.py), ``monitoring``
-  (streams/monitor/agents.py) and ``training`` (streams/trainer.py);
+  (streams/monitor/) and ``training`` (streams/trainer.py);
 * always a heartbeat timer: scorers beat into ``workers`` (what /readyz counts), the others
   into ``helpers``.
+
+Each role is wired by one ``register(app, ctx)`` (:data:`ROLES`: streams/roles/<role>.py, the
+monitor's in streams/monitor/agents.py); ``ctx`` is the worker's
+:class:`riverwatch.streams.runtime.WorkerContext`, built here once from the settings.
 
 One process per core runs every role by default; the forecaster, the monitor and the
 trainer then share the scorer's interpreter lock (measured: they held it for over a third
@@ -22,52 +26,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import faust
-from faust.exceptions import ConsumerNotStarted
-from mode import Service
 
 from riverwatch.core.errors import ConfigError
 from riverwatch.core.kafka import faust_credentials, producer
-from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet, FeatureSpec
-from riverwatch.models.serving import ModelSet
-from riverwatch.stores.features import RedisFeatureStore
-from riverwatch.stores.offline import OfflineStore
-from riverwatch.stores.registry import Registry
-from riverwatch.stores.snapshots import SnapshotStore
-from riverwatch.streams.alert_dispatcher import register_alerts
-from riverwatch.streams.batching import BatchLoop, tune_gc
-from riverwatch.streams.forecasting import register_forecasting
-from riverwatch.streams.learning import Learner
-from riverwatch.streams.monitor.agents import register_monitor
-from riverwatch.streams.records import Out, Record, from_events, raw_topic
-from riverwatch.streams.scorer import Scorer
-from riverwatch.streams.trainer import register_trainer
+from riverwatch.streams.batching import BatchLoop
+from riverwatch.streams.monitor import agents as monitoring
+from riverwatch.streams.roles import alerts, forecasting, learning, scoring, training
+from riverwatch.streams.runtime import WorkerContext, worker_id
 
 log = logging.getLogger(__name__)
 
-
-def worker_id() -> str:
-    """host:pid, unique per worker process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _die(exc: BaseException) -> None:
-    # An agent must never die silently: a dead scoring loop takes its worker down, so the
-    # supervisor (riverwatch up, Kubernetes) restarts it and the batch is consumed again.
-    log.critical("scoring loop died (%s); stopping the worker", exc)
-    os._exit(3)
-
-
-ROLES = ("scoring", "learning", "alerts", "forecasting", "monitoring", "training")
+# The roles, in the order they are wired, each with its ``register(app, ctx)``.
+ROLES: dict[str, Callable[[faust.App, WorkerContext], Any]] = {
+    "scoring": scoring.register,
+    "learning": learning.register,
+    "alerts": alerts.register,
+    "forecasting": forecasting.register,
+    "monitoring": monitoring.register,
+    "training": training.register,
+}
 
 
 def worker_roles(settings: Settings) -> frozenset[str]:
@@ -103,13 +87,18 @@ def create_app(settings: Settings) -> faust.App:
     roles form other consumer groups, so each sees every partition its own agents need.
     """
     roles = worker_roles(settings)
-    names = Names(settings.topic_prefix)
-    wid = worker_id()
+    ctx = WorkerContext.from_settings(
+        settings,
+        worker=worker_id(),
+        redis=redis_client(settings),
+        producer=producer(settings),
+        roles=roles,
+    )
     datadir = settings.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     group = "worker" if roles == frozenset(ROLES) else "worker-" + "-".join(sorted(roles))
     app = faust.App(
-        names.group(settings.consumer_group, group),
+        ctx.names.group(settings.consumer_group, group),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=faust_credentials(settings),
         store="memory://",
@@ -122,16 +111,18 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=settings.session_timeout_ms / 1000,
         consumer_auto_offset_reset="earliest",
     )
-    r = redis_client(settings)
-    prod = producer(settings)
-    scoring = _register_scoring(app, settings, r, prod, wid) if "scoring" in roles else None
-    if "learning" in roles:
-        _register_learning(app, settings, r, wid)
+    wired = {role: register(app, ctx) for role, register in ROLES.items() if role in roles}
+    _heartbeat(app, ctx, wired.get("scoring"))
+    log.info("worker %s runs: %s", ctx.worker, ", ".join(wired))
+    return app
 
-    # Scorers beat into ``workers`` (what /readyz counts), other processes into ``helpers``.
-    beats = names.workers() if "scoring" in roles else names.helpers()
 
-    @app.timer(interval=settings.worker_heartbeat_s)
+def _heartbeat(app: faust.App, ctx: WorkerContext, scoring: BatchLoop | None) -> None:
+    """Scorers beat into ``workers`` (what /readyz counts), other processes into ``helpers``."""
+    names, r, wid = ctx.names, ctx.redis, ctx.worker
+    beats = names.workers() if scoring is not None else names.helpers()
+
+    @app.timer(interval=ctx.settings.worker_heartbeat_s)
     async def heartbeat() -> None:
         if scoring is not None and not scoring.ready.is_set():
             return  # /readyz counts workers that can score right now
@@ -143,116 +134,3 @@ def create_app(settings: Settings) -> faust.App:
         if scoring is not None:  # /readyz wants every transactions partition owned
             p.hset(names.worker_partitions(), wid, ",".join(map(str, sorted(scoring.assigned))))
         p.execute()
-
-    if "forecasting" in roles:
-        register_forecasting(app, settings, r, prod, wid)
-    if "alerts" in roles:
-        register_alerts(app, settings, wid)
-    if "training" in roles:
-        register_trainer(app, settings, r)
-    if "monitoring" in roles:
-        register_monitor(app, settings, wid)
-    log.info("worker %s runs: %s", wid, ", ".join(r for r in ROLES if r in roles))
-    return app
-
-
-def _register_scoring(app: faust.App, settings: Settings, r: Any, prod: Any, wid: str) -> BatchLoop:
-    """The scoring loop (``transactions`` -> features -> models -> ``scores`` and alerts), run
-    as a service of ``app``."""
-    names = Names(settings.topic_prefix)
-    spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-    store = RedisFeatureStore(r, names, spec.retention_s)
-    features = FeatureSet.parse(settings.feature_attributes)
-    models = ModelSet(
-        SnapshotStore(r, names),
-        Registry(r, names, settings.data_dir),
-        settings.model_reload_s,
-        features.names,
-    )
-    scorer = Scorer(settings, store, models, wid)
-    loop = BatchLoop(
-        settings,
-        names.topic("transactions"),
-        names.group(settings.consumer_group, "scorer"),
-        scorer.process,
-        prod,
-        "scorer",
-    )
-
-    @app.service
-    class ScoringService(Service):  # the hot path, outside faust's per-event machinery
-        async def on_start(self) -> None:
-            tune_gc()  # once the worker's start-up objects exist
-            loop.start(_die)
-
-        async def on_stop(self) -> None:
-            await asyncio.get_running_loop().run_in_executor(None, loop.stop)
-
-    return loop
-
-
-def _register_learning(app: faust.App, settings: Settings, r: Any, wid: str) -> None:
-    """The online learner: ``labels`` -> feature rows -> River, snapshots, resets."""
-    names = Names(settings.topic_prefix)
-    spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-    store = RedisFeatureStore(r, names, spec.retention_s)
-    snapshots = SnapshotStore(r, names)
-    features = FeatureSet.parse(settings.feature_attributes)
-    learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
-    # One thread owns the learner, so learning and snapshotting never touch the model at once.
-    learner_thread = ThreadPoolExecutor(1, thread_name_prefix="learner")
-
-    def get_learner() -> Learner:
-        if "l" not in learner:
-            offline = OfflineStore(settings.data_dir, wid, settings.offline_flush_rows, features)
-            learner["l"] = Learner(settings, r, store, snapshots, wid, offline)
-        return learner["l"]
-
-    def learn_batch(records: list[Record]) -> list[Out]:
-        return get_learner().process(records)
-
-    @app.service
-    class LearnerService(Service):
-        async def on_stop(self) -> None:
-            if "l" in learner:  # last snapshot and offline rows before the process goes
-                await asyncio.get_running_loop().run_in_executor(
-                    learner_thread, learner["l"].maybe_snapshot, True
-                )
-
-    labels_name = names.topic("labels")
-    labels_topic = raw_topic(app, labels_name)
-
-    async def send(outs: list[Out]) -> None:
-        for o in outs:
-            await app.producer.send(o.topic, o.key, o.value, None, None, None)
-
-    def owns_labels() -> bool:
-        """True while this worker is assigned the ``labels`` partition: the learner's owner."""
-        try:
-            return any(tp.topic == labels_name for tp in app.consumer.assignment())
-        except ConsumerNotStarted:
-            return False
-
-    def tick(owner: bool) -> list[Out]:
-        current = get_learner()
-        current.maybe_snapshot()
-        # A worker that lost ``labels`` in a rebalance keeps its Learner, whose model is stale:
-        # only the owner may replace the model, or two writers would publish versions.
-        return current.check_resets() if owner else []
-
-    @app.agent(labels_topic)
-    async def learn(stream: Any) -> None:
-        async for events in stream.take_events(500, within=0.2):
-            records = from_events(events)
-            outs = await asyncio.get_running_loop().run_in_executor(
-                learner_thread, learn_batch, records
-            )
-            await send(outs)
-
-    @app.timer(interval=max(0.2, settings.snapshot_every_s / 2))
-    async def snapshot() -> None:
-        # Also serves resets while no labels flow (take_events yields only non-empty batches).
-        owner = owns_labels()
-        if "l" in learner or owner:
-            outs = await asyncio.get_running_loop().run_in_executor(learner_thread, tick, owner)
-            await send(outs)

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +45,7 @@ from riverwatch.core.settings import Settings
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
 from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
+from riverwatch.streams.runtime import worker_id
 
 __all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
 
@@ -100,7 +99,7 @@ class BatchLoop:
         self._uncommitted = False
         self._committed_at = float("-inf")
         self.t_dead = Names(settings.topic_prefix).topic("deadletter")
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # as streams.app.worker_id
+        self.worker = worker_id()
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once partitions are assigned
         self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)

@@ -1,5 +1,6 @@
 """The trainer: ``control`` requests to retrain, promote or roll back the batch model, and
-to reset the online model (handed to the learner).
+to reset the online model (handed to the learner). streams/roles/training.py wires it as the
+``training`` role.
 
 The ``control`` topic has one partition, so one worker of the group owns the trainer. Only
 records with ``status == "requested"`` and action retrain / promote / rollback / reset are
@@ -23,50 +24,30 @@ loses that request (no outcome is published; ask again).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import os
-import socket
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import faust
 import redis
 
+from riverwatch.context import Context
 from riverwatch.core.errors import InvalidEvent, ModelError, RiverwatchError
 from riverwatch.core.events import now_utc, parse_event
 from riverwatch.core.metrics import EVENTS
-from riverwatch.core.names import Names
 from riverwatch.core.outputs import Control
-from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet
-from riverwatch.models.promotion import TrainConfig, windows
+from riverwatch.models.promotion import windows
 from riverwatch.models.serving import ONLINE
 from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control import answer
-from riverwatch.streams.records import Out, Record, dead_letter, raw_topic
+from riverwatch.streams.records import Out, Record, dead_letter
 
 log = logging.getLogger(__name__)
 ACTIONS = ("retrain", "promote", "rollback", "reset")
 RESETTABLE = (ONLINE,)  # the online models a learner owns
 SCHEDULE_CHECK_S = 10.0  # how often each worker looks whether a scheduled retrain is due
-
-
-def train_config(settings: Settings) -> TrainConfig:
-    """The training protocol the settings describe."""
-    return TrainConfig(
-        train_days=settings.train_days,
-        holdout_days=settings.holdout_days,
-        delay_days=settings.label_delay_days,
-        metric=settings.promotion_metric,
-        margin=settings.promotion_margin,
-        refit=settings.train_refit,
-        half_life_days=settings.train_half_life_days or None,
-    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -81,7 +62,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def retrain(
-    settings: Settings,
+    ctx: Context,
     registry: Registry,
     store: OfflineStore,
     now: float | None = None,
@@ -94,7 +75,7 @@ def retrain(
     (ok, message, details); ok is False when no challenger could be registered.
     ``progress`` hears each step (the CLI prints them).
     """
-    cfg = train_config(settings)
+    cfg = ctx.training
     if now is None:
         latest = store.latest_epoch()
         if latest is None:
@@ -112,7 +93,7 @@ def retrain(
             note = f" (champion {champion.name} not loadable, ignored: {exc})"
     against = f"against champion {champion.name}" if champion and champion_model else "alone"
     progress(f"training a challenger, evaluating it {against} on the hold-out")
-    names = FeatureSet.parse(settings.feature_attributes).names
+    names = ctx.features.names
     result = train_and_evaluate(labeled, now, cfg, champion_model, feature_names=names)
     details: dict[str, Any] = {"now": now, **result.summary()}
     details["champion_name"] = champion.name if champion else None
@@ -144,16 +125,13 @@ def retrain(
 class Trainer:
     """Turns one control request into its outcome, alert and (maybe) a new champion."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, worker: str):
-        self.s = settings
-        self.names = Names(settings.topic_prefix)
+    def __init__(self, ctx: Context, client: redis.Redis, worker: str):
+        self.ctx = ctx
+        self.s = ctx.settings
+        self.names = ctx.names
         self.r = client
-        self.registry = Registry(client, self.names, settings.data_dir)
-        self.store = OfflineStore(
-            settings.data_dir,
-            writer=f"trainer-{worker}",
-            feature_set=FeatureSet.parse(settings.feature_attributes),
-        )
+        self.registry = ctx.registry(client)
+        self.store = ctx.offline(f"trainer-{worker}")
         self.worker = worker
 
     def scheduled(self) -> Control | None:
@@ -206,7 +184,7 @@ class Trainer:
             if req.action == "retrain":
                 now = req.details.get("now")
                 ok, msg, details = retrain(
-                    self.s, self.registry, self.store, float(now) if now is not None else None
+                    self.ctx, self.registry, self.store, float(now) if now is not None else None
                 )
             elif req.action == "promote":
                 v = self.registry.promote(req.target, reason=req.reason or "requested")
@@ -236,64 +214,3 @@ class Trainer:
         """The ``control`` outcome and the ``retrain`` alert of a finished request."""
         target = details.get("challenger_name") or details.get("champion") or req.target
         return answer(self.names, req, ok, msg, details, target)
-
-
-def register_trainer(app: faust.App, settings: Settings, client: redis.Redis) -> None:
-    """Add the ``control`` agent to ``app`` (call from streams.app.create_app)."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    trainer = Trainer(settings, client, worker)
-    t_dead = Names(settings.topic_prefix).topic("deadletter")
-    training = ThreadPoolExecutor(1, thread_name_prefix="trainer")
-    busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
-    topic = raw_topic(app, Names(settings.topic_prefix).topic("control"))
-
-    async def send(outs: list[Out]) -> None:
-        for o in outs:
-            await app.producer.send(o.topic, o.key, o.value, None, None, None)
-
-    async def run(req: Control) -> None:
-        try:
-            outs = await asyncio.get_running_loop().run_in_executor(training, trainer.handle, req)
-        except Exception as exc:  # a bug or Redis down: answer, never leave a request hanging
-            log.exception("retrain %s crashed", req.request_id)
-            outs = trainer.outcome(req, False, f"retrain crashed: {exc!r}", {})
-        finally:
-            busy.pop(req.request_id, None)
-        await send(outs)
-
-    if settings.retrain_every_days > 0:
-
-        @app.timer(interval=SCHEDULE_CHECK_S)
-        async def scheduled() -> None:
-            if busy:  # one retrain at a time; the period stays due until claimed
-                return
-            try:
-                req = await asyncio.to_thread(trainer.scheduled)
-            except Exception:  # Redis or the store unreadable: try again next tick
-                log.exception("checking the retrain schedule failed")
-                return
-            if req is not None:
-                busy[req.request_id] = asyncio.create_task(run(req))
-
-    @app.agent(topic)
-    async def control(stream: Any) -> None:
-        async for event in stream.events():
-            m = event.message
-            rec = Record(m.topic, m.partition, m.offset, m.key, m.value)
-            try:
-                req = trainer.parse(rec)
-                if isinstance(req, Out):
-                    EVENTS.labels(topic="control", outcome="deadletter").inc()
-                    await send([req])
-                elif req is not None and req.action == "retrain":
-                    if busy:
-                        running = next(iter(busy))
-                        msg = f"a retrain is already running (request {running}); try later"
-                        await send(trainer.outcome(req, False, msg, {"running": running}))
-                    else:
-                        busy[req.request_id] = asyncio.create_task(run(req))
-                elif req is not None:
-                    await send(await asyncio.to_thread(trainer.handle, req))
-            except Exception as exc:  # never let one record stop the agent
-                log.exception("control record at offset %s failed", m.offset)
-                await send([dead_letter(t_dead, rec, repr(exc), worker)])

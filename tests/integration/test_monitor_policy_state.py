@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.monitors.windows import Window
@@ -18,13 +19,13 @@ def test_a_restarted_monitor_keeps_cooldowns_and_baselines(settings: Settings) -
     settings = settings.model_copy(update={"monitor_perf_windows": 1})
     r = redis_client(settings)
     win = Window("count", 0, 0.0, 600.0, [], [])
-    first = Monitor(settings, r, "w1")
+    first = Monitor(Context.from_settings(settings), r, "w1")
     first.publish(first.policy.perf(win, "combined", {"ap": 0.8}, provisional=False))
     drop = first.policy.perf(win, "combined", {"ap": 0.2}, provisional=False)
     assert [c.action for c in drop.controls] == ["retrain"]
     first.publish(drop)
 
-    again = Monitor(settings, r, "w2")  # the helper restarted
+    again = Monitor(Context.from_settings(settings), r, "w2")  # the helper restarted
     assert again.policy.state() == first.policy.state()
     later = Window("count", 1, 600.0, 1200.0, [], [])
     repeat = again.policy.perf(later, "combined", {"ap": 0.2}, provisional=False)
@@ -32,5 +33,7 @@ def test_a_restarted_monitor_keeps_cooldowns_and_baselines(settings: Settings) -
     assert again.policy.state()["history"]["combined"] == [0.8]  # the baseline survived
 
     r.set(first.names.monitor("policy"), b"{not json")
-    assert Monitor(settings, r, "w3").policy.state()["history"] == {}  # unreadable: afresh
+    assert (
+        Monitor(Context.from_settings(settings), r, "w3").policy.state()["history"] == {}
+    )  # unreadable: afresh
     r.close()

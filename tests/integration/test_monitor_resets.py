@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -18,7 +19,7 @@ def tracked(m: Monitor) -> set[str]:
 
 def test_a_reset_online_model_gets_fresh_drift_detectors(settings: Settings) -> None:
     r = redis_client(settings)
-    m = Monitor(settings, r, "test")
+    m = Monitor(Context.from_settings(settings), r, "test")
     for i in range(50):
         for model in ("online", "batch"):
             m.concept.update(model, float(i % 2), {"region": "north"}, float(i))
@@ -37,7 +38,7 @@ def test_a_reference_request_restarts_the_reference_from_the_monitors_time(
     settings: Settings,
 ) -> None:
     r = redis_client(settings)
-    m = Monitor(settings, r, "test")
+    m = Monitor(Context.from_settings(settings), r, "test")
     m.core.begin(0.0)
     m.core.as_of = 40 * 86_400.0
     assert m.core.status()["message"] == "warming up (reference from 1970-01-31T00:00:00+00:00)"
@@ -67,7 +68,7 @@ def test_a_challenger_registered_leaves_the_reference_alone(settings: Settings) 
     restart the reference whenever the champion's training rows fall in the warm-up: the
     demo's monitor went back to warming up after each retrain that was not promoted."""
     r = redis_client(settings)
-    m = Monitor(settings, r, "test")
+    m = Monitor(Context.from_settings(settings), r, "test")
     reg = m.registry = _Registry()  # type: ignore[assignment]
     m.core.begin(0.0)
     m.core.as_of = 40 * 86_400.0

@@ -26,7 +26,6 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from riverwatch.alerts.rules import Filters
-from riverwatch.alerts.store import AlertStore
 from riverwatch.api.deps import ReadKey, ResourcesDep, StreamKey
 from riverwatch.api.routes.subscription_schemas import Kind
 from riverwatch.api.schemas import Problem
@@ -169,7 +168,7 @@ async def list_alerts(
     ``since``/``until`` compare the alert's own timestamp. History is bounded by
     RIVERWATCH_ALERT_STREAM_MAXLEN; page with ``before`` = the previous page's ``next_before``.
     """
-    store = AlertStore(resources.redis, resources.names)
+    store = resources.ctx.alert_store(resources.redis)
     wanted, in_time = _filters(kind, min_severity, subject), _in_time(since, until)
     items: list[dict[str, Any]] = []
     cursor = before
@@ -216,7 +215,7 @@ async def stream_alerts(
     id, so a reconnecting client misses nothing still in the history. Comment lines
     (``: keep-alive``) every RIVERWATCH_ALERT_SSE_HEARTBEAT_S keep proxies from closing it.
     """
-    store = AlertStore(resources.redis, resources.names)
+    store = resources.ctx.alert_store(resources.redis)
     wanted = _filters(kind, min_severity, subject)
     start = last_event_id or await store.last_id()  # fixed now: nothing slips in before we read
     heartbeat = resources.settings.alert_sse_heartbeat_s

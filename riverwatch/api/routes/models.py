@@ -84,8 +84,7 @@ def _registry(request: Request, resources: Resources) -> Registry:
     # client per app, made on first use and called from worker threads.
     reg: Registry | None = getattr(request.app.state, "model_registry", None)
     if reg is None:
-        s = resources.settings
-        reg = Registry(redis_client(s), resources.names, s.data_dir)
+        reg = resources.ctx.registry(redis_client(resources.settings))
         request.app.state.model_registry = reg
     return reg
 

@@ -37,10 +37,7 @@ def _iso(epoch: float) -> str:
 
 
 def _store(resources: Resources) -> AlertStore:
-    s = resources.settings
-    return AlertStore(
-        resources.redis, resources.names, s.alert_stream_maxlen, s.webhook_queue_maxlen
-    )
+    return resources.ctx.alert_store(resources.redis)
 
 
 async def _public(store: AlertStore, sub: Subscription) -> dict[str, Any]:

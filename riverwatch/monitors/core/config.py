@@ -19,7 +19,7 @@ Store = Callable[[str, dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class CoreConfig:
-    """What the core needs to know; ``streams.monitor.data.core_config`` builds it."""
+    """What the core needs to know; ``riverwatch.context.Context.monitor_core`` builds it."""
 
     features: tuple[str, ...]
     drift_columns: tuple[str, ...]

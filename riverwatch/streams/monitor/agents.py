@@ -20,26 +20,24 @@ from typing import Any
 
 import faust
 
-from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
-from riverwatch.core.settings import Settings
-from riverwatch.streams.monitor.data import drift_columns
 from riverwatch.streams.monitor.runner import Monitor
 from riverwatch.streams.records import Out, Record, from_events, raw_topic
+from riverwatch.streams.runtime import WorkerContext
 
 log = logging.getLogger(__name__)
 
 
-def register_monitor(app: faust.App, settings: Settings, worker: str) -> None:
-    """Add the monitor's ``scores`` and ``labels`` agents to ``app``."""
-    names = Names(settings.topic_prefix)
-    drift_columns(settings)  # a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    """Add the monitor's ``scores`` and ``labels`` agents to ``app`` (the ``monitoring`` role)."""
+    names = ctx.names
+    _ = ctx.drift_columns  # a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
     thread = ThreadPoolExecutor(1, thread_name_prefix="monitor")
     state: dict[str, Monitor] = {}  # built in the monitor thread on first use
 
     def run(method: str, records: list[Record]) -> list[Out]:
         if "m" not in state:
-            state["m"] = Monitor(settings, redis_client(settings), worker)
+            state["m"] = Monitor(ctx, redis_client(ctx.settings), ctx.worker)
         handler: Callable[[list[Record]], list[Out]] = getattr(state["m"], method)
         return handler(records)
 

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import redis
 
+from riverwatch.context import Context
 from riverwatch.core.events import dumps
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import (
@@ -28,19 +29,14 @@ from riverwatch.core.metrics import (
     PERFORMANCE,
     PREDICTION_PSI,
 )
-from riverwatch.core.names import Names
 from riverwatch.core.outputs import Score
-from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet
 from riverwatch.monitors.concept import ConceptDriftMonitor
 from riverwatch.monitors.concept.detectors import make_detector
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.decision import Decision
-from riverwatch.stores.offline import OfflineStore
-from riverwatch.stores.registry import Registry
-from riverwatch.streams.monitor.data import core_config, feature_frame, policy_config
+from riverwatch.streams.monitor.data import feature_frame
 from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
 
 log = logging.getLogger(__name__)
@@ -49,16 +45,14 @@ log = logging.getLogger(__name__)
 class Monitor:
     """The core over scored and labeled events, fed from Kafka records and Redis rows."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, worker: str):
-        self.s = settings
+    def __init__(self, ctx: Context, client: redis.Redis, worker: str):
+        settings = self.s = ctx.settings
         self.r = client
         self.worker = worker
-        self.names = Names(settings.topic_prefix)
-        self.registry = Registry(client, self.names, settings.data_dir)
-        self.fs = FeatureSet.parse(settings.feature_attributes)
-        self.offline = OfflineStore(
-            settings.data_dir, writer=f"monitor-{worker}", feature_set=self.fs
-        )
+        self.names = ctx.names
+        self.registry = ctx.registry(client)
+        self.fs = ctx.features
+        self.offline = ctx.offline(f"monitor-{worker}")
         self.t_dead = self.names.topic("deadletter")
         self.concept = ConceptDriftMonitor(
             make_detector(settings.monitor_detector),
@@ -68,11 +62,11 @@ class Monitor:
             alpha=settings.monitor_concept_alpha,
             max_groups=settings.monitor_max_group_values,
         )
-        self.policy = Policy(policy_config(settings))
+        self.policy = Policy(ctx.policy)
         self._policy_saved: bytes | None = None
         self._restore_policy()
         self.core = MonitorCore(
-            core_config(settings),
+            ctx.monitor_core(),
             self.concept,
             self.policy,
             store=self._store,

@@ -1,0 +1,242 @@
+"""The composition root: what the worker's roles and the API need, built from Settings once.
+
+:class:`Context` holds the settings and the topic and key :class:`~riverwatch.core.names.Names`,
+and builds on demand the rest: the feature spec and set, the decision thresholds, the
+monitor's policy and core configurations, the forecast and training configurations, the
+alerts' cooldowns, and the stores over a client the caller owns (each runtime opens its own
+clients: the worker a blocking one, the API an asyncio one, the alert dispatcher one on its
+own event loop). Below the shell nothing else builds these from Settings.
+
+It sits on its own floor, between the runtimes (``api``, ``streams``) and the stores: it
+builds stores *and* alert stores, which are siblings that never import each other, so it
+cannot live in either (docs/architecture.md, "Floors").
+
+Each derived part is a cached property, built on first use: a process builds only what its
+roles use, a bad setting fails the role that reads it (the API never parses the monitor's
+settings), and the heavy imports (scikit-learn, pandas) come only with the parts that need
+them.
+
+>>> ctx = Context.from_settings(Settings(topic_prefix="doc-", feature_attributes="risk"))
+>>> ctx.names.topic("scores"), ctx.features.names[-1], ctx.spec.bucket_s
+('doc-scores', 'attr_risk', 3600)
+>>> ctx.drift_columns[-1], ctx.training.delay_days
+('attr_risk', 7)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Self
+
+import redis
+
+from riverwatch.core.errors import ConfigError
+from riverwatch.core.names import Names
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import FeatureSet, FeatureSpec
+
+if TYPE_CHECKING:  # imported where built: a process pays only for the parts it uses
+    from riverwatch.alerts.store import AlertStore
+    from riverwatch.models.forecast.types import ForecastConfig
+    from riverwatch.models.promotion import TrainConfig
+    from riverwatch.models.scoring import Thresholds
+    from riverwatch.models.serving import ModelSet
+    from riverwatch.monitors.core.config import CoreConfig
+    from riverwatch.monitors.policy.config import PolicyConfig
+    from riverwatch.stores.features import RedisFeatureStore
+    from riverwatch.stores.offline import OfflineStore
+    from riverwatch.stores.registry import Registry
+    from riverwatch.stores.snapshots import SnapshotStore
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, eq=False)
+class Context:
+    """The settings and everything built from them (see the module's docstring)."""
+
+    settings: Settings
+    names: Names
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **parts: Any) -> Self:
+        """The context of ``settings`` (cheap: the other parts are built on first use);
+        ``parts``: the fields of a subclass (streams.runtime.WorkerContext)."""
+        return cls(settings, Names(settings.topic_prefix), **parts)
+
+    # -- features and scoring ---------------------------------------------------------------
+    @cached_property
+    def spec(self) -> FeatureSpec:
+        """The feature windows' bucket and the label delay."""
+        return FeatureSpec(self.settings.feature_bucket_s, self.settings.label_delay_days)
+
+    @cached_property
+    def features(self) -> FeatureSet:
+        """The model's columns: the built-in features plus RIVERWATCH_FEATURE_ATTRIBUTES."""
+        return FeatureSet.parse(self.settings.feature_attributes)
+
+    @cached_property
+    def thresholds(self) -> Thresholds:
+        """The decision thresholds and the blend weight."""
+        from riverwatch.models.scoring import Thresholds
+
+        return Thresholds.from_settings(self.settings)
+
+    # -- monitoring -------------------------------------------------------------------------
+    @cached_property
+    def drift_columns(self) -> tuple[str, ...]:
+        """The features data drift is computed on: the model's columns (attributes included)
+        but RIVERWATCH_MONITOR_DRIFT_EXCLUDE; ConfigError when it names unknown features or
+        leaves none.
+
+        >>> Context.from_settings(Settings(monitor_drift_exclude="hour, is_weekend")
+        ...     ).drift_columns[:3]
+        ('amount', 'is_night', 'card_n_1d')
+        """
+        names = self.features.names
+        exclude = self.settings.monitor_drift_exclude
+        skip = {c.strip() for c in exclude.split(",") if c.strip()}
+        if unknown := skip - set(names):
+            raise ConfigError(
+                f"RIVERWATCH_MONITOR_DRIFT_EXCLUDE names unknown features {sorted(unknown)}; "
+                f"known: {', '.join(names)}"
+            )
+        if not (cols := [c for c in names if c not in skip]):
+            raise ConfigError("RIVERWATCH_MONITOR_DRIFT_EXCLUDE leaves no feature to watch")
+        return tuple(cols)
+
+    @cached_property
+    def policy(self) -> PolicyConfig:
+        """The monitoring policy's thresholds."""
+        from riverwatch.monitors.policy.config import PolicyConfig
+
+        s = self.settings
+        return PolicyConfig(
+            drift_share_warn=s.monitor_drift_share,
+            drift_share_critical=(1.0 + s.monitor_drift_share) / 2,
+            drift_windows=s.monitor_drift_windows,
+            perf_drop=s.monitor_perf_drop,
+            perf_windows=s.monitor_perf_windows,
+            rollback_margin=s.monitor_rollback_margin,
+            cooldown_s=s.monitor_cooldown_s,
+            estimate_min_abs=s.monitor_estimate_min_abs,
+            estimate_min_rel=s.monitor_estimate_min_rel,
+            estimate_min_count=s.monitor_estimate_min_count,
+            fairness_min_ratio=s.monitor_fairness_min_ratio,
+            fairness_tolerance=s.monitor_fairness_tolerance,
+            fairness_odds_tolerance=s.monitor_fairness_odds_tolerance,
+        )
+
+    def monitor_core(self, weights: dict[str, float] | None = None) -> CoreConfig:
+        """The monitor core's configuration (``weights``: the champion's feature importance,
+        if known)."""
+        from riverwatch.monitors.core.config import CoreConfig
+        from riverwatch.monitors.dataquality.config import QualityConfig
+
+        s = self.settings
+        return CoreConfig(
+            features=self.features.names,
+            drift_columns=self.drift_columns,
+            review_threshold=s.review_threshold,
+            label_delay_s=s.label_delay_s,
+            window_s=s.monitor_window_s,
+            window_size=s.monitor_window_size,
+            label_window=s.monitor_label_window,
+            warmup_s=s.monitor_warmup_days * DAY_S,
+            reference_s=s.monitor_reference_days * DAY_S,
+            reference_rows=max(s.monitor_reference_rows, 1000),
+            drift_min_psi=s.monitor_drift_min_psi,
+            fairness_confidence=s.monitor_fairness_confidence,
+            fairness_tolerance=s.monitor_fairness_tolerance,
+            perf_confidence=s.monitor_perf_confidence,
+            max_group_values=s.monitor_max_group_values,
+            weights=weights,
+            policy=self.policy,
+            quality=QualityConfig(
+                min_abs=s.monitor_quality_min_abs,
+                min_rel=s.monitor_quality_min_rel,
+                min_count=s.monitor_quality_min_count,
+                new_share=s.monitor_quality_new_share,
+                max_values=s.monitor_max_group_values,
+            ),
+        )
+
+    # -- forecasting, training, alerts ------------------------------------------------------
+    @cached_property
+    def forecast(self) -> ForecastConfig:
+        """The forecasters' knobs (``RIVERWATCH_FORECAST_*``)."""
+        from riverwatch.models.forecast.types import ForecastConfig
+
+        return ForecastConfig.from_settings(self.settings)
+
+    @cached_property
+    def training(self) -> TrainConfig:
+        """The training protocol: windows, label delay, promotion metric and margin."""
+        from riverwatch.models.promotion import TrainConfig
+
+        s = self.settings
+        return TrainConfig(
+            train_days=s.train_days,
+            holdout_days=s.holdout_days,
+            delay_days=s.label_delay_days,
+            metric=s.promotion_metric,
+            margin=s.promotion_margin,
+            refit=s.train_refit,
+            half_life_days=s.train_half_life_days or None,
+        )
+
+    @cached_property
+    def alert_cooldowns(self) -> dict[str, float]:
+        """The per-kind cooldowns of RIVERWATCH_ALERT_COOLDOWN_KINDS; ConfigError when
+        malformed."""
+        from riverwatch.alerts.rules import parse_kind_seconds
+
+        try:
+            return parse_kind_seconds(self.settings.alert_cooldown_kinds)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    # -- stores, over a client the caller owns ----------------------------------------------
+    def feature_store(self, client: redis.Redis) -> RedisFeatureStore:
+        """The card and terminal counters and the stored feature rows."""
+        from riverwatch.stores.features import RedisFeatureStore
+
+        return RedisFeatureStore(client, self.names, self.spec.retention_s)
+
+    def snapshots(self, client: redis.Redis) -> SnapshotStore:
+        """The online models' published snapshots."""
+        from riverwatch.stores.snapshots import SnapshotStore
+
+        return SnapshotStore(client, self.names)
+
+    def registry(self, client: redis.Redis) -> Registry:
+        """The batch models' registry (metadata in Redis, artifacts under the data dir)."""
+        from riverwatch.stores.registry import Registry
+
+        return Registry(client, self.names, self.settings.data_dir)
+
+    def model_set(self, client: redis.Redis) -> ModelSet:
+        """The models a scorer serves, reloaded every RIVERWATCH_MODEL_RELOAD_S."""
+        from riverwatch.models.serving import ModelSet
+
+        return ModelSet(
+            self.snapshots(client),
+            self.registry(client),
+            self.settings.model_reload_s,
+            self.features.names,
+        )
+
+    def offline(self, writer: str) -> OfflineStore:
+        """The labeled rows' Parquet store; ``writer`` names this process's files."""
+        from riverwatch.stores.offline import OfflineStore
+
+        s = self.settings
+        return OfflineStore(s.data_dir, writer, s.offline_flush_rows, self.features)
+
+    def alert_store(self, client: Any) -> AlertStore:
+        """The alerts' stream, dedup keys and webhook queues over an asyncio client."""
+        from riverwatch.alerts.store import AlertStore
+
+        s = self.settings
+        return AlertStore(client, self.names, s.alert_stream_maxlen, s.webhook_queue_maxlen)

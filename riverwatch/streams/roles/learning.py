@@ -1,0 +1,72 @@
+"""The ``learning`` role: ``labels`` -> feature rows -> the online learner, snapshots, resets.
+
+The ``labels`` agent (faust, micro-batches via ``take_events``) feeds the learner
+(streams/learning.py); a snapshot timer also carries out pending resets of the online model
+on the worker that owns ``labels``. One thread owns the learner, so learning and
+snapshotting never touch the model at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.exceptions import ConsumerNotStarted
+from mode import Service
+
+from riverwatch.streams.learning import Learner
+from riverwatch.streams.records import Out, Record, from_events, raw_topic
+from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    """Add the ``labels`` agent, the snapshot timer and the last snapshot at stop to ``app``."""
+    settings = ctx.settings
+    _ = ctx.features  # a bad RIVERWATCH_FEATURE_ATTRIBUTES fails the worker at start
+    store = ctx.feature_store(ctx.redis)
+    snapshots = ctx.snapshots(ctx.redis)
+    learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
+    thread = OwnerThread("learner")
+
+    def get_learner() -> Learner:
+        if "l" not in learner:
+            offline = ctx.offline(ctx.worker)
+            learner["l"] = Learner(settings, ctx.redis, store, snapshots, ctx.worker, offline)
+        return learner["l"]
+
+    def learn_batch(records: list[Record]) -> list[Out]:
+        return get_learner().process(records)
+
+    @app.service
+    class LearnerService(Service):
+        async def on_stop(self) -> None:
+            if "l" in learner:  # last snapshot and offline rows before the process goes
+                await thread.run(learner["l"].maybe_snapshot, True)
+
+    labels_name = ctx.names.topic("labels")
+
+    def owns_labels() -> bool:
+        """True while this worker is assigned the ``labels`` partition: the learner's owner."""
+        try:
+            return any(tp.topic == labels_name for tp in app.consumer.assignment())
+        except ConsumerNotStarted:
+            return False
+
+    def tick(owner: bool) -> list[Out]:
+        current = get_learner()
+        current.maybe_snapshot()
+        # A worker that lost ``labels`` in a rebalance keeps its Learner, whose model is stale:
+        # only the owner may replace the model, or two writers would publish versions.
+        return current.check_resets() if owner else []
+
+    @app.agent(raw_topic(app, labels_name))
+    async def learn(stream: Any) -> None:
+        async for events in stream.take_events(500, within=0.2):
+            await produce(app, await thread.run(learn_batch, from_events(events)))
+
+    @app.timer(interval=max(0.2, settings.snapshot_every_s / 2))
+    async def snapshot() -> None:
+        # Also serves resets while no labels flow (take_events yields only non-empty batches).
+        owner = owns_labels()
+        if "l" in learner or owner:
+            await produce(app, await thread.run(tick, owner))

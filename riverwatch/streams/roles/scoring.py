@@ -1,0 +1,31 @@
+"""The ``scoring`` role: ``transactions`` -> features -> models -> ``scores`` and alerts.
+
+The scorer (streams/scorer.py) runs on a confluent-kafka batch loop (streams/batching.py) run
+as a service of the worker, outside faust's per-event machinery: the hot path.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from riverwatch.streams.batching import BatchLoop, tune_gc
+from riverwatch.streams.runtime import WorkerContext, loop_service, stop_worker
+from riverwatch.streams.scorer import Scorer
+
+
+def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
+    """Add the scoring loop to ``app``; return it (the heartbeat reports its partitions)."""
+    scorer = Scorer(
+        ctx.settings, ctx.feature_store(ctx.redis), ctx.model_set(ctx.redis), ctx.worker
+    )
+    loop = BatchLoop(
+        ctx.settings,
+        ctx.names.topic("transactions"),
+        ctx.names.group(ctx.settings.consumer_group, "scorer"),
+        scorer.process,
+        ctx.producer,
+        "scorer",
+    )
+    # tune_gc once the worker's start-up objects exist
+    loop_service(app, loop, stop_worker("scoring"), before_start=tune_gc)
+    return loop

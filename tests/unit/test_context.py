@@ -1,0 +1,33 @@
+"""The composition root: built once per part, lazily, from one Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from riverwatch.context import Context
+from riverwatch.core.errors import ConfigError
+from riverwatch.core.settings import Settings
+
+
+def test_parts_are_built_once_and_shared_by_the_stores(tmp_path: Path) -> None:
+    ctx = Context.from_settings(Settings(topic_prefix="t9-", data_dir=tmp_path))
+    assert ctx.features is ctx.features and ctx.policy is ctx.policy
+    r = redis.Redis()  # connects on first command; none is sent here
+    store = ctx.feature_store(r)
+    assert store.names is ctx.names and store.retention_s == ctx.spec.retention_s
+    assert ctx.monitor_core().policy is ctx.policy
+    assert ctx.offline("w").feature_set is ctx.features
+
+
+def test_a_bad_setting_fails_the_part_that_reads_it_only() -> None:
+    ctx = Context.from_settings(
+        Settings(monitor_drift_exclude="no_such_feature", alert_cooldown_kinds="drift=x")
+    )
+    assert ctx.names.topic("scores") == "scores"  # the API's parts still build
+    with pytest.raises(ConfigError, match="no_such_feature"):
+        _ = ctx.drift_columns
+    with pytest.raises(ConfigError):
+        _ = ctx.alert_cooldowns
