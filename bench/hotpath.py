@@ -55,6 +55,10 @@ BATCH = int(os.environ.get("RW_HOT_BATCH", "500"))
 REPEATS = int(os.environ.get("RW_HOT_REPEATS", "3"))
 PARTS = os.environ.get("RW_HOT_PARTS", "live,history").split(",")
 HIST_ENTITIES = 200
+# the history measurements: the first transaction of each entity (where old state migrates),
+# transactions in one hour (the store's cached window sums serve them), one hour later each
+# round (every read sums windows anew)
+KINDS = ("first read, {}d", "history {}d", "history {}d, new hour")
 
 
 def scorer(settings: Settings) -> Scorer:
@@ -105,20 +109,21 @@ def seed_history(sc: Scorer, prefix: str, days: int, end: float) -> None:
 
 
 def history_events(
-    prefix: str, n: int, end: float, seed: int, pairs: bool = False
+    prefix: str, n: int, end: float, seed: int, tag: str, pairs: bool = False, step_s: float = 0.0
 ) -> list[tuple[bytes, bytes]]:
-    """n transactions on the seeded entities, all at ``end`` (``pairs``: card i with terminal i,
-    each once, for the first read of every entity)."""
+    """n transactions on the seeded entities at ``end``, or (``step_s``) each round of
+    HIST_ENTITIES transactions ``step_s`` later than the one before (``pairs``: card i with
+    terminal i, each once, for the first read of every entity)."""
     rng = np.random.default_rng(seed)
-    ids = (
-        np.repeat(np.arange(n)[:, None], 2, axis=1)
-        if pairs
-        else rng.integers(0, HIST_ENTITIES, (n, 2))
-    )
+    if pairs:
+        ids = np.repeat(np.arange(n)[:, None], 2, axis=1)
+    else:
+        ids = rng.integers(0, HIST_ENTITIES, (n, 2))
     out = []
     for i, (c, t) in enumerate(ids):
+        at = end + step_s * (i // HIST_ENTITIES)
         body = (
-            f'{{"event_id":"{prefix}e{i}{"f" if pairs else ""}","timestamp":{end},'
+            f'{{"event_id":"{prefix}e{tag}{i}","timestamp":{at},'
             f'"card_id":"{prefix}c{c}","terminal_id":"{prefix}t{t}","amount":{10 + i % 90}}}'
         )
         out.append((f"{prefix}c{c}".encode(), body.encode()))
@@ -130,7 +135,8 @@ def measure() -> dict[str, list[list[float]]]:
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-hot-"))
     res: dict[str, list[list[float]]] = {"live": [], "gc_pauses_s": []}
     for days in (1, 30):
-        res[f"first read, {days}d"], res[f"history {days}d"] = [], []
+        for k in KINDS:
+            res[k.format(days)] = []
     start: list[float] = []
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
@@ -158,14 +164,18 @@ def measure() -> dict[str, list[list[float]]]:
                 gc.callbacks.remove(on_gc)
             if "history" not in PARTS:
                 continue
-            end = time.time() - 3600
+            end = time.time() - 30 * 3600
             for days in (1, 30):
                 prefix = f"h{rep}d{days}-"
                 seed_history(sc, prefix, days, end)
-                first = history_events(prefix, HIST_ENTITIES, end, rep, pairs=True)
+                first = history_events(prefix, HIST_ENTITIES, end, rep, "f", pairs=True)
                 res[f"first read, {days}d"].append(list(cpu_per_event(sc, records(first, topic))))
-                evs = history_events(prefix, EVENTS // 4, end, rep)
+                evs = history_events(prefix, EVENTS // 4, end, rep, "s")
                 res[f"history {days}d"].append(list(cpu_per_event(sc, records(evs, topic))))
+                evs = history_events(prefix, EVENTS // 4, end + 3600, rep, "n", step_s=3600)
+                res[f"history {days}d, new hour"].append(
+                    list(cpu_per_event(sc, records(evs, topic)))
+                )
     return res
 
 
@@ -187,7 +197,8 @@ def compare(ref: str) -> None:
     )
     subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
     got: dict[str, dict[str, list[list[float]]]] = {ref: {}, "this tree": {}}
-    env = {**os.environ, "RW_HOT_REPEATS": "1", "RW_HOT_PARTS": "history", "RW_HOT_JSON": "1"}
+    parts = os.environ.get("RW_HOT_PARTS", "history")
+    env = {**os.environ, "RW_HOT_REPEATS": "1", "RW_HOT_PARTS": parts, "RW_HOT_JSON": "1"}
     for _ in range(REPEATS):
         for name, tree in ((ref, base), ("this tree", here)):
             out = subprocess.run(
@@ -197,17 +208,12 @@ def compare(ref: str) -> None:
             one = json.loads(out.strip().splitlines()[-1])
             for k, v in one.items():
                 got[name].setdefault(k, []).extend(v)
-    print(f"\nriverwatch scorer, entities with 1 and 30 days of history: {ref} vs this tree, "
-          f"alternately, {REPEATS} rounds, batches of {BATCH}, {EVENTS // 4} events each, "
-          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    load = os.getloadavg()[0]
+    print(f"\nriverwatch scorer hot path ({parts}): {ref} vs this tree, alternately, "
+          f"{REPEATS} rounds, batches of {BATCH}, load average {load:.2f}")  # fmt: skip
     for name, res in got.items():
         print(f" {name}:")
-        for k in ("first read, 1d", "first read, 30d", "history 1d", "history 30d"):
-            print(_line(k, res[k]))
-        for i, what in enumerate(("scorer", "Valkey")):
-            one = statistics.median(v[i] for v in res["history 1d"])
-            thirty = statistics.median(v[i] for v in res["history 30d"])
-            print(f"  30 days / 1 day of history, {what} CPU: {thirty / one:.2f}x")
+        report(res)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -222,17 +228,27 @@ def main() -> None:
         return
     print(f"\nriverwatch scorer hot path (in process, real Valkey, batches of {BATCH}, "
           f"{REPEATS} repeats, load average {os.getloadavg()[0]:.2f})")  # fmt: skip
-    for name in ("live", "first read, 1d", "first read, 30d", "history 1d", "history 30d"):
-        if res[name]:
-            print(_line(name, res[name]))
-    if res["history 1d"]:
-        ratio = statistics.median(v[0] for v in res["history 30d"]) / statistics.median(
-            v[0] for v in res["history 1d"]
-        )
-        print(f"  30 days / 1 day of history (scorer CPU): {ratio:.2f}x")
+    report(res)
     if pauses := [p[0] for p in res["gc_pauses_s"]]:
         print(f"  GC pauses in the live runs: {len(pauses)}, total {1000 * sum(pauses):.0f} ms, "
               f"max {1000 * max(pauses):.1f} ms")  # fmt: skip
+
+
+def report(res: dict[str, list[list[float]]]) -> None:
+    """The measurements' lines, and the 30-day / 1-day ratios."""
+    for name in ("live", *(k.format(d) for k in KINDS for d in (1, 30))):
+        if res.get(name):
+            print(_line(name, res[name]))
+    for k in KINDS[1:]:
+        one, thirty = res.get(k.format(1)), res.get(k.format(30))
+        if one and thirty:
+            ratios = []
+            for i, what in enumerate(("scorer CPU", "Valkey CPU")):
+                m1, m30 = (statistics.median(v[i] for v in x) for x in (one, thirty))
+                ratios.append(f"{what} {m30 / m1:.2f}x")
+            print(
+                f"  30 days / 1 day of history ({k.format('')[:-1].strip()}): " + ", ".join(ratios)
+            )
 
 
 if __name__ == "__main__":

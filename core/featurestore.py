@@ -77,10 +77,16 @@ class Increments:
 # makes the write atomic). On Redis Cluster the keys of one call must share a slot, so a
 # cluster deployment has to split batches by slot before calling these.
 #
-# Both scripts start with ARGV[1] = buckets per day, and share MIGRATE: day totals rebuilt from
-# an entity's buckets when its day hash is not marked complete (state written before it).
+# Both scripts start with ARGV[1] = buckets per day, ARGV[2] = the window days (ascending, JSON),
+# and share MIGRATE: day totals rebuilt from an entity's buckets when its day hash is not marked
+# complete (state written before it).
 _MIGRATE = """
 local P = tonumber(ARGV[1])
+local W = cjson.decode(ARGV[2])
+local nw = #W
+local maxw = W[nw]
+local CF = {'q'}  -- the cached sums: q = their query bucket, then c1.. (count, value per window)
+for i = 1, 2 * nw do CF[i + 1] = 'c' .. i end
 local function migrate(hk, dk)
   if redis.call('HEXISTS', dk, 'ok') == 1 then return true end
   redis.call('DEL', dk)
@@ -104,16 +110,15 @@ local function migrate(hk, dk)
   return true
 end
 """
-# ARGV: per_day, n_scores, n_windows, window days (ascending)..., then per entity (two keys:
-# buckets, day totals) its number of query buckets and the query buckets. Returns the scores,
-# then per query 2 * n_windows sums (count, value per window) as strings (%.17g: exact).
+# ARGV: per_day, windows, n_scores, then per entity (two keys: buckets, day totals) its number
+# of query buckets and the query buckets. Returns the scores, then per query 2 * n_windows sums
+# (count, value per window) as strings (%.17g: exact). The sums of an entity's last query are
+# kept in its day hash (CF) and kept up to date by every write, so the next query at the same
+# bucket (most transactions of a busy terminal or card) reads 7 fields.
 _READ = (
     _MIGRATE
     + """
-local n, nw = tonumber(ARGV[2]), tonumber(ARGV[3])
-local W = {}
-for i = 1, nw do W[i] = tonumber(ARGV[3 + i]) end
-local maxw = W[nw]
+local n = tonumber(ARGV[3])
 local out = {}
 for i = 1, n do out[i] = redis.call('GET', KEYS[i]) or false end
 -- the buckets first .. last of one day (base = its first bucket), summed
@@ -153,15 +158,24 @@ local function sums(hk, dk, qb)
     out[#out + 1] = string.format('%.17g', pv + cv + qv)
   end
 end
-local a, k = 4 + nw, n + 1
+local a, k = 4, n + 1
 while k <= #KEYS do
   local hk, dk = KEYS[k], KEYS[k + 1]
   k = k + 2
   local nq = tonumber(ARGV[a]); a = a + 1
   local known = migrate(hk, dk)
   for _ = 1, nq do
-    if known then
-      sums(hk, dk, tonumber(ARGV[a]))
+    local qb = tonumber(ARGV[a])
+    local c = known and redis.call('HMGET', dk, unpack(CF))
+    if c and c[1] and tonumber(c[1]) == qb then
+      for j = 2, 2 * nw + 1 do out[#out + 1] = c[j] end
+    elseif known then
+      sums(hk, dk, qb)
+      local set = {'q', tostring(qb)}
+      for j = 1, 2 * nw do
+        set[#set + 1] = CF[j + 1]; set[#set + 1] = out[#out - 2 * nw + j]
+      end
+      redis.call('HSET', dk, unpack(set))
     else
       for _ = 1, 2 * nw do out[#out + 1] = '0' end
     end
@@ -171,17 +185,21 @@ end
 return out
 """
 )
-# ARGV: per_day, retention, score ttl, row ttl, entities (JSON, one entry per pair of keys:
-# [[bucket field, increment, ...], [day field, increment, ...], [prune before day] or [],
-# [oldest day incremented] or []]), then the SETs and the stats as before.
+# ARGV: per_day, windows, retention, score ttl, row ttl, entities (JSON, one entry per pair of
+# keys: [[bucket field, increment, ...], [day field, increment, ...], [prune before day] or [],
+# [oldest day incremented] or []]), then the SETs and the stats as before. An entity's cached
+# sums (see _READ) get each increment of a bucket inside their windows (additions only, as
+# summing the buckets would); they are dropped when pruning deletes a day they cover.
 _WRITE = (
     _MIGRATE
     + """
-local retention, score_ttl, row_ttl = ARGV[2], ARGV[3], ARGV[4]
+local retention, score_ttl, row_ttl = ARGV[3], ARGV[4], ARGV[5]
 local k = 1
-for _, e in ipairs(cjson.decode(ARGV[5])) do
+for _, e in ipairs(cjson.decode(ARGV[6])) do
   local hk, dk = KEYS[k], KEYS[k + 1]; k = k + 2
   if not migrate(hk, dk) then redis.call('HSET', dk, 'ok', '1') end
+  local c = redis.call('HMGET', dk, unpack(CF))
+  local qb = c[1] and tonumber(c[1])
   local was = tonumber(redis.call('HGET', dk, 'lo') or 'none')
   local lo = was
   if #e[3] > 0 then  -- days before this one can never enter a window again
@@ -194,20 +212,43 @@ for _, e in ipairs(cjson.decode(ARGV[5])) do
           for b = day * P, day * P + P - 1 do f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b end
           redis.call('HDEL', hk, unpack(f))
           redis.call('HDEL', dk, 'n:' .. day, 'v:' .. day)
+          if qb and day * P + P > qb - maxw * P and day * P <= qb then qb = false end
         end
       end
     end
     if lo == nil or lo < pd then lo = pd end
   end
   local inc, days = e[1], e[2]
-  for i = 1, #inc, 2 do redis.call('HINCRBYFLOAT', hk, inc[i], inc[i + 1]) end
+  local changed = false
+  for i = 1, #inc, 2 do
+    local f, x = inc[i], inc[i + 1]
+    redis.call('HINCRBYFLOAT', hk, f, x)
+    local b = qb and tonumber(string.sub(f, 3))
+    if b and b <= qb then
+      local slot = string.byte(f) == 110 and 2 or 3  -- 110 is 'n': the count
+      for j = 1, nw do
+        if qb - W[j] * P < b then
+          local at = 2 * j - 2 + slot
+          c[at] = string.format('%.17g', tonumber(c[at]) + tonumber(x))
+          changed = true
+        end
+      end
+    end
+  end
   for i = 1, #days, 2 do redis.call('HINCRBYFLOAT', dk, days[i], days[i + 1]) end
+  if c[1] and not qb then
+    redis.call('HDEL', dk, unpack(CF))
+  elseif changed then
+    local set = {}
+    for j = 2, 2 * nw + 1 do set[#set + 1] = CF[j]; set[#set + 1] = c[j] end
+    redis.call('HSET', dk, unpack(set))
+  end
   if #e[4] > 0 and (lo == nil or e[4][1] < lo) then lo = e[4][1] end
   if lo ~= nil and lo ~= was then redis.call('HSET', dk, 'lo', tostring(lo)) end
   redis.call('EXPIRE', hk, retention)
   redis.call('EXPIRE', dk, retention)
 end
-local a = 6
+local a = 7
 local n_sets = tonumber(ARGV[a]); a = a + 1
 for _ = 1, n_sets do
   local ttl = ARGV[a]; a = a + 1
@@ -258,7 +299,7 @@ class RedisFeatureStore:
         for kind, entity, qb in queries:
             per.setdefault((kind, entity), {})[qb] = None
         keys = [self.names.score(e) for e in event_ids]
-        args: list[int] = [per_day, len(event_ids), len(windows), *windows]
+        args: list[int | bytes] = [per_day, orjson.dumps(windows), len(event_ids)]
         for (kind, entity), qbs in per.items():
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
             args += [len(qbs), *qbs]
@@ -317,6 +358,7 @@ class RedisFeatureStore:
         score_ttl_s: int,
         row_ttl_s: int,
         per_day: int,
+        windows: tuple[int, ...],
         prune: dict[tuple[str, str], int] | None = None,
         stats: dict[str, dict[str, float]] | None = None,
         stats_ttl_s: int = 3600,
@@ -342,7 +384,9 @@ class RedisFeatureStore:
             st += [stats_ttl_s, len(fields)]
             for f, v in fields.items():
                 st += [f, v]
-        args = [per_day, self.retention_s, score_ttl_s, row_ttl_s, blob, len(sets) // 2, *sets, *st]
+        args: list[bytes | str | int | float] = [per_day, orjson.dumps(windows), self.retention_s]
+        args += [score_ttl_s, row_ttl_s, blob]
+        args += [len(sets) // 2, *sets, *st]
         self._write(keys=keys, args=args, client=client)
 
     def get_rows(self, event_ids: list[str]) -> list[bytes | None]:

@@ -40,7 +40,7 @@ from core.names import Names
 from core.settings import Settings
 from core.snapshots import SnapshotStore
 from models import online
-from models.features import FEATURE_NAMES, FeatureSpec, row_features
+from models.features import FEATURE_NAMES, WINDOWS_DAYS, FeatureSpec, row_features
 from models.serving import ONLINE
 from streams.control import answer
 from streams.offline import OfflineStore
@@ -166,7 +166,7 @@ class Learner:
             w.set(self.names.label_seen(lab.event_id), b"1", ex=self.s.label_horizon_s)
             learned += 1
         if inc.terminal:  # frauds on the transactions' buckets, in the same MULTI
-            self.store.write(inc, {}, {}, 0, 0, self.spec.per_day, client=w)
+            self.store.write(inc, {}, {}, 0, 0, self.spec.per_day, WINDOWS_DAYS, client=w)
         stats = self.names.learner_stats()
         w.hincrby(stats, "learned", learned)
         w.hincrby(stats, "unknown", unknown)

@@ -183,6 +183,7 @@ class Scorer:
             self.s.score_ttl_s,
             self.s.label_horizon_s,
             self.spec.per_day,
+            WINDOWS_DAYS,
             prune,
             stats={self.names.live(int(now)): live},
         )
