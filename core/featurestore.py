@@ -85,11 +85,11 @@ local P = tonumber(ARGV[1])
 local W = cjson.decode(ARGV[2])
 local nw = #W
 local maxw = W[nw]
-local CF = {'q'}  -- the cached sums: q = their query bucket, then c1.. (count, value per window)
-for i = 1, 2 * nw do CF[i + 1] = 'c' .. i end
-local function migrate(hk, dk)
-  if redis.call('HEXISTS', dk, 'ok') == 1 then return true end
-  redis.call('DEL', dk)
+-- an entity's state in its day hash: ok (day totals complete), lo (no data before that day),
+-- q (the bucket of the cached sums), then c1.. (count, value per window)
+local SF = {'ok', 'lo', 'q'}
+for i = 1, 2 * nw do SF[i + 3] = 'c' .. i end
+local function migrate(hk, dk)  -- dk has no 'ok': every writer sets it, so dk does not exist
   local flat = redis.call('HGETALL', hk)
   if #flat == 0 then return false end
   local tot, lo = {}, nil
@@ -109,11 +109,18 @@ local function migrate(hk, dk)
   if ttl > 0 then redis.call('PEXPIRE', dk, ttl) end
   return true
 end
+-- SF of an entity, its old state migrated first; nil for an entity with no data at all
+local function state(hk, dk)
+  local st = redis.call('HMGET', dk, unpack(SF))
+  if st[1] then return st end
+  if migrate(hk, dk) then return redis.call('HMGET', dk, unpack(SF)) end
+  return nil
+end
 """
 # ARGV: per_day, windows, n_scores, then per entity (two keys: buckets, day totals) its number
 # of query buckets and the query buckets. Returns the scores, then per query 2 * n_windows sums
 # (count, value per window) as strings (%.17g: exact). The sums of an entity's last query are
-# kept in its day hash (CF) and kept up to date by every write, so the next query at the same
+# kept in its day hash (SF) and kept up to date by every write, so the next query at the same
 # bucket (most transactions of a busy terminal or card) reads 7 fields.
 _READ = (
     _MIGRATE
@@ -136,12 +143,14 @@ local function partial(hk, base, first, last)
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
 -- buckets after qb's hour of the day w days before
-local function sums(hk, dk, qb)
+local function sums(hk, dk, qb, lo)
   local d = math.floor(qb / P)
   local h = qb - d * P
   local f = {}
-  for k = 0, maxw do f[2 * k + 1] = 'n:' .. (d - k); f[2 * k + 2] = 'v:' .. (d - k) end
-  local t = redis.call('HMGET', dk, unpack(f))
+  for k = 0, math.min(maxw, d - (lo or d - maxw)) do
+    f[2 * k + 1] = 'n:' .. (d - k); f[2 * k + 2] = 'v:' .. (d - k)
+  end
+  local t = #f > 0 and redis.call('HMGET', dk, unpack(f)) or {}
   local pn, pv = 0, 0
   if t[1] or t[2] then pn, pv = partial(hk, d * P, 0, h) end
   local cn, cv, k = 0, 0, 1
@@ -163,17 +172,16 @@ while k <= #KEYS do
   local hk, dk = KEYS[k], KEYS[k + 1]
   k = k + 2
   local nq = tonumber(ARGV[a]); a = a + 1
-  local known = migrate(hk, dk)
+  local st = state(hk, dk)
   for _ = 1, nq do
     local qb = tonumber(ARGV[a])
-    local c = known and redis.call('HMGET', dk, unpack(CF))
-    if c and c[1] and tonumber(c[1]) == qb then
-      for j = 2, 2 * nw + 1 do out[#out + 1] = c[j] end
-    elseif known then
-      sums(hk, dk, qb)
+    if st and st[3] and tonumber(st[3]) == qb then
+      for j = 4, 2 * nw + 3 do out[#out + 1] = st[j] end
+    elseif st then
+      sums(hk, dk, qb, tonumber(st[2]))
       local set = {'q', tostring(qb)}
       for j = 1, 2 * nw do
-        set[#set + 1] = CF[j + 1]; set[#set + 1] = out[#out - 2 * nw + j]
+        set[#set + 1] = SF[j + 3]; set[#set + 1] = out[#out - 2 * nw + j]
       end
       redis.call('HSET', dk, unpack(set))
     else
@@ -197,11 +205,17 @@ local retention, score_ttl, row_ttl = ARGV[3], ARGV[4], ARGV[5]
 local k = 1
 for _, e in ipairs(cjson.decode(ARGV[6])) do
   local hk, dk = KEYS[k], KEYS[k + 1]; k = k + 2
-  if not migrate(hk, dk) then redis.call('HSET', dk, 'ok', '1') end
-  local c = redis.call('HMGET', dk, unpack(CF))
+  local inc, days = e[1], e[2]
+  -- the state and the day totals this entry adds to, in one call (then one HSET)
+  local f = {unpack(SF)}
+  for i = 1, #days, 2 do f[#f + 1] = days[i] end
+  local st = redis.call('HMGET', dk, unpack(f))
+  if not st[1] and migrate(hk, dk) then st = redis.call('HMGET', dk, unpack(f)) end
+  local c = {}
+  for j = 3, 2 * nw + 3 do c[j - 2] = st[j] end  -- q, c1..
   local qb = c[1] and tonumber(c[1])
-  local was = tonumber(redis.call('HGET', dk, 'lo') or 'none')
-  local lo = was
+  local was = tonumber(st[2] or 'none')
+  local lo, gone = was, {}
   if #e[3] > 0 then  -- days before this one can never enter a window again
     local pd = e[3][1]
     if lo ~= nil then
@@ -212,13 +226,13 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
           for b = day * P, day * P + P - 1 do f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b end
           redis.call('HDEL', hk, unpack(f))
           redis.call('HDEL', dk, 'n:' .. day, 'v:' .. day)
+          gone['n:' .. day] = true; gone['v:' .. day] = true
           if qb and day * P + P > qb - maxw * P and day * P <= qb then qb = false end
         end
       end
     end
-    if lo == nil or lo < pd then lo = pd end
+    if lo ~= nil and lo < pd then lo = pd end
   end
-  local inc, days = e[1], e[2]
   local changed = false
   for i = 1, #inc, 2 do
     local f, x = inc[i], inc[i + 1]
@@ -235,16 +249,21 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
       end
     end
   end
-  for i = 1, #days, 2 do redis.call('HINCRBYFLOAT', dk, days[i], days[i + 1]) end
-  if c[1] and not qb then
-    redis.call('HDEL', dk, unpack(CF))
-  elseif changed then
-    local set = {}
-    for j = 2, 2 * nw + 1 do set[#set + 1] = CF[j]; set[#set + 1] = c[j] end
-    redis.call('HSET', dk, unpack(set))
-  end
   if #e[4] > 0 and (lo == nil or e[4][1] < lo) then lo = e[4][1] end
-  if lo ~= nil and lo ~= was then redis.call('HSET', dk, 'lo', tostring(lo)) end
+  local set = {}
+  if not st[1] then set = {'ok', '1'} end
+  for i = 1, #days, 2 do  -- day totals, read above (a day pruned just now restarts at 0)
+    local now = st[#SF + (i + 1) / 2]
+    now = now and not gone[days[i]] and tonumber(now) or 0
+    set[#set + 1] = days[i]; set[#set + 1] = string.format('%.17g', now + tonumber(days[i + 1]))
+  end
+  if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
+  if c[1] and not qb then
+    redis.call('HDEL', dk, unpack(SF, 3))
+  elseif changed then
+    for j = 2, 2 * nw + 1 do set[#set + 1] = SF[j + 2]; set[#set + 1] = c[j] end
+  end
+  if #set > 0 then redis.call('HSET', dk, unpack(set)) end
   redis.call('EXPIRE', hk, retention)
   redis.call('EXPIRE', dk, retention)
 end

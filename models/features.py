@@ -217,7 +217,11 @@ def vector(
         # amount over the card's usual amount (the window's mean, this transaction included):
         # a compromised card's inflated amounts stand out against its own history.
         out.append(amount * n / total if total > 0 else 1.0)
-    for n, frauds in _plus(term_base, window_sums(terminal, b - spec.delay_buckets, spans)):
+    if term_base is None or terminal:
+        term_sums = _plus(term_base, window_sums(terminal, b - spec.delay_buckets, spans))
+    else:  # nothing of this batch on the terminal yet: the stored sums alone
+        term_sums = term_base
+    for n, frauds in term_sums:
         out += [n, frauds / n if n else 0.0]
     return finite(out)
 
