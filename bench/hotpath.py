@@ -201,10 +201,13 @@ def compare(ref: str) -> None:
     env = {**os.environ, "RW_HOT_REPEATS": "1", "RW_HOT_PARTS": parts, "RW_HOT_JSON": "1"}
     for _ in range(REPEATS):
         for name, tree in ((ref, base), ("this tree", here)):
-            out = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve())], cwd=tree, check=True, text=True,
+            run = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve())], cwd=tree, text=True,
                 env={**env, "PYTHONPATH": str(tree)}, capture_output=True,
-            ).stdout  # fmt: skip
+            )  # fmt: skip
+            if run.returncode:
+                sys.exit(f"{name} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+            out = run.stdout
             one = json.loads(out.strip().splitlines()[-1])
             for k, v in one.items():
                 got[name].setdefault(k, []).extend(v)

@@ -18,23 +18,31 @@ local W = cjson.decode(ARGV[2])
 local nw = #W
 local maxw = W[nw]
 -- an entity's state in its day hash: ok (day totals complete), lo (no data before that day),
--- q (the bucket of the cached sums), then c1.. (count, value per window)
+-- q (the bucket of the cached sums), then c1.. (count, value per window). Per day: n:/v: its
+-- totals, a:/z: the first and last of its buckets holding data (as an offset in the day).
 local SF = {'ok', 'lo', 'q'}
 for i = 1, 2 * nw do SF[i + 3] = 'c' .. i end
 local function migrate(hk, dk)  -- dk has no 'ok': every writer sets it, so dk does not exist
   local flat = redis.call('HGETALL', hk)
   if #flat == 0 then return false end
-  local tot, lo = {}, nil
+  local tot, lo, first, last = {}, nil, {}, {}
   for i = 1, #flat, 2 do
     local f = flat[i]
-    local d = math.floor(tonumber(string.sub(f, 3)) / P)
+    local b = tonumber(string.sub(f, 3))
+    local d = math.floor(b / P)
     local name = string.sub(f, 1, 2) .. d
     tot[name] = (tot[name] or 0) + tonumber(flat[i + 1])
+    first[d] = math.min(first[d] or P, b - d * P)
+    last[d] = math.max(last[d] or -1, b - d * P)
     if lo == nil or d < lo then lo = d end
   end
   local args = {'ok', '1', 'lo', tostring(lo)}
   for name, v in pairs(tot) do
     args[#args + 1] = name; args[#args + 1] = string.format('%.17g', v)
+  end
+  for d, h in pairs(first) do
+    args[#args + 1] = 'a:' .. d; args[#args + 1] = tostring(h)
+    args[#args + 1] = 'z:' .. d; args[#args + 1] = tostring(last[d])
   end
   redis.call('HSET', dk, unpack(args))
   local ttl = redis.call('PTTL', hk)
@@ -53,7 +61,9 @@ end
 # of query buckets and the query buckets. Returns the scores, then per query 2 * n_windows sums
 # (count, value per window) as strings (%.17g: exact). The sums of an entity's last query are
 # kept in its day hash (SF) and kept up to date by every write, so the next query at the same
-# bucket (most transactions of a busy terminal or card) reads 7 fields.
+# bucket (most transactions of a busy terminal or card) reads 9 fields. A boundary day's
+# buckets are read only where its first and last bucket holding data (a:, z:) do not already
+# settle the part inside the window (all of the day, or none of it).
 READ = (
     _MIGRATE
     + """
@@ -73,28 +83,48 @@ local function partial(hk, base, first, last)
   end
   return sn, sv
 end
+-- buckets first .. last of a day with totals tn, tv and data only in buckets a .. z of it
+local function part(hk, day, first, last, tn, tv, a, z)
+  if not (tn or tv) then return 0, 0 end
+  a, z = tonumber(a) or 0, tonumber(z) or P - 1
+  if first <= a and z <= last then return tonumber(tn or '0'), tonumber(tv or '0') end
+  return partial(hk, day * P, math.max(first, a), math.min(last, z))
+end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
 -- buckets after qb's hour of the day w days before
 local function sums(hk, dk, qb, lo)
   local d = math.floor(qb / P)
   local h = qb - d * P
-  local f = {}
-  for k = 0, math.min(maxw, d - (lo or d - maxw)) do
-    f[2 * k + 1] = 'n:' .. (d - k); f[2 * k + 2] = 'v:' .. (d - k)
+  local kmax = math.min(maxw, d - (lo or d - maxw))
+  if kmax < 0 then  -- no data before the window's end
+    for _ = 1, 2 * nw do out[#out + 1] = '0' end
+    return
   end
-  local t = #f > 0 and redis.call('HMGET', dk, unpack(f)) or {}
-  local pn, pv = 0, 0
-  if t[1] or t[2] then pn, pv = partial(hk, d * P, 0, h) end
+  local f, edge = {}, {0}
+  for k = 0, kmax do f[2 * k + 1] = 'n:' .. (d - k); f[2 * k + 2] = 'v:' .. (d - k) end
+  local nt = #f
+  for i = 1, nw do edge[i + 1] = W[i] end
+  for i = 1, #edge do
+    f[nt + 2 * i - 1] = 'a:' .. (d - edge[i]); f[nt + 2 * i] = 'z:' .. (d - edge[i])
+  end
+  local t = redis.call('HMGET', dk, unpack(f))
+  local function tot(k)
+    if k > kmax then return false, false end
+    return t[2 * k + 1], t[2 * k + 2]
+  end
+  local n0, v0 = tot(0)
+  local pn, pv = part(hk, d, 0, h, n0, v0, t[nt + 1], t[nt + 2])
   local cn, cv, k = 0, 0, 1
   for i = 1, nw do
     local w = W[i]
     while k < w do
-      if t[2 * k + 1] then cn = cn + tonumber(t[2 * k + 1]) end
-      if t[2 * k + 2] then cv = cv + tonumber(t[2 * k + 2]) end
+      local x, y = tot(k)
+      if x then cn = cn + tonumber(x) end
+      if y then cv = cv + tonumber(y) end
       k = k + 1
     end
-    local qn, qv = 0, 0
-    if t[2 * w + 1] or t[2 * w + 2] then qn, qv = partial(hk, (d - w) * P, h + 1, P - 1) end
+    local x, y = tot(w)
+    local qn, qv = part(hk, d - w, h + 1, P - 1, x, y, t[nt + 2 * i + 1], t[nt + 2 * i + 2])
     out[#out + 1] = string.format('%.17g', pn + cn + qn)
     out[#out + 1] = string.format('%.17g', pv + cv + qv)
   end
@@ -127,9 +157,10 @@ return out
 )
 # ARGV: per_day, windows, retention, score ttl, row ttl, entities (JSON, one entry per pair of
 # keys: [[bucket field, increment, ...], [day field, increment, ...], [prune before day] or [],
-# [oldest day incremented] or []]), then the SETs and the stats as before. An entity's cached
-# sums (see READ) get each increment of a bucket inside their windows (additions only, as
-# summing the buckets would); they are dropped when pruning deletes a day they cover.
+# [oldest day incremented] or [], [day, first, last bucket of it incremented, ...]]), then the
+# SETs and the stats as before. An entity's cached sums (see READ) get each increment of a
+# bucket inside their windows (additions only, as summing the buckets would); they are dropped
+# when pruning deletes a day they cover.
 WRITE = (
     _MIGRATE
     + """
@@ -139,8 +170,10 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
   local hk, dk = KEYS[k], KEYS[k + 1]; k = k + 2
   local inc, days = e[1], e[2]
   -- the state and the day totals this entry adds to, in one call (then one HSET)
-  local f = {unpack(SF)}
+  local f, span = {unpack(SF)}, e[5]
   for i = 1, #days, 2 do f[#f + 1] = days[i] end
+  local nd = #f
+  for i = 1, #span, 3 do f[#f + 1] = 'a:' .. span[i]; f[#f + 1] = 'z:' .. span[i] end
   local st = redis.call('HMGET', dk, unpack(f))
   if not st[1] and migrate(hk, dk) then st = redis.call('HMGET', dk, unpack(f)) end
   local c = {}
@@ -157,8 +190,8 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
           local f = {}
           for b = day * P, day * P + P - 1 do f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b end
           redis.call('HDEL', hk, unpack(f))
-          redis.call('HDEL', dk, 'n:' .. day, 'v:' .. day)
-          gone['n:' .. day] = true; gone['v:' .. day] = true
+          redis.call('HDEL', dk, 'n:' .. day, 'v:' .. day, 'a:' .. day, 'z:' .. day)
+          gone[day] = true
           if qb and day * P + P > qb - maxw * P and day * P <= qb then qb = false end
         end
       end
@@ -186,8 +219,15 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
   if not st[1] then set = {'ok', '1'} end
   for i = 1, #days, 2 do  -- day totals, read above (a day pruned just now restarts at 0)
     local now = st[#SF + (i + 1) / 2]
-    now = now and not gone[days[i]] and tonumber(now) or 0
+    now = now and not gone[tonumber(string.sub(days[i], 3))] and tonumber(now) or 0
     set[#set + 1] = days[i]; set[#set + 1] = string.format('%.17g', now + tonumber(days[i + 1]))
+  end
+  for i = 1, #span, 3 do  -- the first and last bucket of the day holding data
+    local day, j = span[i], nd + 2 * ((i - 1) / 3) + 1
+    local a, z = tonumber(st[j]), tonumber(st[j + 1])
+    if gone[day] or a == nil or z == nil then a, z = P, -1 end
+    if span[i + 1] < a then set[#set + 1] = 'a:' .. day; set[#set + 1] = tostring(span[i + 1]) end
+    if span[i + 2] > z then set[#set + 1] = 'z:' .. day; set[#set + 1] = tostring(span[i + 2]) end
   end
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
   if c[1] and not qb then

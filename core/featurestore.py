@@ -126,7 +126,7 @@ class RedisFeatureStore:
         keys: list[str] = []
         # Per entity one JSON entry: redis-py spends microseconds of Python per argument.
         # Increments travel as strings: Lua numbers would lose digits (%.14g).
-        ents: list[tuple[list[str], list[str], list[int], list[int]]] = []
+        ents: list[tuple[list[str], list[str], list[int], list[int], list[int]]] = []
         prune = dict(prune)
         for kind in ("card", "terminal"):
             for entity, buckets in getattr(inc, kind).items():
@@ -142,16 +142,21 @@ class RedisFeatureStore:
                     day[0] += n
                     day[1] += v
                 day_ops: list[str] = []
+                span: list[int] = []  # per day: its first and last bucket incremented
                 for d, (n, v) in days.items():
                     if n:
                         day_ops += [f"n:{d}", repr(n)]
                     if v:
                         day_ops += [f"v:{d}", repr(v)]
+                    hours = [b - d * per_day for b in buckets if b // per_day == d]
+                    span += [d, min(hours), max(hours)]
                 pd = prune.pop((kind, entity), None)
-                ents.append((ops, day_ops, [] if pd is None else [pd], [min(days)] if days else []))
+                ents.append(
+                    (ops, day_ops, [] if pd is None else [pd], [min(days)] if days else [], span)
+                )
         for (kind, entity), pd in prune.items():  # entities read but not incremented
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
-            ents.append(([], [], [pd], []))
+            ents.append(([], [], [pd], [], []))
         return keys, orjson.dumps(ents)
 
     def write(
