@@ -57,8 +57,8 @@ local function state(hk, dk)
   return nil
 end
 """
-# ARGV: per_day, windows, n_scores, then per entity (two keys: buckets, day totals) its number
-# of query buckets and the query buckets. Returns the scores, then per query 2 * n_windows sums
+# ARGV: per_day, windows, n_scores, then the query buckets of each entity (JSON, a list per pair
+# of keys: buckets, day totals). Returns the scores, then per query 2 * n_windows sums
 # (count, value per window) as strings (%.17g: exact). The sums of an entity's last query are
 # kept in its day hash (SF) and kept up to date by every write, so the next query at the same
 # bucket (most transactions of a busy terminal or card) reads 9 fields. A boundary day's
@@ -129,14 +129,12 @@ local function sums(hk, dk, qb, lo)
     out[#out + 1] = string.format('%.17g', pv + cv + qv)
   end
 end
-local a, k = 4, n + 1
-while k <= #KEYS do
+local k = n + 1
+for _, qbs in ipairs(cjson.decode(ARGV[4])) do
   local hk, dk = KEYS[k], KEYS[k + 1]
   k = k + 2
-  local nq = tonumber(ARGV[a]); a = a + 1
   local st = state(hk, dk)
-  for _ = 1, nq do
-    local qb = tonumber(ARGV[a])
+  for _, qb in ipairs(qbs) do
     if st and st[3] and tonumber(st[3]) == qb then
       for j = 4, 2 * nw + 3 do out[#out + 1] = st[j] end
     elseif st then
@@ -149,7 +147,6 @@ while k <= #KEYS do
     else
       for _ = 1, 2 * nw do out[#out + 1] = '0' end
     end
-    a = a + 1
   end
 end
 return out

@@ -103,11 +103,11 @@ class RedisFeatureStore:
         for kind, entity, qb in queries:
             per.setdefault((kind, entity), {})[qb] = None
         keys = [self.names.score(e) for e in event_ids]
-        args: list[int | bytes] = [per_day, orjson.dumps(windows), len(event_ids)]
-        for (kind, entity), qbs in per.items():
+        for kind, entity in per:
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
-            args += [len(qbs), *qbs]
-        res = self._read(keys=keys, args=args)
+        # the query buckets as one JSON argument: redis-py spends ~1 us of Python per argument
+        blob = orjson.dumps([list(q) for q in per.values()])
+        res = self._read(keys=keys, args=[per_day, orjson.dumps(windows), len(event_ids), blob])
         pos, nw = len(event_ids), len(windows)
         out: dict[Query, Sums] = {}
         for (kind, entity), qbs in per.items():
