@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-hotpath bench-score bench-forecast bench-quality bench-quality-system bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-hotpath bench-hotpath-history bench-score bench-forecast bench-quality bench-quality-system bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -75,6 +75,11 @@ bench-pipeline: install
 
 bench-hotpath: install
 	$(BIN)/python -m bench.hotpath
+
+# The hot path's history case (and live traffic) of git ref RW_HOT_BASE (main) and of this tree,
+# alternately in one run.
+bench-hotpath-history: install
+	RW_HOT_PARTS=$${RW_HOT_PARTS:-live,history} $(BIN)/python -m bench.hotpath --compare $${RW_HOT_BASE:-main}
 
 bench-score: install
 	$(BIN)/python -m bench.score_api

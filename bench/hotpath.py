@@ -9,15 +9,28 @@ under the load of other processes (wall times are not). Two measurements:
    straight into Valkey), scored at the end of that history: the per-event cost must not
    grow with an entity's history.
 
-Also the collector's pauses during the live run (gc callbacks). RW_HOT_EVENTS (20000) events
-per measurement, RW_HOT_REPEATS (3).
+Also the collector's pauses during the live run (gc callbacks), and Valkey's own CPU per event
+(``INFO cpu`` before and after, the server's user + system time: the feature store sums windows
+in scripts there). The history entities are written as buckets only (the layout before day
+totals existed) and each gets one transaction first, unmeasured apart: that first read is
+where a store migrates old state. RW_HOT_EVENTS (20000) events per measurement,
+RW_HOT_REPEATS (3), RW_HOT_PARTS (``live,history``).
+
+``--compare REF`` (``make bench-hotpath-history``): the history measurement of the code at git
+``REF`` (exported to a temporary directory) and of this tree, alternately in one run,
+RW_HOT_REPEATS rounds of one repeat each; this file drives both (it only uses what both
+have: ``Scorer.process`` and the store's Redis client).
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,7 +53,12 @@ from riverwatch.streams.scorer import Scorer
 EVENTS = int(os.environ.get("RW_HOT_EVENTS", "20000"))
 BATCH = int(os.environ.get("RW_HOT_BATCH", "500"))
 REPEATS = int(os.environ.get("RW_HOT_REPEATS", "3"))
+PARTS = os.environ.get("RW_HOT_PARTS", "live,history").split(",")
 HIST_ENTITIES = 200
+# the history measurements: the first transaction of each entity (where old state migrates),
+# transactions in one hour (the store's cached window sums serve them), one hour later each
+# round (every read sums windows anew)
+KINDS = ("first read, {}d", "history {}d", "history {}d, new hour")
 
 
 def scorer(settings: Settings) -> Scorer:
@@ -61,12 +79,20 @@ def records(msgs: list[tuple[bytes, bytes]], topic: str) -> list[Record]:
     return [Record(topic, 0, i, k, v, now) for i, (k, v) in enumerate(msgs)]
 
 
-def cpu_per_event(sc: Scorer, recs: list[Record]) -> float:
-    """Thread CPU microseconds per event of ``sc.process`` over ``recs``, batch by batch."""
-    t0 = time.thread_time()
+def redis_cpu(sc: Scorer) -> float:
+    """Valkey's CPU seconds so far (user + system, all its threads)."""
+    info = sc.store.r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def cpu_per_event(sc: Scorer, recs: list[Record]) -> tuple[float, float]:
+    """Microseconds per event of ``sc.process`` over ``recs``, batch by batch: the handler's
+    thread CPU, and Valkey's CPU."""
+    r0, t0 = redis_cpu(sc), time.thread_time()
     for i in range(0, len(recs), BATCH):
         sc.process(recs[i : i + BATCH])
-    return 1e6 * (time.thread_time() - t0) / len(recs)
+    t1 = time.thread_time()
+    return 1e6 * (t1 - t0) / len(recs), 1e6 * (redis_cpu(sc) - r0) / len(recs)
 
 
 def seed_history(sc: Scorer, prefix: str, days: int, end: float) -> None:
@@ -82,31 +108,42 @@ def seed_history(sc: Scorer, prefix: str, days: int, end: float) -> None:
     p.execute()
 
 
-def history_events(prefix: str, n: int, end: float, seed: int) -> list[tuple[bytes, bytes]]:
-    """n transactions on the seeded entities, all at ``end``."""
+def history_events(
+    prefix: str, n: int, end: float, seed: int, tag: str, pairs: bool = False, step_s: float = 0.0
+) -> list[tuple[bytes, bytes]]:
+    """n transactions on the seeded entities at ``end``, or (``step_s``) each round of
+    HIST_ENTITIES transactions ``step_s`` later than the one before (``pairs``: card i with
+    terminal i, each once, for the first read of every entity)."""
     rng = np.random.default_rng(seed)
+    if pairs:
+        ids = np.repeat(np.arange(n)[:, None], 2, axis=1)
+    else:
+        ids = rng.integers(0, HIST_ENTITIES, (n, 2))
     out = []
-    for i, (c, t) in enumerate(rng.integers(0, HIST_ENTITIES, (n, 2))):
+    for i, (c, t) in enumerate(ids):
+        at = end + step_s * (i // HIST_ENTITIES)
         body = (
-            f'{{"event_id":"{prefix}e{i}","timestamp":{end},"card_id":"{prefix}c{c}",'
-            f'"terminal_id":"{prefix}t{t}","amount":{10 + i % 90}}}'
+            f'{{"event_id":"{prefix}e{tag}{i}","timestamp":{at},'
+            f'"card_id":"{prefix}c{c}","terminal_id":"{prefix}t{t}","amount":{10 + i % 90}}}'
         )
         out.append((f"{prefix}c{c}".encode(), body.encode()))
     return out
 
 
-def main() -> None:
-    """Print per-event CPU for live traffic and for entities with 1 and 30 days of history."""
+def measure() -> dict[str, list[list[float]]]:
+    """Per measurement and repeat ``[scorer us, valkey us]`` per event, and the GC pauses."""
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-hot-"))
-    live, hist = [], {1: [], 30: []}
-    pauses: list[float] = []
+    res: dict[str, list[list[float]]] = {"live": [], "gc_pauses_s": []}
+    for days in (1, 30):
+        for k in KINDS:
+            res[k.format(days)] = []
     start: list[float] = []
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             start.append(time.perf_counter())
         elif start:
-            pauses.append(time.perf_counter() - start.pop())
+            res["gc_pauses_s"].append([time.perf_counter() - start.pop()])
 
     with EmbeddedStack(tmp, kafka=False) as stack:
         s = Settings(redis_url=stack.redis_url, data_dir=tmp, topic_prefix="hot-")
@@ -120,27 +157,101 @@ def main() -> None:
         if tune_gc is not None and not os.environ.get("RW_HOT_NO_GC_TUNING"):
             tune_gc()
         for rep in range(REPEATS):
-            msgs = payloads(EVENTS, np.full(EVENTS, time.time()), rep + 1, f"l{rep}-")
-            gc.callbacks.append(on_gc)
-            live.append(cpu_per_event(sc, records(msgs, topic)))
-            gc.callbacks.remove(on_gc)
-            end = time.time() - 3600
+            if "live" in PARTS:
+                msgs = payloads(EVENTS, np.full(EVENTS, time.time()), rep + 1, f"l{rep}-")
+                gc.callbacks.append(on_gc)
+                res["live"].append(list(cpu_per_event(sc, records(msgs, topic))))
+                gc.callbacks.remove(on_gc)
+            if "history" not in PARTS:
+                continue
+            end = time.time() - 30 * 3600
             for days in (1, 30):
                 prefix = f"h{rep}d{days}-"
                 seed_history(sc, prefix, days, end)
-                evs = history_events(prefix, EVENTS // 4, end, rep)
-                hist[days].append(cpu_per_event(sc, records(evs, topic)))
+                first = history_events(prefix, HIST_ENTITIES, end, rep, "f", pairs=True)
+                res[f"first read, {days}d"].append(list(cpu_per_event(sc, records(first, topic))))
+                evs = history_events(prefix, EVENTS // 4, end, rep, "s")
+                res[f"history {days}d"].append(list(cpu_per_event(sc, records(evs, topic))))
+                evs = history_events(prefix, EVENTS // 4, end + 3600, rep, "n", step_s=3600)
+                res[f"history {days}d, new hour"].append(
+                    list(cpu_per_event(sc, records(evs, topic)))
+                )
+    return res
+
+
+def _line(name: str, vals: list[list[float]]) -> str:
+    cpu, rds = [v[0] for v in vals], [v[1] for v in vals]
+    return (
+        f"  {name:<22} scorer CPU per event: median {statistics.median(cpu):6.1f} us "
+        f"(min {min(cpu):.1f}, max {max(cpu):.1f}); Valkey {statistics.median(rds):6.1f} us "
+        f"(min {min(rds):.1f}, max {max(rds):.1f})"
+    )
+
+
+def compare(ref: str) -> None:
+    """History measurements of ``ref`` and of this tree, alternately, REPEATS rounds."""
+    here = Path(__file__).resolve().parents[1]
+    base = Path(tempfile.mkdtemp(prefix="riverwatch-base-"))
+    archive = subprocess.run(
+        ["git", "-C", str(here), "archive", ref], check=True, capture_output=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+    got: dict[str, dict[str, list[list[float]]]] = {ref: {}, "this tree": {}}
+    parts = os.environ.get("RW_HOT_PARTS", "history")
+    env = {**os.environ, "RW_HOT_REPEATS": "1", "RW_HOT_PARTS": parts, "RW_HOT_JSON": "1"}
+    for _ in range(REPEATS):
+        for name, tree in ((ref, base), ("this tree", here)):
+            run = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve())], cwd=tree, text=True,
+                env={**env, "PYTHONPATH": str(tree)}, capture_output=True,
+            )  # fmt: skip
+            if run.returncode:
+                sys.exit(f"{name} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+            out = run.stdout
+            one = json.loads(out.strip().splitlines()[-1])
+            for k, v in one.items():
+                got[name].setdefault(k, []).extend(v)
+    load = os.getloadavg()[0]
+    print(f"\nriverwatch scorer hot path ({parts}): {ref} vs this tree, alternately, "
+          f"{REPEATS} rounds, batches of {BATCH}, load average {load:.2f}")  # fmt: skip
+    for name, res in got.items():
+        print(f" {name}:")
+        report(res)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    """Print per-event CPU for live traffic and for entities with 1 and 30 days of history."""
+    if len(sys.argv) == 3 and sys.argv[1] == "--compare":
+        compare(sys.argv[2])
+        return
+    res = measure()
+    if os.environ.get("RW_HOT_JSON"):
+        print(json.dumps(res))
+        return
     print(f"\nriverwatch scorer hot path (in process, real Valkey, batches of {BATCH}, "
           f"{REPEATS} repeats, load average {os.getloadavg()[0]:.2f})")  # fmt: skip
-    for name, vals in (("live traffic", live), ("1 day of history", hist[1]),
-                       ("30 days of history", hist[30])):  # fmt: skip
-        print(f"  {name:<20} CPU per event: median {statistics.median(vals):6.1f} us "
-              f"(min {min(vals):.1f}, max {max(vals):.1f})")  # fmt: skip
-    ratio = statistics.median(hist[30]) / statistics.median(hist[1])
-    print(f"  30 days / 1 day of history: {ratio:.2f}x")
-    if pauses:
+    report(res)
+    if pauses := [p[0] for p in res["gc_pauses_s"]]:
         print(f"  GC pauses in the live runs: {len(pauses)}, total {1000 * sum(pauses):.0f} ms, "
               f"max {1000 * max(pauses):.1f} ms")  # fmt: skip
+
+
+def report(res: dict[str, list[list[float]]]) -> None:
+    """The measurements' lines, and the 30-day / 1-day ratios."""
+    for name in ("live", *(k.format(d) for k in KINDS for d in (1, 30))):
+        if res.get(name):
+            print(_line(name, res[name]))
+    for k in KINDS[1:]:
+        one, thirty = res.get(k.format(1)), res.get(k.format(30))
+        if one and thirty:
+            ratios = []
+            for i, what in enumerate(("scorer CPU", "Valkey CPU")):
+                m1, m30 = (statistics.median(v[i] for v in x) for x in (one, thirty))
+                ratios.append(f"{what} {m30 / m1:.2f}x")
+            print(
+                f"  30 days / 1 day of history ({k.format('')[:-1].strip()}): " + ", ".join(ratios)
+            )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from riverwatch.core.metrics import count_fills
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet, FeatureSpec
+from riverwatch.models.features import WINDOWS_DAYS, FeatureSet, FeatureSpec
 from riverwatch.models.scoring import Thresholds, score_matrix, score_record
 from riverwatch.models.serving import ModelSet
 from riverwatch.stores.features import RedisFeatureStore
@@ -44,9 +44,11 @@ class SyncScorer:
     def score(self, tx: Transaction) -> dict[str, Any]:
         """The Score record this transaction would get now (its own counters included)."""
         t0 = time.perf_counter()
-        _, cards, terms, _ = self.store.read([], [tx.card_id], [tx.terminal_id])
+        b = self.spec.bucket(tx.epoch)
+        q = [("card", tx.card_id, b), ("terminal", tx.terminal_id, b - self.spec.delay_buckets)]
+        _, base = self.store.read([], q, self.spec.per_day, WINDOWS_DAYS)
         x, fills = self.features.step(
-            self.spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id], terms[tx.terminal_id]
+            self.spec, tx.epoch, tx.amount, tx.attributes, {}, {}, base[q[0]], base[q[1]]
         )
         count_fills(fills, "api")
         res = score_matrix(self.models.current(), np.asarray([x]), self.th, self.features.names)[0]

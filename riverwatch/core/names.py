@@ -69,6 +69,11 @@ class Names:
         """The bucketed counters of one card or terminal (a hash of ``field:bucket``)."""
         return self._key("ent", kind, entity_id)
 
+    def entity_days(self, kind: str, entity_id: str) -> str:
+        """Day totals of one card or terminal's counters (stores.features), beside
+        :meth:`entity`."""
+        return self._key("entd", kind, entity_id)
+
     def model_snapshot(self, name: str) -> str:
         """The latest snapshot (bytes) of an online model."""
         return self._key("model", name, "snapshot")

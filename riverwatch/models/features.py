@@ -56,6 +56,8 @@ FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 # A bucket's values: card -> [count, amount_sum]; terminal -> [count, fraud_count].
 Buckets = MutableMapping[int, list[float]]
+# (count, value) sums per window of WINDOWS_DAYS, as window_sums returns them.
+Sums = list[tuple[float, float]]
 
 ATTR_PREFIX = "attr_"
 # What a missing, null or non-numeric attribute scores as. Zero, not NaN: the online model
@@ -120,6 +122,11 @@ class FeatureSpec:
     def oldest_needed(self, bucket: int) -> int:
         """Buckets older than this can never enter a window again (safe to prune)."""
         return bucket - self.delay_buckets - max(WINDOWS_DAYS) * self.per_day + 1
+
+    def prune_day(self, bucket: int) -> int:
+        """Days before this one (``bucket // per_day``) hold only buckets a window reaching
+        ``bucket`` or later can never see: the feature store deletes them whole."""
+        return self.oldest_needed(bucket) // self.per_day
 
     @property
     def retention_s(self) -> int:
@@ -189,25 +196,40 @@ def vector(
     amount: float,
     card: Mapping[int, list[float]],
     terminal: Mapping[int, list[float]],
+    card_base: Sums | None = None,
+    term_base: Sums | None = None,
 ) -> list[float]:
     """:func:`compute` as a list in :data:`FEATURE_NAMES` order (the hot path uses this).
 
-    Always finite (:func:`finite`), whatever the buckets hold.
+    ``card_base`` and ``term_base`` are window sums of buckets held elsewhere (the feature
+    store's, as of before this batch: stores.features), added to those of ``card`` and
+    ``terminal`` (this batch's own increments). Always finite (:func:`finite`), whatever the
+    buckets hold.
     """
     amount = safe_amount(amount)
     b = spec.bucket(epoch)
     spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
     out = [amount, *calendar(epoch)]
-    card_sums = window_sums(card, b, spans)
+    card_sums = _plus(card_base, window_sums(card, b, spans))
     for n, total in card_sums:
         out += [n, total / n if n else 0.0]
     for n, total in card_sums[1:]:
         # amount over the card's usual amount (the window's mean, this transaction included):
         # a compromised card's inflated amounts stand out against its own history.
         out.append(amount * n / total if total > 0 else 1.0)
-    for n, frauds in window_sums(terminal, b - spec.delay_buckets, spans):
+    if term_base is None or terminal:
+        term_sums = _plus(term_base, window_sums(terminal, b - spec.delay_buckets, spans))
+    else:  # nothing of this batch on the terminal yet: the stored sums alone
+        term_sums = term_base
+    for n, frauds in term_sums:
         out += [n, frauds / n if n else 0.0]
     return finite(out)
+
+
+def _plus(base: Sums | None, sums: Sums) -> Sums:
+    if base is None:
+        return sums
+    return [(bn + n, bv + v) for (bn, bv), (n, v) in zip(base, sums, strict=True)]
 
 
 def step(
@@ -216,16 +238,20 @@ def step(
     amount: float,
     card: Buckets,
     terminal: Buckets,
+    card_base: Sums | None = None,
+    term_base: Sums | None = None,
 ) -> list[float]:
     """Apply one transaction to its entities' buckets and return its feature vector.
 
     The one order of operations every user shares (stream, sync scoring, offline replay):
     count the transaction on its card, compute the features, then count it on its terminal.
-    The card counts :func:`safe_amount` (so must the counters a caller stores).
+    The card counts :func:`safe_amount` (so must the counters a caller stores). The bases are
+    window sums of stored buckets (see :func:`vector`): the stream passes the feature
+    store's, for the windows ending at this transaction's bucket and ``delay_buckets`` before.
     """
     b = spec.bucket(epoch)
     apply_card(card, b, safe_amount(amount))
-    out = vector(spec, epoch, amount, card, terminal)
+    out = vector(spec, epoch, amount, card, terminal, card_base, term_base)
     apply_terminal(terminal, b)
     return out
 
@@ -358,9 +384,11 @@ class FeatureSet:
         attributes: Mapping[str, Any],
         card: Buckets,
         terminal: Buckets,
+        card_base: Sums | None = None,
+        term_base: Sums | None = None,
     ) -> tuple[list[float], list[tuple[str, str]]]:
         """:func:`step` plus the attribute columns: the row every scorer stores and scores."""
-        x = step(spec, epoch, amount, card, terminal)
+        x = step(spec, epoch, amount, card, terminal, card_base, term_base)
         if not self.attributes:
             return x, []
         extra, fills = self.extract(attributes)

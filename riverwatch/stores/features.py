@@ -1,10 +1,25 @@
 """The online feature store: per-entity time-bucketed counters in Redis, one pipeline per batch.
 
-An entity (card or terminal) is one hash: field ``n:<bucket>`` counts transactions and
-``v:<bucket>`` holds the second value (a card's amount sum, a terminal's fraud count).
-Increments are commutative (HINCRBYFLOAT), so any worker may update any entity.
-A scored event's own score key doubles as its "already applied" marker: the score and the
-counter increments are written in one atomic script, so a replayed event is never counted twice.
+An entity (card or terminal) is two hashes. ``Names.entity`` holds its buckets: field
+``n:<bucket>`` counts transactions and ``v:<bucket>`` holds the second value (a card's amount
+sum, a terminal's fraud count). ``Names.entity_days`` holds the same counters summed per day
+(``n:<day>``, ``v:<day>``, day = ``bucket // per_day``), plus ``ok`` (the day totals are
+complete) and ``lo`` (no day before it holds data).
+
+Reads never bring buckets back to Python: a script sums the windows each transaction needs
+where the data lives, from at most ``max(windows) + 1`` day totals and the buckets of the
+four days a window boundary cuts (the current day, and the days 1, 7 and 30 before it), so a
+read costs the same whatever an entity's history. Every sum is a plain addition of stored
+values (no running total that subtracts what leaves a window), so the features are those of
+summing the buckets (models.features.window_sums) up to the order of float additions.
+
+Increments are commutative (HINCRBYFLOAT), so any worker may update any entity, and the
+learner adds late frauds to old buckets the same way (one script, both hashes). A scored
+event's own score key doubles as its "already applied" marker: the score and the counter
+increments are written in one atomic script, so a replayed event is never counted twice.
+
+State written before day totals existed (only ``Names.entity``) is migrated on its first read
+or write: the script rebuilds the day totals from the buckets, once, atomically.
 """
 
 from __future__ import annotations
@@ -17,6 +32,7 @@ import orjson
 import redis
 
 from riverwatch.core.names import Names
+from riverwatch.stores.feature_scripts import READ, WRITE
 
 Buckets = dict[int, list[float]]
 
@@ -57,86 +73,91 @@ class Increments:
         vals[1] += v
 
 
-# Why Lua: redis-py spends ~10 us of Python per pipelined command, and a batch needs ~10
-# commands per transaction; one script call per batch moves that loop into the server (and
-# makes the write atomic). On Redis Cluster the keys of one call must share a slot, so a
-# cluster deployment has to split batches by slot before calling these.
-_READ = """
-local n = tonumber(ARGV[1])
-local out = {}
-for i = 1, n do out[i] = redis.call('GET', KEYS[i]) or false end
-for i = n + 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
-return out
-"""
-_WRITE = """
-local retention, score_ttl, row_ttl = ARGV[1], ARGV[2], ARGV[3]
-local a, k = 5, 1
-for _, e in ipairs(cjson.decode(ARGV[4])) do
-  local key, inc, old = KEYS[k], e[1], e[2]; k = k + 1
-  for i = 1, #inc, 2 do redis.call('HINCRBYFLOAT', key, inc[i], inc[i + 1]) end
-  for i = 1, #old do redis.call('HDEL', key, old[i]) end
-  redis.call('EXPIRE', key, retention)
-end
-local n_sets = tonumber(ARGV[a]); a = a + 1
-for _ = 1, n_sets do
-  local ttl = ARGV[a]; a = a + 1
-  redis.call('SET', KEYS[k], ARGV[a], 'EX', ttl == 's' and score_ttl or row_ttl)
-  k = k + 1; a = a + 1
-end
-local n_stats = tonumber(ARGV[a]); a = a + 1
-for _ = 1, n_stats do
-  local key = KEYS[k]; k = k + 1
-  local ttl = ARGV[a]; a = a + 1
-  local n_f = tonumber(ARGV[a]); a = a + 1
-  for _ = 1, n_f do
-    redis.call('HINCRBYFLOAT', key, ARGV[a], ARGV[a + 1]); a = a + 2
-  end
-  redis.call('EXPIRE', key, ttl)
-end
-return k - 1
-"""
+# One query: (kind, entity, bucket) -> the (count, value) sums of each window ending there.
+Query = tuple[str, str, int]
+Sums = list[tuple[float, float]]
 
 
 class RedisFeatureStore:
-    """Reads and writes entity buckets, scores and feature rows in one round trip each."""
+    """Reads window sums and writes entity counters, scores and feature rows, in one round
+    trip each."""
 
     def __init__(self, client: redis.Redis, names: Names, retention_s: int):
         self.r = client
         self.names = names
         self.retention_s = retention_s
-        self._read = client.register_script(_READ)
-        self._write = client.register_script(_WRITE)
+        self._read = client.register_script(READ)
+        self._write = client.register_script(WRITE)
 
     def read(
         self,
         event_ids: list[str],
-        cards: Iterable[str],
-        terminals: Iterable[str],
-        prune_before: dict[tuple[str, str], int] | None = None,
-    ) -> tuple[list[bytes | None], dict[str, Buckets], dict[str, Buckets], dict[str, list[bytes]]]:
-        """Existing scores of ``event_ids`` and the buckets of each card and terminal.
-
-        Returns (scores, card_buckets, terminal_buckets, stale) where ``stale`` maps an entity
-        key to the fields older than ``prune_before[(kind, id)]``, for :meth:`write` to delete.
-        """
-        cards, terminals = list(cards), list(terminals)
+        queries: Iterable[Query],
+        per_day: int,
+        windows: tuple[int, ...],
+    ) -> tuple[list[bytes | None], dict[Query, Sums]]:
+        """Existing scores of ``event_ids`` and, per query ``(kind, entity, bucket)``, the stored
+        (count, value) sums over ``(bucket - w * per_day, bucket]`` for each ``w`` of
+        ``windows`` (days, ascending)."""
+        per: dict[tuple[str, str], dict[int, None]] = {}
+        for kind, entity, qb in queries:
+            per.setdefault((kind, entity), {})[qb] = None
         keys = [self.names.score(e) for e in event_ids]
-        keys += [self.names.entity("card", c) for c in cards]
-        keys += [self.names.entity("terminal", t) for t in terminals]
-        res = self._read(keys=keys, args=[len(event_ids)])
-        scores = res[: len(event_ids)]
-        prune_before = prune_before or {}
-        stale: dict[str, list[bytes]] = {}
-        out: list[dict[str, Buckets]] = [{}, {}]
-        pos = len(event_ids)
-        for slot, (kind, ids) in enumerate((("card", cards), ("terminal", terminals))):
-            for eid in ids:
-                buckets, old = parse_hash(res[pos], prune_before.get((kind, eid)))
-                out[slot][eid] = buckets
-                if old:
-                    stale[keys[pos]] = old
-                pos += 1
-        return scores, out[0], out[1], stale
+        for kind, entity in per:
+            keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
+        # the query buckets as one JSON argument: redis-py spends ~1 us of Python per argument
+        blob = orjson.dumps([list(q) for q in per.values()])
+        res = self._read(keys=keys, args=[per_day, orjson.dumps(windows), len(event_ids), blob])
+        pos, nw = len(event_ids), len(windows)
+        out: dict[Query, Sums] = {}
+        for (kind, entity), qbs in per.items():
+            for qb in qbs:
+                v = res[pos : pos + 2 * nw]
+                out[(kind, entity, qb)] = [
+                    (float(v[i]), float(v[i + 1])) for i in range(0, 2 * nw, 2)
+                ]
+                pos += 2 * nw
+        return res[: len(event_ids)], out
+
+    def _entities(
+        self, inc: Increments, per_day: int, prune: dict[tuple[str, str], int]
+    ) -> tuple[list[str], bytes]:
+        """Keys and the JSON entity argument of :data:`WRITE`."""
+        keys: list[str] = []
+        # Per entity one JSON entry: redis-py spends microseconds of Python per argument.
+        # Increments travel as strings: Lua numbers would lose digits (%.14g).
+        ents: list[tuple[list[str], list[str], list[int], list[int], list[int]]] = []
+        prune = dict(prune)
+        for kind in ("card", "terminal"):
+            for entity, buckets in getattr(inc, kind).items():
+                keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
+                ops: list[str] = []
+                days: dict[int, list[float]] = {}
+                for b, (n, v) in buckets.items():
+                    if n:
+                        ops += [f"n:{b}", repr(n)]
+                    if v:
+                        ops += [f"v:{b}", repr(v)]
+                    day = days.setdefault(b // per_day, [0.0, 0.0])
+                    day[0] += n
+                    day[1] += v
+                day_ops: list[str] = []
+                span: list[int] = []  # per day: its first and last bucket incremented
+                for d, (n, v) in days.items():
+                    if n:
+                        day_ops += [f"n:{d}", repr(n)]
+                    if v:
+                        day_ops += [f"v:{d}", repr(v)]
+                    hours = [b - d * per_day for b in buckets if b // per_day == d]
+                    span += [d, min(hours), max(hours)]
+                pd = prune.pop((kind, entity), None)
+                ents.append(
+                    (ops, day_ops, [] if pd is None else [pd], [min(days)] if days else [], span)
+                )
+        for (kind, entity), pd in prune.items():  # entities read but not incremented
+            keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
+            ents.append(([], [], [pd], [], []))
+        return keys, orjson.dumps(ents)
 
     def write(
         self,
@@ -145,48 +166,37 @@ class RedisFeatureStore:
         rows: dict[str, bytes],
         score_ttl_s: int,
         row_ttl_s: int,
-        stale: dict[str, list[bytes]] | None = None,
+        per_day: int,
+        windows: tuple[int, ...],
+        prune: dict[tuple[str, str], int] | None = None,
         stats: dict[str, dict[str, float]] | None = None,
         stats_ttl_s: int = 3600,
+        client: redis.client.Pipeline | None = None,
     ) -> None:
-        """Apply increments, store scores and feature rows, prune stale fields, and add to the
-        ``stats`` hashes (key -> field -> increment; for dashboards): one atomic call."""
-        stale = dict(stale or {})
-        keys: list[str] = []
-        # Per entity [[field, increment, ...], [stale field, ...]], as one JSON argument: redis-py
-        # spends microseconds of Python per argument, and these were ~14 per transaction.
-        # Increments travel as strings: Lua numbers would lose digits (%.14g).
-        ents: list[tuple[list[str], list[str]]] = []
-        for kind in ("card", "terminal"):
-            for entity, buckets in getattr(inc, kind).items():
-                key = self.names.entity(kind, entity)
-                keys.append(key)
-                ops: list[str] = []
-                for b, (n, v) in buckets.items():
-                    if n:
-                        ops += [f"n:{b}", repr(n)]
-                    if v:
-                        ops += [f"v:{b}", repr(v)]
-                ents.append((ops, [f.decode() for f in stale.pop(key, [])]))
-        for key, old in stale.items():  # entities read but not incremented in this batch
-            keys.append(key)
-            ents.append(([], [f.decode() for f in old]))
+        """Apply increments, store scores and feature rows, delete the days before
+        ``prune[(kind, entity)]`` (they can never enter a window again), and add to the
+        ``stats`` hashes (key -> field -> increment; for dashboards): one atomic call.
+
+        With ``client`` (a pipeline), the call is queued there instead (the learner's MULTI).
+        """
+        keys, blob = self._entities(inc, per_day, prune or {})
         sets: list[bytes | str | int | float] = []
-        for eid, blob in scores.items():
+        for eid, sblob in scores.items():
             keys.append(self.names.score(eid))
-            sets += ["s", blob]
-        for eid, blob in rows.items():
+            sets += ["s", sblob]
+        for eid, rblob in rows.items():
             keys.append(self.names.feature_row(eid))
-            sets += ["r", blob]
+            sets += ["r", rblob]
         st: list[bytes | str | int | float] = [len(stats or {})]
         for key, fields in (stats or {}).items():
             keys.append(key)
             st += [stats_ttl_s, len(fields)]
             for f, v in fields.items():
                 st += [f, v]
-        blob = orjson.dumps(ents)
-        args = [self.retention_s, score_ttl_s, row_ttl_s, blob, len(sets) // 2, *sets, *st]
-        self._write(keys=keys, args=args)
+        args: list[bytes | str | int | float] = [per_day, orjson.dumps(windows), self.retention_s]
+        args += [score_ttl_s, row_ttl_s, blob]
+        args += [len(sets) // 2, *sets, *st]
+        self._write(keys=keys, args=args, client=client)
 
     def get_rows(self, event_ids: list[str]) -> list[bytes | None]:
         """The stored feature rows of ``event_ids`` (None where unknown or expired)."""

@@ -39,7 +39,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.models import online
-from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, row_features
+from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS, FeatureSpec, row_features
 from riverwatch.models.serving import ONLINE
 from riverwatch.stores.features import Increments, RedisFeatureStore
 from riverwatch.stores.offline import OfflineStore
@@ -166,10 +166,8 @@ class Learner:
                 inc.add("terminal", row["terminal_id"], self.spec.bucket(row["epoch"]), 0, 1.0)
             w.set(self.names.label_seen(lab.event_id), b"1", ex=self.s.label_horizon_s)
             learned += 1
-        for terminal, buckets in inc.terminal.items():
-            key = self.names.entity("terminal", terminal)
-            for b, (_, frauds) in buckets.items():
-                w.hincrbyfloat(key, f"v:{b}", frauds)
+        if inc.terminal:  # frauds on the transactions' buckets, in the same MULTI
+            self.store.write(inc, {}, {}, 0, 0, self.spec.per_day, WINDOWS_DAYS, client=w)
         stats = self.names.learner_stats()
         w.hincrby(stats, "learned", learned)
         w.hincrby(stats, "unknown", unknown)

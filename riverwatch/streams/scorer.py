@@ -1,7 +1,8 @@
 """The scoring handler: a micro-batch of transactions in, scores (and alerts) out.
 
 Per batch: validate each record (bad ones -> deadletter), one Redis round trip to read the
-card and terminal buckets and the already-scored markers, features in event order, one
+already-scored markers and the stored window sums of each card and terminal (summed in Redis:
+stores.features), features in event order, one
 vectorized predict, one MULTI/EXEC to write counters, scores and feature rows.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -20,12 +22,12 @@ from riverwatch.core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from riverwatch.core.names import Names
 from riverwatch.core.rejects import tally
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet, FeatureSpec, safe_amount
+from riverwatch.models.features import WINDOWS_DAYS, Buckets, FeatureSet, FeatureSpec, safe_amount
 from riverwatch.models.livestats import batch_stats
 from riverwatch.models.scoring import Thresholds, score_matrix, score_record
 from riverwatch.models.serving import ModelSet
 from riverwatch.monitors.dataquality.rows import OPTIONAL, row_quality
-from riverwatch.stores.features import Increments, RedisFeatureStore
+from riverwatch.stores.features import Increments, Query, RedisFeatureStore
 from riverwatch.streams.forecasting import DerivedSeries
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_batch
 
@@ -64,22 +66,31 @@ class Scorer:
             outs += self._score(txs)
         return outs
 
-    def _prune_marks(self, txs: list[tuple[Record, Transaction]]) -> dict[tuple[str, str], int]:
-        marks: dict[tuple[str, str], int] = {}
+    def _queries(
+        self, txs: list[tuple[Record, Transaction]]
+    ) -> tuple[list[Query], dict[tuple[str, str], int]]:
+        """The window sums a batch needs from the store, and the days each entity may prune."""
+        spec = self.spec
+        queries: list[Query] = []
+        prune: dict[tuple[str, str], int] = {}
         for _, tx in txs:
-            oldest = self.spec.oldest_needed(self.spec.bucket(tx.epoch))
+            b = spec.bucket(tx.epoch)
+            queries.append(("card", tx.card_id, b))
+            queries.append(("terminal", tx.terminal_id, b - spec.delay_buckets))
+            day = spec.prune_day(b)
             for k in (("card", tx.card_id), ("terminal", tx.terminal_id)):
-                marks[k] = max(marks.get(k, oldest), oldest)
-        return marks
+                prune[k] = max(prune.get(k, day), day)
+        return queries, prune
 
     def _score(self, txs: list[tuple[Record, Transaction]]) -> list[Out]:
         eids = [tx.event_id for _, tx in txs]
-        existing, cards, terms, stale = self.store.read(
-            eids,
-            {tx.card_id for _, tx in txs},
-            {tx.terminal_id for _, tx in txs},
-            self._prune_marks(txs),
-        )
+        queries, prune = self._queries(txs)
+        existing, base = self.store.read(eids, queries, self.spec.per_day, WINDOWS_DAYS)
+        # This batch's own increments, on top of the stored sums (a card's earlier
+        # transactions in the batch count in its windows, as in models.features.replay).
+        cards: dict[str, Buckets] = defaultdict(dict)
+        terms: dict[str, Buckets] = defaultdict(dict)
+        delay = self.spec.delay_buckets
         outs: list[Out] = []
         inc = Increments()
         fresh: list[tuple[Record, Transaction]] = []
@@ -97,7 +108,8 @@ class Scorer:
             b = self.spec.bucket(tx.epoch)
             x, filled = self.features.step(
                 self.spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id],
-                terms[tx.terminal_id],
+                terms[tx.terminal_id], base[("card", tx.card_id, b)],
+                base[("terminal", tx.terminal_id, b - delay)],
             )  # fmt: skip
             rows.append(x)
             fills += filled
@@ -110,7 +122,7 @@ class Scorer:
         count_fills(fills, "stream")
         if not fresh:
             return outs
-        outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, stale, quality)
+        outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, prune, quality)
         return outs
 
     def _emit(
@@ -118,7 +130,7 @@ class Scorer:
         fresh: list[tuple[Record, Transaction]],
         X: np.ndarray,
         inc: Increments,
-        stale: dict[str, list[bytes]],
+        prune: dict[tuple[str, str], int],
         quality: list[dict[str, Any]],
     ) -> list[Out]:
         results = score_matrix(self.models.current(), X, self.thresholds, self.features.names)
@@ -170,7 +182,9 @@ class Scorer:
             rows,
             self.s.score_ttl_s,
             self.s.label_horizon_s,
-            stale,
+            self.spec.per_day,
+            WINDOWS_DAYS,
+            prune,
             stats={self.names.live(int(now)): live},
         )
         # Business KPIs as metric series (first-time events only, so replays count once).
