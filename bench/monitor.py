@@ -3,7 +3,9 @@
 Each run simulates 60 event-days of one world (1,500 customers, 3,000 terminals, ~3,000
 payments a day, labels 7 days late) in which one change starts on day 42, after every 30-day
 feature window is full: none; a spending shift for one region; a new fraud pattern (card
-testing); three times the known fraud (a label shift); a bias against one age band; a 2-day
+testing); three times the known fraud (a label shift), either as three times the daily inflow
+of compromised terminals and cards (prevalence builds up over weeks) or as a step (three times
+the compromised stock at once, and the inflow); a bias against one age band; a 2-day
 outage of one region's producer; a gradual rise of every amount over 10 days.
 
 Features come from ``models.features.step`` (the scorer's own code), scores from a champion
@@ -78,7 +80,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str | None]] = {
         "drift",
     ),
     "new fraud pattern": ({"drift_day": CHANGE}, "performance"),
-    "fraud x3 (label shift)": ({"shifts": (Shift("fraud", CHANGE, 3.0),)}, "drift"),
+    "fraud x3 inflow (gradual label shift)": ({"shifts": (Shift("fraud", CHANGE, 3.0),)}, "drift"),
+    "fraud x3 step (label shift)": ({"shifts": (Shift("fraud_step", CHANGE, 3.0),)}, "drift"),
     "bias vs age_band=65+": ({"bias": GroupBias(spike_share=0.3, from_day=CHANGE)}, "fairness"),
     "outage, region=east 2d": (
         {"shifts": (Shift("outage", CHANGE, attribute="region", group="east"),)},
@@ -282,14 +285,18 @@ def _ratios(counts: list[tuple[int, int]], first: int, last: int) -> list[tuple[
 
 
 def separability(results: list[dict[str, Any]]) -> None:
-    """Per seed: the label shift's first 3 days against the no-change run's largest 3 days."""
-    shift = "fraud x3 (label shift)"
+    """Per seed: the label shifts' first 3 days against the no-change run's largest 3 days."""
+    for shift in (n for n in SCENARIOS if n.startswith("fraud x3")):
+        _separability(results, shift)
+
+
+def _separability(results: list[dict[str, Any]], shift: str) -> None:
     by = {(r["scenario"], r["seed"]): r["counts"] for r in results}
     seeds = sorted(k for (n, k) in by if n == shift and ("none", k) in by)
     if not seeds:
         return
     print(
-        "\nLabel shift vs no change, per seed: counts over 3 days / 3 x the reference's daily "
+        f"\n{shift} vs no change, per seed: counts over 3 days / 3 x the reference's daily "
         f"mean (days {REF_DAYS[0]}-{REF_DAYS[1] - 1}); flagged = score >= review threshold, "
         "frauds = true labels (an oracle)\n"
     )
