@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -43,7 +45,7 @@ def test_step_multiplies_the_stock_of_compromised_on_the_day() -> None:
     cfg = SimConfig(seed=0, n_customers=1500, n_terminals=3000, n_days=DAYS)
     pop = build_population(cfg.n_customers, cfg.n_terminals, cfg.radius, 0)
     plain = DayGenerator(cfg, pop)
-    step = DayGenerator(SimConfig(**{**cfg.__dict__, "shifts": (Shift("fraud_step", DAY, 3.0),)}), pop)
+    step = DayGenerator(replace(cfg, shifts=(Shift("fraud_step", DAY, 3.0),)), pop)
     for d in range(DAY + 1):
         plain.day(d)
         step.day(d)
