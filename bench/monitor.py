@@ -3,7 +3,9 @@
 Each run simulates 60 event-days of one world (1,500 customers, 3,000 terminals, ~3,000
 payments a day, labels 7 days late) in which one change starts on day 42, after every 30-day
 feature window is full: none; a spending shift for one region; a new fraud pattern (card
-testing); three times the known fraud (a label shift); a bias against one age band; a 2-day
+testing); three times the known fraud (a label shift), either as three times the daily inflow
+of compromised terminals and cards (prevalence builds up over weeks) or as a step (three times
+the compromised stock at once, and the inflow); a bias against one age band; a 2-day
 outage of one region's producer; a gradual rise of every amount over 10 days.
 
 Features come from ``models.features.step`` (the scorer's own code), scores from a champion

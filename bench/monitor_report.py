@@ -72,14 +72,18 @@ def ratios(counts: list[tuple[int, int]], first: int, last: int) -> list[tuple[f
 
 
 def separability(results: list[dict[str, Any]]) -> None:
-    """Per seed: the label shift's first 3 days against the no-change run's largest 3 days."""
-    shift = "fraud x3 (label shift)"
+    """Per seed: the label shifts' first 3 days against the no-change run's largest 3 days."""
+    for shift in (n for n in SCENARIOS if n.startswith("fraud x3")):
+        _separability(results, shift)
+
+
+def _separability(results: list[dict[str, Any]], shift: str) -> None:
     by = {(r["scenario"], r["seed"]): r["counts"] for r in results}
     seeds = sorted(k for (n, k) in by if n == shift and ("none", k) in by)
     if not seeds:
         return
     print(
-        "\nLabel shift vs no change, per seed: counts over 3 days / 3 x the reference's daily "
+        f"\n{shift} vs no change, per seed: counts over 3 days / 3 x the reference's daily "
         f"mean (days {REF_DAYS[0]}-{REF_DAYS[1] - 1}); flagged = score >= review threshold, "
         "frauds = true labels (an oracle)\n"
     )

@@ -32,7 +32,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str | None]] = {
         "drift",
     ),
     "new fraud pattern": ({"drift_day": CHANGE}, "performance"),
-    "fraud x3 (label shift)": ({"shifts": (Shift("fraud", CHANGE, 3.0),)}, "drift"),
+    "fraud x3 inflow (gradual label shift)": ({"shifts": (Shift("fraud", CHANGE, 3.0),)}, "drift"),
+    "fraud x3 step (label shift)": ({"shifts": (Shift("fraud_step", CHANGE, 3.0),)}, "drift"),
     "bias vs age_band=65+": ({"bias": GroupBias(spike_share=0.3, from_day=CHANGE)}, "fairness"),
     "outage, region=east 2d": (
         {"shifts": (Shift("outage", CHANGE, attribute="region", group="east"),)},

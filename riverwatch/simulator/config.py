@@ -54,6 +54,11 @@ class Shift:
     - ``"amount"``: legitimate amounts multiplied by ``factor`` (a spending shift);
     - ``"fraud"``: the compromised terminals and customers per day multiplied by ``factor``
       (more fraud of the known kinds: a label shift);
+    - ``"fraud_step"``: a step of prevalence (a textbook label shift): on ``day`` the stock of
+      compromised terminals and customers is multiplied by ``factor`` at once (more of them,
+      compromised with the same mechanics), and so is their daily inflow from then on, so the
+      stock stays multiplied. ``"fraud"`` only multiplies the inflow: with terminals compromised
+      for 28 days and cards for 14, the prevalence then builds up over weeks;
     - ``"outage"``: no transaction at all for ``days`` days (a producer that goes silent).
 
     ``attribute``/``group`` (e.g. ``"region"``, ``"south"``) limit an ``amount`` or ``outage``
@@ -70,8 +75,12 @@ class Shift:
     days: int = 2
 
     def __post_init__(self) -> None:
-        if self.kind not in ("amount", "fraud", "outage"):
-            raise ValueError(f"Shift.kind must be amount, fraud or outage, got {self.kind!r}")
+        if self.kind not in ("amount", "fraud", "fraud_step", "outage"):
+            raise ValueError(
+                f"Shift.kind must be amount, fraud, fraud_step or outage, got {self.kind!r}"
+            )
+        if self.kind == "fraud_step" and (self.ramp_days or self.factor < 1):
+            raise ValueError("a fraud_step shift is a step up: ramp_days 0, factor >= 1")
         if self.day < 0 or self.ramp_days < 0 or self.days < 1 or self.factor < 0:
             raise ValueError("Shift needs day >= 0, ramp_days >= 0, days >= 1, factor >= 0")
         if (self.attribute is None) != (self.group is None):

@@ -23,7 +23,7 @@ FRAUD_AMOUNT = 220.0
 TERMINAL_DAYS = 28
 CUSTOMER_DAYS = 14
 
-_BASE, _FRAUD, _DRIFT, _BIAS, _LABELS = range(1, 6)
+_BASE, _FRAUD, _DRIFT, _BIAS, _LABELS, _STEP = range(1, 7)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +105,10 @@ class DayGenerator:
                 amount[hit] = np.round(amount[hit] * (1 + (shift.factor - 1) * k), 2)
             elif shift.kind == "fraud":
                 boost *= 1 + (shift.factor - 1) * k
+            elif shift.kind == "fraud_step":  # the stock at once, then the inflow
+                boost *= shift.factor
+                if day == shift.day:
+                    self._step_stock(self._rng(_STEP, day), shift.factor)
             else:  # outage: the group's transactions never reach anyone
                 t, cust, term, amount, online = (a[~hit] for a in (t, cust, term, amount, online))
         scenario = self._fraud(self._rng(_FRAUD, day), cust, term, amount, boost)
@@ -182,6 +186,25 @@ class DayGenerator:
         amount[stolen] = np.round(amount[stolen] * 5, 2)
         scenario[stolen] = 3
         return scenario
+
+    def _step_stock(self, rng: np.random.Generator, factor: float) -> None:
+        """Multiply the stock of compromised terminals and customers by ``factor`` at once.
+
+        Each earlier day's batch still compromised today gets ``factor - 1`` times as many
+        more (not yet compromised, drawn uniformly like the originals), so they share that
+        batch's remaining days and the stock's age profile is kept. The batch that leaves
+        the stock today is skipped. Runs before :meth:`_fraud` appends today's batch.
+        """
+        for stock, n in (
+            (self._terminals, self.pop.n_terminals),
+            (self._customers, self.pop.n_customers),
+        ):
+            live = range(len(stock) == stock.maxlen, len(stock))
+            for i in live:
+                taken = np.concatenate([*stock, np.empty(0, dtype=np.int64)])
+                free = np.setdiff1d(np.arange(n), taken)
+                k = min(_count(rng, len(stock[i]) * (factor - 1)), len(free))
+                stock[i] = np.concatenate([stock[i], rng.choice(free, size=k, replace=False)])
 
     def _card_testing(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         pop = self.pop
