@@ -41,7 +41,8 @@ from bench.openloop import payloads
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet, FeatureSpec
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import FeatureSpec
 from riverwatch.models.serving import ModelSet
 from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.stores.features import RedisFeatureStore

@@ -4,7 +4,7 @@ What `riverwatch up` does to a simulated stream, without Kafka or Valkey, one si
 at a time in the order bench/quality.py pushes it (that day's due labels, then its
 transactions):
 
-* features: :meth:`models.features.FeatureSet.step` on each transaction in time order, the
+* features: :meth:`models.feature_set.FeatureSet.step` on each transaction in time order, the
   learner's terminal fraud increments (on the transaction's bucket) for each fraud label;
 * the online model: :func:`models.online.learn` on every label as it arrives (the learner),
   :func:`models.online.score_batch` on the day's transactions (the scorer; a snapshot is
@@ -30,7 +30,8 @@ import pandas as pd
 
 from riverwatch.models import features as fdefs
 from riverwatch.models import online
-from riverwatch.models.features import FeatureSet, FeatureSpec, apply_terminal
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import FeatureSpec, apply_terminal
 from riverwatch.simulator import SimConfig
 from riverwatch.simulator.base import DAY_S, epoch_seconds
 from riverwatch.simulator.days import TERMINAL_DAYS, DayGenerator

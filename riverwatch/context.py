@@ -34,7 +34,8 @@ import redis
 from riverwatch.core.errors import ConfigError
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet, FeatureSpec
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import FeatureSpec
 
 if TYPE_CHECKING:  # imported where built: a process pays only for the parts it uses
     from riverwatch.alerts.store import AlertStore

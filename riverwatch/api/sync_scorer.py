@@ -1,6 +1,6 @@
 """Synchronous scoring for POST /v1/score: the stream scorer's features and models, read-only.
 
-The same feature function (models.features.FeatureSet.step) and scoring function
+The same feature function (models.feature_set.FeatureSet.step) and scoring function
 (models.scoring.score_matrix) as the workers, on the same Redis state, so a transaction scored
 here gets the score a worker would give it now. Nothing is written.
 """
@@ -18,7 +18,8 @@ from riverwatch.core.metrics import count_fills
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import WINDOWS_DAYS, FeatureSet, FeatureSpec
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import WINDOWS_DAYS, FeatureSpec
 from riverwatch.models.scoring import Thresholds, score_matrix, score_record
 from riverwatch.models.serving import ModelSet
 from riverwatch.stores.features import RedisFeatureStore

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from riverwatch.models import features
+from riverwatch.models.feature_set import FeatureSet
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400
@@ -64,9 +64,9 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
-def row_schema(feature_set: features.FeatureSet | None = None) -> pa.Schema:
+def row_schema(feature_set: FeatureSet | None = None) -> pa.Schema:
     """The schema of a stored row: the base columns, then one float64 per current feature."""
-    names = (feature_set or features.FeatureSet()).names
+    names = (feature_set or FeatureSet()).names
     return pa.schema([*BASE_COLUMNS, *((name, pa.float64()) for name in names)])
 
 
@@ -100,10 +100,10 @@ class OfflineStore:
         data_dir: Path,
         writer: str = "w",
         flush_rows: int = 5000,
-        feature_set: features.FeatureSet | None = None,
+        feature_set: FeatureSet | None = None,
     ):
         self.root = Path(data_dir) / "offline" / "labeled"
-        self.feature_set = feature_set or features.FeatureSet()
+        self.feature_set = feature_set or FeatureSet()
         self.writer = re.sub(r"[^A-Za-z0-9_.]+", "-", writer).strip("-.") or "w"
         self.flush_rows = flush_rows
         self._buffer: list[Mapping[str, Any]] = []

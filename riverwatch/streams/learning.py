@@ -39,7 +39,8 @@ from riverwatch.core.names import Names
 from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.models import online
-from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS, FeatureSpec, row_features
+from riverwatch.models.feature_set import row_features
+from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS, FeatureSpec
 from riverwatch.models.serving import ONLINE
 from riverwatch.stores.features import Increments, RedisFeatureStore
 from riverwatch.stores.offline import OfflineStore

@@ -22,7 +22,8 @@ from riverwatch.core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from riverwatch.core.names import Names
 from riverwatch.core.rejects import tally
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import WINDOWS_DAYS, Buckets, FeatureSet, FeatureSpec, safe_amount
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import WINDOWS_DAYS, Buckets, FeatureSpec, safe_amount
 from riverwatch.models.livestats import batch_stats
 from riverwatch.models.scoring import Thresholds, score_matrix, score_record
 from riverwatch.models.serving import ModelSet

@@ -22,7 +22,8 @@ from prometheus_client import REGISTRY
 from riverwatch.core.kafka import admin, producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FeatureSet, FeatureSpec
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import FeatureSpec
 from riverwatch.models.serving import ModelSet
 from riverwatch.stores.features import RedisFeatureStore
 from riverwatch.stores.registry import Registry

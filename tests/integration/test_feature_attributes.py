@@ -13,7 +13,8 @@ import pytest
 
 from riverwatch.core.settings import Settings
 from riverwatch.models import online
-from riverwatch.models.features import FEATURE_NAMES, FeatureSet
+from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import FEATURE_NAMES
 from riverwatch.models.serving import ONLINE
 from riverwatch.shell.procs import free_port
 from riverwatch.stores.offline import OfflineStore

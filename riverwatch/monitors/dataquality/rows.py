@@ -16,7 +16,7 @@ def row_quality(
 ) -> dict[str, Any]:
     """What a stored feature row records for data quality (the scorer calls it): its
     partition, the optional fields it lacked and the attributes filled as invalid
-    (``fills`` of ``models.features.FeatureSet.step``), its categorical values.
+    (``fills`` of ``models.feature_set.FeatureSet.step``), its categorical values.
 
     >>> row_quality({"channel": "pos"}, [("risk", "invalid")], 3)
     {'p': 3, 'miss': ['customer_id', 'merchant_category'], 'bad': ['attributes.risk'], \

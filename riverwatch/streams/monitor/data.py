@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riverwatch.models.features import FEATURE_NAMES, row_features
+from riverwatch.models.feature_set import row_features
+from riverwatch.models.features import FEATURE_NAMES
 
 
 def feature_frame(
@@ -18,7 +19,7 @@ def feature_frame(
 ) -> pd.DataFrame:
     """The feature matrix of stored rows, one column per name in ``names``.
 
-    Rows with attribute columns are read by their own names (``models.features.row_features``),
+    Rows with attribute columns are read by their own names (``models.feature_set.row_features``),
     so rows stored under another RIVERWATCH_FEATURE_ATTRIBUTES fit; a column a row lacks is NaN.
 
     >>> row = {"x": [1.0] * len(FEATURE_NAMES) + [5.0], "attrs": ["risk"]}

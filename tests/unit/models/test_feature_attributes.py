@@ -13,15 +13,8 @@ from hypothesis import strategies as st
 
 from riverwatch.core.errors import ConfigError
 from riverwatch.models import online
-from riverwatch.models.features import (
-    ATTR_FILL,
-    FEATURE_NAMES,
-    FeatureSet,
-    FeatureSpec,
-    attribute_value,
-    row_features,
-    step,
-)
+from riverwatch.models.feature_set import ATTR_FILL, FeatureSet, attribute_value, row_features
+from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, step
 from riverwatch.models.scoring import Thresholds, score_matrix
 from riverwatch.models.serving import BatchModel, Models
 from riverwatch.stores.offline import OfflineStore

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from riverwatch.models import online
+from riverwatch.models.feature_set import FeatureSet
 from riverwatch.models.features import (
     AMOUNT_CAP,
     FEATURE_INDEX,
     FEATURE_NAMES,
-    FeatureSet,
     FeatureSpec,
     replay,
     vector,
