@@ -25,7 +25,9 @@ class ForecastConfig:
     conformal update (0: plain split conformal); ``naive_margin``: a candidate serves a
     step instead of the seasonal naive (or naive) forecast only if its rolling error there
     is this fraction lower; ``combine``: candidates averaged (inverse-error weighted) into the
-    combination forecast at each step (1: the best candidate alone).
+    combination forecast at each step (1: the best candidate alone); ``combine_from``: the
+    first step the combination always serves (models.forecast_select.serve; chosen on the
+    benchmark's tuning series: at +12 it beat the per-step selection there, at +6 it did not).
     """
 
     horizon: int = 60
@@ -43,6 +45,7 @@ class ForecastConfig:
     max_period: int = 1440
     naive_margin: float = 0.1
     combine: int = 3
+    combine_from: int = 12
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastConfig:
