@@ -27,7 +27,11 @@ class ForecastConfig:
     is this fraction lower; ``combine``: candidates averaged (inverse-error weighted) into the
     combination forecast at each step (1: the best candidate alone); ``combine_from``: the
     first step the combination always serves (models.forecast_select.serve; chosen on the
-    benchmark's tuning series: at +12 it beat the per-step selection there, at +6 it did not).
+    benchmark's tuning series: at +12 it beat the per-step selection there, at +6 it did not);
+    ``combine_within``: from that step on, only candidates whose error is within this fraction
+    of the lowest enter it (the widest pool, on the tuning series, that keeps the simulator
+    seeds' +12 error within 2% of the selection's: wider pools helped the tuning series and
+    cost the simulator series, whose calendar regression is far ahead of the rest).
     """
 
     horizon: int = 60
@@ -46,6 +50,7 @@ class ForecastConfig:
     naive_margin: float = 0.1
     combine: int = 3
     combine_from: int = 12
+    combine_within: float = 0.15
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastConfig:

@@ -258,7 +258,15 @@ class SeriesForecaster:
         ready[c] = ready[:c].any()
         cols = step_columns(self.grid, h)
         err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
-        best = serve(now, err[:, cols], self.handicap, ready, cfg.combine, cfg.combine_from)
+        best = serve(
+            now,
+            err[:, cols],
+            self.handicap,
+            ready,
+            cfg.combine,
+            cfg.combine_from,
+            cfg.combine_within,
+        )
         self.pending[:, at] = now[:, self.grid - 1]
         # Until every ready row has errors at step s, rolling_errors() compares them at a
         # shorter step, and at first only the quick warm-up models are ready: their s-step

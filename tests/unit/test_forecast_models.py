@@ -153,6 +153,20 @@ def test_near_steps_are_selected_and_far_steps_served_by_the_discounted_combinat
     assert now[3, 1] != pytest.approx(combine(FC[:3, 1:], err[:3, 1:], 2)[0])
 
 
+def test_a_far_step_combines_only_the_candidates_close_to_the_best() -> None:
+    err = np.array([[1.0, 1.0], [1.05, 1.3], [2.0, 1.1], [1.5, 5.0]])
+    now = FC.copy()
+    best = serve(now, err, HANDICAP, READY, k=3, combine_from=2, within=0.1)
+    # Step 2: a (1.0) and b (1.1) are within 10% of the best, the naive one (1.3 x 0.9 = 1.17)
+    # is not: a and b only, weights 1 : 1/1.1.
+    assert best[1] == 3
+    assert now[3, 1] == pytest.approx((10 / 1.0 + 40 / 1.1) / (1 / 1.0 + 1 / 1.1))
+    # A clearly better candidate (here: by half) serves alone.
+    err[[1, 2], 1] = 2.0
+    serve(now, err, HANDICAP, READY, k=3, combine_from=2, within=0.1)
+    assert now[3, 1] == 10.0
+
+
 def test_a_far_step_no_candidate_was_scored_at_is_still_selected() -> None:
     err = np.array([[1.0, np.inf], [1.2, np.inf], [2.0, np.inf], [1.5, np.inf]])
     now = FC.copy()
