@@ -27,7 +27,8 @@ class ForecastConfig:
     is this fraction lower; ``combine``: candidates averaged (inverse-error weighted) into the
     combination forecast at each step (1: the best candidate alone); ``combine_from``: the
     first step the combination always serves (models.forecast_select.serve; chosen on the
-    benchmark's tuning series: at +12 it beat the per-step selection there, at +6 it did not);
+    benchmark's tuning series: at +12 it beat the per-step selection there, at +3 and +6 it
+    made no clear difference);
     ``combine_within``: from that step on, only candidates whose error is within this fraction
     of the lowest enter it (the widest pool, on the tuning series, that keeps the simulator
     seeds' +12 error within 2% of the selection's: wider pools helped the tuning series and

@@ -188,8 +188,9 @@ def test_a_snapshot_written_before_combine_from_existed_carries_on() -> None:
     for t, y in zip(MONTHS[:40], SEASON[np.arange(40) % 12], strict=True):
         f.update(t, float(y))
     del vars(f.config)["combine_from"]  # the config as the last release pickled it
+    del vars(f.config)["combine_within"]
     g = load_state(dump_state(f))
-    assert g.config.combine_from == 12  # the class default
+    assert (g.config.combine_from, g.config.combine_within) == (12, 0.15)  # class defaults
     assert g.update(MONTHS[40], float(SEASON[40 % 12])) is not None and len(g.forecast()) == 12
 
 
