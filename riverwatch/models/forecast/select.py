@@ -9,9 +9,17 @@ scored ones takes the errors of the scored step below it.
 Per step the served forecast is either one candidate or the **combination**: the mean of
 the ``k`` candidates with the lowest rolling error at that step, weighted by the inverse of
 that error (forecast combination; Bates and Granger, 1969; the M4 competition's simple
-combinations). The combination is scored like a candidate, so it serves only where its own
-rolling error is lowest; the naive forecasts' errors are discounted by the naive margin there,
-so every other forecast, the combination too, must beat them clearly to serve.
+combinations). Before ``combine_from`` the combination is scored like a candidate, so it
+serves only where its own rolling error is lowest; the naive forecasts' errors are discounted
+by the naive margin there, so every other forecast, the combination too, must beat them
+clearly to serve. From ``combine_from`` on (:func:`serve`) the combination always serves,
+its candidates ranked and weighted by those discounted errors (so the seasonal naive forecast
+enters it wherever it is about as good as the best), and only those within ``within`` of the
+lowest (a pool, Kourentzes et al., 2019: a clearly better candidate serves alone): a rolling
+error at step s averages only about halflife / s independent errors (4 at step 12 with a
+50-point half-life), too few to pick one of several close candidates by, and combining beats
+picking when the errors do not tell the candidates apart (Claeskens et al., 2016, on the
+forecast combination puzzle).
 
 >>> scored_steps(60).tolist()
 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 27, 41, 60]
@@ -24,6 +32,12 @@ so every other forecast, the combination too, must beat them clearly to serve.
 >>> fc = np.array([[10.0, 10.0], [20.0, 20.0], [40.0, 40.0]])
 >>> combine(fc, err, 2).tolist()     # step 1: 10 and 20 weighted 1 : 1/2; step 2: 40 and 20
 [13.333333333333334, 33.333333333333336]
+>>> now = np.vstack([fc, [[np.nan, np.nan]]])     # rows: 3 candidates, then the combination
+>>> e = np.vstack([err, [[4.5, 4.5]]])           # the combination's own rolling errors
+>>> serve(now, e, np.ones(4), np.ones(4, bool), k=2, combine_from=2).tolist()  # 2nd step: far
+[0, 3]
+>>> now[3].tolist()                 # step 1: 10 and 20 as above; step 2: 40 alone (2 > 1.1 x 1)
+[13.333333333333334, 40.0]
 """
 
 from __future__ import annotations
@@ -90,3 +104,35 @@ def combine(forecasts: np.ndarray, err: np.ndarray, k: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (w * np.where(ok, f, 0.0)).sum(axis=0) / total
     return np.where(total > 0, out, np.nan)
+
+
+def serve(
+    now: np.ndarray,
+    err: np.ndarray,
+    handicap: np.ndarray,
+    ready: np.ndarray,
+    k: int,
+    combine_from: int,
+    within: float = 0.1,
+) -> np.ndarray:
+    """Fill the combination (``now``'s last row, rows x steps: the candidates' forecasts,
+    then the combination) and return per step the row serving it.
+
+    ``err``: the rows' rolling errors per step (inf: cannot serve); ``handicap``: per row,
+    the factor its error counts with (below 1 for the naive forecasts); ``ready``: rows that
+    forecast. Before step ``combine_from`` (1-based) the combination ranks and weights the
+    candidates by their errors as measured and the row with the lowest handicapped error
+    serves; from it on the combination ranks and weights them by the handicapped errors and
+    serves, of the candidates whose handicapped error is at most ``1 + within`` times the
+    lowest (a step where no candidate has been scored yet is still selected).
+    """
+    c = now.shape[0] - 1
+    far = np.arange(1, now.shape[1] + 1) >= combine_from
+    weighed = err * handicap[:, None]
+    rank = np.where(far, weighed, err)[:c]
+    with np.errstate(invalid="ignore"):  # inf * (1 + within) where no candidate is scored
+        pool = rank <= np.min(rank, axis=0) * (1 + within)
+    now[c] = combine(now[:c], np.where(far & ~pool, np.inf, rank), k)
+    best = serving(weighed, ready)
+    best[far & ~np.isnan(now[c])] = c
+    return best

@@ -7,9 +7,10 @@ returns the new horizon forecast. Per horizon step the candidate with the lowest
 (exponentially weighted) absolute error at that step serves, so a series may take its
 one-step forecast from one model and its day-ahead forecast from another; the naive
 forecasts' errors are discounted by ``naive_margin`` so another model must clearly beat
-them. A step's conformal intervals are calibrated only on forecasts served once the
-selection at that step had settled (every ready candidate scored at that step): warm-up
-forecasts come from another procedure. The state pickles (:func:`dump_state`/
+them. From step ``combine_from`` on the combination of the best candidates serves instead
+(models.forecast.select.serve). A step's conformal intervals are calibrated only on
+forecasts served once the selection at that step had settled (every ready candidate scored
+at that step): warm-up forecasts come from another procedure. The state pickles (:func:`dump_state`/
 :func:`load_state`) and a restored state continues exactly.
 
 >>> f = SeriesForecaster("demo", ForecastConfig(horizon=3, window=50))
@@ -42,13 +43,7 @@ from riverwatch.core.errors import ModelError
 from riverwatch.models.forecast.calendar import Calendar, detect, fourier
 from riverwatch.models.forecast.candidates import NAIVE, Candidate, make_candidates
 from riverwatch.models.forecast.intervals import Conformal, fill_offsets, one_step_band
-from riverwatch.models.forecast.select import (
-    combine,
-    rolling_errors,
-    scored_steps,
-    serving,
-    step_columns,
-)
+from riverwatch.models.forecast.select import rolling_errors, scored_steps, serve, step_columns
 from riverwatch.models.forecast.types import ForecastConfig, Step, Update, period_for
 
 __all__ = [
@@ -264,8 +259,15 @@ class SeriesForecaster:
         ready[c] = ready[:c].any()
         cols = step_columns(self.grid, h)
         err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
-        now[c] = combine(now[:c], err[:c, cols], cfg.combine)
-        best = serving((err * self.handicap[:, None])[:, cols], ready)
+        best = serve(
+            now,
+            err[:, cols],
+            self.handicap,
+            ready,
+            cfg.combine,
+            cfg.combine_from,
+            cfg.combine_within,
+        )
         self.pending[:, at] = now[:, self.grid - 1]
         # Until every ready row has errors at step s, rolling_errors() compares them at a
         # shorter step, and at first only the quick warm-up models are ready: their s-step

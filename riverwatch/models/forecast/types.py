@@ -25,7 +25,14 @@ class ForecastConfig:
     conformal update (0: plain split conformal); ``naive_margin``: a candidate serves a
     step instead of the seasonal naive (or naive) forecast only if its rolling error there
     is this fraction lower; ``combine``: candidates averaged (inverse-error weighted) into the
-    combination forecast at each step (1: the best candidate alone).
+    combination forecast at each step (1: the best candidate alone); ``combine_from``: the
+    first step the combination always serves (models.forecast.select.serve; chosen on the
+    benchmark's tuning series: at +12 it beat the per-step selection there, at +3 and +6 it
+    made no clear difference);
+    ``combine_within``: from that step on, only candidates whose error is within this fraction
+    of the lowest enter it (the widest pool, on the tuning series, that keeps the simulator
+    seeds' +12 error within 2% of the selection's: wider pools helped the tuning series and
+    cost the simulator series, whose calendar regression is far ahead of the rest).
     """
 
     horizon: int = 60
@@ -43,6 +50,8 @@ class ForecastConfig:
     max_period: int = 1440
     naive_margin: float = 0.1
     combine: int = 3
+    combine_from: int = 12
+    combine_within: float = 0.15
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastConfig:

@@ -14,6 +14,7 @@ from riverwatch.core.errors import ModelError
 from riverwatch.models.forecast.calendar import detect
 from riverwatch.models.forecast.candidates import make_candidates
 from riverwatch.models.forecast.estimators import DampedHoltWinters, SeasonalNaive, Theta
+from riverwatch.models.forecast.select import combine, serve, serving
 from riverwatch.models.forecast.series import (
     ForecastConfig,
     SeriesForecaster,
@@ -119,12 +120,78 @@ def test_the_step_ahead_and_the_year_ahead_are_served_by_different_models() -> N
     served = f.source
     names = f.names
     assert served[0] != served[11], [names[i] for i in served]
-    # Each step's server has that step's lowest rolling error (up to the benchmark's margin).
-    for step in (0, 11):
-        assert err[served[step], step] <= err[:, step].min() / (1 - f.config.naive_margin) + 1e-9
+    # The one-step server has that step's lowest rolling error (up to the naive margin); from
+    # step combine_from (12) on, the combination serves, and it beats the seasonal naive there.
+    assert err[served[0], 0] <= err[:, 0].min() / (1 - f.config.naive_margin) + 1e-9
+    assert names[served[11]] == "combination"
+    assert err[served[11], 11] < err[names.index("seasonal_naive"), 11]
     # At +1 the winner beats the seasonal naive forecast clearly.
     naive = names.index("seasonal_naive")
     assert err[served[0], 0] < 0.7 * err[naive, 0]
+
+
+# Rows: model a, the seasonal naive forecast (its errors count 10% less), model b, then the
+# combination; two steps, the second one "far" (combine_from=2).
+FC = np.array([[10.0, 10.0], [20.0, 20.0], [40.0, 40.0], [np.nan, np.nan]])
+HANDICAP = np.array([1.0, 0.9, 1.0, 1.0])
+READY = np.ones(4, dtype=bool)
+
+
+def test_near_steps_are_selected_and_far_steps_served_by_the_discounted_combination() -> None:
+    err = np.array([[1.0, 1.0], [1.05, 1.2], [2.0, 1.1], [1.5, 5.0]])
+    now = FC.copy()
+    best = serve(now, err, HANDICAP, READY, k=2, combine_from=2)
+    # Step 1: the naive forecast's 1.05 counts as 0.945 < 1.0: it serves; the combination
+    # there ranks by the errors as measured (a and the naive one, weights 1 : 1/1.05).
+    assert best[0] == 1
+    assert now[3, 0] == pytest.approx((10 / 1.0 + 20 / 1.05) / (1 / 1.0 + 1 / 1.05))
+    # Step 2: the combination serves although its own rolling error (5.0) is the worst, and
+    # it ranks by the discounted errors: the naive one (1.08) enters, b (1.1) does not; by the
+    # errors as measured it would have been a and b.
+    assert best[1] == 3
+    assert now[3, 1] == pytest.approx((10 / 1.0 + 20 / 1.08) / (1 / 1.0 + 1 / 1.08))
+    assert now[3, 1] != pytest.approx(combine(FC[:3, 1:], err[:3, 1:], 2)[0])
+
+
+def test_a_far_step_combines_only_the_candidates_close_to_the_best() -> None:
+    err = np.array([[1.0, 1.0], [1.05, 1.3], [2.0, 1.1], [1.5, 5.0]])
+    now = FC.copy()
+    best = serve(now, err, HANDICAP, READY, k=3, combine_from=2, within=0.1)
+    # Step 2: a (1.0) and b (1.1) are within 10% of the best, the naive one (1.3 x 0.9 = 1.17)
+    # is not: a and b only, weights 1 : 1/1.1.
+    assert best[1] == 3
+    assert now[3, 1] == pytest.approx((10 / 1.0 + 40 / 1.1) / (1 / 1.0 + 1 / 1.1))
+    # A clearly better candidate (here: by half) serves alone.
+    err[[1, 2], 1] = 2.0
+    serve(now, err, HANDICAP, READY, k=3, combine_from=2, within=0.1)
+    assert now[3, 1] == 10.0
+
+
+def test_a_far_step_no_candidate_was_scored_at_is_still_selected() -> None:
+    err = np.array([[1.0, np.inf], [1.2, np.inf], [2.0, np.inf], [1.5, np.inf]])
+    now = FC.copy()
+    best = serve(now, err, HANDICAP, READY, k=2, combine_from=2)
+    assert np.isnan(now[3, 1]) and best[1] == 0  # the first ready row, in priority order
+
+
+def test_without_far_steps_serving_is_the_per_step_selection() -> None:
+    rng = np.random.default_rng(1)
+    err = rng.uniform(0.5, 2.0, (4, 6))
+    now = np.vstack([rng.normal(0, 1, (3, 6)), np.full((1, 6), np.nan)])
+    best = serve(now, err, HANDICAP, READY, k=2, combine_from=7)
+    assert best.tolist() == serving(err * HANDICAP[:, None], READY).tolist()
+    assert now[3].tolist() == combine(now[:3], err[:3], 2).tolist()
+
+
+def test_a_snapshot_written_before_combine_from_existed_carries_on() -> None:
+    f = SeriesForecaster("s", ForecastConfig(horizon=12))
+    for t, y in zip(MONTHS[:40], SEASON[np.arange(40) % 12], strict=True):
+        f.update(t, float(y))
+    del vars(f.config)["combine_from"]  # the config as the last release pickled it
+    del vars(f.config)["combine_within"]
+    g = load_state(dump_state(f))
+    assert (g.config.combine_from, g.config.combine_within) == (12, 0.15)  # class defaults
+    assert g.update(MONTHS[40], float(SEASON[40 % 12])) is not None and len(g.forecast()) == 12
 
 
 def test_a_snapshot_of_an_older_format_is_refused() -> None:
