@@ -147,24 +147,7 @@ class Scorer:
             score = score_record(tx, res, latency, scored_at)
             blob = orjson.dumps(score)
             scores[tx.event_id] = blob
-            rows[tx.event_id] = orjson.dumps(
-                {
-                    "event_id": tx.event_id,
-                    "card_id": tx.card_id,
-                    "terminal_id": tx.terminal_id,
-                    "epoch": tx.epoch,
-                    "x": X[i].tolist(),
-                    **meta,
-                    "groups": tx.groups,
-                    "score": res["score"],
-                    "online_score": res["online_score"],
-                    "batch_score": res["batch_score"],
-                    "shadow_score": res["shadow_score"],
-                    "batch_model": res["model_versions"].get("batch"),
-                    "decision": res["decision"],
-                    "dq": quality[i],
-                }
-            )
+            rows[tx.event_id] = _feature_row(tx, X[i], res, meta, quality[i])
             outs.append(Out(self.t_scores, tx.card_id.encode(), blob))
             if res["score"] >= self.s.fraud_alert_threshold and res["decision"] != "approve":
                 outs.append(self._alert(score, now))
@@ -188,17 +171,22 @@ class Scorer:
             prune,
             stats={self.names.live(int(now)): live},
         )
-        # Business KPIs as metric series (first-time events only, so replays count once).
+        outs += self._kpis(fresh, results)
+        EVENTS.labels(topic="transactions", outcome="scored").inc(len(fresh))
+        return outs
+
+    def _kpis(
+        self, fresh: list[tuple[Record, Transaction]], results: list[dict[str, Any]]
+    ) -> list[Out]:
+        """Business KPIs as metric series (first-time events only, so replays count once)."""
         alerted = [
             r["score"] >= self.s.fraud_alert_threshold and r["decision"] != "approve"
             for r in results
         ]
         # safe_amount: a minute's amount total must not overflow either (Redis refuses inf).
-        outs += self.derived.points(
+        return self.derived.points(
             (tx.epoch, safe_amount(tx.amount), a) for (_, tx), a in zip(fresh, alerted, strict=True)
         )
-        EVENTS.labels(topic="transactions", outcome="scored").inc(len(fresh))
-        return outs
 
     def _replayed(self, tx: Transaction, prev: bytes) -> list[Out]:
         """A re-delivered event's outputs again: its stored score and, if it alerted, its alert.
@@ -224,3 +212,27 @@ class Scorer:
             "timestamp": iso(now),
         }
         return Out(self.t_alerts, b"fraud", orjson.dumps(body))
+
+
+def _feature_row(
+    tx: Transaction, x: np.ndarray, res: dict[str, Any], meta: dict[str, Any], dq: dict[str, Any]
+) -> bytes:
+    """The stored feature row of one scored transaction (the monitor's and trainer's input)."""
+    return orjson.dumps(
+        {
+            "event_id": tx.event_id,
+            "card_id": tx.card_id,
+            "terminal_id": tx.terminal_id,
+            "epoch": tx.epoch,
+            "x": x.tolist(),
+            **meta,
+            "groups": tx.groups,
+            "score": res["score"],
+            "online_score": res["online_score"],
+            "batch_score": res["batch_score"],
+            "shadow_score": res["shadow_score"],
+            "batch_model": res["model_versions"].get("batch"),
+            "decision": res["decision"],
+            "dq": dq,
+        }
+    )
