@@ -29,7 +29,7 @@ from riverwatch.models.scoring import Thresholds, score_matrix, score_record
 from riverwatch.models.serving import ModelSet
 from riverwatch.monitors.dataquality.rows import OPTIONAL, row_quality
 from riverwatch.stores.features import Increments, Query, RedisFeatureStore
-from riverwatch.streams.forecasting import DerivedSeries
+from riverwatch.streams.derived import DerivedSeries
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_batch
 
 log = logging.getLogger(__name__)

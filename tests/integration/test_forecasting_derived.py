@@ -9,7 +9,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.models.forecast.messages import AMOUNT_PER_MIN, FRAUD_ALERT_RATE, TX_PER_MIN, iso
-from riverwatch.streams.forecasting import DerivedSeries
+from riverwatch.streams.derived import DerivedSeries
 from riverwatch.streams.records import Out
 
 pytestmark = pytest.mark.integration
