@@ -27,7 +27,8 @@ import numpy as np
 from river import datasets
 
 from riverwatch.models.forecast.evaluate import Steps, score
-from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster, dump_state
+from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
+from riverwatch.models.forecast.state import dump_state
 
 HORIZONS = (1, 3, 6, 12)
 START = 11  # first scored origin (after 12 points), as in River's evaluation

@@ -39,14 +39,8 @@ from riverwatch.models.forecast.messages import (
     forecast_message,
     latest_message,
 )
-from riverwatch.models.forecast.series import (
-    ForecastConfig,
-    SeriesForecaster,
-    Update,
-    dump_state,
-    load_state,
-    period_for,
-)
+from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster, Update, period_for
+from riverwatch.models.forecast.state import dump_state, load_state
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.records import Out, Record, dead_letter, dead_letters, parse_batch
 

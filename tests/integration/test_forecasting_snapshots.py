@@ -10,7 +10,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.models.forecast.messages import iso
-from riverwatch.models.forecast.series import load_state
+from riverwatch.models.forecast.state import load_state
 from riverwatch.streams.forecasting import ForecastHandler
 from riverwatch.streams.records import Record
 

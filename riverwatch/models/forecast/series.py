@@ -10,8 +10,8 @@ forecasts' errors are discounted by ``naive_margin`` so another model must clear
 them. From step ``combine_from`` on the combination of the best candidates serves instead
 (models.forecast.select.serve). A step's conformal intervals are calibrated only on
 forecasts served once the selection at that step had settled (every ready candidate scored
-at that step): warm-up forecasts come from another procedure. The state pickles (:func:`dump_state`/
-:func:`load_state`) and a restored state continues exactly.
+at that step): warm-up forecasts come from another procedure. The state pickles
+(:mod:`riverwatch.models.forecast.state`) and a restored state continues exactly.
 
 >>> f = SeriesForecaster("demo", ForecastConfig(horizon=3, window=50))
 >>> ups = [f.update(60.0 * i, 10.0 + (i % 2)) for i in range(40)]
@@ -21,6 +21,7 @@ at that step): warm-up forecasts come from another procedure. The state pickles 
 True
 >>> all(p.lower <= p.value <= p.upper for p in f.forecast())
 True
+>>> from riverwatch.models.forecast.state import dump_state, load_state
 >>> g = load_state(dump_state(f))
 >>> g.update(60.0 * 40, 10.0) == f.update(60.0 * 40, 10.0)
 True
@@ -28,18 +29,13 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import pickle
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import river
 
-from riverwatch.core import unpickle
-from riverwatch.core.errors import ModelError
 from riverwatch.models.forecast.calendar import Calendar, detect, fourier
 from riverwatch.models.forecast.candidates import NAIVE, Candidate, make_candidates
 from riverwatch.models.forecast.intervals import Conformal, fill_offsets, one_step_band
@@ -51,15 +47,12 @@ __all__ = [
     "SeriesForecaster",
     "Step",
     "Update",
-    "dump_state",
-    "load_state",
     "period_for",
 ]
 
 # 2: forecasts remember whether their step's selection had settled; 3: the seasonal naive,
 # naive, damped trend and Theta candidates, and the naive forecasts' selection handicap; 4:
 # scored steps (rings instead of horizon x horizon arrays), the combination, per-step scales
-STATE_FORMAT = 4
 COMBINATION = "combination"
 
 
@@ -239,8 +232,10 @@ class SeriesForecaster:
         clipped = min(max(y, band[0]), band[1])
         return True, band, clipped if self.run + 1 < self.config.relearn_after else y
 
-    def _forecast_all(self, ts: float, at: np.ndarray) -> None:
-        cfg, h = self.config, self.config.horizon
+    def _candidate_forecasts(self, ts: float) -> tuple[list[float], np.ndarray, np.ndarray]:
+        """The future timestamps, every candidate's forecast of them (one row each, plus the
+        combination's row) and which rows are ready."""
+        h = self.config.horizon
         assert self.calendar is not None
         future = self.calendar.future(ts, h)
         cal = self.calendar
@@ -257,6 +252,11 @@ class SeriesForecaster:
                 now[i] = np.asarray(got) + self.offset
         ready = ~np.isnan(now[:, 0])
         ready[c] = ready[:c].any()
+        return future, now, ready
+
+    def _forecast_all(self, ts: float, at: np.ndarray) -> None:
+        cfg, h = self.config, self.config.horizon
+        future, now, ready = self._candidate_forecasts(ts)
         cols = step_columns(self.grid, h)
         err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
         best = serve(
@@ -360,56 +360,3 @@ class SeriesForecaster:
 def _ew(average: float, x: float, decay: float) -> float:
     """An exponentially weighted average updated with ``x`` (NaN: none yet)."""
     return x if math.isnan(average) else decay * average + (1 - decay) * x
-
-
-def dump_state(state: SeriesForecaster) -> bytes:
-    """Pickle a series' state with the River version and state format it was built with."""
-    return pickle.dumps(
-        {"river": river.__version__, "format": STATE_FORMAT, "state": state},
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )
-
-
-def load_state(blob: bytes) -> SeriesForecaster:
-    """Unpickle a series' state; refuse another River version or state format (ModelError)."""
-    try:
-        data = unpickle.loads(blob)
-    except Exception as exc:
-        raise ModelError(f"forecaster state is unreadable: {exc}") from exc
-    fmt = data.get("format")
-    if data.get("river") != river.__version__ or fmt not in (STATE_FORMAT, *_MIGRATES):
-        raise ModelError(
-            f"forecaster state was written with river {data.get('river')} (format "
-            f"{data.get('format')}); this process runs river {river.__version__} (format "
-            f"{STATE_FORMAT}): the series starts afresh"
-        )
-    state: SeriesForecaster = data["state"]
-    return state if fmt == STATE_FORMAT else _migrate(state)
-
-
-_MIGRATES = (3,)  # earlier formats the current one can carry on from
-
-
-def _migrate(old: SeriesForecaster) -> SeriesForecaster:
-    """A format-3 state carried on: its calendar, trained candidates, counters, level shifts
-    and anomaly residuals are kept; what format 4 scores differently (rolling errors per
-    scored step, the combination, the interval windows) starts afresh, as in a new series'
-    warm-up, so its first forecasts are served in priority order and filled intervals.
-    Format 3 held a horizon x horizon ring per candidate: the reason snapshots were 0.6 MB."""
-    was = vars(old)
-    new = SeriesForecaster(old.series_id, dataclasses.replace(old.config), old.period)
-    for key in (
-        "buffer", "calendar", "candidates", "n", "last_ts", "last_value", "late",
-        "anomalies", "alerts", "run", "shift", "offset", "last_alert", "scale",
-        "one_step_mae", "steps",
-    ):  # fmt: skip
-        setattr(new, key, was[key])
-    resid = np.asarray(was["resid1"], dtype=np.float32)
-    new.resid1[: len(resid)] = resid[: len(new.resid1)]
-    if new.calendar is not None:
-        new._start_rows()
-        served: Any = was["served"]  # format 3's _Served: per origin and step, source and band
-        last = (old.n - 1) % old.config.horizon
-        new.source = np.asarray(served.source[last], dtype=np.int16)
-        new.band = float(served.band[last])
-    return new

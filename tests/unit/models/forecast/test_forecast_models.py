@@ -15,12 +15,8 @@ from riverwatch.models.forecast.calendar import detect
 from riverwatch.models.forecast.candidates import make_candidates
 from riverwatch.models.forecast.estimators import DampedHoltWinters, SeasonalNaive, Theta
 from riverwatch.models.forecast.select import combine, serve, serving
-from riverwatch.models.forecast.series import (
-    ForecastConfig,
-    SeriesForecaster,
-    dump_state,
-    load_state,
-)
+from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
+from riverwatch.models.forecast.state import dump_state, load_state
 
 MONTHS = [datetime(2000 + i // 12, i % 12 + 1, 1, tzinfo=UTC).timestamp() for i in range(400)]
 SEASON = 10 * np.sin(2 * np.pi * np.arange(12) / 12) + 3 * np.cos(4 * np.pi * np.arange(12) / 12)

@@ -15,13 +15,8 @@ from riverwatch.core.errors import ModelError
 from riverwatch.models.forecast.calendar import DAY, WEEK, YEAR, detect
 from riverwatch.models.forecast.evaluate import evaluate_online, score
 from riverwatch.models.forecast.select import step_columns
-from riverwatch.models.forecast.series import (
-    ForecastConfig,
-    SeriesForecaster,
-    dump_state,
-    load_state,
-    period_for,
-)
+from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster, period_for
+from riverwatch.models.forecast.state import dump_state, load_state
 
 HOUR = 3600.0
 T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
