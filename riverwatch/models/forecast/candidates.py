@@ -142,6 +142,31 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
       features plus two AR lags: multiplicative, and it follows level changes.
     """
     m = cal.period
+    out = _holt_winters(m)
+    lags = min(max(m, 1), 12)
+    out.append(
+        Candidate(
+            "snarimax",
+            time_series.SNARIMAX(
+                p=lags,
+                d=1,
+                q=lags,
+                m=m,
+                sd=1 if m >= 2 else 0,
+                regressor=linear_model.BayesianLinearRegression(smoothing=0.999),
+            ),
+            min_points=m + 2,
+        )
+    )
+    out += _classics(m)
+    if cal.cycles:
+        out += _calendar_regressions()
+    return out
+
+
+def _holt_winters(m: int) -> list[Candidate]:
+    """Holt's linear trend, and with a period ``m`` >= 2 the additive and multiplicative
+    HoltWinters (see :func:`make_candidates`)."""
     out = [Candidate("holt", time_series.HoltWinters(alpha=0.3, beta=0.05))]
     if m >= 2:
         out.append(
@@ -161,38 +186,28 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
                 min_points=m,
             )
         )
-    lags = min(max(m, 1), 12)
-    out.append(
-        Candidate(
-            "snarimax",
-            time_series.SNARIMAX(
-                p=lags,
-                d=1,
-                q=lags,
-                m=m,
-                sd=1 if m >= 2 else 0,
-                regressor=linear_model.BayesianLinearRegression(smoothing=0.999),
-            ),
-            min_points=m + 2,
-        )
+    return out
+
+
+def _calendar_regressions() -> list[Candidate]:
+    """The two calendar regressions of a series with daily or weekly cycles (see
+    :func:`make_candidates`)."""
+    out = []
+    variants = (
+        ("calendar_regression", 0, 0, False),
+        ("calendar_regression_diff", 2, 1, True),
     )
-    out += _classics(m)
-    if cal.cycles:
-        variants = (
-            ("calendar_regression", 0, 0, False),
-            ("calendar_regression_diff", 2, 1, True),
-        )
-        for name, p, d, log in variants:
-            regressor = linear_model.BayesianLinearRegression(alpha=1e-3)
-            out.append(
-                Candidate(
-                    name,
-                    time_series.SNARIMAX(p=p, d=d, q=0, regressor=regressor),
-                    log=log,
-                    exog=True,
-                    min_points=6,
-                )
+    for name, p, d, log in variants:
+        regressor = linear_model.BayesianLinearRegression(alpha=1e-3)
+        out.append(
+            Candidate(
+                name,
+                time_series.SNARIMAX(p=p, d=d, q=0, regressor=regressor),
+                log=log,
+                exog=True,
+                min_points=6,
             )
+        )
     return out
 
 
