@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -47,6 +48,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from riverwatch.models.feature_set import FeatureSet
+from riverwatch.models.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400
@@ -237,3 +239,35 @@ class OfflineStore:
                 if table.num_rows:
                     return float(pc.max(table["epoch"]).as_py())
         return None
+
+
+def warm_rows(
+    store: OfflineStore | None, window: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (FEATURE_NAMES columns) and labels of the stored rows a reset re-learns.
+
+    Every row with ``start <= epoch <= end`` (both ends: the newest label is learned too),
+    oldest first; empty without a store or a window.
+    """
+    names = list(store.feature_set.names if store is not None else FEATURE_NAMES)
+    if store is None or window is None:
+        return np.empty((0, len(names))), np.empty(0, dtype=int)
+    # read() excludes its end: step just past it
+    rows = store.read(window[0], math.nextafter(window[1], math.inf))
+    return rows[names].to_numpy(dtype=float), rows["label"].to_numpy(dtype=int)
+
+
+def labeled_row(row: dict[str, Any], x: dict[str, float], label: int) -> dict[str, Any]:
+    """The offline-store row of a labeled event: its scores, groups, features and label."""
+    keep = (
+        "event_id",
+        "card_id",
+        "terminal_id",
+        "epoch",
+        "score",
+        "online_score",
+        "batch_score",
+        "decision",
+        "groups",
+    )
+    return {**{k: row.get(k) for k in keep}, **x, "label": label}

@@ -26,7 +26,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import orjson
 import redis
 from river.compose import Pipeline
@@ -43,7 +42,7 @@ from riverwatch.models.feature_set import row_features
 from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS, FeatureSpec
 from riverwatch.models.serving import ONLINE
 from riverwatch.stores.features import Increments, RedisFeatureStore
-from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.offline import OfflineStore, labeled_row, warm_rows
 from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.control import answer
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_labels
@@ -161,7 +160,7 @@ class Learner:
             row = orjson.loads(raw)
             x = row_features(row)  # by the row's own columns (attr_* included)
             online.learn(self.model, x, lab.label)
-            history.append(_labeled_row(row, x, lab.label))
+            history.append(labeled_row(row, x, lab.label))
             self.newest_epoch = max(self.newest_epoch or -math.inf, float(row["epoch"]))
             if lab.label:
                 inc.add("terminal", row["terminal_id"], self.spec.bucket(row["epoch"]), 0, 1.0)
@@ -270,35 +269,3 @@ class Learner:
         log.info("online model snapshot %d %s", self.version, why)
         self.unsaved = 0
         self.saved_at = time.monotonic()
-
-
-def warm_rows(
-    store: OfflineStore | None, window: tuple[float, float] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features (FEATURE_NAMES columns) and labels of the stored rows a reset re-learns.
-
-    Every row with ``start <= epoch <= end`` (both ends: the newest label is learned too),
-    oldest first; empty without a store or a window.
-    """
-    names = list(store.feature_set.names if store is not None else FEATURE_NAMES)
-    if store is None or window is None:
-        return np.empty((0, len(names))), np.empty(0, dtype=int)
-    # read() excludes its end: step just past it
-    rows = store.read(window[0], math.nextafter(window[1], math.inf))
-    return rows[names].to_numpy(dtype=float), rows["label"].to_numpy(dtype=int)
-
-
-def _labeled_row(row: dict[str, Any], x: dict[str, float], label: int) -> dict[str, Any]:
-    """The offline-store row of a labeled event: its scores, groups, features and label."""
-    keep = (
-        "event_id",
-        "card_id",
-        "terminal_id",
-        "epoch",
-        "score",
-        "online_score",
-        "batch_score",
-        "decision",
-        "groups",
-    )
-    return {**{k: row.get(k) for k in keep}, **x, "label": label}
