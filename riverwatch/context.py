@@ -121,6 +121,9 @@ class Context:
             perf_windows=s.monitor_perf_windows,
             rollback_margin=s.monitor_rollback_margin,
             cooldown_s=s.monitor_cooldown_s,
+            # the label delay plus the trainer's hold-out: the follow-up's training window
+            # then reaches the concept-drift detection that asked for the first retrain
+            followup_s=s.label_delay_s + s.holdout_days * 86_400.0,
             estimate_min_abs=s.monitor_estimate_min_abs,
             estimate_min_rel=s.monitor_estimate_min_rel,
             estimate_min_count=s.monitor_estimate_min_count,

@@ -36,6 +36,10 @@ class LabelWindows(MonitorState):
             self.store("concept", {"events": [e.to_dict() for e in events], **span.meta()})
             if self.ready:  # no concept alert while warming up (the detectors learn meanwhile)
                 out.extend(self.policy.concept(span, events))
+        if pairs and self.ready:
+            times = [float(row["epoch"]) for row, _, _ in pairs]
+            seen: Window[Any] = Window("count", -1, min(times), max(times), [], [])
+            out.extend(self.policy.followup(seen))
         for record in self.ledger.matured(self.as_of, self.c.label_delay_s):
             self.store("estimate", record)  # the realised figures replace the estimate
         return out

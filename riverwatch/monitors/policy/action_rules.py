@@ -40,10 +40,36 @@ class ActionRules(PolicyState):
             if ev.group != ALL:
                 continue  # one group's detector alone does not retrain the whole model
             if ev.model in self.c.retrain_models:
-                out.extend(self._act(win, "retrain", self.c.batch_model, msg, trig))
+                acted = self._act(win, "retrain", self.c.batch_model, msg, trig)
+                if acted.controls and self.c.followup_s > 0:
+                    self._followup = win.window_end + self.c.followup_s
+                out.extend(acted)
             elif ev.model in self.c.reset_models:
                 out.extend(self._act(win, "reset", ev.model, msg, trig))
         return out
+
+    def followup(self, win: Window[Any]) -> Decision:
+        """The follow-up retrain of a concept-drift retrain, once its time has come (see
+        ``PolicyConfig.followup_s``): labels up to ``win.window_end`` have been seen.
+
+        >>> from riverwatch.monitors.policy import Policy
+        >>> from riverwatch.monitors.policy.config import PolicyConfig
+        >>> p = Policy(PolicyConfig(followup_s=3 * 86_400.0))
+        >>> p._followup = 86_400.0  # as a concept-drift retrain on day 0 would set it
+        >>> p.followup(Window("count", -1, 0.0, 80_000.0, [], [])).controls
+        []
+        >>> [c.reason for c in p.followup(Window("count", -1, 0.0, 90_000.0, [], [])).controls]
+        ['follow-up of a concept-drift retrain: the labels since the change have matured']
+        >>> p.followup(Window("count", -1, 0.0, 99_000.0, [], [])).controls  # once only
+        []
+        """
+        due = self._followup
+        if due is None or win.window_end < due:
+            return Decision()
+        self._followup = None
+        reason = "follow-up of a concept-drift retrain: the labels since the change have matured"
+        trigger = {"finding": "concept_followup", "due": due}
+        return self._act(win, "retrain", self.c.batch_model, reason, trigger)
 
     def perf(
         self,

@@ -25,6 +25,11 @@ class PolicyConfig:
     perf_windows: int = 1
     rollback_margin: float = 0.02  # a new champion this much worse than its predecessor
     cooldown_s: float = 6 * 3600.0  # event-time seconds between two alerts of one subject
+    # Event time after a concept-drift retrain at which a second one is requested (0: never).
+    # A retrain can only train on labels matured by its request, which are mostly from before
+    # the change its detection reacted to; once the labels since then have matured (the label
+    # delay plus the trainer's hold-out), the follow-up's challenger has seen the new concept.
+    followup_s: float = 0.0
     retrain_models: tuple[str, ...] = ("batch", "combined")
     reset_models: tuple[str, ...] = ("online",)
     batch_model: str = "batch"  # the model the registry's champion serves

@@ -46,6 +46,7 @@ class PolicyState:
         self._last_value: dict[str, float] = {}
         self._drift_streak: dict[str, int] = {}  # window kind -> consecutive drifted windows
         self._perf_streak: dict[str, int] = {}  # model -> consecutive dropped windows
+        self._followup: float | None = None  # event time of a due follow-up retrain
 
     # -- persistence -----------------------------------------------------------------------
     STATE_FORMAT = 1
@@ -80,6 +81,7 @@ class PolicyState:
             "last_value": dict(self._last_value),
             "drift_streak": dict(self._drift_streak),
             "perf_streak": dict(self._perf_streak),
+            "followup": self._followup,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -97,6 +99,8 @@ class PolicyState:
         self._last_value = {m: float(v) for m, v in state["last_value"].items()}
         self._drift_streak = {k: int(v) for k, v in state["drift_streak"].items()}
         self._perf_streak = {k: int(v) for k, v in state.get("perf_streak", {}).items()}
+        followup = state.get("followup")
+        self._followup = None if followup is None else float(followup)
 
     # -- building blocks -------------------------------------------------------------------
     def _cool(self, kind: str, subject: str, t: float) -> bool:

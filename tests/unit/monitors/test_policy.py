@@ -262,3 +262,28 @@ def test_performance_drop_must_persist_for_perf_windows() -> None:
     q.restore(p.state())
     assert drop(q, 7, 0.3) == ["retrain"]  # the second in a row
     assert policy(perf_drop=0.1).c.perf_windows == 1  # the policy's own default: as before
+
+
+def test_a_concept_drift_retrain_is_followed_up_once_its_labels_have_matured() -> None:
+    # test_e2e_loop failed so: a concept drift detected on the change's first labels asked for
+    # a retrain whose challenger could only train on the labels matured by then (before the
+    # change); it was promoted, and no detector fired again, so no champion ever saw the new
+    # concept. The follow-up asks again once the labels since the detection have matured.
+    later = 3 * 24 * HOUR
+    p = policy(followup_s=later)
+    first = p.concept(win(HOUR), [ev("combined")])
+    assert [c.action for c in first.controls] == ["retrain"]
+    assert p.followup(win(HOUR + later - 1)).controls == []  # not yet
+    restored = policy(followup_s=later)
+    restored.restore(p.state())  # a restarted monitor keeps the follow-up due
+    for q in (p, restored):
+        due = q.followup(win(HOUR + later))
+        assert [(c.action, c.target) for c in due.controls] == [("retrain", "batch")]
+        assert due.audit[0]["trigger"]["finding"] == "concept_followup"
+        assert q.followup(win(HOUR + 2 * later)).controls == []  # once
+    online = policy(followup_s=later)
+    online.concept(win(HOUR), [ev("online")])  # a reset of the online model needs none
+    assert online.followup(win(HOUR + later)).controls == []
+    off = policy()  # followup_s 0: no follow-up
+    off.concept(win(HOUR), [ev("combined")])
+    assert off.followup(win(HOUR + later)).controls == []
