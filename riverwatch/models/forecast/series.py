@@ -1,5 +1,8 @@
 """Per-series online forecasting: candidates side by side, conformal intervals, anomalies.
 
+(Over 300 lines on purpose: one class, whose attributes are what a snapshot pickles; its
+pieces that need no state of its own live beside it: candidates, select, intervals, state.)
+
 A :class:`SeriesForecaster` is the whole state of one metric series. ``update(ts, value)``
 applies one point (ignoring late and duplicate ones), scores every candidate's earlier
 forecasts against it, flags it when it leaves its one-step anomaly band, learns it, and
