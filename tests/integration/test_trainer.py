@@ -88,6 +88,28 @@ def test_retrain_promotes_a_first_challenger_but_not_its_twin(
     r.close()
 
 
+def test_a_monitor_request_that_comes_while_busy_waits_and_the_newest_runs(
+    settings: Settings, tmp_path: Path, topics: Topics
+) -> None:
+    # The monitor asks once (a follow-up retrain is due once) and never again: a request of
+    # its that came while another retrain ran was answered "try later" and lost.
+    store = OfflineStore(settings.data_dir, writer="seed")
+    store.append(labeled_frame().to_dict("records"))
+    store.close()
+    with running_worker(settings, tmp_path / "worker.log"):
+        client = ask(settings, "retrain")
+        refused = ask(settings, "retrain")  # a client's: fails at once, it may ask again
+        older = ask(settings, "retrain", source="monitor")
+        newer = ask(settings, "retrain", source="monitor")
+        busy = topics.wait("control", {"request_id": refused, "status": "failed"})
+        assert busy["reason"].startswith("a retrain is already running")
+        gone = topics.wait("control", {"request_id": older, "status": "failed"})
+        assert gone["reason"] == f"superseded by the monitor's newer request {newer}"
+        assert topics.wait("control", {"request_id": client, "status": "done"}, timeout=120)
+        ran = topics.wait("control", {"request_id": newer, "status": "done"}, timeout=120)
+        assert ran["target"] == "batch-2"  # trained after the client's batch-1
+
+
 def test_the_trainer_retrains_on_its_own_once_per_day_of_matured_labels(
     settings: Settings, tmp_path: Path, topics: Topics
 ) -> None:

@@ -1,8 +1,10 @@
 """The ``training`` role: the ``control`` agent and the retrain schedule (streams/trainer.py).
 
 Training is CPU-heavy, so it runs in its own thread while the agent keeps consuming; one
-retrain runs at a time, and a retrain requested meanwhile fails at once, saying which one is
-running.
+retrain runs at a time. A retrain a client requests meanwhile fails at once, saying which one
+is running (the client may ask again). The monitor does not ask again, so its request waits
+and runs next; of several waiting, the newest runs and the older ones are answered as
+superseded (the newest trains on the same labels or newer ones).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     t_dead = ctx.names.topic("deadletter")
     training = OwnerThread("trainer")
     busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
+    waiting: list[Control] = []  # the monitor's newest request that came while busy
 
     async def run(req: Control) -> None:
         try:
@@ -39,6 +42,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         finally:
             busy.pop(req.request_id, None)
         await produce(app, outs)
+        if waiting and not busy:
+            nxt = waiting.pop()
+            busy[nxt.request_id] = asyncio.create_task(run(nxt))
 
     if ctx.settings.retrain_every_days > 0:
 
@@ -65,7 +71,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                     EVENTS.labels(topic="control", outcome="deadletter").inc()
                     await produce(app, [req])
                 elif req is not None and req.action == "retrain":
-                    if busy:
+                    if busy and req.details.get("source") == "monitor":
+                        await produce(app, _supersede(trainer, waiting, req))
+                        waiting[:] = [req]
+                    elif busy:
                         running = next(iter(busy))
                         msg = f"a retrain is already running (request {running}); try later"
                         await produce(app, trainer.outcome(req, False, msg, {"running": running}))
@@ -76,3 +85,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             except Exception as exc:  # never let one record stop the agent
                 log.exception("control record at offset %s failed", m.offset)
                 await produce(app, [dead_letter(t_dead, rec, repr(exc), worker)])
+
+
+def _supersede(trainer: Trainer, waiting: list[Control], newer: Control) -> list[Out]:
+    """The answers to the waiting requests ``newer`` replaces."""
+    msg = f"superseded by the monitor's newer request {newer.request_id}"
+    return [o for old in waiting for o in trainer.outcome(old, False, msg, {})]
