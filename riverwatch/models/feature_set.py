@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from riverwatch.core.errors import ConfigError
-from riverwatch.models.features import FEATURE_NAMES, Buckets, FeatureSpec, Sums, step
+from riverwatch.models import features
+from riverwatch.models.features import Buckets, FeatureSpec, Sums, step
 
 ATTR_PREFIX = "attr_"
 # What a missing, null or non-numeric attribute scores as. Zero, not NaN: the online model
@@ -58,7 +59,7 @@ class FeatureSet:
     ('attr_device_risk', 'attr_is_vip')
     >>> fs.extract({"device_risk": 0.7, "is_vip": "yes"})
     ([0.7, 0.0], [('is_vip', 'invalid')])
-    >>> FeatureSet().names == FEATURE_NAMES
+    >>> FeatureSet().names == features.FEATURE_NAMES
     True
     """
 
@@ -84,8 +85,8 @@ class FeatureSet:
     def names(self) -> tuple[str, ...]:
         """Every column, in matrix order."""
         if not self.attributes:
-            return FEATURE_NAMES
-        return (*FEATURE_NAMES, *(ATTR_PREFIX + a for a in self.attributes))
+            return features.FEATURE_NAMES  # read when asked: the one definition
+        return (*features.FEATURE_NAMES, *(ATTR_PREFIX + a for a in self.attributes))
 
     def extract(self, attributes: Mapping[str, Any]) -> tuple[list[float], list[tuple[str, str]]]:
         """The attribute columns of one transaction, and what had to be filled.
@@ -135,7 +136,7 @@ def row_names(row: Mapping[str, Any]) -> tuple[str, ...]:
 def row_features(row: Mapping[str, Any]) -> dict[str, float]:
     """A stored feature row's ``"x"`` as ``{name: value}``, whatever the setting was then.
 
-    >>> row_features({"x": list(range(len(FEATURE_NAMES) + 1)), "attrs": ["a"]})["attr_a"]
+    >>> row_features({"x": list(range(len(features.FEATURE_NAMES) + 1)), "attrs": ["a"]})["attr_a"]
     18
     """
     return dict(zip(row_names(row), row["x"], strict=True))

@@ -181,7 +181,23 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
   if #e[3] > 0 then  -- days before this one can never enter a window again
     local pd = e[3][1]
     if lo ~= nil then
-      for day = lo, pd - 1 do
+      -- The days to look at: every one from lo while that is a few; else the days that hold
+      -- data (a timestamp of 1970 or 2099 among today's would make lo..pd tens of thousands
+      -- of days, and this script holds the server for all of them).
+      local days = {}
+      if pd - lo <= 64 then
+        for day = lo, pd - 1 do days[#days + 1] = day end
+      else
+        local seen = {}
+        for _, k in ipairs(redis.call('HKEYS', dk)) do
+          local day = tonumber(string.match(k, '^[nv]:(%-?%d+)$'))
+          if day and day >= lo and day < pd and not seen[day] then
+            seen[day] = true
+            days[#days + 1] = day
+          end
+        end
+      end
+      for _, day in ipairs(days) do
         local t = redis.call('HMGET', dk, 'n:' .. day, 'v:' .. day)
         if t[1] or t[2] then
           local f = {}

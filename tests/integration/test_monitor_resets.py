@@ -8,7 +8,10 @@ from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
+from riverwatch.monitors.windows import iso
+from riverwatch.stores.offline import OfflineStore
 from riverwatch.streams.monitor.runner import Monitor
+from tests.support.builders import labeled_frame
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +57,14 @@ class _Registry:
 
     def __init__(self) -> None:
         self.token, self.name = "1", "batch-1"
+        self.span = (14 * 86_400.0, 28 * 86_400.0)
 
     def stage_token(self) -> str:
         return self.token
 
     def champion(self) -> object:
-        day = 86_400.0
-        return type("V", (), {"name": self.name, "data_start": 14 * day, "data_end": 28 * day})
+        start, end = self.span
+        return type("V", (), {"name": self.name, "data_start": start, "data_end": end})
 
 
 def test_a_challenger_registered_leaves_the_reference_alone(settings: Settings) -> None:
@@ -81,4 +85,29 @@ def test_a_challenger_registered_leaves_the_reference_alone(settings: Settings) 
     reg.token, reg.name = "3", "batch-2"  # a new champion, too few rows: collect afresh
     m._follow_reference()
     assert m.core.status()["message"] == "warming up (reference from 1970-02-10T00:00:00+00:00)"
+    r.close()
+
+
+def test_a_new_champions_reference_takes_its_scores_from_the_champion_itself(
+    settings: Settings,
+) -> None:
+    """The champion's training rows were scored by the models serving then: as the score
+    reference they made a promotion alone read as prediction drift (the demo's calm raised a
+    ``drift`` alert on ``score`` after a follow-up retrain). The features come from those rows;
+    the scores are collected afresh from the monitor's time, as after an online reset."""
+    frame = labeled_frame()
+    store = OfflineStore(settings.data_dir, writer="seed")
+    store.append(frame.to_dict("records"))
+    store.close()
+    r = redis_client(settings)
+    m = Monitor(Context.from_settings(settings), r, "test")
+    reg = m.registry = _Registry()  # type: ignore[assignment]
+    start, end = float(frame["epoch"].min()), float(frame["epoch"].max())
+    reg.span = (start, end)
+    m.core.as_of = end
+    m._follow_reference()
+    status = m.core.status()
+    assert status["state"] == "ready" and status["source"] == "champion batch-1", status
+    week = m.core.c.reference_s
+    assert status["scores_reference_until"] == iso(end + week), status
     r.close()

@@ -153,6 +153,11 @@ class Monitor:
         ]
         if self.core.set_reference(rows, f"champion {champ.name}", weights=self._importance(df)):
             log.info("monitor reference: champion %s (%d rows)", champ.name, len(rows))
+            if math.isfinite(self.as_of):
+                # Its training rows were scored by the models serving then, not by this
+                # champion: the score reference is collected afresh from its own scores (as
+                # after an online reset), else a promotion alone reads as prediction drift.
+                self.core.restart_scores(self.as_of)
         elif not first and math.isfinite(self.as_of):
             self.core.restart(self.as_of)  # a new champion, too few rows: collect afresh
 
