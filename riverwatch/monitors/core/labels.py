@@ -67,7 +67,10 @@ class LabelWindows(MonitorState):
         rows = [r for r, _ in win.events]
         y = [lab for _, lab in win.events]
         fair = self._fairness(
-            (r.get("groups") or {} for r in rows), y, (r["decision"] != "approve" for r in rows)
+            (r.get("groups") or {} for r in rows),
+            y,
+            (r["decision"] != "approve" for r in rows),
+            (r.get("card_id") for r in rows),
         )
         self.store(
             "fairness", {**win.meta(), "attributes": {a: f.to_dict() for a, f in fair.items()}}

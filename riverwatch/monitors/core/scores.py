@@ -58,6 +58,7 @@ class ScoreWindows(ReferenceTracking):
             groups,
             (0 for _ in rows),
             (r.get("decision") != "approve" for r in rows),
+            (r.get("card_id") for r in rows),
             rates=("selection_rate",),
         )
         est = self._estimate(scores)

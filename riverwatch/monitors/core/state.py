@@ -92,12 +92,15 @@ class MonitorState:
         groups: Iterable[Mapping[str, str]],
         y_true: Iterable[Any],
         y_pred: Iterable[Any],
+        cards: Iterable[str | None],
         **report: Any,
     ) -> dict[str, AttributeFairness]:
-        """Fairness of one window's events (:meth:`FairnessCounts.report` with 1000 draws);
-        the values pooled into "(other)" are counted as the report folds the tail."""
+        """Fairness of one window's events (:meth:`FairnessCounts.report` with 1000 draws),
+        clustered by card (a compromised card's spree is one customer's, not many
+        independent decisions); the values pooled into "(other)" are counted as the report
+        folds the tail."""
         fc = FairnessCounts(max_groups=self.c.max_group_values)
-        fc.update_many(groups, y_true, y_pred)
+        fc.update_many(groups, y_true, y_pred, cards)
         fair = fc.report(
             n_boot=1000,
             confidence=self.c.fairness_confidence,

@@ -17,6 +17,12 @@ means an interval lies above ``tolerance``; on fair simulated data it is true in
 ``1 - confidence`` of the windows. Only rates whose denominator has at least
 ``min_group_size`` events take part, so a group of three events can never raise an alarm.
 
+Events are not independent: one compromised card's spree is many flagged payments of one
+customer. Given each event's ``cluster`` (the worker passes the card), the intervals widen by
+each group's design effect (:func:`monitors.fairness.report.design_effects`): a group whose 16
+selections come from 2 cards counts as far fewer independent selections than 16 cards' would.
+Without clusters every event is its own.
+
 The parts: :mod:`monitors.fairness.report` (an attribute's rates, gaps and intervals) and
 :mod:`monitors.fairness.rules` (which gaps the policy alerts on).
 
@@ -65,6 +71,9 @@ class FairnessCounts:
 
     def __init__(self, max_groups: int | None = None) -> None:
         self._c: dict[str, dict[str, list[int]]] = {}
+        # attribute -> group -> cluster -> cells, for the events given a cluster; bounded by
+        # the events counted (a window's), not kept by to_dict
+        self._k: dict[str, dict[str, dict[str, list[int]]]] = {}
         self.max_groups = max_groups
         self.pooled = 0
 
@@ -91,29 +100,50 @@ class FairnessCounts:
         # sorted() is stable: among equal counts the first seen stay
         ranked = sorted(values, key=lambda v: -sum(by_group[v]))
         other = by_group.setdefault(OTHER, [0, 0, 0, 0])
+        clusters = self._k.get(attr, {})
         for v in ranked[keep:]:
             moved = by_group.pop(v)
             self.pooled += sum(moved)
             for i in range(4):
                 other[i] += moved[i]
+            if v in clusters:
+                _add_cells(clusters.setdefault(OTHER, {}), clusters.pop(v))
 
     def _capped(self) -> None:
         if self.max_groups is not None:
             for attr in self._c:
                 self._fold(attr, self.max_groups)
 
-    def update(self, groups: Mapping[str, str], y_true: int | bool, y_pred: int | bool) -> None:
-        """Count one labeled decision for each of its protected attributes."""
+    def update(
+        self,
+        groups: Mapping[str, str],
+        y_true: int | bool,
+        y_pred: int | bool,
+        cluster: str | None = None,
+    ) -> None:
+        """Count one labeled decision for each of its protected attributes; ``cluster`` (e.g.
+        the card) is the unit whose events are not independent of each other."""
         cell = 2 * int(bool(y_true)) + int(bool(y_pred))
         for attr, value in groups.items():
             self._counts(attr, value)[cell] += 1
+            if cluster is not None:
+                by_cluster = self._k.setdefault(attr, {}).setdefault(value, {})
+                by_cluster.setdefault(cluster, [0, 0, 0, 0])[cell] += 1
 
     def update_many(
-        self, groups: Iterable[Mapping[str, str]], y_true: Iterable[Any], y_pred: Iterable[Any]
+        self,
+        groups: Iterable[Mapping[str, str]],
+        y_true: Iterable[Any],
+        y_pred: Iterable[Any],
+        clusters: Iterable[str | None] | None = None,
     ) -> None:
         """:meth:`update` for each event of parallel sequences."""
-        for g, t, p in zip(groups, y_true, y_pred, strict=True):
-            self.update(g, t, p)
+        if clusters is None:
+            for g, t, p in zip(groups, y_true, y_pred, strict=True):
+                self.update(g, t, p)
+            return
+        for g, t, p, k in zip(groups, y_true, y_pred, clusters, strict=True):
+            self.update(g, t, p, k)
 
     def merge(self, other: FairnessCounts) -> FairnessCounts:
         """Add ``other``'s counts into this one (in place) and return it."""
@@ -122,6 +152,11 @@ class FairnessCounts:
                 acc = self._counts(attr, group)
                 for i in range(4):
                     acc[i] += counts[i]
+        for attr, clustered in other._k.items():
+            for group, by_cluster in clustered.items():
+                # the group may have been folded into OTHER here meanwhile
+                into = group if group in self._c.get(attr, {}) else OTHER
+                _add_cells(self._k.setdefault(attr, {}).setdefault(into, {}), by_cluster)
         return self
 
     def to_dict(self) -> dict[str, dict[str, list[int]]]:
@@ -158,7 +193,23 @@ class FairnessCounts:
         rng = np.random.default_rng(seed)
         return {
             attr: attribute_fairness(
-                attr, by, rng, n_boot, confidence, tolerance, min_group_size, rates
+                attr,
+                by,
+                rng,
+                n_boot,
+                confidence,
+                tolerance,
+                min_group_size,
+                rates,
+                clusters=self._k.get(attr),
             )
             for attr, by in sorted(self._c.items())
         }
+
+
+def _add_cells(into: dict[str, list[int]], cells: Mapping[str, list[int]]) -> None:
+    """Add per-cluster cells ``cells`` into ``into``."""
+    for k, c in cells.items():
+        acc = into.setdefault(k, [0, 0, 0, 0])
+        for i in range(4):
+            acc[i] += c[i]

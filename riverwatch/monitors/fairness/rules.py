@@ -111,11 +111,11 @@ def findings(
                 )
             )
         # A ratio counts only with a material gap too: the gap's interval above the tolerance
-        # (0.5% vs 1% is a ratio of 0.5 but half a point). Events cluster by customer (a
-        # compromised card's spree) and these intervals treat them as independent, so at low
-        # rates they are too narrow: a weaker gate (the point gap at the tolerance, then the
-        # gap's interval above half of it) gave ratio alarms on calm worlds (the benchmark's
-        # no-change seeds 1-2 and 3-5; north 6.2% vs east 0.4% in the calm worker test).
+        # (0.5% vs 1% is a ratio of 0.5 but half a point). When the intervals still treated
+        # events as independent (before the design effects of report.py), a weaker gate (the
+        # point gap at the tolerance, then the gap's interval above half of it) gave ratio
+        # alarms on calm worlds (the benchmark's no-change seeds 1-2 and 3-5; north 6.2% vs
+        # east 0.4% in the calm worker test); the gate stays, judged on the wider intervals.
         material = iv.ci_low > limit
         if math.isfinite(iv.ratio) and iv.ratio_high < min_ratio and material:
             out.append(
