@@ -26,7 +26,7 @@ from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import Label, MetricPoint, Transaction, dumps, parse_event
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS
-from riverwatch.core.rejects import NOT_VALIDATED, reject_keys, tally
+from riverwatch.core.rejects import NOT_VALIDATED, prefix, reject_keys, tally
 from riverwatch.core.settings import Settings
 
 # topic -> (contract, field used as the Kafka key)
@@ -170,7 +170,7 @@ def validate(
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             outcome.reject(index, "(record)", f"must be a JSON object, not {_type_name(record)}")
-            outcome.broken.append({NOT_VALIDATED})
+            outcome.broken.append({prefix(topic) + NOT_VALIDATED})
             continue
         try:
             good.append((index, parse_event(model, record, limits)))
@@ -178,7 +178,7 @@ def validate(
             for error in exc.errors:
                 outcome.add_error({"index": index, **error})
             outcome.rejected += 1
-            outcome.broken.append(reject_keys(exc, model.model_fields))
+            outcome.broken.append(reject_keys(exc, model.model_fields, topic))
     return good
 
 
@@ -224,8 +224,8 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
         outcome, indexes, wire, lines = await asyncio.to_thread(prepare, *args)
     else:
         outcome, indexes, wire, lines = prepare(*args)
-    if topic == "transactions" and outcome.broken:
-        await count_rejects(resources, outcome.broken)
+    if outcome.broken:
+        await count_rejects(resources, outcome.broken, topic)
     refused = await resources.producer.produce(
         resources.names.topic(topic), wire, settings.api_produce_timeout_s
     )
@@ -242,14 +242,16 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     return outcome
 
 
-async def count_rejects(resources: Resources, broken: list[set[str]]) -> None:
-    """Add the rejected transactions to the monitor's data-quality counters (core.rejects);
-    best effort: a Redis error is logged, the answer is not refused for it."""
+async def count_rejects(resources: Resources, broken: list[set[str]], topic: str) -> None:
+    """Add the rejected records of ``topic`` to the monitor's data-quality counters
+    (core.rejects); best effort: a Redis error is logged, the answer is not refused for it.
+    (A client's retry of a body is a new request, its rejects counted again: the API cannot
+    tell it from a producer that keeps sending bad records, which is what the rate shows.)"""
     key = resources.names.monitor("rejects")
     try:
         p = resources.redis.pipeline(transaction=False)
-        for k, n in tally(broken).items():
+        for k, n in tally(broken, topic).items():
             p.hincrby(key, k, n)
         await p.execute()
     except Exception:  # the counters are for the monitor; the client's answer goes on
-        log.exception("could not count %d rejected transactions", len(broken))
+        log.exception("could not count %d rejected records of %s", len(broken), topic)

@@ -43,6 +43,7 @@ from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster, 
 from riverwatch.models.forecast.state import dump_state, load_state
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.records import Out, Record, dead_letter, dead_letters, parse_batch
+from riverwatch.streams.rejects import RejectCounter
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 5.0
@@ -61,6 +62,7 @@ class ForecastHandler:
         self.t_forecasts = self.names.topic("forecasts")
         self.t_alerts = self.names.topic("alerts")
         self.t_dead = self.names.topic("deadletter")
+        self.rejects = RejectCounter(client, self.names, "metrics", count_valid=True)
         self.states: dict[str, tuple[SeriesForecaster, str | None]] = {}
         self.writes = 0
         self.touched: dict[str, list[bytes]] = {}  # since the last snapshot: applied points
@@ -68,7 +70,11 @@ class ForecastHandler:
 
     def process(self, records: list[Record]) -> list[Out]:
         """Apply one batch; return the records to produce. Raises only when Redis fails."""
-        points, bad = parse_batch(MetricPoint, records, EventLimits.from_settings(self.s))
+        broken: list[set[str]] = []
+        limits = EventLimits.from_settings(self.s)
+        points, bad = parse_batch(MetricPoint, records, limits, broken, "metrics")
+        # the monitor's data-quality counters (core.rejects): points rejected and passed
+        self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
         self._refresh({p.series_id for _, p in points})

@@ -46,6 +46,7 @@ from riverwatch.stores.offline import OfflineStore, labeled_row, warm_rows
 from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.control import answer
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_labels
+from riverwatch.streams.rejects import RejectCounter
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Learner:
         self.worker = worker
         self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
         self.t_dead = self.names.topic("deadletter")
+        self.rejects = RejectCounter(client, self.names, "labels", count_valid=True)
         self.model, self.version = self._restore()
         self.newest_epoch: float | None = None  # of the labeled events learned since start
         self.unsaved = 0
@@ -93,7 +95,10 @@ class Learner:
         Returns dead letters and the answers to reset requests.
         """
         # a duplicate within the batch is ignored
-        labels, bad = parse_labels(records, EventLimits.from_settings(self.s))
+        broken: list[set[str]] = []
+        labels, bad = parse_labels(records, EventLimits.from_settings(self.s), broken)
+        # the monitor's data-quality counters (core.rejects): labels rejected and passed
+        self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="labels", outcome="deadletter").inc(len(outs))
         if labels:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import Label, parse_event
 from riverwatch.core.limits import EventLimits
-from riverwatch.core.rejects import NOT_VALIDATED, reject_keys
+from riverwatch.core.rejects import NOT_VALIDATED, prefix, reject_keys
 
 E = TypeVar("E", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -92,11 +92,12 @@ def parse_batch(
     records: list[Record],
     limits: EventLimits | None = None,
     broken: list[set[str]] | None = None,
+    topic: str = "transactions",
 ) -> tuple[list[tuple[Record, E]], Bad]:
     """Each record parsed as ``cls`` within ``limits`` (the settings' bounds; the defaults
     without); the ones that are not, with why (``field: reason``, to dead-letter). Never
     raises for one record. ``broken``, when given, gets what each bad record broke
-    (:func:`core.rejects.reject_keys`)."""
+    (:func:`core.rejects.reject_keys` as ``topic``'s), in the order of the bad ones."""
     parsed: list[tuple[Record, E]] = []
     bad: Bad = []
     for rec in records:
@@ -105,12 +106,12 @@ def parse_batch(
         except InvalidEvent as exc:
             bad.append((rec, str(exc)))
             if broken is not None:
-                broken.append(reject_keys(exc, cls.model_fields))
+                broken.append(reject_keys(exc, cls.model_fields, topic))
         except Exception as exc:  # a validator's bug must not stop the worker
             log.exception("could not validate %s[%s]@%s", rec.topic, rec.partition, rec.offset)
             bad.append((rec, f"(record): could not be validated: {type(exc).__name__}"))
             if broken is not None:
-                broken.append({NOT_VALIDATED})
+                broken.append({prefix(topic) + NOT_VALIDATED})
     return parsed, bad
 
 
@@ -120,12 +121,13 @@ def dead_letters(topic: str, bad: Bad, worker: str) -> list[Out]:
 
 
 def parse_labels(
-    records: list[Record], limits: EventLimits | None = None
+    records: list[Record], limits: EventLimits | None = None, broken: list[set[str]] | None = None
 ) -> tuple[dict[str, Label], Bad]:
     """The batch's labels by event id (the first of duplicates in the batch) and the records
-    that are not a Label, with why. Shared by the learner and the monitor, which both read
-    ``labels``; only the learner dead-letters the bad ones, so each gets one dead letter."""
-    parsed, bad = parse_batch(Label, records, limits)
+    that are not a Label, with why (and, into ``broken``, what each broke). Shared by the
+    learner and the monitor, which both read ``labels``; only the learner dead-letters (and
+    counts) the bad ones, so each gets one dead letter."""
+    parsed, bad = parse_batch(Label, records, limits, broken, "labels")
     labels: dict[str, Label] = {}
     for _, lab in parsed:
         labels.setdefault(lab.event_id, lab)

@@ -20,7 +20,6 @@ from riverwatch.core.events import Transaction
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from riverwatch.core.names import Names
-from riverwatch.core.rejects import tally
 from riverwatch.core.settings import Settings
 from riverwatch.models.feature_set import FeatureSet
 from riverwatch.models.features import WINDOWS_DAYS, Buckets, FeatureSpec, safe_amount
@@ -31,6 +30,7 @@ from riverwatch.monitors.dataquality.rows import OPTIONAL, row_quality
 from riverwatch.stores.features import Increments, Query, RedisFeatureStore
 from riverwatch.streams.derived import DerivedSeries
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_batch
+from riverwatch.streams.rejects import RejectCounter
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class Scorer:
         self.t_alerts = self.names.topic("alerts")
         self.t_dead = self.names.topic("deadletter")
         self.derived = DerivedSeries(settings, store.r)
+        self.rejects = RejectCounter(store.r, self.names, "transactions", count_valid=False)
 
     def process(self, records: list[Record]) -> list[Out]:
         """Score a batch; return the records to produce. Never raises for one bad record."""
@@ -58,11 +59,8 @@ class Scorer:
         txs, bad = parse_batch(Transaction, records, EventLimits.from_settings(self.s), broken)
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
-        if broken:  # the monitor's data-quality counters (core.rejects); bounded fields
-            p = self.store.r.pipeline(transaction=False)
-            for k, n in tally(broken).items():
-                p.hincrby(self.names.monitor("rejects"), k, n)
-            p.execute()
+        if broken:  # the monitor's data-quality counters (core.rejects), once per record
+            self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         if txs:
             outs += self._score(txs)
         return outs

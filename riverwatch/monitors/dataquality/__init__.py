@@ -10,7 +10,8 @@ missing) and its input columns (``amount``, ``attr_*``: outside the reference's 
 range, as Evidently's share of out-of-range values). The records rejected meanwhile (the API's
 422, the workers' dead letters) come from cumulative counters per ``field|kind|reason``
 (:mod:`core.rejects`), read once per window: the window counts their growth since the window of
-its kind before.
+its kind before; rejected labels and metric points likewise (their fields prefixed
+``labels.``/``metrics.``), their rates over the records of their topic the workers counted.
 
 The reference sums the windows of its period (the monitor's reference period). A window is
 judged only after it. A rate *rises materially* when, with ``k`` of ``n`` events affected,
@@ -48,7 +49,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riverwatch.core.rejects import INVALID, MISSING, OUT_OF_RANGE, RECORDS
+from riverwatch.core.rejects import (
+    INVALID,
+    MISSING,
+    OUT_OF_RANGE,
+    RECORDS,
+    TOPICS,
+    records_key,
+    valid_key,
+)
 from riverwatch.monitors.dataquality.config import QualityConfig
 from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
 from riverwatch.monitors.dataquality.tally import Finding, QualityCheck, Tally, rejects_delta
@@ -118,6 +127,10 @@ class DataQuality:
 
     def _tally(self, rows: Sequence[Row], rejects: Mapping[str, int]) -> Tally:
         t = Tally(rows=len(rows), rejected=rejects.get(RECORDS, 0))
+        for topic in TOPICS[1:]:  # labels and metric points: their own denominators
+            for key in (records_key(topic), valid_key(topic)):
+                if rejects.get(key):
+                    t.other[key] = rejects[key]
         tracked = self._known if self.ready else None  # collecting: every attribute
         for r in rows:
             g = r.get("groups") or {}
@@ -171,6 +184,7 @@ class DataQuality:
         acc.rows += t.rows
         acc.dq += t.dq
         acc.rejected += t.rejected
+        acc.other.update(t.other)
         acc.partitions.update(t.partitions)
         for fld, counts in t.values.items():
             known = self._known.get(fld, set())
@@ -247,6 +261,12 @@ class DataQuality:
         report = {
             "events": t.rows + t.rejected,
             "rejected": t.rejected,
+            # labels and metric points: rejected of all the records of the topic counted
+            "rejected_other": {
+                topic: {"rejected": t.other[records_key(topic)], "records": t.n(f"{topic}.")}
+                for topic in TOPICS[1:]
+                if t.n(f"{topic}.")
+            },
             "rates": rates,
             "new_values": [f["details"] for f in new],
             "partitions": vol.to_dict() if vol else None,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from riverwatch.core.rejects import records_key, topic_of, valid_key
 from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
 from riverwatch.monitors.quality import VolumeCheck
 
@@ -20,13 +21,19 @@ class Tally:
 
     rows: int = 0  # scored rows
     dq: int = 0  # ... carrying row_quality
-    rejected: int = 0
+    rejected: int = 0  # transactions rejected
+    # labels and metric points: ``records.<topic>`` rejected, ``valid.<topic>`` passed
+    other: Counter[str] = field(default_factory=Counter)
     bad: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)  # -> reasons
     values: dict[str, Counter[str]] = field(default_factory=dict)
     partitions: Counter[str] = field(default_factory=Counter)
 
     def n(self, fld: str) -> int:
-        """The events a rate of ``fld`` is over (rejected records count for every field)."""
+        """The events a rate of ``fld`` is over (rejected records count for every field; a
+        label's or metric point's field: the records of its topic, passed or rejected)."""
+        topic = topic_of(fld)
+        if topic != "transactions":
+            return self.other[valid_key(topic)] + self.other[records_key(topic)]
         dq_field = fld in OPTIONAL or fld.startswith(ATTR)
         return (self.dq if dq_field else self.rows) + self.rejected
 

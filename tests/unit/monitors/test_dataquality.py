@@ -148,6 +148,47 @@ def test_rejected_records_raise_a_rate_of_their_field(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
+def test_rejected_labels_and_metric_points_are_rates_over_their_own_topic(seed: int) -> None:
+    """Labels and metric points: their rejects (``labels.<field>``) over the records of their
+    topic the workers counted (passed or rejected), not over the transactions; a steady
+    share of rejected metric points (1%, as in the reference) raises nothing, the labels'
+    share rising from 1% to 8% does."""
+    mon = core()
+    rng = np.random.default_rng(seed)
+    totals = {"valid.labels": 0, "records.labels": 0, "labels.label|invalid|literal_error": 0,
+              "valid.metrics": 0, "records.metrics": 0,
+              "metrics.value|out_of_range|out_of_range": 0}  # fmt: skip
+
+    def rejected() -> dict[str, int]:
+        # a read per window (as the runner reads the hash): 500 labels and 2000 points since
+        # the read before, 1% of each rejected, 8% of the labels from CHANGE_DAY on
+        share = 0.08 if mon.as_of / DAY >= CHANGE_DAY else 0.01
+        bad_labels, bad_points = int(rng.binomial(500, share)), int(rng.binomial(2000, 0.01))
+        for key, n in (("valid.labels", 500 - bad_labels), ("valid.metrics", 2000 - bad_points),
+                       ("records.labels", bad_labels), ("records.metrics", bad_points),
+                       ("labels.label|invalid|literal_error", bad_labels),
+                       ("metrics.value|out_of_range|out_of_range", bad_points)):  # fmt: skip
+            totals[key] += n
+        return {RECORDS: 0, **totals}
+
+    mon.rejected = rejected
+    stored: list[dict] = []
+    mon.store = lambda kind, result: stored.append(result) if kind == "drift" else None
+    alerts = quality_alerts(mon, stream(seed, None))
+    assert {a.subject for a in alerts} == {"labels.label:invalid"}
+    d = alerts[0].details
+    assert d["reason"] == "rejected: literal_error" and 0.005 < d["reference_rate"] < 0.015
+    assert d["events"] == 500 and 0.05 < d["rate"] < 0.11  # over the labels, not the rows
+    # the counters are read as a window closes (the first row of the next day): the read that
+    # first holds the rise closes the window that ends on CHANGE_DAY
+    assert window_day(alerts[0]) == CHANGE_DAY
+    rep = next(r["quality"] for r in stored if r.get("quality"))
+    assert rep["rejected_other"]["metrics"]["records"] == 2000
+    assert 0.002 < rep["rates"]["metrics.value:out_of_range"]["rate"] < 0.02
+    assert rep["rejected"] == 0  # no transaction was rejected
+
+
+@pytest.mark.parametrize("seed", [0, 1])
 def test_a_new_category_is_named_with_its_field_and_value(seed: int) -> None:
     alerts = quality_alerts(core(), stream(seed, "new"))
     assert {a.subject for a in alerts} == {"groups.region:new_value"}
