@@ -23,7 +23,9 @@ Per window of scored events (once the reference is ready): per-feature drift ove
 segment (:mod:`monitors.columns`), prediction drift (score PSI and the flagged share), selection
 -rate parity per protected attribute (decisions need no label), and the volume of each segment
 (a producer that goes silent); data quality per field (:mod:`monitors.dataquality`, its
-reference collected over the same period, the rejected records read through ``rejected``);
+reference collected over the same period, the rejected records read through ``rejected``;
+:meth:`MonitorCore.quality_state` / ``restore_quality`` carry it over a restart, and it judges
+on its own reference while the others are collected again);
 performance estimated from the scores (CBPE) against the reference's estimate
 (:mod:`monitors.estimated`; stored as ``estimate``, replaced by the realised figures once the
 window's labels mature). Per window of labels: fairness on outcomes (selection rate and

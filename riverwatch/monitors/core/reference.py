@@ -123,11 +123,14 @@ class ReferenceTracking(MonitorState):
             start = first + self.c.warmup_s
             self._quality_from(start, start + self.c.reference_s)
 
-    def _quality_from(self, start: float, until: float) -> None:
-        """Data quality collects its reference over ``[start, until)`` too."""
+    def _quality_from(self, start: float, until: float, keep_ready: bool = False) -> None:
+        """Data quality collects its reference over ``[start, until)`` too (with
+        ``keep_ready``, a window kind whose reference is complete keeps it)."""
         self._quality_period = (start, until)
+        self.quality_changed = True
         for q in self.quality.values():
-            q.collect(start, until)
+            if not (keep_ready and q.ready):
+                q.collect(start, until)
 
     def _collect(self, row: Row, t: float) -> None:
         if self.first is None:
@@ -151,7 +154,8 @@ class ReferenceTracking(MonitorState):
             if not done:  # too few rows (a restart lost them): collect a new reference from here
                 self.ref_from = win.window_end
                 self.ref_until = win.window_end + self.c.reference_s
-                self._quality_from(self.ref_from, self.ref_until)
+                # data quality's reference is persisted (the runner restores it): kept
+                self._quality_from(self.ref_from, self.ref_until, keep_ready=True)
                 self._seen = 0
             self._ref_rows = []
         if self._scores_until is not None and win.window_end >= self._scores_until:

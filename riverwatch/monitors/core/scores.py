@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,8 +47,10 @@ class ScoreWindows(ReferenceTracking):
         frame = functools.cache(lambda: self.frame(rows, self.c.features))
         quality = self._quality(win, frame)
         if not self.ready or self.ref_until is None or win.window_start < self.ref_until:
-            self.store("drift", {**win.meta(), "status": self.status()})
-            return Decision()
+            # data quality judges against its own reference, which a restarted monitor keeps
+            # (restore_quality) while the others are collected again
+            self.store("drift", {**win.meta(), "status": self.status(), "quality": quality.report})
+            return self._judge_quality(win, quality)
         assert self.features is not None and self.volume is not None
         groups = [r.get("groups") or {} for r in rows]
         data = self.features.compare(frame(), groups)
@@ -96,18 +99,50 @@ class ScoreWindows(ReferenceTracking):
             out.extend(self.policy.prediction(win, pred))
         if win.kind == "time":  # a count window of a backlog consumed partition by partition
             out.extend(self.policy.quality(win, vol))  # spans more time than its events
+        out.extend(self._judge_quality(win, quality))
+        out.extend(self.policy.fairness(win, fair))
+        out.extend(self.policy.estimated(win, est, self.ref_estimate))
+        return out
+
+    def _judge_quality(self, win: Window[Row], quality: QualityCheck) -> Decision:
+        """The policy's decisions on a window's data quality (nothing when not judged)."""
+        out = Decision()
         if quality.volume is not None:  # a partition of transactions gone silent
             out.extend(self.policy.quality(win, quality.volume))
         out.extend(self.policy.data_quality(win, quality.findings))
-        out.extend(self.policy.fairness(win, fair))
-        out.extend(self.policy.estimated(win, est, self.ref_estimate))
         return out
 
     def _quality(self, win: Window[Row], frame: Callable[[], pd.DataFrame]) -> QualityCheck:
         q = self.quality.get(win.kind)
         if q is None:
-            numeric = [c for c in self.c.features if c == "amount" or c.startswith("attr_")]
-            q = DataQuality(self.c.quality, numeric, partitions=win.kind == "time")
-            self.quality[win.kind] = q
+            q = self.quality[win.kind] = self._new_quality(win.kind)
             q.collect(*self._quality_period)
+        self.quality_changed = True
         return q.window(win.window_start, win.window_end, win.events, frame, self.rejected())
+
+    def _new_quality(self, kind: str) -> DataQuality:
+        numeric = [c for c in self.c.features if c == "amount" or c.startswith("attr_")]
+        return DataQuality(self.c.quality, numeric, partitions=kind == "time")
+
+    # -- persistence: data quality's reference outlives the monitor ------------------------
+    def quality_state(self) -> dict[str, Any]:
+        """Data quality's state per window kind and its reference period (JSON-ready; the
+        runner stores it when :attr:`quality_changed`)."""
+        start, until = self._quality_period
+        return {
+            "period": [start if math.isfinite(start) else None,
+                       until if math.isfinite(until) else None],
+            "kinds": {kind: q.state() for kind, q in self.quality.items()},
+        }  # fmt: skip
+
+    def restore_quality(self, state: Mapping[str, Any]) -> None:
+        """Go on from :meth:`quality_state` (a restarted monitor keeps data quality's
+        reference; raises KeyError, TypeError or ValueError, changing nothing, when ``state``
+        is not one)."""
+        restored = {}
+        for kind, st in state["kinds"].items():
+            if kind in ("count", "time"):
+                restored[kind] = q = self._new_quality(kind)
+                q.restore(st)
+        start, until = (math.inf if t is None else float(t) for t in state["period"])
+        self.quality, self._quality_period = restored, (start, until)

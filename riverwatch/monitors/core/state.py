@@ -75,6 +75,7 @@ class MonitorState:
         self.rejected = rejected or (lambda: {})
         self.quality: dict[str, DataQuality] = {}
         self._quality_period = (math.inf, math.inf)
+        self.quality_changed = False  # since the runner last persisted quality_state()
 
     @property
     def ready(self) -> bool:

@@ -27,7 +27,8 @@ tracked (the most frequent in the reference), ``max_values`` values per field, t
 of the reference; a window's own tallies are freed with it.
 
 The parts: :mod:`monitors.dataquality.rows` (what a stored row records), ``config`` (the
-thresholds) and ``tally`` (the counts a window is judged by).
+thresholds), ``tally`` (the counts a window is judged by) and ``state`` (what the monitor
+persists, so a restarted monitor keeps the reference).
 
 >>> cfg = QualityConfig(min_count=5)
 >>> dq = DataQuality(cfg, numeric=())
@@ -60,7 +61,13 @@ from riverwatch.core.rejects import (
 )
 from riverwatch.monitors.dataquality.config import QualityConfig
 from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
-from riverwatch.monitors.dataquality.tally import Finding, QualityCheck, Tally, rejects_delta
+from riverwatch.monitors.dataquality.state import dump, load
+from riverwatch.monitors.dataquality.tally import (
+    Finding,
+    QualityCheck,
+    Tally,
+    rejects_delta,
+)
 from riverwatch.monitors.quality import VolumeMonitor
 
 Row = Mapping[str, Any]
@@ -84,6 +91,9 @@ class DataQuality:
         self._known: dict[str, set[str] | None] = {}  # field -> reference values (None: open)
         self.volume: VolumeMonitor | None = None
         self._rejects: Mapping[str, int] | None = None
+        # restored: the first window judged began before the restart, its events from then
+        # on consumed by the monitor before (committed), so its volume says nothing
+        self._resumed = False
 
     @property
     def ready(self) -> bool:
@@ -123,7 +133,9 @@ class DataQuality:
                 self._freeze(end)
             return QualityCheck()
         self._ranges_out(t, values)
-        return self._judge(t, end - start)
+        check = self._judge(t, end - start, volume=not self._resumed)
+        self._resumed = False
+        return check
 
     def _tally(self, rows: Sequence[Row], rejects: Mapping[str, int]) -> Tally:
         t = Tally(rows=len(rows), rejected=rejects.get(RECORDS, 0))
@@ -211,9 +223,23 @@ class DataQuality:
             self.collect(end, end + (self.until - self.start))
             return
         self.ref = acc
-        if self.partitions and len(acc.partitions) > 1:
+        self._volume()
+
+    def _volume(self) -> None:
+        acc = self.ref
+        if acc is not None and self.partitions and len(acc.partitions) > 1:
             top = {f"partition={p}": n for p, n in acc.partitions.most_common(self.c.max_fields)}
             self.volume = VolumeMonitor.from_counts(top, self._span or 1.0)
+
+    # -- persistence (monitors.dataquality.state) -------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a restarted monitor needs to go on (JSON-ready, bounded as the reference is)."""
+        return dump(self)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Go on from :meth:`state` (raises KeyError, TypeError or ValueError when it is not
+        one, and changes nothing then)."""
+        load(self, state)
 
     def _ranges_out(self, t: Tally, values: Mapping[str, np.ndarray]) -> None:
         for col, v in values.items():
@@ -227,7 +253,7 @@ class DataQuality:
                 t.add(fld, OUT_OF_RANGE, f"above the reference's maximum {hi:g}", above)
 
     # -- judgement ---------------------------------------------------------------------------
-    def _judge(self, t: Tally, span: float) -> QualityCheck:
+    def _judge(self, t: Tally, span: float, volume: bool = True) -> QualityCheck:
         ref = self.ref
         assert ref is not None
         found: list[Finding] = []
@@ -254,7 +280,7 @@ class DataQuality:
         new = self._new_values(t)
         found += new
         vol = None
-        if self.volume is not None and t.dq:
+        if self.volume is not None and t.dq and volume:
             vol = self.volume.compare([{"partition": p} for p in t.partitions.elements()], span)
             if len(vol.drops) == len(self.volume.rates):  # all silent: the "*" volume says so
                 vol = type(vol)(vol.segments, [])

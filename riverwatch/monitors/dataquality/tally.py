@@ -41,6 +41,38 @@ class Tally:
         """Count ``count`` events whose ``fld`` was ``kind`` for ``reason``."""
         self.bad.setdefault((fld, kind), Counter())[reason] += count
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the monitor persists the reference, :meth:`DataQuality.state`).
+
+        >>> t = Tally(rows=3, dq=2, rejected=1)
+        >>> t.add("amount", "missing", "absent", 2)
+        >>> t.values["channel"] = Counter({"pos": 2})
+        >>> Tally.from_dict(t.to_dict()) == t
+        True
+        """
+        return {
+            "rows": self.rows,
+            "dq": self.dq,
+            "rejected": self.rejected,
+            "other": dict(self.other),
+            "bad": [[fld, kind, dict(reasons)] for (fld, kind), reasons in self.bad.items()],
+            "values": {fld: dict(counts) for fld, counts in self.values.items()},
+            "partitions": dict(self.partitions),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Tally:
+        """The tally :meth:`to_dict` wrote."""
+        return cls(
+            rows=int(d["rows"]),
+            dq=int(d["dq"]),
+            rejected=int(d["rejected"]),
+            other=Counter(d.get("other") or {}),
+            bad={(str(f), str(k)): Counter(reasons) for f, k, reasons in d["bad"]},
+            values={fld: Counter(counts) for fld, counts in d["values"].items()},
+            partitions=Counter(d["partitions"]),
+        )
+
 
 @dataclass(frozen=True)
 class QualityCheck:

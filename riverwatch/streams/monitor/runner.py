@@ -73,6 +73,7 @@ class Monitor:
             frame=feature_frame,
             rejected=self._rejects,
         )
+        self._restore_quality()
         self.ref_token: str | None = None
         self.ref_champion: str | None = None  # the champion the reference follows
         self.champion: str | None = None
@@ -260,6 +261,22 @@ class Monitor:
         self._policy_saved = orjson.dumps(self.policy.state())
         log.info("monitor policy state restored (cooldowns, baselines, drift streaks)")
 
+    def _restore_quality(self) -> None:
+        """Data quality's reference (and the rejected records' counters read last) of the
+        monitor that ran before this one: not collected again (the feature reference is, from
+        the registry's champion or a new period)."""
+        raw = self.r.get(self.names.monitor("quality_state"))
+        if raw is None:
+            return
+        try:
+            self.core.restore_quality(orjson.loads(raw))
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.exception("monitor data-quality state unreadable: collecting afresh")
+            return
+        self.core.quality_changed = False
+        kinds = [k for k, q in self.core.quality.items() if q.ready]
+        log.info("monitor data-quality state restored (references of %s windows)", kinds or "no")
+
     def export_pooled(self) -> None:
         """Count the group values the core pooled into "(other)" since the last call."""
         for monitor, n in self.core.pooled.items():
@@ -268,8 +285,8 @@ class Monitor:
                 self.core.pooled[monitor] = 0
 
     def publish(self, decision: Decision) -> list[Out]:
-        """The decision's alerts and control requests as records; its audit and the policy's
-        state to Redis."""
+        """The decision's alerts and control requests as records; its audit, the policy's
+        state and data quality's (when they changed) to Redis."""
         self.export_pooled()
         p = self.r.pipeline(transaction=False)
         if decision.audit:
@@ -280,6 +297,9 @@ class Monitor:
         if state != self._policy_saved:  # most windows change nothing the policy remembers
             p.set(self.names.monitor("policy"), state)
             self._policy_saved = state
+        if self.core.quality_changed:  # a window closed, or the reference moved
+            p.set(self.names.monitor("quality_state"), orjson.dumps(self.core.quality_state()))
+            self.core.quality_changed = False
         p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]

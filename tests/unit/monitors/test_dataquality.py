@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import orjson
 import pytest
 
 from riverwatch.core.rejects import RECORDS
@@ -186,6 +187,49 @@ def test_rejected_labels_and_metric_points_are_rates_over_their_own_topic(seed: 
     assert rep["rejected_other"]["metrics"]["records"] == 2000
     assert 0.002 < rep["rates"]["metrics.value:out_of_range"]["rate"] < 0.02
     assert rep["rejected"] == 0  # no transaction was rejected
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_restarted_core_keeps_the_quality_reference_and_judges_as_the_first_would(
+    seed: int,
+) -> None:
+    """The state after the reference (JSON round trip) restores into a fresh core, whose
+    feature reference is lost (it begins at the first event, kept by the runner, and collects
+    again): data quality goes on against its reference and raises what the first core
+    raises, in the same window; a fresh core without it raises nothing (it collects its
+    reference again)."""
+    rows = stream(seed, "missing")
+    cut = next(i for i, r in enumerate(rows) if r["epoch"] >= (CHANGE_DAY - 0.5) * DAY)
+    first, reads = core(), iter(range(10**6))
+    first.rejected = lambda: {RECORDS: 10 * next(reads)}  # 10 rejects per window: growth
+    assert quality_alerts(first, rows[:cut]) == []
+    assert first.quality["time"].ready and first.quality_changed
+    state = orjson.loads(orjson.dumps(first.quality_state()))
+
+    again = core()
+    again.restore_quality(state)
+    assert again.quality_state() == first.quality_state()
+    assert again.quality["time"].volume is not None  # rebuilt from the reference
+    again.rejected = first.rejected  # the same counters (Redis), read on
+    again.begin(0.0)  # the runner's first event: the feature reference's period is past
+    after = [r.copy() for r in rows[cut:]]
+    got = quality_alerts(again, after)
+    assert not again.ready  # no feature reference: only data quality judges
+    want = quality_alerts(first, rows[cut:])
+    assert [(a.subject, a.details) for a in got] == [(a.subject, a.details) for a in want]
+    assert {a.subject for a in got} == {"channel:missing"}
+
+    fresh = core()
+    fresh.begin(0.0)
+    assert quality_alerts(fresh, after) == []
+
+
+def test_an_unreadable_quality_state_changes_nothing() -> None:
+    mon = core()
+    before = mon.quality_state()
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        mon.restore_quality({"kinds": {"time": {"start": 0}}, "period": [0, 1]})
+    assert mon.quality_state() == before
 
 
 @pytest.mark.parametrize("seed", [0, 1])
