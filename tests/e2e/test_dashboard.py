@@ -23,6 +23,8 @@ from playwright.sync_api import Page, Route, expect
 from riverwatch.api.routes.models import ModelsOverview
 from riverwatch.core.settings import Settings
 from riverwatch.monitors.cbpe import estimate
+from riverwatch.monitors.dataquality import DataQuality
+from riverwatch.monitors.dataquality.config import QualityConfig
 from riverwatch.monitors.drift import ColumnDrift, DataDrift
 from riverwatch.monitors.estimated import EstimateLedger
 from riverwatch.monitors.fairness import FairnessCounts
@@ -170,6 +172,12 @@ def monitor_answers() -> dict[str, object]:
     fairness = {a: f.to_dict() for a, f in counts.report(n_boot=50).items()}
     perf = PerformanceReport(2000, 1800, 0.9, 1800, 12, False, 0.93, 0.71, 0.35, 100, 0.5, 0.6, 0.5)
     ok = {"status": "ok", "history": []}
+    dq = DataQuality(QualityConfig(min_count=5), numeric=())  # a reference, then a window
+    dq.collect(0.0, 100.0)  # where 20% of the rows lack channel and region
+    row = {"groups": {"region": "north"}, "dq": {"p": 0, "cat": {"channel": "pos"}}}
+    dq.window(0.0, 100.0, [row] * 500, None, {})
+    rows = [row] * 400 + [{"groups": {}, "dq": {"p": 0, "miss": ["channel"]}}] * 100
+    quality = dq.window(100.0, 200.0, rows, None, {}).report
     ledger = EstimateLedger()  # the stored record of a window judged before its labels
     scores = np.r_[np.full(40, 0.6), np.full(1960, 0.01)]
     estimated = ledger.add(Window("time", 4, 0.0, 3600.0, [], []), estimate(scores, 0.5), None)
@@ -177,7 +185,12 @@ def monitor_answers() -> dict[str, object]:
         "/v1/monitor/drift": ok
         | {
             "latest": WINDOW
-            | {"data": drift.to_dict(), "prediction": None, "reference": {"source": "first window"}}
+            | {
+                "data": drift.to_dict(),
+                "prediction": None,
+                "reference": {"source": "first window"},
+                "quality": quality,
+            }
         },
         "/v1/monitor/fairness": ok | {"latest": WINDOW | {"attributes": fairness}},
         "/v1/monitor/performance": ok
@@ -235,6 +248,11 @@ def test_panels_render_the_monitor_and_model_answers(settings: Settings, page: P
         fairness = page.locator("#fairness-body")
         expect(fairness).to_contain_text("age_band", timeout=15 * MS)
         expect(fairness).to_contain_text("18-24")
+        quality = page.locator("#quality-body")
+        expect(quality.locator("li.flagged").first).to_contain_text("channel:missing")
+        expect(quality).to_contain_text("missing rate of channel rose to 20.0%")
+        expect(quality).to_contain_text("500 events, 0 rejected")
+        expect(page.locator("#quality-note")).to_have_text("2 findings")
         perf = page.locator("#performance-body")
         expect(perf).to_contain_text("online", timeout=15 * MS)
         expect(perf).to_contain_text("0.930")
@@ -259,6 +277,7 @@ def test_empty_monitor_and_missing_endpoints_say_no_data_yet(
         for card, why in (
             ("#card-drift", "the monitor has not closed a window yet"),
             ("#card-performance", "the monitor has not closed a window yet"),
+            ("#card-quality", "the monitor has not closed a window yet"),
             ("#card-fairness", "this API has no such endpoint yet"),
             ("#card-forecasts", "no metric series seen yet"),
         ):

@@ -458,16 +458,18 @@ async function pollModels() {
 async function monitor(kind, cardId, whole = false) {
   const res = await api(`/v1/monitor/${kind}?history=0`);
   const latest = res.body ? res.body.latest : null;
-  if (!latest) panel(cardId, false, res.body ? "the monitor has not closed a window yet" : reason(res));
+  const why = res.body ? "the monitor has not closed a window yet" : reason(res);
+  if (!latest) for (const id of [].concat(cardId)) panel(id, false, why);  // one or more cards
   return whole && latest ? res.body : latest;  // whole: the answer's other fields too
 }
 
 const windowText = (w) => `window of ${fmt(w.n)} to ${shortTime(w.window_end)}`;
 
 async function pollDrift() {
-  const latest = await monitor("drift", "card-drift");
+  const latest = await monitor("drift", ["card-drift", "card-quality"]);
   const body = clear($("drift-body"));
-  if (!latest) return;
+  if (!latest) return clear($("quality-body"));
+  renderQuality(latest);  // the same window's data quality (judged on its own reference)
   if (latest.status && latest.status.state !== "ready") {  // nothing judged before the reference
     body.append(el("p", { class: "sub" }, latest.status.message));
     $("drift-note").textContent = latest.status.message;
@@ -493,6 +495,38 @@ async function pollDrift() {
   const where = data.strongest ? ` (strongest: ${data.strongest.column} in ${data.strongest.segment === "*" ? "all events" : data.strongest.segment})` : "";
   $("drift-note").textContent = `${data.n_drifted} of ${cols.length} features drifted${where}`;
   panel("card-drift", true);
+}
+
+// The drift answer's quality: the window's data-quality findings (each a quality alert),
+// and its rates furthest above the reference's.
+function renderQuality(latest) {
+  const body = clear($("quality-body"));
+  const q = latest.quality;
+  if (!q) return panel("card-quality", false, "data quality has no reference yet (warming up)");
+  const found = q.findings || [];
+  const list = el("ul", { class: "findings" });
+  for (const f of found.slice(0, 8)) {
+    list.append(el("li", { class: "flagged" }, el("b", {}, f.subject), " ", f.message));
+  }
+  if (found.length > 8) list.append(el("li", {}, `and ${fmt(found.length - 8)} more`));
+  if (!found.length) list.append(el("li", { class: "ok" }, "no finding: every rate within the reference's"));
+  body.append(list);
+  const rates = Object.entries(q.rates || {})
+    .sort(([, a], [, b]) => b.rate - b.reference - (a.rate - a.reference)).slice(0, 6);
+  if (rates.length) {
+    const table = el("table", { class: "grid" });
+    table.append(el("tr", {}, ...["field", "rate", "reference", "events"].map((h) => el("th", {}, h))));
+    for (const [name, r] of rates) {
+      table.append(el("tr", {}, el("td", {}, name), el("td", {}, pct(r.rate, 2)),
+        el("td", {}, pct(r.reference, 2)), el("td", {}, `${fmt(r.count)} of ${fmt(r.n)}`)));
+    }
+    body.append(table);
+  }
+  const other = Object.entries(q.rejected_other || {})
+    .map(([topic, r]) => `, ${fmt(r.rejected)} of ${fmt(r.records)} ${topic}`).join("");
+  body.append(el("p", { class: "sub" }, `${fmt(q.events)} events, ${fmt(q.rejected)} rejected${other} · ${windowText(latest)}`));
+  $("quality-note").textContent = found.length ? plural(found.length, "finding", "findings") : "no finding";
+  panel("card-quality", true);
 }
 
 async function pollFairness() {

@@ -66,6 +66,7 @@ from riverwatch.monitors.dataquality.tally import (
     Finding,
     QualityCheck,
     Tally,
+    listed,
     rejects_delta,
 )
 from riverwatch.monitors.quality import VolumeMonitor
@@ -296,6 +297,8 @@ class DataQuality:
             "rates": rates,
             "new_values": [f["details"] for f in new],
             "partitions": vol.to_dict() if vol else None,
+            # what the policy turns into quality alerts (the dashboard's card lists them)
+            "findings": listed(found, vol),
         }
         return QualityCheck(found, report, vol)
 

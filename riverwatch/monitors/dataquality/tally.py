@@ -93,3 +93,14 @@ def rejects_delta(now: Mapping[str, int], before: Mapping[str, int] | None) -> d
         d = v - before.get(k, 0)
         out[k] = v if d < 0 else d  # a counter that went back (Redis flushed) starts anew
     return {k: v for k, v in out.items() if v > 0}
+
+
+def listed(found: list[Finding], volume: VolumeCheck | None) -> list[dict[str, str]]:
+    """A judged window's findings and partitions gone silent, as ``subject``/``message``
+    (its report's ``findings``, which the dashboard lists)."""
+    out = [{"subject": f["subject"], "message": f["message"]} for f in found]
+    for d in volume.drops if volume else []:
+        seg, obs, exp = d["segment"], d["observed"], d["expected"]
+        out.append({"subject": seg, "message": f"volume of {seg} fell to {obs:.0f} from "
+                    f"{exp:.0f} expected"})  # fmt: skip
+    return out

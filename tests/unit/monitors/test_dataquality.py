@@ -187,6 +187,10 @@ def test_rejected_labels_and_metric_points_are_rates_over_their_own_topic(seed: 
     assert rep["rejected_other"]["metrics"]["records"] == 2000
     assert 0.002 < rep["rates"]["metrics.value:out_of_range"]["rate"] < 0.02
     assert rep["rejected"] == 0  # no transaction was rejected
+    # each judged report lists its findings (the dashboard's card), as the alerts name them
+    listed = [f for r in stored if r.get("quality") for f in r["quality"]["findings"]]
+    assert {f["subject"] for f in listed} == {"labels.label:invalid"}
+    assert {f["message"] for f in listed} == {a.message for a in alerts}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
