@@ -18,7 +18,8 @@ longest outage). Why not count once the offsets are committed: the counters and 
 live in two systems, so a crash between them loses or repeats counts either way.
 
 A topic deleted and created again under the same name starts its offsets at 0 again: delete
-``monitor:rejects:marks`` with it, or its first records are not counted.
+``monitor:rejects:marks`` with it, or its first records are not counted. On Redis Cluster the
+script's two keys must share a slot (as the feature store's scripts' keys must).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 import redis
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
@@ -25,6 +25,15 @@ from tests.support.builders import T0, tx
 from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
+
+
+def committed_now(settings: Settings, topic: str) -> int:
+    """Records committed by the scorer group, -1 while its coordinator cannot say (a broker
+    just started answers the first offset fetches with an error)."""
+    try:
+        return committed(settings, topic)
+    except KafkaException:
+        return -1
 
 
 def counters(r: redis.Redis, names: Names) -> dict[str, int]:
@@ -56,8 +65,8 @@ def test_a_retried_batch_counts_its_rejected_transactions_once(settings: Setting
             p.produce(names.topic("transactions"), bad.replace(b'"b"', b'"b%d"' % i), b"k")
     assert p.flush(10) == 0
     with running_loop(settings, handler, producer(settings)):
-        poll(lambda: committed(settings, names.topic("transactions")) == 15, 60, "15 committed")
-    assert len(calls) >= 2 and calls[0] == 15  # the whole batch, handled twice
+        poll(lambda: committed_now(settings, names.topic("transactions")) == 15, 60, "15 committed")
+    assert len(calls) >= 2 and sum(calls) > 15  # the first batch was handled twice
     assert counters(r, names) == {"records": 5, "amount|missing|missing": 5}
     r.close()
 
