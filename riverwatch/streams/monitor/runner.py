@@ -64,6 +64,7 @@ class Monitor:
         )
         self.policy = Policy(ctx.policy)
         self._policy_saved: bytes | None = None
+        self._quality_saved: bytes | None = None
         self._restore_policy()
         self.core = MonitorCore(
             ctx.monitor_core(),
@@ -274,6 +275,7 @@ class Monitor:
             log.exception("monitor data-quality state unreadable: collecting afresh")
             return
         self.core.quality_changed = False
+        self._quality_saved = orjson.dumps(self.core.quality_state())
         kinds = [k for k, q in self.core.quality.items() if q.ready]
         log.info("monitor data-quality state restored (references of %s windows)", kinds or "no")
 
@@ -298,7 +300,10 @@ class Monitor:
             p.set(self.names.monitor("policy"), state)
             self._policy_saved = state
         if self.core.quality_changed:  # a window closed, or the reference moved
-            p.set(self.names.monitor("quality_state"), orjson.dumps(self.core.quality_state()))
+            quality = orjson.dumps(self.core.quality_state())
+            if quality != self._quality_saved:  # (a judged window without rejects: the same)
+                p.set(self.names.monitor("quality_state"), quality)
+                self._quality_saved = quality
             self.core.quality_changed = False
         p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
