@@ -36,6 +36,7 @@ from river import drift, tree
 from river.base import DriftDetector
 from river.datasets import synth
 
+from bench.cbpe_cost import cbpe_table
 from bench.drift_cost import cost_table
 from riverwatch.monitors.concept import ConceptDriftMonitor
 from riverwatch.monitors.concept.detectors import make_detector
@@ -205,6 +206,7 @@ def main() -> None:
         print(f"(detection benchmark: {time.perf_counter() - t0:.0f} s)\n")
     if not args.no_cost:
         cost_table()
+        cbpe_table()
 
 
 if __name__ == "__main__":
