@@ -15,9 +15,7 @@ from riverwatch.streams.scorer import Scorer
 
 def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
     """Add the scoring loop to ``app``; return it (the heartbeat reports its partitions)."""
-    scorer = Scorer(
-        ctx.settings, ctx.feature_store(ctx.redis), ctx.model_set(ctx.redis), ctx.worker
-    )
+    scorer = Scorer(ctx, ctx.feature_store(ctx.redis), ctx.model_set(ctx.redis), ctx.worker)
     loop = BatchLoop(
         ctx.settings,
         ctx.names.topic("transactions"),
