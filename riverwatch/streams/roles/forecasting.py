@@ -18,13 +18,11 @@ from riverwatch.streams.runtime import WorkerContext, loop_service, stop_worker
 def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
     """Add the forecasting loop to ``app`` as a service; return it."""
     handler = ForecastHandler(ctx, ctx.redis, ctx.producer, ctx.worker)
-    loop = BatchLoop(
-        ctx.settings,
-        ctx.names.topic("metrics"),
-        ctx.names.group(ctx.settings.consumer_group, "forecaster"),
-        handler.process,
-        ctx.producer,
+    loop = BatchLoop.of_worker(
+        ctx,
+        "metrics",
         "forecaster",
+        handler.process,
         checkpoint=handler.checkpoint,
         commit_every_s=SNAPSHOT_EVERY_S,
     )
