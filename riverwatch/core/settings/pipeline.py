@@ -107,7 +107,7 @@ class WorkerSettings(BaseModel):
     worker_roles: Annotated[frozenset[Role], NoDecode] = Field(
         frozenset(Role),
         description="RIVERWATCH_WORKER_ROLES: what a worker process runs: 'all', or some of "
-        "scoring, learning, alerts, forecasting, monitoring, training (comma-separated). "
+        f"{', '.join(Role)} (comma-separated). "
         "Run the CPU-heavy forecasting, monitoring and training in other processes than "
         "scoring, or they share its interpreter lock (`riverwatch up` does).",
     )
