@@ -14,6 +14,7 @@ from typing import Any
 
 from riverwatch.core.errors import ConfigError
 from riverwatch.core.settings.types import ATTRIBUTE_NAME as _ATTR_NAME
+from riverwatch.core.settings.types import comma_list
 from riverwatch.models import features
 from riverwatch.models.features import Buckets, FeatureSpec, Sums, step
 
@@ -78,7 +79,7 @@ class FeatureSet:
     @classmethod
     def parse(cls, text: str) -> FeatureSet:
         """From a comma-separated list of attribute names (``RIVERWATCH_FEATURE_ATTRIBUTES``)."""
-        return cls(tuple(a.strip() for a in text.split(",") if a.strip()))
+        return cls(comma_list(text))
 
     @property
     def names(self) -> tuple[str, ...]:
