@@ -80,6 +80,9 @@ class Settings(
             )
         return self
 
+    def __hash__(self) -> int:  # frozen, hashable as before the dict-valued (map) fields
+        return hash(tuple(sorted(to_env(self).items())))
+
     @property
     def label_delay_s(self) -> int:
         """The label delay in seconds of event time."""

@@ -119,6 +119,11 @@ def test_to_env_writes_the_strings_a_child_parses_back(monkeypatch: pytest.Monke
     assert Settings() == s
 
 
+def test_settings_stay_hashable_with_map_fields() -> None:
+    a, b = Settings(forecast_seasonality="a=3"), Settings(forecast_seasonality={"a": 3})
+    assert a == b and hash(a) == hash(b) and len({a, b, Settings()}) == 2
+
+
 def test_an_alert_kind_is_its_name_in_json() -> None:
     alert = Alert(
         alert_id="a",
