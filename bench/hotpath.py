@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.openloop import payloads
+from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -67,11 +68,16 @@ def scorer(settings: Settings) -> Scorer:
     names = Names(settings.topic_prefix)
     r = redis_client(settings)
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-    features = FeatureSet.parse(settings.feature_attributes)
+    features = FeatureSet(settings.feature_attributes)
     models = ModelSet(
         SnapshotStore(r, names), Registry(r, names, settings.data_dir), 1.0, features.names
     )
-    return Scorer(settings, RedisFeatureStore(r, names, spec.retention_s), models, "bench:0")
+    return Scorer(
+        Context.from_settings(settings),
+        RedisFeatureStore(r, names, spec.retention_s),
+        models,
+        "bench:0",
+    )
 
 
 def records(msgs: list[tuple[bytes, bytes]], topic: str) -> list[Record]:

@@ -122,9 +122,14 @@ class Run:
     cpu_s: dict[str, float]  # CPU seconds per process over the run
 
     @property
+    def scorer_cpu_s(self) -> float:
+        """CPU seconds of every scorer process (``scorer``, ``scorer2``, ...) together."""
+        return sum(v for k, v in self.cpu_s.items() if k.startswith("scorer"))
+
+    @property
     def per_cpu(self) -> float:
-        """Scored transactions per scorer CPU-second."""
-        return self.scored / self.cpu_s["scorer"] if self.cpu_s.get("scorer") else 0.0
+        """Scored transactions per scorer CPU-second (all scorer processes together)."""
+        return self.scored / self.scorer_cpu_s if self.scorer_cpu_s else 0.0
 
 
 def cpu_seconds(pid: int) -> float:

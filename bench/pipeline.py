@@ -13,8 +13,11 @@
 Sizes (short by default, so it runs in a few minutes): RW_BENCH_RATES (500,2000,5000,10000,
 20000), RW_BENCH_SECONDS (8) measured after RW_BENCH_WARMUP (2) s per rate, RW_BENCH_N (30000),
 RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_BASELINE (a checkout run
-interleaved with this code, for before/after ratios in one run). A rate whose scores are not all in
-within the drain timeout, or whose p99 passes 5 s, ends the ladder (higher rates are saturated).
+interleaved with this code, for before/after ratios in one run), RW_BENCH_SCORERS (1; ``1,2``
+runs each ladder with one scorer process, then with two in the same consumer group, for the
+scaling ratio: saturation throughput and transactions per scorer CPU-second, 2 over 1). A rate
+whose scores are not all in within the drain timeout, or whose p99 passes 5 s, ends the ladder
+(higher rates are saturated).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
 # A checkout of the code to compare with (e.g. `git archive main | tar -x -C /tmp/base`): each
 # repeat then runs its ladder too, on the same broker, interleaved with this code's.
 BASELINE = os.environ.get("RW_BENCH_BASELINE") or None
+SCORERS = [int(k) for k in os.environ.get("RW_BENCH_SCORERS", "1").split(",")]
 P99_TARGET_MS = 50.0
 
 
@@ -101,14 +105,19 @@ def faust_count(bootstrap: str, topic: str, n: int) -> float:
 
 
 @contextmanager
-def deployment(settings: Settings, logdir: Path) -> Iterator[dict[str, int]]:
-    """A helper and a scorer process as ``riverwatch up`` runs them; yields their pids."""
+def deployment(settings: Settings, logdir: Path, scorers: int = 1) -> Iterator[dict[str, int]]:
+    """A helper and ``scorers`` scorer processes as ``riverwatch up`` runs them; yields their
+    pids (``scorer``, ``scorer2``, ... and ``helper``)."""
     from riverwatch.shell.children import HELPER_ROLES, SCORER_ROLES
 
     with ExitStack() as st:
         helper = st.enter_context(running_worker(settings, logdir / "helper.log", HELPER_ROLES))
-        scorer = st.enter_context(running_worker(settings, logdir / "scorer.log", SCORER_ROLES))
-        yield {"scorer": scorer.pid, "helper": helper.pid}
+        pids = {"helper": helper.pid}
+        for i in range(scorers):
+            name = "scorer" if i == 0 else f"scorer{i + 1}"
+            log = logdir / f"{name}.log"
+            pids[name] = st.enter_context(running_worker(settings, log, SCORER_ROLES)).pid
+        yield pids
 
 
 @contextmanager
@@ -126,14 +135,16 @@ def code(path: str | None) -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
-def ladder(settings: Settings, logdir: Path, rep: int, checkout: str | None = None) -> list[Run]:
+def ladder(
+    settings: Settings, logdir: Path, rep: int, checkout: str | None = None, scorers: int = 1
+) -> list[Run]:
     """Every offered rate, then saturation and a backfill, on one deployment."""
     names = Names(settings.topic_prefix)
     bs, topic = settings.kafka_bootstrap or "", names.topic("transactions")
     runs: list[Run] = []
     with (
         code(checkout),
-        deployment(settings, logdir) as pids,
+        deployment(settings, logdir, scorers) as pids,
         Reader(bs, names.topic("scores"), logdir / "arrivals.txt") as reader,
     ):
         offer(bs, topic, reader, pids, 200, 2, 0, f"warm{rep}")  # group joined, models loaded
@@ -176,6 +187,27 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
     return lines
 
 
+def scaling(tables: list[tuple[str, list[Run]]]) -> list[str]:
+    """Per code and scorer count: saturation throughput and tx per scorer CPU-second over the
+    repeats (medians), and each as a ratio to one scorer's."""
+    sat: dict[str, list[Run]] = {}
+    for label, runs in tables:
+        sat.setdefault(label, []).extend(r for r in runs if r.rate == float("inf"))
+    out = ["  scaling (saturation, medians over the repeats):"]
+    one: dict[str, tuple[float, float]] = {}
+    for label, runs in sat.items():
+        thr = float(np.median([r.throughput for r in runs]))
+        cpu = float(np.median([r.per_cpu for r in runs]))
+        base = label.split(", ")[0]
+        one.setdefault(base, (thr, cpu))
+        b_thr, b_cpu = one[base]
+        out.append(
+            f"    {label}: {thr:,.0f} tx/s ({thr / b_thr:.2f}x), {cpu:,.0f} tx per scorer "
+            f"CPU-second ({cpu / b_cpu:.2f}x)"
+        )
+    return out
+
+
 def main() -> None:
     """Run every measurement and print the tables."""
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-bench-"))
@@ -193,10 +225,13 @@ def main() -> None:
             for label, checkout in ((f"baseline {BASELINE}", BASELINE), ("this code", None)):
                 if label.startswith("baseline") and not BASELINE:
                     continue
-                tag = f"{rep}{'b' if checkout else ''}"
-                print(f"repeat {rep + 1}/{REPEATS}, {label}: scorer + helper...", flush=True)
-                settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
-                tables.append((label, ladder(settings, tmp / f"rep{tag}", rep, checkout)))
+                for k in SCORERS:
+                    tag = f"{rep}{'b' if checkout else ''}s{k}"
+                    what = label + (f", {k} scorers" if k > 1 else "")
+                    print(f"repeat {rep + 1}/{REPEATS}, {what}: {k} scorer(s) + helper...")
+                    settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
+                    runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k)
+                    tables.append((what, runs))
         mem = stack.memory()
     load1 = os.getloadavg()
     print(f"\nriverwatch pipeline benchmark ({BROKER}, {os.cpu_count()} cores, N={N}, "
@@ -212,6 +247,8 @@ def main() -> None:
         sat = [r.per_cpu for lb, rs in tables if lb == label for r in rs if r.rate == float("inf")]
         print(f"  {label}: saturation tx per scorer CPU-second over {len(sat)} repeats: "
               f"min {min(sat):,.0f}, max {max(sat):,.0f}")  # fmt: skip
+    if len(SCORERS) > 1:
+        print("\n".join(scaling(tables)))
     print(f"  broker / Valkey RSS at the end: {(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
           f"{(mem.get('redis') or 0) / 2**20:.0f} MiB")  # fmt: skip
 

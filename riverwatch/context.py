@@ -75,7 +75,7 @@ class Context:
     @cached_property
     def features(self) -> FeatureSet:
         """The model's columns: the built-in features plus RIVERWATCH_FEATURE_ATTRIBUTES."""
-        return FeatureSet.parse(self.settings.feature_attributes)
+        return FeatureSet(self.settings.feature_attributes)
 
     @cached_property
     def thresholds(self) -> Thresholds:
@@ -89,15 +89,15 @@ class Context:
     def drift_columns(self) -> tuple[str, ...]:
         """The features data drift is computed on: the model's columns (attributes included)
         but RIVERWATCH_MONITOR_DRIFT_EXCLUDE; ConfigError when it names unknown features or
-        leaves none.
+        leaves none (the known features include the attributes, which the settings do not
+        know of: so this check is here, not in the settings' parser).
 
         >>> Context.from_settings(Settings(monitor_drift_exclude="hour, is_weekend")
         ...     ).drift_columns[:3]
         ('amount', 'is_night', 'card_n_1d')
         """
         names = self.features.names
-        exclude = self.settings.monitor_drift_exclude
-        skip = {c.strip() for c in exclude.split(",") if c.strip()}
+        skip = set(self.settings.monitor_drift_exclude)
         if unknown := skip - set(names):
             raise ConfigError(
                 f"RIVERWATCH_MONITOR_DRIFT_EXCLUDE names unknown features {sorted(unknown)}; "
@@ -192,14 +192,9 @@ class Context:
 
     @cached_property
     def alert_cooldowns(self) -> dict[str, float]:
-        """The per-kind cooldowns of RIVERWATCH_ALERT_COOLDOWN_KINDS; ConfigError when
-        malformed."""
-        from riverwatch.alerts.rules import parse_kind_seconds
-
-        try:
-            return parse_kind_seconds(self.settings.alert_cooldown_kinds)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        """The per-kind cooldowns of RIVERWATCH_ALERT_COOLDOWN_KINDS (checked when the
+        settings were built)."""
+        return {kind.value: s for kind, s in self.settings.alert_cooldown_kinds.items()}
 
     # -- stores, over a client the caller owns ----------------------------------------------
     def feature_store(self, client: redis.Redis) -> RedisFeatureStore:

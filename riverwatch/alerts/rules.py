@@ -78,30 +78,6 @@ class Filters:
         return not self.subjects or any(fnmatch.fnmatchcase(subject, p) for p in self.subjects)
 
 
-def parse_kind_seconds(
-    spec: str, variable: str = "RIVERWATCH_ALERT_COOLDOWN_KINDS"
-) -> dict[str, float]:
-    """Parse ``"fraud=0,retrain=0"`` into ``{"fraud": 0.0, "retrain": 0.0}``.
-
-    Raises ValueError naming ``variable`` for an unknown kind or a value that is not a number.
-
-    >>> parse_kind_seconds(" fraud=0, drift=120 ")
-    {'fraud': 0.0, 'drift': 120.0}
-    """
-    out: dict[str, float] = {}
-    for item in filter(None, (p.strip() for p in spec.split(","))):
-        kind, sep, value = (s.strip() for s in item.partition("="))
-        if not sep or kind not in KINDS:
-            raise ValueError(f"{variable}: {item!r} is not 'kind=seconds' with a known kind")
-        try:
-            out[kind] = float(value)
-        except ValueError:
-            raise ValueError(f"{variable}: {value!r} is not a number of seconds") from None
-        if out[kind] < 0:
-            raise ValueError(f"{variable}: {item!r} has a negative cooldown")
-    return out
-
-
 def cooldown_for(kind: str, default_s: float, by_kind: Mapping[str, float]) -> float:
     """The cooldown of ``kind`` in seconds (0 = every alert of it is delivered)."""
     return by_kind.get(kind, default_s)

@@ -80,7 +80,7 @@ class Resources:
     def sync_scorer(self) -> SyncScorer:
         """The synchronous scorer of POST /v1/score, built on first use."""
         if self._scorer is None:
-            self._scorer = SyncScorer(self.settings)
+            self._scorer = SyncScorer(self.ctx)
         return self._scorer
 
     async def close(self) -> None:

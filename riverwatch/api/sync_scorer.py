@@ -13,34 +13,24 @@ from typing import Any
 
 import numpy as np
 
+from riverwatch.context import Context
 from riverwatch.core.events import Transaction
 from riverwatch.core.metrics import count_fills
-from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
-from riverwatch.core.settings import Settings
-from riverwatch.models.feature_set import FeatureSet
-from riverwatch.models.features import WINDOWS_DAYS, FeatureSpec
-from riverwatch.models.scoring import Thresholds, score_matrix, score_record
-from riverwatch.models.serving import ModelSet
-from riverwatch.stores.features import RedisFeatureStore
-from riverwatch.stores.registry import Registry
-from riverwatch.stores.snapshots import SnapshotStore
+from riverwatch.models.features import WINDOWS_DAYS
+from riverwatch.models.scoring import score_matrix, score_record
 
 
 class SyncScorer:
     """Scores one transaction against the live feature store and models (blocking calls)."""
 
-    def __init__(self, settings: Settings):
-        self.r = redis_client(settings)
-        names = Names(settings.topic_prefix)
-        registry = Registry(self.r, names, settings.data_dir)
-        self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-        self.features = FeatureSet.parse(settings.feature_attributes)
-        self.store = RedisFeatureStore(self.r, names, self.spec.retention_s)
-        self.models = ModelSet(
-            SnapshotStore(self.r, names), registry, settings.model_reload_s, self.features.names
-        )
-        self.th = Thresholds.from_settings(settings)
+    def __init__(self, ctx: Context):
+        self.r = redis_client(ctx.settings)  # its own blocking client (the API's is asyncio)
+        self.spec = ctx.spec
+        self.features = ctx.features
+        self.store = ctx.feature_store(self.r)
+        self.models = ctx.model_set(self.r)
+        self.th = ctx.thresholds
 
     def score(self, tx: Transaction) -> dict[str, Any]:
         """The Score record this transaction would get now (its own counters included)."""

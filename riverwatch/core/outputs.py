@@ -8,6 +8,7 @@ they are not bounded field by field; they serialize with :func:`riverwatch.core.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
@@ -57,19 +58,26 @@ class Forecast(BaseModel):
     anomaly: bool = False
 
 
-# The alert kinds and severities, defined once (subscriptions and cooldowns read them too).
-AlertKind = Literal[
-    "fraud",
-    "drift",
-    "fairness",
-    "performance",
-    "quality",
-    "forecast_anomaly",
-    "retrain",
-    "system",
-]
+class AlertKind(StrEnum):
+    """The alert kinds, defined once (subscriptions, filters and the cooldown setting read
+    them too). A StrEnum: a kind is its name in JSON, in an environment variable and in a
+    metric's label alike."""
+
+    FRAUD = "fraud"
+    DRIFT = "drift"
+    FAIRNESS = "fairness"
+    PERFORMANCE = "performance"
+    QUALITY = "quality"
+    FORECAST_ANOMALY = "forecast_anomaly"
+    RETRAIN = "retrain"
+    SYSTEM = "system"
+
+    def __repr__(self) -> str:  # shown as the plain string it was before the enum ('drift')
+        return repr(self.value)
+
+
 Severity = Literal["info", "warning", "critical"]
-ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+ALERT_KINDS: tuple[str, ...] = tuple(k.value for k in AlertKind)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 

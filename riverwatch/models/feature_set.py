@@ -8,12 +8,13 @@ the transaction's ``attributes`` (a finite number or a bool, else :data:`ATTR_FI
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from riverwatch.core.errors import ConfigError
+from riverwatch.core.settings.types import ATTRIBUTE_NAME as _ATTR_NAME
+from riverwatch.core.settings.types import comma_list
 from riverwatch.models import features
 from riverwatch.models.features import Buckets, FeatureSpec, Sums, step
 
@@ -21,7 +22,6 @@ ATTR_PREFIX = "attr_"
 # What a missing, null or non-numeric attribute scores as. Zero, not NaN: the online model
 # (StandardScaler | LogisticRegression) would turn one NaN into NaN weights for good.
 ATTR_FILL = 0.0
-_ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def attribute_value(value: Any) -> float | None:
@@ -79,7 +79,7 @@ class FeatureSet:
     @classmethod
     def parse(cls, text: str) -> FeatureSet:
         """From a comma-separated list of attribute names (``RIVERWATCH_FEATURE_ATTRIBUTES``)."""
-        return cls(tuple(a.strip() for a in text.split(",") if a.strip()))
+        return cls(comma_list(text))
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -18,15 +18,16 @@ import typer
 
 from riverwatch.core.kafka import ensure_topics, producer
 from riverwatch.core.names import Names
-from riverwatch.core.outputs import Alert
+from riverwatch.core.outputs import Alert, AlertKind
 from riverwatch.core.redis import redis_client
+from riverwatch.core.roles import HELPER_PROCESS, SCORER_PROCESS
 from riverwatch.core.settings import Settings, to_env
 from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.shell.procs import spawn
 from riverwatch.shell.supervisor import Child, Supervisor
 
-SCORER_ROLES = "scoring,learning"
-HELPER_ROLES = "alerts,forecasting,monitoring,training"
+SCORER_ROLES = ",".join(SCORER_PROCESS)  # "scoring,learning": the `--roles` of a scorer
+HELPER_ROLES = ",".join(HELPER_PROCESS)  # "alerts,forecasting,monitoring,training"
 # Dependency tiers: a child (re)starts only while every lower tier runs; stop is the reverse.
 TIER_SERVERS, TIER_WORKERS, TIER_API, TIER_TRAFFIC = 0, 1, 2, 3
 WORKER_STOP_S = 30.0  # a worker finishes its batch, commits and snapshots the online model
@@ -129,7 +130,7 @@ def system_alert(settings: Settings, c: Child) -> None:
     names = Names(settings.topic_prefix)
     alert = Alert(
         alert_id=f"crash-loop-{c.name}-{uuid.uuid4().hex[:8]}",
-        kind="system",
+        kind=AlertKind.SYSTEM,
         severity="critical",
         subject=c.name,
         message=f"{c.name} is crash-looping ({len(c.exits)} exits within "

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from riverwatch.core.errors import RiverwatchError
+from riverwatch.core.roles import Role
 from riverwatch.core.settings import load_settings
 from riverwatch.shell.clisettings import running_settings, settings_or_exit, sink_needs
 from riverwatch.shell.keys import keys
@@ -65,23 +66,15 @@ def worker(
     roles: Annotated[
         str | None,
         typer.Option(
-            help="What this worker runs: 'all' or some of scoring, learning, alerts, "
-            "forecasting, monitoring, training [env RIVERWATCH_WORKER_ROLES]."
+            help=f"What this worker runs: 'all' or some of {', '.join(Role)} "
+            "[env RIVERWATCH_WORKER_ROLES]."
         ),
     ] = None,
 ) -> None:
     """Run one stream worker (scoring, learning, ... : its roles) against the configured stack."""
     from faust import Worker
 
-    from riverwatch.core.errors import ConfigError
-    from riverwatch.streams.app import worker_roles
-
-    s = settings_or_exit(worker_roles=roles)
-    try:
-        worker_roles(s)
-    except ConfigError as exc:
-        typer.secho(f"configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+    s = settings_or_exit(worker_roles=roles)  # an unknown role: a message and exit code 2
     from riverwatch.streams.app import create_app
 
     if s.worker_metrics_port is not None:

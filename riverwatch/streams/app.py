@@ -1,6 +1,7 @@
 """The faust worker app, built by a factory: nothing is created at import time.
 
-What runs in a worker, by role (``RIVERWATCH_WORKER_ROLES``, default ``all``):
+What runs in a worker, by role (``RIVERWATCH_WORKER_ROLES``, default ``all``; the roles are
+:class:`riverwatch.core.roles.Role`, parsed and checked when the settings are built):
 
 * ``scoring``: the scoring loop (``transactions`` -> ``scores``/``alerts``/``deadletter``), a
   confluent-kafka batch consumer run as a service of this app (see streams/batching.py for why);
@@ -32,9 +33,9 @@ from typing import Any
 
 import faust
 
-from riverwatch.core.errors import ConfigError
 from riverwatch.core.kafka import faust_credentials, producer
 from riverwatch.core.redis import redis_client
+from riverwatch.core.roles import Role
 from riverwatch.core.settings import Settings
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.monitor import agents as monitoring
@@ -44,49 +45,23 @@ from riverwatch.streams.runtime import WorkerContext, worker_id
 log = logging.getLogger(__name__)
 
 # The roles, in the order they are wired, each with its ``register(app, ctx)``.
-ROLES: dict[str, Callable[[faust.App, WorkerContext], Any]] = {
-    "scoring": scoring.register,
-    "learning": learning.register,
-    "alerts": alerts.register,
-    "forecasting": forecasting.register,
-    "monitoring": monitoring.register,
-    "training": training.register,
+ROLES: dict[Role, Callable[[faust.App, WorkerContext], Any]] = {
+    Role.SCORING: scoring.register,
+    Role.LEARNING: learning.register,
+    Role.ALERTS: alerts.register,
+    Role.FORECASTING: forecasting.register,
+    Role.MONITORING: monitoring.register,
+    Role.TRAINING: training.register,
 }
-
-
-def worker_roles(settings: Settings) -> frozenset[str]:
-    """The roles ``RIVERWATCH_WORKER_ROLES`` names (``all``: every one).
-
-    >>> sorted(worker_roles(Settings(worker_roles="monitoring, forecasting")))
-    ['forecasting', 'monitoring']
-    >>> worker_roles(Settings(worker_roles="all")) == frozenset(ROLES)
-    True
-    >>> worker_roles(Settings(worker_roles="scoring,sorting"))
-    Traceback (most recent call last):
-    ...
-    riverwatch.core.errors.ConfigError: RIVERWATCH_WORKER_ROLES: unknown role 'sorting' \
-(known: all, scoring, learning, alerts, forecasting, monitoring, training)
-    """
-    names = [r.strip() for r in settings.worker_roles.split(",") if r.strip()]
-    if names == ["all"]:
-        return frozenset(ROLES)
-    for r in names:
-        if r not in ROLES:
-            raise ConfigError(
-                f"RIVERWATCH_WORKER_ROLES: unknown role {r!r} (known: all, {', '.join(ROLES)})"
-            )
-    if not names:
-        raise ConfigError("RIVERWATCH_WORKER_ROLES is empty: name at least one role, or 'all'")
-    return frozenset(names)
 
 
 def create_app(settings: Settings) -> faust.App:
     """A faust app wired to ``settings``' broker, Redis, topics and consumer groups.
 
-    It runs the agents of the worker's roles (:func:`worker_roles`). Processes with other
-    roles form other consumer groups, so each sees every partition its own agents need.
+    It runs the agents of the worker's roles (``settings.worker_roles``). Processes with
+    other roles form other consumer groups, so each sees every partition its own agents need.
     """
-    roles = worker_roles(settings)
+    roles = settings.worker_roles
     ctx = WorkerContext.from_settings(
         settings,
         worker=worker_id(),
@@ -112,7 +87,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
     )
     wired = {role: register(app, ctx) for role, register in ROLES.items() if role in roles}
-    _heartbeat(app, ctx, wired.get("scoring"))
+    _heartbeat(app, ctx, wired.get(Role.SCORING))
     log.info("worker %s runs: %s", ctx.worker, ", ".join(wired))
     return app
 

@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -45,7 +46,7 @@ from riverwatch.core.settings import Settings
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
 from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
-from riverwatch.streams.runtime import worker_id
+from riverwatch.streams.runtime import WorkerContext, worker_id
 
 __all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
 
@@ -106,6 +107,16 @@ class BatchLoop:
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self.ledger = Ledger()  # the batches in flight and the offsets acknowledged
+
+    @classmethod
+    def of_worker(
+        cls, ctx: WorkerContext, topic: str, name: str, handler: Handler, **options: Any
+    ) -> BatchLoop:
+        """A worker role's loop on the bare ``topic``, in the consumer group ``name`` (its name
+        in logs and metrics too), producing with the worker's producer."""
+        group = ctx.names.group(ctx.settings.consumer_group, name)
+        topic = ctx.names.topic(topic)
+        return cls(ctx.settings, topic, group, handler, ctx.producer, name, **options)
 
     def start(self, on_crash: Callable[[BaseException], None]) -> None:
         """Run the loop in a daemon thread; ``on_crash`` is called if it dies."""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from riverwatch.core.events import dumps, now_utc
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.names import Names
-from riverwatch.core.outputs import Alert, Control
+from riverwatch.core.outputs import Alert, AlertKind, Control
 from riverwatch.streams.records import Out
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def answer(
     )
     alert = Alert(
         alert_id=f"{req.action}-{req.request_id}",
-        kind="retrain",
+        kind=AlertKind.RETRAIN,
         severity="info" if ok else "warning",
         subject=done.target,
         message=f"{req.action} {status}: {msg}",

@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 import redis
 
-from riverwatch.core.names import Names
-from riverwatch.core.settings import Settings
+from riverwatch.context import Context
 from riverwatch.models.forecast.messages import derived_payloads, minute_totals
 from riverwatch.streams.records import Out
 
@@ -73,14 +72,14 @@ class DerivedSeries:
 
     def __init__(
         self,
-        settings: Settings,
+        ctx: Context,
         client: redis.Redis,
         flush_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ):
-        names = Names(settings.topic_prefix)
+        names = ctx.names
         self.keys = [names.derived("totals"), names.derived("meta")]
-        self.grace = settings.derived_grace_s
+        self.grace = ctx.settings.derived_grace_s
         self.topic = names.topic("metrics")
         self.script = client.register_script(_DERIVED_LUA)
         self.flush_s = flush_s

@@ -17,31 +17,24 @@ stable).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import socket
 
-import faust
 import orjson
 import redis
 from confluent_kafka import Producer
-from mode import Service
 
+from riverwatch.context import Context
 from riverwatch.core.errors import ModelError
 from riverwatch.core.events import MetricPoint
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS
-from riverwatch.core.names import Names
-from riverwatch.core.settings import Settings
 from riverwatch.models.forecast.messages import (
     alert_message,
     forecast_message,
     latest_message,
 )
-from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster, Update, period_for
+from riverwatch.models.forecast.series import SeriesForecaster, Update, period_for
 from riverwatch.models.forecast.state import dump_state, load_state
-from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.records import Out, Record, dead_letter, dead_letters, parse_batch
 from riverwatch.streams.rejects import RejectCounter
 
@@ -52,13 +45,13 @@ SNAPSHOT_EVERY_S = 5.0
 class ForecastHandler:
     """Applies micro-batches of raw ``metrics`` records; owns the states it has loaded."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, producer: Producer, worker: str):
-        self.s = settings
+    def __init__(self, ctx: Context, client: redis.Redis, producer: Producer, worker: str):
+        self.s = ctx.settings
         self.r = client
         self.producer = producer
         self.worker = worker
-        self.names = Names(settings.topic_prefix)
-        self.config = ForecastConfig.from_settings(settings)
+        self.names = ctx.names
+        self.config = ctx.forecast
         self.t_forecasts = self.names.topic("forecasts")
         self.t_alerts = self.names.topic("alerts")
         self.t_dead = self.names.topic("deadletter")
@@ -66,7 +59,6 @@ class ForecastHandler:
         self.states: dict[str, tuple[SeriesForecaster, str | None]] = {}
         self.writes = 0
         self.touched: dict[str, list[bytes]] = {}  # since the last snapshot: applied points
-        period_for("", settings.forecast_seasonality)  # a malformed setting fails at start
 
     def process(self, records: list[Record]) -> list[Out]:
         """Apply one batch; return the records to produce. Raises only when Redis fails."""
@@ -174,43 +166,3 @@ class ForecastHandler:
             p.hset(index, sid, orjson.dumps(state.summary()))
             self.states[sid] = (state, version)
         p.execute()
-
-
-def register_forecasting(
-    app: faust.App,
-    settings: Settings,
-    client: redis.Redis,
-    producer: Producer,
-    worker: str | None = None,
-) -> BatchLoop:
-    """Add the forecasting loop (``metrics``, micro-batches) to a worker's faust app, as a
-    service. One thread owns the states: River work stays off the event loop."""
-    names = Names(settings.topic_prefix)
-    handler = ForecastHandler(
-        settings, client, producer, worker or f"{socket.gethostname()}:{os.getpid()}"
-    )
-    loop = BatchLoop(
-        settings,
-        names.topic("metrics"),
-        names.group(settings.consumer_group, "forecaster"),
-        handler.process,
-        producer,
-        "forecaster",
-        checkpoint=handler.checkpoint,
-        commit_every_s=SNAPSHOT_EVERY_S,
-    )
-
-    def die(exc: BaseException) -> None:
-        # The restarted worker replays from the last commit onto the last snapshot.
-        log.critical("forecasting loop died (%r); stopping the worker", exc)
-        os._exit(3)
-
-    @app.service
-    class ForecastingService(Service):
-        async def on_start(self) -> None:
-            loop.start(die)
-
-        async def on_stop(self) -> None:
-            await asyncio.get_running_loop().run_in_executor(None, loop.stop)
-
-    return loop

@@ -30,16 +30,15 @@ import orjson
 import redis
 from river.compose import Pipeline
 
+from riverwatch.context import Context
 from riverwatch.core.errors import InvalidEvent, ModelError
 from riverwatch.core.events import Label, parse_event
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS, MODEL_VERSION
-from riverwatch.core.names import Names
 from riverwatch.core.outputs import Control
-from riverwatch.core.settings import Settings
 from riverwatch.models import online
 from riverwatch.models.feature_set import row_features
-from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS, FeatureSpec
+from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS
 from riverwatch.models.serving import ONLINE
 from riverwatch.stores.features import Increments, RedisFeatureStore
 from riverwatch.stores.offline import OfflineStore, labeled_row, warm_rows
@@ -56,21 +55,21 @@ class Learner:
 
     def __init__(
         self,
-        settings: Settings,
+        ctx: Context,
         client: redis.Redis,
         store: RedisFeatureStore,
         snapshots: SnapshotStore,
         worker: str,
         offline: OfflineStore | None = None,
     ):
-        self.s = settings
+        self.s = ctx.settings
         self.r = client
-        self.names = Names(settings.topic_prefix)
+        self.names = ctx.names
         self.store = store
         self.snapshots = snapshots
         self.offline = offline
         self.worker = worker
-        self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
+        self.spec = ctx.spec
         self.t_dead = self.names.topic("deadletter")
         self.rejects = RejectCounter(client, self.names, "labels", count_valid=True)
         self.model, self.version = self._restore()

@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 from mode import Service
 
 from riverwatch.context import Context
+from riverwatch.core.roles import Role
 from riverwatch.streams.records import Out
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class WorkerContext(Context):
     worker: str
     redis: redis.Redis
     producer: Producer
-    roles: frozenset[str]
+    roles: frozenset[Role]
 
 
 async def produce(app: faust.App, outs: Iterable[Out]) -> None:

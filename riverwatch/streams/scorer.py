@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+from riverwatch.context import Context
 from riverwatch.core.events import Transaction
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS, SCORE_LATENCY, count_fills
-from riverwatch.core.names import Names
-from riverwatch.core.settings import Settings
-from riverwatch.models.feature_set import FeatureSet
-from riverwatch.models.features import WINDOWS_DAYS, Buckets, FeatureSpec, safe_amount
+from riverwatch.models.features import WINDOWS_DAYS, Buckets, safe_amount
 from riverwatch.models.livestats import batch_stats
-from riverwatch.models.scoring import Thresholds, score_matrix, score_record
+from riverwatch.models.scoring import score_matrix, score_record
 from riverwatch.models.serving import ModelSet
 from riverwatch.monitors.dataquality.rows import OPTIONAL, row_quality
 from riverwatch.stores.features import Increments, Query, RedisFeatureStore
@@ -38,19 +36,19 @@ log = logging.getLogger(__name__)
 class Scorer:
     """Scores micro-batches of raw ``transactions`` records."""
 
-    def __init__(self, settings: Settings, store: RedisFeatureStore, models: ModelSet, worker: str):
-        self.s = settings
-        self.names = Names(settings.topic_prefix)
+    def __init__(self, ctx: Context, store: RedisFeatureStore, models: ModelSet, worker: str):
+        self.s = ctx.settings
+        self.names = ctx.names
         self.store = store
         self.models = models
-        self.thresholds = Thresholds.from_settings(settings)
+        self.thresholds = ctx.thresholds
         self.worker = worker
-        self.spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-        self.features = FeatureSet.parse(settings.feature_attributes)
+        self.spec = ctx.spec
+        self.features = ctx.features
         self.t_scores = self.names.topic("scores")
         self.t_alerts = self.names.topic("alerts")
         self.t_dead = self.names.topic("deadletter")
-        self.derived = DerivedSeries(settings, store.r)
+        self.derived = DerivedSeries(ctx, store.r)
         self.rejects = RejectCounter(store.r, self.names, "transactions", count_valid=False)
 
     def process(self, records: list[Record]) -> list[Out]:

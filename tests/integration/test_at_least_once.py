@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
+from riverwatch.context import Context
 from riverwatch.core.kafka import admin, producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -42,14 +43,19 @@ def scorer(settings: Settings, r: redis.Redis) -> Scorer:
     """The scoring handler, built as a worker builds it."""
     names = Names(settings.topic_prefix)
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-    features = FeatureSet.parse(settings.feature_attributes)
+    features = FeatureSet(settings.feature_attributes)
     models = ModelSet(
         SnapshotStore(r, names),
         Registry(r, names, settings.data_dir),
         settings.model_reload_s,
         features.names,
     )
-    return Scorer(settings, RedisFeatureStore(r, names, spec.retention_s), models, "test")
+    return Scorer(
+        Context.from_settings(settings),
+        RedisFeatureStore(r, names, spec.retention_s),
+        models,
+        "test",
+    )
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -30,7 +31,12 @@ def test_a_card_and_terminal_with_90_days_of_hourly_history_keep_a_bounded_hash(
     r = redis_client(settings)
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     models = ModelSet(SnapshotStore(r, names), Registry(r, names, tmp_path), 1.0)
-    sc = Scorer(settings, RedisFeatureStore(r, names, spec.retention_s), models, "test:0")
+    sc = Scorer(
+        Context.from_settings(settings),
+        RedisFeatureStore(r, names, spec.retention_s),
+        models,
+        "test:0",
+    )
     topic = names.topic("transactions")
     days, per_hour = 90, 1
     recs = [

@@ -54,7 +54,7 @@ def test_attributes_are_features_of_the_stream_and_the_sync_scorer_alike(
 ) -> None:
     port = free_port()
     settings = settings.model_copy(
-        update={"feature_attributes": ",".join(ATTRS), "worker_metrics_port": port}
+        update={"feature_attributes": ATTRS, "worker_metrics_port": port}
     )
     with running_worker(settings, tmp_path / "w.log"), running_api(settings) as api:
         # An online model that learned the attribute, published before anything is scored
@@ -110,7 +110,7 @@ def test_attributes_are_features_of_the_stream_and_the_sync_scorer_alike(
         ]
         r = api.http.post("/v1/labels", json=labels, headers=api.auth("writer"))
         assert r.status_code == 202, r.text
-        fs = FeatureSet.parse(settings.feature_attributes)
+        fs = FeatureSet(settings.feature_attributes)
         store = OfflineStore(settings.data_dir, writer="check", feature_set=fs)
 
         def stored_rows() -> list[pd.DataFrame]:

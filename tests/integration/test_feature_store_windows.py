@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -53,8 +54,8 @@ def test_stored_features_equal_an_offline_replay_of_a_long_history(
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     store = RedisFeatureStore(r, names, spec.retention_s)
     models = ModelSet(SnapshotStore(r, names), Registry(r, names, tmp_path), 1.0)
-    scorer = Scorer(settings, store, models, "test:0")
-    learner = Learner(settings, r, store, SnapshotStore(r, names), "test:0")
+    scorer = Scorer(Context.from_settings(settings), store, models, "test:0")
+    learner = Learner(Context.from_settings(settings), r, store, SnapshotStore(r, names), "test:0")
     history: list[tuple[object, ...]] = []
     pending: list[tuple[str, float]] = []  # (event id, when its label is due)
     t, i = float(T0), 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -30,7 +31,8 @@ def emitted(outs: list[Out]) -> dict[tuple[str, str], float]:
 def test_minutes_close_once_with_exact_totals_across_scorers(settings: Settings) -> None:
     settings = settings.model_copy(update={"derived_grace_s": 5.0})
     r = redis_client(settings)
-    a, b = DerivedSeries(settings, r, flush_s=0), DerivedSeries(settings, r, flush_s=0)
+    ctx = Context.from_settings(settings)
+    a, b = DerivedSeries(ctx, r, flush_s=0), DerivedSeries(ctx, r, flush_s=0)
     # Two scorers share minute 0; neither has passed its end by the grace yet.
     assert a.points([(M0 + 1, 10.0, False), (M0 + 30, 20.0, True)]) == []
     assert b.points([(M0 + 50, 5.0, False), (M0 + 62, 1.0, False)]) == []
@@ -61,7 +63,7 @@ def test_totals_are_flushed_at_most_once_per_interval_and_a_gap_emits_nothing(
     r = redis_client(settings)
     totals = Names(settings.topic_prefix).derived("totals")
     now = [100.0]
-    d = DerivedSeries(settings, r, flush_s=1.0, clock=lambda: now[0])
+    d = DerivedSeries(Context.from_settings(settings), r, flush_s=1.0, clock=lambda: now[0])
     assert d.points([(M0 + 1, 1.0, False)]) == []  # the first flush: minute 0 still open
     assert r.hget(totals, f"n:{M0 // 60}") == b"1"
     # Within the second: aggregated in memory, nothing written, nothing emitted.

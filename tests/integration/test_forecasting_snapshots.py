@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -24,7 +25,7 @@ def test_batches_write_no_snapshot_until_the_checkpoint_which_holds_every_point(
 ) -> None:
     names = Names(settings.topic_prefix)
     r = redis_client(settings)
-    h = ForecastHandler(settings, r, producer(settings), "test:1")
+    h = ForecastHandler(Context.from_settings(settings), r, producer(settings), "test:1")
     topic, sid = names.topic("metrics"), "snap.series"
     n = 0
     for _ in range(20):  # 20 batches of 10 minute points

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -38,10 +39,11 @@ def test_a_learner_that_got_labels_back_continues_from_the_newest_model(
                "terminal_id": "t", "card_id": "c"}  # fmt: skip
         r.set(names.feature_row(f"e{i}"), orjson.dumps(row))
 
-    first = Learner(settings, r, store, snapshots, "w1")  # owns labels
+    ctx = Context.from_settings(settings)
+    first = Learner(ctx, r, store, snapshots, "w1")  # owns labels
     first.process([label(0, "e0")])
     assert first.version == 1
-    second = Learner(settings, r, store, snapshots, "w2")  # labels moved to another worker
+    second = Learner(ctx, r, store, snapshots, "w2")  # labels moved to another worker
     second.process([label(1, "e1"), label(2, "e2")])
     assert second.version == 2
 

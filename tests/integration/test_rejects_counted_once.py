@@ -10,6 +10,7 @@ import pytest
 import redis
 from confluent_kafka import KafkaException, Producer
 
+from riverwatch.context import Context
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -79,7 +80,8 @@ def test_labels_and_metric_points_are_counted_once_passed_or_rejected(settings: 
     r = redis.Redis.from_url(settings.redis_url or "")
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     store = RedisFeatureStore(r, names, spec.retention_s)
-    learner = Learner(settings, r, store, SnapshotStore(r, names), "w1")
+    ctx = Context.from_settings(settings)
+    learner = Learner(ctx, r, store, SnapshotStore(r, names), "w1")
     t_labels, t_metrics = names.topic("labels"), names.topic("metrics")
 
     def label(i: int, value: object) -> Record:
@@ -104,7 +106,7 @@ def test_labels_and_metric_points_are_counted_once_passed_or_rejected(settings: 
     want |= {"records.labels": 5, "labels.label|invalid|literal_error": 4, "valid.labels": 7}
     assert counters(r, names) == want
 
-    forecaster = ForecastHandler(settings, r, producer(settings), "w1")
+    forecaster = ForecastHandler(ctx, r, producer(settings), "w1")
     points = []
     for i in range(6):
         value: object = float(i) if i % 2 else 1e300  # beyond RIVERWATCH_MAX_ABS_VALUE

@@ -14,7 +14,9 @@ from typing import TypeVar
 import redis
 
 from riverwatch.core.names import Names
+from riverwatch.core.roles import Role
 from riverwatch.core.settings import Settings, to_env
+from riverwatch.core.settings.types import parse_roles
 
 T = TypeVar("T")
 
@@ -46,9 +48,7 @@ def running_worker(
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
     r = redis.Redis.from_url(settings.redis_url or "")
     names = Names(settings.topic_prefix)
-    from riverwatch.streams.app import worker_roles
-
-    scorer = "scoring" in worker_roles(settings.model_copy(update={"worker_roles": roles or "all"}))
+    scorer = Role.SCORING in parse_roles(roles or "all")
     beats = names.workers() if scorer else names.helpers()
     try:
         poll(

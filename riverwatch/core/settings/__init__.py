@@ -7,6 +7,12 @@ The fields are declared in groups, one module each (connections, api, pipeline, 
 monitoring, shell), and composed into the one :class:`Settings`: a group is a plain pydantic
 model, so every field keeps its variable, default, bounds, validator and description, the
 checks across groups stay here, and every reader still takes one ``Settings``.
+
+List and map settings (roles, feature attributes, drift exclusions, per-kind cooldowns,
+seasonality overrides) are typed fields, parsed once here from the same comma and
+``k=v`` strings as always (settings/types.py): a reader gets a tuple, a frozenset of
+:class:`~riverwatch.core.roles.Role` or a dict, and a bad value stops the process at
+start-up with a ValidationError naming the variable.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from riverwatch.core.settings.pipeline import (
     WorkerSettings,
 )
 from riverwatch.core.settings.shell import DemoSettings, SuperviseSettings
+from riverwatch.core.settings.types import to_env_text
 
 
 class Settings(
@@ -73,6 +80,9 @@ class Settings(
             )
         return self
 
+    def __hash__(self) -> int:  # frozen, hashable as before the dict-valued (map) fields
+        return hash(tuple(sorted(to_env(self).items())))
+
     @property
     def label_delay_s(self) -> int:
         """The label delay in seconds of event time."""
@@ -90,6 +100,6 @@ def to_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if isinstance(value, SecretStr):  # str() of a secret is '**********'
             value = value.get_secret_value()
-        if value is not None:
-            out[f"RIVERWATCH_{name.upper()}"] = str(value)
+        if value is not None:  # lists and maps in the form their parsers read
+            out[f"RIVERWATCH_{name.upper()}"] = to_env_text(value)
     return out

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
+
+from riverwatch.core.outputs import AlertKind
 from riverwatch.core.settings.base import DAY_SECONDS
+from riverwatch.core.settings.types import parse_kind_seconds
 
 
 class AlertSettings(BaseModel):
@@ -23,8 +28,10 @@ class AlertSettings(BaseModel):
         ge=0,
         description="RIVERWATCH_ALERT_COOLDOWN_S: repeats of a (kind, subject) held back (s).",
     )
-    alert_cooldown_kinds: str = Field(
-        "fraud=0,retrain=0,drift=0,performance=0,fairness=0",
+    alert_cooldown_kinds: Annotated[dict[AlertKind, float], NoDecode] = Field(
+        default_factory=lambda: parse_kind_seconds(
+            "fraud=0,retrain=0,drift=0,performance=0,fairness=0"
+        ),
         description="RIVERWATCH_ALERT_COOLDOWN_KINDS: per-kind cooldowns, 'kind=seconds,...'; "
         "none by default for fraud (one per transaction), retrain (one per action) and the "
         "monitor's kinds, whose cooldown the policy keeps in event time "
@@ -59,6 +66,11 @@ class AlertSettings(BaseModel):
         le=4096,
         description="RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN: characters of one subject pattern.",
     )
+
+    @field_validator("alert_cooldown_kinds", mode="before")
+    @classmethod
+    def _cooldowns(cls, value: Any) -> Any:
+        return parse_kind_seconds(value)
 
 
 class WebhookSettings(BaseModel):

@@ -3,9 +3,12 @@ drift, data quality)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
+
+from riverwatch.core.settings.types import comma_list
 
 
 class MonitorSettings(BaseModel):
@@ -48,8 +51,8 @@ class MonitorSettings(BaseModel):
         description="RIVERWATCH_MONITOR_DRIFT_WINDOWS: consecutive windows over the share "
         "before a data-drift alert (one window alone drifts by chance too often).",
     )
-    monitor_drift_exclude: str = Field(
-        "hour,is_weekend,is_night",
+    monitor_drift_exclude: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("hour", "is_weekend", "is_night"),
         description="RIVERWATCH_MONITOR_DRIFT_EXCLUDE: features left out of data drift "
         "(comma-separated). The calendar features are by default: a window shorter than a "
         "week covers other hours and days than the reference, so they 'drift' by the clock.",
@@ -210,3 +213,8 @@ class MonitorSettings(BaseModel):
         description="RIVERWATCH_MONITOR_QUALITY_NEW_SHARE: least share of a window's events "
         "a value not seen in the reference must reach for a quality alert (new category).",
     )
+
+    @field_validator("monitor_drift_exclude", mode="before")
+    @classmethod
+    def _exclude(cls, value: Any) -> Any:
+        return comma_list(value)

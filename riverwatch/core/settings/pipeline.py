@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
+from riverwatch.core.roles import Role
 from riverwatch.core.settings.base import DAY_SECONDS
+from riverwatch.core.settings.types import parse_attributes, parse_periods, parse_roles
 
 
 class ScoringSettings(BaseModel):
@@ -36,8 +39,8 @@ class ScoringSettings(BaseModel):
         ge=60,
         description="RIVERWATCH_FEATURE_BUCKET_S: width of the per-entity time buckets.",
     )
-    feature_attributes: str = Field(
-        "",
+    feature_attributes: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
         description="RIVERWATCH_FEATURE_ATTRIBUTES: comma-separated names of numeric transaction "
         "`attributes` to use as extra model features (columns attr_<name>); a missing or "
         "non-numeric one scores as 0.0 and is counted in riverwatch_attribute_fills_total. "
@@ -87,6 +90,11 @@ class ScoringSettings(BaseModel):
         description="RIVERWATCH_FRAUD_ALERT_THRESHOLD: score that publishes an alert.",
     )
 
+    @field_validator("feature_attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> Any:
+        return parse_attributes(value)
+
 
 class WorkerSettings(BaseModel):
     """A worker process: liveness, roles, metrics, logging."""
@@ -96,10 +104,10 @@ class WorkerSettings(BaseModel):
         gt=0,
         description="RIVERWATCH_WORKER_HEARTBEAT_S: worker liveness beat, read by /readyz.",
     )
-    worker_roles: str = Field(
-        "all",
+    worker_roles: Annotated[frozenset[Role], NoDecode] = Field(
+        frozenset(Role),
         description="RIVERWATCH_WORKER_ROLES: what a worker process runs: 'all', or some of "
-        "scoring, learning, alerts, forecasting, monitoring, training (comma-separated). "
+        f"{', '.join(Role)} (comma-separated). "
         "Run the CPU-heavy forecasting, monitoring and training in other processes than "
         "scoring, or they share its interpreter lock (`riverwatch up` does).",
     )
@@ -111,6 +119,11 @@ class WorkerSettings(BaseModel):
         "no listener; `up` aggregates workers through the API instead).",
     )
     log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
+
+    @field_validator("worker_roles", mode="before")
+    @classmethod
+    def _roles(cls, value: Any) -> Any:
+        return parse_roles(value)
 
 
 class ForecastSettings(BaseModel):
@@ -136,8 +149,8 @@ class ForecastSettings(BaseModel):
     forecast_anomaly_cooldown: int = Field(
         10, ge=0, description="RIVERWATCH_FORECAST_ANOMALY_COOLDOWN: points between two alerts."
     )
-    forecast_seasonality: str = Field(
-        "",
+    forecast_seasonality: Annotated[dict[str, Annotated[int, Field(ge=0)]], NoDecode] = Field(
+        default_factory=dict,
         description="RIVERWATCH_FORECAST_SEASONALITY: periods by series, 'id=12,sim.*=1440' "
         "(fnmatch patterns); unset series are detected from their step.",
     )
@@ -146,6 +159,11 @@ class ForecastSettings(BaseModel):
         ge=0,
         description="RIVERWATCH_DERIVED_GRACE_S: event-time lateness before a minute closes.",
     )
+
+    @field_validator("forecast_seasonality", mode="before")
+    @classmethod
+    def _periods(cls, value: Any) -> Any:
+        return parse_periods(value)
 
 
 class TrainingSettings(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from riverwatch.core.settings import Settings
+from riverwatch.core.settings.types import parse_periods
 
 
 @dataclass(frozen=True)
@@ -96,19 +98,16 @@ class Update:
     model: str | None = None
 
 
-def period_for(series_id: str, overrides: str) -> int | None:
-    """The configured period of a series from ``"id=12,sim.*=1440"`` (fnmatch patterns).
+def period_for(series_id: str, overrides: Mapping[str, int] | str) -> int | None:
+    """The configured period of a series: the first fnmatch pattern of ``overrides``
+    (RIVERWATCH_FORECAST_SEASONALITY, parsed by the settings; or its ``"id=12,sim.*=1440"``
+    text) that matches it.
 
     >>> period_for("bench.airline", "bench.air*=12, other=7")
     12
     """
-    for item in filter(None, (p.strip() for p in overrides.split(","))):
-        pattern, _, value = item.partition("=")
-        if not value.strip().isdigit():
-            raise ValueError(
-                f"seasonality override {item!r} must be 'series_id=period' with a whole "
-                "number of points (e.g. 'bench.airline=12')"
-            )
-        if fnmatch.fnmatchcase(series_id, pattern.strip()):
-            return int(value)
+    periods = parse_periods(overrides) if isinstance(overrides, str) else overrides
+    for pattern, period in periods.items():
+        if fnmatch.fnmatchcase(series_id, pattern):
+            return period
     return None

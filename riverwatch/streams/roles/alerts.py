@@ -21,10 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Add the ``alerts`` dispatcher agent and the webhook delivery service to ``app``.
-
-    Raises ConfigError for a malformed RIVERWATCH_ALERT_COOLDOWN_KINDS.
-    """
+    """Add the ``alerts`` dispatcher agent and the webhook delivery service to ``app``."""
     parts: dict[str, Any] = {}
 
     def parts_on_loop() -> tuple[Dispatcher, Deliveries]:
@@ -34,8 +31,6 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             parts["d"] = Dispatcher(ctx, store, ctx.worker)
             parts["w"] = Deliveries(ctx.settings, store, ctx.worker)
         return parts["d"], parts["w"]
-
-    _ = ctx.alert_cooldowns  # a bad setting fails the worker at start, not on the first alert
 
     @app.agent(raw_topic(app, ctx.names.topic("alerts")))
     async def dispatch_alerts(stream: Any) -> None:

@@ -22,7 +22,6 @@ from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the ``labels`` agent, the snapshot timer and the last snapshot at stop to ``app``."""
     settings = ctx.settings
-    _ = ctx.features  # a bad RIVERWATCH_FEATURE_ATTRIBUTES fails the worker at start
     store = ctx.feature_store(ctx.redis)
     snapshots = ctx.snapshots(ctx.redis)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
@@ -31,7 +30,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     def get_learner() -> Learner:
         if "l" not in learner:
             offline = ctx.offline(ctx.worker)
-            learner["l"] = Learner(settings, ctx.redis, store, snapshots, ctx.worker, offline)
+            learner["l"] = Learner(ctx, ctx.redis, store, snapshots, ctx.worker, offline)
         return learner["l"]
 
     def learn_batch(records: list[Record]) -> list[Out]:

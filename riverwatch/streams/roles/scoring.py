@@ -15,17 +15,8 @@ from riverwatch.streams.scorer import Scorer
 
 def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
     """Add the scoring loop to ``app``; return it (the heartbeat reports its partitions)."""
-    scorer = Scorer(
-        ctx.settings, ctx.feature_store(ctx.redis), ctx.model_set(ctx.redis), ctx.worker
-    )
-    loop = BatchLoop(
-        ctx.settings,
-        ctx.names.topic("transactions"),
-        ctx.names.group(ctx.settings.consumer_group, "scorer"),
-        scorer.process,
-        ctx.producer,
-        "scorer",
-    )
+    scorer = Scorer(ctx, ctx.feature_store(ctx.redis), ctx.model_set(ctx.redis), ctx.worker)
+    loop = BatchLoop.of_worker(ctx, "transactions", "scorer", scorer.process)
     # tune_gc once the worker's start-up objects exist
     loop_service(app, loop, stop_worker("scoring"), before_start=tune_gc)
     return loop

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import faust
@@ -47,18 +48,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             busy[nxt.request_id] = asyncio.create_task(run(nxt))
 
     if ctx.settings.retrain_every_days > 0:
-
-        @app.timer(interval=SCHEDULE_CHECK_S)
-        async def scheduled() -> None:
-            if busy:  # one retrain at a time; the period stays due until claimed
-                return
-            try:
-                req = await asyncio.to_thread(trainer.scheduled)
-            except Exception:  # Redis or the store unreadable: try again next tick
-                log.exception("checking the retrain schedule failed")
-                return
-            if req is not None:
-                busy[req.request_id] = asyncio.create_task(run(req))
+        _schedule(app, trainer, busy, run)
 
     @app.agent(raw_topic(app, ctx.names.topic("control")))
     async def control(stream: Any) -> None:
@@ -85,6 +75,27 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             except Exception as exc:  # never let one record stop the agent
                 log.exception("control record at offset %s failed", m.offset)
                 await produce(app, [dead_letter(t_dead, rec, repr(exc), worker)])
+
+
+def _schedule(
+    app: faust.App,
+    trainer: Trainer,
+    busy: dict[str, asyncio.Task[None]],
+    run: Callable[[Control], Coroutine[Any, Any, None]],
+) -> None:
+    """Add the retrain schedule's timer: a due period starts a retrain when none runs."""
+
+    @app.timer(interval=SCHEDULE_CHECK_S)
+    async def scheduled() -> None:
+        if busy:  # one retrain at a time; the period stays due until claimed
+            return
+        try:
+            req = await asyncio.to_thread(trainer.scheduled)
+        except Exception:  # Redis or the store unreadable: try again next tick
+            log.exception("checking the retrain schedule failed")
+            return
+        if req is not None:
+            busy[req.request_id] = asyncio.create_task(run(req))
 
 
 def _supersede(trainer: Trainer, waiting: list[Control], newer: Control) -> list[Out]:

@@ -17,10 +17,10 @@ from riverwatch.alerts.rules import (
     cooldown_for,
     digest_body,
     digest_due,
-    parse_kind_seconds,
     retry_exhausted,
     severity_rank,
 )
+from riverwatch.core.settings.types import parse_kind_seconds
 
 
 def test_filters_by_kind_severity_and_subject_pattern() -> None:
