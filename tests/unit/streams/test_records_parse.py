@@ -112,3 +112,24 @@ def test_arbitrary_json_in_every_field_is_parsed_or_dead_lettered(
         assert len(tx.attributes) <= DEFAULT_LIMITS.max_map_keys
         for value in tx.attributes.values():
             assert not isinstance(value, float) or math.isfinite(value)
+
+
+def test_labels_and_metric_points_broken_keys_carry_their_topic_in_the_bad_ones_order() -> None:
+    """What each rejected label or metric point broke is counted under its topic's prefix
+    (core.rejects), one set per bad record in the order of the bad records."""
+    from riverwatch.core.events import Label, MetricPoint
+    from riverwatch.core.rejects import records_key, tally, topic_of
+
+    good = orjson.dumps({"event_id": "e", "label": 1, "timestamp": 0})
+    values = [b"[1]", good, orjson.dumps({"event_id": "e", "label": 3, "timestamp": 0}), b"\xff"]
+    broken: list[set[str]] = []
+    parsed, bad = parse_batch(
+        Label, [rec(v, i) for i, v in enumerate(values)], None, broken, "labels"
+    )
+    assert len(parsed) == 1 and [r.offset for r, _ in bad] == [0, 2, 3]
+    assert len(broken) == 3 and broken[1] == {"labels.label|invalid|literal_error"}
+    assert all(topic_of(k.split("|")[0]) == "labels" for keys in broken for k in keys)
+    assert tally(broken, "labels")[records_key("labels")] == 3
+    broken = []
+    parse_batch(MetricPoint, [rec(b'{"series_id": "s", "timestamp": 0}')], None, broken, "metrics")
+    assert broken == [{"metrics.value|missing|missing"}]
