@@ -177,7 +177,8 @@ def run_seed(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
 def stored(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
     """The rows the last run of this seed stored (``summary``: print without computing)."""
     rows = json.loads((CACHE / f"result-{TAG}{seed}-{customers}.json").read_text())
-    return {k: tuple(v) for k, v in rows.items()}
+    pad = (float("nan"),) * len(METRICS)  # a result stored before "CP kept" was a column
+    return {k: (*v, *pad)[: len(METRICS)] for k, v in rows.items()}
 
 
 def table(name: str, seeds: list[tuple[int, int]], run: Callable = run_seed) -> None:
@@ -189,6 +190,8 @@ def table(name: str, seeds: list[tuple[int, int]], run: Callable = run_seed) -> 
         except FileNotFoundError:  # summary: this seed has not been run yet
             print(f"seed {seed} ({n} customers): no stored result, left out")
     seeds = [(seed, n) for seed, n in seeds if seed in results]
+    if not results:
+        return
     print(f"\n{name} seeds {', '.join(str(s) for s, _ in seeds)} ({WORLD} world)")
     print(f"{'seed':>5} {'customers':>9}  {'row':<18}" + "".join(f"{m:>8}" for m in METRICS))
     for (seed, n), rows in zip(seeds, results.values(), strict=True):
