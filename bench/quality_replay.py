@@ -39,6 +39,16 @@ from riverwatch.simulator.population import build_population
 
 DELAY = 7
 CACHE = Path(os.environ.get("RW_Q_CACHE", Path.home() / ".cache" / "riverwatch" / "quality"))
+# RW_Q_WORLD=handbook: the Handbook's own fraud counts (2 terminals and 3 customers compromised
+# a day whatever the population, as issue 17's held-out stream has them) instead of the
+# simulator's default, which scales them with the population (1 and 1.5 a day at 2,500
+# customers: half the compromised cards, so a Card Precision@100 ceiling of about 0.22).
+WORLD = os.environ.get("RW_Q_WORLD", "scaled")
+if WORLD not in ("scaled", "handbook"):
+    raise SystemExit(f"RW_Q_WORLD must be scaled or handbook, got {WORLD!r}")
+_RATES = {"scaled": {}, "handbook": {"compromised_terminals_per_day": 2.0,
+                                     "compromised_customers_per_day": 3.0}}  # fmt: skip
+TAG = "" if WORLD == "scaled" else "hb-"
 
 
 def _source_key(*modules: object) -> str:
@@ -93,7 +103,7 @@ class Stream:
 
 def cached(seed: int, customers: int, n_days: int) -> bool:
     """Whether another run has already replayed this seed (features and online scores)."""
-    tail = f"{seed}-{customers}-{n_days}"
+    tail = f"{TAG}{seed}-{customers}-{n_days}"
     return (CACHE / f"stream-{tail}-{FEATURES_KEY}.npz").exists() and (
         CACHE / f"online-{tail}-{ONLINE_KEY}.npy"
     ).exists()
@@ -102,13 +112,13 @@ def cached(seed: int, customers: int, n_days: int) -> bool:
 def simulate(seed: int, customers: int, n_days: int) -> Stream:
     """The seed's stream with its features as the stream computes them (cached)."""
     fs = FeatureSet()
-    key = f"{seed}-{customers}-{n_days}-{FEATURES_KEY}"
+    key = f"{TAG}{seed}-{customers}-{n_days}-{FEATURES_KEY}"
     path = CACHE / f"stream-{key}.npz"
     if path.exists():
         z = np.load(path)
         return Stream(seed, customers, **{k: z[k] for k in _FIELDS}, names=fs.names)
     cfg = SimConfig(seed=seed, n_customers=customers, n_terminals=2 * customers,
-                    n_days=n_days, label_delay_days=DELAY)  # fmt: skip
+                    n_days=n_days, label_delay_days=DELAY, **_RATES[WORLD])  # fmt: skip
     gen = DayGenerator(cfg, build_population(customers, 2 * customers, cfg.radius, seed))
     start = epoch_seconds(cfg.start)
     spec = FeatureSpec(3600, DELAY)
@@ -156,7 +166,7 @@ def _prune(spec: FeatureSpec, *entities: dict[int, dict[int, list[float]]], now:
 
 def online_scores(s: Stream) -> np.ndarray:
     """The online model's score of each transaction at its scoring time (cached)."""
-    key = f"{s.seed}-{s.customers}-{int(s.day.max()) + 1}-{ONLINE_KEY}"
+    key = f"{TAG}{s.seed}-{s.customers}-{int(s.day.max()) + 1}-{ONLINE_KEY}"
     path = CACHE / f"online-{key}.npy"
     if path.exists():
         return np.load(path)  # type: ignore[no-any-return]

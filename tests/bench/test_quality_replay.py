@@ -46,3 +46,26 @@ def test_the_replay_computes_the_stream_features(
     # the cache gives the same stream back
     again = quality_replay.simulate(seed, customers, days)
     np.testing.assert_array_equal(again.X, s.X)
+
+
+def test_the_handbook_world_keeps_the_handbooks_fraud_counts_at_any_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RW_Q_WORLD=handbook: 2 terminals and 3 customers compromised a day whatever the
+    population (the simulator's default scales them: 0.1 and 0.3 a day at 500 customers)."""
+    monkeypatch.setattr(quality_replay, "CACHE", tmp_path)
+    seed, customers, days = 5, 500, 10
+    scaled = quality_replay.simulate(seed, customers, days)
+    monkeypatch.setattr(quality_replay, "WORLD", "handbook")
+    monkeypatch.setattr(quality_replay, "TAG", "hb-")
+    hb = quality_replay.simulate(seed, customers, days)
+    assert len(list(tmp_path.glob("stream-hb-*.npz"))) == 1  # cached apart from the scaled one
+
+    def compromised(s: quality_replay.Stream, scenario: int, of: np.ndarray) -> int:
+        return len(set(of[s.scenario == scenario].tolist()))
+
+    # the same legitimate traffic; scenario-3 cards: about 3 a day from day 0 (a third of
+    # their payments), against 0.3 a day scaled
+    np.testing.assert_array_equal(hb.card, scaled.card)
+    assert compromised(hb, 3, hb.card) >= 10 > compromised(scaled, 3, scaled.card)
+    assert compromised(hb, 2, hb.terminal) > compromised(scaled, 2, scaled.terminal)
