@@ -11,17 +11,23 @@ producer (the API's own settings: idempotent, acks=all) sending the same wire re
 same broker.
 
 Environment: RW_INGEST_SIZES (default 1,100,500,1000), RW_INGEST_CLIENTS (4),
-RW_INGEST_SECONDS (5), RW_INGEST_RAW_N (200000), RW_BENCH_BROKER (tansu or kafka).
+RW_INGEST_SECONDS (5), RW_INGEST_RAW_N (200000), RW_BENCH_BROKER (tansu or kafka),
+RW_INGEST_BASELINE (another checkout's API, interleaved), RW_INGEST_PROFILE (a path: each
+API's main thread runs under cProfile and writes its stats to ``<path>.<code>``; read them
+with ``python -m pstats``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,6 +52,10 @@ CLIENTS = int(os.environ.get("RW_INGEST_CLIENTS", "4"))
 SECONDS = float(os.environ.get("RW_INGEST_SECONDS", "5"))
 RAW_N = int(os.environ.get("RW_INGEST_RAW_N", "200000"))
 BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
+# A checkout to compare with (`git archive <rev> | tar -x -C /tmp/base`): its API runs beside
+# this one on the same broker, the two alternating size by size.
+BASELINE = os.environ.get("RW_INGEST_BASELINE") or None
+PROFILE = os.environ.get("RW_INGEST_PROFILE")  # a path: the API runs under cProfile, stats there
 T0 = 1_767_225_600  # 2026-01-01
 TARGET = 10_000
 
@@ -143,55 +153,66 @@ def blast(base: str, key: str, size: int, seconds: float, tag: str) -> tuple[int
     return sum(accepted), [x for part in lat for x in part]
 
 
+@contextmanager
+def api_process(settings: Settings, log: Path, code: str | None) -> Iterator[tuple[str, int]]:
+    """``riverwatch api`` as its own process (of the checkout at ``code``, or this one);
+    yields (base URL, pid) once it answers."""
+    port = free_port()
+    env = {**os.environ, **to_env(settings), "RIVERWATCH_API_PORT": str(port)}
+    env["RIVERWATCH_LOG_LEVEL"] = "WARNING"
+    if code:
+        env["PYTHONPATH"] = code  # ahead of the editable install of this checkout
+    profile = ["-m", "cProfile", "-o", f"{PROFILE}.{log.stem}"] if PROFILE else []
+    argv = [sys.executable, *profile, "-m", "riverwatch", "api"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out, cwd=code)  # -m: cwd first
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            poll(answers, 120, f"the API ({log})")
+            yield base, proc.pid
+        finally:
+            proc.send_signal(signal.SIGINT if PROFILE else signal.SIGTERM)  # cProfile writes on INT
+            proc.wait(20)
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-ingest-bench-"))
-    with EmbeddedStack(tmp / "stack", broker=BROKER) as stack:
+    codes = {"this": None, **({"baseline": BASELINE} if BASELINE else {})}
+    rows, total, raw, promised = [], (0, 0), 0.0, 0
+    with EmbeddedStack(tmp / "stack", broker=BROKER) as stack, ExitStack() as st:
         s = stack_settings(stack, tmp / "data", "ibench-", partitions=4, max_lag=0)
         names = Names(s.topic_prefix)
         client = redis_client(s)
+        st.callback(client.close)
         key = create_key(client, names, "bench", ["ingest"])
-        port = free_port()
-        env = {**os.environ, **to_env(s), "RIVERWATCH_API_PORT": str(port)}
-        env["RIVERWATCH_LOG_LEVEL"] = "WARNING"
-        log = (tmp / "api.log").open("w")
-        api = subprocess.Popen(
-            [sys.executable, "-m", "riverwatch", "api"], env=env, stdout=log, stderr=log
-        )
-        base = f"http://127.0.0.1:{port}"
-        rows, total, raw, promised = [], (0, 0), 0.0, 0
-        try:
-
-            def answers() -> bool:
-                try:
-                    return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            poll(answers, 120, "the API")
-            # imports, connections, the producer's metadata
-            promised = blast(base, key, 100, 1.0, "warm")[0]
-            for size in SIZES:
-                c0, t = cpu_s(api.pid), time.perf_counter()
-                got, lat = blast(base, key, size, SECONDS, f"s{size}")
+        apis = {n: st.enter_context(api_process(s, tmp / f"{n}.log", c)) for n, c in codes.items()}
+        for name, (base, _) in apis.items():  # imports, connections, the producer's metadata
+            promised += blast(base, key, 100, 1.0, f"warm-{name}")[0]
+        for size in SIZES:
+            for name, (base, pid) in apis.items():  # the codes alternate, size by size
+                c0, t = cpu_s(pid), time.perf_counter()
+                got, lat = blast(base, key, size, SECONDS, f"{name}-s{size}")
                 promised += got
-                wall, cpu = time.perf_counter() - t, cpu_s(api.pid) - c0
+                wall, cpu = time.perf_counter() - t, cpu_s(pid) - c0
                 ms = np.asarray(lat) * 1000
-                rows.append(
-                    (size, got / wall, np.percentile(ms, 50), np.percentile(ms, 99), cpu / got)
-                )
-            raw = raw_produce(stack, s, "ibench-raw", RAW_N)
-            total = count_topic(stack.bootstrap, names.topic("transactions"))
-        finally:
-            api.terminate()
-            api.wait(20)
-            log.close()
-            client.close()
+                p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+                rows.append((name, size, got / wall, p50, p99, cpu / got))
+        raw = raw_produce(stack, s, "ibench-raw", RAW_N)
+        total = count_topic(stack.bootstrap, names.topic("transactions"))
     # every 202 was answered after acks=all: the topic holds exactly what was accepted
     assert total == (promised, promised), f"accepted {promised:,}; on the topic {total}"
     print(f"\nPOST /v1/transactions, {CLIENTS} clients, {SECONDS:g} s per size, broker {BROKER}")
-    print(f"{'records/request':>16}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'API CPU us/ev':>15}")
-    for size, rate, p50, p99, cpu in rows:
-        print(f"{size:>16}{rate:>10,.0f}{p50:>9.1f}{p99:>9.1f}{cpu * 1e6:>15.1f}")
+    head = f"{'code':<10}{'records/request':>16}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+    print(f"{head}{'API CPU us/ev':>15}")
+    for name, size, rate, p50, p99, cpu in rows:
+        print(f"{name:<10}{size:>16}{rate:>10,.0f}{p50:>9.1f}{p99:>9.1f}{cpu * 1e6:>15.1f}")
     print(f"raw produce, same broker, API's producer settings: {raw:,.0f} records/s")
     print(f"target: >= {TARGET:,} events/s with batched requests")
     print(
