@@ -26,9 +26,10 @@ def _calls(dependant: Dependant) -> list[Any]:
 
 
 def _runs_on_the_loop(call: Any) -> bool:
-    return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
-        getattr(call, "__call__", None)  # a security scheme instance: async __call__
-    )
+    if inspect.iscoroutinefunction(call):
+        return True
+    # a security scheme instance (HTTPBearer) with an async __call__
+    return not inspect.isfunction(call) and inspect.iscoroutinefunction(type(call).__call__)
 
 
 def test_every_ingest_dependency_is_a_coroutine() -> None:
