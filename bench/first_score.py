@@ -15,6 +15,7 @@ Environment: RW_FIRST_RUNS (default 3 per mode), RW_FIRST_LATER_S (10), RW_BENCH
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -55,13 +56,18 @@ def one_run(demo: bool, i: int) -> tuple[float, float | None]:
     """(banner -> score of a transaction posted at once, and, with the demo, one posted later)."""
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-first-"))
     args = ["--demo"] if demo else []
-    with up(tmp, *args, "--broker", BROKER, for_s=600) as (_proc, base, key, _lines):
+    with up(tmp, *args, "--broker", BROKER, for_s=600) as (proc, base, key, _lines):
         banner = time.monotonic()  # up() returns as soon as it read the banner line
         first = post_and_wait(base, key, f"first-{i}", banner)
         later = None
         if demo:
             time.sleep(max(0.0, banner + LATER_S - time.monotonic()))
             later = post_and_wait(base, key, f"later-{i}", time.monotonic())
+        # Stopped as a user does (Ctrl-C): up() would SIGKILL it, and a helper orphaned that
+        # way has been seen to hang in its shutdown while the broker is gone, loading the
+        # machine for the next runs.
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
     return first, later
 
 
