@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-hotpath bench-hotpath-history bench-score bench-forecast bench-quality bench-quality-system bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-score bench-forecast bench-quality bench-quality-system bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -68,7 +68,7 @@ lint: install
 	$(BIN)/lint-imports
 
 # Every benchmark prints its own table; `make bench` runs them all (about an hour).
-bench: bench-pipeline bench-hotpath bench-score bench-forecast bench-drift bench-quality bench-monitor
+bench: bench-pipeline bench-ingest bench-first-score bench-hotpath bench-score bench-forecast bench-drift bench-quality bench-monitor
 
 bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
@@ -83,6 +83,14 @@ bench-hotpath-history: install
 
 bench-score: install
 	$(BIN)/python -m bench.score_api
+
+# API ingest rate with batched requests, against a plain producer's rate (issue 15).
+bench-ingest: install
+	$(BIN)/python -m bench.ingest
+
+# Seconds from `riverwatch up`'s banner to the score of a transaction posted right then.
+bench-first-score: install
+	$(BIN)/python -m bench.first_score
 
 # Many seeds through the stream's model code (bench/quality_seeds.py); one seed through the
 # running system (bench/quality.py).

@@ -15,7 +15,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from riverwatch.api.resources import Resources, get_resources
+from riverwatch.api.resources import Resources, get_resources, resources_of
 from riverwatch.core.apikeys import SCOPES, KeyInfo, lookup_key
 
 _bearer = HTTPBearer(auto_error=False, description="An API key created with `riverwatch keys`.")
@@ -55,7 +55,7 @@ async def checked_key(request: Request, scope: str) -> KeyInfo:
     if scope not in done:
         credentials = await _bearer(request)
         given = credentials.credentials if credentials is not None else None
-        done[scope] = await check_key(get_resources(request), given, scope)
+        done[scope] = await check_key(resources_of(request), given, scope)
         setattr(request.state, _CHECKED, done)
     return done[scope]
 

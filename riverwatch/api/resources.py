@@ -124,7 +124,17 @@ def open_resources(settings: Settings) -> Resources:
     )
 
 
-def get_resources(request: Request) -> Resources:
-    """The app's resources (a FastAPI dependency); set by the lifespan."""
+async def get_resources(request: Request) -> Resources:
+    """The app's resources (a FastAPI dependency); set by the lifespan.
+
+    A coroutine so that FastAPI calls it on the event loop: a plain ``def`` dependency is run
+    in the thread pool, a thread hop per request for one attribute read (issue 15:
+    ``make bench-ingest``).
+    """
+    return resources_of(request)
+
+
+def resources_of(request: Request) -> Resources:
+    """The app's resources, for code that holds the request (not a dependency)."""
     resources: Resources = request.app.state.resources
     return resources
