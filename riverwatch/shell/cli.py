@@ -72,16 +72,17 @@ def worker(
     ] = None,
 ) -> None:
     """Run one stream worker (scoring, learning, ... : its roles) against the configured stack."""
-    from faust import Worker
-
     s = settings_or_exit(worker_roles=roles)  # an unknown role: a message and exit code 2
+    from riverwatch.shell.stopping import BoundedWorker
     from riverwatch.streams.app import create_app
 
     if s.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(s.worker_metrics_port, addr=s.api_host)
-    Worker(create_app(s), loglevel=s.log_level.lower(), quiet=True).execute_from_commandline()
+    worker = BoundedWorker(create_app(s), loglevel=s.log_level.lower(), quiet=True)
+    worker.grace_s = s.worker_stop_grace_s
+    worker.execute_from_commandline()
 
 
 @app.command()

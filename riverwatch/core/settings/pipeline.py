@@ -118,6 +118,13 @@ class WorkerSettings(BaseModel):
         description="RIVERWATCH_WORKER_METRICS_PORT: a worker serves /metrics here (unset: "
         "no listener; `up` aggregates workers through the API instead).",
     )
+    worker_stop_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="RIVERWATCH_WORKER_STOP_GRACE_S: a worker told to stop (SIGTERM, Ctrl-C) "
+        "exits at the latest this long after, stopped cleanly or not (its uncommitted records "
+        "are read again by the next owner).",
+    )
     log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
 
     @field_validator("worker_roles", mode="before")
