@@ -75,6 +75,10 @@ class BatchClassifier:
     # The end (epoch) of the newest data it was fitted on: a later hold-out judges it only on
     # rows from then on (models.training). None: unknown (a model pickled before this field).
     trained_until: float | None = None
+    # A refit model's self as judged: fitted on the training window only, before the hold-out
+    # (models.training). A later retrain judges the champion by it, so both sides of the
+    # comparison are fitted before the same hold-out. None: served as judged, or older pickle.
+    judged: BatchClassifier | None = None
     classes_ = np.array([0, 1])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

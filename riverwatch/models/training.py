@@ -119,12 +119,14 @@ def train_and_evaluate(
     X_hold = _matrix(hold, names)
     p_hold = predict_batch(model, X_hold)
     chal = _metrics(hold, p_hold)
-    champ, promote, why = _judge(hold, X_hold, p_hold, chal, champion, names, cfg)
+    champ, promote, why = _judge(hold, X_hold, p_hold, chal, champion, names, cfg, w)
     blend = blend_weight(hold, p_hold, cfg.metric)
     if cfg.refit:
-        # Judged on the hold-out, served fitted on every matured label, the hold-out included.
+        # Judged on the hold-out, served fitted on every matured label, the hold-out included;
+        # the judged model rides along, for the next retrain to judge this one by (_judge).
         both = labeled[(ep >= w.train_start) & (ep < w.holdout_end)]
-        model = _fit(both, names, w.holdout_end, cfg)
+        judged, model = model, _fit(both, names, w.holdout_end, cfg)
+        model.judged = judged
         counts["refit_rows"] = len(both)
     return result(model, why, chal=chal, champ=champ, promote=promote, blend=blend)
 
@@ -147,6 +149,10 @@ def _fit(rows: pd.DataFrame, names: Sequence[str], end: float, cfg: TrainConfig)
                        sample_weight=weights, trained_until=end)  # fmt: skip
 
 
+_AS_JUDGED = "the champion as judged before its refit,"
+_NO_NEWER = "no newer label to retrain on, kept"
+
+
 def _judge(
     hold: pd.DataFrame,
     X_hold: np.ndarray,
@@ -155,15 +161,36 @@ def _judge(
     champion: BatchClassifier | None,
     names: Sequence[str],
     cfg: TrainConfig,
+    w: Windows,
 ) -> tuple[dict[str, float] | None, bool, str]:
     """The champion's hold-out metrics and the decision (see :func:`decide`).
 
-    A champion fitted on part of the hold-out (``refit``) is judged, with the challenger, only
-    on the rows it has not seen; when those cannot rank (one class), the challenger, fitted
-    on fresher labels, is promoted if it beats chance. One fitted on all of it is kept.
+    Both sides are judged as fitted on their training windows, on the same whole hold-out.
+    A refit champion (``refit``) is served fitted on its hold-out too, through a week after
+    the training window a daily challenger is judged as fitted on, and on part of this
+    hold-out: judged as served it faces a fresher model, on the one or two days it has not
+    seen (0 of 36 daily challengers were promoted so). So it is judged as it was judged when
+    promoted, before its refit (``champion.judged``, fitted before this hold-out): the same
+    protocol as the challenger, whose refit, if promoted, is as much fresher as its training
+    window is. Refitting the challenger instead would leave it no unseen hold-out, and not
+    refitting the served model would lose the refit's gain (README, issue 17). With no label
+    newer than the judged champion's (the same training window) it is kept without a contest.
+
+    A champion without a judged model (pickled before it, or a manual promotion of one) is
+    judged as served: on all the hold-out when fitted before it, else only on the rows it has
+    not seen; when those cannot rank (one class), the challenger, fitted on fresher labels,
+    is promoted if it beats chance. One fitted on all of it is kept.
     """
     if champion is None:
         return None, *decide(chal, None, cfg)
+    judged = getattr(champion, "judged", None)
+    until = getattr(judged, "trained_until", None)
+    if judged is not None and until is not None and until <= w.holdout_start:
+        champ = _metrics(hold, predict_batch(judged, X_hold, names=names))
+        if until >= w.train_end:
+            return champ, False, f"{_AS_JUDGED} fitted on the same window: {_NO_NEWER}"
+        ok, why = decide(chal, champ, cfg)
+        return champ, ok, f"{_AS_JUDGED} on the whole hold-out: {why}"
     seen = getattr(champion, "trained_until", None)
     champ = _metrics(hold, predict_batch(champion, X_hold, names=names))
     if seen is None or seen <= float(hold["epoch"].min()):
@@ -174,7 +201,7 @@ def _judge(
             False,
             (
                 "the champion was fitted on every label of this hold-out (its metrics here are "
-                "in-sample): no newer label to retrain on, kept"
+                f"in-sample): {_NO_NEWER}"
             ),
         )
     unseen = (hold["epoch"] >= seen).to_numpy()

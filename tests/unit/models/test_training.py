@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -153,8 +154,11 @@ def test_a_refit_champion_is_served_on_every_label_and_judged_on_what_it_has_not
     # no label newer than the champion's: kept, whatever its in-sample metrics say
     twin = train_and_evaluate(frame, now, cfg, champion=first.challenger)
     assert not twin.promote and "no newer label" in twin.reason
-    # three days later: both are judged on the three days the champion has not seen
-    later = train_and_evaluate(frame, now + 3 * DAY_S, cfg, champion=first.challenger)
+    # three days later, a champion pickled without its judged self (before it was kept):
+    # both are judged on the three days it has not seen (tests/unit/models/
+    # test_training_fairness.py: one that has it is judged as it was before its refit)
+    legacy = dataclasses.replace(first.challenger, judged=None)
+    later = train_and_evaluate(frame, now + 3 * DAY_S, cfg, champion=legacy)
     assert "rows the champion has not seen" in later.reason or "fresher" in later.reason
     unseen = frame[(frame["epoch"] >= w.holdout_end) & (frame["epoch"] < later.windows.holdout_end)]
     if "rows the champion has not seen" in later.reason:
