@@ -96,3 +96,25 @@ def test_a_restarted_monitor_realises_the_estimates_made_before(settings: Settin
     assert fresh.core.ledger.changes() == ({}, [])
     assert r.hgetall(first.names.monitor("estimates:waiting")) == {}
     r.close()
+
+
+def test_a_request_decided_but_never_acknowledged_is_sent_by_the_next_monitor(
+    settings: Settings,
+) -> None:
+    r = redis_client(settings)
+    first = Monitor(Context.from_settings(settings), r, "w1")
+    win = Window("count", -1, 40 * DAY, 41 * DAY, [], [])
+    drift = DriftEvent("combined", "*", 1500, 41 * DAY, "up", 0.01, 0.05, "adwin")
+    outs = first.publish(first.policy.concept(win, [drift]))
+    (request,) = [o for o in outs if o.topic == first.names.topic("control")]
+    # the helper stops before the broker acknowledged the record: the state already says
+    # the retrain was asked for (its cooldown runs), so only the outbox still has it
+    policy = orjson.loads(r.get(first.names.monitor("policy")) or b"{}")
+    assert ["action:retrain", "batch", 41 * DAY] in policy["last"]
+
+    again = Monitor(Context.from_settings(settings), r, "w2")
+    assert again.policy.concept(win, [drift]).controls == []  # cooling down: not decided again
+    assert again.unsent() == [request]  # ... but sent again
+    again.sent([request])  # the broker acknowledged it
+    assert Monitor(Context.from_settings(settings), r, "w3").unsent() == []
+    r.close()

@@ -1,6 +1,6 @@
 """What the monitor keeps in Redis so that a restarted helper goes on where it stopped.
 
-Three parts, each written only when it changed (:meth:`Persisted.save`, in the pipeline of
+Four parts, each written only when it changed (:meth:`Persisted.save`, in the pipeline of
 :meth:`streams.monitor.runner.Monitor.publish`) and read back when the monitor starts:
 
 * the policy's state (``monitor:policy``: cooldowns, baselines, drift streaks, a pending
@@ -14,6 +14,15 @@ Three parts, each written only when it changed (:meth:`Persisted.save`, in the p
   (at most ``max_windows`` per kind, 512). Without it a restarted monitor never replaced the
   estimates of the windows before the restart with their realised figures.
 
+* the control requests decided but not yet acknowledged by the broker (``monitor:outbox``,
+  request id -> the record): written with the policy's state that decided them (one
+  MULTI/EXEC), deleted once the broker has the record (:meth:`Persisted.sent`); a monitor that
+  starts sends those left again (:meth:`Persisted.unsent`). The state says the request was
+  made (its cooldown runs, a follow-up is no longer due), so without it a helper stopped
+  between the two lost the request for good. At least once: a helper stopped after the
+  broker took the record but before the delete sends it twice (same ``request_id``). Bounded
+  by the policy's cooldowns (one request per action and target per cooldown of event time).
+
 Each is versioned (a format number): one of another format, or unreadable, is ignored and that
 part starts afresh. One set of keys per deployment: the monitor runs in one helper process
 (see README); with several, the last to decide wins.
@@ -22,6 +31,7 @@ part starts afresh. One set of keys per deployment: the monitor runs in one help
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 
 import orjson
 import redis
@@ -42,6 +52,7 @@ class Persisted:
         self.k_policy = names.monitor("policy")
         self.k_quality = names.monitor("quality_state")
         self.k_estimates = names.monitor("estimates:waiting")
+        self.k_outbox = names.monitor("outbox")
         self._policy: bytes | None = None  # as last saved or restored
         self._quality: bytes | None = None
 
@@ -84,8 +95,17 @@ class Persisted:
             if saved:
                 log.info("monitor: %d estimated windows wait for their labels", len(saved))
 
-    def save(self, p: redis.client.Pipeline, policy: Policy, core: MonitorCore) -> None:
-        """Add to ``p`` the writes of what changed since the last save."""
+    def save(
+        self,
+        p: redis.client.Pipeline,
+        policy: Policy,
+        core: MonitorCore,
+        controls: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Add to ``p`` the writes of what changed since the last save, and the ``controls``
+        decided (request id -> record) to the outbox."""
+        if controls:
+            p.hset(self.k_outbox, mapping=dict(controls))
         state = orjson.dumps(policy.state())
         if state != self._policy:  # most windows change nothing the policy remembers
             p.set(self.k_policy, state)
@@ -103,3 +123,13 @@ class Persisted:
                                               for f, e in waiting.items()})  # fmt: skip
         if gone:
             p.hdel(self.k_estimates, *gone)
+
+    def unsent(self) -> dict[str, bytes]:
+        """The outbox: control requests decided whose records the broker never acknowledged."""
+        raw: dict[bytes, bytes] = self.r.hgetall(self.k_outbox)  # type: ignore[assignment]
+        return {k.decode("utf-8", "replace"): v for k, v in raw.items()}
+
+    def sent(self, request_ids: Sequence[str]) -> None:
+        """The broker has these requests' records: out of the outbox."""
+        if request_ids:
+            self.r.hdel(self.k_outbox, *request_ids)

@@ -256,14 +256,25 @@ class Monitor:
         """The decision's alerts and control requests as records; its audit and the state a
         restart must not lose (:mod:`streams.monitor.persist`, what changed) to Redis."""
         self.export_pooled()
-        p = self.r.pipeline(transaction=False)
+        p = self.r.pipeline(transaction=True)  # the state with the requests it decided
         if decision.audit:
             key = self.names.monitor("actions")
             p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
             p.ltrim(key, 0, self.policy.c.audit_max - 1)
-        self.persisted.save(p, self.policy, self.core)  # what changed (streams.monitor.persist)
+        controls = {c.request_id: dumps(c) for c in decision.controls}
+        self.persisted.save(p, self.policy, self.core, controls)  # (streams.monitor.persist)
         p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
-        outs += [Out(t_control, c.request_id.encode(), dumps(c)) for c in decision.controls]
-        return outs
+        return outs + [Out(t_control, rid.encode(), v) for rid, v in controls.items()]
+
+    def unsent(self) -> list[Out]:
+        """The control requests a monitor before this one decided whose records the broker
+        never acknowledged (it stopped in between): to send again."""
+        t_control = self.names.topic("control")
+        return [Out(t_control, rid.encode(), v) for rid, v in self.persisted.unsent().items()]
+
+    def sent(self, outs: list[Out]) -> None:
+        """The broker acknowledged these records: their control requests leave the outbox."""
+        t_control = self.names.topic("control")
+        self.persisted.sent([o.key.decode() for o in outs if o.topic == t_control and o.key])
