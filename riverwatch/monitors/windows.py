@@ -178,7 +178,9 @@ class TimeWindows(Generic[T]):
         if slot < self._closed_below:
             self.late += 1
             return []
-        self._keep(self._open.setdefault(slot, _Slot()), event, time)
+        if (open_ := self._open.get(slot)) is None:
+            open_ = self._open[slot] = _Slot()
+        self._keep(open_, event, time)
         self._watermark = max(self._watermark, time)
         ready = [
             s for s in self._open if (s + 1) * self.width_s + self.lateness_s <= self._watermark

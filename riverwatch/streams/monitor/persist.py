@@ -105,7 +105,7 @@ class Persisted:
         """Add to ``p`` the writes of what changed since the last save, and the ``controls``
         decided (request id -> record) to the outbox."""
         if controls:
-            p.hset(self.k_outbox, mapping=dict(controls))
+            p.hset(self.k_outbox, mapping={k: v for k, v in controls.items()})
         state = orjson.dumps(policy.state())
         if state != self._policy:  # most windows change nothing the policy remembers
             p.set(self.k_policy, state)
