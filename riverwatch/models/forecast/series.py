@@ -257,7 +257,7 @@ class SeriesForecaster:
         future, now, ready = self._candidate_forecasts(ts)
         cols = step_columns(self.grid, h)
         err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
-        late = np.ix_([name == DIRECT for name in self.names], self.grid < cfg.direct_from)
+        late = np.ix_(np.array(self.names) == DIRECT, self.grid < cfg.direct_from)
         err[late] = np.inf  # the direct regression serves (and is combined) from its step on
         best = serve(
             now,

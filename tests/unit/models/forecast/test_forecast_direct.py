@@ -71,7 +71,8 @@ def test_its_state_is_bounded_and_pickles_exactly() -> None:
             sizes.append(len(pickle.dumps(d)))
     assert sizes[0] == sizes[1] < 20_000
     e = pickle.loads(pickle.dumps(d))
-    e.learn_one(1.0), d.learn_one(1.0)
+    e.learn_one(1.0)
+    d.learn_one(1.0)
     assert e.forecast(60) == d.forecast(60)
     assert np.isnan(d.clone().forecast(1)[0])  # a clone (a reset candidate) starts afresh
 
