@@ -23,7 +23,6 @@ documented 25.90 is far above what the same model scores when aligned.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -34,7 +33,17 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from river import datasets, evaluate, metrics, time_series
 
 from bench import stack_settings
-from bench.forecast_panel import HORIZONS, PANEL, relative, run_in_process, table, targets
+from bench.forecast_panel import (
+    HORIZONS,
+    PANEL,
+    SEEDS,
+    SIM_POINTS,
+    relative,
+    run_in_process,
+    sim_series,
+    table,
+    targets,
+)
 from riverwatch.core.kafka import consumer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -42,12 +51,9 @@ from riverwatch.models.forecast.evaluate import Scores, Steps, score
 from riverwatch.models.forecast.messages import iso
 from riverwatch.models.forecast.series import ForecastConfig
 from riverwatch.shell.embedded import EmbeddedStack
-from riverwatch.simulator.series import SeriesConfig, SeriesSimulator
 from tests.support.apiserver import running_api
 from tests.support.workers import poll, running_worker
 
-SEEDS = [int(s) for s in os.environ.get("RW_BENCH_SEEDS", "1,2,3").split(",")]
-SIM_POINTS = int(os.environ.get("RW_BENCH_SIM_POINTS", "4320"))
 WARMUP = 4  # points before a series' first forecast (models.forecast.types.ForecastConfig)
 Series = tuple[list[float], list[float], list[bool] | None]  # timestamps, values, anomalies
 
@@ -59,19 +65,6 @@ def panel_series() -> dict[str, Series]:
         ts, ys = load()
         out[f"bench.{name}"] = (ts, ys, None)
     return out
-
-
-def sim_series(seed: int) -> Series:
-    """One simulator series with injected anomalies (their ground truth kept aside)."""
-    cfg = SeriesConfig(
-        series_id=f"bench.sim.s{seed}", seed=seed, n_points=SIM_POINTS, anomaly_prob=0.005
-    )
-    events = list(SeriesSimulator(cfg).events())
-    return (
-        [e.at for e in events],
-        [e.payload["value"] for e in events],
-        [bool(e.anomaly) for e in events],
-    )
 
 
 def read_forecasts(settings: Settings, want: dict[str, int]) -> dict[str, list[dict]]:

@@ -12,13 +12,17 @@ seasonal naive on the same origins (MASE-style; < 1 beats it).
 
 ``python -m bench.forecast_panel`` runs the panel in-process through
 :class:`~models.forecast.series.SeriesForecaster` (the code the worker runs per point), with CPU
-time per point; ``make bench-forecast`` runs it through the whole system.
+time per point; ``make bench-forecast`` runs it through the whole system. ``--tuning`` runs
+only the tuning series and the simulator series of ``make bench-forecast`` (seeds
+``RW_BENCH_SEEDS``, default 1,2,3), in-process: what a change may be chosen on.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -29,10 +33,13 @@ from river import datasets
 from riverwatch.models.forecast.evaluate import Steps, score
 from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
 from riverwatch.models.forecast.state import dump_state
+from riverwatch.simulator.series import SeriesConfig, SeriesSimulator
 
 HORIZONS = (1, 3, 6, 12)
 START = 11  # first scored origin (after 12 points), as in River's evaluation
 Series = tuple[list[float], list[float]]  # epoch timestamps, values
+SEEDS = [int(s) for s in os.environ.get("RW_BENCH_SEEDS", "1,2,3").split(",")]
+SIM_POINTS = int(os.environ.get("RW_BENCH_SIM_POINTS", "4320"))
 
 
 def _epoch(year: int, month: int = 1, day: int = 1) -> float:
@@ -184,16 +191,59 @@ def _f(x: float | None) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{x:.2f}"
 
 
+def sim_series(seed: int) -> tuple[list[float], list[float], list[bool]]:
+    """One simulator series of ``make bench-forecast`` (minute points, daily and weekly cycles,
+    injected anomalies): timestamps, values and the anomalies' ground truth."""
+    cfg = SeriesConfig(
+        series_id=f"bench.sim.s{seed}", seed=seed, n_points=SIM_POINTS, anomaly_prob=0.005
+    )
+    events = list(SeriesSimulator(cfg).events())
+    return (
+        [e.at for e in events],
+        [e.payload["value"] for e in events],
+        [bool(e.anomaly) for e in events],
+    )
+
+
+def simulator(seed: int) -> str:
+    """A simulator series run in-process, scored as ``make bench-forecast`` scores it."""
+    ts, ys, truth = sim_series(seed)
+    f = SeriesForecaster(f"bench.sim.s{seed}", ForecastConfig())
+    out: dict[int, Steps] = {}
+    flags = [False] * len(ys)
+    cpu = time.process_time()
+    for i, (t, y) in enumerate(zip(ts, ys, strict=True)):
+        up = f.update(t, y)
+        if up is not None and up.steps:
+            out[i] = [(p.lower, p.value, p.upper) for p in up.steps]
+            flags[i] = up.anomaly
+    us = (time.process_time() - cpu) / len(ys) * 1e6
+    s = score(ys, out, HORIZONS, START, flags, truth)
+    return (
+        f"sim seed {seed}: MAE +1 {s.mae[1]:.3f} +12 {s.mae[12]:.3f}, cov +1 "
+        f"{s.coverage[1]:.3f} +12 {s.coverage[12]:.3f}, precision {s.precision:.2f} recall "
+        f"{s.recall:.2f}, {us:.0f} us/point, snapshot {len(dump_state(f)) / 1000:.0f} KB"
+    )
+
+
 def main() -> None:
-    """Run the panel in-process and print the table and the issue's targets."""
+    """Run the panel in-process and print the table and the issue's targets (``--tuning``:
+    only the tuning series, then the simulator seeds)."""
+    tuning = "--tuning" in sys.argv[1:]
     results, cost, size = {}, {}, {}
     for name, (_, load, period) in PANEL.items():
+        if tuning and name not in TUNE:
+            continue
         series = load()
         forecasts, cost[name], detected, size[name] = run_in_process(series, ForecastConfig())
         assert detected == period, (name, detected, period)  # the yardstick's season
         results[name] = relative(series[1], forecasts, period) | {"points": {0: len(series[0])}}
         print(name, {h: round(v, 3) for h, v in results[name]["rel"].items()}, flush=True)
     print(table(results, cost, size))
+    if tuning:
+        for seed in SEEDS:
+            print(simulator(seed), flush=True)
+        return
     print("\n".join(targets(results)))
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from river import linear_model, time_series
 
 from riverwatch.models.forecast.calendar import Calendar, fourier
+from riverwatch.models.forecast.direct import Direct
 from riverwatch.models.forecast.estimators import DampedHoltWinters, Mean, SeasonalNaive, Theta
 
 _MAX_EXP = 700.0
@@ -34,6 +35,9 @@ NAIVE = (
     "seasonal_naive",
     "naive",
 )  # the yardsticks: other candidates must beat them  # exp() of more overflows a float
+
+
+DIRECT = "direct"  # run and served from ForecastConfig.direct_from on (0: not run)
 
 
 class Candidate:
@@ -122,7 +126,7 @@ class Candidate:
         self.learned = 0
 
 
-def make_candidates(cal: Calendar) -> list[Candidate]:
+def make_candidates(cal: Calendar, steps: tuple[int, ...] | None = None) -> list[Candidate]:
     """The candidates for a series with calendar ``cal``, in serving priority order.
 
     - ``holt``: Holt's linear trend (HoltWinters without season), ready after two points:
@@ -135,6 +139,8 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
       series only), ``damped`` / ``damped_mul`` (damped trend, additive and multiplicative
       season), ``theta`` / ``theta_mul`` (SES with drift on the seasonally adjusted series),
       ``mean`` (an exponentially weighted mean: the average method): see :func:`_classics`.
+    - ``direct`` (only given ``steps``: models.forecast.select's grid): per scored step a
+      regression of the change that many steps ahead (models.forecast.direct).
     - ``calendar_regression``: y on the calendar's trend and Fourier terms, fitted by exact
       online Bayesian linear regression (SNARIMAX with exogenous features). Additive on
       purpose: log(y) would need interactions between the daily and weekly terms.
@@ -159,6 +165,9 @@ def make_candidates(cal: Calendar) -> list[Candidate]:
         )
     )
     out += _classics(m)
+    if steps:
+        season = m if m >= 2 else 0
+        out.append(Candidate(DIRECT, Direct(season, steps), min_points=(season or 4) + 1))
     if cal.cycles:
         out += _calendar_regressions()
     return out

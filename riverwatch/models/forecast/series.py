@@ -40,18 +40,12 @@ from typing import Any
 import numpy as np
 
 from riverwatch.models.forecast.calendar import Calendar, detect, fourier
-from riverwatch.models.forecast.candidates import NAIVE, Candidate, make_candidates
+from riverwatch.models.forecast.candidates import DIRECT, NAIVE, Candidate, make_candidates
 from riverwatch.models.forecast.intervals import Conformal, fill_offsets, one_step_band
 from riverwatch.models.forecast.select import rolling_errors, scored_steps, serve, step_columns
 from riverwatch.models.forecast.types import ForecastConfig, Step, Update, period_for
 
-__all__ = [
-    "ForecastConfig",
-    "SeriesForecaster",
-    "Step",
-    "Update",
-    "period_for",
-]
+__all__ = ["ForecastConfig", "SeriesForecaster", "Step", "Update", "period_for"]
 
 # 2: forecasts remember whether their step's selection had settled; 3: the seasonal naive,
 # naive, damped trend and Theta candidates, and the naive forecasts' selection handicap; 4:
@@ -147,7 +141,8 @@ class SeriesForecaster:
     def _start(self) -> None:
         cfg = self.config
         self.calendar = detect([t for t, _ in self.buffer], self.period, cfg.max_period)
-        self.candidates = make_candidates(self.calendar)
+        direct = tuple(self.grid.tolist()) if cfg.direct_from else None  # its scored steps
+        self.candidates = make_candidates(self.calendar, direct)
         self._start_rows()
 
     def _start_rows(self) -> None:
@@ -262,6 +257,8 @@ class SeriesForecaster:
         future, now, ready = self._candidate_forecasts(ts)
         cols = step_columns(self.grid, h)
         err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
+        late = np.ix_(np.array(self.names) == DIRECT, self.grid < cfg.direct_from)
+        err[late] = np.inf  # the direct regression serves (and is combined) from its step on
         best = serve(
             now,
             err[:, cols],

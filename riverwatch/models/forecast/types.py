@@ -34,7 +34,11 @@ class ForecastConfig:
     ``combine_within``: from that step on, only candidates whose error is within this fraction
     of the lowest enter it (the widest pool, on the tuning series, that keeps the simulator
     seeds' +12 error within 2% of the selection's: wider pools helped the tuning series and
-    cost the simulator series, whose calendar regression is far ahead of the rest).
+    cost the simulator series, whose calendar regression is far ahead of the rest);
+    ``direct_from``: the first step the direct regression (models.forecast.direct) may serve
+    or enter a combination at (it is scored at every step); 0: it is not run (the default:
+    on the tuning series it helped steps 1-6 by 1-2% and step 12 by under 0.2%, short of the
+    rule set for it, see README "Forecasting benchmark").
     """
 
     horizon: int = 60
@@ -54,6 +58,7 @@ class ForecastConfig:
     combine: int = 3
     combine_from: int = 12
     combine_within: float = 0.15
+    direct_from: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastConfig:
