@@ -44,6 +44,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
@@ -202,6 +203,12 @@ def stored(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
     return {k: (*v, *pad)[: len(METRICS)] for k, v in rows.items()}
 
 
+def _cells(vals: Any) -> str:
+    # Brier and ECE are a few thousandths here: they need more digits than the rest
+    return "".join(f"{v:8.5f}" if m in LOWER_IS_BETTER else f"{v:8.3f}"
+                   for m, v in zip(METRICS, vals, strict=True))  # fmt: skip
+
+
 def table(name: str, seeds: list[tuple[int, int]], run: Callable = run_seed) -> None:
     """Per-seed rows, then the mean and worst of each metric and the gap to the ceiling."""
     results = {}
@@ -217,21 +224,21 @@ def table(name: str, seeds: list[tuple[int, int]], run: Callable = run_seed) -> 
     print(f"{'seed':>5} {'customers':>9}  {'row':<18}" + "".join(f"{m:>8}" for m in METRICS))
     for (seed, n), rows in zip(seeds, results.values(), strict=True):
         for row, vals in rows.items():
-            print(f"{seed:>5} {n:>9}  {row:<18}" + "".join(f"{v:8.3f}" for v in vals))
+            print(f"{seed:>5} {n:>9}  {row:<18}" + _cells(vals))
     print(f"\n{'summary':<35}" + "".join(f"{m:>8}" for m in METRICS))
     lower = np.array([m in LOWER_IS_BETTER for m in METRICS])
     for row in next(iter(results.values())):
         vals = np.array([r[row] for r in results.values()])
         worst = np.where(lower, vals.max(0), vals.min(0))
-        print(f"{row + ' mean':<35}" + "".join(f"{v:8.3f}" for v in vals.mean(0)))
-        print(f"{row + ' worst':<35}" + "".join(f"{v:8.3f}" for v in worst))
+        print(f"{row + ' mean':<35}" + _cells(vals.mean(0)))
+        print(f"{row + ' worst':<35}" + _cells(worst))
     ceil = np.array([r["oracle (ceiling)"] for r in results.values()])
     rf = np.array([r["offline RF"] for r in results.values()])
     for row in ("combined (before)", "combined (raw)", "combined"):
         if not all(row in r for r in results.values()):  # a result stored before the row
             continue
         comb = np.array([r[row] for r in results.values()])
-        gap = "".join(f"{v:8.3f}" for v in (ceil - comb).mean(0))
+        gap = _cells((ceil - comb).mean(0))
         print(f"{row + ' gap to ceiling (mean)':<35}{gap}")
         below = "".join(f"{v:8d}" for v in np.where(lower, comb > rf, comb < rf).sum(0))
         print(f"{'seeds with ' + row + ' worse than RF':<35}{below}")
