@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-score bench-forecast bench-quality bench-quality-system bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -99,6 +99,11 @@ bench-quality: install
 
 bench-quality-system: install
 	$(BIN)/python -m bench.quality
+
+# Online learners (logistic regression, River's trees, forest, boosting) on the replayed
+# streams: quality and CPU per learn/predict (issue 17; bench/online_learners.py).
+bench-online-learners: install
+	RW_Q_WORLD=$${RW_Q_WORLD:-handbook} $(BIN)/python -m bench.online_learners
 
 bench-drift: install
 	$(BIN)/python -m bench.drift

@@ -15,6 +15,13 @@ Next to riverwatch, per seed:
   Handbook's selected model) and logistic regression on the Handbook's 15 features (computed by
   models/features.py), trained once on days 35-41 (the last week labelled by day 49).
 
+Rows of riverwatch: ``combined (before)`` (before issue 17), ``online``, ``batch (raw)`` and
+``combined (raw)`` (the scores uncalibrated), ``batch`` and ``combined`` (as served:
+calibrated by the champion's maps, models.calibration). Columns: AUC, AP, Card Precision@100
+(the Handbook's and without leaving out detected cards), the Brier score and the expected
+calibration error (15 bins). After the table, bench/quality_calibration.py's: the decisions at
+the default thresholds and the monitor's CBPE estimate against the realised figures.
+
 Seeds 101-103 are the *tuning* seeds (choices were compared on them); seeds 201-208 are the
 *reported* seeds, on which no choice was tuned. Usage::
 
@@ -37,6 +44,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
@@ -44,6 +52,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bench import quality_calibration
 from bench.quality_replay import (
     CACHE,
     DELAY,
@@ -58,8 +67,10 @@ from bench.quality_replay import (
 from riverwatch.context import Context
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import BatchClassifier, predict_batch
+from riverwatch.models.calibration import brier, ece
 from riverwatch.models.evaluation import auc_roc, average_precision, card_precision_at_k
 from riverwatch.models.promotion import TrainConfig
+from riverwatch.models.scoring import combine
 from riverwatch.models.training import train_and_evaluate
 
 N_DAYS, TEST_START = 56, 49
@@ -78,17 +89,21 @@ SCHEDULE = tuple(range(TEST_START, N_DAYS, int(os.environ.get("RW_Q_SCHEDULE", "
 # "CP kept": Card Precision@100 without leaving out the cards found on earlier days (not the
 # Handbook's default; issue 17's CP@100 figures match it: on RW_Q_WORLD=handbook seed 101 it
 # gives riverwatch/RF/ceiling 0.573/0.550/0.611 where the Handbook's gives 0.407/0.401/0.421).
-METRICS = ("AUC", "AP", "CP@100", "CP kept")
+# Brier and ECE (expected calibration error, 15 equal-width bins): calibration (issue 17).
+METRICS = ("AUC", "AP", "CP@100", "CP kept", "Brier", "ECE")
+LOWER_IS_BETTER = ("Brier", "ECE")
 
 
 def metrics(s: Stream, test: np.ndarray, score: np.ndarray) -> tuple[float, ...]:
     """AUC, AP and the Handbook's Card Precision@100 (per day, mean; the same function, rows,
     cards and days for every scorer: each card ranks by its highest score of the day), then
-    Card Precision@100 without the removal of detected cards, on the test rows."""
+    Card Precision@100 without the removal of detected cards, the Brier score and the ECE, on
+    the test rows."""
     y, days, cards = s.fraud[test], s.day[test], s.card[test]
     cp = card_precision_at_k(days, cards, y, score, k=100).mean
     kept = card_precision_at_k(days, cards, y, score, k=100, remove_detected=False).mean
-    return auc_roc(y, score), average_precision(y, score), cp, kept
+    return (auc_roc(y, score), average_precision(y, score), cp, kept,
+            brier(y, score), ece(y, score, bins=15))  # fmt: skip
 
 
 @dataclass
@@ -100,10 +115,13 @@ class Champion:
 
 
 def riverwatch(s: Stream, test: np.ndarray, cfg: TrainConfig) -> dict[str, np.ndarray]:
-    """The online, batch and combined scores of the test rows, as the system gives them."""
+    """The online, batch and combined scores of the test rows, as the system gives them
+    (models.scoring: calibrated), and the batch and combined scores uncalibrated (raw)."""
     champ: Champion | None = None
-    batch = np.full(test.sum(), np.nan)
-    combined = s.online_score[test].copy()  # type: ignore[index]
+    online = s.online_score[test]  # type: ignore[index]
+    out = {"online": online, "batch (raw)": np.full(len(online), np.nan)}
+    out.update({"batch": out["batch (raw)"].copy(), "combined (raw)": online.copy(),
+                "combined": online.copy()})  # fmt: skip
     days = s.day[test]
     for d in range(TEST_START, N_DAYS):
         if d in SCHEDULE:
@@ -111,10 +129,12 @@ def riverwatch(s: Stream, test: np.ndarray, cfg: TrainConfig) -> dict[str, np.nd
         if champ is None:
             continue
         on_day = days == d
-        p = predict_batch(champ.model, s.X[test][on_day])
-        batch[on_day] = p
-        combined[on_day] = champ.blend * p + (1 - champ.blend) * combined[on_day]
-    return {"online": s.online_score[test], "batch": batch, "combined": combined}  # type: ignore[index]
+        p, cal = predict_batch(champ.model, s.X[test][on_day]), champ.model.calibration
+        out["batch (raw)"][on_day] = p
+        out["batch"][on_day] = p if cal is None else cal.batch(p)
+        out["combined (raw)"][on_day] = combine(p, online[on_day], champ.blend, None)
+        out["combined"][on_day] = combine(p, online[on_day], champ.blend, cal)
+    return out
 
 
 def retrain(s: Stream, day: int, cfg: TrainConfig, champ: Champion | None) -> Champion | None:
@@ -160,9 +180,10 @@ def run_seed(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
     rows = {}
     # Before issue 17: the served model is the one judged, fitted on the training window.
     before = riverwatch(s, test, TrainConfig())
-    rows["combined (before)"] = metrics(s, test, before["combined"])
+    rows["combined (before)"] = metrics(s, test, before["combined (raw)"])
     now = riverwatch(s, test, Context.from_settings(Settings()).training)  # the trainer's
     rows.update({k: metrics(s, test, v) for k, v in now.items()})
+    dec = quality_calibration.rows(s.fraud[test], s.day[test], now)
     rows.update({k: metrics(s, test, v) for k, v in baselines(s, test).items()})
     oracle = (s.fraud & ~s.hidden())[test].astype(float)
     rows["oracle (ceiling)"] = metrics(s, test, oracle)
@@ -171,6 +192,7 @@ def run_seed(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
           f"{time.monotonic() - t0:.0f} s", flush=True)  # fmt: skip
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / f"result-{TAG}{seed}-{customers}.json").write_text(json.dumps(rows))
+    (CACHE / f"decisions-{TAG}{seed}-{customers}.json").write_text(json.dumps(dec))
     return rows
 
 
@@ -179,6 +201,12 @@ def stored(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
     rows = json.loads((CACHE / f"result-{TAG}{seed}-{customers}.json").read_text())
     pad = (float("nan"),) * len(METRICS)  # a result stored before "CP kept" was a column
     return {k: (*v, *pad)[: len(METRICS)] for k, v in rows.items()}
+
+
+def _cells(vals: Any) -> str:
+    # Brier and ECE are a few thousandths here: they need more digits than the rest
+    return "".join(f"{v:8.5f}" if m in LOWER_IS_BETTER else f"{v:8.3f}"
+                   for m, v in zip(METRICS, vals, strict=True))  # fmt: skip
 
 
 def table(name: str, seeds: list[tuple[int, int]], run: Callable = run_seed) -> None:
@@ -196,20 +224,28 @@ def table(name: str, seeds: list[tuple[int, int]], run: Callable = run_seed) -> 
     print(f"{'seed':>5} {'customers':>9}  {'row':<18}" + "".join(f"{m:>8}" for m in METRICS))
     for (seed, n), rows in zip(seeds, results.values(), strict=True):
         for row, vals in rows.items():
-            print(f"{seed:>5} {n:>9}  {row:<18}" + "".join(f"{v:8.3f}" for v in vals))
+            print(f"{seed:>5} {n:>9}  {row:<18}" + _cells(vals))
     print(f"\n{'summary':<35}" + "".join(f"{m:>8}" for m in METRICS))
+    lower = np.array([m in LOWER_IS_BETTER for m in METRICS])
     for row in next(iter(results.values())):
         vals = np.array([r[row] for r in results.values()])
-        print(f"{row + ' mean':<35}" + "".join(f"{v:8.3f}" for v in vals.mean(0)))
-        print(f"{row + ' worst':<35}" + "".join(f"{v:8.3f}" for v in vals.min(0)))
+        worst = np.where(lower, vals.max(0), vals.min(0))
+        print(f"{row + ' mean':<35}" + _cells(vals.mean(0)))
+        print(f"{row + ' worst':<35}" + _cells(worst))
     ceil = np.array([r["oracle (ceiling)"] for r in results.values()])
     rf = np.array([r["offline RF"] for r in results.values()])
-    for row in ("combined (before)", "combined"):
+    for row in ("combined (before)", "combined (raw)", "combined"):
+        if not all(row in r for r in results.values()):  # a result stored before the row
+            continue
         comb = np.array([r[row] for r in results.values()])
-        gap = "".join(f"{v:8.3f}" for v in (ceil - comb).mean(0))
+        gap = _cells((ceil - comb).mean(0))
         print(f"{row + ' gap to ceiling (mean)':<35}{gap}")
-        below = "".join(f"{v:8d}" for v in (comb < rf).sum(0))
-        print(f"{'seeds with ' + row + ' < RF':<35}{below}")
+        below = "".join(f"{v:8d}" for v in np.where(lower, comb > rf, comb < rf).sum(0))
+        print(f"{'seeds with ' + row + ' worse than RF':<35}{below}")
+    found = {seed: CACHE / f"decisions-{TAG}{seed}-{n}.json" for seed, n in seeds}
+    quality_calibration.print_table(
+        {seed: json.loads(p.read_text()) for seed, p in found.items() if p.exists()}
+    )
 
 
 def main() -> None:

@@ -43,6 +43,8 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
+from riverwatch.models.calibration import Calibration
+
 POS_WEIGHT = 10.0
 
 
@@ -79,6 +81,10 @@ class BatchClassifier:
     # (models.training). A later retrain judges the champion by it, so both sides of the
     # comparison are fitted before the same hold-out. None: served as judged, or older pickle.
     judged: BatchClassifier | None = None
+    # Maps of its score and of the combined score to fraud probabilities, fitted on its
+    # hold-out (models.calibration); the scorers apply them (models.scoring), predict_proba
+    # does not. None: not calibrated (a model pickled before this field, or too few frauds).
+    calibration: Calibration | None = None
     classes_ = np.array([0, 1])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -87,13 +93,16 @@ class BatchClassifier:
         return np.column_stack([1.0 - p, p])
 
     def describe(self) -> dict[str, Any]:
-        """What was trained: estimator class, trees built and the non-default parameters."""
+        """What was trained: estimator class, trees built, the non-default parameters and the
+        calibration (None when it has none)."""
         est = self.estimator
+        cal = getattr(self, "calibration", None)  # an older pickle's instance lacks the field
         return {
             "estimator": type(est).__name__,
             "n_iter": int(getattr(est, "n_iter_", 0)),
             "pos_weight": self.pos_weight,
             "params": {k: v for k, v in est.get_params().items() if k in _TUNED},
+            "calibration": None if cal is None else cal.describe(),
         }
 
 

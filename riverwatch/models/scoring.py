@@ -11,6 +11,15 @@ or ``batch_weight`` (``RIVERWATCH_BATCH_WEIGHT``) for a champion without one or 
 ``RIVERWATCH_BLEND=fixed``. A challenger, when present, is
 scored in the shadow (``shadow_score``): recorded, never used to decide.
 
+Calibrated (``models.calibration``): a batch model fitted with a :class:`Calibration` serves
+its score (``batch_score``, ``shadow_score``) through its ``batch`` map, and the champion's
+``combined`` map turns the blend of its *raw* score and the online score into ``score``, the
+one decisions and the monitor read (:func:`combine`). Both maps are strictly increasing, so
+every ranking is the uncalibrated one. The combined map holds for the blend weight it was
+fitted at: a scorer serving another (``RIVERWATCH_BLEND=fixed`` with a different
+``RIVERWATCH_BATCH_WEIGHT``) serves the blend uncalibrated, as does a champion pickled before
+calibration existed. The online score alone (no champion yet) is served as the learner gives it.
+
 Fails closed: a model output that is NaN or infinite (the features are finite, so only a
 corrupt model could give one) is counted in ``riverwatch_nonfinite_scores_total``, replaced by
 the review threshold, and its transaction's decision is ``review``, never ``approve``.
@@ -26,6 +35,7 @@ the review threshold, and its transaction's decision is ``review``, never ``appr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +46,7 @@ from riverwatch.core.events import Transaction
 from riverwatch.core.metrics import NONFINITE_SCORES
 from riverwatch.core.settings import Settings
 from riverwatch.models import online
+from riverwatch.models.calibration import Calibration
 from riverwatch.models.decision import decide
 from riverwatch.models.features import FEATURE_CAP, FEATURE_NAMES
 from riverwatch.models.serving import BatchModel, Models
@@ -75,6 +86,28 @@ def batch_proba(
 ) -> np.ndarray:
     """A batch model's fraud probabilities on rows whose columns are ``names``."""
     return np.asarray(model.estimator.predict_proba(_columns(model, X, names))[:, 1], dtype=float)
+
+
+def calibration(model: BatchModel | None) -> Calibration | None:
+    """The calibration a batch model's artifact carries, or None (an older artifact)."""
+    return None if model is None else getattr(model.estimator, "calibration", None)
+
+
+def batch_score(model: BatchModel, raw: np.ndarray) -> np.ndarray:
+    """A batch model's served score: its raw probabilities through its own map, if any."""
+    cal = calibration(model)
+    return raw if cal is None else cal.batch(raw)
+
+
+def combine(
+    raw_batch: np.ndarray, p_online: np.ndarray, w: float, cal: Calibration | None
+) -> np.ndarray:
+    """The combined score: ``w * raw_batch + (1 - w) * p_online`` through the champion's
+    combined map when it was fitted at this ``w`` (see the module docstring)."""
+    raw = w * raw_batch + (1 - w) * p_online
+    if cal is None or cal.combined is None or cal.weight is None:
+        return raw
+    return cal.combined(raw) if math.isclose(cal.weight, w, abs_tol=1e-9) else raw
 
 
 def blend(models: Models, th: Thresholds) -> float:
@@ -121,13 +154,15 @@ def score_matrix(
     fallback = th.review
     p_online, bad = _finite(online.score_batch(models.online, X, names), "online", fallback)
     p_batch = p_shadow = None
+    raw = p_online
     if models.champion is not None:
-        p_batch, bad_batch = _finite(batch_proba(models.champion, X, names), "batch", fallback)
+        raw_batch, bad_batch = _finite(batch_proba(models.champion, X, names), "batch", fallback)
         bad |= bad_batch
+        p_batch = batch_score(models.champion, raw_batch)
+        raw = combine(raw_batch, p_online, blend(models, th), calibration(models.champion))
     if models.challenger is not None:
-        p_shadow, _ = _finite(batch_proba(models.challenger, X, names), "shadow", fallback)
-    w = blend(models, th)
-    raw = p_online if p_batch is None else w * p_batch + (1 - w) * p_online
+        raw_shadow, _ = _finite(batch_proba(models.challenger, X, names), "shadow", fallback)
+        p_shadow = batch_score(models.challenger, raw_shadow)
     score, bad_combined = _finite(raw, "combined", fallback)
     bad |= bad_combined
     decisions = decide(score, th.review, th.decline)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from riverwatch.models import features as feature_defs
 from riverwatch.models.batch import BatchClassifier, predict_batch, train_batch
+from riverwatch.models.calibration import Calibration, fit_calibration
 from riverwatch.models.evaluation import fraud_metrics
 from riverwatch.models.promotion import DAY_S, TrainConfig, Windows, decide, windows
 
@@ -121,14 +122,30 @@ def train_and_evaluate(
     chal = _metrics(hold, p_hold)
     champ, promote, why = _judge(hold, X_hold, p_hold, chal, champion, names, cfg, w)
     blend = blend_weight(hold, p_hold, cfg.metric)
+    model.calibration = _calibrate(hold, p_hold, blend)
     if cfg.refit:
         # Judged on the hold-out, served fitted on every matured label, the hold-out included;
         # the judged model rides along, for the next retrain to judge this one by (_judge).
         both = labeled[(ep >= w.train_start) & (ep < w.holdout_end)]
         judged, model = model, _fit(both, names, w.holdout_end, cfg)
-        model.judged = judged
+        model.judged, model.calibration = judged, judged.calibration
         counts["refit_rows"] = len(both)
     return result(model, why, chal=chal, champ=champ, promote=promote, blend=blend)
+
+
+def _calibrate(hold: pd.DataFrame, p_hold: np.ndarray, blend: float | None) -> Calibration:
+    """The hold-out's calibration (``models.calibration``) of the batch score and of the
+    combined score at the blend weight ``blend``, from the online scores recorded there.
+
+    A refit model is served with the map fitted on its judged self's hold-out scores: the refit
+    has seen the hold-out, so no unseen labels are left to fit one on; both are fitted alike,
+    and the quality bench measures the map on the following week (README, issue 17).
+    """
+    order = np.argsort(hold["epoch"].to_numpy(), kind="stable")  # folds are blocks of time
+    online = (pd.to_numeric(hold["online_score"], errors="coerce").to_numpy()
+              if "online_score" in hold else np.full(len(hold), np.nan))  # fmt: skip
+    y = hold["label"].to_numpy()
+    return fit_calibration(p_hold[order], online[order], y[order], blend)
 
 
 def recency_weights(epochs: Any, end: float, half_life_days: float | None) -> np.ndarray | None:

@@ -49,7 +49,9 @@ class ModelPublic(BaseModel):
     info: dict[str, Any] = Field(
         description="Row counts, the estimator and its parameters, and blend_weight: the "
         "batch model's weight in the combined score, fitted on the hold-out (null: the "
-        "RIVERWATCH_BATCH_WEIGHT setting applies)."
+        "RIVERWATCH_BATCH_WEIGHT setting applies); calibration: the maps of the batch and "
+        "combined scores to probabilities, fitted on the hold-out (method, out-of-fold "
+        "log-loss of each candidate; null: served uncalibrated)."
     )
 
 
