@@ -24,7 +24,6 @@ import numpy as np
 
 from bench import stack_settings
 from riverwatch.context import Context
-from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import redis_client
 from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.stores.offline import OfflineStore
@@ -61,7 +60,7 @@ def main() -> None:
         store.append(labeled_frame().to_dict("records"))
         store.close()
         ctx = Context.from_settings(s)
-        registry = ctx.registry(redis_client(redis_config(s)))
+        registry = ctx.registry(redis_client(ctx.redis_config))
         ok, msg, _ = retrain(ctx, registry, store)
         champion = registry.champion()
         assert ok and champion is not None, msg

@@ -74,6 +74,12 @@ class Context:
         ``parts``: the fields of a subclass (streams.runtime.WorkerContext)."""
         return cls(settings, Names(settings.topic_prefix), **parts)
 
+    @classmethod
+    def of(cls, root: Context, **parts: Any) -> Self:
+        """A context on ``root``'s settings and names with ``parts``, the fields of a subclass
+        (streams.app: the worker's context over the one the shell built)."""
+        return cls(root.settings, root.names, **parts)
+
     def group(self, name: str) -> str:
         """The consumer group ``name`` under RIVERWATCH_CONSUMER_GROUP and the prefix."""
         return self.names.group(self.settings.consumer_group, name)

@@ -47,12 +47,6 @@ class WorkerContext(Context):
     producer: Producer
     roles: frozenset[Role]
 
-    @classmethod
-    def of(cls, root: Context, **parts: Any) -> WorkerContext:
-        """The worker's context over the composition root's ``root`` (its settings and
-        names); ``parts``: this process's fields."""
-        return cls(root.settings, root.names, **parts)
-
 
 async def produce(app: faust.App, outs: Iterable[Out]) -> None:
     """Send a handler's outputs with the app's producer (a faust agent commits its offsets

@@ -83,9 +83,8 @@ def test_a_killed_broker_is_answered_503_at_once_and_no_202_is_lost(
                 assert code == 503 and retry_after == "1"
                 assert took < 5, f"a 503 took {took:.1f} s"
             private.start_broker()
-            ensure_topics(
-                kafka_config(s), Names(s.topic_prefix)
-            )  # the embedded Tansu comes back empty
+            # the embedded Tansu comes back empty
+            ensure_topics(kafka_config(s), Names(s.topic_prefix))
             poll(
                 lambda: post(api, payload(100))[0] == 202, 120, "a 202 after the restart", every=0.5
             )

@@ -59,9 +59,8 @@ def test_clients_and_the_api_speak_sasl_ssl_with_the_settings(
 ) -> None:
     broker, pki = secured
     s = sasl_settings(settings, broker, pki)
-    assert ensure_topics(
-        kafka_config(s), Names(s.topic_prefix)
-    )  # the admin client: topics created over SASL_SSL
+    # the admin client: topics created over SASL_SSL
+    assert ensure_topics(kafka_config(s), Names(s.topic_prefix))
     names = Names(s.topic_prefix)
     p = producer(kafka_config(s))
     p.produce(names.topic("labels"), b'{"direct": true}')

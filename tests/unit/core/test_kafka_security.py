@@ -40,9 +40,8 @@ def sasl_ssl(ca: Path, **update: object) -> Settings:
 
 
 def test_plaintext_adds_nothing() -> None:
-    assert client_config(kafka_config(Settings(**BASE))) == {
-        "bootstrap.servers": "broker.example:9093"
-    }  # type: ignore[arg-type]
+    plain = kafka_config(Settings(**BASE))  # type: ignore[arg-type]
+    assert client_config(plain) == {"bootstrap.servers": "broker.example:9093"}
 
 
 def test_sasl_ssl_settings_make_the_client_config(ca: Path) -> None:
