@@ -87,6 +87,7 @@ def monitor_core(s: Settings, weights: dict[str, float]) -> MonitorCore:
         label_delay_s=DELAY * DAY_S,
         window_s=s.monitor_window_s,
         window_size=s.monitor_window_size,
+        window_rows=s.monitor_window_rows,
         label_window=s.monitor_label_window,
         fairness_confidence=s.monitor_fairness_confidence,
         fairness_tolerance=s.monitor_fairness_tolerance,

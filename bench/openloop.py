@@ -53,7 +53,9 @@ def _read(bootstrap: str, topic: str, out: str, stop: mp.synchronize.Event) -> N
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{time.time_ns()}",
             "auto.offset.reset": "latest",
-            "fetch.wait.max.ms": 5,
+            # not shorter: Tansu stops serving a consumer with a short wait under a producer
+            # (riverwatch.core.kafka.FETCH_WAIT_MS); Kafka answers as soon as it has data
+            "fetch.wait.max.ms": 100,
             "session.timeout.ms": 6000,
         }
     )

@@ -161,7 +161,18 @@ def ladder(
         bf = offer(bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, epoch_span_s=30 * 86400)
         bf.rate = -1.0  # marks the backfill in the table
         runs.append(bf)
+        MEMORY.append((rep, {k: worker_memory(pid) for k, pid in pids.items()}))
     return runs
+
+
+MEMORY: list[tuple[int, dict[str, tuple[int, int]]]] = []  # per ladder: worker -> (RSS, peak)
+
+
+def worker_memory(pid: int) -> tuple[int, int]:
+    """(resident, peak resident) bytes of a live process, from /proc (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    kb = {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in status) if k[:2] == "Vm"}
+    return kb["VmRSS"] * 1024, kb["VmHWM"] * 1024
 
 
 def fmt(runs: list[Run], raw: float) -> list[str]:
@@ -249,6 +260,13 @@ def main() -> None:
               f"min {min(sat):,.0f}, max {max(sat):,.0f}")  # fmt: skip
     if len(SCORERS) > 1:
         print("\n".join(scaling(tables)))
+    for rep, m in MEMORY:
+        print(
+            f"  workers' RSS at the end of ladder {rep + 1} (peak): "
+            + ", ".join(
+                f"{k} {rss / 2**20:.0f} MiB ({peak / 2**20:.0f})" for k, (rss, peak) in m.items()
+            )
+        )
     print(f"  broker / Valkey RSS at the end: {(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
           f"{(mem.get('redis') or 0) / 2**20:.0f} MiB")  # fmt: skip
 

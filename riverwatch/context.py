@@ -193,6 +193,7 @@ class Context:
             label_delay_s=s.label_delay_s,
             window_s=s.monitor_window_s,
             window_size=s.monitor_window_size,
+            window_rows=s.monitor_window_rows,
             label_window=s.monitor_label_window,
             warmup_s=s.monitor_warmup_days * DAY_S,
             reference_s=s.monitor_reference_days * DAY_S,

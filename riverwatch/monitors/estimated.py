@@ -13,7 +13,10 @@ is what the labels' concept drift is for.
 :class:`EstimateLedger` keeps the estimates of the last judged windows; a labeled event counts
 in the window (of each kind) whose event-time range holds it, and once the window's label
 delay has passed (``as_of >= window_end + delay``) its realised precision and recall replace
-the estimate (``source: "realised"``) in the record the monitor stores.
+the estimate (``source: "realised"``) in the record the monitor stores. The windows waiting
+outlive the monitor: :meth:`EstimateLedger.changes` gives the entries changed since the last
+call (the runner writes them to a Redis hash, one field per window) and ``load`` takes them
+back, so a restarted monitor still realises the windows it estimated before.
 
 >>> import numpy as np
 >>> from riverwatch.monitors.cbpe import estimate
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,13 +103,22 @@ class _Entry:
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # tn, fp, fn, tp
 
 
+def _field(kind: str, e: _Entry) -> str:
+    return f"{kind}|{e.start!r}|{e.end!r}"
+
+
 class EstimateLedger:
     """The last ``max_windows`` judged windows of each kind, waiting for their labels."""
+
+    STATE_FORMAT = 1
 
     def __init__(self, max_windows: int = 512) -> None:
         self.max_windows = max_windows
         self._by_kind: dict[str, list[_Entry]] = {}  # sorted by window start
         self._starts: dict[str, list[float]] = {}  # ... and their starts, for bisect
+        # since the last changes(): entries added or counted (by field), and those gone
+        self._dirty: dict[str, tuple[str, _Entry]] = {}
+        self._gone: set[str] = set()
 
     def add(self, win: Window[Any], est: Estimate, ref: Estimate | None) -> dict[str, Any]:
         """Track a judged window; returns its record (served until the labels mature)."""
@@ -119,14 +131,29 @@ class EstimateLedger:
             "reference": ref.to_dict() if ref is not None else None,
             "realised": None,
         }
-        entries = self._by_kind.setdefault(win.kind, [])
-        starts = self._starts.setdefault(win.kind, [])
-        i = bisect.bisect_right(starts, win.window_start)
-        entries.insert(i, _Entry(record, win.window_start, win.window_end))
-        starts.insert(i, win.window_start)
-        if len(entries) > self.max_windows:  # the oldest is dropped unrealised (bounded memory)
-            del entries[0], starts[0]
+        self._insert(win.kind, _Entry(record, win.window_start, win.window_end))
         return record
+
+    def _insert(self, kind: str, e: _Entry) -> None:
+        entries = self._by_kind.setdefault(kind, [])
+        starts = self._starts.setdefault(kind, [])
+        i = bisect.bisect_right(starts, e.start)
+        entries.insert(i, e)
+        starts.insert(i, e.start)
+        self._touch(kind, e)
+        if len(entries) > self.max_windows:  # the oldest is dropped unrealised (bounded memory)
+            self._drop(kind, entries[0])
+            del entries[0], starts[0]
+
+    def _touch(self, kind: str, e: _Entry) -> None:
+        f = _field(kind, e)
+        self._dirty[f] = (kind, e)
+        self._gone.discard(f)
+
+    def _drop(self, kind: str, e: _Entry) -> None:
+        f = _field(kind, e)
+        self._dirty.pop(f, None)
+        self._gone.add(f)
 
     def label(self, t: float, flagged: bool, label: int) -> None:
         """Count one labeled event in the window of each kind whose range holds ``t``."""
@@ -134,6 +161,7 @@ class EstimateLedger:
             i = bisect.bisect_right(self._starts[kind], t) - 1
             if i >= 0 and t <= entries[i].end:
                 entries[i].counts[2 * int(bool(label)) + int(flagged)] += 1
+                self._touch(kind, entries[i])
 
     def matured(self, as_of: float, delay_s: float) -> list[dict[str, Any]]:
         """Records of the windows whose labels have matured, realised figures in place of the
@@ -143,6 +171,7 @@ class EstimateLedger:
             while entries and entries[0].end + delay_s <= as_of:
                 e = entries.pop(0)
                 self._starts[kind].pop(0)
+                self._drop(kind, e)
                 tn, fp, fn, tp = e.counts
                 if tn + fp + fn + tp == 0:
                     continue
@@ -163,6 +192,49 @@ class EstimateLedger:
                     }
                 )
         return out
+
+    # -- persistence: the windows waiting for their labels outlive the monitor ---------------
+    def changes(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The entries added or counted since the last call (field -> JSON-ready entry) and
+        the fields of those gone (realised or dropped); the runner mirrors them in a Redis
+        hash, so a write is a few fields per batch however many windows wait (at most
+        ``max_windows`` per kind).
+
+        >>> from riverwatch.monitors.cbpe import estimate
+        >>> import numpy as np
+        >>> led = EstimateLedger()
+        >>> est = estimate(np.r_[np.full(50, 0.9), np.full(950, 0.01)], 0.5)
+        >>> _ = led.add(Window("time", 0, 0.0, 100.0, [], []), est, None)
+        >>> led.label(50.0, True, 1)
+        >>> saved, gone = led.changes()
+        >>> again = EstimateLedger()
+        >>> again.load(saved.values())
+        >>> [r["realised"]["precision"] for r in again.matured(200.0, 100.0)]
+        [1.0]
+        >>> again.changes()[1], led.changes()
+        (['time|0.0|100.0'], ({}, []))
+        """
+        out = {
+            f: {"v": self.STATE_FORMAT, "kind": kind, "record": e.record, "start": e.start,
+                "end": e.end, "counts": list(e.counts)}
+            for f, (kind, e) in self._dirty.items()
+        }  # fmt: skip
+        gone = sorted(self._gone)
+        self._dirty, self._gone = {}, set()
+        return out, gone
+
+    def load(self, saved: Iterable[Mapping[str, Any]]) -> None:
+        """Take back the entries :meth:`changes` gave (those of another format are skipped;
+        raises KeyError, TypeError or ValueError on an entry that is not one)."""
+        for d in saved:
+            if d.get("v") != self.STATE_FORMAT:
+                continue
+            counts = [int(c) for c in d["counts"]]
+            if len(counts) != 4:
+                raise ValueError(f"an estimate ledger entry with counts {counts!r}")
+            e = _Entry(dict(d["record"]), float(d["start"]), float(d["end"]), counts)
+            self._insert(str(d["kind"]), e)
+        self._dirty = {}  # stored already (a dropped one is deleted on the next changes())
 
 
 def _none(v: float) -> float | None:

@@ -67,9 +67,15 @@ class VolumeMonitor:
         vm.rates = {seg: n / span_s for seg, n in counts.items()}
         return vm
 
-    def compare(self, groups: Sequence[Mapping[str, str] | None], span_s: float) -> VolumeCheck:
-        """The window's count per reference segment, and the drops among them."""
-        seen = _counts(groups)
+    def compare(
+        self,
+        groups: Sequence[Mapping[str, str] | None],
+        span_s: float,
+        counts: Mapping[str, int] | None = None,
+    ) -> VolumeCheck:
+        """The window's count per reference segment (``counts``, when given: exact counts
+        per segment of a window whose ``groups`` are a sample), and the drops among them."""
+        seen = _counts(groups) if counts is None else counts
         segs, drops = {}, []
         for seg, rate in self.rates.items():
             exp, obs = rate * span_s, seen.get(seg, 0)

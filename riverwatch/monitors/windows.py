@@ -14,13 +14,26 @@ watermark) passes their end plus the allowed lateness, so a replay closes the sa
 >>> closed = [win for t in (5, 30, 61, 200) for win in tw.add(t, float(t))]
 >>> [(c.window_start, c.window_end, c.events) for c in closed]
 [(0.0, 60.0, [5, 30]), (60.0, 120.0, [61])]
+
+A time window holds as many events as event time brings, so at a high rate it keeps a uniform
+sample of at most ``max_rows`` of them (reservoir sampling, seeded: a replay samples the same),
+its exact count (:attr:`Window.n`) and, per key of ``tally`` (a function of an event), exact
+counts over all of its events (:attr:`Window.counts`): what must be counted exactly (volumes,
+data-quality tallies) is, whatever is tested on a sample (distributions, rates) is sampled.
+
+>>> tw = TimeWindows(width_s=60, max_rows=2, tally=lambda e: [e % 2])
+>>> win = [w for t in range(10) for w in tw.add(t, float(t))] + tw.flush()
+>>> win[0].n, len(win[0].events), dict(win[0].counts)
+(10, 2, {0: 5, 1: 5})
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from dataclasses import dataclass
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -44,23 +57,33 @@ class Window(Generic[T]):
     index: int
     window_start: float
     window_end: float
-    events: list[T]
+    events: list[T]  # all of them, or a uniform sample (a time window with ``max_rows``)
     times: list[float]
+    total: int | None = None  # the events that fell in it (None: ``len(events)``)
+    counts: Mapping[Any, int] | None = None  # exact counts per key of ``tally``
 
     @property
     def n(self) -> int:
-        """Number of events in the window."""
-        return len(self.events)
+        """Number of events in the window (all of them, when :attr:`events` is a sample)."""
+        return len(self.events) if self.total is None else self.total
+
+    @property
+    def sampled(self) -> bool:
+        """Whether :attr:`events` is a sample of fewer than :attr:`n` events."""
+        return len(self.events) < self.n
 
     def meta(self) -> dict[str, Any]:
         """The window's description for ``Alert.details`` (ISO times, JSON-ready)."""
-        return {
+        out: dict[str, Any] = {
             "window_kind": self.kind,
             "window_index": self.index,
             "window_start": iso(self.window_start),
             "window_end": iso(self.window_end),
             "n": self.n,
         }
+        if self.sampled:  # the events are a sample of that many
+            out["sampled"] = len(self.events)
+        return out
 
 
 class CountWindows(Generic[T]):
@@ -106,23 +129,46 @@ class CountWindows(Generic[T]):
         return win
 
 
+@dataclass
+class _Slot(Generic[T]):
+    """An open time window: its events (or their sample), how many came, the exact tallies."""
+
+    items: list[tuple[float, T]] = field(default_factory=list)
+    seen: int = 0
+    counts: Counter[Hashable] = field(default_factory=Counter)
+
+
 class TimeWindows(Generic[T]):
     """Tumbling windows of ``width_s`` seconds of event time, aligned on the epoch.
 
     A window ``[start, start + width_s)`` closes once an event at or after
     ``start + width_s + lateness_s`` arrives (or on :meth:`flush`). Events older than the
     oldest open window are counted in ``late`` and dropped. At most ``max_open`` windows are
-    kept open; beyond that the oldest is closed early.
+    kept open; beyond that the oldest is closed early. With ``max_rows`` (0: no bound) a
+    window keeps a uniform sample of that many events (Algorithm R), its exact count and the
+    exact counts of ``tally``'s keys (see the module).
     """
 
-    def __init__(self, width_s: float, lateness_s: float = 0.0, max_open: int = 1000):
-        if not width_s > 0 or lateness_s < 0:
-            raise ValueError("width_s must be > 0 and lateness_s >= 0")
+    def __init__(
+        self,
+        width_s: float,
+        lateness_s: float = 0.0,
+        max_open: int = 1000,
+        *,
+        max_rows: int = 0,
+        tally: Callable[[T], Iterable[Hashable]] | None = None,
+        seed: int = 0,
+    ):
+        if not width_s > 0 or lateness_s < 0 or max_rows < 0:
+            raise ValueError("width_s must be > 0, lateness_s >= 0 and max_rows >= 0")
         self.width_s = width_s
         self.lateness_s = lateness_s
         self.max_open = max_open
+        self.max_rows = max_rows
+        self.tally = tally
+        self._rng = random.Random(seed)
         self.late = 0
-        self._open: dict[int, list[tuple[float, T]]] = {}
+        self._open: dict[int, _Slot[T]] = {}
         self._closed_below = -math.inf  # slot numbers below this are closed
         self._watermark = -math.inf
 
@@ -132,7 +178,9 @@ class TimeWindows(Generic[T]):
         if slot < self._closed_below:
             self.late += 1
             return []
-        self._open.setdefault(slot, []).append((time, event))
+        if (open_ := self._open.get(slot)) is None:
+            open_ = self._open[slot] = _Slot()
+        self._keep(open_, event, time)
         self._watermark = max(self._watermark, time)
         ready = [
             s for s in self._open if (s + 1) * self.width_s + self.lateness_s <= self._watermark
@@ -145,15 +193,26 @@ class TimeWindows(Generic[T]):
         """Close every open window (end of stream or shutdown)."""
         return [self._close(s) for s in sorted(self._open)]
 
+    def _keep(self, slot: _Slot[T], event: T, time: float) -> None:
+        slot.seen += 1
+        if self.tally is not None:
+            slot.counts.update(self.tally(event))
+        if not self.max_rows or len(slot.items) < self.max_rows:
+            slot.items.append((time, event))
+        elif (j := self._rng.randrange(slot.seen)) < self.max_rows:  # each kept w.p. max/seen
+            slot.items[j] = (time, event)
+
     @property
     def open_windows(self) -> list[tuple[float, int]]:
-        """``(window_start, events)`` of each open window."""
-        return [(float(s * self.width_s), len(v)) for s, v in sorted(self._open.items())]
+        """``(window_start, events)`` of each open window (all that came, sampled or not)."""
+        return [(float(s * self.width_s), v.seen) for s, v in sorted(self._open.items())]
 
     def _close(self, slot: int) -> Window[T]:
-        items = self._open.pop(slot)
+        open_ = self._open.pop(slot)
         self._closed_below = max(self._closed_below, slot + 1)
-        start = float(slot * self.width_s)
+        start, items = float(slot * self.width_s), open_.items
         return Window(
-            "time", slot, start, start + self.width_s, [e for _, e in items], [t for t, _ in items]
-        )
+            "time", slot, start, start + self.width_s, [e for _, e in items],
+            [t for t, _ in items], total=open_.seen,
+            counts=open_.counts if self.tally is not None else None,
+        )  # fmt: skip

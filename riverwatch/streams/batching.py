@@ -83,6 +83,7 @@ class BatchLoop:
         flush_timeout_s: float = 30.0,
         checkpoint: Callable[[], None] | None = None,
         commit_every_s: float = 0.0,
+        on_failed: Callable[[list[Record], list[Record]], object] | None = None,
     ):
         self.kafka, self.batch_max = ctx.kafka_config, ctx.worker_config.batch_max
         self.topic = topic
@@ -97,6 +98,7 @@ class BatchLoop:
         # commits (and so checkpoints) come at most that often.
         self.checkpoint = checkpoint
         self.commit_every_s = commit_every_s
+        self.on_failed = on_failed  # (batch, records it raised on): counted as rejects
         self._uncommitted = False
         self._committed_at = float("-inf")
         self.t_dead = ctx.names.topic("deadletter")
@@ -267,8 +269,9 @@ class BatchLoop:
     def _lag(self, raw: str) -> None:
         report_lag(raw, self.topic, self.label, self.assigned)
 
-    def _poison(self, rec: Record, exc: Exception) -> Out:
-        """The dead letter of a record the handler raised on, alone."""
+    def _poison(self, rec: Record, exc: Exception, failed: list[Record]) -> Out:
+        """The dead letter of a record the handler raised on, alone (added to ``failed``)."""
+        failed.append(rec)
         log.error(
             "%s: %s[%d]@%d dead-lettered: %r", self.name, rec.topic, rec.partition, rec.offset, exc
         )
@@ -280,8 +283,13 @@ class BatchLoop:
         False when the handler met a transient error."""
         BATCH_SIZE.labels(stage=self.name).observe(len(records))
         EVENTS.labels(topic=self.label, outcome="consumed").inc(len(records))
+        failed: list[Record] = []  # the records the handler raised on, dead-lettered alone
         try:
-            outs = isolate(self.handler, records, self._poison, TRANSIENT)
+            outs = isolate(
+                self.handler, records, lambda r, e: self._poison(r, e, failed), TRANSIENT
+            )
+            if failed and self.on_failed is not None:  # counted as rejects (streams.rejects)
+                self.on_failed(records, failed)
         except TRANSIENT as exc:
             log.warning("%s: batch of %d not handled, will retry: %r", self.name, len(records), exc)
             return False

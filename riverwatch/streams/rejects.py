@@ -17,6 +17,14 @@ are rejected (a set of ids grows with a hostile flood, and a TTL would have to o
 longest outage). Why not count once the offsets are committed: the counters and the commit
 live in two systems, so a crash between them loses or repeats counts either way.
 
+A record a handler raised on, dead-lettered alone by the batch loop's bisection
+(:func:`streams.records.isolate`), is rejected too: :meth:`RejectCounter.count_failed` counts
+it as ``(record)|invalid|handler_error`` (prefixed as its topic's fields) and in its topic's
+records counter, once, under marks of its own per partition (``<topic>|<partition>|failed``):
+the batch's first attempt counted its parse-stage rejects and moved the partition's mark past
+every record of the batch before the handler raised. A record that passed validation was
+counted in ``valid.<topic>`` then (labels and metrics), so it moves from there to the rejected.
+
 A topic deleted and created again under the same name starts its offsets at 0 again: delete
 ``monitor:rejects:marks`` with it, or its first records are not counted. On Redis Cluster the
 script's two keys must share a slot (as the feature store's scripts' keys must).
@@ -29,13 +37,14 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from riverwatch.core.names import Names
-from riverwatch.core.rejects import records_key, valid_key
+from riverwatch.core.rejects import prefix, records_key, valid_key
 from riverwatch.streams.records import Record
 
 # KEYS[1]: the counters hash, KEYS[2]: the marks hash.
 # ARGV[1]: the field counting records that passed (empty: not counted), ARGV[2]: partitions;
 # per partition: its mark field, its top offset in the batch, then the offsets that passed
-# (n, then n offsets), then the rejected records (n, then per record: offset, k, k fields).
+# (n, then n offsets), then the rejected records (n, then per record: offset, k, k fields;
+# a field written ``-field`` is decremented).
 _COUNT = """
 local counters, marks, valid = KEYS[1], KEYS[2], ARGV[1]
 local inc = {}
@@ -55,7 +64,11 @@ for _ = 1, tonumber(ARGV[2]) do
     local fresh, k = tonumber(ARGV[i]) > mark, tonumber(ARGV[i + 1])
     i = i + 2
     if fresh then
-      for j = 0, k - 1 do inc[ARGV[i + j]] = (inc[ARGV[i + j]] or 0) + 1 end
+      for j = 0, k - 1 do
+      local f, d = ARGV[i + j], 1
+      if string.sub(f, 1, 1) == '-' then f, d = string.sub(f, 2), -1 end
+      inc[f] = (inc[f] or 0) + d
+    end
     end
     i = i + k
   end
@@ -68,6 +81,9 @@ for field, v in pairs(inc) do
 end
 return counted
 """
+
+
+HANDLER_ERROR = "(record)|invalid|handler_error"  # a record a handler raised on
 
 
 class RejectCounter:
@@ -108,4 +124,28 @@ class RejectCounter:
             args += [f"{part[0]}|{part[1]}", last, len(ok[part]), *ok[part], len(mine)]
             for off, keys in mine:
                 args += [off, len(keys) + 1, self.records, *sorted(keys)]
+        return int(self._script(keys=self.keys, args=args))
+
+    def count_failed(self, records: Sequence[Record], failed: Sequence[Record]) -> int:
+        """Count the records of the handled batch ``records`` that a handler raised on
+        (``failed``, each dead-lettered alone) as rejected, each once (see the module).
+        Returns the increments made (a record that passed validation: 1)."""
+        if not failed:
+            return 0
+        top: dict[tuple[str, int], int] = {}
+        for rec in records:
+            part = (rec.topic, rec.partition)
+            top[part] = max(top.get(part, -1), rec.offset)
+        bad: dict[tuple[str, int], list[int]] = {}
+        for rec in failed:
+            bad.setdefault((rec.topic, rec.partition), []).append(rec.offset)
+        fields = [self.records, prefix(self.topic) + HANDLER_ERROR]
+        if self.valid:
+            fields.append("-" + self.valid)  # it passed validation (counted then)
+        args: list[str | int] = ["", len(bad)]
+        for part, offsets in bad.items():
+            args += [f"{part[0]}|{part[1]}|failed", max(top.get(part, -1), *offsets), 0]
+            args.append(len(offsets))
+            for off in offsets:
+                args += [off, len(fields), *fields]
         return int(self._script(keys=self.keys, args=args))

@@ -26,6 +26,12 @@ class MonitorSettings(BaseModel):
         description="RIVERWATCH_MONITOR_WINDOW_S: event-time width of time windows "
         "(0: no time windows).",
     )
+    monitor_window_rows: int = Field(
+        50_000,
+        ge=0,
+        description="RIVERWATCH_MONITOR_WINDOW_ROWS: scored rows a time window keeps, a uniform "
+        "sample beyond (its counts, volumes and data-quality tallies stay exact; 0: all).",
+    )
     monitor_label_window: int = Field(
         2000,
         ge=10,

@@ -27,6 +27,8 @@ class CoreConfig:
     label_delay_s: float = 7 * DAY
     window_s: float = DAY
     window_size: int = 0
+    # rows a time window keeps (a uniform sample beyond; its counts stay exact), 0: all
+    window_rows: int = 50_000
     label_window: int = 2000
     warmup_s: float = 30 * DAY  # the longest feature window
     reference_s: float = 7 * DAY  # event time the reference covers (a week: every weekday)

@@ -36,7 +36,8 @@ class LabelWindows(MonitorState):
             self.store("concept", {"events": [e.to_dict() for e in events], **span.meta()})
             if self.ready:  # no concept alert while warming up (the detectors learn meanwhile)
                 out.extend(self.policy.concept(span, events))
-        if pairs and self.ready:
+        if pairs:  # a follow-up was owed when it was set (ready then): a restarted monitor
+            # collecting its reference again still owes it (the policy's state is restored)
             times = [float(row["epoch"]) for row, _, _ in pairs]
             seen: Window[Any] = Window("count", -1, min(times), max(times), [], [])
             out.extend(self.policy.followup(seen))

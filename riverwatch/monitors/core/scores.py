@@ -56,7 +56,7 @@ class ScoreWindows(ReferenceTracking):
         data = self.features.compare(frame(), groups)
         scores = np.asarray([r.get("score", math.nan) for r in rows], dtype=float)
         pred = self.scores_ref.compare(scores) if self.scores_ref else None
-        vol = self.volume.compare(groups, span_s=win.window_end - win.window_start)
+        vol = self.volume.compare(groups, win.window_end - win.window_start, _volume(win))
         fair = self._fairness(
             groups,
             (0 for _ in rows),
@@ -118,7 +118,10 @@ class ScoreWindows(ReferenceTracking):
             q = self.quality[win.kind] = self._new_quality(win.kind)
             q.collect(*self._quality_period)
         self.quality_changed = True
-        return q.window(win.window_start, win.window_end, win.events, frame, self.rejected())
+        return q.window(
+            win.window_start, win.window_end, win.events, frame, self.rejected(),
+            counts=win.counts, total=win.n,
+        )  # fmt: skip
 
     def _new_quality(self, kind: str) -> DataQuality:
         numeric = [c for c in self.c.features if c == "amount" or c.startswith("attr_")]
@@ -146,3 +149,16 @@ class ScoreWindows(ReferenceTracking):
                 q.restore(st)
         start, until = (math.inf if t is None else float(t) for t in state["period"])
         self.quality, self._quality_period = restored, (start, until)
+
+
+def _volume(win: Window[Row]) -> dict[str, int] | None:
+    """A time window's exact count per segment (``*`` and ``attribute=value``, as
+    :class:`monitors.quality.VolumeMonitor` counts them) from its tallies; None for a window
+    without (its rows are all of its events)."""
+    if win.counts is None:
+        return None
+    out = {"*": win.n}
+    for key, n in win.counts.items():
+        if isinstance(key, tuple) and len(key) == 3 and key[0] == "g":
+            out[f"{key[1]}={key[2]}"] = n
+    return out

@@ -14,6 +14,7 @@ from riverwatch.monitors.columns import ColumnDrift
 from riverwatch.monitors.concept import ConceptDriftMonitor
 from riverwatch.monitors.core.config import CoreConfig, Row, Store, default_frame
 from riverwatch.monitors.dataquality import DataQuality
+from riverwatch.monitors.dataquality.rows import row_keys
 from riverwatch.monitors.estimated import EstimateLedger
 from riverwatch.monitors.fairness import FairnessCounts
 from riverwatch.monitors.fairness.report import AttributeFairness
@@ -45,8 +46,10 @@ class MonitorState:
         self.windows: list[CountWindows[Row] | TimeWindows[Row]] = []
         if config.window_size:
             self.windows.append(CountWindows(config.window_size))
-        if config.window_s:
-            self.windows.append(TimeWindows(config.window_s))
+        if config.window_s:  # bounded: a sample of its rows, exact counts (monitors.windows)
+            self.windows.append(
+                TimeWindows[Row](config.window_s, max_rows=config.window_rows, tally=row_keys)
+            )
         self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)
         self.as_of = -math.inf
         self.first: float | None = None

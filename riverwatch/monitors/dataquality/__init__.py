@@ -50,24 +50,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riverwatch.core.rejects import (
-    INVALID,
-    MISSING,
-    OUT_OF_RANGE,
-    RECORDS,
-    TOPICS,
-    records_key,
-    valid_key,
-)
+from riverwatch.core.rejects import TOPICS, records_key
 from riverwatch.monitors.dataquality.config import QualityConfig
-from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
+from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL, tally_rows
 from riverwatch.monitors.dataquality.state import dump, load
 from riverwatch.monitors.dataquality.tally import (
     Finding,
     QualityCheck,
     Tally,
     listed,
+    ranges_out,
     rejects_delta,
+    window_tally,
 )
 from riverwatch.monitors.quality import VolumeMonitor
 
@@ -115,9 +109,13 @@ class DataQuality:
         rows: Sequence[Row],
         frame: Callable[[], pd.DataFrame] | None,
         rejects: Mapping[str, int],
+        counts: Mapping[Any, int] | None = None,
+        total: int | None = None,
     ) -> QualityCheck:
         """Take one closed window (``rejects``: the cumulative counters, read now); what it
-        found when it is judged (nothing while the reference is collected)."""
+        found when it is judged (nothing while the reference is collected). A window whose
+        ``rows`` are a sample of its ``total`` events gives the :func:`rows.row_keys` counts
+        of all of them in ``counts``; its out-of-range counts are the sample's, scaled."""
         delta = rejects_delta(rejects, self._rejects)
         self._rejects = dict(rejects)
         collecting = not self.ready and start >= self.start and end <= self.until
@@ -126,53 +124,19 @@ class DataQuality:
             if not self.ready and end > self.until:
                 self._freeze(end)
             return QualityCheck()
-        t = self._tally(rows, delta)
+        total = len(rows) if total is None else total
+        keys = tally_rows(rows) if counts is None else counts
+        t = window_tally(keys, total, delta, self._known, tracked=self.ready)
         values = self._numeric(rows, frame) if frame is not None else {}
         if collecting:
             self._accumulate(t, values, end - start)
             if end >= self.until:
                 self._freeze(end)
             return QualityCheck()
-        self._ranges_out(t, values)
+        ranges_out(t, values, self._ranges, total / max(len(rows), 1))
         check = self._judge(t, end - start, volume=not self._resumed)
         self._resumed = False
         return check
-
-    def _tally(self, rows: Sequence[Row], rejects: Mapping[str, int]) -> Tally:
-        t = Tally(rows=len(rows), rejected=rejects.get(RECORDS, 0))
-        for topic in TOPICS[1:]:  # labels and metric points: their own denominators
-            for key in (records_key(topic), valid_key(topic)):
-                if rejects.get(key):
-                    t.other[key] = rejects[key]
-        tracked = self._known if self.ready else None  # collecting: every attribute
-        for r in rows:
-            g = r.get("groups") or {}
-            for a, v in g.items():
-                fld = f"groups.{a}"
-                if tracked is None or fld in tracked:
-                    t.values.setdefault(fld, Counter())[str(v)] += 1
-            dq = r.get("dq")
-            if dq is None:
-                continue
-            t.dq += 1
-            t.partitions[str(dq.get("p"))] += 1
-            for fld in dq.get("miss", ()):
-                t.add(fld, MISSING, "absent")
-            for fld in dq.get("bad", ()):
-                t.add(fld, INVALID, "not a finite number or bool")
-            for fld, v in (dq.get("cat") or {}).items():
-                t.values.setdefault(fld, Counter())[str(v)] += 1
-        attrs = {f for f in self._known if f.startswith("groups.")}
-        if tracked is None:
-            attrs |= {f for f in t.values if f.startswith("groups.")}
-        for fld in attrs:  # a tracked attribute the window lacks entirely is missing too
-            if (absent := t.rows - (t.values.get(fld) or Counter()).total()) > 0:
-                t.add(fld, MISSING, "absent", absent)
-        for key, n in rejects.items():
-            parts = key.split("|")
-            if len(parts) == 3 and parts[1] in (MISSING, INVALID, OUT_OF_RANGE):
-                t.add(parts[0], parts[1], f"rejected: {parts[2]}", n)
-        return t
 
     def _numeric(self, rows: Sequence[Row], frame: Callable[[], pd.DataFrame]) -> dict[str, Any]:
         if not self.numeric or not rows:
@@ -241,17 +205,6 @@ class DataQuality:
         """Go on from :meth:`state` (raises KeyError, TypeError or ValueError when it is not
         one, and changes nothing then)."""
         load(self, state)
-
-    def _ranges_out(self, t: Tally, values: Mapping[str, np.ndarray]) -> None:
-        for col, v in values.items():
-            if col not in self._ranges:
-                continue
-            lo, hi = self._ranges[col]
-            fld = "amount" if col == "amount" else ATTR + col[len("attr_") :]
-            if (below := int((v < lo).sum())) > 0:
-                t.add(fld, OUT_OF_RANGE, f"below the reference's minimum {lo:g}", below)
-            if (above := int((v > hi).sum())) > 0:
-                t.add(fld, OUT_OF_RANGE, f"above the reference's maximum {hi:g}", above)
 
     # -- judgement ---------------------------------------------------------------------------
     def _judge(self, t: Tally, span: float, volume: bool = True) -> QualityCheck:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,4 +32,32 @@ def row_quality(
     for key, v in (("miss", miss), ("bad", bad), ("cat", cat)):
         if v:
             out[key] = v
+    return out
+
+
+def row_keys(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """What one scored row adds to a window's data-quality and volume tallies, as counted
+    keys: ``("g", attribute, value)`` per ``groups`` value, and from its ``dq``: ``("dq",)``,
+    ``("p", partition)``, ``("miss", field)``, ``("bad", field)``, ``("cat", field, value)``.
+    A time window counts them over all of its events (``monitors.windows.TimeWindows``'s
+    ``tally``), however few it keeps.
+
+    >>> row_keys({"groups": {"region": "n"}, "dq": {"p": 1, "miss": ["channel"]}})
+    [('g', 'region', 'n'), ('dq',), ('p', '1'), ('miss', 'channel')]
+    """
+    keys: list[tuple[str, ...]] = [("g", a, str(v)) for a, v in (row.get("groups") or {}).items()]
+    dq = row.get("dq")
+    if dq is not None:
+        keys += [("dq",), ("p", str(dq.get("p")))]
+        keys += [("miss", f) for f in dq.get("miss", ())]
+        keys += [("bad", f) for f in dq.get("bad", ())]
+        keys += [("cat", f, str(v)) for f, v in (dq.get("cat") or {}).items()]
+    return keys
+
+
+def tally_rows(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[str, ...]]:
+    """The :func:`row_keys` of ``rows``, counted."""
+    out: Counter[tuple[str, ...]] = Counter()
+    for r in rows:
+        out.update(row_keys(r))
     return out

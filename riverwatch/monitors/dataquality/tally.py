@@ -8,7 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from riverwatch.core.rejects import records_key, topic_of, valid_key
+import numpy as np
+
+from riverwatch.core.rejects import (
+    INVALID,
+    MISSING,
+    OUT_OF_RANGE,
+    RECORDS,
+    TOPICS,
+    records_key,
+    topic_of,
+    valid_key,
+)
 from riverwatch.monitors.dataquality.rows import ATTR, OPTIONAL
 from riverwatch.monitors.quality import VolumeCheck
 
@@ -104,3 +115,61 @@ def listed(found: list[Finding], volume: VolumeCheck | None) -> list[dict[str, s
         out.append({"subject": seg, "message": f"volume of {seg} fell to {obs:.0f} from "
                     f"{exp:.0f} expected"})  # fmt: skip
     return out
+
+
+def window_tally(
+    counts: Mapping[Any, int],
+    rows: int,
+    rejects: Mapping[str, int],
+    known: Mapping[str, Any],
+    tracked: bool,
+) -> Tally:
+    """A window's tally from its rows' :func:`rows.row_keys` counts (``rows`` of them) and
+    the rejected records' growth ``rejects``; ``known``: the fields the reference tracks,
+    whose ``groups`` attributes alone count once ``tracked`` (collecting: every one)."""
+    t = Tally(rows=rows, rejected=rejects.get(RECORDS, 0))
+    for topic in TOPICS[1:]:  # labels and metric points: their own denominators
+        for key in (records_key(topic), valid_key(topic)):
+            if rejects.get(key):
+                t.other[key] = rejects[key]
+    for key, n in counts.items():
+        match key:
+            case ("g", a, v) if not tracked or f"groups.{a}" in known:
+                t.values.setdefault(f"groups.{a}", Counter())[v] += n
+            case ("dq",):
+                t.dq += n
+            case ("p", p):
+                t.partitions[p] += n
+            case ("miss", fld):
+                t.add(fld, MISSING, "absent", n)
+            case ("bad", fld):
+                t.add(fld, INVALID, "not a finite number or bool", n)
+            case ("cat", fld, v):
+                t.values.setdefault(fld, Counter())[v] += n
+    attrs = {f for f in known if f.startswith("groups.")}
+    if not tracked:
+        attrs |= {f for f in t.values if f.startswith("groups.")}
+    for fld in attrs:  # a tracked attribute the window lacks entirely is missing too
+        if (absent := t.rows - (t.values.get(fld) or Counter()).total()) > 0:
+            t.add(fld, MISSING, "absent", absent)
+    for key, n in rejects.items():
+        parts = key.split("|")
+        if len(parts) == 3 and parts[1] in (MISSING, INVALID, OUT_OF_RANGE):
+            t.add(parts[0], parts[1], f"rejected: {parts[2]}", n)
+    return t
+
+
+def ranges_out(
+    t: Tally, values: Mapping[str, np.ndarray], ranges: Mapping[str, list[float]], scale: float
+) -> None:
+    """Count into ``t`` the ``values`` (per input column) outside the reference's ``ranges``
+    (``values`` of a sample: counts scaled by ``scale``, the window's events per sampled row)."""
+    for col, v in values.items():
+        if col not in ranges:
+            continue
+        lo, hi = ranges[col]
+        fld = "amount" if col == "amount" else ATTR + col[len("attr_") :]
+        if (below := round(int((v < lo).sum()) * scale)) > 0:
+            t.add(fld, OUT_OF_RANGE, f"below the reference's minimum {lo:g}", below)
+        if (above := round(int((v > hi).sum()) * scale)) > 0:
+            t.add(fld, OUT_OF_RANGE, f"above the reference's maximum {hi:g}", above)

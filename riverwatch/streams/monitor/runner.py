@@ -37,6 +37,7 @@ from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.decision import Decision
 from riverwatch.streams.monitor.data import feature_frame
+from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,8 @@ class Monitor:
             max_groups=settings.monitor_max_group_values,
         )
         self.policy = Policy(ctx.policy)
-        self._policy_saved: bytes | None = None
-        self._quality_saved: bytes | None = None
-        self._restore_policy()
+        self.persisted = Persisted(client, self.names)  # what a restart must not lose
+        self.persisted.restore_policy(self.policy)
         self.core = MonitorCore(
             ctx.monitor_core(),
             self.concept,
@@ -74,7 +74,7 @@ class Monitor:
             frame=feature_frame,
             rejected=self._rejects,
         )
-        self._restore_quality()
+        self.persisted.restore_core(self.core)
         self.ref_token: str | None = None
         self.ref_champion: str | None = None  # the champion the reference follows
         self.champion: str | None = None
@@ -245,40 +245,6 @@ class Monitor:
                     if rep.get(metric) is not None:
                         PERFORMANCE.labels(model, metric).set(rep[metric])
 
-    def _restore_policy(self) -> None:
-        """Cooldowns, baselines and drift streaks of the monitor that ran before this one.
-
-        One key for the deployment: the monitor runs in one helper process (see README); with
-        several, the last to decide wins.
-        """
-        raw = self.r.get(self.names.monitor("policy"))
-        if raw is None:
-            return
-        try:
-            self.policy.restore(orjson.loads(raw))
-        except (ValueError, KeyError, TypeError, IndexError):
-            log.exception("monitor policy state unreadable: starting afresh")
-            return
-        self._policy_saved = orjson.dumps(self.policy.state())
-        log.info("monitor policy state restored (cooldowns, baselines, drift streaks)")
-
-    def _restore_quality(self) -> None:
-        """Data quality's reference (and the rejected records' counters read last) of the
-        monitor that ran before this one: not collected again (the feature reference is, from
-        the registry's champion or a new period)."""
-        raw = self.r.get(self.names.monitor("quality_state"))
-        if raw is None:
-            return
-        try:
-            self.core.restore_quality(orjson.loads(raw))
-        except (ValueError, KeyError, TypeError, IndexError):
-            log.exception("monitor data-quality state unreadable: collecting afresh")
-            return
-        self.core.quality_changed = False
-        self._quality_saved = orjson.dumps(self.core.quality_state())
-        kinds = [k for k, q in self.core.quality.items() if q.ready]
-        log.info("monitor data-quality state restored (references of %s windows)", kinds or "no")
-
     def export_pooled(self) -> None:
         """Count the group values the core pooled into "(other)" since the last call."""
         for monitor, n in self.core.pooled.items():
@@ -287,26 +253,28 @@ class Monitor:
                 self.core.pooled[monitor] = 0
 
     def publish(self, decision: Decision) -> list[Out]:
-        """The decision's alerts and control requests as records; its audit, the policy's
-        state and data quality's (when they changed) to Redis."""
+        """The decision's alerts and control requests as records; its audit and the state a
+        restart must not lose (:mod:`streams.monitor.persist`, what changed) to Redis."""
         self.export_pooled()
-        p = self.r.pipeline(transaction=False)
+        p = self.r.pipeline(transaction=True)  # the state with the requests it decided
         if decision.audit:
             key = self.names.monitor("actions")
             p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
             p.ltrim(key, 0, self.policy.c.audit_max - 1)
-        state = orjson.dumps(self.policy.state())
-        if state != self._policy_saved:  # most windows change nothing the policy remembers
-            p.set(self.names.monitor("policy"), state)
-            self._policy_saved = state
-        if self.core.quality_changed:  # a window closed, or the reference moved
-            quality = orjson.dumps(self.core.quality_state())
-            if quality != self._quality_saved:  # (a judged window without rejects: the same)
-                p.set(self.names.monitor("quality_state"), quality)
-                self._quality_saved = quality
-            self.core.quality_changed = False
+        controls = {c.request_id: dumps(c) for c in decision.controls}
+        self.persisted.save(p, self.policy, self.core, controls)  # (streams.monitor.persist)
         p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
-        outs += [Out(t_control, c.request_id.encode(), dumps(c)) for c in decision.controls]
-        return outs
+        return outs + [Out(t_control, rid.encode(), v) for rid, v in controls.items()]
+
+    def unsent(self) -> list[Out]:
+        """The control requests a monitor before this one decided whose records the broker
+        never acknowledged (it stopped in between): to send again."""
+        t_control = self.names.topic("control")
+        return [Out(t_control, rid.encode(), v) for rid, v in self.persisted.unsent().items()]
+
+    def sent(self, outs: list[Out]) -> None:
+        """The broker acknowledged these records: their control requests leave the outbox."""
+        t_control = self.names.topic("control")
+        self.persisted.sent([o.key.decode() for o in outs if o.topic == t_control and o.key])

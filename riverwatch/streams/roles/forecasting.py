@@ -25,6 +25,7 @@ def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
         handler.process,
         checkpoint=handler.checkpoint,
         commit_every_s=SNAPSHOT_EVERY_S,
+        on_failed=handler.rejects.count_failed,  # counted as rejected metric points
     )
     loop_service(app, loop, stop_worker("forecasting"))
     return loop

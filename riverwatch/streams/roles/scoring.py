@@ -16,7 +16,9 @@ from riverwatch.streams.scorer import Scorer
 def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
     """Add the scoring loop to ``app``; return it (the heartbeat reports its partitions)."""
     scorer = Scorer(ctx, ctx.feature_store(ctx.redis), ctx.model_set(ctx.redis), ctx.worker)
-    loop = BatchLoop.of_worker(ctx, "transactions", "scorer", scorer.process)
+    loop = BatchLoop.of_worker(
+        ctx, "transactions", "scorer", scorer.process, on_failed=scorer.rejects.count_failed
+    )
     # tune_gc once the worker's start-up objects exist
     loop_service(app, loop, stop_worker("scoring"), before_start=tune_gc)
     return loop
