@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.shell.embedded import EmbeddedStack
 
@@ -20,5 +22,5 @@ def stack_settings(stack: EmbeddedStack, data_dir: Path, prefix: str, **override
         data_dir=data_dir,
         **overrides,
     )
-    ensure_topics(s)
+    ensure_topics(kafka_config(s), Names(s.topic_prefix))
     return s

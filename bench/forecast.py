@@ -44,6 +44,7 @@ from bench.forecast_panel import (
     table,
     targets,
 )
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import consumer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -70,7 +71,7 @@ def panel_series() -> dict[str, Series]:
 def read_forecasts(settings: Settings, want: dict[str, int]) -> dict[str, list[dict]]:
     """Every forecast record per series, from the start, until ``want`` are in (counted)."""
     names = Names(settings.topic_prefix)
-    c = consumer(settings, f"{settings.topic_prefix}bench-reader")
+    c = consumer(kafka_config(settings), f"{settings.topic_prefix}bench-reader")
     topic = names.topic("forecasts")
     c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.partitions)])
     got: dict[str, list[dict]] = {sid: [] for sid in want}

@@ -39,6 +39,7 @@ import numpy as np
 
 from bench.openloop import payloads
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -66,7 +67,7 @@ KINDS = ("first read, {}d", "history {}d", "history {}d, new hour")
 def scorer(settings: Settings) -> Scorer:
     """A Scorer wired as streams.app wires it."""
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     features = FeatureSet(settings.feature_attributes)
     models = ModelSet(

@@ -37,6 +37,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench import stack_settings
+from riverwatch.context_parts import kafka_config, redis_config
 from riverwatch.core.apikeys import create_key
 from riverwatch.core.events import Transaction, dumps
 from riverwatch.core.kafka import produce_waiting, producer
@@ -111,7 +112,7 @@ def raw_produce(stack: EmbeddedStack, settings: Settings, topic: str, n: int) ->
     for i in range(n):
         event = Transaction.model_validate(record("raw", i))
         wire.append((event.card_id.encode(), dumps(event)))
-    p = producer(settings)
+    p = producer(kafka_config(settings))
     t = time.perf_counter()
     for k, v in wire:
         produce_waiting(p, topic, v, k)
@@ -189,7 +190,7 @@ def main() -> None:
     with EmbeddedStack(tmp / "stack", broker=BROKER) as stack, ExitStack() as st:
         s = stack_settings(stack, tmp / "data", "ibench-", partitions=4, max_lag=0)
         names = Names(s.topic_prefix)
-        client = redis_client(s)
+        client = redis_client(redis_config(s))
         st.callback(client.close)
         key = create_key(client, names, "bench", ["ingest"])
         apis = {n: st.enter_context(api_process(s, tmp / f"{n}.log", c)) for n, c in codes.items()}

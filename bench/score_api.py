@@ -60,7 +60,7 @@ def main() -> None:
         store.append(labeled_frame().to_dict("records"))
         store.close()
         ctx = Context.from_settings(s)
-        registry = ctx.registry(redis_client(s))
+        registry = ctx.registry(redis_client(ctx.redis_config))
         ok, msg, _ = retrain(ctx, registry, store)
         champion = registry.champion()
         assert ok and champion is not None, msg

@@ -1,11 +1,14 @@
 """The composition root: what the worker's roles and the API need, built from Settings once.
 
 :class:`Context` holds the settings and the topic and key :class:`~riverwatch.core.names.Names`,
-and builds on demand the rest: the feature spec and set, the decision thresholds, the
-monitor's policy and core configurations, the forecast and training configurations, the
-alerts' cooldowns, and the stores over a client the caller owns (each runtime opens its own
-clients: the worker a blocking one, the API an asyncio one, the alert dispatcher one on its
-own event loop). Below the shell nothing else builds these from Settings.
+and builds on demand the rest: the Kafka and Redis connection configs, the record limits, the
+feature spec and set, the decision thresholds, the monitor's policy and core configurations,
+the forecast and training configurations, the alerts' cooldowns, the API's, the webhook
+sender's and the worker roles' knobs, and the stores over a client the caller owns (each
+runtime opens its own clients: the worker a blocking one, the API an asyncio one, the alert
+dispatcher one on its own event loop). Below the shell nothing else reads the Settings:
+``make lint`` forbids importing them (the builders of the small parts are in
+riverwatch/context_parts.py, which the shell also calls where it has no context).
 
 It sits on its own floor, between the runtimes (``api``, ``streams``) and the stores: it
 builds stores *and* alert stores, which are siblings that never import each other, so it
@@ -31,8 +34,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 import redis
 
+from riverwatch import context_parts as parts
+from riverwatch.context_parts import ApiConfig, WebhookConfig, WorkerConfig
 from riverwatch.core.errors import ConfigError
+from riverwatch.core.kafka import KafkaConfig
+from riverwatch.core.limits import EventLimits
 from riverwatch.core.names import Names
+from riverwatch.core.redis import RedisConfig
 from riverwatch.core.settings import Settings
 from riverwatch.models.feature_set import FeatureSet
 from riverwatch.models.features import FeatureSpec
@@ -66,6 +74,47 @@ class Context:
         ``parts``: the fields of a subclass (streams.runtime.WorkerContext)."""
         return cls(settings, Names(settings.topic_prefix), **parts)
 
+    @classmethod
+    def of(cls, root: Context, **parts: Any) -> Self:
+        """A context on ``root``'s settings and names with ``parts``, the fields of a subclass
+        (streams.app: the worker's context over the one the shell built)."""
+        return cls(root.settings, root.names, **parts)
+
+    def group(self, name: str) -> str:
+        """The consumer group ``name`` under RIVERWATCH_CONSUMER_GROUP and the prefix."""
+        return self.names.group(self.settings.consumer_group, name)
+
+    # -- connections, records, the runtimes' knobs -----------------------------------------
+    @cached_property
+    def kafka_config(self) -> KafkaConfig:
+        """The broker's address, transport security and consumer timing."""
+        return parts.kafka_config(self.settings)
+
+    @cached_property
+    def redis_config(self) -> RedisConfig:
+        """Redis's URL, password and TLS files."""
+        return parts.redis_config(self.settings)
+
+    @cached_property
+    def limits(self) -> EventLimits:
+        """The bounds of every accepted record."""
+        return parts.event_limits(self.settings)
+
+    @cached_property
+    def api_config(self) -> ApiConfig:
+        """The API's knobs."""
+        return parts.api_config(self.settings)
+
+    @cached_property
+    def webhook_config(self) -> WebhookConfig:
+        """The webhook sender's knobs."""
+        return parts.webhook_config(self.settings)
+
+    @cached_property
+    def worker_config(self) -> WorkerConfig:
+        """The worker roles' knobs."""
+        return parts.worker_config(self.settings)
+
     # -- features and scoring ---------------------------------------------------------------
     @cached_property
     def spec(self) -> FeatureSpec:
@@ -80,9 +129,7 @@ class Context:
     @cached_property
     def thresholds(self) -> Thresholds:
         """The decision thresholds and the blend weight."""
-        from riverwatch.models.scoring import Thresholds
-
-        return Thresholds.from_settings(self.settings)
+        return parts.thresholds(self.settings)
 
     # -- monitoring -------------------------------------------------------------------------
     @cached_property
@@ -171,9 +218,7 @@ class Context:
     @cached_property
     def forecast(self) -> ForecastConfig:
         """The forecasters' knobs (``RIVERWATCH_FORECAST_*``)."""
-        from riverwatch.models.forecast.types import ForecastConfig
-
-        return ForecastConfig.from_settings(self.settings)
+        return parts.forecast_config(self.settings)
 
     @cached_property
     def training(self) -> TrainConfig:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from tests.support import TEST_BROKER
 
@@ -56,7 +58,7 @@ def apache_kafka(stack: object, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def kafka_settings(apache_kafka: str, settings: Settings) -> Settings:
     """``settings`` on Apache Kafka (same Valkey, prefix and data dir), topics created."""
     s = settings.model_copy(update={"kafka_bootstrap": apache_kafka})
-    ensure_topics(s)
+    ensure_topics(kafka_config(s), Names(s.topic_prefix))
     return s
 
 
@@ -75,5 +77,5 @@ def settings(stack: object, tmp_path: Path) -> Settings:
         model_reload_s=0.2,
         retrain_every_days=0,  # no scheduled retrains unless a test asks (test_trainer.py)
     )
-    ensure_topics(s)
+    ensure_topics(kafka_config(s), Names(s.topic_prefix))
     return s

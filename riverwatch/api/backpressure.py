@@ -18,25 +18,25 @@ import time
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from fastapi import HTTPException, status
 
-from riverwatch.core.kafka import consumer
-from riverwatch.core.settings import Settings
+from riverwatch.core.kafka import KafkaConfig, consumer
 
 RETRY_AFTER_S = 1
 
 
 class LagGate:
     """The scorers' lag on ``topic`` (group ``group``), cached; :meth:`check` refuses over
-    RIVERWATCH_MAX_LAG."""
+    ``max_lag`` (RIVERWATCH_MAX_LAG)."""
 
     def __init__(
         self,
-        settings: Settings,
+        kafka: KafkaConfig,
+        max_lag: int,
         topic: str,
         group: str,
         ttl_s: float = 1.0,
         timeout_s: float = 2.0,
     ):
-        self.settings, self.topic, self.group = settings, topic, group
+        self.kafka, self.max_lag, self.topic, self.group = kafka, max_lag, topic, group
         self.ttl_s, self.timeout_s = ttl_s, timeout_s
         self._client: Consumer | None = None
         self._lock = asyncio.Lock()
@@ -62,7 +62,7 @@ class LagGate:
     def _fetch(self) -> int | None:
         try:
             if self._client is None:
-                self._client = consumer(self.settings, self.group)
+                self._client = consumer(self.kafka, self.group)
             c = self._client
             meta = c.list_topics(self.topic, timeout=self.timeout_s).topics.get(self.topic)
             if meta is None or meta.error is not None:
@@ -78,7 +78,7 @@ class LagGate:
 
     async def check(self) -> None:
         """Raise 429 with Retry-After while the lag is over RIVERWATCH_MAX_LAG (0: never)."""
-        bound = self.settings.max_lag
+        bound = self.max_lag
         if bound <= 0:
             return
         lag = await self.lag()

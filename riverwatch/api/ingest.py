@@ -22,12 +22,12 @@ from pydantic import BaseModel
 
 from riverwatch.api.producer import BrokerDown
 from riverwatch.api.resources import Resources
+from riverwatch.context_parts import ApiConfig
 from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import Label, MetricPoint, Transaction, dumps, parse_event
 from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.rejects import NOT_VALIDATED, prefix, reject_keys, tally
-from riverwatch.core.settings import Settings
 
 # topic -> (contract, field used as the Kafka key)
 KINDS: dict[str, tuple[type[BaseModel], str]] = {
@@ -183,18 +183,19 @@ def validate(
 
 
 def prepare(
-    topic: str, body: bytes, content_type: str, settings: Settings
+    topic: str, body: bytes, content_type: str, config: ApiConfig, limits: EventLimits
 ) -> tuple[Outcome, list[int], list[tuple[bytes, bytes]], list[int] | None]:
-    """Parse and validate a body: the outcome so far, the good records' indexes and wire form.
+    """Parse and validate a body within ``limits``: the outcome so far, the good records'
+    indexes and wire form.
 
     Raises HTTPException 413 for too many records, 422 when the body is not JSON or holds no
     records.
     """
-    records, lines = parse_records(body, content_type, settings.api_max_records)
+    records, lines = parse_records(body, content_type, config.max_records)
     if not records:
         raise _unprocessable("the body holds no records: send an object or a list of objects")
-    outcome = Outcome(max_errors=settings.api_max_errors)
-    good = validate(topic, records, outcome, EventLimits.from_settings(settings))
+    outcome = Outcome(max_errors=config.max_errors)
+    good = validate(topic, records, outcome, limits)
     key_field = KINDS[topic][1]
     wire = [(str(getattr(event, key_field)).encode(), dumps(event)) for _, event in good]
     return outcome, [index for index, _ in good], wire, lines
@@ -209,7 +210,7 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     Retry-After; at once, before the body is read, while no broker answers). Large bodies are
     validated in a thread so the event loop keeps answering other requests meanwhile.
     """
-    settings = resources.settings
+    config = resources.config
     # Checked before the body is read: a refused request costs no parsing and no producing.
     try:
         resources.producer.refuse_if_down()  # no broker answers: 503 at once, not after acks
@@ -218,8 +219,8 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     except (BrokerDown, HTTPException):
         EVENTS.labels(topic=topic, outcome="refused").inc()
         raise
-    body = await read_body(request, settings.api_max_body_bytes)
-    args = (topic, body, request.headers.get("content-type", ""), settings)
+    body = await read_body(request, config.max_body_bytes)
+    args = (topic, body, request.headers.get("content-type", ""), config, resources.ctx.limits)
     if len(body) > INLINE_PARSE_BYTES:
         outcome, indexes, wire, lines = await asyncio.to_thread(prepare, *args)
     else:
@@ -227,7 +228,7 @@ async def ingest(request: Request, resources: Resources, topic: str) -> Outcome:
     if outcome.broken:
         await count_rejects(resources, outcome.broken, topic)
     refused = await resources.producer.produce(
-        resources.names.topic(topic), wire, settings.api_produce_timeout_s
+        resources.names.topic(topic), wire, config.produce_timeout_s
     )
     for position, reason in refused.items():
         outcome.reject(indexes[position], "(record)", reason)

@@ -1,7 +1,8 @@
-"""The FastAPI app factory: ``create_app(settings)``; nothing happens at import time.
+"""The FastAPI app factory: ``create_app(ctx)``; nothing happens at import time.
 
-Run it with ``uvicorn --factory`` through the shell (``riverwatch up``), or in tests with
-``uvicorn.Server(uvicorn.Config(create_app(settings), ...))``.
+The shell builds the composition root's context from the settings and serves the app
+(``riverwatch api``); tests do the same with
+``uvicorn.Server(uvicorn.Config(create_app(Context.from_settings(settings)), ...))``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from riverwatch.api.routes import (
 from riverwatch.api.routes import demo as demo_routes
 from riverwatch.api.routes import models as model_routes
 from riverwatch.api.routes import monitor as monitor_routes
+from riverwatch.context import Context
 from riverwatch.core.errors import ServiceUnavailable
-from riverwatch.core.settings import Settings
 
 
 def package_version() -> str:
@@ -61,8 +62,8 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the API for ``settings``; its lifespan opens the producer and Redis client.
+def create_app(ctx: Context) -> FastAPI:
+    """Build the API for ``ctx``; its lifespan opens the producer and Redis client.
 
     The clients connect lazily, so the app starts even when the broker is down (``/readyz``
     says so). Shutdown flushes the producer: every record answered 202 reaches the broker.
@@ -70,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resources = open_resources(settings)
+        resources = open_resources(ctx)
         app.state.resources = resources
         try:
             yield
@@ -79,7 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # /docs and /redoc load their scripts from this server (fastapi-offline ships them), never
     # from a CDN; RIVERWATCH_API_DOCS=false turns them off.
-    docs = settings.api_docs
+    config = ctx.api_config
+    docs = config.docs
     app = FastAPIOffline(
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
@@ -91,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # The last added runs first: latency sees every answer, the headers go on every answer,
     # and an oversized body is refused before routing.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.api_max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
@@ -109,5 +111,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(monitor_routes.router)
     app.include_router(demo_routes.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
-    install_openapi(app, settings)
+    install_openapi(app, config)
     return app

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from riverwatch.core.settings import Settings
+from riverwatch.context_parts import ApiConfig
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _VALIDATION = {"$ref": "#/components/schemas/HTTPValidationError"}
@@ -61,7 +61,7 @@ def _with_validation(response: dict[str, Any]) -> None:
         media["schema"] = {"anyOf": [*branches, *added]}
 
 
-def complete(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def complete(doc: dict[str, Any], config: ApiConfig) -> dict[str, Any]:
     """Complete FastAPI's document ``doc`` in place (see the module doc); return it."""
     for path, item in doc.get("paths", {}).items():
         for method in _METHODS:
@@ -73,8 +73,8 @@ def complete(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 if "schema" in param:
                     param["schema"] = _not_null(param["schema"])
                 if path in _SUBJECT_PATHS and param.get("name") == "subject":
-                    param["schema"]["maxItems"] = settings.alert_filter_max_subjects
-                    param["schema"]["items"]["maxLength"] = settings.alert_filter_max_subject_len
+                    param["schema"]["maxItems"] = config.filter_max_subjects
+                    param["schema"]["items"]["maxLength"] = config.filter_max_subject_len
             if op.get("security"):
                 responses.setdefault("401", _json(_PROBLEM, "Missing or unknown API key."))
                 responses.setdefault("403", _json(_PROBLEM, "The key lacks the route's scope."))
@@ -112,13 +112,13 @@ async def method_not_allowed(request: Request, exc: HTTPException) -> JSONRespon
     return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install(app: FastAPI, config: ApiConfig) -> None:
     """Serve the completed document and answer 405 with the full ``Allow``."""
     infer: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete(infer(), settings)
+            app.openapi_schema = complete(infer(), config)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

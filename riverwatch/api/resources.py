@@ -22,10 +22,10 @@ from riverwatch.api.producer import AsyncProducer, BrokerHealth
 from riverwatch.api.streams import StreamSlots
 from riverwatch.api.sync_scorer import SyncScorer
 from riverwatch.context import Context
-from riverwatch.core.kafka import broker_reachable, producer
+from riverwatch.context_parts import ApiConfig
+from riverwatch.core.kafka import KafkaConfig, broker_reachable, producer
 from riverwatch.core.names import Names
 from riverwatch.core.redis import async_redis_client
-from riverwatch.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class BrokerProbe:
     The metadata request blocks, so it runs in a thread; concurrent callers share one probe.
     """
 
-    settings: Settings
+    kafka: KafkaConfig
     ttl_s: float = 2.0
     timeout_s: float = 2.0
     _checked_at: float = float("-inf")
@@ -49,7 +49,7 @@ class BrokerProbe:
         async with self._lock:
             if time.monotonic() - self._checked_at >= self.ttl_s:
                 self._reachable = await asyncio.to_thread(
-                    broker_reachable, self.settings, self.timeout_s
+                    broker_reachable, self.kafka, self.timeout_s
                 )
                 self._checked_at = time.monotonic()
             return self._reachable
@@ -57,7 +57,7 @@ class BrokerProbe:
 
 @dataclass
 class Resources:
-    """The context (settings, names, stores) and open clients of one running app."""
+    """The context (names, the API's knobs, stores) and open clients of one running app."""
 
     ctx: Context
     producer: AsyncProducer
@@ -68,9 +68,9 @@ class Resources:
     _scorer: SyncScorer | None = None
 
     @property
-    def settings(self) -> Settings:
-        """The app's settings."""
-        return self.ctx.settings
+    def config(self) -> ApiConfig:
+        """The API's knobs."""
+        return self.ctx.api_config
 
     @property
     def names(self) -> Names:
@@ -85,7 +85,7 @@ class Resources:
 
     async def close(self) -> None:
         """Flush the producer (records already accepted must reach the broker), close Redis."""
-        left = await self.producer.close(self.settings.api_produce_timeout_s)
+        left = await self.producer.close(self.config.produce_timeout_s)
         if left:
             log.error("%d produced records were not delivered before shutdown", left)
         await self.redis.aclose()
@@ -94,32 +94,32 @@ class Resources:
             self._scorer.close()
 
 
-def ingest_producer(settings: Settings, health: BrokerHealth, **overrides: Any) -> Producer:
+def ingest_producer(kafka: KafkaConfig, health: BrokerHealth, **overrides: Any) -> Producer:
     """The producer behind every 202: idempotent, ``acks=all`` (core.kafka.producer), and
     reporting to ``health`` so that ingest fails fast while no broker answers."""
-    return producer(settings, error_cb=health.on_error, **overrides)
+    return producer(kafka, error_cb=health.on_error, **overrides)
 
 
-def open_resources(settings: Settings) -> Resources:
+def open_resources(ctx: Context) -> Resources:
     """Build the clients; they connect lazily. Raises ConfigError when an address is missing."""
-    redis_client = async_redis_client(settings, settings.api_redis_max_connections)
+    config = ctx.api_config
+    redis_client = async_redis_client(ctx.redis_config, config.redis_max_connections)
     health = BrokerHealth()
 
     def make() -> Producer:
-        return ingest_producer(settings, health)
+        return ingest_producer(ctx.kafka_config, health)
 
-    ctx = Context.from_settings(settings)
-    names = ctx.names
     return Resources(
         ctx=ctx,
         producer=AsyncProducer(make(), factory=make, health=health).start(),
         redis=redis_client,
-        broker=BrokerProbe(settings),
-        streams=StreamSlots(settings.api_max_streams, settings.api_max_streams_per_key),
+        broker=BrokerProbe(ctx.kafka_config),
+        streams=StreamSlots(config.max_streams, config.max_streams_per_key),
         lag=LagGate(
-            settings,
-            names.topic("transactions"),
-            names.group(settings.consumer_group, "scorer"),
+            ctx.kafka_config,
+            config.max_lag,
+            ctx.names.topic("transactions"),
+            ctx.group("scorer"),
         ),
     )
 

@@ -38,7 +38,7 @@ def _redis_key(resources: Resources, token: str) -> str:
 async def issue(resources: Resources, key: str) -> StreamToken:
     """A new token for the API key ``key`` (already checked by the caller)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(24)
-    ttl = resources.settings.api_stream_token_ttl_s
+    ttl = resources.config.stream_token_ttl_s
     await resources.redis.set(_redis_key(resources, token), hash_key(key), ex=ttl)
     return StreamToken(token=token, expires_in=ttl)
 

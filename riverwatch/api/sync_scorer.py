@@ -25,7 +25,7 @@ class SyncScorer:
     """Scores one transaction against the live feature store and models (blocking calls)."""
 
     def __init__(self, ctx: Context):
-        self.r = redis_client(ctx.settings)  # its own blocking client (the API's is asyncio)
+        self.r = redis_client(ctx.redis_config)  # its own blocking client (the API's is asyncio)
         self.spec = ctx.spec
         self.features = ctx.features
         self.store = ctx.feature_store(self.r)

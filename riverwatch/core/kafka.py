@@ -1,88 +1,117 @@
-"""Kafka client factories (confluent-kafka) and topic creation."""
+"""Kafka client factories (confluent-kafka) and topic creation.
+
+Every factory takes a :class:`KafkaConfig`, which the composition root builds from the
+``RIVERWATCH_KAFKA_*`` settings (``Context.kafka_config``); this module never reads the settings.
+"""
 
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from pydantic import SecretStr
 
 from riverwatch.core.errors import ConfigError, ServiceUnavailable
 from riverwatch.core.names import Names
-from riverwatch.core.settings import Settings
 
 # The online learner is a single writer: one partition means one owner in the group.
 SINGLE_PARTITION = frozenset({"labels", "control"})
 
 
-def _bootstrap(settings: Settings) -> str:
-    if not settings.kafka_bootstrap:
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the brokers are and how every client reaches them (the settings of the same
+    names, ``RIVERWATCH_KAFKA_*``, ``RIVERWATCH_SESSION_TIMEOUT_MS``, ``RIVERWATCH_PARTITIONS``).
+
+    ``bootstrap`` None: not configured (a client refuses with ConfigError when made);
+    ``fetch_wait_ms`` 0: chosen per broker (:func:`fetch_wait_ms`); ``partitions``: of the
+    topics :func:`ensure_topics` creates. No defaults: the settings hold them.
+    """
+
+    bootstrap: str | None
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_username: str | None
+    sasl_password: SecretStr | None
+    ssl_ca_file: Path | None
+    ssl_cert_file: Path | None
+    ssl_key_file: Path | None
+    session_timeout_ms: int
+    fetch_wait_ms: int
+    partitions: int
+
+
+def _bootstrap(config: KafkaConfig) -> str:
+    if not config.bootstrap:
         raise ConfigError(
             "RIVERWATCH_KAFKA_BOOTSTRAP is not set; start the embedded stack with `riverwatch up` "
             "or point it at a Kafka cluster (host:port)"
         )
-    return settings.kafka_bootstrap
+    return config.bootstrap
 
 
-def security_config(settings: Settings) -> dict[str, Any]:
-    """librdkafka's security properties for ``settings`` (none for PLAINTEXT).
+def security_config(config: KafkaConfig) -> dict[str, Any]:
+    """librdkafka's security properties for ``config`` (none for PLAINTEXT).
 
     Every confluent-kafka client of riverwatch is made with them (:func:`client_config`), and
     faust's aiokafka client gets the same through :func:`faust_credentials`.
     """
-    protocol = settings.kafka_security_protocol
+    protocol = config.security_protocol
     if protocol == "PLAINTEXT":
         return {}
     conf: dict[str, Any] = {"security.protocol": protocol.lower()}
     if protocol.startswith("SASL_"):
-        password = settings.kafka_sasl_password
+        password = config.sasl_password
         conf |= {
-            "sasl.mechanism": settings.kafka_sasl_mechanism,
-            "sasl.username": settings.kafka_sasl_username,
+            "sasl.mechanism": config.sasl_mechanism,
+            "sasl.username": config.sasl_username,
             "sasl.password": password.get_secret_value() if password else None,
         }
     if protocol.endswith("SSL"):
         files = {
-            "ssl.ca.location": settings.kafka_ssl_ca_file,
-            "ssl.certificate.location": settings.kafka_ssl_cert_file,
-            "ssl.key.location": settings.kafka_ssl_key_file,
+            "ssl.ca.location": config.ssl_ca_file,
+            "ssl.certificate.location": config.ssl_cert_file,
+            "ssl.key.location": config.ssl_key_file,
         }
         conf |= {k: str(v) for k, v in files.items() if v is not None}
     return conf
 
 
-def client_config(settings: Settings, **conf: Any) -> dict[str, Any]:
+def client_config(config: KafkaConfig, **conf: Any) -> dict[str, Any]:
     """A confluent-kafka client config: the bootstrap, the security properties, then ``conf``."""
-    return {"bootstrap.servers": _bootstrap(settings), **security_config(settings), **conf}
+    return {"bootstrap.servers": _bootstrap(config), **security_config(config), **conf}
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext:
+def ssl_context(config: KafkaConfig) -> ssl.SSLContext:
     """A TLS client context verifying the brokers with RIVERWATCH_KAFKA_SSL_CA_FILE (or the
     system's CAs), presenting the client certificate when one is set."""
-    ca = settings.kafka_ssl_ca_file
+    ca = config.ssl_ca_file
     context = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if settings.kafka_ssl_cert_file is not None:
-        key = settings.kafka_ssl_key_file
-        context.load_cert_chain(str(settings.kafka_ssl_cert_file), str(key) if key else None)
+    if config.ssl_cert_file is not None:
+        key = config.ssl_key_file
+        context.load_cert_chain(str(config.ssl_cert_file), str(key) if key else None)
     return context
 
 
-def faust_credentials(settings: Settings) -> Any:
-    """faust's ``broker_credentials`` for ``settings`` (None for PLAINTEXT)."""
+def faust_credentials(config: KafkaConfig) -> Any:
+    """faust's ``broker_credentials`` for ``config`` (None for PLAINTEXT)."""
     import faust  # the workers' dependency; the API and the CLI never build a faust app
 
-    protocol = settings.kafka_security_protocol
+    protocol = config.security_protocol
     if protocol == "PLAINTEXT":
         return None
     if protocol == "SSL":
-        return faust.SSLCredentials(ssl_context(settings))
-    password = settings.kafka_sasl_password
+        return faust.SSLCredentials(ssl_context(config))
+    password = config.sasl_password
     return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
+        username=config.sasl_username,
         password=password.get_secret_value() if password else None,
-        mechanism=settings.kafka_sasl_mechanism,
-        ssl_context=ssl_context(settings) if protocol == "SASL_SSL" else None,
+        mechanism=config.sasl_mechanism,
+        ssl_context=ssl_context(config) if protocol == "SASL_SSL" else None,
     )
 
 
@@ -104,7 +133,7 @@ def produce_waiting(
             p.poll(wait_s)
 
 
-def producer(settings: Settings, **overrides: Any) -> Producer:
+def producer(config: KafkaConfig, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all, no duplicates on retry), lightly batched.
 
     ``acks=all``: a record counts as delivered only once every in-sync replica has it (the
@@ -112,7 +141,7 @@ def producer(settings: Settings, **overrides: Any) -> Producer:
     override of ``acks`` fails loudly (librdkafka refuses idempotence without acks=all).
     """
     conf = client_config(
-        settings,
+        config,
         **{
             "acks": "all",
             "enable.idempotence": True,
@@ -137,62 +166,60 @@ FETCH_WAIT_MS = {"tansu": 100, "kafka": 100}
 _brokers: dict[str, str] = {}
 
 
-def broker_kind(settings: Settings) -> str:
+def broker_kind(config: KafkaConfig) -> str:
     """``tansu`` or ``kafka``, from the cluster id the broker reports (Tansu's starts with
     "tansu"); remembered per bootstrap. ``kafka`` when the broker does not answer."""
-    bootstrap = _bootstrap(settings)
+    bootstrap = _bootstrap(config)
     if bootstrap not in _brokers:
         try:
-            cid = admin(settings).list_topics(timeout=5).cluster_id or ""
+            cid = admin(config).list_topics(timeout=5).cluster_id or ""
         except KafkaException:
             return "kafka"
         _brokers[bootstrap] = "tansu" if cid.startswith("tansu") else "kafka"
     return _brokers[bootstrap]
 
 
-def fetch_wait_ms(settings: Settings) -> int:
+def fetch_wait_ms(config: KafkaConfig) -> int:
     """``RIVERWATCH_KAFKA_FETCH_WAIT_MS``, else the wait for the broker (:data:`FETCH_WAIT_MS`)."""
-    return settings.kafka_fetch_wait_ms or FETCH_WAIT_MS[broker_kind(settings)]
+    return config.fetch_wait_ms or FETCH_WAIT_MS[broker_kind(config)]
 
 
-def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
+def consumer(config: KafkaConfig, group: str, **overrides: Any) -> Consumer:
     """A consumer-group member with manual commits (we commit after the batch is handled)."""
     conf = client_config(
-        settings,
+        config,
         **{
             "group.id": group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": settings.session_timeout_ms,
-            "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 3),
-            "fetch.wait.max.ms": fetch_wait_ms(settings),
+            "session.timeout.ms": config.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, config.session_timeout_ms // 3),
+            "fetch.wait.max.ms": fetch_wait_ms(config),
         },
     )
     conf.update(overrides)
     return Consumer(conf)
 
 
-def admin(settings: Settings) -> AdminClient:
+def admin(config: KafkaConfig) -> AdminClient:
     """An admin client."""
-    return AdminClient(client_config(settings))
+    return AdminClient(client_config(config))
 
 
-def ensure_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
-    """Create every riverwatch topic that does not exist yet; return the ones created."""
-    names = Names(settings.topic_prefix)
-    client = admin(settings)
+def ensure_topics(config: KafkaConfig, names: Names, timeout: float = 15.0) -> list[str]:
+    """Create every riverwatch topic (``names``) that does not exist yet; return the ones
+    created."""
+    client = admin(config)
     try:
         existing = set(client.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
-        raise ServiceUnavailable(
-            f"Kafka at {settings.kafka_bootstrap} did not answer: {exc}"
-        ) from exc
+        raise ServiceUnavailable(f"Kafka at {config.bootstrap} did not answer: {exc}") from exc
     wanted = [t for t in names.all_topics() if t not in existing]
     if not wanted:
         return []
 
     def partitions(topic: str) -> int:
-        return 1 if topic.removeprefix(names.prefix) in SINGLE_PARTITION else settings.partitions
+        return 1 if topic.removeprefix(names.prefix) in SINGLE_PARTITION else config.partitions
 
     futures = client.create_topics(
         [NewTopic(t, num_partitions=partitions(t), replication_factor=1) for t in wanted],
@@ -209,10 +236,10 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
     return created
 
 
-def broker_reachable(settings: Settings, timeout: float = 2.0) -> bool:
+def broker_reachable(config: KafkaConfig, timeout: float = 2.0) -> bool:
     """True when the broker answers a metadata request within ``timeout``."""
     try:
-        admin(settings).list_topics(timeout=timeout)
+        admin(config).list_topics(timeout=timeout)
         return True
     except KafkaException:
         return False

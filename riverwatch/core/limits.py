@@ -1,9 +1,10 @@
 """The bounds of the input contracts (core.events): what a transaction, label or metric point
 may hold, and the validators that enforce them.
 
-The numbers come from settings (``RIVERWATCH_MAX_AMOUNT`` ...) through pydantic's validation
-context: ``parse_event(model, raw, EventLimits.from_settings(settings))``; a record validated
-without one (``Transaction(...)`` in code) gets :data:`DEFAULT_LIMITS`, the settings' defaults.
+The numbers come from settings (``RIVERWATCH_MAX_AMOUNT`` ...; the composition root builds
+them: ``Context.limits``) through pydantic's validation context:
+``parse_event(model, raw, ctx.limits)``; a record validated without one (``Transaction(...)``
+in code) gets :data:`DEFAULT_LIMITS`, which are also the settings' defaults.
 
 Epoch numbers are seconds below 1e11 and milliseconds from 1e11 on (1e11 seconds is the year
 5138, 1e11 milliseconds is 1973-03-03); either way the time must fall in the window.
@@ -29,8 +30,6 @@ from typing import Any
 from pydantic import ValidationInfo, ValidatorFunctionWrapHandler
 from pydantic_core import PydanticCustomError
 
-from riverwatch.core.settings import Settings
-
 MS_FROM = 1e11  # epoch numbers from here on are milliseconds
 ID_MAX_CHARS = 128
 TEXT_MAX_CHARS = 64
@@ -54,24 +53,34 @@ class EventLimits:
     max_value_chars: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EventLimits:
-        """The limits ``settings`` name."""
+    def from_settings(cls, settings: Any) -> EventLimits:
+        """Transitional: the limits of the settings' fields of the same names, for
+        streams/monitor/runner.py only (edited elsewhere while the settings moved behind the
+        composition root; it should read ``ctx.limits``, which is built the same way).
+        Remove with that call."""
+        same = ("max_amount", "max_abs_value", "max_map_keys", "max_key_chars", "max_value_chars")
         return cls(
-            max_amount=settings.max_amount,
-            max_abs_value=settings.max_abs_value,
-            min_epoch=_aware(settings.min_event_time).timestamp(),
-            max_epoch=_aware(settings.max_event_time).timestamp(),
-            max_map_keys=settings.max_map_keys,
-            max_key_chars=settings.max_key_chars,
-            max_value_chars=settings.max_value_chars,
+            min_epoch=aware(settings.min_event_time).timestamp(),
+            max_epoch=aware(settings.max_event_time).timestamp(),
+            **{name: getattr(settings, name) for name in same},
         )
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """``value`` in UTC when it carries no zone."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-DEFAULT_LIMITS = EventLimits.from_settings(Settings.model_construct())  # defaults, no env
+# The defaults of the settings of the same names (core/settings/api.py takes them from here).
+DEFAULT_LIMITS = EventLimits(
+    max_amount=1e9,
+    max_abs_value=1e15,
+    min_epoch=datetime(1970, 1, 1, tzinfo=UTC).timestamp(),
+    max_epoch=datetime(2100, 1, 1, tzinfo=UTC).timestamp(),
+    max_map_keys=16,
+    max_key_chars=64,
+    max_value_chars=256,
+)
 
 
 def limits_of(info: ValidationInfo) -> EventLimits:

@@ -1,53 +1,99 @@
-"""Redis client factory. Valkey and Redis 7 both speak this protocol."""
+"""Redis client factory. Valkey and Redis 7 both speak this protocol.
+
+Every factory takes a :class:`RedisConfig`, which the composition root builds from the
+``RIVERWATCH_REDIS_*`` settings (``Context.redis_config``); this module never imports the
+settings.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from riverwatch.core.errors import ConfigError
-from riverwatch.core.settings import Settings
 
 
-def _url(settings: Settings) -> str:
-    if not settings.redis_url:
+@dataclass(frozen=True)
+class RedisConfig:
+    """Where Redis is and how to reach it (``RIVERWATCH_REDIS_URL``, ``..._PASSWORD``,
+    ``..._SSL_CA_FILE``, ``..._SSL_CERT_FILE``, ``..._SSL_KEY_FILE``); ``url`` None: not
+    configured (a client refuses with ConfigError when made)."""
+
+    url: str | None
+    password: SecretStr | None
+    ssl_ca_file: Path | None
+    ssl_cert_file: Path | None
+    ssl_key_file: Path | None
+
+
+class _RedisFields(Protocol):
+    """Transitional: the ``redis_*`` fields of the settings, which streams/monitor/agents.py
+    still hands :func:`redis_client` (that module was being edited elsewhere while the
+    settings moved behind the composition root). Remove with that call: it should pass
+    ``ctx.redis_config``."""
+
+    @property
+    def redis_url(self) -> str | None: ...
+    @property
+    def redis_password(self) -> SecretStr | None: ...
+    @property
+    def redis_ssl_ca_file(self) -> Path | None: ...
+    @property
+    def redis_ssl_cert_file(self) -> Path | None: ...
+    @property
+    def redis_ssl_key_file(self) -> Path | None: ...
+
+
+def _url(config: RedisConfig) -> str:
+    if not config.url:
         raise ConfigError(
             "RIVERWATCH_REDIS_URL is not set; start the embedded stack with `riverwatch up` "
             "or point it at a Redis/Valkey server"
         )
-    return settings.redis_url
+    return config.url
 
 
-def connection_options(settings: Settings) -> dict[str, Any]:
+def connection_options(config: RedisConfig) -> dict[str, Any]:
     """AUTH and TLS options for every client, on top of the URL's own.
 
     The password is the URL's, else RIVERWATCH_REDIS_PASSWORD; a ``rediss://`` URL speaks TLS,
     verifies the server with RIVERWATCH_REDIS_SSL_CA_FILE (or the system's CAs) and presents
     RIVERWATCH_REDIS_SSL_CERT_FILE/_KEY_FILE when set.
     """
-    url = _url(settings)
+    url = _url(config)
     opts: dict[str, Any] = {"socket_timeout": 10, "health_check_interval": 30}
-    if settings.redis_password is not None and not urlsplit(url).password:
-        opts["password"] = settings.redis_password.get_secret_value()
+    if config.password is not None and not urlsplit(url).password:
+        opts["password"] = config.password.get_secret_value()
     if urlsplit(url).scheme == "rediss":
         files = {
-            "ssl_ca_certs": settings.redis_ssl_ca_file,
-            "ssl_certfile": settings.redis_ssl_cert_file,
-            "ssl_keyfile": settings.redis_ssl_key_file,
+            "ssl_ca_certs": config.ssl_ca_file,
+            "ssl_certfile": config.ssl_cert_file,
+            "ssl_keyfile": config.ssl_key_file,
         }
         opts |= {k: str(v) for k, v in files.items() if v is not None}
     return opts
 
 
-def redis_client(settings: Settings) -> redis.Redis:
+def redis_client(config: RedisConfig | _RedisFields) -> redis.Redis:
     """A blocking client (hiredis parser when installed) for worker threads and the CLI."""
-    return redis.Redis.from_url(_url(settings), **connection_options(settings))
+    if not isinstance(config, RedisConfig):  # transitional (_RedisFields)
+        config = RedisConfig(
+            config.redis_url,
+            config.redis_password,
+            config.redis_ssl_ca_file,
+            config.redis_ssl_cert_file,
+            config.redis_ssl_key_file,
+        )
+    return redis.Redis.from_url(_url(config), **connection_options(config))
 
 
-def async_redis_client(settings: Settings, max_connections: int | None = None) -> aioredis.Redis:
+def async_redis_client(config: RedisConfig, max_connections: int | None = None) -> aioredis.Redis:
     """An asyncio client for the API and faust agents; ``max_connections`` sizes its pool.
 
     A sized pool waits up to 2 s for a free connection instead of failing at once: a burst
@@ -55,8 +101,8 @@ def async_redis_client(settings: Settings, max_connections: int | None = None) -
     next ingest into a 503.
     """
     if max_connections is None:
-        return aioredis.Redis.from_url(_url(settings), **connection_options(settings))
+        return aioredis.Redis.from_url(_url(config), **connection_options(config))
     pool = aioredis.BlockingConnectionPool.from_url(
-        _url(settings), max_connections=max_connections, timeout=2, **connection_options(settings)
+        _url(config), max_connections=max_connections, timeout=2, **connection_options(config)
     )
     return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it

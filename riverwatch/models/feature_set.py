@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from riverwatch.core.errors import ConfigError
-from riverwatch.core.settings.types import ATTRIBUTE_NAME as _ATTR_NAME
-from riverwatch.core.settings.types import comma_list
+from riverwatch.core.parsing import ATTRIBUTE_NAME as _ATTR_NAME
+from riverwatch.core.parsing import comma_list
 from riverwatch.models import features
 from riverwatch.models.features import Buckets, FeatureSpec, Sums, step
 

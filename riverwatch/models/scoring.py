@@ -44,7 +44,6 @@ import numpy as np
 
 from riverwatch.core.events import Transaction
 from riverwatch.core.metrics import NONFINITE_SCORES
-from riverwatch.core.settings import Settings
 from riverwatch.models import online
 from riverwatch.models.calibration import Calibration
 from riverwatch.models.decision import decide
@@ -54,23 +53,13 @@ from riverwatch.models.serving import BatchModel, Models
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision thresholds and the blend weight (from settings)."""
+    """Decision thresholds and the blend weight (``Context.thresholds`` builds them from
+    settings)."""
 
     review: float = 0.5
     decline: float = 0.8
     batch_weight: float = 0.5
     learned_blend: bool = True  # serve the champion's own blend weight when it has one
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        """``RIVERWATCH_REVIEW_THRESHOLD``, ``..._DECLINE_THRESHOLD``, ``..._BATCH_WEIGHT``,
-        ``..._BLEND``."""
-        return cls(
-            settings.review_threshold,
-            settings.decline_threshold,
-            settings.batch_weight,
-            settings.blend == "learned",
-        )
 
 
 def _columns(model: BatchModel, X: np.ndarray, names: Sequence[str]) -> np.ndarray:

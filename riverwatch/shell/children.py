@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import typer
 
+from riverwatch.context_parts import kafka_config, redis_config
 from riverwatch.core.kafka import ensure_topics, producer
 from riverwatch.core.names import Names
 from riverwatch.core.outputs import Alert, AlertKind
@@ -69,7 +70,7 @@ def start_servers(
     for c in sup.children:
         if c.name == "broker":  # a restarted broker is empty: every topic again
             c.on_restart = lambda: _topics_again(settings)
-    ensure_topics(settings)
+    ensure_topics(kafka_config(settings), Names(settings.topic_prefix))
     return settings
 
 
@@ -94,7 +95,7 @@ def start_runtime(
 
 
 def _topics_again(settings: Settings) -> None:
-    created = ensure_topics(settings)
+    created = ensure_topics(kafka_config(settings), Names(settings.topic_prefix))
     typer.echo(f"broker restarted: {len(created)} topics created again")
 
 
@@ -112,7 +113,7 @@ def forget_worker(settings: Settings, data: Path) -> Callable[[int], None]:
     def forget(pid: int) -> None:
         multiprocess.mark_process_dead(pid, prom)
         wid = f"{socket.gethostname()}:{pid}"  # streams.runtime.worker_id of that process
-        r = redis_client(settings)
+        r = redis_client(redis_config(settings))
         try:
             p = r.pipeline(transaction=False)
             p.hdel(names.workers(), wid)
@@ -138,7 +139,7 @@ def system_alert(settings: Settings, c: Child) -> None:
         details={"child": c.name, "exits": len(c.exits), "last_exit_code": c.last_code},
         timestamp=datetime.now(UTC),
     )
-    p = producer(settings, **{"message.timeout.ms": 5000})
+    p = producer(kafka_config(settings), **{"message.timeout.ms": 5000})
     p.produce(names.topic("alerts"), orjson.dumps(alert.model_dump(mode="json")), b"system")
     p.flush(5)
 

@@ -73,6 +73,7 @@ def worker(
 ) -> None:
     """Run one stream worker (scoring, learning, ... : its roles) against the configured stack."""
     s = settings_or_exit(worker_roles=roles)  # an unknown role: a message and exit code 2
+    from riverwatch.context import Context
     from riverwatch.shell.stopping import BoundedWorker
     from riverwatch.streams.app import create_app
 
@@ -80,7 +81,8 @@ def worker(
         from prometheus_client import start_http_server
 
         start_http_server(s.worker_metrics_port, addr=s.api_host)
-    worker = BoundedWorker(create_app(s), loglevel=s.log_level.lower(), quiet=True)
+    app = create_app(Context.from_settings(s))
+    worker = BoundedWorker(app, loglevel=s.log_level.lower(), quiet=True)
     worker.grace_s = s.worker_stop_grace_s
     worker.execute_from_commandline()
 
@@ -93,10 +95,11 @@ def api(
     import uvicorn
 
     from riverwatch.api.main import create_app
+    from riverwatch.context import Context
 
     s = settings_or_exit(api_port=port)
     uvicorn.run(
-        create_app(s),
+        create_app(Context.from_settings(s)),
         timeout_graceful_shutdown=5,  # open SSE streams must not hold a shutdown
         host=s.api_host,
         port=s.api_port,
@@ -230,9 +233,10 @@ def healthcheck(
     elif target is HealthTarget.api:
         alive = api_alive(s)
     else:
+        from riverwatch.context_parts import kafka_config
         from riverwatch.core.kafka import broker_reachable
 
-        alive = broker_reachable(s, 5.0)
+        alive = broker_reachable(kafka_config(s), 5.0)
     typer.echo(f"{target.value}: {'alive' if alive else 'not alive'}")
     if not alive:
         raise typer.Exit(1)

@@ -30,6 +30,7 @@ from typing import Any
 
 import redis
 
+from riverwatch.context_parts import kafka_config, redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -77,7 +78,7 @@ def demo_settings(settings: Settings) -> Settings:
 
 def clear_demo_status(settings: Settings) -> None:
     """Forget the status of an earlier demo (Valkey keeps it across runs of `up`)."""
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     try:
         r.delete(Names(settings.topic_prefix).demo())
     finally:
@@ -200,10 +201,10 @@ def run_demo(settings: Settings) -> None:
             anomaly_prob=0.002,
         )
     )
-    r = redis_client(s)
+    r = redis_client(redis_config(s))
     story = Story(s, r, start)
     story.publish()
-    sink = KafkaSink(s)
+    sink = KafkaSink(kafka_config(s), Names(s.topic_prefix))
     warm, rest = split_at(merge(sim.events(), series.events()), start + s.demo_backfill_days * DAY)
     try:
         _backfill(s, story, r, sink, warm)

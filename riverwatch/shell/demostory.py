@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import redis
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.events import dumps, now_utc
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
@@ -105,7 +106,7 @@ class Story:
             reason="demo: first batch model, the features being full",
             timestamp=now_utc(),
         )
-        p = producer(self.s, **{"message.timeout.ms": 10_000})
+        p = producer(kafka_config(self.s), **{"message.timeout.ms": 10_000})
         p.produce(self.names.topic("control"), dumps(req), req.request_id.encode())
         p.flush(10)
         self.retrain_asked = time.monotonic()

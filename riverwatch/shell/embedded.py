@@ -26,7 +26,9 @@ from pathlib import Path
 
 import redis
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.shell.procs import free_port, port_open, rss_bytes, spawn, stop, wait_until
 
@@ -158,7 +160,7 @@ class EmbeddedStack:
 
     def create_topics(self, settings: Settings) -> list[str]:
         """Create the riverwatch topics on this broker for ``settings``' prefix."""
-        return ensure_topics(settings)
+        return ensure_topics(kafka_config(settings), Names(settings.topic_prefix))
 
     def memory(self) -> dict[str, int | None]:
         """Resident memory of each embedded server, in bytes."""

@@ -15,6 +15,7 @@ import urllib.request
 
 from redis.exceptions import RedisError
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -23,7 +24,7 @@ from riverwatch.core.settings import Settings
 def worker_alive(settings: Settings, host: str | None = None, now: float | None = None) -> bool:
     """Whether a worker process of ``host`` (default: this one) beat within 3 heartbeats."""
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     try:
         p = r.pipeline(transaction=False)
         p.hgetall(names.workers())

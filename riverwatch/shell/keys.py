@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from riverwatch.shell.clisettings import running_settings
 
+if TYPE_CHECKING:
+    import redis
+
+    from riverwatch.core.names import Names
+
 keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+
+
+def _redis() -> tuple[redis.Redis, Names]:
+    """A client of the running system's Redis and its key names (imported here: the CLI's
+    other commands need neither)."""
+    from riverwatch.context import Context
+    from riverwatch.core.redis import redis_client
+
+    ctx = Context.from_settings(running_settings(("redis",))[0])
+    return redis_client(ctx.redis_config), ctx.names
 
 
 @keys.command("create")
@@ -18,22 +33,18 @@ def keys_create(
 ) -> None:
     """Create a key and print it (it is shown once; only its hash is stored)."""
     from riverwatch.core.apikeys import create_key
-    from riverwatch.core.names import Names
-    from riverwatch.core.redis import redis_client
 
-    s = running_settings(("redis",))[0]
-    typer.echo(create_key(redis_client(s), Names(s.topic_prefix), name, scopes.split(",")))
+    r, names = _redis()
+    typer.echo(create_key(r, names, name, scopes.split(",")))
 
 
 @keys.command("list")
 def keys_list() -> None:
     """List key names and scopes (never the keys)."""
     from riverwatch.core.apikeys import list_keys
-    from riverwatch.core.names import Names
-    from riverwatch.core.redis import redis_client
 
-    s = running_settings(("redis",))[0]
-    for info in list_keys(redis_client(s), Names(s.topic_prefix)).values():
+    r, names = _redis()
+    for info in list_keys(r, names).values():
         typer.echo(f"{info.name}\t{','.join(info.scopes)}\t{info.created}")
 
 
@@ -41,8 +52,6 @@ def keys_list() -> None:
 def keys_revoke(name: Annotated[str, typer.Option(help="Revoke every key of this name.")]) -> None:
     """Revoke keys by name."""
     from riverwatch.core.apikeys import revoke_name
-    from riverwatch.core.names import Names
-    from riverwatch.core.redis import redis_client
 
-    s = running_settings(("redis",))[0]
-    typer.echo(f"revoked {revoke_name(redis_client(s), Names(s.topic_prefix), name)} key(s)")
+    r, names = _redis()
+    typer.echo(f"revoked {revoke_name(r, names, name)} key(s)")

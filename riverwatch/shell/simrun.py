@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from riverwatch.context_parts import kafka_config
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.simulator import (
     GroupBias,
@@ -82,7 +84,7 @@ def make_sink(
 ) -> Sink:
     """The sink named on the command line, with a clear error for missing options."""
     if sink == "kafka":
-        return KafkaSink(settings)
+        return KafkaSink(kafka_config(settings), Names(settings.topic_prefix))
     if sink == "ndjson":
         if out is None:
             raise typer.BadParameter("--sink ndjson needs --out FILE")

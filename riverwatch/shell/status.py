@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from confluent_kafka import TopicPartition
 
+from riverwatch.context_parts import kafka_config, redis_config
 from riverwatch.core.kafka import admin, consumer
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -20,9 +21,9 @@ def consumer_lag(settings: Settings, topic: str, group: str) -> int | None:
     """Records not yet consumed by ``group`` on ``topic`` (approximate on the embedded broker,
     whose high watermark is unreliable); None when the broker does not answer."""
     try:
-        meta = admin(settings).list_topics(topic, timeout=5)
+        meta = admin(kafka_config(settings)).list_topics(topic, timeout=5)
         parts = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
-        c = consumer(settings, group)
+        c = consumer(kafka_config(settings), group)
         try:
             committed = c.committed(parts, timeout=5)
             lag = 0
@@ -39,7 +40,7 @@ def consumer_lag(settings: Settings, topic: str, group: str) -> int | None:
 def collect(settings: Settings, window_s: int = 60) -> dict[str, Any]:
     """The figures `status` prints, as a dict (also handy for scripts)."""
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     now = int(time.time())
     p = r.pipeline(transaction=False)
     for sec in range(now - window_s + 1, now + 1):  # the current second included

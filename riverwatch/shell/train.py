@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 
@@ -74,7 +75,7 @@ def run_train(
     def step(msg: str) -> None:
         echo(f"[{time.monotonic() - t0:6.1f} s] {msg}")
 
-    client = redis_client(settings)
+    client = redis_client(redis_config(settings))
     try:
         ctx = Context.from_settings(settings)
         registry, store = ctx.registry(client), ctx.offline("cli")

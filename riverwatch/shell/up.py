@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import typer
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.apikeys import create_key, hash_key
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -179,7 +180,7 @@ def _starting(stack: EmbeddedStack) -> str:
 
 def _dev_key(settings: Settings) -> str:
     """The development key: the one in ``api-key`` if Redis still knows it, else a new one."""
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     names = Names(settings.topic_prefix)
     path = settings.data_dir / "api-key"
     try:

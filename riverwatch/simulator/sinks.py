@@ -17,10 +17,9 @@ import httpx
 import orjson
 
 from riverwatch.core.errors import RiverwatchError
-from riverwatch.core.kafka import produce_waiting
+from riverwatch.core.kafka import KafkaConfig, produce_waiting
 from riverwatch.core.kafka import producer as kafka_producer
 from riverwatch.core.names import Names
-from riverwatch.core.settings import Settings
 from riverwatch.simulator.base import SimEvent, SimTopic
 
 _TOPICS: tuple[str, ...] = get_args(SimTopic)
@@ -60,18 +59,23 @@ class _Closing:
 
 
 class KafkaSink(_Closing):
-    """Produce each event to ``Names(settings.topic_prefix).topic(ev.topic)`` keyed by ``ev.key``.
+    """Produce each event to ``names.topic(ev.topic)`` keyed by ``ev.key``.
 
-    Uses the idempotent producer of ``core.kafka.producer`` unless one is passed (tests).
-    A full local queue blocks ``send`` until the broker catches up; delivery errors are raised
-    by the next ``send`` or by ``close``, which flushes for at most ``flush_timeout_s``.
+    Uses the idempotent producer of ``core.kafka.producer`` on ``kafka`` unless one is passed
+    (tests). A full local queue blocks ``send`` until the broker catches up; delivery errors
+    are raised by the next ``send`` or by ``close``, which flushes for at most
+    ``flush_timeout_s``.
     """
 
     def __init__(
-        self, settings: Settings, *, producer: Any = None, flush_timeout_s: float = 30.0
+        self,
+        kafka: KafkaConfig,
+        names: Names,
+        *,
+        producer: Any = None,
+        flush_timeout_s: float = 30.0,
     ) -> None:
-        self._producer = producer if producer is not None else kafka_producer(settings)
-        names = Names(settings.topic_prefix)
+        self._producer = producer if producer is not None else kafka_producer(kafka)
         self._topics = {t: names.topic(t) for t in _TOPICS}
         self._flush_timeout_s = flush_timeout_s
         self._errors: list[str] = []

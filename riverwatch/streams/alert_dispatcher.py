@@ -32,7 +32,7 @@ class Dispatcher:
     """Turns a batch of ``alerts`` records into stored, queued alerts plus dead letters."""
 
     def __init__(self, ctx: Context, store: AlertStore, worker: str):
-        self.s = ctx.settings
+        self.cfg = ctx.worker_config
         self.store = store
         self.worker = worker
         self.deadletter = ctx.names.topic("deadletter")
@@ -65,8 +65,8 @@ class Dispatcher:
                     f"{alert.kind}:{alert.subject}",
                     dumps(alert),
                     severity_rank(alert.severity),
-                    cooldown_for(alert.kind, self.s.alert_cooldown_s, self.cooldowns),
-                    self.s.alert_dedup_ttl_s,
+                    cooldown_for(alert.kind, self.cfg.alert_cooldown_s, self.cooldowns),
+                    self.cfg.alert_dedup_ttl_s,
                     subs,
                 )
                 if outcome == "stored":

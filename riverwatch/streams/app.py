@@ -15,7 +15,8 @@ What runs in a worker, by role (``RIVERWATCH_WORKER_ROLES``, default ``all``; th
 
 Each role is wired by one ``register(app, ctx)`` (:data:`ROLES`: streams/roles/<role>.py, the
 monitor's in streams/monitor/agents.py); ``ctx`` is the worker's
-:class:`riverwatch.streams.runtime.WorkerContext`, built here once from the settings.
+:class:`riverwatch.streams.runtime.WorkerContext`, built here once from the composition
+root's context (the shell builds that from the settings).
 
 One process per core runs every role by default; the forecaster, the monitor and the
 trainer then share the scorer's interpreter lock (measured: they held it for over a third
@@ -33,10 +34,10 @@ from typing import Any
 
 import faust
 
+from riverwatch.context import Context
 from riverwatch.core.kafka import faust_credentials, producer
 from riverwatch.core.redis import redis_client
 from riverwatch.core.roles import Role
-from riverwatch.core.settings import Settings
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.monitor import agents as monitoring
 from riverwatch.streams.roles import alerts, forecasting, learning, scoring, training
@@ -55,35 +56,36 @@ ROLES: dict[Role, Callable[[faust.App, WorkerContext], Any]] = {
 }
 
 
-def create_app(settings: Settings) -> faust.App:
-    """A faust app wired to ``settings``' broker, Redis, topics and consumer groups.
+def create_app(root: Context) -> faust.App:
+    """A faust app wired to ``root``'s broker, Redis, topics and consumer groups.
 
-    It runs the agents of the worker's roles (``settings.worker_roles``). Processes with
+    It runs the agents of the worker's roles (RIVERWATCH_WORKER_ROLES). Processes with
     other roles form other consumer groups, so each sees every partition its own agents need.
     """
-    roles = settings.worker_roles
-    ctx = WorkerContext.from_settings(
-        settings,
+    kafka, config = root.kafka_config, root.worker_config
+    roles = config.roles
+    ctx = WorkerContext.of(
+        root,
         worker=worker_id(),
-        redis=redis_client(settings),
-        producer=producer(settings),
+        redis=redis_client(root.redis_config),
+        producer=producer(kafka),
         roles=roles,
     )
-    datadir = settings.data_dir / "faust"
+    datadir = config.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     group = "worker" if roles == frozenset(ROLES) else "worker-" + "-".join(sorted(roles))
     app = faust.App(
-        ctx.names.group(settings.consumer_group, group),
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        broker_credentials=faust_credentials(settings),
+        ctx.group(group),
+        broker=f"kafka://{kafka.bootstrap}",
+        broker_credentials=faust_credentials(kafka),
         store="memory://",
         datadir=str(datadir),
         web_enabled=False,
-        topic_partitions=settings.partitions,
+        topic_partitions=kafka.partitions,
         topic_allow_declare=False,
-        broker_session_timeout=settings.session_timeout_ms / 1000,
-        broker_heartbeat_interval=max(0.5, settings.session_timeout_ms / 3000),
-        broker_rebalance_timeout=settings.session_timeout_ms / 1000,
+        broker_session_timeout=kafka.session_timeout_ms / 1000,
+        broker_heartbeat_interval=max(0.5, kafka.session_timeout_ms / 3000),
+        broker_rebalance_timeout=kafka.session_timeout_ms / 1000,
         consumer_auto_offset_reset="earliest",
     )
     wired = {role: register(app, ctx) for role, register in ROLES.items() if role in roles}
@@ -97,7 +99,7 @@ def _heartbeat(app: faust.App, ctx: WorkerContext, scoring: BatchLoop | None) ->
     names, r, wid = ctx.names, ctx.redis, ctx.worker
     beats = names.workers() if scoring is not None else names.helpers()
 
-    @app.timer(interval=ctx.settings.worker_heartbeat_s)
+    @app.timer(interval=ctx.worker_config.heartbeat_s)
     async def heartbeat() -> None:
         if scoring is not None and not scoring.ready.is_set():
             return  # /readyz counts workers that can score right now

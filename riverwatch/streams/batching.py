@@ -38,11 +38,10 @@ from typing import Any
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from riverwatch.context import Context
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.kafka import consumer
 from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
-from riverwatch.core.names import Names
-from riverwatch.core.settings import Settings
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
 from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
@@ -70,11 +69,12 @@ MAX_IN_FLIGHT = 8
 
 
 class BatchLoop:
-    """Consume ``topic`` in micro-batches, hand each to ``handler``, produce, then commit."""
+    """Consume ``topic`` in micro-batches, hand each to ``handler``, produce, then commit
+    (``ctx``: the broker, the names, the batch size)."""
 
     def __init__(
         self,
-        settings: Settings,
+        ctx: Context,
         topic: str,
         group: str,
         handler: Handler,
@@ -85,9 +85,9 @@ class BatchLoop:
         commit_every_s: float = 0.0,
         on_failed: Callable[[list[Record], list[Record]], object] | None = None,
     ):
-        self.s = settings
+        self.kafka, self.batch_max = ctx.kafka_config, ctx.worker_config.batch_max
         self.topic = topic
-        self.label = topic.removeprefix(settings.topic_prefix)  # metrics use the bare name
+        self.label = topic.removeprefix(ctx.names.prefix)  # metrics use the bare name
         self.group = group
         self.handler = handler
         self.producer = producer
@@ -101,7 +101,7 @@ class BatchLoop:
         self.on_failed = on_failed  # (batch, records it raised on): counted as rejects
         self._uncommitted = False
         self._committed_at = float("-inf")
-        self.t_dead = Names(settings.topic_prefix).topic("deadletter")
+        self.t_dead = ctx.names.topic("deadletter")
         self.worker = worker_id()
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once partitions are assigned
@@ -116,9 +116,8 @@ class BatchLoop:
     ) -> BatchLoop:
         """A worker role's loop on the bare ``topic``, in the consumer group ``name`` (its name
         in logs and metrics too), producing with the worker's producer."""
-        group = ctx.names.group(ctx.settings.consumer_group, name)
-        topic = ctx.names.topic(topic)
-        return cls(ctx.settings, topic, group, handler, ctx.producer, name, **options)
+        topic, group = ctx.names.topic(topic), ctx.group(name)
+        return cls(ctx, topic, group, handler, ctx.producer, name, **options)
 
     def start(self, on_crash: Callable[[BaseException], None]) -> None:
         """Run the loop in a daemon thread; ``on_crash`` is called if it dies."""
@@ -144,7 +143,8 @@ class BatchLoop:
         """The loop itself (blocking)."""
         # librdkafka computes the lag per partition itself; its statistics callback runs inside
         # consume(), on this thread.
-        c = consumer(self.s, self.group, **{"statistics.interval.ms": 2000, "stats_cb": self._lag})
+        stats = {"statistics.interval.ms": 2000, "stats_cb": self._lag}
+        c = consumer(self.kafka, self.group, **stats)
         c.subscribe(
             [self.topic], on_assign=self._assign, on_revoke=self._revoked, on_lost=self._lost
         )
@@ -164,7 +164,7 @@ class BatchLoop:
                 if len(self.ledger.pending) >= MAX_IN_FLIGHT:
                     self.producer.poll(0.005)
                     continue
-                msgs = next_batch(c, self.s.score_batch_max, 0.01 if self.ledger.pending else 0.1)
+                msgs = next_batch(c, self.batch_max, 0.01 if self.ledger.pending else 0.1)
                 records = to_records(msgs, self.name)
                 if not records:
                     continue

@@ -79,7 +79,7 @@ class DerivedSeries:
     ):
         names = ctx.names
         self.keys = [names.derived("totals"), names.derived("meta")]
-        self.grace = ctx.settings.derived_grace_s
+        self.grace = ctx.worker_config.derived_grace_s
         self.topic = names.topic("metrics")
         self.script = client.register_script(_DERIVED_LUA)
         self.flush_s = flush_s

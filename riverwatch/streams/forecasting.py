@@ -26,7 +26,6 @@ from confluent_kafka import Producer
 from riverwatch.context import Context
 from riverwatch.core.errors import ModelError
 from riverwatch.core.events import MetricPoint
-from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS
 from riverwatch.models.forecast.messages import (
     alert_message,
@@ -46,7 +45,8 @@ class ForecastHandler:
     """Applies micro-batches of raw ``metrics`` records; owns the states it has loaded."""
 
     def __init__(self, ctx: Context, client: redis.Redis, producer: Producer, worker: str):
-        self.s = ctx.settings
+        self.cfg = ctx.worker_config
+        self.limits = ctx.limits
         self.r = client
         self.producer = producer
         self.worker = worker
@@ -63,7 +63,7 @@ class ForecastHandler:
     def process(self, records: list[Record]) -> list[Out]:
         """Apply one batch; return the records to produce. Raises only when Redis fails."""
         broken: list[set[str]] = []
-        limits = EventLimits.from_settings(self.s)
+        limits = self.limits
         points, bad = parse_batch(MetricPoint, records, limits, broken, "metrics")
         # the monitor's data-quality counters (core.rejects): points rejected and passed
         self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
@@ -99,7 +99,7 @@ class ForecastHandler:
 
     def _state(self, series_id: str) -> SeriesForecaster:
         if series_id not in self.states:
-            period = period_for(series_id, self.s.forecast_seasonality)
+            period = period_for(series_id, self.cfg.seasonality)
             self.states[series_id] = (SeriesForecaster(series_id, self.config, period), None)
         return self.states[series_id][0]
 

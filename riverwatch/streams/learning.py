@@ -33,7 +33,6 @@ from river.compose import Pipeline
 from riverwatch.context import Context
 from riverwatch.core.errors import InvalidEvent, ModelError
 from riverwatch.core.events import Label, parse_event
-from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS, MODEL_VERSION
 from riverwatch.core.outputs import Control
 from riverwatch.models import online
@@ -62,7 +61,8 @@ class Learner:
         worker: str,
         offline: OfflineStore | None = None,
     ):
-        self.s = ctx.settings
+        self.cfg = ctx.worker_config
+        self.limits = ctx.limits
         self.r = client
         self.names = ctx.names
         self.store = store
@@ -95,7 +95,7 @@ class Learner:
         """
         # a duplicate within the batch is ignored
         broken: list[set[str]] = []
-        labels, bad = parse_labels(records, EventLimits.from_settings(self.s), broken)
+        labels, bad = parse_labels(records, self.limits, broken)
         # the monitor's data-quality counters (core.rejects): labels rejected and passed
         self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         outs = dead_letters(self.t_dead, bad, self.worker)
@@ -168,7 +168,7 @@ class Learner:
             self.newest_epoch = max(self.newest_epoch or -math.inf, float(row["epoch"]))
             if lab.label:
                 inc.add("terminal", row["terminal_id"], self.spec.bucket(row["epoch"]), 0, 1.0)
-            w.set(self.names.label_seen(lab.event_id), b"1", ex=self.s.label_horizon_s)
+            w.set(self.names.label_seen(lab.event_id), b"1", ex=self.cfg.label_horizon_s)
             learned += 1
         if inc.terminal:  # frauds on the transactions' buckets, in the same MULTI
             self.store.write(inc, {}, {}, 0, 0, self.spec.per_day, WINDOWS_DAYS, client=w)
@@ -222,7 +222,7 @@ class Learner:
         stored = self.offline.latest_epoch() if self.offline is not None else None
         seen = [e for e in (self.newest_epoch, stored) if e is not None]
         newest = max(seen) if seen else None
-        window = online.warm_window(newest, self.s.reset_warm_days)
+        window = online.warm_window(newest, self.cfg.reset_warm_days)
         X, y = warm_rows(self.offline, window)
         names = self.offline.feature_set.names if self.offline is not None else FEATURE_NAMES
         previous = self.version
@@ -244,17 +244,17 @@ class Learner:
             "version": self.version,
             "warm_rows": len(y),
             "warm_window": list(window) if window else None,
-            "warm_days": self.s.reset_warm_days,
+            "warm_days": self.cfg.reset_warm_days,
         }
 
     def maybe_snapshot(self, force: bool = False) -> bool:
         """Publish a snapshot after ``snapshot_every_labels`` labels or ``snapshot_every_s``."""
-        due = time.monotonic() - self.saved_at >= self.s.snapshot_every_s
+        due = time.monotonic() - self.saved_at >= self.cfg.snapshot_every_s
         if self.offline is not None and (due or force):
             self.offline.flush()  # the offline store lags the model by at most one period
         if not self.unsaved:
             return False
-        if not (force or due or self.unsaved >= self.s.snapshot_every_labels):
+        if not (force or due or self.unsaved >= self.cfg.snapshot_every_labels):
             return False
         self._publish(f"after {self.unsaved} new labels")
         return True

@@ -18,7 +18,6 @@ import orjson
 
 from riverwatch.context import Context
 from riverwatch.core.events import Transaction
-from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from riverwatch.models.features import WINDOWS_DAYS, Buckets, safe_amount
 from riverwatch.models.livestats import batch_stats
@@ -37,7 +36,8 @@ class Scorer:
     """Scores micro-batches of raw ``transactions`` records."""
 
     def __init__(self, ctx: Context, store: RedisFeatureStore, models: ModelSet, worker: str):
-        self.s = ctx.settings
+        self.cfg = ctx.worker_config
+        self.limits = ctx.limits
         self.names = ctx.names
         self.store = store
         self.models = models
@@ -54,7 +54,7 @@ class Scorer:
     def process(self, records: list[Record]) -> list[Out]:
         """Score a batch; return the records to produce. Never raises for one bad record."""
         broken: list[set[str]] = []
-        txs, bad = parse_batch(Transaction, records, EventLimits.from_settings(self.s), broken)
+        txs, bad = parse_batch(Transaction, records, self.limits, broken)
         outs = dead_letters(self.t_dead, bad, self.worker)
         EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
         if broken:  # the monitor's data-quality counters (core.rejects), once per record
@@ -145,7 +145,7 @@ class Scorer:
             scores[tx.event_id] = blob
             rows[tx.event_id] = _feature_row(tx, X[i], res, meta, quality[i])
             outs.append(Out(self.t_scores, tx.card_id.encode(), blob))
-            if res["score"] >= self.s.fraud_alert_threshold and res["decision"] != "approve":
+            if res["score"] >= self.cfg.fraud_alert_threshold and res["decision"] != "approve":
                 outs.append(self._alert(score, now))
             if latency > 0:
                 SCORE_LATENCY.observe(latency)
@@ -160,8 +160,8 @@ class Scorer:
             inc,
             scores,
             rows,
-            self.s.score_ttl_s,
-            self.s.label_horizon_s,
+            self.cfg.score_ttl_s,
+            self.cfg.label_horizon_s,
             self.spec.per_day,
             WINDOWS_DAYS,
             prune,
@@ -176,7 +176,7 @@ class Scorer:
     ) -> list[Out]:
         """Business KPIs as metric series (first-time events only, so replays count once)."""
         alerted = [
-            r["score"] >= self.s.fraud_alert_threshold and r["decision"] != "approve"
+            r["score"] >= self.cfg.fraud_alert_threshold and r["decision"] != "approve"
             for r in results
         ]
         # safe_amount: a minute's amount total must not overflow either (Redis refuses inf).
@@ -192,7 +192,7 @@ class Scorer:
         """
         outs = [Out(self.t_scores, tx.card_id.encode(), prev)]
         score = orjson.loads(prev)
-        if score["score"] >= self.s.fraud_alert_threshold and score["decision"] != "approve":
+        if score["score"] >= self.cfg.fraud_alert_threshold and score["decision"] != "approve":
             outs.append(self._alert(score, time.time()))
         return outs
 

@@ -127,7 +127,7 @@ class Trainer:
 
     def __init__(self, ctx: Context, client: redis.Redis, worker: str):
         self.ctx = ctx
-        self.s = ctx.settings
+        self.cfg = ctx.worker_config
         self.names = ctx.names
         self.r = client
         self.registry = ctx.registry(client)
@@ -141,13 +141,13 @@ class Trainer:
         delay (as :func:`retrain` defaults), its period ``now // every``. The first worker to
         claim a period in Redis retrains it; the others see the claim and skip it.
         """
-        every = self.s.retrain_every_days
+        every = self.cfg.retrain_every_days
         if every <= 0:
             return None
         latest = self.store.latest_epoch()
         if latest is None:
             return None
-        now = latest + self.s.label_delay_days * 86_400
+        now = latest + self.ctx.spec.label_delay_days * 86_400
         period = int(now // (every * 86_400))
         claim = self.names.registry(f"scheduled:{period}")
         ttl = max(1, int(3 * every * 86_400))

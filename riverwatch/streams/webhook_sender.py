@@ -35,8 +35,8 @@ from riverwatch.alerts.rules import (
 )
 from riverwatch.alerts.store import AlertStore, Entry, entry_age_s, id_key
 from riverwatch.alerts.subscription import Subscription
+from riverwatch.context_parts import WebhookConfig
 from riverwatch.core.metrics import WEBHOOK_DELIVERIES
-from riverwatch.core.settings import Settings
 from riverwatch.streams.records import iso
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,13 @@ UNSENDABLE = (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.Invalid
 class Deliveries:
     """The webhook sender: one task per subscription this worker holds the lease of."""
 
-    def __init__(self, settings: Settings, store: AlertStore, worker: str):
-        self.s = settings
+    def __init__(self, config: WebhookConfig, store: AlertStore, worker: str):
+        self.cfg = config
         self.store = store
         self.worker = worker
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.client = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_s,
+            timeout=config.timeout_s,
             follow_redirects=False,  # a redirect could point anywhere, past the address check
             trust_env=False,  # a proxy would connect to the name, not the checked address
             # Each task holds at most one connection; a pool cap would make busy receivers
@@ -111,13 +111,8 @@ class Deliveries:
 
     async def _serve(self, sid: str) -> None:
         # Redis errors end the task; the supervisor starts a new one half a second later.
-        s = self.s
-        retry = RetryState(
-            s.webhook_backoff_base_s,
-            s.webhook_backoff_max_s,
-            s.webhook_max_attempts,
-            s.webhook_retry_horizon_s,
-        )
+        c = self.cfg
+        retry = RetryState(c.backoff_base_s, c.backoff_max_s, c.max_attempts, c.retry_horizon_s)
         frozen = ""  # a digest being retried keeps its alerts, and so its webhook-id
         while (sub := await self._mine(sid)) is not None:
             digest = sub.digest_interval_s
@@ -128,7 +123,7 @@ class Deliveries:
             if not entries:
                 continue
             head, age = entries[0][0], entry_age_s(entries[0][0])
-            if age >= s.webhook_retry_horizon_s:  # came back too late: fail without a POST
+            if age >= c.retry_horizon_s:  # came back too late: fail without a POST
                 await self._fail(sid, [head], "past the retry horizon")
                 continue
             if digest and not digest_due(age, digest, len(entries) >= DIGEST_MAX):
@@ -195,8 +190,8 @@ class Deliveries:
                 sub.signing_secrets(time.time()),  # both during a rotation's overlap
                 msg_id,
                 body,
-                self.s.webhook_allow_loopback,
-                self.s.webhook_timeout_s,
+                self.cfg.allow_loopback,
+                self.cfg.timeout_s,
             )
             error = "" if 200 <= status < 300 else f"HTTP {status}"
         except UnsafeURL as exc:  # DNS may have changed since registration

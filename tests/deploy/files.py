@@ -56,8 +56,10 @@ def default_api_port() -> int:
 def build_app() -> Any:
     """``api.main.create_app`` for a production-like Settings (built, never started)."""
     from riverwatch.api.main import create_app
+    from riverwatch.context import Context
 
-    return create_app(Settings(kafka_bootstrap="kafka:9092", redis_url="redis://redis:6379/0"))
+    s = Settings(kafka_bootstrap="kafka:9092", redis_url="redis://redis:6379/0")
+    return create_app(Context.from_settings(s))
 
 
 @cache

@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
 from riverwatch.api.main import package_version
 from riverwatch.api.producer import AsyncProducer, QueueFull
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.apikeys import revoke_key
 from riverwatch.core.events import now_utc
 from riverwatch.core.kafka import consumer
@@ -46,7 +47,7 @@ def consume_counts(
 ) -> dict[str, list[tuple[str, Any]]]:
     """Read every partition of the given topics from the start until ``expected`` is reached."""
     names = Names(settings.topic_prefix)
-    c = consumer(settings, f"{settings.topic_prefix}check-{uuid.uuid4().hex[:6]}")
+    c = consumer(kafka_config(settings), f"{settings.topic_prefix}check-{uuid.uuid4().hex[:6]}")
     c.assign(
         [
             TopicPartition(names.topic(t), p, OFFSET_BEGINNING)

@@ -20,6 +20,7 @@ from confluent_kafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
 from riverwatch.context import Context
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import admin, producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -66,7 +67,7 @@ def running_loop(
     names = Names(settings.topic_prefix)
     crashes: list[BaseException] = []
     loop = BatchLoop(
-        settings,
+        Context.from_settings(settings),
         names.topic("transactions"),
         names.group(settings.consumer_group, "scorer"),
         handler,
@@ -129,7 +130,7 @@ def test_poison_records_are_dead_lettered_and_the_rest_of_the_batch_scored_once(
     for value in batch:  # one card key: one partition, the whole batch in one consume
         p.produce(names.topic("transactions"), value, b"k")
     p.flush(10)
-    with running_loop(settings, handler, producer(settings)) as loop:
+    with running_loop(settings, handler, producer(kafka_config(settings))) as loop:
         poll(lambda: all(r.get(names.score(f"e{i}")) for i in range(30)), 60, "30 scores")
         dead = [orjson.loads(v) for v in consume_all(settings, names.topic("deadletter"), 3)]
         # Still running: a later good record is scored.
@@ -170,7 +171,9 @@ def test_unacknowledged_outputs_are_not_committed_and_are_produced_once_the_brok
         return handler
 
     # A producer that never creates a topic by itself: its outputs cannot be delivered.
-    prod = producer(settings, **{"allow.auto.create.topics": False, "message.timeout.ms": 1500})
+    prod = producer(
+        kafka_config(settings), **{"allow.auto.create.topics": False, "message.timeout.ms": 1500}
+    )
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     for i in range(5):
         p.produce(names.topic("transactions"), tx(i), b"c1")
@@ -185,7 +188,7 @@ def test_unacknowledged_outputs_are_not_committed_and_are_produced_once_the_brok
         assert alive(), "the loop died on a delivery failure"
         assert committed(settings, names.topic("transactions")) == 0
         assert retries("delivery") >= before + 2
-        client = admin(settings)  # kept alive until its future resolves
+        client = admin(kafka_config(settings))  # kept alive until its future resolves
         client.create_topics([NewTopic(late, 1, 1)])[late].result(15)
         poll(lambda: committed(settings, names.topic("transactions")) == 5, 60, "5 committed")
     outs = [orjson.loads(v)["event_id"] for v in consume_all(settings, late, 5)]

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.apikeys import list_keys
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -37,7 +38,9 @@ def test_keys_create_list_revoke(settings: Settings) -> None:
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("rw_")
-    infos = list(list_keys(redis_client(settings), Names(settings.topic_prefix)).values())
+    infos = list(
+        list_keys(redis_client(redis_config(settings)), Names(settings.topic_prefix)).values()
+    )
     assert [(i.name, i.scopes) for i in infos] == [("ci-bot", ("ingest", "read"))]
     listed = cli(settings, "keys", "list")
     assert "ci-bot\tingest,read" in listed.stdout and key not in listed.stdout
@@ -118,7 +121,7 @@ def test_simulate_to_file_then_replay_through_the_api_then_status(
         done = cli(settings, "replay", str(history), "--url", base, "--key", api.keys["root"])
         assert done.returncode == 0, done.stderr
         assert f"replayed {len(lines):,} events" in done.stdout
-        r = redis_client(settings)
+        r = redis_client(redis_config(settings))
         last = orjson_event_id(txs[-1])
         poll(lambda: r.get(Names(settings.topic_prefix).score(last)), 30, "the replay scored")
 
@@ -160,7 +163,7 @@ def test_healthcheck_worker_reads_this_hosts_heartbeat(
     import time
 
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     at = {"now": time.time(), "old": time.time() - 4 * settings.worker_heartbeat_s}
     for hash_, fields in beats.items():
         key = names.workers() if hash_ == "workers" else names.helpers()

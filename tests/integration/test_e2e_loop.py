@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -91,7 +92,7 @@ def test_drift_raises_an_alert_and_a_retrain_whose_challenger_is_promoted(
     t0 = sim.config.start.timestamp()
     drift_start = t0 + DRIFT_DAY * day
     names = Names(s.topic_prefix)
-    registry = Registry(redis_client(s), names, s.data_dir)
+    registry = Registry(redis_client(redis_config(s)), names, s.data_dir)
     topics = Topics(s)
     with running_api(s) as api, running_worker(s, tmp_path / "worker.log"):
 

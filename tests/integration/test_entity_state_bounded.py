@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -28,7 +29,7 @@ def test_a_card_and_terminal_with_90_days_of_hourly_history_keep_a_bounded_hash(
     settings: Settings, tmp_path: Path
 ) -> None:
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     models = ModelSet(SnapshotStore(r, names), Registry(r, names, tmp_path), 1.0)
     sc = Scorer(

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -50,7 +51,7 @@ def test_stored_features_equal_an_offline_replay_of_a_long_history(
     rng = random.Random(seed)
     settings = settings.model_copy(update={"label_delay_days": 3})
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     store = RedisFeatureStore(r, names, spec.retention_s)
     models = ModelSet(SnapshotStore(r, names), Registry(r, names, tmp_path), 1.0)

@@ -11,11 +11,12 @@ import pytest
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
+from riverwatch.context_parts import forecast_config, kafka_config
 from riverwatch.core.kafka import consumer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.models.forecast.messages import iso, latest_message
-from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
+from riverwatch.models.forecast.series import SeriesForecaster
 from tests.support.apiserver import running_api
 from tests.support.workers import poll, running_worker
 
@@ -39,7 +40,7 @@ def series(n: int, sid: str, seed: int = 11, spike: int | None = None) -> list[d
 
 def reference(settings: Settings, points: list[dict[str, object]]) -> SeriesForecaster:
     """The same series run in-process, uninterrupted: what the system must reproduce."""
-    f = SeriesForecaster(str(points[0]["series_id"]), ForecastConfig.from_settings(settings))
+    f = SeriesForecaster(str(points[0]["series_id"]), forecast_config(settings))
     for i, p in enumerate(points):
         f.update(T0 + 60.0 * i, float(p["value"]))  # type: ignore[arg-type]
     return f
@@ -53,7 +54,7 @@ def applied(r: redis.Redis, names: Names, sid: str, ts: float) -> dict[str, obje
 
 def read(settings: Settings, topic: str, want: int, timeout: float = 20) -> list[dict]:
     """Records of ``topic`` from the start: until ``want`` are seen, then until it is quiet."""
-    c = consumer(settings, f"{topic}-reader")
+    c = consumer(kafka_config(settings), f"{topic}-reader")
     c.assign([TopicPartition(topic, i, OFFSET_BEGINNING) for i in range(settings.partitions)])
     got: list[dict] = []
 

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -30,7 +31,7 @@ def emitted(outs: list[Out]) -> dict[tuple[str, str], float]:
 
 def test_minutes_close_once_with_exact_totals_across_scorers(settings: Settings) -> None:
     settings = settings.model_copy(update={"derived_grace_s": 5.0})
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     ctx = Context.from_settings(settings)
     a, b = DerivedSeries(ctx, r, flush_s=0), DerivedSeries(ctx, r, flush_s=0)
     # Two scorers share minute 0; neither has passed its end by the grace yet.
@@ -60,7 +61,7 @@ def test_totals_are_flushed_at_most_once_per_interval_and_a_gap_emits_nothing(
     settings: Settings,
 ) -> None:
     settings = settings.model_copy(update={"derived_grace_s": 0.0})
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     totals = Names(settings.topic_prefix).derived("totals")
     now = [100.0]
     d = DerivedSeries(Context.from_settings(settings), r, flush_s=1.0, clock=lambda: now[0])

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import kafka_config, redis_config
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -24,8 +25,10 @@ def test_batches_write_no_snapshot_until_the_checkpoint_which_holds_every_point(
     settings: Settings,
 ) -> None:
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
-    h = ForecastHandler(Context.from_settings(settings), r, producer(settings), "test:1")
+    r = redis_client(redis_config(settings))
+    h = ForecastHandler(
+        Context.from_settings(settings), r, producer(kafka_config(settings)), "test:1"
+    )
     topic, sid = names.topic("metrics"), "snap.series"
     n = 0
     for _ in range(20):  # 20 batches of 10 minute points

@@ -18,6 +18,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import ensure_topics
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -48,7 +49,7 @@ def test_a_killed_broker_is_answered_503_at_once_and_no_202_is_lost(
     private = EmbeddedStack(tmp_path / "broker", redis=False, broker=TEST_BROKER).start()
     try:
         s = settings.model_copy(update={"kafka_bootstrap": private.bootstrap})
-        ensure_topics(s)
+        ensure_topics(kafka_config(s), Names(s.topic_prefix))
         assert s.api_produce_timeout_s == 10.0
         with running_api(s) as api:
             assert post(api, payload(1))[0] == 202
@@ -82,7 +83,8 @@ def test_a_killed_broker_is_answered_503_at_once_and_no_202_is_lost(
                 assert code == 503 and retry_after == "1"
                 assert took < 5, f"a 503 took {took:.1f} s"
             private.start_broker()
-            ensure_topics(s)  # the embedded Tansu comes back empty
+            # the embedded Tansu comes back empty
+            ensure_topics(kafka_config(s), Names(s.topic_prefix))
             poll(
                 lambda: post(api, payload(100))[0] == 202, 120, "a 202 after the restart", every=0.5
             )

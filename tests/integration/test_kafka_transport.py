@@ -14,6 +14,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.kafka import consumer, ensure_topics, producer
 from riverwatch.core.names import Names
@@ -58,9 +59,10 @@ def test_clients_and_the_api_speak_sasl_ssl_with_the_settings(
 ) -> None:
     broker, pki = secured
     s = sasl_settings(settings, broker, pki)
-    assert ensure_topics(s)  # the admin client: topics created over SASL_SSL
+    # the admin client: topics created over SASL_SSL
+    assert ensure_topics(kafka_config(s), Names(s.topic_prefix))
     names = Names(s.topic_prefix)
-    p = producer(s)
+    p = producer(kafka_config(s))
     p.produce(names.topic("labels"), b'{"direct": true}')
     assert p.flush(30) == 0
     with running_api(s) as api:  # the API's producer (and its lag reader) over SASL_SSL
@@ -69,7 +71,7 @@ def test_clients_and_the_api_speak_sasl_ssl_with_the_settings(
             "/v1/transactions", json={**tx, "amount": 3.5}, headers=api.auth("writer")
         )
         assert got.status_code == 202, got.text
-    c = consumer(s, f"{s.topic_prefix}reader")
+    c = consumer(kafka_config(s), f"{s.topic_prefix}reader")
     c.subscribe([names.topic("labels"), names.topic("transactions")])
     seen: list[bytes] = []
     deadline = time.monotonic() + 60
@@ -88,11 +90,11 @@ def test_a_wrong_password_or_an_untrusted_broker_is_refused(
     broker, pki = secured
     wrong = sasl_settings(settings, broker, pki, kafka_sasl_password=SecretStr("wrong"))
     with pytest.raises(ServiceUnavailable):
-        ensure_topics(wrong, timeout=10)
+        ensure_topics(kafka_config(wrong), Names(wrong.topic_prefix), timeout=10)
     other = make_pki(tmp_path)  # a CA that did not sign the broker's certificate
     untrusted = sasl_settings(settings, broker, pki, kafka_ssl_ca_file=other / "ca.crt")
     with pytest.raises(ServiceUnavailable):
-        ensure_topics(untrusted, timeout=10)
+        ensure_topics(kafka_config(untrusted), Names(untrusted.topic_prefix), timeout=10)
 
 
 def test_a_worker_scores_and_learns_over_sasl_ssl(
@@ -102,14 +104,14 @@ def test_a_worker_scores_and_learns_over_sasl_ssl(
     confluent-kafka clients and the learner's faust (aiokafka) consumer over SASL_SSL."""
     broker, pki = secured
     s = sasl_settings(settings, broker, pki)
-    ensure_topics(s)
+    ensure_topics(kafka_config(s), Names(s.topic_prefix))
     names = Names(s.topic_prefix)
     r = redis.Redis.from_url(s.redis_url or "")
     t = time.time() - 60
     tx = {"event_id": "w-1", "timestamp": t, "card_id": "c", "terminal_id": "t", "amount": 9.0}
     label = {"event_id": "w-1", "label": 1, "timestamp": t + 1}
     with running_worker(s, tmp_path / "worker.log", roles="scoring,learning"):
-        p = producer(s)
+        p = producer(kafka_config(s))
         p.produce(names.topic("transactions"), orjson.dumps(tx), key=b"c")
         assert p.flush(30) == 0
         poll(lambda: r.get(names.score("w-1")) is not None, 90, "the transaction's score")

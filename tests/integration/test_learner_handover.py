@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -28,7 +29,7 @@ def label(i: int, event_id: str) -> Record:
 def test_a_learner_that_got_labels_back_continues_from_the_newest_model(
     settings: Settings,
 ) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     names = Names(settings.topic_prefix)
     spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
     store = RedisFeatureStore(r, names, spec.retention_s)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import consumer
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import train_batch
@@ -40,7 +41,9 @@ def register(reg: Registry, ap: float) -> str:
 
 def control_records(api: Api, want: int) -> list[dict[str, object]]:
     """The first ``want`` records of the control topic (one partition)."""
-    c = consumer(api.settings, f"{api.settings.topic_prefix}ctl-{uuid.uuid4().hex[:6]}")
+    c = consumer(
+        kafka_config(api.settings), f"{api.settings.topic_prefix}ctl-{uuid.uuid4().hex[:6]}"
+    )
     c.assign([TopicPartition(api.names.topic("control"), 0, OFFSET_BEGINNING)])
     got: list[dict[str, object]] = []
     try:

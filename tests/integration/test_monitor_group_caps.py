@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.monitors.fairness import OTHER
@@ -25,7 +26,7 @@ def pooled(monitor: str) -> float:
 
 def test_the_monitor_pools_group_values_past_the_cap_and_counts_them(settings: Settings) -> None:
     s = settings.model_copy(update={"monitor_max_group_values": CAP})
-    r = redis_client(s)
+    r = redis_client(redis_config(s))
     m = Monitor(Context.from_settings(s), r, "caps")
     rows = [
         {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.monitors.windows import Window
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_a_restarted_monitor_keeps_cooldowns_and_baselines(settings: Settings) -> None:
     # one window's drop acts here (the persistence over windows is tested in test_policy)
     settings = settings.model_copy(update={"monitor_perf_windows": 1})
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     win = Window("count", 0, 0.0, 600.0, [], [])
     first = Monitor(Context.from_settings(settings), r, "w1")
     first.publish(first.policy.perf(win, "combined", {"ap": 0.8}, provisional=False))

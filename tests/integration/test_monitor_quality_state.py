@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.streams.monitor.runner import Monitor
@@ -26,7 +27,7 @@ def test_a_restarted_monitor_keeps_the_data_quality_reference(settings: Settings
             "monitor_cooldown_s": 0.0,
         }
     )
-    r = redis_client(s)
+    r = redis_client(redis_config(s))
     rows = stream(0, "missing")
     cut = next(i for i, row in enumerate(rows) if row["epoch"] >= (CHANGE_DAY - 0.5) * DAY)
     first = Monitor(Context.from_settings(s), r, "w1")

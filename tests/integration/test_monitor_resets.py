@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -21,7 +22,7 @@ def tracked(m: Monitor) -> set[str]:
 
 
 def test_a_reset_online_model_gets_fresh_drift_detectors(settings: Settings) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     m = Monitor(Context.from_settings(settings), r, "test")
     for i in range(50):
         for model in ("online", "batch"):
@@ -40,7 +41,7 @@ def test_a_reset_online_model_gets_fresh_drift_detectors(settings: Settings) -> 
 def test_a_reference_request_restarts_the_reference_from_the_monitors_time(
     settings: Settings,
 ) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     m = Monitor(Context.from_settings(settings), r, "test")
     m.core.begin(0.0)
     m.core.as_of = 40 * 86_400.0
@@ -71,7 +72,7 @@ def test_a_challenger_registered_leaves_the_reference_alone(settings: Settings) 
     """A stage change that keeps the champion (a challenger registered and kept) used to
     restart the reference whenever the champion's training rows fall in the warm-up: the
     demo's monitor went back to warming up after each retrain that was not promoted."""
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     m = Monitor(Context.from_settings(settings), r, "test")
     reg = m.registry = _Registry()  # type: ignore[assignment]
     m.core.begin(0.0)
@@ -99,7 +100,7 @@ def test_a_new_champions_reference_takes_its_scores_from_the_champion_itself(
     store = OfflineStore(settings.data_dir, writer="seed")
     store.append(frame.to_dict("records"))
     store.close()
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     m = Monitor(Context.from_settings(settings), r, "test")
     reg = m.registry = _Registry()  # type: ignore[assignment]
     start, end = float(frame["epoch"].min()), float(frame["epoch"].max())

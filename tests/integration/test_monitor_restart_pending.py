@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.monitors.cbpe import estimate
@@ -40,7 +41,7 @@ def _labels(m: Monitor, events: list[tuple[str, float, float, int]], at: float) 
 
 
 def test_a_restarted_monitor_still_issues_a_due_follow_up_retrain(settings: Settings) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     ctx = Context.from_settings(settings)
     followup = ctx.policy.followup_s
     assert followup > 0  # the label delay plus the trainer's hold-out
@@ -68,7 +69,7 @@ def test_a_restarted_monitor_still_issues_a_due_follow_up_retrain(settings: Sett
 
 
 def test_a_restarted_monitor_realises_the_estimates_made_before(settings: Settings) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     first = Monitor(Context.from_settings(settings), r, "w1")
     delay = first.core.c.label_delay_s
     win = Window("time", 10, 10 * DAY, 11 * DAY, [], [])
@@ -101,7 +102,7 @@ def test_a_restarted_monitor_realises_the_estimates_made_before(settings: Settin
 def test_a_request_decided_but_never_acknowledged_is_sent_by_the_next_monitor(
     settings: Settings,
 ) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     first = Monitor(Context.from_settings(settings), r, "w1")
     win = Window("count", -1, 40 * DAY, 41 * DAY, [], [])
     drift = DriftEvent("combined", "*", 1500, 41 * DAY, "up", 0.01, 0.05, "adwin")

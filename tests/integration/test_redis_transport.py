@@ -24,6 +24,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.redis import async_redis_client, redis_client
 from riverwatch.core.settings import Settings
 from riverwatch.shell.embedded import valkey_binary
@@ -119,7 +120,7 @@ def tls_port(valkey: int, pki: Path) -> Iterator[int]:
 
 def ping(settings: Settings) -> bool:
     """Whether a fresh :func:`redis_client` of ``settings`` answers PING (then closes it)."""
-    client = redis_client(settings)
+    client = redis_client(redis_config(settings))
     try:
         return bool(client.ping())
     finally:
@@ -154,14 +155,17 @@ def test_every_client_speaks_tls_with_the_settings_ca_and_certificate(
     settings: Settings, tls_port: int, pki: Path
 ) -> None:
     s = tls_settings(settings, tls_port, pki)
-    client = redis_client(s)
+    client = redis_client(redis_config(s))
     client.set("rw-tls", "yes")
     assert client.get("rw-tls") == b"yes"
     client.close()
 
     async def both_async_clients() -> list[bytes | None]:
         got = []
-        for c in (async_redis_client(s), async_redis_client(s, max_connections=4)):
+        for c in (
+            async_redis_client(redis_config(s)),
+            async_redis_client(redis_config(s), max_connections=4),
+        ):
             got.append(await c.get("rw-tls"))
             await c.aclose()
         return got

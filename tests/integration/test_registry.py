@@ -11,6 +11,7 @@ import orjson
 import pytest
 import redis
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core import artifacts
 from riverwatch.core.errors import ModelError
 from riverwatch.core.names import Names
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[redis.Redis]:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     yield r
     r.close()
 
@@ -144,7 +145,7 @@ def test_concurrent_promotions_leave_one_consistent_champion(
     errors: list[BaseException] = []
 
     def promote_all(offset: int) -> None:
-        r = redis_client(settings)
+        r = redis_client(redis_config(settings))
         own = Registry(r, Names(settings.topic_prefix), settings.data_dir)
         for i in range(12):
             try:

@@ -11,6 +11,7 @@ import redis
 from confluent_kafka import KafkaException, Producer
 
 from riverwatch.context import Context
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -65,7 +66,7 @@ def test_a_retried_batch_counts_its_rejected_transactions_once(settings: Setting
         if i % 2:
             p.produce(names.topic("transactions"), bad.replace(b'"b"', b'"b%d"' % i), b"k")
     assert p.flush(10) == 0
-    with running_loop(settings, handler, producer(settings)):
+    with running_loop(settings, handler, producer(kafka_config(settings))):
         poll(lambda: committed_now(settings, names.topic("transactions")) == 15, 60, "15 committed")
     assert len(calls) >= 2 and sum(calls) > 15  # the first batch was handled twice
     assert counters(r, names) == {"records": 5, "amount|missing|missing": 5}
@@ -106,7 +107,7 @@ def test_labels_and_metric_points_are_counted_once_passed_or_rejected(settings: 
     want |= {"records.labels": 5, "labels.label|invalid|literal_error": 4, "valid.labels": 7}
     assert counters(r, names) == want
 
-    forecaster = ForecastHandler(ctx, r, producer(settings), "w1")
+    forecaster = ForecastHandler(ctx, r, producer(kafka_config(settings)), "w1")
     points = []
     for i in range(6):
         value: object = float(i) if i % 2 else 1e300  # beyond RIVERWATCH_MAX_ABS_VALUE

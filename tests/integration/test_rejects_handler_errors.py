@@ -10,6 +10,7 @@ import redis
 from confluent_kafka import Producer
 
 from riverwatch.context import Context
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
@@ -54,7 +55,7 @@ def test_a_poison_record_dead_lettered_by_the_scorer_is_a_data_quality_reject(
         p.produce(names.topic("transactions"), value, b"k")
     assert p.flush(10) == 0
     options: dict = {"on_failed": on_failed}
-    with running_loop(settings, handler, producer(settings), **options):
+    with running_loop(settings, handler, producer(kafka_config(settings)), **options):
         poll(lambda: committed_now(settings, names.topic("transactions")) == 23, 60, "23 committed")
     assert len(counted) >= 2 and counted[0] == 4 and sum(counted[1:]) == 0  # 2 fields x 2, once
     got = counters(r, names)
@@ -79,7 +80,9 @@ def test_a_metric_point_a_forecaster_raised_on_moves_from_passed_to_rejected(
 ) -> None:
     names = Names(settings.topic_prefix)
     r = redis.Redis.from_url(settings.redis_url or "")
-    forecaster = ForecastHandler(Context.from_settings(settings), r, producer(settings), "w1")
+    forecaster = ForecastHandler(
+        Context.from_settings(settings), r, producer(kafka_config(settings)), "w1"
+    )
     t_metrics = names.topic("metrics")
     points = [
         Record(t_metrics, 0, i, b"s", orjson.dumps({"series_id": "s", "timestamp": T0 + 60 * i,

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
@@ -57,7 +58,7 @@ def test_reset_replaces_the_online_model_from_recent_rows(
 ) -> None:
     settings = settings.model_copy(update={"reset_warm_days": 1})  # the last 13 of 60 rows
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     snapshots = SnapshotStore(r, names)
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     with running_worker(settings, tmp_path / "worker.log"):

@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import consumer
 from riverwatch.core.settings import Settings
 from riverwatch.shell.embedded import EmbeddedStack
@@ -45,7 +46,7 @@ def test_a_consumer_keeps_up_with_a_producer_on_tansu(tmp_path: Path) -> None:
         topic = "tansu-fetch-probe"
         admin = AdminClient({"bootstrap.servers": stack.bootstrap})
         admin.create_topics([NewTopic(topic, 4, 1)])[topic].result(15)
-        c = consumer(s, "tansu-fetch")
+        c = consumer(kafka_config(s), "tansu-fetch")
         c.subscribe([topic])
         producer = threading.Thread(target=_produce, args=(stack.bootstrap, topic))
         got, deadline = 0, float("inf")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.outputs import Alert
 from riverwatch.core.redis import redis_client
@@ -33,7 +34,7 @@ def topics(settings: Settings) -> Iterator[Topics]:
 def test_retrain_promotes_a_first_challenger_but_not_its_twin(
     settings: Settings, tmp_path: Path, topics: Topics
 ) -> None:
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
     with running_worker(settings, tmp_path / "worker.log"):
         empty = ask(settings, "retrain")
@@ -162,7 +163,7 @@ def test_the_train_command_trains_registers_and_prints_the_table(settings: Setti
     assert second.exit_code == 0, second.output
     assert any(s.startswith("champion batch-1") for s in second.output.splitlines())
     assert second.output.splitlines()[-1].startswith("batch-2 kept as challenger")
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
     assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
     r.close()

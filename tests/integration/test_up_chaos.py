@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import admin
 from riverwatch.core.names import Names
 from riverwatch.models.batch import train_batch
@@ -105,7 +106,7 @@ def test_killed_valkey_and_broker_come_back_by_themselves(tmp_path: Path) -> Non
         up.restarted("broker", old)
         accepted_and_scored(up, "after-broker")
         print(f"kill -9 broker -> a new transaction scored in {time.monotonic() - t0:.1f} s")
-        topics = set(admin(up.settings()).list_topics(timeout=10).topics)
+        topics = set(admin(kafka_config(up.settings())).list_topics(timeout=10).topics)
         assert set(names.all_topics()) <= topics
         poll(lambda: ready(up), RECOVER_S, "readyz after the broker's restart", every=0.5)
 

@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import Webhook
 from riverwatch.alerts.signing import new_secret
 from riverwatch.alerts.store import AlertStore
 from riverwatch.alerts.subscription import Subscription
+from riverwatch.context_parts import redis_config, webhook_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import async_redis_client
 from riverwatch.core.settings import Settings
@@ -54,9 +55,9 @@ def s(stack: Any, tmp_path: Path) -> Settings:
 @asynccontextmanager
 async def sender(settings: Settings) -> AsyncIterator[AlertStore]:
     """The real webhook sender running on this loop; yields its store."""
-    redis = async_redis_client(settings)
+    redis = async_redis_client(redis_config(settings))
     store = AlertStore(redis, Names(settings.topic_prefix))
-    deliveries = Deliveries(settings, store, f"test-{uuid.uuid4().hex[:6]}")
+    deliveries = Deliveries(webhook_config(settings), store, f"test-{uuid.uuid4().hex[:6]}")
     task = asyncio.create_task(deliveries.run())
     try:
         yield store

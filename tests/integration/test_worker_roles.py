@@ -15,6 +15,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings, to_env
@@ -40,7 +41,7 @@ def test_scorer_and_helper_processes_share_the_work(
 ) -> None:
     settings = settings.model_copy(update={"forecast_horizon": 3})
     names = Names(settings.topic_prefix)
-    r = redis_client(settings)
+    r = redis_client(redis_config(settings))
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     with (
         running_worker(settings, tmp_path / "scorer.log", SCORER_ROLES) as scorer,

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.shell.children import HELPER_ROLES
 from riverwatch.shell.embedded import EmbeddedStack
@@ -28,7 +30,7 @@ def test_a_helper_stops_when_its_broker_died_first(settings: Settings, tmp_path:
     s = settings.model_copy(
         update={"kafka_bootstrap": private.bootstrap, "worker_stop_grace_s": 5.0}
     )
-    ensure_topics(s)
+    ensure_topics(kafka_config(s), Names(s.topic_prefix))
     try:
         with running_worker(s, tmp_path / "helper.log", HELPER_ROLES) as proc:
             broker = private.procs["kafka"]

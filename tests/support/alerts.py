@@ -16,7 +16,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import ensure_topics
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from tests.support.apiserver import Api, running_api
 from tests.support.workers import running_worker
@@ -83,7 +85,7 @@ def alert_env(stack: Any, tmp: Path) -> Iterator[Api]:
         webhook_backoff_max_s=0.3,
         alert_sse_heartbeat_s=1.0,
     )
-    ensure_topics(s)
+    ensure_topics(kafka_config(s), Names(s.topic_prefix))
     with running_worker(s, tmp / "worker.log"), running_api(s) as api:
         yield api
 

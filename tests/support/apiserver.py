@@ -13,6 +13,8 @@ import redis
 import uvicorn
 
 from riverwatch.api.main import create_app
+from riverwatch.context import Context
+from riverwatch.context_parts import redis_config
 from riverwatch.core.apikeys import create_key
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -23,7 +25,11 @@ from riverwatch.core.settings import Settings
 def serve(settings: Settings) -> Iterator[str]:
     """Run create_app(settings) under uvicorn on a free port; yield its base URL."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", ws="none"
+        create_app(Context.from_settings(settings)),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        ws="none",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
@@ -57,7 +63,7 @@ class Api:
 @contextmanager
 def running_api(settings: Settings) -> Iterator[Api]:
     names = Names(settings.topic_prefix)
-    client = redis_client(settings)
+    client = redis_client(redis_config(settings))
     keys = {
         who: create_key(client, names, who, scopes)
         for who, scopes in {"writer": ["ingest"], "reader": ["read"], "root": ["admin"]}.items()

@@ -14,6 +14,7 @@ import orjson
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.events import now_utc
 from riverwatch.core.kafka import consumer
 from riverwatch.core.names import Names
@@ -28,7 +29,7 @@ class Topics:
     def __init__(self, settings: Settings):
         self.names = Names(settings.topic_prefix)
         self.c: Consumer = consumer(
-            settings, f"{settings.topic_prefix}check-{uuid.uuid4().hex[:6]}"
+            kafka_config(settings), f"{settings.topic_prefix}check-{uuid.uuid4().hex[:6]}"
         )
         self.c.assign(
             [

@@ -71,17 +71,17 @@ def capped_subjects(resources: ResourcesDep, subject: SubjectQ = None) -> list[s
     """The subject filter, refused (422) over the settings' caps before any alert is read."""
     if not subject:
         return subject
-    settings = resources.settings
-    if len(subject) > settings.alert_filter_max_subjects:
+    config = resources.config
+    if len(subject) > config.filter_max_subjects:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"at most {settings.alert_filter_max_subjects} subject patterns "
+            f"at most {config.filter_max_subjects} subject patterns "
             "(RIVERWATCH_ALERT_FILTER_MAX_SUBJECTS)",
         )
-    if max(map(len, subject)) > settings.alert_filter_max_subject_len:
+    if max(map(len, subject)) > config.filter_max_subject_len:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"a subject pattern has at most {settings.alert_filter_max_subject_len} characters "
+            f"a subject pattern has at most {config.filter_max_subject_len} characters "
             "(RIVERWATCH_ALERT_FILTER_MAX_SUBJECT_LEN)",
         )
     return subject
@@ -218,10 +218,10 @@ async def stream_alerts(
     store = resources.ctx.alert_store(resources.redis)
     wanted = _filters(kind, min_severity, subject)
     start = last_event_id or await store.last_id()  # fixed now: nothing slips in before we read
-    heartbeat = resources.settings.alert_sse_heartbeat_s
-    poll_s = resources.settings.alert_sse_poll_s
+    heartbeat = resources.config.sse_heartbeat_s
+    poll_s = resources.config.sse_poll_s
 
-    ends = time.monotonic() + resources.settings.alert_sse_max_s
+    ends = time.monotonic() + resources.config.sse_max_s
 
     async def events() -> AsyncIterator[bytes]:
         # The id line sets the client's Last-Event-ID before any alert: when this response

@@ -68,7 +68,7 @@ async def summary(resources: Resources, window: int, now: float | None = None) -
         one = summarize([h], 1)
         series["scored"].append(one["scored"])
         series["p99_ms"].append(cast(dict[str, float | None], one["latency_ms"])["p99"])
-    fresh_after = end - 3 * resources.settings.worker_heartbeat_s
+    fresh_after = end - 3 * resources.config.heartbeat_s
     return {
         "now": end,
         "window_s": window,

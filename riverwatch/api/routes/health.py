@@ -16,10 +16,9 @@ from redis.exceptions import RedisError
 from riverwatch.api.deps import ResourcesDep
 from riverwatch.api.resources import Resources
 from riverwatch.api.schemas import Readiness
-from riverwatch.core.kafka import admin
+from riverwatch.core.kafka import KafkaConfig, admin
 from riverwatch.core.metrics import exposition
 from riverwatch.core.runfiles import read_supervisor
-from riverwatch.core.settings import Settings
 
 router = APIRouter(tags=["health"])
 REDIS_TIMEOUT_S = 2.0
@@ -47,8 +46,8 @@ class PartitionProbe:
     loop must not open a client per request (that starves the workers on a small machine).
     """
 
-    def __init__(self, settings: Settings, topic: str, ttl_s: float = 1.0):
-        self.settings, self.topic, self.ttl_s = settings, topic, ttl_s
+    def __init__(self, kafka: KafkaConfig, topic: str, ttl_s: float = 1.0):
+        self.kafka, self.topic, self.ttl_s = kafka, topic, ttl_s
         self._lock = threading.Lock()
         self._admin: AdminClient | None = None
         self._at = float("-inf")
@@ -65,7 +64,7 @@ class PartitionProbe:
     def _fetch(self) -> int | None:
         try:
             if self._admin is None:
-                self._admin = admin(self.settings)
+                self._admin = admin(self.kafka)
             meta = self._admin.list_topics(self.topic, timeout=BROKER_TIMEOUT_S)
         except KafkaException:
             return None
@@ -76,11 +75,11 @@ class PartitionProbe:
 _PROBES: dict[tuple[str | None, str], PartitionProbe] = {}
 
 
-def transactions_partitions(settings: Settings, topic: str) -> int | None:
-    """Partitions of ``topic`` on ``settings``' broker (cached for a second); None when the
+def transactions_partitions(kafka: KafkaConfig, topic: str) -> int | None:
+    """Partitions of ``topic`` on ``kafka``'s broker (cached for a second); None when the
     broker does not answer."""
-    key = (settings.kafka_bootstrap, topic)
-    probe = _PROBES.get(key) or _PROBES.setdefault(key, PartitionProbe(settings, topic))
+    key = (kafka.bootstrap, topic)
+    probe = _PROBES.get(key) or _PROBES.setdefault(key, PartitionProbe(kafka, topic))
     return probe.get()
 
 
@@ -91,7 +90,7 @@ async def fresh_workers(resources: Resources) -> dict[str, set[int]]:
     p.hgetall(names.workers())
     p.hgetall(names.worker_partitions())
     beats, parts = await asyncio.wait_for(p.execute(), REDIS_TIMEOUT_S)
-    oldest = time.time() - 3 * resources.settings.worker_heartbeat_s
+    oldest = time.time() - 3 * resources.config.heartbeat_s
     fresh: dict[str, set[int]] = {}
     for wid, value in beats.items():
         try:
@@ -125,7 +124,7 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
     """200 when the broker answers, Redis PINGs and live scorers (fresh heartbeats) own every
     ``transactions`` partition between them; else 503. The body says what is missing."""
     topic = resources.names.topic("transactions")
-    total = await asyncio.to_thread(transactions_partitions, resources.settings, topic)
+    total = await asyncio.to_thread(transactions_partitions, resources.ctx.kafka_config, topic)
     kafka = total is not None
     redis_ok = await _redis_ok(resources)
     workers: dict[str, set[int]] = {}
@@ -143,7 +142,7 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
         "workers": len(workers),
         "partitions": {"total": total, "unowned": unowned},
     }
-    problems = _problems(read_supervisor(resources.settings.data_dir))
+    problems = _problems(read_supervisor(resources.config.data_dir))
     if problems is not None:
         checks["children"] = problems
     body = {"status": "ready" if ready else "unready", "checks": checks}

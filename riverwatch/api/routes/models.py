@@ -86,7 +86,7 @@ def _registry(request: Request, resources: Resources) -> Registry:
     # client per app, made on first use and called from worker threads.
     reg: Registry | None = getattr(request.app.state, "model_registry", None)
     if reg is None:
-        reg = resources.ctx.registry(redis_client(resources.settings))
+        reg = resources.ctx.registry(redis_client(resources.ctx.redis_config))
         request.app.state.model_registry = reg
     return reg
 
@@ -98,7 +98,7 @@ def _public(v: ModelVersion | None) -> ModelPublic | None:
 async def _publish(resources: Resources, req: Control) -> None:
     topic = resources.names.topic("control")
     await resources.producer.produce(
-        topic, [(req.request_id.encode(), dumps(req))], resources.settings.api_produce_timeout_s
+        topic, [(req.request_id.encode(), dumps(req))], resources.config.produce_timeout_s
     )
 
 

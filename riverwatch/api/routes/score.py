@@ -12,7 +12,6 @@ from riverwatch.api.ingest import read_body
 from riverwatch.api.schemas import InvalidRecord, Problem, record_body
 from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import Transaction, dumps, parse_event
-from riverwatch.core.limits import EventLimits
 from riverwatch.core.outputs import Score
 
 router = APIRouter(prefix="/v1", tags=["scores"])
@@ -49,9 +48,9 @@ async def post_score(
             f"?ingest=true needs the 'ingest' scope; the key '{key.name}' has: "
             + ", ".join(key.scopes),
         )
-    body = await read_body(request, resources.settings.api_max_body_bytes)
+    body = await read_body(request, resources.config.max_body_bytes)
     try:
-        tx = parse_event(Transaction, body, EventLimits.from_settings(resources.settings))
+        tx = parse_event(Transaction, body, resources.ctx.limits)
     except InvalidEvent as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -62,7 +61,7 @@ async def post_score(
     if ingest:
         wire = [(tx.card_id.encode(), dumps(tx))]
         topic = resources.names.topic("transactions")
-        timeout = resources.settings.api_produce_timeout_s
+        timeout = resources.config.produce_timeout_s
         refused = await resources.producer.produce(topic, wire, timeout)
         if refused:
             raise HTTPException(

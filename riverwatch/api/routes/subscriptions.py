@@ -59,7 +59,7 @@ async def create_subscription(
     422 when the URL is not http(s) or resolves to a refused address; the reason is named.
     Deliveries are signed per Standard Webhooks and start with the next matching alert.
     """
-    allow = resources.settings.webhook_allow_loopback
+    allow = resources.config.webhook_allow_loopback
     try:
         await asyncio.wait_for(asyncio.to_thread(check_url, body.url, allow), CHECK_TIMEOUT_S)
     except UnsafeURL as exc:
@@ -155,7 +155,7 @@ async def rotate_secret(
     During the overlap each delivery carries two `v1,` signatures, one per secret, so a
     receiver verifies with whichever it holds while it switches to the new one.
     """
-    overlap = resources.settings.webhook_secret_overlap_s if overlap_s is None else overlap_s
+    overlap = resources.config.webhook_secret_overlap_s if overlap_s is None else overlap_s
     sub = await _store(resources).rotate(sub_id, new_secret(), overlap)
     if sub is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription '{sub_id}'")

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from riverwatch.core.limits import DEFAULT_LIMITS as _D
+
 
 class ApiSettings(BaseModel):
     """The API's listener, request limits, back-pressure and event streams."""
@@ -55,36 +57,42 @@ class ApiSettings(BaseModel):
 
 
 class EventLimitSettings(BaseModel):
-    """The bounds of every accepted record and of an ingest request's answer."""
+    """The bounds of every accepted record and of an ingest request's answer (the record
+    bounds' defaults are core.limits.DEFAULT_LIMITS, what a record validated without limits
+    gets)."""
 
     max_amount: float = Field(
-        1e9, gt=0, description="RIVERWATCH_MAX_AMOUNT: largest transaction amount accepted."
+        _D.max_amount,
+        gt=0,
+        description="RIVERWATCH_MAX_AMOUNT: largest transaction amount accepted.",
     )
     max_abs_value: float = Field(
-        1e15,
+        _D.max_abs_value,
         gt=0,
         description="RIVERWATCH_MAX_ABS_VALUE: largest magnitude of a metric point's value or "
         "a numeric transaction attribute.",
     )
     min_event_time: datetime = Field(
-        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime.fromtimestamp(_D.min_epoch, UTC),  # 1970-01-01
         description="RIVERWATCH_MIN_EVENT_TIME: earliest event timestamp accepted (ISO 8601).",
     )
     max_event_time: datetime = Field(
-        datetime(2100, 1, 1, tzinfo=UTC),
+        datetime.fromtimestamp(_D.max_epoch, UTC),  # 2100-01-01
         description="RIVERWATCH_MAX_EVENT_TIME: event timestamps must be before this.",
     )
     max_map_keys: int = Field(
-        16,
+        _D.max_map_keys,
         ge=0,
         description="RIVERWATCH_MAX_MAP_KEYS: keys a transaction's `groups` or "
         "`attributes` may hold (each).",
     )
     max_key_chars: int = Field(
-        64, ge=1, description="RIVERWATCH_MAX_KEY_CHARS: longest `groups`/`attributes` key."
+        _D.max_key_chars,
+        ge=1,
+        description="RIVERWATCH_MAX_KEY_CHARS: longest `groups`/`attributes` key.",
     )
     max_value_chars: int = Field(
-        256,
+        _D.max_value_chars,
         ge=1,
         description="RIVERWATCH_MAX_VALUE_CHARS: longest `groups`/`attributes` string value.",
     )

@@ -22,30 +22,25 @@ reads it again).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from enum import Enum
 from typing import Any
 
 from riverwatch.core.outputs import AlertKind
+from riverwatch.core.parsing import ATTRIBUTE_NAME, comma_list, parse_periods
+from riverwatch.core.parsing import items as _items
+from riverwatch.core.parsing import text as _text
 from riverwatch.core.roles import Role
 
-# A producer attribute's name (RIVERWATCH_FEATURE_ATTRIBUTES); models.feature_set checks it too.
-ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def _items(value: str) -> list[str]:
-    """The stripped, non-empty items of a comma-separated string."""
-    return [p.strip() for p in value.split(",") if p.strip()]
-
-
-def comma_list(value: Any) -> Any:
-    """``"a, b"`` -> ``("a", "b")``; a list or tuple is kept (its items stripped when text)."""
-    if isinstance(value, str):
-        return tuple(_items(value))
-    if isinstance(value, list | tuple):
-        return tuple(v.strip() if isinstance(v, str) else v for v in value)
-    return value  # pydantic refuses it, naming the field
+# comma_list and parse_periods live in core/parsing.py (read below the settings too); they
+# are the settings' parsers all the same.
+__all__ = [
+    "comma_list",
+    "parse_attributes",
+    "parse_kind_seconds",
+    "parse_periods",
+    "parse_roles",
+    "to_env_text",
+]
 
 
 def parse_attributes(value: Any) -> Any:
@@ -122,30 +117,6 @@ def parse_kind_seconds(value: Any) -> Any:
     return out
 
 
-def parse_periods(value: Any) -> Any:
-    """RIVERWATCH_FORECAST_SEASONALITY: ``"id=12,sim.*=1440"`` (or a mapping) -> the period of
-    the series each fnmatch pattern names, in the order given (the first match wins, so a
-    pattern given twice keeps its first period)."""
-    if isinstance(value, Mapping):
-        items = [(_text(k), str(v), f"{_text(k)}={v}") for k, v in value.items()]
-    elif isinstance(value, str):
-        items = []
-        for item in _items(value):
-            pattern, _, period = item.partition("=")
-            items.append((pattern.strip(), period.strip(), item))
-    else:
-        return value  # pydantic refuses it, naming the field
-    out: dict[str, int] = {}
-    for pattern, period, item in items:
-        if not period.isdigit():
-            raise ValueError(
-                f"RIVERWATCH_FORECAST_SEASONALITY: override {item!r} must be 'series_id=period' "
-                "with a whole number of points (e.g. 'bench.airline=12')"
-            )
-        out.setdefault(pattern, int(period))
-    return out
-
-
 def to_env_text(value: Any) -> str:
     """A parsed list or map setting written back as its environment string."""
     if isinstance(value, Mapping):
@@ -155,7 +126,3 @@ def to_env_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ",".join(map(_text, value))
     return _text(value)
-
-
-def _text(value: Any) -> str:
-    return str(value.value) if isinstance(value, Enum) else str(value)

@@ -6,8 +6,7 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from riverwatch.core.settings import Settings
-from riverwatch.core.settings.types import parse_periods
+from riverwatch.core.parsing import parse_periods
 
 
 @dataclass(frozen=True)
@@ -59,18 +58,6 @@ class ForecastConfig:
     combine_from: int = 12
     combine_within: float = 0.15
     direct_from: int = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ForecastConfig:
-        """The knobs settings expose (``RIVERWATCH_FORECAST_*``); defaults for the rest."""
-        return cls(
-            horizon=settings.forecast_horizon,
-            coverage=settings.forecast_coverage,
-            window=settings.forecast_window,
-            anomaly_width=settings.forecast_anomaly_width,
-            anomaly_run=settings.forecast_anomaly_run,
-            cooldown=settings.forecast_anomaly_cooldown,
-        )
 
 
 @dataclass(frozen=True)

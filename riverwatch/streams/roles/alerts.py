@@ -27,9 +27,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     def parts_on_loop() -> tuple[Dispatcher, Deliveries]:
         # The asyncio Redis and HTTP clients must be made on the worker's own event loop.
         if not parts:
-            store = ctx.alert_store(async_redis_client(ctx.settings))
+            store = ctx.alert_store(async_redis_client(ctx.redis_config))
             parts["d"] = Dispatcher(ctx, store, ctx.worker)
-            parts["w"] = Deliveries(ctx.settings, store, ctx.worker)
+            parts["w"] = Deliveries(ctx.webhook_config, store, ctx.worker)
         return parts["d"], parts["w"]
 
     @app.agent(raw_topic(app, ctx.names.topic("alerts")))

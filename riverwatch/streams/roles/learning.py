@@ -21,7 +21,6 @@ from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the ``labels`` agent, the snapshot timer and the last snapshot at stop to ``app``."""
-    settings = ctx.settings
     store = ctx.feature_store(ctx.redis)
     snapshots = ctx.snapshots(ctx.redis)
     learner: dict[str, Learner] = {}  # created on first use: only the label owner needs one
@@ -63,7 +62,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         async for events in stream.take_events(500, within=0.2):
             await produce(app, await thread.run(learn_batch, from_events(events)))
 
-    @app.timer(interval=max(0.2, settings.snapshot_every_s / 2))
+    @app.timer(interval=max(0.2, ctx.worker_config.snapshot_every_s / 2))
     async def snapshot() -> None:
         # Also serves resets while no labels flow (take_events yields only non-empty batches).
         owner = owns_labels()

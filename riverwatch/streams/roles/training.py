@@ -47,7 +47,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             nxt = waiting.pop()
             busy[nxt.request_id] = asyncio.create_task(run(nxt))
 
-    if ctx.settings.retrain_every_days > 0:
+    if ctx.worker_config.retrain_every_days > 0:
         _schedule(app, trainer, busy, run)
 
     @app.agent(raw_topic(app, ctx.names.topic("control")))

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 
 from riverwatch.api.producer import AsyncProducer, BrokerDown, BrokerHealth
 from riverwatch.api.resources import ingest_producer
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.settings import Settings
 from riverwatch.shell.procs import free_port
@@ -65,7 +66,9 @@ def test_the_ingest_producer_waits_for_every_in_sync_replica() -> None:
     logger.addHandler(lines)
     logger.setLevel(logging.DEBUG)
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
-    p = ingest_producer(settings, BrokerHealth(), debug="conf", logger=logger, log_level=7)
+    p = ingest_producer(
+        kafka_config(settings), BrokerHealth(), debug="conf", logger=logger, log_level=7
+    )
     poll(lambda: p.poll(0.05) is not None and any("acks" in ln for ln in lines.lines), 10, "conf")
     conf = [ln.split("]: ", 1)[-1].strip() for ln in lines.lines]
     assert "request.required.acks = -1" in conf  # -1 is all: every in-sync replica

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from riverwatch.context_parts import event_limits
 from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import Label, MetricPoint, Transaction, parse_event
-from riverwatch.core.limits import EventLimits
 from riverwatch.core.settings import Settings
 
 BASE = {
@@ -47,7 +47,7 @@ def test_huge_amounts_are_refused(amount: float) -> None:
 
 
 def test_max_amount_comes_from_the_settings() -> None:
-    limits = EventLimits.from_settings(Settings.model_construct(max_amount=100.0))
+    limits = event_limits(Settings.model_construct(max_amount=100.0))
     assert parse_event(Transaction, tx(amount=100), limits).amount == 100.0
     error = reject(Transaction, tx(amount=100.5), limits=limits)
     assert error == {
@@ -113,7 +113,7 @@ def test_the_window_comes_from_the_settings() -> None:
         min_event_time=datetime(2020, 1, 1, tzinfo=UTC),
         max_event_time=datetime(2030, 1, 1, tzinfo=UTC),
     )
-    limits = EventLimits.from_settings(s)
+    limits = event_limits(s)
     assert reject(Transaction, tx(timestamp=0), limits=limits)["reason"] == (
         "epoch 0 (read as seconds) is before 2020-01-01T00:00:00Z (RIVERWATCH_MIN_EVENT_TIME)"
     )

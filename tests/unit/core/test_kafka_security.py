@@ -13,6 +13,8 @@ import pytest
 from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
+from riverwatch.context import Context
+from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import admin, client_config, consumer, faust_credentials, producer
 from riverwatch.core.settings import Settings, to_env
 from tests.support.pki import make_pki
@@ -38,12 +40,17 @@ def sasl_ssl(ca: Path, **update: object) -> Settings:
 
 
 def test_plaintext_adds_nothing() -> None:
-    assert client_config(Settings(**BASE)) == {"bootstrap.servers": "broker.example:9093"}  # type: ignore[arg-type]
+    plain = kafka_config(Settings(**BASE))  # type: ignore[arg-type]
+    assert client_config(plain) == {"bootstrap.servers": "broker.example:9093"}
 
 
 def test_sasl_ssl_settings_make_the_client_config(ca: Path) -> None:
     conf = client_config(
-        sasl_ssl(ca, kafka_ssl_cert_file=ca / "client.crt", kafka_ssl_key_file=ca / "client.key")
+        kafka_config(
+            sasl_ssl(
+                ca, kafka_ssl_cert_file=ca / "client.crt", kafka_ssl_key_file=ca / "client.key"
+            )
+        )
     )
     assert conf == {
         "bootstrap.servers": "broker.example:9093",
@@ -60,33 +67,37 @@ def test_sasl_ssl_settings_make_the_client_config(ca: Path) -> None:
 def test_every_confluent_client_is_made_with_them(ca: Path, tmp_path: Path) -> None:
     """librdkafka reads the CA file when a client is made: a missing one fails every factory,
     a real one makes them all (nothing connects here)."""
-    missing = sasl_ssl(ca, kafka_ssl_ca_file=tmp_path / "no-such-ca.pem")
-    for make in (producer, lambda s: consumer(s, "g"), admin):
+    missing = kafka_config(sasl_ssl(ca, kafka_ssl_ca_file=tmp_path / "no-such-ca.pem"))
+    for make in (producer, lambda k: consumer(k, "g"), admin):
         with pytest.raises(KafkaException, match=r"ssl\.ca\.location"):
             make(missing)
-    good = sasl_ssl(ca)
+    good = kafka_config(sasl_ssl(ca))
     producer(good).flush(0)
     consumer(good, "g").close()
     admin(good)
 
 
 def test_faust_gets_the_same_credentials(ca: Path) -> None:
-    creds = faust_credentials(sasl_ssl(ca))
+    creds = faust_credentials(kafka_config(sasl_ssl(ca)))
     assert isinstance(creds, faust.SASLCredentials)
     assert (creds.username, creds.password) == ("riverwatch", "pw")
     assert creds.mechanism.value == "SCRAM-SHA-512"
     assert creds.ssl_context is not None and creds.ssl_context.get_ca_certs()
     ssl_only = faust_credentials(
-        Settings(**BASE, kafka_security_protocol="SSL", kafka_ssl_ca_file=ca / "ca.crt")  # type: ignore[arg-type]
+        kafka_config(
+            Settings(**BASE, kafka_security_protocol="SSL", kafka_ssl_ca_file=ca / "ca.crt")  # type: ignore[arg-type]
+        )
     )
     assert isinstance(ssl_only, faust.SSLCredentials)
-    assert faust_credentials(Settings(**BASE)) is None  # type: ignore[arg-type]
+    assert faust_credentials(kafka_config(Settings(**BASE))) is None  # type: ignore[arg-type]
 
 
 def test_the_worker_app_is_configured_with_them(ca: Path, tmp_path: Path) -> None:
     from riverwatch.streams.app import create_app
 
-    app = create_app(sasl_ssl(ca, data_dir=tmp_path, worker_roles="learning"))
+    app = create_app(
+        Context.from_settings(sasl_ssl(ca, data_dir=tmp_path, worker_roles="learning"))
+    )
     assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
     assert app.conf.broker_credentials.username == "riverwatch"
 

@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
+from riverwatch.context import Context
 from riverwatch.core.events import Label, MetricPoint, Transaction, parse_event
 from riverwatch.core.settings import Settings
 from riverwatch.simulator import (
@@ -377,7 +378,8 @@ def test_kafka_sink_names_topics_and_raises_delivery_errors() -> None:
             return 0
 
     fake = FakeProducer()
-    sink = KafkaSink(Settings(topic_prefix="p-"), producer=fake)
+    ctx = Context.from_settings(Settings(topic_prefix="p-"))
+    sink = KafkaSink(ctx.kafka_config, ctx.names, producer=fake)
     sink.send([_tx("e1")])
     assert fake.produced == [("p-transactions", b"c", orjson.dumps(_tx("e1").payload))]
     with pytest.raises(SinkError, match="broker said no"):

@@ -10,8 +10,9 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from riverwatch.context_parts import event_limits
 from riverwatch.core.events import Transaction
-from riverwatch.core.limits import DEFAULT_LIMITS, EventLimits
+from riverwatch.core.limits import DEFAULT_LIMITS
 from riverwatch.core.settings import Settings
 from riverwatch.streams.records import Record, dead_letters, parse_batch
 
@@ -53,7 +54,7 @@ def test_dead_letters_name_the_field_and_the_reason() -> None:
 
 
 def test_the_limits_given_apply() -> None:
-    limits = EventLimits.from_settings(Settings.model_construct(max_amount=10.0))
+    limits = event_limits(Settings.model_construct(max_amount=10.0))
     parsed, bad = parse_batch(Transaction, [rec(orjson.dumps(BASE))], limits)
     assert not parsed and bad[0][1].startswith("amount: must be a finite number at most 10 ")
 

@@ -1,0 +1,135 @@
+"""The composition root's small parts: each field of a part is its setting, and the lower
+floors' transitional paths (for streams/monitor/, which still hands them the settings) build
+the same part as the root."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis
+from pydantic import SecretStr
+
+from riverwatch.context import Context
+from riverwatch.context_parts import ApiConfig, WebhookConfig, WorkerConfig
+from riverwatch.core.kafka import KafkaConfig
+from riverwatch.core.limits import DEFAULT_LIMITS, EventLimits
+from riverwatch.core.redis import RedisConfig, redis_client
+from riverwatch.core.settings import Settings
+
+# part field -> setting, where the names differ (every other field has its setting's name)
+RENAMED = {
+    KafkaConfig: {
+        "bootstrap": "kafka_bootstrap",
+        "fetch_wait_ms": "kafka_fetch_wait_ms",
+        "session_timeout_ms": "session_timeout_ms",
+        "partitions": "partitions",
+    },
+    RedisConfig: {"url": "redis_url"},
+    ApiConfig: {
+        "max_lag": "max_lag",
+        "heartbeat_s": "worker_heartbeat_s",
+        "filter_max_subjects": "alert_filter_max_subjects",
+        "filter_max_subject_len": "alert_filter_max_subject_len",
+        "webhook_allow_loopback": "webhook_allow_loopback",
+        "webhook_secret_overlap_s": "webhook_secret_overlap_s",
+        "data_dir": "data_dir",
+    },
+    WebhookConfig: {},
+    WorkerConfig: {
+        "roles": "worker_roles",
+        "heartbeat_s": "worker_heartbeat_s",
+        "batch_max": "score_batch_max",
+        "seasonality": "forecast_seasonality",
+    },
+}
+PREFIX = {
+    KafkaConfig: "kafka_",
+    RedisConfig: "redis_",
+    ApiConfig: "api_",
+    WebhookConfig: "webhook_",
+}
+
+
+def _setting(part: type, field: str) -> str:
+    if field in RENAMED[part]:
+        return RENAMED[part][field]
+    if part is ApiConfig and field.startswith("sse_"):
+        return "alert_" + field
+    return PREFIX.get(part, "") + field
+
+
+def test_each_field_of_a_part_is_its_setting(tmp_path: Path) -> None:
+    s = Settings(
+        kafka_bootstrap="k:9093",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="u",
+        kafka_sasl_password=SecretStr("p"),
+        kafka_ssl_ca_file=tmp_path / "ca.pem",
+        kafka_fetch_wait_ms=7,
+        session_timeout_ms=9000,
+        partitions=3,
+        redis_url="rediss://r:6380/1",
+        redis_password=SecretStr("rp"),
+        api_max_records=17,
+        alert_sse_poll_s=0.3,
+        webhook_timeout_s=2.5,
+        worker_roles="scoring,learning",
+        score_batch_max=123,
+        forecast_seasonality="a*=12",
+        data_dir=tmp_path,
+    )
+    ctx = Context.from_settings(s)
+    parts = {
+        KafkaConfig: ctx.kafka_config,
+        RedisConfig: ctx.redis_config,
+        ApiConfig: ctx.api_config,
+        WebhookConfig: ctx.webhook_config,
+        WorkerConfig: ctx.worker_config,
+    }
+    for kind, part in parts.items():
+        for f in dataclasses.fields(kind):
+            assert getattr(part, f.name) == getattr(s, _setting(kind, f.name)), (kind, f.name)
+
+
+def test_the_record_limits_default_to_the_settings_defaults() -> None:
+    assert Context.from_settings(Settings()).limits == DEFAULT_LIMITS
+    assert Context.from_settings(Settings.model_construct()).limits == DEFAULT_LIMITS
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is not UTC (a naive time read as local would show)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("naive", [False, True])
+@pytest.mark.usefixtures("new_york")
+def test_the_transitional_limits_are_the_roots(naive: bool) -> None:
+    """EventLimits.from_settings (streams/monitor/runner.py) builds what ctx.limits does (a
+    naive time is UTC, whatever the machine's zone)."""
+    start = datetime(2001, 2, 3) if naive else datetime.fromisoformat("2001-02-03T00:00+02:00")
+    s = Settings.model_construct(max_amount=5.0, max_map_keys=3, min_event_time=start)
+    assert EventLimits.from_settings(s) == Context.from_settings(s).limits
+    assert Context.from_settings(s).limits.max_amount == 5.0
+
+
+def test_the_transitional_redis_client_is_the_roots() -> None:
+    """redis_client(settings) (streams/monitor/agents.py) connects as redis_client(config)."""
+    s = Settings(redis_url="redis://127.0.0.1:1/2", redis_password=SecretStr("pw"))
+    old, new = redis_client(s), redis_client(Context.from_settings(s).redis_config)
+
+    def plain(client: redis.Redis) -> dict[str, object]:  # the values, not per-client objects
+        kwargs = client.connection_pool.connection_kwargs
+        return {k: v for k, v in kwargs.items() if isinstance(v, str | int | float | None)}
+
+    assert plain(old) == plain(new)
+    assert (plain(new)["host"], plain(new)["db"], plain(new)["password"]) == ("127.0.0.1", 2, "pw")
