@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # imported where built: a process pays only for the parts it 
     from riverwatch.models.promotion import TrainConfig
     from riverwatch.models.scoring import Thresholds
     from riverwatch.models.serving import ModelSet
+    from riverwatch.monitors.concept import ConceptDriftMonitor
     from riverwatch.monitors.core.config import CoreConfig
     from riverwatch.monitors.policy.config import PolicyConfig
     from riverwatch.stores.features import RedisFeatureStore
@@ -178,6 +179,27 @@ class Context:
             fairness_tolerance=s.monitor_fairness_tolerance,
             fairness_odds_tolerance=s.monitor_fairness_odds_tolerance,
         )
+
+    def concept_monitor(self) -> ConceptDriftMonitor:
+        """A new concept-drift monitor over the models' error streams (stateful: one per
+        monitor, built when it starts)."""
+        from riverwatch.monitors.concept import ConceptDriftMonitor
+        from riverwatch.monitors.concept.detectors import make_detector
+
+        s = self.settings
+        return ConceptDriftMonitor(
+            make_detector(s.monitor_detector),
+            min_abs=s.monitor_concept_min_abs,
+            min_rel=s.monitor_concept_min_rel,
+            min_count=s.monitor_concept_min_labels,
+            alpha=s.monitor_concept_alpha,
+            max_groups=s.monitor_max_group_values,
+        )
+
+    @property
+    def monitor_history(self) -> int:
+        """How many results of each kind the monitor keeps (RIVERWATCH_MONITOR_HISTORY)."""
+        return self.settings.monitor_history
 
     def monitor_core(self, weights: dict[str, float] | None = None) -> CoreConfig:
         """The monitor core's configuration (``weights``: the champion's feature importance,

@@ -74,10 +74,16 @@ def event_limits(s: Settings) -> EventLimits:
 
 def thresholds(s: Settings) -> Thresholds:
     """``RIVERWATCH_REVIEW_THRESHOLD``, ``..._DECLINE_THRESHOLD``, ``..._BATCH_WEIGHT``,
-    ``..._BLEND``."""
+    ``..._BLEND``, ``RIVERWATCH_SCORE_CALIBRATION``."""
     from riverwatch.models.scoring import Thresholds
 
-    return Thresholds(s.review_threshold, s.decline_threshold, s.batch_weight, s.blend == "learned")
+    return Thresholds(
+        s.review_threshold,
+        s.decline_threshold,
+        s.batch_weight,
+        s.blend == "learned",
+        s.score_calibration,
+    )
 
 
 def forecast_config(s: Settings) -> ForecastConfig:

@@ -52,19 +52,6 @@ class EventLimits:
     max_key_chars: int
     max_value_chars: int
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> EventLimits:
-        """Transitional: the limits of the settings' fields of the same names, for
-        streams/monitor/runner.py only (edited elsewhere while the settings moved behind the
-        composition root; it should read ``ctx.limits``, which is built the same way).
-        Remove with that call."""
-        same = ("max_amount", "max_abs_value", "max_map_keys", "max_key_chars", "max_value_chars")
-        return cls(
-            min_epoch=aware(settings.min_event_time).timestamp(),
-            max_epoch=aware(settings.max_event_time).timestamp(),
-            **{name: getattr(settings, name) for name in same},
-        )
-
 
 def aware(value: datetime) -> datetime:
     """``value`` in UTC when it carries no zone."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -30,24 +30,6 @@ class RedisConfig:
     ssl_ca_file: Path | None
     ssl_cert_file: Path | None
     ssl_key_file: Path | None
-
-
-class _RedisFields(Protocol):
-    """Transitional: the ``redis_*`` fields of the settings, which streams/monitor/agents.py
-    still hands :func:`redis_client` (that module was being edited elsewhere while the
-    settings moved behind the composition root). Remove with that call: it should pass
-    ``ctx.redis_config``."""
-
-    @property
-    def redis_url(self) -> str | None: ...
-    @property
-    def redis_password(self) -> SecretStr | None: ...
-    @property
-    def redis_ssl_ca_file(self) -> Path | None: ...
-    @property
-    def redis_ssl_cert_file(self) -> Path | None: ...
-    @property
-    def redis_ssl_key_file(self) -> Path | None: ...
 
 
 def _url(config: RedisConfig) -> str:
@@ -80,16 +62,8 @@ def connection_options(config: RedisConfig) -> dict[str, Any]:
     return opts
 
 
-def redis_client(config: RedisConfig | _RedisFields) -> redis.Redis:
+def redis_client(config: RedisConfig) -> redis.Redis:
     """A blocking client (hiredis parser when installed) for worker threads and the CLI."""
-    if not isinstance(config, RedisConfig):  # transitional (_RedisFields)
-        config = RedisConfig(
-            config.redis_url,
-            config.redis_password,
-            config.redis_ssl_ca_file,
-            config.redis_ssl_cert_file,
-            config.redis_ssl_key_file,
-        )
     return redis.Redis.from_url(_url(config), **connection_options(config))
 
 

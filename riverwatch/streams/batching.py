@@ -24,6 +24,10 @@ At-least-once, in detail:
   first offsets of it and of every batch after it, consumed again after an exponential backoff.
   The handler is idempotent by ``event_id`` (a re-delivered event re-emits its stored outputs),
   so a retry changes nothing twice.
+
+Over 300 lines on purpose: consuming, committing, rewinding and the rebalance callbacks all
+read and write the one consumer's ledger of batches in flight; split, each half would reach
+into the other's state (the pure parts already live in fetch.py, inflight.py and records.py).
 """
 
 from __future__ import annotations

@@ -1,24 +1,21 @@
-"""The composition root's small parts: each field of a part is its setting, and the lower
-floors' transitional paths (for streams/monitor/, which still hands them the settings) build
-the same part as the root."""
+"""The composition root's small parts: each field of a part is its setting."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from pydantic import SecretStr
 
 from riverwatch.context import Context
 from riverwatch.context_parts import ApiConfig, WebhookConfig, WorkerConfig
 from riverwatch.core.kafka import KafkaConfig
-from riverwatch.core.limits import DEFAULT_LIMITS, EventLimits
-from riverwatch.core.redis import RedisConfig, redis_client
+from riverwatch.core.limits import DEFAULT_LIMITS
+from riverwatch.core.redis import RedisConfig
 from riverwatch.core.settings import Settings
 
 # part field -> setting, where the names differ (every other field has its setting's name)
@@ -113,23 +110,11 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.parametrize("naive", [False, True])
 @pytest.mark.usefixtures("new_york")
-def test_the_transitional_limits_are_the_roots(naive: bool) -> None:
-    """EventLimits.from_settings (streams/monitor/runner.py) builds what ctx.limits does (a
-    naive time is UTC, whatever the machine's zone)."""
+def test_the_limits_read_a_naive_time_as_utc(naive: bool) -> None:
+    """ctx.limits: a naive event-time bound is UTC, whatever the machine's zone."""
     start = datetime(2001, 2, 3) if naive else datetime.fromisoformat("2001-02-03T00:00+02:00")
     s = Settings.model_construct(max_amount=5.0, max_map_keys=3, min_event_time=start)
-    assert EventLimits.from_settings(s) == Context.from_settings(s).limits
-    assert Context.from_settings(s).limits.max_amount == 5.0
-
-
-def test_the_transitional_redis_client_is_the_roots() -> None:
-    """redis_client(settings) (streams/monitor/agents.py) connects as redis_client(config)."""
-    s = Settings(redis_url="redis://127.0.0.1:1/2", redis_password=SecretStr("pw"))
-    old, new = redis_client(s), redis_client(Context.from_settings(s).redis_config)
-
-    def plain(client: redis.Redis) -> dict[str, object]:  # the values, not per-client objects
-        kwargs = client.connection_pool.connection_kwargs
-        return {k: v for k, v in kwargs.items() if isinstance(v, str | int | float | None)}
-
-    assert plain(old) == plain(new)
-    assert (plain(new)["host"], plain(new)["db"], plain(new)["password"]) == ("127.0.0.1", 2, "pw")
+    limits = Context.from_settings(s).limits
+    want = datetime(2001, 2, 3, tzinfo=UTC) - (timedelta(0) if naive else timedelta(hours=2))
+    assert limits.min_epoch == want.timestamp()
+    assert (limits.max_amount, limits.max_map_keys) == (5.0, 3)

@@ -83,6 +83,12 @@ class ScoringSettings(BaseModel):
         description="RIVERWATCH_BLEND: 'learned' serves the champion's blend weight, fitted on "
         "its hold-out at training; 'fixed' always RIVERWATCH_BATCH_WEIGHT.",
     )
+    score_calibration: bool = Field(
+        False,
+        description="RIVERWATCH_SCORE_CALIBRATION: serve scores through the champion's "
+        "calibration maps (fitted on its hold-out at training; off: they did not improve the "
+        "Brier score on the quality benchmark's reported seeds).",
+    )
     fraud_alert_threshold: float = Field(
         0.9,
         ge=0,

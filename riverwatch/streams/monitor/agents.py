@@ -42,7 +42,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     def run(method: str, records: list[Record]) -> list[Out]:
         if "m" not in state:
-            state["m"] = Monitor(ctx, redis_client(ctx.settings), ctx.worker)
+            state["m"] = Monitor(ctx, redis_client(ctx.redis_config), ctx.worker)
             unsent.extend(state["m"].unsent())
         handler: Callable[[list[Record]], list[Out]] = getattr(state["m"], method)
         outs = unsent + handler(records)

@@ -20,7 +20,6 @@ import redis
 
 from riverwatch.context import Context
 from riverwatch.core.events import dumps
-from riverwatch.core.limits import EventLimits
 from riverwatch.core.metrics import (
     DRIFT_SHARE,
     EVENTS,
@@ -30,8 +29,6 @@ from riverwatch.core.metrics import (
     PREDICTION_PSI,
 )
 from riverwatch.core.outputs import Score
-from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.concept.detectors import make_detector
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
@@ -47,7 +44,6 @@ class Monitor:
     """The core over scored and labeled events, fed from Kafka records and Redis rows."""
 
     def __init__(self, ctx: Context, client: redis.Redis, worker: str):
-        settings = self.s = ctx.settings
         self.r = client
         self.worker = worker
         self.names = ctx.names
@@ -55,14 +51,10 @@ class Monitor:
         self.fs = ctx.features
         self.offline = ctx.offline(f"monitor-{worker}")
         self.t_dead = self.names.topic("deadletter")
-        self.concept = ConceptDriftMonitor(
-            make_detector(settings.monitor_detector),
-            min_abs=settings.monitor_concept_min_abs,
-            min_rel=settings.monitor_concept_min_rel,
-            min_count=settings.monitor_concept_min_labels,
-            alpha=settings.monitor_concept_alpha,
-            max_groups=settings.monitor_max_group_values,
-        )
+        self.concept = ctx.concept_monitor()
+        self.limits = ctx.limits
+        self.label_horizon_s = ctx.worker_config.label_horizon_s
+        self.history = ctx.monitor_history
         self.policy = Policy(ctx.policy)
         self.persisted = Persisted(client, self.names)  # what a restart must not lose
         self.persisted.restore_policy(self.policy)
@@ -183,7 +175,7 @@ class Monitor:
     def process_labels(self, records: list[Record]) -> list[Out]:
         """Join labels to their rows: concept drift per label, fairness/performance per window."""
         # the learner dead-letters the bad ones
-        labels, bad = parse_labels(records, EventLimits.from_settings(self.s))
+        labels, bad = parse_labels(records, self.limits)
         EVENTS.labels(topic="labels", outcome="monitor_skipped").inc(len(bad))
         self._follow_resets()
         champ = self.registry.champion()
@@ -213,7 +205,7 @@ class Monitor:
             return []
         p = self.r.pipeline(transaction=False)
         for e in eids:
-            p.set(self.names.monitor(f"seen:{e}"), b"1", nx=True, ex=self.s.label_horizon_s)
+            p.set(self.names.monitor(f"seen:{e}"), b"1", nx=True, ex=self.label_horizon_s)
         p.hincrby(self.names.monitor("stats"), "labels", len(eids))  # tests and ops poll it
         return [e for e, new in zip(eids, p.execute()[:-1], strict=True) if new]
 
@@ -224,7 +216,7 @@ class Monitor:
         p = self.r.pipeline(transaction=False)
         p.set(self.names.monitor(kind), blob)
         p.lpush(self.names.monitor(f"{kind}:history"), blob)
-        p.ltrim(self.names.monitor(f"{kind}:history"), 0, self.s.monitor_history - 1)
+        p.ltrim(self.names.monitor(f"{kind}:history"), 0, self.history - 1)
         p.execute()
 
     @staticmethod

@@ -156,7 +156,11 @@ def test_decisions_and_scores_read_the_calibrated_scores() -> None:
                BatchModel("batch-2", shadow, FEATURE_NAMES))  # fmt: skip
     X = np.ones((1, len(FEATURE_NAMES)))
     p_on = float(online.score_batch(m.online, X)[0])
-    out = score_matrix(m, X, Thresholds(review=0.5, decline=0.8))[0]
+    plain = score_matrix(m, X, Thresholds(review=0.5, decline=0.8))[0]  # the default: off
+    assert (plain["batch_score"], plain["shadow_score"]) == (0.3, 0.3)
+    assert plain["score"] == pytest.approx(0.8 * 0.3 + 0.2 * p_on)
+    assert plain["decision"] == "approve"
+    out = score_matrix(m, X, Thresholds(review=0.5, decline=0.8, calibrated=True))[0]
     assert out["batch_score"] == pytest.approx(float(champ.calibration.batch(np.array([0.3]))[0]))
     assert out["shadow_score"] < 0.3 < out["batch_score"]
     # the combined map applies to the blend of the *raw* batch score
@@ -164,6 +168,6 @@ def test_decisions_and_scores_read_the_calibrated_scores() -> None:
     assert out["score"] == pytest.approx(want) and want > 0.8
     assert out["decision"] == "decline"  # uncalibrated (0.24 + ...) it would be approved
     # another blend weight than the map was fitted at: the blend is served uncalibrated
-    fixed = score_matrix(m, X, Thresholds(batch_weight=0.5, learned_blend=False))[0]
+    fixed = score_matrix(m, X, Thresholds(0.5, 0.8, 0.5, learned_blend=False, calibrated=True))[0]
     assert fixed["score"] == pytest.approx(0.5 * 0.3 + 0.5 * p_on)
     assert fixed["decision"] == "approve"
