@@ -95,6 +95,12 @@ class Names:
         """
         return self._key("learner", "reset")
 
+    def control(self, part: str) -> str:
+        """The trainer's control requests: ``pending`` (hash request_id -> JSON: the request,
+        ``waiting`` or ``running``, since when) and ``seen`` (sorted set request_id -> when its
+        outcome was published; capped), so a request survives a restart and runs once."""
+        return self._key("control", part)
+
     def workers(self) -> str:
         """Hash of worker id -> last heartbeat (epoch seconds)."""
         return self._key("workers")

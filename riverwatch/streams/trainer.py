@@ -17,9 +17,11 @@ of any other target fails at once, saying which targets can be reset.
 Each request is answered on ``control`` with the same ``request_id`` and status ``done`` or
 ``failed`` (details say what happened), and announced by a ``retrain`` alert. Training is
 CPU-heavy, so it runs in its own thread while the agent keeps consuming; one retrain runs at
-a time, and a retrain requested meanwhile fails at once, saying which one is running. The
-offset of a retrain request is committed when training starts: a worker that dies mid-way
-loses that request (no outcome is published; ask again).
+a time, and a client's retrain requested meanwhile fails at once, saying which one is
+running (the monitor's waits). A retrain waiting or running is kept in Redis until its outcome
+is out, and resumed by the next owner of ``control`` (a running one starts again); a
+``request_id`` already pending or answered is not carried out twice (streams/roles/training.py,
+streams/control_pending.py).
 """
 
 from __future__ import annotations

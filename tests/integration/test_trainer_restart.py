@@ -1,0 +1,123 @@
+"""The trainer across restarts: a retrain accepted is carried out after the worker restarts,
+and a request sent twice (the monitor re-sends one the broker did not confirm) runs once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from riverwatch.core.events import now_utc
+from riverwatch.core.names import Names
+from riverwatch.core.outputs import Control
+from riverwatch.core.settings import Settings
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.registry import Registry, UnknownModel
+from tests.support.builders import labeled_frame
+from tests.support.topics import Topics, ask
+from tests.support.workers import poll, running_worker
+
+pytestmark = pytest.mark.integration
+ROLES = "training"  # the group "worker-training"
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Iterator[Topics]:
+    t = Topics(settings)
+    yield t
+    t.c.close()
+
+
+def seed(settings: Settings) -> None:
+    store = OfflineStore(settings.data_dir, writer="seed")
+    store.append(labeled_frame().to_dict("records"))  # 45 simulated days, every label in
+    store.close()
+
+
+def committed(settings: Settings) -> int:
+    """The offset the training worker's group committed on ``control`` (one partition)."""
+    names = Names(settings.topic_prefix)
+    group = names.group(settings.consumer_group, "worker-" + ROLES)
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    try:
+        (tp,) = c.committed([TopicPartition(names.topic("control"), 0)], 10)
+    finally:
+        c.close()
+    return max(tp.offset, 0)
+
+
+def send(settings: Settings, req: Control) -> None:
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    p.produce(Names(settings.topic_prefix).topic("control"), req.model_dump_json().encode())
+    assert p.flush(10) == 0
+
+
+def outcomes(topics: Topics, request_id: str) -> list[dict[str, Any]]:
+    seen = topics.seen["control"]
+    return [c for c in seen if c["request_id"] == request_id and c["status"] != "requested"]
+
+
+def drain(topics: Topics) -> None:
+    """Read what the broker has now (a marker that never comes: the wait runs out)."""
+    with pytest.raises(AssertionError):
+        topics.wait("control", {"request_id": "never"}, timeout=2)
+
+
+def test_retrains_waiting_or_running_when_the_worker_stops_run_after_a_restart(
+    settings: Settings, tmp_path: Path, topics: Topics
+) -> None:
+    seed(settings)
+    with running_worker(settings, tmp_path / "w1.log", ROLES):
+        running = ask(settings, "retrain")
+        waiting = ask(settings, "retrain", source="monitor")  # waits for the first
+        # both accepted: the group committed past them (an old worker's lost them here)
+        poll(lambda: committed(settings) >= 2, 30, "both requests committed")
+    drain(topics)
+    assert not outcomes(topics, waiting), "the first retrain ended too soon to test a restart"
+    with running_worker(settings, tmp_path / "w2.log", ROLES):
+        ran = topics.wait("control", {"request_id": waiting, "status": "done"}, timeout=120)
+        first = topics.wait("control", {"request_id": running, "status": "done"}, timeout=10)
+        # the first ran again from the start (the stopped worker may have registered a
+        # version for it already); the monitor's ran after it
+        number = {o["request_id"]: int(o["target"].removeprefix("batch-")) for o in (first, ran)}
+        assert number[waiting] > number[running], (first, ran)
+        drain(topics)
+    assert len(outcomes(topics, running)) == 1 and len(outcomes(topics, waiting)) == 1
+    r = redis.Redis.from_url(settings.redis_url or "")
+    assert r.hlen(Names(settings.topic_prefix).control("pending")) == 0
+    r.close()
+
+
+def test_a_request_sent_twice_is_carried_out_once_even_after_a_restart(
+    settings: Settings, tmp_path: Path, topics: Topics
+) -> None:
+    seed(settings)
+    req = Control(
+        action="retrain",
+        target="batch",
+        request_id=uuid.uuid4().hex,
+        reason="test",
+        details={"source": "monitor"},
+        timestamp=now_utc(),
+    )
+    with running_worker(settings, tmp_path / "w1.log", ROLES):
+        send(settings, req)
+        send(settings, req)  # again while it runs
+        assert topics.wait("control", {"request_id": req.request_id, "status": "done"}, 120)
+        send(settings, req)  # again once answered
+    with running_worker(settings, tmp_path / "w2.log", ROLES):
+        send(settings, req)  # again to a new worker
+        marker = ask(settings, "promote", "batch-99")  # one partition: handled after them
+        assert topics.wait("control", {"request_id": marker, "status": "failed"}, timeout=60)
+    assert len(outcomes(topics, req.request_id)) == 1, outcomes(topics, req.request_id)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
+    assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
+    with pytest.raises(UnknownModel):
+        registry.get("batch-2")  # trained once
+    r.close()
