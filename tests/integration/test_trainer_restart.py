@@ -121,3 +121,32 @@ def test_a_request_sent_twice_is_carried_out_once_even_after_a_restart(
     with pytest.raises(UnknownModel):
         registry.get("batch-2")  # trained once
     r.close()
+
+
+def test_pending_requests_and_answered_ids_stay_bounded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riverwatch.streams import control_pending
+    from riverwatch.streams.control_pending import PENDING_MAX, Pending
+
+    r = redis.Redis.from_url(settings.redis_url or "")
+    pending = Pending(r, Names(settings.topic_prefix))
+    reqs = [
+        Control(action="retrain", target="batch", request_id=f"r{i}", timestamp=now_utc())
+        for i in range(PENDING_MAX + 4)
+    ]
+    for i, req in enumerate(reqs):
+        pending.put(req, "running" if i == len(reqs) - 1 else "waiting")
+    pending.put(reqs[0], "running")  # a state change keeps its age
+    r.hset(Names(settings.topic_prefix).control("pending"), "junk", b"not json")
+    kept, dropped = pending.load()
+    assert [d.request_id for d in dropped] == ["r0", "r1", "r2", "r3"]  # the oldest beyond
+    assert [(k.request_id, s) for k, s in kept[:2]] == [("r19", "running"), ("r4", "waiting")]
+    assert len(kept) == PENDING_MAX and not r.hexists(pending.k_pending, "junk")
+
+    assert pending.known("r5") and not pending.known("r99")
+    monkeypatch.setattr(control_pending, "SEEN_MAX", 5)
+    pending.answered([f"r{i}" for i in range(10)])
+    assert not pending.known("r1") and pending.known("r5")  # out of pending; kept the newest 5
+    assert r.zcard(pending.k_seen) == 5 and not r.hexists(pending.k_pending, "r5")
+    r.close()
