@@ -70,7 +70,11 @@ class _Retrains:
         finally:
             self.busy.pop(req.request_id, None)
         if self.waiting and not self.busy:
-            await self.start(self.waiting.pop())
+            nxt = self.waiting.pop()
+            try:
+                await self.start(nxt)
+            except Exception:  # Redis down: still pending there, resumed by the next owner
+                log.exception("retrain %s could not start", nxt.request_id)
 
     async def wait(self, req: Control) -> None:
         """``req`` (the monitor's) waits for the running retrain; older waiting ones go."""
