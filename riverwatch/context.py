@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import redis
 
+from riverwatch import context_monitor as monitor_parts
 from riverwatch import context_parts as parts
 from riverwatch.context_parts import ApiConfig, WebhookConfig, WorkerConfig
 from riverwatch.core.errors import ConfigError
@@ -58,8 +59,6 @@ if TYPE_CHECKING:  # imported where built: a process pays only for the parts it 
     from riverwatch.stores.offline import OfflineStore
     from riverwatch.stores.registry import Registry
     from riverwatch.stores.snapshots import SnapshotStore
-
-DAY_S = 86_400.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,43 +157,12 @@ class Context:
     @cached_property
     def policy(self) -> PolicyConfig:
         """The monitoring policy's thresholds."""
-        from riverwatch.monitors.policy.config import PolicyConfig
-
-        s = self.settings
-        return PolicyConfig(
-            drift_share_warn=s.monitor_drift_share,
-            drift_share_critical=(1.0 + s.monitor_drift_share) / 2,
-            drift_windows=s.monitor_drift_windows,
-            perf_drop=s.monitor_perf_drop,
-            perf_windows=s.monitor_perf_windows,
-            rollback_margin=s.monitor_rollback_margin,
-            cooldown_s=s.monitor_cooldown_s,
-            # the label delay plus the trainer's hold-out: the follow-up's training window
-            # then reaches the concept-drift detection that asked for the first retrain
-            followup_s=s.label_delay_s + s.holdout_days * 86_400.0,
-            estimate_min_abs=s.monitor_estimate_min_abs,
-            estimate_min_rel=s.monitor_estimate_min_rel,
-            estimate_min_count=s.monitor_estimate_min_count,
-            fairness_min_ratio=s.monitor_fairness_min_ratio,
-            fairness_tolerance=s.monitor_fairness_tolerance,
-            fairness_odds_tolerance=s.monitor_fairness_odds_tolerance,
-        )
+        return monitor_parts.policy_config(self.settings)
 
     def concept_monitor(self) -> ConceptDriftMonitor:
         """A new concept-drift monitor over the models' error streams (stateful: one per
         monitor, built when it starts)."""
-        from riverwatch.monitors.concept import ConceptDriftMonitor
-        from riverwatch.monitors.concept.detectors import make_detector
-
-        s = self.settings
-        return ConceptDriftMonitor(
-            make_detector(s.monitor_detector),
-            min_abs=s.monitor_concept_min_abs,
-            min_rel=s.monitor_concept_min_rel,
-            min_count=s.monitor_concept_min_labels,
-            alpha=s.monitor_concept_alpha,
-            max_groups=s.monitor_max_group_values,
-        )
+        return monitor_parts.concept_monitor(self.settings)
 
     @property
     def monitor_history(self) -> int:
@@ -204,36 +172,8 @@ class Context:
     def monitor_core(self, weights: dict[str, float] | None = None) -> CoreConfig:
         """The monitor core's configuration (``weights``: the champion's feature importance,
         if known)."""
-        from riverwatch.monitors.core.config import CoreConfig
-        from riverwatch.monitors.dataquality.config import QualityConfig
-
-        s = self.settings
-        return CoreConfig(
-            features=self.features.names,
-            drift_columns=self.drift_columns,
-            review_threshold=s.review_threshold,
-            label_delay_s=s.label_delay_s,
-            window_s=s.monitor_window_s,
-            window_size=s.monitor_window_size,
-            window_rows=s.monitor_window_rows,
-            label_window=s.monitor_label_window,
-            warmup_s=s.monitor_warmup_days * DAY_S,
-            reference_s=s.monitor_reference_days * DAY_S,
-            reference_rows=max(s.monitor_reference_rows, 1000),
-            drift_min_psi=s.monitor_drift_min_psi,
-            fairness_confidence=s.monitor_fairness_confidence,
-            fairness_tolerance=s.monitor_fairness_tolerance,
-            perf_confidence=s.monitor_perf_confidence,
-            max_group_values=s.monitor_max_group_values,
-            weights=weights,
-            policy=self.policy,
-            quality=QualityConfig(
-                min_abs=s.monitor_quality_min_abs,
-                min_rel=s.monitor_quality_min_rel,
-                min_count=s.monitor_quality_min_count,
-                new_share=s.monitor_quality_new_share,
-                max_values=s.monitor_max_group_values,
-            ),
+        return monitor_parts.core_config(
+            self.settings, self.features.names, self.drift_columns, self.policy, weights
         )
 
     # -- forecasting, training, alerts ------------------------------------------------------

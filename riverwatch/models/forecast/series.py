@@ -280,18 +280,7 @@ class SeriesForecaster:
         # still count in the realised coverage and the adaptive alpha.
         self.served.settled[at] = (self.err_den[ready] > 0).all(axis=0) & ready.any()
         value = now[best, np.arange(h)]
-        unit = self.one_step_mae if self.one_step_mae > 0 else self.scale
-        unit = unit if unit > 0 else 1.0
-        # Each scored step's error scale: the rolling error there of the forecast serving it
-        # (one step: the served forecasts' own). While that step is not scored yet, the error
-        # at the longest scored step grown linearly to this one: the early forecasts of a
-        # trending series miss by a trend that adds up step by step, and the random walk's
-        # sqrt growth left their intervals covering 0.4-0.7 at +12 (issue 18's quarterly
-        # series); no error at all: the one-step unit, grown the same way.
-        sel = best[self.grid - 1]
-        own = err[sel, np.arange(len(self.grid))] * self.grid / self.grid[at_step]
-        units = np.where(np.isfinite(own) & (own > 0), own, unit * self.grid)
-        units[0] = unit
+        unit, units = self._step_units(err, best[self.grid - 1], at_step)
         lo, hi = self.conformal.offsets()
         # No calibrated offsets yet: a normal interval, sigma ~ 1.25 x the mean abs error.
         fill_offsets(lo, hi, 1.2533, NormalDist().inv_cdf(0.5 + cfg.coverage / 2))
@@ -313,6 +302,23 @@ class SeriesForecaster:
             for t, v, a, b in zip(future, value, lo_h, hi_h, strict=True)
             if not math.isnan(v)
         )
+
+    def _step_units(
+        self, err: np.ndarray, sel: np.ndarray, at_step: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """The one-step unit and each scored step's error scale: the rolling error there of
+        the forecast serving it (``sel``; one step: the served forecasts' own). While that
+        step is not scored yet, the error at the longest scored step grown linearly to this
+        one: the early forecasts of a trending series miss by a trend that adds up step by
+        step, and the random walk's sqrt growth left their intervals covering 0.4-0.7 at +12
+        (issue 18's quarterly series); no error at all: the one-step unit, grown the same
+        way."""
+        unit = self.one_step_mae if self.one_step_mae > 0 else self.scale
+        unit = unit if unit > 0 else 1.0
+        own = err[sel, np.arange(len(self.grid))] * self.grid / self.grid[at_step]
+        units = np.where(np.isfinite(own) & (own > 0), own, unit * self.grid)
+        units[0] = unit
+        return unit, units
 
     # -- reading -------------------------------------------------------------------------
     def forecast(self, horizon: int | None = None) -> tuple[Step, ...]:
