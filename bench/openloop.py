@@ -122,6 +122,7 @@ class Run:
     throughput: float  # scored tx/s at the reader, first arrival to last
     lat_ms: dict[str, float]  # p50 ... max over the measured window
     cpu_s: dict[str, float]  # CPU seconds per process over the run
+    helper_lag_s: float = 0.0  # how long the helper kept working after the last score
 
     @property
     def scorer_cpu_s(self) -> float:
@@ -138,6 +139,21 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, idle_core: float = 0.05, step: float = 1.0, timeout: float = 300.0) -> float:
+    """Wait until a process works less than ``idle_core`` of a core over ``step`` s (it has
+    caught up with its input); the seconds waited. The helper reads ``scores`` behind the
+    scorer: its CPU read when the last score reached the reader leaves out the work still
+    queued, which the next rate's run would then be charged with (and the last run's never
+    counted)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        c0 = cpu_seconds(pid)
+        time.sleep(step)
+        if cpu_seconds(pid) - c0 < idle_core * step:
+            break
+    return time.monotonic() - t0
 
 
 def offer(
@@ -189,6 +205,10 @@ def offer(
             break
         time.sleep(0.2)
     cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
+    lag = 0.0
+    if "helper" in pids:  # the helper's CPU once it has caught up, the scorers' at the reader
+        lag = settle(pids["helper"])
+        cpu["helper"] = cpu_seconds(pids["helper"]) - cpu0["helper"]
     seen = reader.arrivals()
     got = [(seen[e], sched[i]) for i, e in enumerate(ids) if e in seen]
     at = np.array([a for a, _ in got])
@@ -196,4 +216,4 @@ def offer(
     stats = {f"p{q:g}": float(np.percentile(lat, q)) for q in QUANTILES}
     stats["max"] = float(lat.max())
     thr = len(at) / (at.max() - at.min()) if len(at) > 1 else 0.0
-    return Run(rate if not backlog else float("inf"), n, len(got), thr, stats, cpu)
+    return Run(rate if not backlog else float("inf"), n, len(got), thr, stats, cpu, lag)

@@ -5,7 +5,9 @@
 2. a scorer and a helper process (``--roles``, as ``riverwatch up`` runs them), fed open loop by
    a plain producer at each offered rate (event time = scheduled send time), a reader process on
    ``scores`` stamping arrivals (:mod:`bench.openloop`): p50/p90/p99/p99.9/max from the scheduled
-   send time, scored tx/s, transactions per scorer CPU-second, helper CPU per transaction;
+   send time, scored tx/s, transactions per scorer CPU-second, helper CPU per transaction
+   (read once the helper has caught up: ``lag s`` is how long it worked on after the last
+   score reached the reader);
 3. saturation: a backlog of RW_BENCH_N sent as fast as possible, drained by the same scorer;
 4. a backfill: RW_BENCH_N whose event times span 30 days (the helper's cost per transaction);
 5. (``RW_BENCH_FAUST=1``) a faust agent that only counts, the framework's ceiling.
@@ -179,7 +181,7 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
     """One table line per run."""
     lines = [
         f"  {'offered':>10} {'scored/s':>9} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} "
-        f"{'max':>7} {'tx/scorer-CPU-s':>15} {'helper us/tx':>12} {'vs raw':>6}"
+        f"{'max':>7} {'tx/scorer-CPU-s':>15} {'helper us/tx':>12} {'lag s':>5} {'vs raw':>6}"
     ]
     for r in runs:
         what = f"{r.rate:,.0f}"
@@ -188,6 +190,7 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
         helper = 1e6 * r.cpu_s["helper"] / r.scored if r.scored else float("nan")
         lines.append(
             f"  {what:>10} {r.throughput:>9,.0f} {lat} {r.per_cpu:>15,.0f} {helper:>12.0f} "
+            f"{r.helper_lag_s:>5.0f} "
             f"{r.throughput / raw:>6.3f}"
             + (f"  ({r.sent - r.scored} unscored)" if r.scored < r.sent else "")
         )
