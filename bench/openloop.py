@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from riverwatch.core.kafka import produce_waiting
 from tests.support.workers import poll
@@ -78,6 +79,7 @@ class Reader:
     """A process reading ``scores`` from its end; :meth:`arrivals` gives event_id -> time."""
 
     def __init__(self, bootstrap: str, topic: str, path: Path):
+        self.bootstrap, self.topic = bootstrap, topic
         self.path = str(path)
         self.stop = mp.get_context("spawn").Event()
         self.proc = mp.get_context("spawn").Process(
@@ -141,18 +143,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def settle(pid: int, idle_core: float = 0.05, step: float = 1.0, timeout: float = 300.0) -> float:
-    """Wait until a process works less than ``idle_core`` of a core over ``step`` s (it has
-    caught up with its input); the seconds waited. The helper reads ``scores`` behind the
-    scorer: its CPU read when the last score reached the reader leaves out the work still
-    queued, which the next rate's run would then be charged with (and the last run's never
-    counted)."""
+def behind(bootstrap: str, topic: str, upto: dict[int, int]) -> int:
+    """How many records of ``topic`` below ``upto`` (partition -> offset) the consumer groups
+    that read it (the helper's; not the benchmark's readers) have not committed yet."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    groups = [g.group_id for g in admin.list_consumer_groups().result().valid]
+    parts = [TopicPartition(topic, p) for p in upto]
+    left = 0
+    for g in groups:
+        if g.startswith("reader-"):
+            continue
+        req = [ConsumerGroupTopicPartitions(g, parts)]
+        got = admin.list_consumer_group_offsets(req)[g].result().topic_partitions
+        if all(tp.offset < 0 for tp in got):
+            continue  # this group does not read the topic
+        left += sum(max(upto[tp.partition] - max(tp.offset, 0), 0) for tp in got)
+    return left
+
+
+def caught_up(bootstrap: str, topic: str, timeout: float = 300.0) -> float:
+    """Wait until the groups reading ``topic`` have committed all it holds now; the seconds
+    waited. The helper reads ``scores`` behind the scorer: its CPU read when the last score
+    reached the reader leaves out the work still queued, which the next rate's run would then
+    be charged with (and the last run's never counted). Committed offsets, not an idle CPU:
+    a consumer waiting on a fetch or a rebalance is idle but not done."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-probe"})
+    meta = c.list_topics(topic, timeout=10).topics[topic].partitions
+    upto = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta}
+    c.close()
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        c0 = cpu_seconds(pid)
-        time.sleep(step)
-        if cpu_seconds(pid) - c0 < idle_core * step:
-            break
+    while behind(bootstrap, topic, upto) and time.monotonic() - t0 < timeout:
+        time.sleep(0.5)
     return time.monotonic() - t0
 
 
@@ -207,7 +228,7 @@ def offer(
     cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
     lag = 0.0
     if "helper" in pids:  # the helper's CPU once it has caught up, the scorers' at the reader
-        lag = settle(pids["helper"])
+        lag = caught_up(reader.bootstrap, reader.topic)
         cpu["helper"] = cpu_seconds(pids["helper"]) - cpu0["helper"]
     seen = reader.arrivals()
     got = [(seen[e], sched[i]) for i, e in enumerate(ids) if e in seen]

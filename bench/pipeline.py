@@ -6,8 +6,8 @@
    a plain producer at each offered rate (event time = scheduled send time), a reader process on
    ``scores`` stamping arrivals (:mod:`bench.openloop`): p50/p90/p99/p99.9/max from the scheduled
    send time, scored tx/s, transactions per scorer CPU-second, helper CPU per transaction
-   (read once the helper has caught up: ``lag s`` is how long it worked on after the last
-   score reached the reader);
+   (read once the helper's consumer groups have committed every score: ``lag s`` is how long
+   that took after the last score reached the reader);
 3. saturation: a backlog of RW_BENCH_N sent as fast as possible, drained by the same scorer;
 4. a backfill: RW_BENCH_N whose event times span 30 days (the helper's cost per transaction);
 5. (``RW_BENCH_FAUST=1``) a faust agent that only counts, the framework's ceiling.
