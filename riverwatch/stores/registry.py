@@ -21,7 +21,6 @@ promote concurrently, and bumps :meth:`Registry.stage_token`, which scorers poll
 from __future__ import annotations
 
 import builtins
-import contextlib
 import copy
 import math
 import os
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import orjson
@@ -40,6 +40,7 @@ from riverwatch.core.names import Names
 
 AUDIT_MAX = 1000
 Records = dict[str, dict[str, Any]]
+_UNFENCED = SimpleNamespace(check=lambda p: None, write=lambda p, change: None)
 
 
 class UnknownModel(RiverwatchError, LookupError):
@@ -78,10 +79,10 @@ def _decode(stages: dict[Any, Any], records: dict[Any, Any]) -> tuple[dict[str, 
 
 
 class RedisMeta:
-    """The registry's metadata in Redis."""
+    """The registry's metadata in Redis; ``fence``: a writer's lease (streams/control_lease.py)."""
 
-    def __init__(self, client: redis.Redis, names: Names):
-        self.r = client
+    def __init__(self, client: redis.Redis, names: Names, fence: Any = None):
+        self.r, self.fence = client, fence or _UNFENCED
         self.k = {p: names.registry(p) for p in ("versions", "stages", "seq", "token", "audit")}
 
     def read(self) -> tuple[dict[str, str], Records]:
@@ -105,6 +106,7 @@ class RedisMeta:
             while True:
                 try:
                     p.watch(k["stages"], k["versions"])
+                    self.fence.check(p)  # while WATCHing: may watch its key, or raise
                     change = fn(*_decode(p.hgetall(k["stages"]), p.hgetall(k["versions"])))
                     p.multi()
                     p.delete(k["stages"])
@@ -114,6 +116,7 @@ class RedisMeta:
                     p.incr(k["token"])
                     p.rpush(k["audit"], orjson.dumps(change.audit))
                     p.ltrim(k["audit"], -AUDIT_MAX, -1)
+                    self.fence.write(p, change)  # in the same MULTI
                     p.execute()
                     return change
                 except redis.WatchError:  # someone changed the registry meanwhile: redo
@@ -124,10 +127,8 @@ class MemoryMeta:
     """The registry's metadata in dicts, for unit tests and doctests (one thread only)."""
 
     def __init__(self) -> None:
-        self.stages: dict[str, str] = {}
-        self.records: Records = {}
-        self.seq = self.tok = 0
-        self.log: builtins.list[dict[str, Any]] = []
+        self.stages, self.records = dict[str, str](), Records()
+        self.seq, self.tok, self.log = 0, 0, builtins.list[dict[str, Any]]()
 
     def read(self) -> tuple[dict[str, str], Records]:
         return dict(self.stages), copy.deepcopy(self.records)
@@ -175,8 +176,7 @@ def _write(path: Path, blob: bytes) -> None:
         tmp.write_bytes(blob)
         os.replace(tmp, path)  # a loader never sees half an artifact
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 class Registry:

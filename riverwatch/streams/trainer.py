@@ -18,10 +18,12 @@ Each request is answered on ``control`` with the same ``request_id`` and status 
 ``failed`` (details say what happened), and announced by a ``retrain`` alert. Training is
 CPU-heavy, so it runs in its own thread while the agent keeps consuming; one retrain runs at
 a time, and a client's retrain requested meanwhile fails at once, saying which one is
-running (the monitor's waits). A retrain waiting or running is kept in Redis until its outcome
-is out, and resumed by the next owner of ``control`` (a running one starts again); a
-``request_id`` already pending or answered is not carried out twice (streams/roles/training.py,
-streams/control_pending.py).
+running (the monitor's waits). Every request is kept in Redis until its outcome is out, and
+resumed by the next owner of ``control`` (a running retrain starts again); a ``request_id``
+already pending or answered is not carried out twice, an answered one gets its stored outcome
+again (streams/roles/training.py, streams/control_pending.py). A request is carried out under
+its lease, whose token fences every registry change made for it: a worker that lost the lease
+changes nothing and answers nothing (streams/control_lease.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control import answer
+from riverwatch.streams.control_lease import Lease
+from riverwatch.streams.control_pending import Pending
 from riverwatch.streams.records import Out, Record, dead_letter
 
 log = logging.getLogger(__name__)
@@ -132,16 +136,22 @@ class Trainer:
         self.cfg = ctx.worker_config
         self.names = ctx.names
         self.r = client
-        self.registry = ctx.registry(client)
+        self.pending = Pending(client, ctx.names)
         self.store = ctx.offline(f"trainer-{worker}")
         self.worker = worker
 
-    def scheduled(self) -> Control | None:
+    def lease(self, request_id: str) -> Lease:
+        """A fresh lease on ``request_id`` for this worker (not taken yet)."""
+        return Lease(self.r, self.ctx, request_id, self.worker)
+
+    def scheduled(self) -> tuple[Control, Lease] | None:
         """The retrain due on the schedule (``retrain_every_days``), or None.
 
         Due once per period of event time: ``now`` is the newest labeled row plus the label
         delay (as :func:`retrain` defaults), its period ``now // every``. The first worker to
-        claim a period in Redis retrains it; the others see the claim and skip it.
+        claim a period in Redis retrains it; the others see the claim and skip it. The claim,
+        the request's pending entry and its lease (returned, held) are written in one script
+        (:meth:`Pending.claim` says why a crash can neither lose nor repeat the period).
         """
         every = self.cfg.retrain_every_days
         if every <= 0:
@@ -153,9 +163,7 @@ class Trainer:
         period = int(now // (every * 86_400))
         claim = self.names.registry(f"scheduled:{period}")
         ttl = max(1, int(3 * every * 86_400))
-        if not self.r.set(claim, self.worker, nx=True, ex=ttl):
-            return None
-        return Control(
+        req = Control(
             action="retrain",
             target="batch",
             request_id=f"scheduled-{period}",
@@ -163,6 +171,8 @@ class Trainer:
             details={"now": now},
             timestamp=now_utc(),
         )
+        lease = self.lease(req.request_id)
+        return (req, lease) if self.pending.claim(claim, ttl, req, lease) else None
 
     def parse(self, rec: Record) -> Control | Out | None:
         """The request in ``rec``; a dead letter if it is not a Control; None if not ours."""
@@ -170,33 +180,48 @@ class Trainer:
             req = parse_event(Control, rec.value or b"")
         except InvalidEvent as exc:
             return dead_letter(self.names.topic("deadletter"), rec, str(exc), self.worker)
+        if req.action == "reset" and req.status != "requested":
+            return req  # the learner's answer to a reset: stored for a redelivered request
         if req.status != "requested" or req.action not in ACTIONS:
             return None
         return req
 
-    def handle(self, req: Control) -> list[Out]:
-        """Carry out ``req`` (blocking; a retrain takes seconds to minutes).
+    def handle(self, req: Control, lease: Lease) -> list[Out]:
+        """Carry out ``req`` under ``lease`` (held; blocking: a retrain takes seconds to
+        minutes). Raises LeaseLost, having changed nothing, if the lease is lost.
 
         A valid ``reset`` is only recorded for the learner, which answers it: nothing is
         returned for it here.
         """
         if req.action == "reset":
             return self.hand_over_reset(req)
+        registry = lease.registry()  # every change fenced by the lease
         try:
             if req.action == "retrain":
                 now = req.details.get("now")
                 ok, msg, details = retrain(
-                    self.ctx, self.registry, self.store, float(now) if now is not None else None
+                    self.ctx, registry, self.store, float(now) if now is not None else None
                 )
-            elif req.action == "promote":
-                v = self.registry.promote(req.target, reason=req.reason or "requested")
-                ok, msg, details = True, f"{v.name} promoted to champion", {"champion": v.name}
             else:
-                v = self.registry.rollback(reason=req.reason or "requested")
-                ok, msg, details = True, f"rolled back to {v.name}", {"champion": v.name}
+                ok, msg, details = self.change(req, lease, registry)
         except RiverwatchError as exc:  # unknown model, nothing to roll back, bad artifact
             ok, msg, details = False, str(exc), {}
         return self.outcome(req, ok, msg, details)
+
+    def change(self, req: Control, lease: Lease, registry: Registry) -> tuple[bool, str, dict]:
+        """Promote or roll back, once: a change already applied for this request (by a worker
+        that died before its outcome was out) is answered, not made again."""
+        applied = lease.applied()
+        if applied is not None:
+            name = str(applied["name"])
+        elif req.action == "promote":
+            name = registry.promote(req.target, reason=req.reason or "requested").name
+        else:
+            name = registry.rollback(reason=req.reason or "requested").name
+        msg = (
+            f"{name} promoted to champion" if req.action == "promote" else f"rolled back to {name}"
+        )
+        return True, msg, {"champion": name}
 
     def hand_over_reset(self, req: Control) -> list[Out]:
         """Record a reset of the online model for the learner; fail one of another target."""
@@ -206,8 +231,9 @@ class Trainer:
                 f"(targets: {', '.join(RESETTABLE)}); retrain or roll back a batch model"
             )
             return self.outcome(req, False, msg, {"resettable": list(RESETTABLE)})
-        # Keyed by request_id: a request redelivered while still pending is answered once.
-        self.r.hset(self.names.learner_reset(), req.request_id, req.model_dump_json())
+        # Keyed by request_id: a request redelivered while still pending is answered once;
+        # marked seen with it, so never handed over again once the learner took it.
+        self.pending.hand_over(req)
         EVENTS.labels(topic="control", outcome="reset_requested").inc()
         log.info("reset %s of %s handed to the learner", req.request_id, req.target)
         return []

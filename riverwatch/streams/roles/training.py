@@ -6,26 +6,34 @@ is running (the client may ask again). The monitor does not ask again, so its re
 and runs next; of several waiting, the newest runs and the older ones are answered as
 superseded (the newest trains on the same labels or newer ones).
 
-Nothing accepted is lost: a retrain is recorded as pending in Redis (streams/control_pending.py)
-before the agent moves past its record, and forgotten only once the broker has acknowledged
-its outcome; the worker that owns ``control`` next (this one after a restart, or another
-after a rebalance) resumes the pending ones: a running one starts again from the start. A
-request whose ``request_id`` is pending or already answered is a duplicate: it is dropped,
-and nothing is published for it (its outcome is, or will be, published once).
+Nothing accepted is lost: every request (retrain, promote, rollback, reset) is recorded as
+pending in Redis (streams/control_pending.py) before the agent moves past its record, and
+forgotten only once the broker has acknowledged its outcome; the worker that owns ``control``
+(this one after a restart, or another after a rebalance) resumes the pending ones when it comes
+to own it and every :data:`RESCAN_S` after: a running retrain starts again from the start, a
+promote or rollback already applied is answered, not applied again. Each is carried out only
+under its lease (streams/control_lease.py): of two workers that both think they own
+``control``, one carries a request out, and one whose lease ran out changes and publishes
+nothing. A request whose ``request_id`` is pending is a duplicate and is dropped; one already
+answered is answered again with its stored outcome and not carried out again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import faust
 from faust.exceptions import ConsumerNotStarted
+from mode import Service
 
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.outputs import Control
+from riverwatch.streams.control_lease import RENEW_S, Lease, LeaseLost
 from riverwatch.streams.control_pending import PENDING_MAX, Pending
 from riverwatch.streams.records import Out, Record, dead_letter, raw_topic
 from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
@@ -33,6 +41,7 @@ from riverwatch.streams.trainer import SCHEDULE_CHECK_S, Trainer
 
 log = logging.getLogger(__name__)
 RESUME_CHECK_S = 1.0  # how often a worker looks whether it has just come to own ``control``
+RESCAN_S = 10.0  # how often the owner of ``control`` looks again for requests left to it
 
 
 class _Retrains:
@@ -41,32 +50,80 @@ class _Retrains:
     def __init__(self, app: faust.App, trainer: Trainer, pending: Pending):
         self.app, self.trainer, self.pending = app, trainer, pending
         self.thread = OwnerThread("trainer")
+        self.t_control = trainer.names.topic("control")
         self.busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
         self.waiting: list[Control] = []  # the monitor's newest request that came while busy
+        self.quick: set[str] = set()  # promotes, rollbacks and resets being carried out
+        self.held: dict[str, Lease] = {}  # request_id -> its lease, held by this worker
 
     def holds(self, request_id: str) -> bool:
-        return request_id in self.busy or any(w.request_id == request_id for w in self.waiting)
+        return (
+            request_id in self.busy
+            or request_id in self.quick
+            or any(w.request_id == request_id for w in self.waiting)
+        )
 
     async def publish(self, outs: list[Out], answered: Sequence[Control]) -> None:
-        """Send the outcomes, wait for the broker's acknowledgement, then mark them answered."""
+        """Send the outcomes, wait for the broker's acknowledgement, then mark them answered
+        (their ``control`` outcomes stored for a redelivered request)."""
         for o in outs:
             await self.app.producer.send_and_wait(o.topic, o.key, o.value, None, None, None)
-        await asyncio.to_thread(self.pending.answered, [r.request_id for r in answered])
+        stored = {o.key.decode(): o.value for o in outs if o.topic == self.t_control and o.key}
+        ids = [r.request_id for r in answered]
+        await asyncio.to_thread(self.pending.answered, ids, stored)
 
-    async def start(self, req: Control) -> None:
-        await asyncio.to_thread(self.pending.put, req, "running")
-        self.busy[req.request_id] = asyncio.create_task(self.run(req))
+    async def receive(self, req: Control, raw: bytes) -> None:
+        """A request (or the learner's answer to a reset, ``raw`` its record) from ``control``."""
+        if req.status != "requested":  # stored for a redelivered reset
+            await asyncio.to_thread(self.pending.remember, req.request_id, raw)
+            return
+        state, outcome = await asyncio.to_thread(self.pending.lookup, req.request_id)
+        if self.holds(req.request_id) or state != "new":
+            EVENTS.labels(topic="control", outcome="duplicate").inc()
+            log.info("%s %s already %s: not carried out again", req.action, req.request_id, state)
+            if outcome is not None:  # answered: its sender may have missed the outcome
+                await self.publish([Out(self.t_control, req.request_id.encode(), outcome)], [])
+        elif req.action == "retrain":
+            await self.accept(req)
+        else:
+            await self.change(req)
 
-    async def run(self, req: Control) -> None:
+    async def lease(self, req: Control) -> Lease | None:
+        """``req`` recorded as pending and running, and its lease, taken; None if ``req`` was
+        answered meanwhile or another worker holds the lease."""
+        if not await asyncio.to_thread(self.pending.put, req, "running"):
+            return None  # answered already
+        lease = self.trainer.lease(req.request_id)
+        if not await asyncio.to_thread(lease.acquire):
+            # pending: its holder answers it, or the owner of ``control`` resumes it
+            log.info("%s %s is carried out elsewhere (leased)", req.action, req.request_id)
+            return None
+        if not await asyncio.to_thread(self.pending.is_pending, req.request_id):
+            await asyncio.to_thread(lease.release)  # answered between the two
+            return None
+        self.held[req.request_id] = lease
+        return lease
+
+    async def start(self, req: Control, lease: Lease | None = None) -> None:
+        """Run the retrain ``req`` under ``lease`` (taken here unless given)."""
+        lease = lease or await self.lease(req)
+        if lease is not None:
+            self.held[req.request_id] = lease
+            self.busy[req.request_id] = asyncio.create_task(self.run(req, lease))
+
+    async def run(self, req: Control, lease: Lease) -> None:
+        renew = asyncio.create_task(_renew(lease))
         try:
-            outs = await self.thread.run(self.trainer.handle, req)
+            outs: list[Out] | None = await self.thread.run(self.trainer.handle, req, lease)
+        except LeaseLost:
+            outs = None
         except Exception as exc:  # a bug or Redis down: answer, never leave a request hanging
             log.exception("retrain %s crashed", req.request_id)
             outs = self.trainer.outcome(req, False, f"retrain crashed: {exc!r}", {})
+        finally:
+            renew.cancel()
         try:
-            await self.publish(outs, [req])
-        except Exception:  # still pending in Redis: resumed by the next owner of ``control``
-            log.exception("the outcome of retrain %s was not published", req.request_id)
+            await self.finish(req, lease, outs)
         finally:
             self.busy.pop(req.request_id, None)
         if self.waiting and not self.busy:
@@ -78,7 +135,8 @@ class _Retrains:
 
     async def wait(self, req: Control) -> None:
         """``req`` (the monitor's) waits for the running retrain; older waiting ones go."""
-        await asyncio.to_thread(self.pending.put, req, "waiting")
+        if not await asyncio.to_thread(self.pending.put, req, "waiting"):
+            return  # answered meanwhile
         old, self.waiting[:] = list(self.waiting), [req]
         await self.publish(_supersede(self.trainer, old, req), old)
 
@@ -93,8 +151,47 @@ class _Retrains:
         else:
             await self.start(req)
 
+    async def finish(self, req: Control, lease: Lease, outs: list[Out] | None) -> None:
+        """Publish ``outs`` if the lease is still ours (None: it was lost), then let it go."""
+        try:
+            if outs is None or not await asyncio.to_thread(lease.held):
+                log.warning("lost the lease of %s %s: no outcome", req.action, req.request_id)
+            elif outs:  # a reset handed over has none: the learner answers it
+                await self.publish(outs, [req])
+            await asyncio.to_thread(lease.release)
+            self.held.pop(req.request_id, None)
+        except Exception:  # still pending in Redis: resumed by the owner of ``control``
+            log.exception("the outcome of %s %s was not published", req.action, req.request_id)
+
+    async def change(self, req: Control) -> None:
+        """A promote, rollback or reset: carried out at once (a retrain may be running)."""
+        self.quick.add(req.request_id)
+        try:
+            lease = await self.lease(req)
+            if lease is None:
+                return
+            try:
+                outs: list[Out] | None = await asyncio.to_thread(self.trainer.handle, req, lease)
+            except LeaseLost:
+                outs = None
+            except Exception as exc:  # a bug or Redis down: answer, never retry it forever
+                log.exception("%s %s crashed", req.action, req.request_id)
+                outs = self.trainer.outcome(req, False, f"{req.action} crashed: {exc!r}", {})
+            await self.finish(req, lease, outs)
+        finally:
+            self.quick.discard(req.request_id)
+
+    def release_all(self) -> None:
+        """The worker stops: let every lease go, so the next owner of ``control`` resumes the
+        requests at once (a retrain still training here is fenced off)."""
+        for lease in list(self.held.values()):
+            with contextlib.suppress(Exception):
+                lease.release()
+        self.held.clear()
+
     async def resume(self) -> None:
-        """Take up the pending requests left by an earlier owner of ``control``."""
+        """Take up the pending requests left by an earlier owner of ``control`` (or by a
+        worker whose lease ran out)."""
         entries, dropped = await asyncio.to_thread(self.pending.load)
         msg = f"dropped when resumed: more than {PENDING_MAX} control requests were pending"
         await self.publish(
@@ -103,10 +200,12 @@ class _Retrains:
         for req, state in entries:
             if self.holds(req.request_id):
                 continue
-            log.info("resuming %s retrain %s", state, req.request_id)
-            if self.busy:
-                self.waiting.append(req)  # the last (the newest) runs first
-                await asyncio.to_thread(self.pending.put, req, "waiting")
+            log.info("resuming %s %s %s", state, req.action, req.request_id)
+            if req.action != "retrain":
+                await self.change(req)
+            elif self.busy:
+                if await asyncio.to_thread(self.pending.put, req, "waiting"):
+                    self.waiting.append(req)  # the last (the newest) runs first
             else:
                 await self.start(req)
 
@@ -114,14 +213,18 @@ class _Retrains:
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the ``control`` agent, the resume timer (and the schedule's, if any) to ``app``."""
     trainer = Trainer(ctx, ctx.redis, ctx.worker)
-    pending = Pending(ctx.redis, ctx.names)
-    retrains = _Retrains(app, trainer, pending)
+    retrains = _Retrains(app, trainer, trainer.pending)
     t_dead = ctx.names.topic("deadletter")
     t_control = ctx.names.topic("control")
-    owner = {"resumed": False}
+    owner = {"resumed": False, "at": 0.0}
 
     if ctx.worker_config.retrain_every_days > 0:
         _schedule(app, retrains)
+
+    @app.service
+    class LeaseService(Service):
+        async def on_stop(self) -> None:
+            await asyncio.to_thread(retrains.release_all)
 
     @app.timer(interval=RESUME_CHECK_S)
     async def resume() -> None:
@@ -129,22 +232,15 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             owns = any(tp.topic == t_control for tp in app.consumer.assignment())
         except ConsumerNotStarted:
             owns = False
-        if owns and not owner["resumed"]:
+        now = time.monotonic()
+        if owns and (not owner["resumed"] or now - owner["at"] >= RESCAN_S):
             try:
                 await retrains.resume()
             except Exception:  # Redis or the broker down: try again next tick
                 log.exception("resuming the pending control requests failed")
                 return
+            owner["at"] = now
         owner["resumed"] = owns
-
-    async def handle(req: Control) -> None:
-        if retrains.holds(req.request_id) or await asyncio.to_thread(pending.known, req.request_id):
-            EVENTS.labels(topic="control", outcome="duplicate").inc()
-            log.info("%s %s already pending or answered: ignored", req.action, req.request_id)
-        elif req.action == "retrain":
-            await retrains.accept(req)
-        else:
-            await retrains.publish(await asyncio.to_thread(trainer.handle, req), [req])
 
     @app.agent(raw_topic(app, t_control))
     async def control(stream: Any) -> None:
@@ -157,7 +253,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                     EVENTS.labels(topic="control", outcome="deadletter").inc()
                     await produce(app, [req])
                 elif req is not None:
-                    await handle(req)
+                    await retrains.receive(req, m.value or b"")
             except Exception as exc:  # never let one record stop the agent
                 log.exception("control record at offset %s failed", m.offset)
                 await produce(app, [dead_letter(t_dead, rec, repr(exc), ctx.worker)])
@@ -171,11 +267,22 @@ def _schedule(app: faust.App, retrains: _Retrains) -> None:
         if retrains.busy:  # one retrain at a time; the period stays due until claimed
             return
         try:
-            req = await asyncio.to_thread(retrains.trainer.scheduled)
-            if req is not None:
-                await retrains.start(req)
+            due = await asyncio.to_thread(retrains.trainer.scheduled)
+            if due is not None:
+                await retrains.start(*due)
         except Exception:  # Redis or the store unreadable: try again next tick
             log.exception("checking the retrain schedule failed")
+
+
+async def _renew(lease: Lease) -> None:
+    """Renew ``lease`` every :data:`RENEW_S` until cancelled or lost (the fence then stops
+    the holder's writes)."""
+    while True:
+        await asyncio.sleep(RENEW_S)
+        with contextlib.suppress(Exception):  # Redis down: the next try, or the TTL, decides
+            if not await asyncio.to_thread(lease.renew):
+                log.warning("the lease of %s was lost", lease.request_id)
+                return
 
 
 def _supersede(trainer: Trainer, waiting: list[Control], newer: Control) -> list[Out]:
