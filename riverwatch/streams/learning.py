@@ -2,7 +2,11 @@
 
 This is the online model's single writer: the ``labels`` topic has one partition, so one
 worker of the group owns it at a time and every scorer reloads the snapshots it publishes.
-A label for an unknown or expired event, and a duplicate label, are counted, not errors.
+A label for an unknown or expired event, and a duplicate label, are counted, not errors. A
+label whose feature row cannot be learned from raises (streams/rows.py) before anything of its
+batch is learned, so its agent can split the batch to dead-letter it (streams/guard.py); a
+batch is learned only after its labels are marked seen, so one handled again after Redis failed
+is not learned twice.
 
 Being the single writer, the learner also carries out ``reset`` requests for the online
 model (concept drift on its error stream, see monitors/policy.py). The trainer, which owns
