@@ -119,19 +119,23 @@ def test_poison_labels_are_dead_lettered_and_the_worker_goes_on_learning_the_oth
 
 
 class FlakyRedis(redis.Redis):
-    """Valkey whose first ``fail`` transactions (MULTI/EXEC) fail as if it went away."""
+    """Valkey whose next ``fail`` transactions (MULTI/EXEC) fail as if it went away."""
 
     fail = 0
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         pipe = super().pipeline(transaction, shard_hint)
-        if transaction and FlakyRedis.fail:
-            FlakyRedis.fail -= 1
+        if transaction:
+            execute = pipe.execute
 
-            def down(*_: Any, **__: Any) -> Any:
-                raise redis.exceptions.ConnectionError("Valkey went away")
+            def flaky(*args: Any, **kw: Any) -> Any:
+                if FlakyRedis.fail:
+                    FlakyRedis.fail -= 1
+                    pipe.reset()
+                    raise redis.exceptions.ConnectionError("Valkey went away")
+                return execute(*args, **kw)
 
-            pipe.execute = down
+            pipe.execute = flaky
         return pipe
 
 
