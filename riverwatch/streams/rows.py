@@ -26,7 +26,7 @@ class UnusableRow(ValueError):
     """A stored feature row its label or score cannot be handled with."""
 
 
-def _decode(event_id: str, raw: bytes) -> dict[str, Any]:
+def _decode(event_id: str, raw: bytes | str) -> dict[str, Any]:
     try:
         row = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -57,7 +57,7 @@ def _problem(row: Mapping[str, Any], nulls: bool) -> str | None:
     return None
 
 
-def learnable(event_id: str, raw: bytes) -> tuple[dict[str, Any], dict[str, float]]:
+def learnable(event_id: str, raw: bytes | str) -> tuple[dict[str, Any], dict[str, float]]:
     """The learner's row of ``event_id`` (``raw``: its stored JSON) and its features by name
     (``models.feature_set.row_features``); raises
     :class:`UnusableRow` when a label cannot be learned from it.
@@ -81,7 +81,7 @@ def learnable(event_id: str, raw: bytes) -> tuple[dict[str, Any], dict[str, floa
     return row, row_features(row)
 
 
-def monitorable(event_id: str, raw: bytes) -> dict[str, Any]:
+def monitorable(event_id: str, raw: bytes | str) -> dict[str, Any]:
     """The monitor's row of ``event_id``; raises :class:`UnusableRow` when its windows cannot
     take it (``x`` may hold nulls: the monitor reads them as missing values).
 
