@@ -40,10 +40,13 @@ def _number(v: Any) -> bool:
     return isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _problem(row: Mapping[str, Any], nulls: bool) -> str | None:
-    """What makes ``row`` unusable, or None (``nulls``: ``x`` may hold nulls, NaN once)."""
+def _problem(row: Mapping[str, Any], nulls: bool, features: bool = True) -> str | None:
+    """What makes ``row`` unusable, or None (``nulls``: ``x`` may hold nulls, NaN once;
+    ``features``: ``x`` is read)."""
     if not _number(row.get("epoch")):
         return "epoch is not a number"
+    if not features:
+        return None
     attrs = row.get("attrs")
     if attrs is not None and not (
         isinstance(attrs, list) and all(isinstance(a, str) for a in attrs)
@@ -81,9 +84,10 @@ def learnable(event_id: str, raw: bytes | str) -> tuple[dict[str, Any], dict[str
     return row, row_features(row)
 
 
-def monitorable(event_id: str, raw: bytes | str) -> dict[str, Any]:
+def monitorable(event_id: str, raw: bytes | str, features: bool = True) -> dict[str, Any]:
     """The monitor's row of ``event_id``; raises :class:`UnusableRow` when its windows cannot
-    take it (``x`` may hold nulls: the monitor reads them as missing values).
+    take it (``x`` may hold nulls: the monitor reads them as missing values; without
+    ``features``, for a label's windows, ``x`` is not read).
 
     >>> monitorable("e1", b'{"epoch": 1.0, "x": [null], "attrs": []}')  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -91,7 +95,7 @@ def monitorable(event_id: str, raw: bytes | str) -> dict[str, Any]:
     riverwatch.streams.rows.UnusableRow: the feature row of e1: x is not a list of ... values
     """
     row = _decode(event_id, raw)
-    problem = _problem(row, nulls=True)
+    problem = _problem(row, nulls=True, features=features)
     for key in ("groups", "dq"):
         if problem is None and not isinstance(row.get(key) or {}, dict):
             problem = f"{key} is not an object"

@@ -130,9 +130,11 @@ def test_a_batch_handled_again_monitors_and_counts_each_record_once(settings: Se
     monitor.core.labels = labels  # type: ignore[method-assign]
     t_labels, t_scores = names.topic("labels"), names.topic("scores")
     eids = [f"e{i}" for i in range(20)]
-    eids[5], eids[14] = "ep1", "ep2"
-    by_label = [Record(t_labels, 0, i, e.encode(), label(e, i)) for i, e in enumerate(eids)]
-    by_score = [Record(t_scores, 1, i, b"c", score(e, i)) for i, e in enumerate(eids)]
+    l_ids, s_ids = [*eids], [*eids]
+    l_ids[5], l_ids[14] = "ep1", "ep3"  # a label's windows do not read x (ep2's is wrong)
+    s_ids[5], s_ids[14] = "ep1", "ep2"
+    by_label = [Record(t_labels, 0, i, e.encode(), label(e, i)) for i, e in enumerate(l_ids)]
+    by_score = [Record(t_scores, 1, i, b"c", score(e, i)) for i, e in enumerate(s_ids)]
 
     def handle(method: Any, batch: list[Record], counter: RejectCounter) -> list[Out]:
         failed: list[Record] = []
@@ -145,7 +147,7 @@ def test_a_batch_handled_again_monitors_and_counts_each_record_once(settings: Se
         counter.count_failed(batch, failed)
         return outs
 
-    good = sorted(e for e in eids if e not in POISON)
+    good = sorted(e for e in l_ids if e not in POISON)
     for _ in range(2):  # split around the poison, then redelivered whole
         for method, batch, topic in [
             (monitor.process_labels, by_label, "labels"),

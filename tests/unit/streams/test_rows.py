@@ -54,6 +54,15 @@ def test_a_row_neither_can_use_says_why(raw: bytes, why: str) -> None:
             check("e9", raw)
 
 
+def test_a_label_window_does_not_read_x() -> None:
+    raw = orjson.dumps(row(x=[]))
+    assert monitorable("e1", raw, features=False)["x"] == []
+    with pytest.raises(UnusableRow, match="x is not a list"):
+        monitorable("e1", raw)
+    with pytest.raises(UnusableRow, match="groups is not an object"):
+        monitorable("e1", orjson.dumps(row(x=[], groups="n")), features=False)
+
+
 def test_nulls_in_x_are_missing_values_to_the_monitor_but_not_learnable() -> None:
     raw = orjson.dumps(row(x=[None] + [1.0] * (N - 1)))
     assert monitorable("e1", raw)["x"][0] is None
