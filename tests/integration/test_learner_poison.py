@@ -183,3 +183,42 @@ def test_a_batch_handled_again_learns_and_counts_each_label_once(settings: Setti
         f"labels.{HANDLER_ERROR}": 3,
     }
     r.close()
+
+
+def test_a_redis_outage_is_waited_out_not_dead_lettered(settings: Settings, tmp_path: Path) -> None:
+    """The worker's own Valkey (durable) stops while labels arrive: the learner retries them
+    with a backoff and learns each once when Valkey is back; nothing is dead-lettered."""
+    from riverwatch.shell.embedded import EmbeddedStack
+    from riverwatch.shell.procs import stop
+
+    own = EmbeddedStack(tmp_path / "valkey", kafka=False, state_dir=tmp_path / "aof").start()
+    try:
+        settings = settings.model_copy(update={"redis_url": own.redis_url})
+        names = Names(settings.topic_prefix)
+        r = redis.Redis.from_url(own.redis_url or "")
+        store_rows(r, names, range(30))
+        good = [i for i in range(30) if f"e{i}" not in POISON]
+        p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        log = tmp_path / "w.log"
+        with running_worker(settings, log, roles="learning") as worker:
+            for i in good[:10]:
+                p.produce(names.topic("labels"), label(i), f"e{i}".encode())
+            assert p.flush(10) == 0
+            poll(lambda: learned(r, names) == 10, 60, "10 labels learned")
+            stop(own.procs.pop("redis"))  # Valkey goes away (and saves its AOF)
+            for i in good[10:]:
+                p.produce(names.topic("labels"), label(i), f"e{i}".encode())
+            assert p.flush(10) == 0
+            poll(lambda: "batch not done (transient)" in log.read_text(), 30, "a retry")
+            assert worker.poll() is None
+            own.start_valkey()
+            poll(lambda: learned(r, names) == len(good), 60, f"{len(good)} labels learned")
+            want = weights(expected_model(good))
+            poll(lambda: published(SnapshotStore(r, names)) == pytest.approx(want, abs=1e-12),
+                 30, "the published model to have learned each label once")  # fmt: skip
+            assert worker.poll() is None
+        with pytest.raises(AssertionError, match="timed out"):
+            consume_all(settings, names.topic("deadletter"), 1, timeout=3)
+        r.close()
+    finally:
+        own.stop()

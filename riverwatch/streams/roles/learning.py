@@ -10,16 +10,20 @@ at once.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
 from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
+from riverwatch.streams.batching import TRANSIENT
 from riverwatch.streams.guard import Guard
 from riverwatch.streams.learning import Learner
 from riverwatch.streams.records import Out, Record, raw_topic
 from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
+
+log = logging.getLogger(__name__)
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
@@ -74,4 +78,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         # Also serves resets while no labels flow (take_events yields only non-empty batches).
         owner = owns_labels()
         if "l" in learner or owner:
-            await produce(app, await thread.run(tick, owner))
+            try:
+                await produce(app, await thread.run(tick, owner))
+            except TRANSIENT as exc:  # an outage must not crash the worker: the next tick
+                log.warning("learner: snapshot and resets not done, Redis or Kafka down: %r", exc)
