@@ -166,3 +166,39 @@ def test_a_batch_handled_again_monitors_and_counts_each_record_once(settings: Se
         f"labels.{HANDLER_ERROR}": 2,
     }
     r.close()
+
+
+def test_a_redis_outage_is_waited_out_not_dropped(settings: Settings, tmp_path: Path) -> None:
+    """The worker's own Valkey (durable) stops while scores arrive: the monitor retries them
+    with a backoff and monitors each once Valkey is back; nothing is dead-lettered."""
+    from riverwatch.shell.embedded import EmbeddedStack
+    from riverwatch.shell.procs import stop
+
+    own = EmbeddedStack(tmp_path / "valkey", kafka=False, state_dir=tmp_path / "aof").start()
+    try:
+        settings = settings.model_copy(update={"redis_url": own.redis_url})
+        names = Names(settings.topic_prefix)
+        r = redis.Redis.from_url(own.redis_url or "")
+        store_rows(r, names, 20)
+        p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        log = tmp_path / "w.log"
+        with running_worker(settings, log, roles="monitoring") as worker:
+            for i in range(10):
+                p.produce(names.topic("scores"), score(f"e{i}", i), b"c")
+            assert p.flush(10) == 0
+            poll(lambda: stat(r, names, "scores") == 10, 60, "10 scores monitored")
+            stop(own.procs.pop("redis"))  # Valkey goes away (and saves its AOF)
+            for i in range(10, 20):
+                p.produce(names.topic("scores"), score(f"e{i}", i), b"c")
+            assert p.flush(10) == 0
+            retried = "monitor-scores: batch not done (transient)"
+            poll(lambda: retried in log.read_text(), 30, "a retry")
+            assert worker.poll() is None
+            own.start_valkey()
+            poll(lambda: stat(r, names, "scores") == 20, 60, "20 scores monitored")
+            assert worker.poll() is None
+        with pytest.raises(AssertionError, match="timed out"):
+            consume_all(settings, names.topic("deadletter"), 1, timeout=3)
+        r.close()
+    finally:
+        own.stop()
