@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+import redis
 
 from riverwatch.context import Context
 from riverwatch.core.kafka import faust_credentials, producer
@@ -103,7 +104,10 @@ def _heartbeat(app: faust.App, ctx: WorkerContext, scoring: BatchLoop | None) ->
     async def heartbeat() -> None:
         if scoring is not None and not scoring.ready.is_set():
             return  # /readyz counts workers that can score right now
-        await asyncio.get_running_loop().run_in_executor(None, beat)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, beat)
+        except redis.exceptions.RedisError as exc:  # Redis down: a missed beat, not a crash
+            log.warning("heartbeat not written: %r", exc)
 
     def beat() -> None:
         p = r.pipeline(transaction=False)

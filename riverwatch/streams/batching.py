@@ -48,7 +48,7 @@ from riverwatch.core.kafka import consumer
 from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
-from riverwatch.streams.records import Handler, Out, Record, dead_letter, isolate
+from riverwatch.streams.records import Handler, Out, Record, isolate, raised_on
 from riverwatch.streams.runtime import WorkerContext, worker_id
 
 __all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
@@ -280,7 +280,7 @@ class BatchLoop:
             "%s: %s[%d]@%d dead-lettered: %r", self.name, rec.topic, rec.partition, rec.offset, exc
         )
         EVENTS.labels(topic=self.label, outcome="deadletter").inc()
-        return dead_letter(self.t_dead, rec, f"{type(exc).__name__}: {exc}", self.worker)
+        return raised_on(self.t_dead, rec, exc, self.worker)
 
     def _process(self, records: list[Record]) -> bool:
         """Handle a batch and produce its outputs (acknowledged later, see :meth:`Ledger.ack_done`);

@@ -2,7 +2,11 @@
 
 This is the online model's single writer: the ``labels`` topic has one partition, so one
 worker of the group owns it at a time and every scorer reloads the snapshots it publishes.
-A label for an unknown or expired event, and a duplicate label, are counted, not errors.
+A label for an unknown or expired event, and a duplicate label, are counted, not errors. A
+label whose feature row cannot be learned from raises (streams/rows.py) before anything of its
+batch is learned, so its agent can split the batch to dead-letter it (streams/guard.py); a
+batch is learned only after its labels are marked seen, so one handled again after Redis failed
+is not learned twice.
 
 Being the single writer, the learner also carries out ``reset`` requests for the online
 model (concept drift on its error stream, see monitors/policy.py). The trainer, which owns
@@ -26,7 +30,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import redis
 from river.compose import Pipeline
 
@@ -36,7 +39,6 @@ from riverwatch.core.events import Label, parse_event
 from riverwatch.core.metrics import EVENTS, MODEL_VERSION
 from riverwatch.core.outputs import Control
 from riverwatch.models import online
-from riverwatch.models.feature_set import row_features
 from riverwatch.models.features import FEATURE_NAMES, WINDOWS_DAYS
 from riverwatch.models.serving import ONLINE
 from riverwatch.stores.features import Increments, RedisFeatureStore
@@ -45,6 +47,7 @@ from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.control import answer
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_labels
 from riverwatch.streams.rejects import RejectCounter
+from riverwatch.streams.rows import learnable
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +102,14 @@ class Learner:
         # the monitor's data-quality counters (core.rejects): labels rejected and passed
         self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         outs = dead_letters(self.t_dead, bad, self.worker)
-        EVENTS.labels(topic="labels", outcome="deadletter").inc(len(outs))
         if labels:
             resets = self._learn(
                 list(labels.values()), duplicates_in_batch=len(records) - len(outs) - len(labels)
             )
+            EVENTS.labels(topic="labels", outcome="deadletter").inc(len(bad))
             outs += self._answer_resets(resets)
         else:
+            EVENTS.labels(topic="labels", outcome="deadletter").inc(len(bad))
             outs += self.check_resets()
         self.maybe_snapshot()
         return outs
@@ -150,26 +154,22 @@ class Learner:
         p.get(self.names.model_version(ONLINE))
         rows, seen, resets, stored = p.execute()
         self._catch_up(stored)
+        fresh = [
+            (lab, *learnable(lab.event_id, raw))  # raises on a row it cannot learn from, ...
+            for lab, raw, was_seen in zip(labels, rows, seen, strict=True)
+            if was_seen is None and raw is not None
+        ]  # ... before anything is learned: the batch can be split to find its label
+        learned = len(fresh)
+        dup = sum(1 for s in seen if s is not None)
+        unknown = len(labels) - learned - dup
         inc = Increments()
         history: list[dict[str, object]] = []
-        learned = unknown = dup = 0
         w = self.r.pipeline(transaction=True)
-        for lab, raw, was_seen in zip(labels, rows, seen, strict=True):
-            if was_seen is not None:
-                dup += 1
-                continue
-            if raw is None:
-                unknown += 1
-                continue
-            row = orjson.loads(raw)
-            x = row_features(row)  # by the row's own columns (attr_* included)
-            online.learn(self.model, x, lab.label)
+        for lab, row, x in fresh:  # x: by the row's own columns (attr_* included)
             history.append(labeled_row(row, x, lab.label))
-            self.newest_epoch = max(self.newest_epoch or -math.inf, float(row["epoch"]))
             if lab.label:
                 inc.add("terminal", row["terminal_id"], self.spec.bucket(row["epoch"]), 0, 1.0)
             w.set(self.names.label_seen(lab.event_id), b"1", ex=self.cfg.label_horizon_s)
-            learned += 1
         if inc.terminal:  # frauds on the transactions' buckets, in the same MULTI
             self.store.write(inc, {}, {}, 0, 0, self.spec.per_day, WINDOWS_DAYS, client=w)
         stats = self.names.learner_stats()
@@ -177,6 +177,11 @@ class Learner:
         w.hincrby(stats, "unknown", unknown)
         w.hincrby(stats, "duplicate", dup + duplicates_in_batch)
         w.execute()
+        # Learned once the labels are marked seen: a batch whose MULTI failed (Redis went
+        # away) is handled again later, and its labels must not be learned twice meanwhile.
+        for lab, row, x in fresh:
+            online.learn(self.model, x, lab.label)
+            self.newest_epoch = max(self.newest_epoch or -math.inf, float(row["epoch"]))
         self.unsaved += learned
         if self.offline is not None and history:
             self.offline.append(history)

@@ -65,6 +65,12 @@ def dead_letter(topic: str, rec: Record, error: str, worker: str) -> Out:
     return Out(topic, rec.key, orjson.dumps(body))
 
 
+def raised_on(topic: str, rec: Record, exc: BaseException, worker: str) -> Out:
+    """The ``deadletter`` record for ``rec``, which a handler raised on alone (see
+    :func:`isolate`): the error, its type first, is the reason."""
+    return dead_letter(topic, rec, f"{type(exc).__name__}: {exc}", worker)
+
+
 def raw_topic(app: Any, topic: str) -> Any:
     """A faust topic whose keys and values stay raw bytes (handlers validate them themselves)."""
     return app.topic(

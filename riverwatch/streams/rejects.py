@@ -24,6 +24,10 @@ records counter, once, under marks of its own per partition (``<topic>|<partitio
 the batch's first attempt counted its parse-stage rejects and moved the partition's mark past
 every record of the batch before the handler raised. A record that passed validation was
 counted in ``valid.<topic>`` then (labels and metrics), so it moves from there to the rejected.
+The monitor counts the records it raises on too (streams/guard.py): a score as a rejected
+transaction, under its ``scores`` partition's marks; a label under the same marks as the
+learner's, so a label both raise on (its feature row unreadable) counts once. The price: a
+label only the monitor raises on, below a mark the learner's batch moved, is not counted.
 
 A topic deleted and created again under the same name starts its offsets at 0 again: delete
 ``monitor:rejects:marks`` with it, or its first records are not counted. On Redis Cluster the

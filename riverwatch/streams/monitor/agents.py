@@ -6,8 +6,11 @@ loop stays free, and the monitor's state is only ever touched by that thread. Th
 agent shares its topic with the learner (faust hands each message to both agents); the
 ``labels`` topic has one partition, so the worker owning it sees every label. ``scores`` has
 several partitions: with more than one worker, each monitors the windows of its partitions.
-A record that fails is dead-lettered; a batch that fails as a whole (Redis down, a bug) is
-logged and skipped, so the agents never die. Control requests are kept in Redis until the
+A record that fails validation is dead-lettered; one the monitor raises on is found by
+splitting its batch and dead-lettered with the error and its origin, counted once as a
+data-quality reject (``(record)|invalid|handler_error``), while the rest of the batch is
+monitored; an outage (Redis, Kafka) is retried with a backoff (streams/guard.py), so the
+agents never die and never drop a batch. Control requests are kept in Redis until the
 broker acknowledges their records (``Monitor.sent``); a monitor that starts sends those
 left by the one before (``Monitor.unsent``, see :mod:`streams.monitor.persist`).
 """
@@ -16,15 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
 
 from riverwatch.core.redis import redis_client
+from riverwatch.streams.guard import Guard
 from riverwatch.streams.monitor.runner import Monitor
-from riverwatch.streams.records import Out, Record, from_events, raw_topic
+from riverwatch.streams.records import Out, Record, raw_topic
+from riverwatch.streams.rejects import RejectCounter
 from riverwatch.streams.runtime import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -39,30 +44,34 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     state: dict[str, Monitor] = {}  # built in the monitor thread on first use
 
     unsent: list[Out] = []  # decided before a restart, never acknowledged: sent first
+    t_dead = names.topic("deadletter")
+    guards = {
+        "process_scores": Guard("monitor-scores", "scores", t_dead, ctx.worker),
+        "process_labels": Guard("monitor-labels", "labels", t_dead, ctx.worker),
+    }
+    counters: dict[str, RejectCounter] = {}
 
     def run(method: str, records: list[Record]) -> list[Out]:
         if "m" not in state:
-            state["m"] = Monitor(ctx, redis_client(ctx.redis_config), ctx.worker)
-            unsent.extend(state["m"].unsent())
+            m = state["m"] = Monitor(ctx, redis_client(ctx.redis_config), ctx.worker)
+            unsent.extend(m.unsent())
+            # a score stands for its transaction (streams.rejects)
+            counters["process_scores"] = RejectCounter(m.r, names, "transactions", False)
+            counters["process_labels"] = RejectCounter(m.r, names, "labels", True)
         handler: Callable[[list[Record]], list[Out]] = getattr(state["m"], method)
-        outs = unsent + handler(records)
+        outs = unsent + guards[method].isolated(handler, records, counters[method].count_failed)
         unsent.clear()
         return outs
 
     async def handle(method: str, events: list[Any]) -> None:
-        try:
-            outs = await asyncio.get_running_loop().run_in_executor(
-                thread, run, method, from_events(events)
-            )
-        except Exception:  # never let one batch stop the monitor
-            log.exception("monitor %s: a batch of %d records failed", method, len(events))
-            return
-        acks = [await app.producer.send(o.topic, o.key, o.value, None, None, None) for o in outs]
+        def work(records: list[Record]) -> Awaitable[list[Out]]:
+            return asyncio.get_running_loop().run_in_executor(thread, run, method, records)
+
+        outs = await guards[method].run(app, events, work)  # acknowledged by the broker
         controls = [o for o in outs if o.topic == t_control]
         if not controls:
             return
         try:  # the broker has them: out of the outbox (else sent again after a restart)
-            await asyncio.gather(*acks)
             await asyncio.get_running_loop().run_in_executor(thread, state["m"].sent, controls)
         except Exception:
             log.exception("monitor: %d control requests not acknowledged yet", len(controls))

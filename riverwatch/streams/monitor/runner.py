@@ -36,6 +36,7 @@ from riverwatch.monitors.policy.decision import Decision
 from riverwatch.streams.monitor.data import feature_frame
 from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
+from riverwatch.streams.rows import monitorable
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,16 @@ class Monitor:
         self.r.set(self.names.monitor("status"), orjson.dumps(self.core.status()))
         return outs + self.publish(decision)
 
-    def _rows(self, eids: list[str]) -> dict[str, dict[str, Any]]:
-        """The stored feature rows of ``eids`` (one MGET); missing or expired ones skipped."""
+    def _rows(self, eids: list[str], features: bool = True) -> dict[str, dict[str, Any]]:
+        """The stored feature rows of ``eids`` (one MGET); missing or expired ones skipped.
+        Raises for one the windows cannot take, before anything of the batch is monitored
+        (streams.rows: the batch is split to dead-letter its record, streams.guard)."""
         if not eids:
             return {}
         raw = self.r.mget([self.names.feature_row(e) for e in eids])
-        return {e: orjson.loads(v) for e, v in zip(eids, raw, strict=True) if v is not None}
+        return {
+            e: monitorable(e, v, features) for e, v in zip(eids, raw, strict=True) if v is not None
+        }
 
     def _rejects(self) -> dict[str, int]:
         """The rejected transactions' counters (core.rejects; one HGETALL per window)."""
@@ -184,9 +189,9 @@ class Monitor:
             self.concept.reset("batch")
             self.concept.reset("combined")
             self.champion = name
+        rows = self._rows(list(labels), features=False)  # (raising) before any is marked seen
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
-        rows = self._rows(fresh)
-        pairs = [(row, labels[e].label, labels[e].epoch) for e, row in rows.items()]
+        pairs = [(rows[e], labels[e].label, labels[e].epoch) for e in fresh if e in rows]
         return self.publish(self.core.labels(pairs, name))
 
     def _follow_resets(self) -> None:

@@ -1,22 +1,29 @@
 """The ``learning`` role: ``labels`` -> feature rows -> the online learner, snapshots, resets.
 
 The ``labels`` agent (faust, micro-batches via ``take_events``) feeds the learner
-(streams/learning.py); a snapshot timer also carries out pending resets of the online model
-on the worker that owns ``labels``. One thread owns the learner, so learning and
-snapshotting never touch the model at once.
+(streams/learning.py), guarded as the scoring loop is (streams/guard.py): a label it raises on
+is dead-lettered with the error and its origin, an outage retried with a backoff. A snapshot
+timer also carries out pending resets of the online model on the worker that owns
+``labels``. One thread owns the learner, so learning and snapshotting never touch the model
+at once.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
 from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
+from riverwatch.streams.batching import TRANSIENT
+from riverwatch.streams.guard import Guard
 from riverwatch.streams.learning import Learner
-from riverwatch.streams.records import Out, Record, from_events, raw_topic
+from riverwatch.streams.records import Out, Record, raw_topic
 from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
+
+log = logging.getLogger(__name__)
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
@@ -32,8 +39,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             learner["l"] = Learner(ctx, ctx.redis, store, snapshots, ctx.worker, offline)
         return learner["l"]
 
+    guard = Guard("learner", "labels", ctx.names.topic("deadletter"), ctx.worker)
+
     def learn_batch(records: list[Record]) -> list[Out]:
-        return get_learner().process(records)
+        """Learn a batch; the records the learner raises on are dead-lettered (streams.guard)."""
+        current = get_learner()
+        return guard.isolated(current.process, records, current.rejects.count_failed)
 
     @app.service
     class LearnerService(Service):
@@ -60,11 +71,14 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.agent(raw_topic(app, labels_name))
     async def learn(stream: Any) -> None:
         async for events in stream.take_events(500, within=0.2):
-            await produce(app, await thread.run(learn_batch, from_events(events)))
+            await guard.run(app, events, lambda records: thread.run(learn_batch, records))
 
     @app.timer(interval=max(0.2, ctx.worker_config.snapshot_every_s / 2))
     async def snapshot() -> None:
         # Also serves resets while no labels flow (take_events yields only non-empty batches).
         owner = owns_labels()
         if "l" in learner or owner:
-            await produce(app, await thread.run(tick, owner))
+            try:
+                await produce(app, await thread.run(tick, owner))
+            except TRANSIENT as exc:  # an outage must not crash the worker: the next tick
+                log.warning("learner: snapshot and resets not done, Redis or Kafka down: %r", exc)
