@@ -187,6 +187,13 @@ class MonitorSettings(BaseModel):
         description="RIVERWATCH_MONITOR_REFERENCE_DAYS: event days the reference covers once "
         "warm (and after POST /v1/monitor/reference, a reset or a promotion without rows).",
     )
+    monitor_snapshot_s: float = Field(
+        5.0,
+        gt=0,
+        description="RIVERWATCH_MONITOR_SNAPSHOT_S: wall seconds at least between snapshots "
+        "of the monitor's windows, reference and concept-drift detectors in Redis (a crash "
+        "loses the records since the last one; a clean stop loses none).",
+    )
     monitor_drift_min_psi: float = Field(
         0.1,
         ge=0,

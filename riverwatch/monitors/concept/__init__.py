@@ -39,6 +39,11 @@ from riverwatch.monitors.concept.detectors import ALL, Direction, DriftEvent, Tr
 from riverwatch.monitors.concept.gate import RiseGate
 from riverwatch.monitors.fairness import OTHER
 
+# what a snapshot keeps (:meth:`ConceptDriftMonitor.state`)
+_STATE = (
+    "dropped", "immaterial", "events", "_tracks", "_groups_of", "_waiting", "_floor", "_credit",
+)  # fmt: skip
+
 
 class ConceptDriftMonitor(RiseGate):
     """Drift detectors on error streams, keyed by (model, group), created on first sight.
@@ -261,6 +266,24 @@ class ConceptDriftMonitor(RiseGate):
         self._floor.pop(model, None)
         for key in [k for k in self._credit if k[0] == model]:
             del self._credit[key]
+
+    # -- snapshots (monitors.core.snapshot): the detectors outlive a restarted monitor --------
+    def state(self) -> dict[str, Any]:
+        """Its detectors, tallies and events (River detectors pickle), for a snapshot."""
+        return {k: getattr(self, k) for k in _STATE}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Go on from :meth:`state` (ValueError, changing nothing, when it is not one)."""
+        if set(state) != set(_STATE):
+            raise ValueError(f"not a concept-drift state: {sorted(state)}")
+        for k in _STATE:
+            setattr(self, k, state[k])
+
+    def settings_key(self) -> str:
+        """What its state depends on (a snapshot taken under other settings is not used)."""
+        return repr((self.detector, self.per_group, self.directions, self.max_groups,
+                     self.events.maxlen, self.min_abs, self.min_rel, self.min_count,
+                     self.confirm, self.alpha))  # fmt: skip
 
     def report(self) -> list[dict[str, Any]]:
         """One row per (model, group): observations, current error estimate, detections."""

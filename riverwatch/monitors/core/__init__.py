@@ -35,14 +35,16 @@ turns findings into alerts and control requests.
 
 The parts: :mod:`monitors.core.config` (what it is configured with), ``state`` (what it holds),
 ``reference`` (warm-up and reference), ``scores`` (windows of scored events) and ``labels``
-(labels and their windows).
+(labels and their windows); ``snapshot`` carries what it holds in memory only (windows,
+reference being collected or set, concept-drift detectors) over a restart.
 """
 
 from __future__ import annotations
 
 from riverwatch.monitors.core.labels import LabelWindows
 from riverwatch.monitors.core.scores import ScoreWindows
+from riverwatch.monitors.core.snapshot import Snapshots
 
 
-class MonitorCore(ScoreWindows, LabelWindows):
+class MonitorCore(ScoreWindows, LabelWindows, Snapshots):
     """Windows, reference, statistics and policy of one monitor (see the module docstring)."""

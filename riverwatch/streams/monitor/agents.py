@@ -12,7 +12,9 @@ data-quality reject (``(record)|invalid|handler_error``), while the rest of the 
 monitored; an outage (Redis, Kafka) is retried with a backoff (streams/guard.py), so the
 agents never die and never drop a batch. Control requests are kept in Redis until the
 broker acknowledges their records (``Monitor.sent``); a monitor that starts sends those
-left by the one before (``Monitor.unsent``, see :mod:`streams.monitor.persist`).
+left by the one before (``Monitor.unsent``, see :mod:`streams.monitor.persist`). A clean stop
+snapshots the windows, reference and detectors (``Monitor.checkpoint``,
+:mod:`streams.monitor.snapshot`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from mode import Service
 
 from riverwatch.core.redis import redis_client
 from riverwatch.streams.guard import Guard
@@ -75,6 +78,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             await asyncio.get_running_loop().run_in_executor(thread, state["m"].sent, controls)
         except Exception:
             log.exception("monitor: %d control requests not acknowledged yet", len(controls))
+
+    @app.service
+    class MonitorStop(Service):  # a last snapshot of the windows (streams.monitor.snapshot)
+        async def on_stop(self) -> None:
+            if "m" in state:
+                await asyncio.get_running_loop().run_in_executor(thread, state["m"].checkpoint)
 
     @app.agent(raw_topic(app, names.topic("scores")), name="monitor-scores")
     async def monitor_scores(stream: Any) -> None:

@@ -35,6 +35,7 @@ from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.decision import Decision
 from riverwatch.streams.monitor.data import feature_frame
 from riverwatch.streams.monitor.persist import Persisted
+from riverwatch.streams.monitor.snapshot import Snapshots
 from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
 from riverwatch.streams.rows import monitorable
 
@@ -72,6 +73,9 @@ class Monitor:
         self.ref_champion: str | None = None  # the champion the reference follows
         self.champion: str | None = None
         self.online_resets: int | None = None  # the learner's reset count seen last
+        # windows, reference, detectors (and the four above) as last snapshotted
+        self.snapshots = Snapshots(client, self.names, ctx.settings.monitor_snapshot_s)
+        self.snapshots.restore(self.core, self)
 
     @property
     def as_of(self) -> float:
@@ -89,6 +93,7 @@ class Monitor:
         EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
         self.r.hincrby(self.names.monitor("stats"), "scores", len(records))
         self._follow_reference()
+        self.snapshots.dirty.add("scores")
         if rows and self.core.first is None:
             self._begin(min(float(r["epoch"]) for r in rows.values()))
         decision = self.core.scores(list(rows.values()))
@@ -190,6 +195,7 @@ class Monitor:
             self.concept.reset("combined")
             self.champion = name
         rows = self._rows(list(labels), features=False)  # (raising) before any is marked seen
+        self.snapshots.dirty.add("labels")
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
         pairs = [(rows[e], labels[e].label, labels[e].epoch) for e in fresh if e in rows]
         return self.publish(self.core.labels(pairs, name))
@@ -202,6 +208,7 @@ class Monitor:
             self.concept.reset("online")
             if math.isfinite(self.as_of) and self.core.ready:
                 self.core.restart_scores(self.as_of)  # its scores change, the inputs do not
+                self.snapshots.dirty.add("scores")
             log.info("online model reset: its detectors and the score reference start afresh")
         self.online_resets = resets
 
@@ -260,10 +267,21 @@ class Monitor:
             p.ltrim(key, 0, self.policy.c.audit_max - 1)
         controls = {c.request_id: dumps(c) for c in decision.controls}
         self.persisted.save(p, self.policy, self.core, controls)  # (streams.monitor.persist)
+        self.snapshots.save(p, self.core, self)  # when due (streams.monitor.snapshot)
         p.execute()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
         return outs + [Out(t_control, rid.encode(), v) for rid, v in controls.items()]
+
+    def checkpoint(self) -> None:
+        """A clean stop: the last snapshot now, and one after each batch still in flight."""
+        self.snapshots.final = True
+        try:
+            p = self.r.pipeline(transaction=True)
+            self.snapshots.save(p, self.core, self)
+            p.execute()
+        except Exception:  # (Redis gone first): a restart collects what it lost again
+            log.exception("monitor: no last snapshot")
 
     def unsent(self) -> list[Out]:
         """The control requests a monitor before this one decided whose records the broker

@@ -1,0 +1,238 @@
+"""Snapshots of the monitor core (monitors.core.snapshot, streams.monitor.snapshot): a core
+restored from one decides on the following stream as the core that never stopped; a snapshot
+that cannot be used is ignored, changing nothing; snapshots are written when due, not per batch."""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from riverwatch.core.names import Names
+from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
+from riverwatch.monitors.concept import ConceptDriftMonitor
+from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.core.config import CoreConfig
+from riverwatch.monitors.core.snapshot import MAGIC, SNAPSHOT_VERSION, SnapshotError
+from riverwatch.monitors.policy.config import PolicyConfig
+from riverwatch.monitors.policy.decision import Decision
+from riverwatch.streams.monitor.snapshot import Snapshots
+
+DAY = 86_400.0
+REGIONS = ("north", "south", "east", "west")
+PER_DAY = 500
+
+
+def day_rows(d: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """One event day of scored rows: amounts double from day 9 on."""
+    rows = []
+    for i in range(PER_DAY):
+        region = REGIONS[int(rng.integers(4))]
+        x = rng.lognormal(0, 0.5, len(FEATURE_NAMES))
+        x[FEATURE_INDEX["card_n_30d"]] = rng.poisson(3)
+        if d >= 9:
+            x[FEATURE_INDEX["amount"]] *= 2.0
+        score = float(rng.beta(1, 12))
+        rows.append({
+            "x": x.tolist(), "score": score, "online_score": float(rng.beta(1, 12)),
+            "decision": "review" if score >= 0.3 else "approve", "groups": {"region": region},
+            "epoch": (d + (i + 0.5) / PER_DAY) * DAY, "card_id": f"c{int(rng.integers(300))}",
+        })  # fmt: skip
+    return rows
+
+
+def day_labels(rows: list[dict[str, Any]], d: int, rng: np.random.Generator) -> list[Any]:
+    """Labels of a day's rows, given a day later; the models err far more from day 8 on."""
+    err = 0.05 if d < 8 else 0.4
+    out = []
+    for r in rows:
+        flagged = r["decision"] != "approve"
+        label = int(flagged) if rng.random() >= err else int(not flagged)
+        out.append((r, label, r["epoch"] + DAY))
+    return out
+
+
+def make_core() -> MonitorCore:
+    cfg = CoreConfig(
+        features=FEATURE_NAMES,
+        drift_columns=("amount", "card_n_30d", "card_mean_7d"),
+        review_threshold=0.3,
+        label_delay_s=DAY,
+        window_s=DAY,
+        window_size=700,
+        window_rows=300,  # a time window samples: its random state must carry over
+        label_window=450,
+        warmup_s=2 * DAY,
+        reference_s=3 * DAY,
+        reference_rows=600,  # a reservoir over 1500 rows: its random state too
+        policy=PolicyConfig(cooldown_s=0, drift_windows=1),
+    )
+    return MonitorCore(cfg, ConceptDriftMonitor())
+
+
+class Run:
+    """A core fed day by day (scores of day d, then labels of day d - 1), recording what it
+    decided and stored (alert and request ids and wall times left out)."""
+
+    def __init__(self, core: MonitorCore):
+        self.core = core
+        self.stored: list[tuple[str, bytes]] = []
+        core.store = lambda kind, res: self.stored.append(
+            (kind, orjson.dumps(res, option=orjson.OPT_SERIALIZE_NUMPY))
+        )
+        self.decided: list[Any] = []
+
+    def feed(self, days: range, seed: int = 7) -> None:
+        for d in days:
+            rng = np.random.default_rng(seed * 1000 + d)
+            rows = day_rows(d, rng)
+            for chunk in range(0, len(rows), 200):
+                self._keep(self.core.scores(rows[chunk : chunk + 200]))
+            if d > 0:
+                prev = day_rows(d - 1, np.random.default_rng(seed * 1000 + d - 1))
+                self._keep(self.core.labels(day_labels(prev, d - 1, rng), "champ-1"))
+
+    def _keep(self, dec: Decision) -> None:
+        self.decided += [(a.kind, a.severity, a.subject, a.message, a.details)
+                         for a in dec.alerts]  # fmt: skip
+        self.decided += [(c.action, c.target, c.reason, c.details) for c in dec.controls]
+
+
+def restarted(before: MonitorCore, snapshots: dict[str, bytes]) -> MonitorCore:
+    """A new core given what a restarted runner gets back: the snapshots and what
+    streams.monitor.persist keeps (policy, data quality, the estimates ledger)."""
+    core = make_core()
+    for part, blob in snapshots.items():
+        core.restore_snapshot(part, blob)
+    core.policy.restore(orjson.loads(orjson.dumps(before.policy.state())))
+    core.restore_quality(orjson.loads(orjson.dumps(before.quality_state())))
+    waiting, _ = before.ledger.changes()
+    core.ledger.load(orjson.loads(orjson.dumps(e, option=orjson.OPT_SERIALIZE_NUMPY))
+                     for e in waiting.values())  # fmt: skip
+    return core
+
+
+@pytest.mark.parametrize("cut", [4, 7], ids=["collecting-reference", "judging"])
+def test_a_restored_core_decides_as_the_one_that_never_stopped(cut: int) -> None:
+    a = Run(make_core())
+    a.feed(range(cut))
+    blobs = {part: a.core.snapshot(part) for part in ("scores", "labels")}
+    a.stored, a.decided = [], []  # from here on
+    b = Run(restarted(a.core, blobs))
+    fresh = Run(restarted(a.core, {}))  # without the snapshots (the monitor before them)
+    for run in (a, b, fresh):
+        run.feed(range(cut, 14))
+    assert a.decided and {d[0] for d in a.decided} >= {"drift", "retrain"}, a.decided
+    assert b.decided == a.decided
+    assert b.stored == a.stored
+    assert b.core.status() == a.core.status() == {**a.core.status(), "state": "ready"}
+    # the snapshots carry something: without them the windows and detectors start afresh
+    assert fresh.stored != a.stored and fresh.decided != a.decided
+
+
+def test_the_detectors_and_windows_come_back_not_just_the_reference() -> None:
+    a = Run(make_core())
+    a.feed(range(9))
+    b = restarted(a.core, {p: a.core.snapshot(p) for p in ("scores", "labels")})
+    assert b.concept.report() == a.core.concept.report() and b.concept.report()
+    assert [w.open_windows for w in b.windows if hasattr(w, "open_windows")] == [
+        w.open_windows for w in a.core.windows if hasattr(w, "open_windows")
+    ]
+    assert len(b.labeled._buf) == len(a.core.labeled._buf) > 0
+
+
+def _damaged(blob: bytes) -> list[tuple[str, bytes]]:
+    body = pickle.loads(zlib.decompress(blob[len(MAGIC) + 1 :]))
+    other_code = pickle.dumps({**body, "code": "0" * 16})
+    other_config = pickle.dumps({**body, "config": "()"})
+    return [
+        ("empty", b""),
+        ("not ours", b"{not a snapshot"),
+        ("old format", MAGIC + bytes([SNAPSHOT_VERSION - 1]) + blob[len(MAGIC) + 1 :]),
+        ("truncated", blob[: len(blob) // 2]),
+        ("flipped byte", blob[:40] + bytes([blob[40] ^ 0xFF]) + blob[41:]),
+        ("other code", MAGIC + bytes([SNAPSHOT_VERSION]) + zlib.compress(other_code)),
+        ("other config", MAGIC + bytes([SNAPSHOT_VERSION]) + zlib.compress(other_config)),
+    ]
+
+
+@pytest.mark.parametrize("part", ["scores", "labels"])
+def test_a_snapshot_that_cannot_be_used_is_refused_and_changes_nothing(part: str) -> None:
+    a = Run(make_core())
+    a.feed(range(7))
+    core = make_core()
+    untouched = (core.status(), core.concept.report(), core.as_of, len(core.labeled._buf))
+    for why, blob in _damaged(a.core.snapshot(part)):
+        with pytest.raises(SnapshotError):
+            core.restore_snapshot(part, blob)
+        assert (core.status(), core.concept.report(), core.as_of,
+                len(core.labeled._buf)) == untouched, why  # fmt: skip
+    with pytest.raises(SnapshotError):  # one part's blob is not the other's
+        core.restore_snapshot("labels" if part == "scores" else "scores", a.core.snapshot(part))
+
+
+class FakeRedis:
+    def __init__(self, values: dict[str, bytes]):
+        self.values = values
+
+    def get(self, key: str) -> bytes | None:
+        return self.values.get(key)
+
+
+class FakePipe:
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, str]] = []
+
+    def set(self, key: str, value: bytes) -> None:
+        self.ops.append(("set", key))
+
+    def delete(self, key: str) -> None:
+        self.ops.append(("delete", key))
+
+
+class Runner:
+    ref_token = ref_champion = champion = "x"
+    online_resets = 3
+
+
+def test_the_runner_ignores_an_unusable_snapshot_and_restores_a_good_one() -> None:
+    a = Run(make_core())
+    a.feed(range(7))
+    names = Names("t-")
+    good = a.core.snapshot("scores", {"ref_token": "tok", "ref_champion": "m1"})
+    r = FakeRedis({names.monitor("snapshot:scores"): good,
+                   names.monitor("snapshot:labels"): b"RWMS\x01garbage"})  # fmt: skip
+    core, runner = make_core(), Runner()
+    Snapshots(r, names, 5.0).restore(core, runner)  # type: ignore[arg-type]
+    assert core.ready and core.status() == a.core.status()
+    assert (runner.ref_token, runner.ref_champion) == ("tok", "m1")
+    assert (runner.champion, runner.online_resets) == ("x", 3)  # labels part not used
+    assert core.concept.report() == [] and len(core.labeled._buf) == 0
+
+
+def test_snapshots_are_written_when_due_and_dirty_not_per_batch() -> None:
+    now = [0.0]
+    names = Names("t-")
+    snaps = Snapshots(FakeRedis({}), names, 5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    core, runner = make_core(), Runner()
+    pipe = FakePipe()
+    snaps.dirty.add("scores")
+    for t in (0.0, 1.0, 4.9):  # batches before the interval: nothing written
+        now[0] = t
+        snaps.save(pipe, core, runner)  # type: ignore[arg-type]
+    assert pipe.ops == []
+    now[0] = 5.0
+    snaps.save(pipe, core, runner)  # type: ignore[arg-type]
+    assert pipe.ops == [("set", names.monitor("snapshot:scores"))]
+    now[0] = 20.0
+    snaps.save(pipe, core, runner)  # type: ignore[arg-type]  # nothing processed since
+    assert len(pipe.ops) == 1
+    snaps.dirty.add("labels")
+    snaps.final = True  # stopping: every batch is written at once
+    now[0] = 20.1
+    snaps.save(pipe, core, runner)  # type: ignore[arg-type]
+    assert pipe.ops[1:] == [("set", names.monitor("snapshot:labels"))]
