@@ -201,6 +201,7 @@ class WorkerConfig:
     retrain_every_days: float
     alert_cooldown_s: float
     alert_dedup_ttl_s: int
+    monitor_snapshot_s: float
 
 
 def worker_config(s: Settings) -> WorkerConfig:
@@ -221,4 +222,5 @@ def worker_config(s: Settings) -> WorkerConfig:
         retrain_every_days=s.retrain_every_days,
         alert_cooldown_s=s.alert_cooldown_s,
         alert_dedup_ttl_s=s.alert_dedup_ttl_s,
+        monitor_snapshot_s=s.monitor_snapshot_s,
     )

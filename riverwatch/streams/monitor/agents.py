@@ -79,11 +79,18 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         except Exception:
             log.exception("monitor: %d control requests not acknowledged yet", len(controls))
 
+    async def checkpoint(final: bool) -> None:  # a snapshot (streams.monitor.snapshot)
+        if "m" in state:
+            await asyncio.get_running_loop().run_in_executor(thread, state["m"].checkpoint, final)
+
+    @app.timer(interval=ctx.worker_config.monitor_snapshot_s)
+    async def monitor_snapshot() -> None:  # when due: after the last batches of a lull too
+        await checkpoint(False)
+
     @app.service
-    class MonitorStop(Service):  # a last snapshot of the windows (streams.monitor.snapshot)
+    class MonitorStop(Service):  # the last one, at a clean stop
         async def on_stop(self) -> None:
-            if "m" in state:
-                await asyncio.get_running_loop().run_in_executor(thread, state["m"].checkpoint)
+            await checkpoint(True)
 
     @app.agent(raw_topic(app, names.topic("scores")), name="monitor-scores")
     async def monitor_scores(stream: Any) -> None:

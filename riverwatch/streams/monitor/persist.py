@@ -23,6 +23,9 @@ Four parts, each written only when it changed (:meth:`Persisted.save`, in the pi
   broker took the record but before the delete sends it twice (same ``request_id``). Bounded
   by the policy's cooldowns (one request per action and target per cooldown of event time).
 
+What the core holds in memory only (its windows, the reference, the concept-drift detectors)
+is snapshotted every few seconds into the same pipeline by :mod:`streams.monitor.snapshot`.
+
 Each is versioned (a format number): one of another format, or unreadable, is ignored and that
 part starts afresh. One set of keys per deployment: the monitor runs in one helper process
 (see README); with several, the last to decide wins.

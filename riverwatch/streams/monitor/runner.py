@@ -74,7 +74,7 @@ class Monitor:
         self.champion: str | None = None
         self.online_resets: int | None = None  # the learner's reset count seen last
         # windows, reference, detectors (and the four above) as last snapshotted
-        self.snapshots = Snapshots(client, self.names, ctx.settings.monitor_snapshot_s)
+        self.snapshots = Snapshots(client, self.names, ctx.worker_config.monitor_snapshot_s)
         self.snapshots.restore(self.core, self)
 
     @property
@@ -273,15 +273,18 @@ class Monitor:
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
         return outs + [Out(t_control, rid.encode(), v) for rid, v in controls.items()]
 
-    def checkpoint(self) -> None:
-        """A clean stop: the last snapshot now, and one after each batch still in flight."""
-        self.snapshots.final = True
+    def checkpoint(self, final: bool = True) -> None:
+        """A snapshot when one is due (the agents' timer: no batch may come for a while);
+        ``final`` (a clean stop): now, and after each batch still in flight."""
+        self.snapshots.final = self.snapshots.final or final
+        if not self.snapshots.due():
+            return
         try:
             p = self.r.pipeline(transaction=True)
             self.snapshots.save(p, self.core, self)
             p.execute()
         except Exception:  # (Redis gone first): a restart collects what it lost again
-            log.exception("monitor: no last snapshot")
+            log.exception("monitor: no snapshot written")
 
     def unsent(self) -> list[Out]:
         """The control requests a monitor before this one decided whose records the broker

@@ -7,21 +7,23 @@ reference follows) and ``monitor:snapshot:labels`` (the concept-drift detectors 
 window of labeled events, with the champion and the learner's reset count seen last). A part
 is written only by a monitor that processed records of its topic since it last wrote it, in
 the same MULTI/EXEC as the policy's state (:meth:`streams.monitor.runner.Monitor.publish`),
-after a batch, at most every ``RIVERWATCH_MONITOR_SNAPSHOT_S`` wall seconds (5), never per
-record: a batch's cost is one clock read. A slow snapshot spaces them further (at least 20
-times its own duration apart, so they take at most 5 % of the monitor's thread). A clean stop
-writes a last one (``Monitor.checkpoint``, from the agents' service) and one after any batch
-still in flight. The monitor restores both when it starts; one that cannot be used (damaged,
-another format, other code or configuration, larger than :data:`MAX_BYTES`) is logged and
-that part starts afresh, as without snapshots (the reference is collected again).
+after a batch, or from the agents' timer when no batch came (``Monitor.checkpoint``), at most
+every ``RIVERWATCH_MONITOR_SNAPSHOT_S`` wall seconds (5), never per record: a batch's cost is
+one clock read. A slow snapshot spaces them further (at least 20 times its own duration
+apart, so they take at most 5 % of the monitor's thread). A clean stop writes a last one
+(the agents' service), and one after any batch still in flight. The monitor restores both
+when it starts; one that cannot be used (damaged, another format, other code or
+configuration, larger than :data:`MAX_BYTES`) is logged and that part starts afresh, as
+without snapshots (the reference is collected again).
 
 What a crash (kill -9, OOM) loses: the records processed since the last snapshot, at most
-``RIVERWATCH_MONITOR_SNAPSHOT_S`` seconds of them (plus a slow snapshot's spacing), whose
-offsets the worker committed meanwhile: they are missing from the windows and the reference
-(labels among them are not counted again: the monitor marks labels seen in Redis). Records
-consumed before the snapshot but after the last offset commit are consumed again and counted
-twice (at least once; faust commits every few seconds). Decisions the policy took on them are
-kept (its state and the outbox are written with each batch).
+about twice ``RIVERWATCH_MONITOR_SNAPSHOT_S`` (10 s) of them (more only while snapshots are
+slow), whose offsets the worker committed meanwhile: they are missing from the windows and
+the reference (labels among them are not counted again: the monitor marks labels seen in
+Redis). Records consumed before the snapshot but after the last offset commit (faust commits
+every few seconds) are consumed again and counted twice: at least once. Decisions the policy
+took on them are kept (its state and the outbox are written with each batch). A clean stop
+loses nothing.
 
 Keys: one set per deployment, as :mod:`streams.monitor.persist`'s. ``labels`` has one
 partition, so one monitor owns the labels part; with several monitors each keeps the score
@@ -82,9 +84,13 @@ class Snapshots:
                 setattr(runner, name, extra.get(name))
             log.info("monitor %s state restored (%d KB snapshot)", part, len(blob) // 1024)  # type: ignore[arg-type]
 
+    def due(self) -> bool:
+        """Whether a part changed and its snapshot is due (or the monitor is stopping)."""
+        return bool(self.dirty) and (self.final or self.clock() >= self._next)
+
     def save(self, p: redis.client.Pipeline, core: MonitorCore, runner: Any) -> None:
         """Add to ``p`` the snapshot of each part changed, when one is due (see the module)."""
-        if not self.dirty or not (self.final or self.clock() >= self._next):
+        if not self.due():
             return
         start = self.clock()
         for part in sorted(self.dirty):
