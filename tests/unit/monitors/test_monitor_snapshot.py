@@ -236,3 +236,27 @@ def test_snapshots_are_written_when_due_and_dirty_not_per_batch() -> None:
     now[0] = 20.1
     snaps.save(pipe, core, runner)  # type: ignore[arg-type]
     assert pipe.ops[1:] == [("set", names.monitor("snapshot:labels"))]
+
+
+def test_a_snapshot_that_fails_or_is_too_big_never_fails_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = Names("t-")
+    now = [0.0]
+    snaps = Snapshots(FakeRedis({}), names, 5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    core, runner, pipe = make_core(), Runner(), FakePipe()
+    now[0] = 6.0  # due
+
+    def broken(part: str, extra: Any = None) -> bytes:
+        raise TypeError("cannot pickle")
+
+    monkeypatch.setattr(core, "snapshot", broken)
+    snaps.dirty.add("scores")
+    snaps.save(pipe, core, runner)  # type: ignore[arg-type]  # logged, nothing written
+    assert pipe.ops == [] and snaps.dirty == set()  # (the next batch tries again)
+    monkeypatch.setattr(core, "snapshot", lambda part, extra=None: b"x" * 64)
+    monkeypatch.setattr("riverwatch.streams.monitor.snapshot.MAX_BYTES", 32)
+    snaps.dirty.add("labels")
+    snaps.final = True
+    snaps.save(pipe, core, runner)  # type: ignore[arg-type]  # too big: the old one goes
+    assert pipe.ops == [("delete", names.monitor("snapshot:labels"))]
