@@ -52,3 +52,31 @@ def test_time_windows_skip_empty_gaps_and_bound_open_windows() -> None:
     out = [c for t in (1, 15, 25, 35) for c in w.add(t, float(t))]
     assert [c.window_start for c in out] == [0.0, 10.0]  # closed early: at most 2 stay open
     assert w.open_windows == [(20.0, 1), (30.0, 1)]
+
+
+def test_time_windows_wait_for_every_source_up_to_the_lateness() -> None:
+    """Partition ``a`` runs ahead: the window waits for ``b`` (its events are not late),
+    closes once ``b`` passes its end, and a source more than ``lateness_s`` behind the newest
+    event holds nothing (``c`` stopped): at most lateness / width + 1 windows stay open."""
+    w = TimeWindows[tuple[str, float]](width_s=10, lateness_s=20, source=lambda e: e[0])
+    feed = [("a", 1.0), ("b", 2.0), ("c", 3.0), ("a", 12.0), ("a", 18.0), ("b", 9.0)]
+    assert [c for e in feed for c in w.add(e, e[1])] == [] and w.late == 0
+    assert w.watermark == 3.0  # c: 3, b: 9, a: 18
+    assert w.add(("b", 14.0), 14.0) == []
+    assert [c.events for c in w.add(("c", 11.0), 11.0)] == [
+        [("a", 1.0), ("b", 2.0), ("c", 3.0), ("b", 9.0)]
+    ]
+    # c stops; a goes on: the window [10, 20) waits until c is 20 s behind, then closes
+    assert w.add(("b", 25.0), 25.0) == [] and w.add(("a", 30.0), 30.0) == []
+    closed = w.add(("a", 31.5), 31.5)  # c (11) is now more than 20 behind 31.5
+    assert [(c.window_start, c.n) for c in closed] == [(10.0, 4)]
+    assert w.watermark == 25.0 and w.late == 0
+    assert w.add(("c", 12.0), 12.0) == [] and w.late == 1  # back, too late for [10, 20)
+
+
+def test_time_windows_without_lateness_close_on_the_newest_event_with_or_without_sources() -> None:
+    for source in (None, lambda e: e[0]):
+        w = TimeWindows[tuple[str, float]](width_s=10, source=source)
+        feed = [("a", 1.0), ("b", 2.0), ("a", 11.0), ("b", 5.0)]
+        closed = [c.events for e in feed for c in w.add(e, e[1])]
+        assert closed == [[("a", 1.0), ("b", 2.0)]] and w.late == 1
