@@ -2,10 +2,10 @@
 
 1. **warming up**: ``demo_backfill_days`` event days go in as fast as the system takes them
    (after each event day the demo waits until the monitor has seen all but the last day it
-   sent); once the 30-day features are full, a first retrain is requested on ``control`` and
-   the backfill waits for the champion; then the monitor collects its reference week, scored
-   by that champion. Calm comes with a champion, a learned online model and the monitor
-   "ready".
+   sent, and after the last until it has seen them all); once the 30-day features are full,
+   a first retrain is requested on ``control`` and the backfill waits for the champion; then
+   the monitor collects its reference week, scored by that champion. Calm comes with a
+   champion, a learned online model and the monitor "ready".
 2. **calm**: traffic at ``demo_days_per_minute``; the episode is due ``demo_drift_after_s``
    (wall seconds) later: the one schedule of the demo.
 3. **drift injected**: from the next event day on, a new fraud pattern (card testing on
@@ -112,7 +112,9 @@ def _backfill(
 ) -> None:
     """Send ``warm`` day by day; before each next day, wait until the monitor has seen all
     but the last day sent (the system's own pace, and a bounded backlog in the broker). On
-    :func:`first_train_day`, wait for a first champion."""
+    :func:`first_train_day`, wait for a first champion. At the end, wait until the monitor
+    has seen all of it: the live days then follow the backfill's last day instead of
+    overtaking it in some partitions (``_live`` sends the next day at once)."""
     key = story.names.monitor("stats")
     base = [int(v or 0) for v in r.hmget(key, "scores", "labels")]
     sent = {"transactions": 0, "labels": 0}
@@ -136,6 +138,7 @@ def _backfill(
             sink.send(batch)
             batch = []
     sink.send(batch)
+    _wait(story, r, key, base, sent, day, of, t0, sent)  # drained: the live days come after
 
 
 def _wait(
