@@ -5,8 +5,8 @@ A window collects events and, once closed, is handed back with the event-time ra
 Nothing here reads a clock: time windows close when the watermark passes their end, so a
 replay closes the same windows. The watermark is the largest event time seen minus the allowed
 lateness, or, with ``source`` (which ordered input an event came by, e.g. its partition), the
-event time every source has reached: a source that lags, as one partition of a backlog does,
-holds the windows open for its events, up to ``lateness_s`` behind the newest event.
+event time every source has reached, if later: a source that lags, as one partition of a
+backlog does, holds the windows open for its events, up to ``lateness_s`` past their end.
 
 >>> w = CountWindows(size=3)
 >>> [win.events for t in range(7) for win in w.add(f"e{t}", float(t))]
@@ -153,13 +153,14 @@ class TimeWindows(Generic[T]):
     """Tumbling windows of ``width_s`` seconds of event time, aligned on the epoch.
 
     A window ``[start, start + width_s)`` closes (or on :meth:`flush`) once the watermark
-    reaches its end. Without ``source`` the watermark is the newest event time minus
-    ``lateness_s`` (events may come that much out of order). With ``source`` (a function of an
-    event: the ordered input it came by, e.g. a partition) it is the oldest of the sources'
-    newest event times, among the sources at most ``lateness_s`` behind the newest event: a
-    window waits for every source to pass its end, and a source that lags by more (stopped,
-    or moved to another consumer) is left out until it catches up, so at most
-    ``lateness_s / width_s + 1`` windows wait for it. Events older than the oldest open window
+    reaches its end: the newest event time minus ``lateness_s`` (events may come that much
+    out of order), or with ``source`` (a function of an event: the ordered input it came by,
+    e.g. a partition) the oldest of the sources' newest event times if that is later. So a
+    window waits for every source to pass its end, at most until the newest event is
+    ``lateness_s`` past it; a source more than ``lateness_s + width_s`` behind the newest event
+    (stopped, or moved to another consumer) is forgotten until its next event, so that it
+    does not hold every later window that long. At most ``lateness_s / width_s + 2`` windows
+    stay open for a lagging source. Events older than the oldest open window
     are counted in ``late`` and dropped. At most ``max_open`` windows are kept open; beyond
     that the oldest is closed early. With ``max_rows`` (0: no bound) a window keeps a uniform
     sample of that many events (Algorithm R), its exact count and the exact counts of
@@ -217,9 +218,9 @@ class TimeWindows(Generic[T]):
         floor = self._newest - self.lateness_s
         if self.source is None:
             return floor
-        for src in [s for s, t in self._sources.items() if t < floor]:
-            del self._sources[src]  # lagging too far: left out (back with its next event)
-        return min(self._sources.values(), default=floor)
+        for src in [s for s, t in self._sources.items() if t < floor - self.width_s]:
+            del self._sources[src]  # silent for long: forgotten (back with its next event)
+        return max(floor, min(self._sources.values(), default=floor))
 
     def flush(self) -> list[Window[T]]:
         """Close every open window (end of stream or shutdown)."""

@@ -1,11 +1,10 @@
 """The demo (`riverwatch up --demo`): simulated traffic that tells the monitor's story.
 
 1. **warming up**: ``demo_backfill_days`` event days go in as fast as the system takes them
-   (after each event day the demo waits until the monitor has seen all but the last day it
-   sent, and after the last until it has seen them all); once the 30-day features are full,
-   a first retrain is requested on ``control`` and the backfill waits for the champion; then
-   the monitor collects its reference week, scored by that champion. Calm comes with a
-   champion, a learned online model and the monitor "ready".
+   (after each event day the demo waits until the monitor has seen all it sent); once the
+   30-day features are full, a first retrain is requested on ``control`` and the backfill
+   waits for the champion; then the monitor collects its reference week, scored by that
+   champion. Calm comes with a champion, a learned online model and the monitor "ready".
 2. **calm**: traffic at ``demo_days_per_minute``; the episode is due ``demo_drift_after_s``
    (wall seconds) later: the one schedule of the demo.
 3. **drift injected**: from the next event day on, a new fraud pattern (card testing on
@@ -110,16 +109,17 @@ def first_train_day(settings: Settings) -> int:
 def _backfill(
     s: Settings, story: Story, r: redis.Redis, sink: KafkaSink, warm: Iterable[SimEvent]
 ) -> None:
-    """Send ``warm`` day by day; before each next day, wait until the monitor has seen all
-    but the last day sent (the system's own pace, and a bounded backlog in the broker). On
-    :func:`first_train_day`, wait for a first champion. At the end, wait until the monitor
-    has seen all of it: the live days then follow the backfill's last day instead of
-    overtaking it in some partitions (``_live`` sends the next day at once)."""
+    """Send ``warm`` day by day; before each next day (and the live days), wait until the
+    monitor has seen all that was sent: the system's own pace, a bounded backlog in the
+    broker, and no day overtaking the one before in some partitions (the monitor consumes
+    a backlog a partition at a time, and its time windows wait for a lagging partition only
+    up to a window past their end: ``monitors.windows``). On :func:`first_train_day`, wait
+    for a first champion."""
     key = story.names.monitor("stats")
     base = [int(v or 0) for v in r.hmget(key, "scores", "labels")]
     sent = {"transactions": 0, "labels": 0}
     of = round(s.demo_backfill_days)
-    t0, behind, day = time.monotonic(), dict(sent), 0
+    t0, day = time.monotonic(), 0
     batch: list[SimEvent] = []
     train_day = first_train_day(s)
     for ev in warm:
@@ -127,8 +127,8 @@ def _backfill(
         if d != day and batch:
             sink.send(batch)
             batch = []
-            _wait(story, r, key, base, behind, d, of, t0, sent)
-            behind, day = dict(sent), d
+            _wait(story, r, key, base, dict(sent), d, of, t0, sent)
+            day = d
             if d == train_day:
                 story.first_champion()
         batch.append(ev)
@@ -138,7 +138,7 @@ def _backfill(
             sink.send(batch)
             batch = []
     sink.send(batch)
-    _wait(story, r, key, base, sent, day, of, t0, sent)  # drained: the live days come after
+    _wait(story, r, key, base, dict(sent), day, of, t0, sent)  # the live days come after it
 
 
 def _wait(

@@ -76,8 +76,13 @@ class _Monitor:
         self.sent = {"transactions": 0, "labels": 0}
         self.seen = {"transactions": 0, "labels": 0}
         self.per_look = per_look
+        self.day = 0.0
+        self.drained: list[bool] = []
 
     def send(self, batch: list) -> None:  # type: ignore[type-arg]
+        if batch and batch[0].at // DAY > self.day:  # a next day: all before it seen?
+            self.day = batch[0].at // DAY
+            self.drained.append(self.seen == self.sent)
         for ev in batch:
             self.sent[ev.topic] += 1
 
@@ -90,8 +95,9 @@ class _Monitor:
 def test_the_backfill_ends_once_the_monitor_has_seen_all_of_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The live days come after the backfill's last day: sent at once, they overtook its
-    rest in some partitions, and the monitor closed that day's windows without it."""
+    """Each day, and the live days, come after the monitor has seen the day before: the
+    monitor consumes a backlog a partition at a time, so a day sent earlier overtook the one
+    before in some partitions, and its time windows closed without the rest of it."""
     monkeypatch.setattr(demo.time, "sleep", lambda s: None)
     mon = _Monitor(per_look=40)
     story = SimpleNamespace(
@@ -105,3 +111,4 @@ def test_the_backfill_ends_once_the_monitor_has_seen_all_of_it(
     demo._backfill(s, story, mon, mon, warm)  # type: ignore[arg-type]
     assert mon.sent == {"transactions": 600, "labels": 300}
     assert mon.seen == mon.sent
+    assert mon.drained == [True, True]  # before days 1 and 2
