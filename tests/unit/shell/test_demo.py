@@ -103,12 +103,12 @@ def test_the_backfill_ends_once_the_monitor_has_seen_all_of_it(
     story = SimpleNamespace(
         names=Names(""), start=0.0, backfilling=lambda *a: None, first_champion=lambda: None
     )
-    warm = [
-        SimpleNamespace(at=t * DAY / 300, topic="labels" if t % 3 == 0 else "transactions")
-        for t in range(3 * 300)
+    warm = [  # 250 events a day: a chunk ends each day
+        SimpleNamespace(at=t * DAY / 250, topic="labels" if t % 5 == 0 else "transactions")
+        for t in range(3 * 250)
     ]
     s = Settings(demo_backfill_days=3)
     demo._backfill(s, story, mon, mon, warm)  # type: ignore[arg-type]
-    assert mon.sent == {"transactions": 600, "labels": 300}
+    assert mon.sent == {"transactions": 600, "labels": 150}
     assert mon.seen == mon.sent
     assert mon.drained == [True, True]  # before days 1 and 2
