@@ -2,8 +2,11 @@
 
 A window collects events and, once closed, is handed back with the event-time range it covers
 (``window_start``/``window_end``, epoch seconds), which every finding about it carries.
-Nothing here reads a clock: time windows close when the largest event time seen (the
-watermark) passes their end plus the allowed lateness, so a replay closes the same windows.
+Nothing here reads a clock: time windows close when the watermark passes their end, so a
+replay closes the same windows. The watermark is the largest event time seen minus the allowed
+lateness, or, with ``source`` (which ordered input an event came by, e.g. its partition), the
+event time every source has reached, if later: a source that lags, as one partition of a
+backlog does, holds the windows open for its events, up to ``lateness_s`` past their end.
 
 >>> w = CountWindows(size=3)
 >>> [win.events for t in range(7) for win in w.add(f"e{t}", float(t))]
@@ -14,6 +17,14 @@ watermark) passes their end plus the allowed lateness, so a replay closes the sa
 >>> closed = [win for t in (5, 30, 61, 200) for win in tw.add(t, float(t))]
 >>> [(c.window_start, c.window_end, c.events) for c in closed]
 [(0.0, 60.0, [5, 30]), (60.0, 120.0, [61])]
+
+Two partitions, ``a`` ahead of ``b``: the first window waits for ``b`` to pass its end (a
+source counts from its first event on).
+
+>>> tw = TimeWindows(width_s=60, lateness_s=120, source=lambda e: e[0])
+>>> events = [("a", 5), ("b", 10), ("a", 70), ("b", 50), ("b", 65)]
+>>> [w.events for e in events for w in tw.add(e, e[1])]
+[[('a', 5), ('b', 10), ('b', 50)]]
 
 A time window holds as many events as event time brings, so at a high rate it keeps a uniform
 sample of at most ``max_rows`` of them (reservoir sampling, seeded: a replay samples the same),
@@ -141,12 +152,19 @@ class _Slot(Generic[T]):
 class TimeWindows(Generic[T]):
     """Tumbling windows of ``width_s`` seconds of event time, aligned on the epoch.
 
-    A window ``[start, start + width_s)`` closes once an event at or after
-    ``start + width_s + lateness_s`` arrives (or on :meth:`flush`). Events older than the
-    oldest open window are counted in ``late`` and dropped. At most ``max_open`` windows are
-    kept open; beyond that the oldest is closed early. With ``max_rows`` (0: no bound) a
-    window keeps a uniform sample of that many events (Algorithm R), its exact count and the
-    exact counts of ``tally``'s keys (see the module).
+    A window ``[start, start + width_s)`` closes (or on :meth:`flush`) once the watermark
+    reaches its end: the newest event time minus ``lateness_s`` (events may come that much
+    out of order), or with ``source`` (a function of an event: the ordered input it came by,
+    e.g. a partition) the oldest of the sources' newest event times if that is later. So a
+    window waits for every source to pass its end, at most until the newest event is
+    ``lateness_s`` past it; a source more than ``lateness_s + width_s`` behind the newest event
+    (stopped, or moved to another consumer) is forgotten until its next event, so that it
+    does not hold every later window that long. At most ``lateness_s / width_s + 2`` windows
+    stay open for a lagging source. Events older than the oldest open window
+    are counted in ``late`` and dropped. At most ``max_open`` windows are kept open; beyond
+    that the oldest is closed early. With ``max_rows`` (0: no bound) a window keeps a uniform
+    sample of that many events (Algorithm R), its exact count and the exact counts of
+    ``tally``'s keys (see the module).
     """
 
     def __init__(
@@ -157,6 +175,7 @@ class TimeWindows(Generic[T]):
         *,
         max_rows: int = 0,
         tally: Callable[[T], Iterable[Hashable]] | None = None,
+        source: Callable[[T], Hashable] | None = None,
         seed: int = 0,
     ):
         if not width_s > 0 or lateness_s < 0 or max_rows < 0:
@@ -166,28 +185,42 @@ class TimeWindows(Generic[T]):
         self.max_open = max_open
         self.max_rows = max_rows
         self.tally = tally
+        self.source = source
         self._rng = random.Random(seed)
         self.late = 0
         self._open: dict[int, _Slot[T]] = {}
         self._closed_below = -math.inf  # slot numbers below this are closed
-        self._watermark = -math.inf
+        self._newest = -math.inf  # the newest event time seen
+        self._sources: dict[Hashable, float] = {}  # each source's newest event time
 
     def add(self, event: T, time: float) -> list[Window[T]]:
         """Add one event; return the windows (oldest first) that its time closes."""
         slot = math.floor(time / self.width_s)
+        if self.source is not None:
+            src = self.source(event)
+            self._sources[src] = max(self._sources.get(src, -math.inf), time)
+        self._newest = max(self._newest, time)
         if slot < self._closed_below:
             self.late += 1
             return []
         if (open_ := self._open.get(slot)) is None:
             open_ = self._open[slot] = _Slot()
         self._keep(open_, event, time)
-        self._watermark = max(self._watermark, time)
-        ready = [
-            s for s in self._open if (s + 1) * self.width_s + self.lateness_s <= self._watermark
-        ]
+        mark = self.watermark
+        ready = [s for s in self._open if (s + 1) * self.width_s <= mark]
         while len(self._open) - len(ready) > self.max_open:
             ready.append(min(s for s in self._open if s not in ready))
         return [self._close(s) for s in sorted(ready)]
+
+    @property
+    def watermark(self) -> float:
+        """The event time up to which the windows are complete (see the class)."""
+        floor = self._newest - self.lateness_s
+        if self.source is None:
+            return floor
+        for src in [s for s, t in self._sources.items() if t < floor - self.width_s]:
+            del self._sources[src]  # silent for long: forgotten (back with its next event)
+        return max(floor, min(self._sources.values(), default=floor))
 
     def flush(self) -> list[Window[T]]:
         """Close every open window (end of stream or shutdown)."""

@@ -1,11 +1,10 @@
 """The demo (`riverwatch up --demo`): simulated traffic that tells the monitor's story.
 
 1. **warming up**: ``demo_backfill_days`` event days go in as fast as the system takes them
-   (after each event day the demo waits until the monitor has seen all but the last day it
-   sent); once the 30-day features are full, a first retrain is requested on ``control`` and
-   the backfill waits for the champion; then the monitor collects its reference week, scored
-   by that champion. Calm comes with a champion, a learned online model and the monitor
-   "ready".
+   (after each event day the demo waits until the monitor has seen all it sent); once the
+   30-day features are full, a first retrain is requested on ``control`` and the backfill
+   waits for the champion; then the monitor collects its reference week, scored by that
+   champion. Calm comes with a champion, a learned online model and the monitor "ready".
 2. **calm**: traffic at ``demo_days_per_minute``; the episode is due ``demo_drift_after_s``
    (wall seconds) later: the one schedule of the demo.
 3. **drift injected**: from the next event day on, a new fraud pattern (card testing on
@@ -60,6 +59,14 @@ DEMO_OVERRIDES: dict[str, Any] = {
 }
 OBSERVE_EVERY_S = 1.0
 STALL_S = 60.0  # a backfill day waited for this long without progress goes on anyway
+# At most this many of the backfill's transactions are ahead of the monitor (so ahead of the
+# scorer too: the monitor counts the scores the scorer wrote). A user's transaction shares the
+# `transactions` partitions with the backfill and waits behind what is queued there: 1,000 is
+# about 0.1-0.3 s of a scorer's work, against up to a whole event day (~2,000 with the default
+# 1,000 customers) when the backfill only waited at day boundaries. Not much smaller: the
+# backfill's pace is this many transactions per round trip through scorer and monitor.
+MAX_AHEAD = 1000
+CHUNK = 250  # the backfill's events per send between two looks at the monitor
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -110,32 +117,39 @@ def first_train_day(settings: Settings) -> int:
 def _backfill(
     s: Settings, story: Story, r: redis.Redis, sink: KafkaSink, warm: Iterable[SimEvent]
 ) -> None:
-    """Send ``warm`` day by day; before each next day, wait until the monitor has seen all
-    but the last day sent (the system's own pace, and a bounded backlog in the broker). On
-    :func:`first_train_day`, wait for a first champion."""
+    """Send ``warm`` day by day; before each next day (and the live days), wait until the
+    monitor has seen all that was sent: the system's own pace, a bounded backlog in the
+    broker, and no day overtaking the one before in some partitions (the monitor consumes
+    a backlog a partition at a time, and its time windows wait for a lagging partition only
+    up to a window past their end: ``monitors.windows``); within a day, keep at most
+    :data:`MAX_AHEAD` transactions ahead of it (a short queue in front of a user's
+    transaction). On :func:`first_train_day`, wait for a first champion."""
     key = story.names.monitor("stats")
     base = [int(v or 0) for v in r.hmget(key, "scores", "labels")]
     sent = {"transactions": 0, "labels": 0}
     of = round(s.demo_backfill_days)
-    t0, behind, day = time.monotonic(), dict(sent), 0
+    t0, day = time.monotonic(), 0
     batch: list[SimEvent] = []
     train_day = first_train_day(s)
     for ev in warm:
         d = int((ev.at - story.start) // DAY)
-        if d != day and batch:
-            sink.send(batch)
+        if d != day:
+            sink.send(batch)  # (empty when a chunk ended the day)
             batch = []
-            _wait(story, r, key, base, behind, d, of, t0, sent)
-            behind, day = dict(sent), d
+            _wait(story, r, key, base, dict(sent), d, of, t0, sent)
+            day = d
             if d == train_day:
                 story.first_champion()
         batch.append(ev)
         if ev.topic in sent:
             sent[ev.topic] += 1
-        if len(batch) >= 1000:
+        if len(batch) >= CHUNK:
             sink.send(batch)
             batch = []
+            ahead = {"transactions": sent["transactions"] - MAX_AHEAD, "labels": 0}
+            _wait(story, r, key, base, ahead, d, of, t0, sent, poll_s=0.02, stall_s=5.0)
     sink.send(batch)
+    _wait(story, r, key, base, dict(sent), day, of, t0, sent)  # the live days come after it
 
 
 def _wait(
@@ -148,7 +162,10 @@ def _wait(
     of: int,
     t0: float,
     sent: dict[str, int],
+    poll_s: float = 0.2,
+    stall_s: float = STALL_S,
 ) -> None:
+    """Until the monitor has seen ``want`` (transactions and labels, counted from ``base``)."""
     last, progress_at = -1, time.monotonic()
     while True:
         seen = [
@@ -160,11 +177,11 @@ def _wait(
             return
         if sum(seen) != last:
             last, progress_at = sum(seen), time.monotonic()
-        elif time.monotonic() - progress_at > STALL_S:  # e.g. replayed events, not counted
-            log.warning("demo: the monitor made no progress for %.0f s; going on", STALL_S)
+        elif time.monotonic() - progress_at > stall_s:  # e.g. replayed events, not counted
+            log.warning("demo: the monitor made no progress for %.0f s; going on", stall_s)
             return
         story.backfilling(day, of, rate, f"; the monitor has seen {seen[0]:,} transactions")
-        time.sleep(0.2)
+        time.sleep(poll_s)
 
 
 def run_demo(settings: Settings) -> None:

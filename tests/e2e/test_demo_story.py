@@ -101,10 +101,12 @@ def test_the_demo_walks_warming_up_calm_drift_alert_retrain_recovered(
             for a in get(base, key, "/v1/alerts", limit=200)["items"]
             if a["kind"] in MONITOR_KINDS
         ]
-        # No drift alert before the episode. (The monitor may still raise performance alerts
-        # on label windows of its reference week: monitors.core judges labels from the
-        # reference's start, not from when it is ready; printed below, not asserted.)
-        assert [a for a in early if a[0] == "drift"] == [], early
+        # No drift or data-quality alert before the episode (a window cut short, closed
+        # before all of its partitions came, read as volume drops everywhere and score drift).
+        # (The monitor may still raise performance alerts on label windows of its reference
+        # week: monitors.core judges labels from the reference's start, not from when it is
+        # ready; printed below, not asserted.)
+        assert [a for a in early if a[0] in ("drift", "quality")] == [], early
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "demo-calm.png"), full_page=True)
 
@@ -149,7 +151,17 @@ def test_the_demo_walks_warming_up_calm_drift_alert_retrain_recovered(
         ), actions
         champion = get(base, key, "/v1/models")["champion"]
         assert champion["name"] != calm_champion and champion["holdout_end"] > start, champion
-        assert get(base, key, "/v1/monitor/status")["source"] == f"champion {champion['name']}"
+        # The monitor moves its reference to each new champion at its next batch of scores
+        # (the monitor's retrains may promote another one right after "recovered").
+        poll(
+            lambda: (
+                get(base, key, "/v1/monitor/status")["source"]
+                == f"champion {get(base, key, '/v1/models')['champion']['name']}"
+            ),
+            60,
+            "the monitor's reference on the champion",
+            every=0.5,
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
         status = subprocess.run(
             [sys.executable, "-m", "riverwatch", "status"],

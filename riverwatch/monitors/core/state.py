@@ -14,7 +14,7 @@ from riverwatch.monitors.columns import ColumnDrift
 from riverwatch.monitors.concept import ConceptDriftMonitor
 from riverwatch.monitors.core.config import CoreConfig, Row, Store, default_frame
 from riverwatch.monitors.dataquality import DataQuality
-from riverwatch.monitors.dataquality.rows import row_keys
+from riverwatch.monitors.dataquality.rows import row_keys, row_partition
 from riverwatch.monitors.estimated import EstimateLedger
 from riverwatch.monitors.fairness import FairnessCounts
 from riverwatch.monitors.fairness.report import AttributeFairness
@@ -48,7 +48,13 @@ class MonitorState:
             self.windows.append(CountWindows(config.window_size))
         if config.window_s:  # bounded: a sample of its rows, exact counts (monitors.windows)
             self.windows.append(
-                TimeWindows[Row](config.window_s, max_rows=config.window_rows, tally=row_keys)
+                TimeWindows[Row](
+                    config.window_s,
+                    config.window_s,  # a lagging partition holds the windows for a window
+                    max_rows=config.window_rows,
+                    tally=row_keys,
+                    source=row_partition,
+                )
             )
         self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)
         self.as_of = -math.inf

@@ -55,6 +55,19 @@ def row_keys(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
     return keys
 
 
+def row_partition(row: Mapping[str, Any]) -> str | None:
+    """The ``transactions`` partition a scored row came from (None for a row without
+    :func:`row_quality`): the monitor's time windows wait for each partition
+    (``monitors.windows.TimeWindows``'s ``source``), whose scores come in order (the scorer
+    keeps each partition's order and keys its scores by card, as ``transactions`` is keyed).
+
+    >>> row_partition({"dq": {"p": 2}}), row_partition({})
+    ('2', None)
+    """
+    dq = row.get("dq")
+    return None if dq is None else str(dq.get("p"))
+
+
 def tally_rows(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[str, ...]]:
     """The :func:`row_keys` of ``rows``, counted."""
     out: Counter[tuple[str, ...]] = Counter()

@@ -297,3 +297,27 @@ def test_events_consumed_partition_by_partition_are_no_volume_drop() -> None:
     mon = core(window_size=500)
     assert quality_alerts(mon, rows) == []
     assert mon.quality["count"].ready and mon.quality["count"].volume is None
+
+
+def test_a_backlog_consumed_in_chunks_per_partition_loses_no_event_to_lateness() -> None:
+    """A worker catching up on a backlog gets each partition's next 250 events in turn (a
+    fetch per partition, about two thirds of a day): one partition is then into the next day
+    while the others are still on this one. The time window waits for them; closed at the
+    first partition's next-day event, it dropped the others' rest as late, and judged the
+    partial windows as volume drops of every partition and segment."""
+    per_part: dict[int, list[dict]] = {p: [] for p in range(4)}
+    for r in stream(0, None):
+        per_part[r["dq"]["p"]].append(r)
+    rows = [
+        r
+        for lo in range(0, max(map(len, per_part.values())), 250)
+        for p in range(4)
+        for r in per_part[p][lo : lo + 250]
+    ]
+    mon = core()
+    stored: list[dict] = []
+    mon.store = lambda kind, result: stored.append(result) if kind == "drift" else None
+    assert quality_alerts(mon, rows) == []
+    (time_windows,) = mon.windows
+    assert time_windows.late == 0
+    assert [r["n"] for r in stored] == [1500] * 11  # every day whole (the 12th still open)

@@ -52,3 +52,32 @@ def test_time_windows_skip_empty_gaps_and_bound_open_windows() -> None:
     out = [c for t in (1, 15, 25, 35) for c in w.add(t, float(t))]
     assert [c.window_start for c in out] == [0.0, 10.0]  # closed early: at most 2 stay open
     assert w.open_windows == [(20.0, 1), (30.0, 1)]
+
+
+def test_time_windows_wait_for_every_source_up_to_the_lateness() -> None:
+    """Partition ``a`` runs ahead: a window waits for ``b`` and ``c`` (their events are not
+    late) until each passes its end, or the newest event is ``lateness_s`` past it (``c``
+    stopped); a source more than ``lateness_s + width_s`` behind holds nothing more."""
+    w = TimeWindows[tuple[str, float]](width_s=10, lateness_s=20, source=lambda e: e[0])
+
+    def add(src: str, t: float) -> list[tuple[float, int]]:
+        return [(c.window_start, c.n) for c in w.add((src, t), t)]
+
+    for src, t in [("a", 1), ("b", 2), ("c", 3), ("a", 12), ("a", 18), ("b", 9), ("b", 14)]:
+        assert add(src, t) == []
+    assert w.watermark == 3.0 and w.late == 0  # c: 3, b: 14, a: 18
+    assert add("c", 11) == [(0.0, 4)]  # every source past 10
+    assert add("b", 25) == [] and add("a", 30) == []  # c (11) holds [10, 20) ...
+    assert add("a", 40) == [(10.0, 4)]  # ... until the newest event is 20 past its end
+    assert add("a", 52) == [(20.0, 1)]  # c, 41 behind (> 20 + 10), is forgotten; b is at 25
+    assert add("b", 45) == [(30.0, 1)]
+    assert add("c", 12) == [] and w.late == 1  # back, too late for [10, 20) ...
+    assert add("b", 51) == [(40.0, 2)]  # ... and still too far behind to hold [40, 50)
+
+
+def test_time_windows_without_lateness_close_on_the_newest_event_with_or_without_sources() -> None:
+    for source in (None, lambda e: e[0]):
+        w = TimeWindows[tuple[str, float]](width_s=10, source=source)
+        feed = [("a", 1.0), ("b", 2.0), ("a", 11.0), ("b", 5.0)]
+        closed = [c.events for e in feed for c in w.add(e, e[1])]
+        assert closed == [[("a", 1.0), ("b", 2.0)]] and w.late == 1

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
 
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
+from riverwatch.shell import demo
 from riverwatch.shell.demo import DEMO_OVERRIDES, demo_settings, episode
 from riverwatch.simulator import SimConfig, TransactionSimulator
 
@@ -63,3 +66,49 @@ def test_episode_is_card_testing_and_a_regional_spending_shift() -> None:
     assert words == "card testing on 4% of the cards a day, spending x1.5 in region east"
     options, words = episode(s.model_copy(update={"demo_drift_region": ""}), 42)
     assert "shifts" not in options and "region" not in words
+
+
+class _Monitor:
+    """The demo's view of the system: what the sink sent, what the monitor counted so far (it
+    catches up by ``per_look`` records at each look), as ``Names.monitor("stats")`` holds it."""
+
+    def __init__(self, per_look: int) -> None:
+        self.sent = {"transactions": 0, "labels": 0}
+        self.seen = {"transactions": 0, "labels": 0}
+        self.per_look = per_look
+        self.day = 0.0
+        self.drained: list[bool] = []
+
+    def send(self, batch: list) -> None:  # type: ignore[type-arg]
+        if batch and batch[0].at // DAY > self.day:  # a next day: all before it seen?
+            self.day = batch[0].at // DAY
+            self.drained.append(self.seen == self.sent)
+        for ev in batch:
+            self.sent[ev.topic] += 1
+
+    def hmget(self, key: str, *fields: str) -> list[bytes]:
+        for topic in self.seen:
+            self.seen[topic] = min(self.sent[topic], self.seen[topic] + self.per_look)
+        return [str(self.seen[t]).encode() for t in ("transactions", "labels")]
+
+
+def test_the_backfill_ends_once_the_monitor_has_seen_all_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each day, and the live days, come after the monitor has seen the day before: the
+    monitor consumes a backlog a partition at a time, so a day sent earlier overtook the one
+    before in some partitions, and its time windows closed without the rest of it."""
+    monkeypatch.setattr(demo.time, "sleep", lambda s: None)
+    mon = _Monitor(per_look=40)
+    story = SimpleNamespace(
+        names=Names(""), start=0.0, backfilling=lambda *a: None, first_champion=lambda: None
+    )
+    warm = [  # 250 events a day: a chunk ends each day
+        SimpleNamespace(at=t * DAY / 250, topic="labels" if t % 5 == 0 else "transactions")
+        for t in range(3 * 250)
+    ]
+    s = Settings(demo_backfill_days=3)
+    demo._backfill(s, story, mon, mon, warm)  # type: ignore[arg-type]
+    assert mon.sent == {"transactions": 600, "labels": 150}
+    assert mon.seen == mon.sent
+    assert mon.drained == [True, True]  # before days 1 and 2
