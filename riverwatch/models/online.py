@@ -31,13 +31,63 @@ from riverwatch.models.features import FEATURE_NAMES
 # Before the first label the model answers the prior fraud rate, not 0.5: an untrained
 # logistic regression would send every transaction to review. logit(0.01) ~= -4.6.
 PRIOR_LOGIT = -4.6
+# The scaler's memory, in labels: see DecayingScaler.
+SCALER_HALF_LIFE = 50_000.0
 
 
-def make_model(lr: float = 0.02, l2: float = 1e-4) -> compose.Pipeline:
-    """StandardScaler | LogisticRegression, starting at the prior fraud rate."""
-    return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-        optimizer=optim.SGD(lr), l2=l2, intercept_init=PRIOR_LOGIT
-    )
+class DecayingScaler(preprocessing.StandardScaler):
+    """River's StandardScaler whose statistics forget: each label's weight halves every
+    ``half_life`` labels learned after it (``None``: never, River's scaler exactly).
+
+    Why: a feature's distribution changes while its windows fill (a 30-day window of a new
+    store counts 1 day of history, then 2, ...; a terminal's fraud rate stays 0 until labels
+    have arrived for a week), and a scaler that remembers every label since the start keeps
+    centring and scaling today's rows by that ramp's statistics long after it has ended.
+
+    The same Welford update as River's, with each feature's count replaced by its decayed
+    weight ``W <- decay * W + 1`` (exact for exponential weights: the weighted mean and
+    population variance): ``means``, ``vars`` and ``counts`` keep River's types, so
+    :func:`_linear` and River's ``transform_one`` read them unchanged. O(1) per feature.
+
+    >>> s = DecayingScaler(half_life=1.0)
+    >>> for v in (0.0, 0.0, 0.0, 10.0, 10.0, 10.0):
+    ...     s.learn_one({"a": v})
+    >>> round(s.means["a"], 2)  # the old zeros have faded: River's mean would be 5.0
+    8.89
+    """
+
+    def __init__(self, half_life: float | None = SCALER_HALF_LIFE) -> None:
+        super().__init__()
+        if half_life is not None and not half_life > 0:
+            raise ValueError(f"half_life must be > 0 or None, got {half_life}")
+        self.half_life = half_life
+
+    def learn_one(self, x: dict[str, float]) -> None:  # type: ignore[override]
+        """Update each feature's decayed weight, mean and variance with one row."""
+        decay = 1.0 if self.half_life is None else 0.5 ** (1.0 / self.half_life)
+        counts: Any = self.counts  # decayed weights: floats in River's Counter
+        means, vars_ = self.means, self.vars
+        for i, xi in x.items():
+            w = counts[i] * decay + 1.0
+            counts[i] = w
+            old = means[i]
+            means[i] = new = old + (xi - old) / w
+            vars_[i] += ((xi - old) * (xi - new) - vars_[i]) / w
+
+
+def make_model(
+    lr: float = 0.02, l2: float = 1e-4, half_life: float | None = SCALER_HALF_LIFE
+) -> compose.Pipeline:
+    """DecayingScaler | LogisticRegression, starting at the prior fraud rate.
+
+    The steps keep the names of River's StandardScaler | LogisticRegression (snapshots and
+    callers that look a step up by name read either).
+    """
+    return compose.Pipeline(
+        ("StandardScaler", DecayingScaler(half_life)),
+        ("LogisticRegression", linear_model.LogisticRegression(
+            optimizer=optim.SGD(lr), l2=l2, intercept_init=PRIOR_LOGIT)),
+    )  # fmt: skip
 
 
 def _linear(
