@@ -10,6 +10,7 @@ interpolation is done here: no compose engine runs on these machines.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import dockerfile as dockerfile_parser
+import pytest
 import typer
 import yaml
 
+from riverwatch.core.kafka import SINGLE_PARTITION
+from riverwatch.core.names import TOPICS
 from riverwatch.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -354,3 +358,26 @@ def all_queries() -> dict[str, str]:
     rules_ = {f"rules.yml {k}": v for k, v in rule_expressions().items()}
     panels = {f"riverwatch.json {k}": v for k, v in dashboard_expressions().items()}
     return rules_ | panels
+
+
+def build_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
+    """Settings as a container with ``env`` would build them (this process's env ignored)."""
+    for key in list(os.environ):
+        if key.startswith("RIVERWATCH_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith("RIVERWATCH_"):
+            monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def topic_specs(script: str) -> dict[str, int]:
+    """``topic:partitions`` of the ``for spec in ...;`` loop of a topic-creating script."""
+    match = re.search(r"for spec in ([^;]+);", script)
+    assert match, "expected `for spec in topic:partitions ...;` in the topic script"
+    return {t: int(n) for t, n in (spec.split(":") for spec in match.group(1).split())}
+
+
+def expected_topics(partitions: int) -> dict[str, int]:
+    """Every topic of core.names with the partitions `riverwatch up` gives it."""
+    return {t: 1 if t in SINGLE_PARTITION else partitions for t in TOPICS}

@@ -7,7 +7,6 @@ with PyYAML and compose's interpolation (tests/deploy/files.py) and compared wit
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -15,8 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from riverwatch.core.kafka import SINGLE_PARTITION
-from riverwatch.core.names import TOPICS
 from riverwatch.core.settings import Settings
 from tests.deploy.files import (
     COMPOSE,
@@ -29,42 +26,21 @@ from tests.deploy.files import (
     ROOT,
     as_env,
     bind_mounts,
+    build_settings,
     cli_commands,
     compose_services,
     container_port,
     default_api_port,
     dockerfile_env,
+    expected_topics,
     interpolate_tree,
     prometheus_config,
     riverwatch_services,
     rule_expressions,
     serves_get,
     setting_env_names,
+    topic_specs,
 )
-
-
-def build_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
-    """Settings as a container with ``env`` would build them (this process's env ignored)."""
-    for key in list(os.environ):
-        if key.startswith("RIVERWATCH_"):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        if key.startswith("RIVERWATCH_"):
-            monkeypatch.setenv(key, value)
-    return Settings()
-
-
-def topic_specs(script: str) -> dict[str, int]:
-    """``topic:partitions`` of the ``for spec in ...;`` loop of a topic-creating script."""
-    match = re.search(r"for spec in ([^;]+);", script)
-    assert match, "expected `for spec in topic:partitions ...;` in the topic script"
-    return {t: int(n) for t, n in (spec.split(":") for spec in match.group(1).split())}
-
-
-def expected_topics(partitions: int) -> dict[str, int]:
-    """Every topic of core.names with the partitions `riverwatch up` gives it."""
-    return {t: 1 if t in SINGLE_PARTITION else partitions for t in TOPICS}
-
 
 # --- settings -------------------------------------------------------------------------------------
 

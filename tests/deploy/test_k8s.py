@@ -20,11 +20,13 @@ from riverwatch.core.settings import Settings
 from tests.deploy.files import (
     K8S,
     SECRET_TEMPLATE,
+    build_settings,
     cli_commands,
     configmap_data,
     container_ports,
     default_api_port,
     dockerfile_env,
+    expected_topics,
     final_stage,
     k8s,
     k8s_env,
@@ -35,8 +37,8 @@ from tests.deploy.files import (
     secret_template,
     serves_get,
     setting_env_names,
+    topic_specs,
 )
-from tests.deploy.test_compose import build_settings, expected_topics, topic_specs
 
 
 def image_user() -> int:

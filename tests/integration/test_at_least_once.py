@@ -9,94 +9,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import orjson
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
-from riverwatch.context import Context
 from riverwatch.context_parts import kafka_config
 from riverwatch.core.kafka import admin, producer
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
-from riverwatch.models.feature_set import FeatureSet
-from riverwatch.models.features import FeatureSpec
-from riverwatch.models.serving import ModelSet
-from riverwatch.stores.features import RedisFeatureStore
-from riverwatch.stores.registry import Registry
-from riverwatch.stores.snapshots import SnapshotStore
-from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.records import Handler, Out, Record
-from riverwatch.streams.scorer import Scorer
 from tests.support.builders import card_count, tx
+from tests.support.scoring import committed, running_loop, scorer
 from tests.support.topics import consume_all
 from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
-
-
-def scorer(settings: Settings, r: redis.Redis) -> Scorer:
-    """The scoring handler, built as a worker builds it."""
-    names = Names(settings.topic_prefix)
-    spec = FeatureSpec(settings.feature_bucket_s, settings.label_delay_days)
-    features = FeatureSet(settings.feature_attributes)
-    models = ModelSet(
-        SnapshotStore(r, names),
-        Registry(r, names, settings.data_dir),
-        settings.model_reload_s,
-        features.names,
-    )
-    return Scorer(
-        Context.from_settings(settings),
-        RedisFeatureStore(r, names, spec.retention_s),
-        models,
-        "test",
-    )
-
-
-@contextmanager
-def running_loop(
-    settings: Settings, handler: Handler, prod: Producer, **kw: float
-) -> Iterator[BatchLoop]:
-    """A BatchLoop on ``transactions`` in a thread; fails the test if it ever crashes."""
-    names = Names(settings.topic_prefix)
-    crashes: list[BaseException] = []
-    loop = BatchLoop(
-        Context.from_settings(settings),
-        names.topic("transactions"),
-        names.group(settings.consumer_group, "scorer"),
-        handler,
-        prod,
-        "scorer",
-        **kw,
-    )
-    loop.start(crashes.append)
-    try:
-        yield loop
-    finally:
-        loop.stop()
-    assert not crashes, f"the loop crashed: {crashes}"
-
-
-def committed(settings: Settings, topic: str) -> int:
-    """Records committed by the scorer group over ``topic``'s partitions."""
-    names = Names(settings.topic_prefix)
-    c = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": names.group(settings.consumer_group, "scorer"),
-        }
-    )
-    try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(settings.partitions)], 10)
-    finally:
-        c.close()
-    return sum(tp.offset for tp in tps if tp.offset >= 0)
 
 
 def retries(reason: str) -> float:

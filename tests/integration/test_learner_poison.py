@@ -27,8 +27,8 @@ from riverwatch.streams.batching import TRANSIENT
 from riverwatch.streams.learning import Learner
 from riverwatch.streams.records import Out, Record, dead_letter, isolate
 from riverwatch.streams.rejects import HANDLER_ERROR
-from tests.integration.test_rejects_counted_once import counters
 from tests.support.builders import T0
+from tests.support.scoring import counters
 from tests.support.topics import consume_all
 from tests.support.workers import poll, running_worker
 

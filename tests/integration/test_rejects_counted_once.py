@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 import redis
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from riverwatch.context import Context
 from riverwatch.context_parts import kafka_config
@@ -21,26 +21,12 @@ from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.forecasting import ForecastHandler
 from riverwatch.streams.learning import Learner
 from riverwatch.streams.records import Out, Record, isolate
-from tests.integration.test_at_least_once import committed, running_loop, scorer
 from tests.support.apiserver import running_api
 from tests.support.builders import T0, tx
+from tests.support.scoring import committed_now, counters, running_loop, scorer
 from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration
-
-
-def committed_now(settings: Settings, topic: str) -> int:
-    """Records committed by the scorer group, -1 while its coordinator cannot say (a broker
-    just started answers the first offset fetches with an error)."""
-    try:
-        return committed(settings, topic)
-    except KafkaException:
-        return -1
-
-
-def counters(r: redis.Redis, names: Names) -> dict[str, int]:
-    raw: dict[bytes, bytes] = r.hgetall(names.monitor("rejects"))  # type: ignore[assignment]
-    return {k.decode(): int(v) for k, v in raw.items()}
 
 
 def test_a_retried_batch_counts_its_rejected_transactions_once(settings: Settings) -> None:

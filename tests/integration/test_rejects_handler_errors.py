@@ -20,9 +20,8 @@ from riverwatch.streams.forecasting import ForecastHandler
 from riverwatch.streams.monitor.runner import Monitor
 from riverwatch.streams.records import Out, Record
 from riverwatch.streams.rejects import HANDLER_ERROR
-from tests.integration.test_at_least_once import running_loop, scorer
-from tests.integration.test_rejects_counted_once import committed_now, counters
 from tests.support.builders import T0, tx
+from tests.support.scoring import committed_now, counters, running_loop, scorer
 from tests.support.workers import poll
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from riverwatch.stores.registry import Registry
 from riverwatch.streams.control_lease import LeaseLost
 from riverwatch.streams.control_pending import Pending
 from riverwatch.streams.trainer import Trainer
-from tests.integration.test_trainer_restart import ROLES, drain, outcomes, seed, send
 from tests.support.topics import Topics, ask
+from tests.support.trainer import ROLES, drain, outcomes, seed, send
 from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
