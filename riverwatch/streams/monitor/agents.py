@@ -79,18 +79,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         except Exception:
             log.exception("monitor: %d control requests not acknowledged yet", len(controls))
 
-    async def checkpoint(final: bool) -> None:  # a snapshot (streams.monitor.snapshot)
-        if "m" in state:
-            await asyncio.get_running_loop().run_in_executor(thread, state["m"].checkpoint, final)
-
-    @app.timer(interval=ctx.worker_config.monitor_snapshot_s)
-    async def monitor_snapshot() -> None:  # when due: after the last batches of a lull too
-        await checkpoint(False)
-
-    @app.service
-    class MonitorStop(Service):  # the last one, at a clean stop
-        async def on_stop(self) -> None:
-            await checkpoint(True)
+    _register_snapshots(app, ctx, thread, state)
 
     @app.agent(raw_topic(app, names.topic("scores")), name="monitor-scores")
     async def monitor_scores(stream: Any) -> None:
@@ -101,3 +90,23 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     async def monitor_labels(stream: Any) -> None:
         async for events in stream.take_events(1000, within=0.5):
             await handle("process_labels", events)
+
+
+def _register_snapshots(
+    app: faust.App, ctx: WorkerContext, thread: ThreadPoolExecutor, state: dict[str, Monitor]
+) -> None:
+    """Snapshots of the monitor (streams.monitor.snapshot) in its thread: a timer, for when
+    one is due after the last batches of a lull, and a last one at a clean stop."""
+
+    async def checkpoint(final: bool) -> None:
+        if "m" in state:
+            await asyncio.get_running_loop().run_in_executor(thread, state["m"].checkpoint, final)
+
+    @app.timer(interval=ctx.worker_config.monitor_snapshot_s)
+    async def monitor_snapshot() -> None:
+        await checkpoint(False)
+
+    @app.service
+    class MonitorStop(Service):
+        async def on_stop(self) -> None:
+            await checkpoint(True)
