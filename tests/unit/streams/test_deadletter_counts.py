@@ -122,7 +122,9 @@ def test_the_scorer_counts_a_dead_letter_once_when_its_batch_is_retried_after_an
     # what BatchLoop.run does: the batch consumed again after each outage, until handled
     attempts = 1
     while not b._process(records):
-        b._retry(SimpleNamespace(seek=lambda _: None, commit=lambda **_: None), records, "transient")
+        b._retry(
+            SimpleNamespace(seek=lambda _: None, commit=lambda **_: None), records, "transient"
+        )
         attempts += 1
     assert attempts == 3
     assert retries("outage") - retried == 2  # once per retry of the batch, not per half
@@ -149,7 +151,11 @@ def monitor(faults: Faults) -> Monitor:
 
 def test_the_monitor_counts_a_dead_letter_once_when_its_batch_is_split_or_retried() -> None:
     before = deadletters("scores")
-    g, m, records = Guard("scores", "scores", "dead", "w1"), monitor(Faults()), batch("scores", SCORE)
+    g, m, records = (
+        Guard("scores", "scores", "dead", "w1"),
+        monitor(Faults()),
+        batch("scores", SCORE),
+    )
     outs = g.isolated(m.process_scores, records)
     assert deadletters("scores") - before == 2
     assert origins([(o.topic, o.value) for o in outs]) == [(0, "(record)"), (1, "ValueError")]
