@@ -178,3 +178,26 @@ def test_batch_retries_are_not_counted_by_a_split() -> None:
     b = loop(scorer(Faults()).process, "split-only")
     assert b._process(batch("transactions", TX))
     assert BATCH_RETRIES.labels(stage="split-only", reason="transient")._value.get() == before
+
+
+def test_the_learner_and_the_forecaster_count_their_rejects_once_not_in_handler_and_loop() -> None:
+    from riverwatch.streams.forecasting import ForecastHandler
+    from riverwatch.streams.learning import Learner
+
+    learner = Learner.__new__(Learner)
+    learner.limits, learner.t_dead, learner.worker = None, "dead", "w1"
+    learner.rejects = SimpleNamespace(count=lambda *_: 0)
+    learner.check_resets = lambda: []  # type: ignore[method-assign]
+    learner.maybe_snapshot = lambda: None  # type: ignore[method-assign]
+    before = deadletters("labels")
+    outs = Guard("learner", "labels", "dead", "w1").isolated(learner.process, batch("labels", {}))
+    assert len(outs) == 3 and deadletters("labels") - before == 3  # no label parses
+
+    fc = ForecastHandler.__new__(ForecastHandler)
+    fc.limits, fc.t_dead, fc.worker, fc.touched = None, "dead", "w1", {}
+    fc.rejects = SimpleNamespace(count=lambda *_: 0)
+    fc._refresh = lambda _: None  # type: ignore[method-assign]
+    before = deadletters("transactions")
+    b = loop(fc.process, "forecaster")  # the stub loop labels its counts "transactions"
+    assert b._process(batch("metrics", {}))
+    assert deadletters("transactions") - before == 3
