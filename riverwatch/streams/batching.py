@@ -48,7 +48,7 @@ from riverwatch.core.kafka import consumer
 from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
-from riverwatch.streams.records import Handler, Out, Record, isolate, raised_on
+from riverwatch.streams.records import Handler, Out, Record, dead_lettered, isolate, raised_on
 from riverwatch.streams.runtime import WorkerContext, worker_id
 
 __all__ = ["TRANSIENT", "BatchLoop", "tune_gc"]
@@ -279,7 +279,6 @@ class BatchLoop:
         log.error(
             "%s: %s[%d]@%d dead-lettered: %r", self.name, rec.topic, rec.partition, rec.offset, exc
         )
-        EVENTS.labels(topic=self.label, outcome="deadletter").inc()
         return raised_on(self.t_dead, rec, exc, self.worker)
 
     def _process(self, records: list[Record]) -> bool:
@@ -294,6 +293,10 @@ class BatchLoop:
             )
             if failed and self.on_failed is not None:  # counted as rejects (streams.rejects)
                 self.on_failed(records, failed)
+            # its dead letters (parse rejects, poison records), counted once it is handled
+            EVENTS.labels(topic=self.label, outcome="deadletter").inc(
+                dead_lettered(outs, self.t_dead)
+            )
         except TRANSIENT as exc:
             log.warning("%s: batch of %d not handled, will retry: %r", self.name, len(records), exc)
             return False

@@ -68,7 +68,6 @@ class ForecastHandler:
         # the monitor's data-quality counters (core.rejects): points rejected and passed
         self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         outs = dead_letters(self.t_dead, bad, self.worker)
-        EVENTS.labels(topic="metrics", outcome="deadletter").inc(len(outs))
         self._refresh({p.series_id for _, p in points})
         touched = self.touched  # series -> its applied points, [epoch, value]
         late = 0

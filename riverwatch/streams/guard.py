@@ -26,7 +26,15 @@ import faust
 
 from riverwatch.core.metrics import BATCH_RETRIES, EVENTS
 from riverwatch.streams.batching import BACKOFF_MAX_S, BACKOFF_MIN_S, TRANSIENT
-from riverwatch.streams.records import Handler, Out, Record, from_events, isolate, raised_on
+from riverwatch.streams.records import (
+    Handler,
+    Out,
+    Record,
+    dead_lettered,
+    from_events,
+    isolate,
+    raised_on,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +58,8 @@ class Guard:
         outs = isolate(handler, records, lambda r, e: self._poison(r, e, failed), TRANSIENT)
         if failed and on_failed is not None:
             on_failed(records, failed)
+        # its dead letters (parse rejects, poison records), counted once it is handled
+        EVENTS.labels(topic=self.topic, outcome="deadletter").inc(dead_lettered(outs, self.t_dead))
         return outs
 
     def _poison(self, rec: Record, exc: Exception, failed: list[Record]) -> Out:
@@ -57,7 +67,6 @@ class Guard:
         log.error(
             "%s: %s[%d]@%d dead-lettered: %r", self.name, rec.topic, rec.partition, rec.offset, exc
         )
-        EVENTS.labels(topic=self.topic, outcome="deadletter").inc()
         return raised_on(self.t_dead, rec, exc, self.worker)
 
     async def run(

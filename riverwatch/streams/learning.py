@@ -106,10 +106,8 @@ class Learner:
             resets = self._learn(
                 list(labels.values()), duplicates_in_batch=len(records) - len(outs) - len(labels)
             )
-            EVENTS.labels(topic="labels", outcome="deadletter").inc(len(bad))
             outs += self._answer_resets(resets)
         else:
-            EVENTS.labels(topic="labels", outcome="deadletter").inc(len(bad))
             outs += self.check_resets()
         self.maybe_snapshot()
         return outs

@@ -126,6 +126,19 @@ def dead_letters(topic: str, bad: Bad, worker: str) -> list[Out]:
     return [dead_letter(topic, rec, why, worker) for rec, why in bad]
 
 
+def dead_lettered(outs: list[Out], t_dead: str) -> int:
+    """How many of a handled batch's outputs ``outs`` are dead letters (to ``t_dead``): its
+    parse rejects, its poison records and whatever else its handler dead-lettered.
+
+    The batch loop and the agents' guard count this in ``riverwatch_events_total{outcome=
+    "deadletter"}`` once :func:`isolate` returned, never inside a handler: a batch that is split,
+    or retried whole after an outage, drops the outputs of its failed attempts, so each record
+    counts once per delivery. A batch delivered again (after a crash before its commit, or
+    consumed again because the broker did not acknowledge its outputs) counts them again, as
+    its dead letters are produced again: at least once."""
+    return sum(1 for o in outs if o.topic == t_dead)
+
+
 def parse_labels(
     records: list[Record], limits: EventLimits | None = None, broken: list[set[str]] | None = None
 ) -> tuple[dict[str, Label], Bad]:

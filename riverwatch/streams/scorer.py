@@ -56,7 +56,6 @@ class Scorer:
         broken: list[set[str]] = []
         txs, bad = parse_batch(Transaction, records, self.limits, broken)
         outs = dead_letters(self.t_dead, bad, self.worker)
-        EVENTS.labels(topic="transactions", outcome="deadletter").inc(len(outs))
         if broken:  # the monitor's data-quality counters (core.rejects), once per record
             self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
         if txs:

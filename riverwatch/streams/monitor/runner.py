@@ -88,7 +88,6 @@ class Monitor:
         parsed, bad = parse_batch(Score, records)
         outs = dead_letters(self.t_dead, bad, self.worker)
         eids = [score.event_id for _, score in parsed]
-        EVENTS.labels(topic="scores", outcome="deadletter").inc(len(outs))
         rows = self._rows(eids)
         EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
         self.r.hincrby(self.names.monitor("stats"), "scores", len(records))
