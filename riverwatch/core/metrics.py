@@ -31,6 +31,12 @@ GROUP_VALUES_POOLED = Counter(
     "counted in the group '(other)', by monitor (fairness, concept).",
     ["monitor"],
 )
+MONITOR_LATE_EVENTS = Counter(
+    "riverwatch_monitor_late_events_total",
+    "Scored events the monitor dropped as late, by window kind (time): their time window had "
+    "closed (every partition past its end, or the newest event a window's width past it).",
+    ["window"],
+)
 ATTRIBUTE_FILLS = Counter(
     "riverwatch_attribute_fills_total",
     "Transactions scored with the fill value 0.0 for a configured feature attribute "
@@ -126,6 +132,15 @@ def count_fills(fills: Iterable[tuple[str, str]], scorer: str) -> None:
     """Count ``(attribute, reason)`` fills in :data:`ATTRIBUTE_FILLS` (one inc per label set)."""
     for (attribute, reason), n in Tally(fills).items():
         ATTRIBUTE_FILLS.labels(attribute=attribute, reason=reason, scorer=scorer).inc(n)
+
+
+def drain(counter: Counter, counts: dict[str, int]) -> None:
+    """Add ``counts`` (one label value each, e.g. the monitor core's counts since the last
+    call) to ``counter`` and zero them."""
+    for label, n in counts.items():
+        if n:
+            counter.labels(label).inc(n)
+            counts[label] = 0
 
 
 def exposition() -> tuple[bytes, str]:

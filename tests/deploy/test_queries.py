@@ -189,6 +189,7 @@ def test_dashboard_has_the_required_panels() -> None:
         "riverwatch_drift_share",
         "riverwatch_fairness_difference",
         "riverwatch_consumer_lag",
+        "riverwatch_monitor_late_events_total",
     ):
         assert needle in exprs, needle
     ids = [p["id"] for p in dashboard_panels()]

@@ -42,7 +42,7 @@ def test_the_monitor_pools_group_values_past_the_cap_and_counts_them(settings: S
     concept_before, fairness_before = pooled("concept"), pooled("fairness")
     for i, row in enumerate(rows):
         m.core._errors(row, i % 2, 1.7e9 + i)
-    m.export_pooled()
+    m.export_counts()
     # two error streams (combined, online), each past its cap for DISTINCT - CAP values
     assert pooled("concept") - concept_before == 2 * (DISTINCT - CAP)
     groups = {g["group"] for g in m.concept.report() if g["model"] == "online"}
@@ -52,6 +52,6 @@ def test_the_monitor_pools_group_values_past_the_cap_and_counts_them(settings: S
         "count", 0, times[0], times[-1], [(row, i % 2) for i, row in enumerate(rows)], times
     )
     m.core.labeled_window(window, None)
-    m.export_pooled()
+    m.export_counts()
     assert pooled("fairness") - fairness_before == DISTINCT - CAP
     r.close()

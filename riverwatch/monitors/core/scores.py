@@ -21,7 +21,7 @@ from riverwatch.monitors.fairness.report import AttributeFairness
 from riverwatch.monitors.policy.decision import Decision
 from riverwatch.monitors.prediction import ScoreDrift
 from riverwatch.monitors.quality import VolumeCheck
-from riverwatch.monitors.windows import Window
+from riverwatch.monitors.windows import TimeWindows, Window
 
 
 class ScoreWindows(ReferenceTracking):
@@ -30,6 +30,7 @@ class ScoreWindows(ReferenceTracking):
     def scores(self, rows: Sequence[Row]) -> Decision:
         """Window scored rows (each with ``x``, ``score``, ``decision``, ``groups``, ``epoch``)."""
         out = Decision()
+        late = self._dropped()
         for row in rows:
             t = float(row["epoch"])
             self.as_of = max(self.as_of, t)
@@ -38,7 +39,12 @@ class ScoreWindows(ReferenceTracking):
             for w in self.windows:
                 for win in w.add(row, t):
                     out.extend(self.window(win))
+        self.late["time"] += self._dropped() - late
         return out
+
+    def _dropped(self) -> int:
+        """The events the time windows dropped as late so far (:attr:`TimeWindows.late`)."""
+        return sum(w.late for w in self.windows if isinstance(w, TimeWindows))
 
     def window(self, win: Window[Row]) -> Decision:
         """Judge one closed window of scored rows (nothing while warming up)."""

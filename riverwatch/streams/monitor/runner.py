@@ -25,8 +25,10 @@ from riverwatch.core.metrics import (
     EVENTS,
     FAIRNESS_DIFFERENCE,
     GROUP_VALUES_POOLED,
+    MONITOR_LATE_EVENTS,
     PERFORMANCE,
     PREDICTION_PSI,
+    drain,
 )
 from riverwatch.core.outputs import Score
 from riverwatch.monitors.core import MonitorCore
@@ -248,17 +250,16 @@ class Monitor:
                     if rep.get(metric) is not None:
                         PERFORMANCE.labels(model, metric).set(rep[metric])
 
-    def export_pooled(self) -> None:
-        """Count the group values the core pooled into "(other)" since the last call."""
-        for monitor, n in self.core.pooled.items():
-            if n:
-                GROUP_VALUES_POOLED.labels(monitor).inc(n)
-                self.core.pooled[monitor] = 0
+    def export_counts(self) -> None:
+        """Count the group values the core pooled into "(other)" and the scored events its
+        time windows dropped as late since the last call (Prometheus counters)."""
+        drain(GROUP_VALUES_POOLED, self.core.pooled)
+        drain(MONITOR_LATE_EVENTS, self.core.late)
 
     def publish(self, decision: Decision) -> list[Out]:
         """The decision's alerts and control requests as records; its audit and the state a
         restart must not lose (:mod:`streams.monitor.persist`, what changed) to Redis."""
-        self.export_pooled()
+        self.export_counts()
         p = self.r.pipeline(transaction=True)  # the state with the requests it decided
         if decision.audit:
             key = self.names.monitor("actions")
