@@ -79,9 +79,8 @@ class MonitorState:
         # observations pooled into "(other)" past max_group_values, per monitor (the worker
         # exports them as riverwatch_group_values_pooled_total)
         self.pooled = {"concept": 0, "fairness": 0}
-        # scored events a time window dropped as late (its window had closed: TimeWindows),
-        # per window kind, since the worker last exported them (riverwatch_monitor_late_events
-        # _total; count windows drop none)
+        # scored events a time window dropped as late (TimeWindows), per window kind, since the
+        # worker last exported them (riverwatch_monitor_late_events_total; count windows: none)
         self.late = {"time": 0}
         # data quality per window kind, its reference collected over the reference period;
         # ``rejected`` reads the rejected records' counters (core.rejects) once per window
