@@ -15,8 +15,6 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from riverwatch.api.middleware import (
     BodyLimitMiddleware,
@@ -40,6 +38,7 @@ from riverwatch.api.routes import models as model_routes
 from riverwatch.api.routes import monitor as monitor_routes
 from riverwatch.context import Context
 from riverwatch.core.errors import ServiceUnavailable
+from riverwatch.core.redis import UNAVAILABLE as REDIS_UNAVAILABLE
 
 
 def package_version() -> str:
@@ -53,8 +52,8 @@ def package_version() -> str:
 async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     # A backing service is slow or down: the client should retry, not give up.
     detail = str(exc)
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        detail = f"Redis did not answer ({exc}); retry in a moment"
+    if isinstance(exc, REDIS_UNAVAILABLE):
+        detail = f"Redis cannot take requests now ({type(exc).__name__}: {exc}); retry in a moment"
     return JSONResponse(
         {"detail": detail},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -97,8 +96,8 @@ def create_app(ctx: Context) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
-    app.add_exception_handler(RedisConnectionError, _unavailable)
-    app.add_exception_handler(RedisTimeoutError, _unavailable)
+    for unavailable in REDIS_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
     app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(scores.router)

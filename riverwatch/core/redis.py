@@ -18,6 +18,20 @@ from pydantic import SecretStr
 
 from riverwatch.core.errors import ConfigError
 
+# Redis refusing work for a while, whatever the record: unreachable or slow, out of memory
+# (``maxmemory`` reached: OOM), a replica during a failover (READONLY), a cluster moving slots
+# or without a master (TRYAGAIN, CLUSTERDOWN, MASTERDOWN). A batch waits these out and is
+# retried whole (streams.batching.TRANSIENT); the API answers 503 with Retry-After. Any other
+# reply error (a wrong type, a script error) is about the request itself.
+UNAVAILABLE: tuple[type[redis.exceptions.RedisError], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+
 
 @dataclass(frozen=True)
 class RedisConfig:

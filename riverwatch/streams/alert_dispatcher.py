@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from riverwatch.alerts.rules import Filters, cooldown_for, severity_rank
 from riverwatch.alerts.store import AlertStore
 from riverwatch.context import Context
@@ -21,11 +18,12 @@ from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import dumps, parse_event
 from riverwatch.core.metrics import ALERTS, ALERTS_SUPPRESSED, EVENTS
 from riverwatch.core.outputs import Alert
+from riverwatch.core.redis import UNAVAILABLE as REDIS_UNAVAILABLE
 from riverwatch.streams.records import Out, Record, dead_letter
 
 log = logging.getLogger(__name__)
 # Worth waiting out; anything else about one record is that record's problem.
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+TRANSIENT = (*REDIS_UNAVAILABLE, OSError)
 
 
 class Dispatcher:

@@ -39,13 +39,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from riverwatch.context import Context
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.kafka import consumer
 from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
+from riverwatch.core.redis import UNAVAILABLE as REDIS_UNAVAILABLE
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
 from riverwatch.streams.records import Handler, Out, Record, dead_lettered, isolate, raised_on
@@ -58,8 +58,7 @@ log = logging.getLogger(__name__)
 # Errors that say the infrastructure is unavailable, not that a record is bad: the batch is
 # retried whole, never bisected into dead letters.
 TRANSIENT: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
+    *REDIS_UNAVAILABLE,
     KafkaException,
     ServiceUnavailable,
     ConnectionError,
