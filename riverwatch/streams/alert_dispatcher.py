@@ -23,7 +23,7 @@ from riverwatch.streams.records import Out, Record, dead_letter
 
 log = logging.getLogger(__name__)
 # Worth waiting out; anything else about one record is that record's problem.
-TRANSIENT = (*REDIS_UNAVAILABLE, OSError)
+TRANSIENT: tuple[type[BaseException], ...] = (*REDIS_UNAVAILABLE, OSError)
 
 
 class Dispatcher:
