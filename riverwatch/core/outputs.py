@@ -112,7 +112,14 @@ class DeadLetter(BaseModel):
     partition: int
     offset: int
     key: str | None
-    value: str = Field(description="The raw bytes, decoded as UTF-8 with replacement.")
+    value: str = Field(
+        description="The raw bytes, decoded as UTF-8 with replacement; at most the first "
+        "64 KiB of them (see truncated)."
+    )
+    value_bytes: int | None = Field(None, description="The record's value size in bytes.")
+    truncated: bool = Field(
+        False, description="Key or value longer than 64 KiB: read it whole at its origin."
+    )
     error: str
     worker: str
     timestamp: datetime

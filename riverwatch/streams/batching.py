@@ -313,4 +313,7 @@ class BatchLoop:
                     break
                 except BufferError:  # local queue full: let librdkafka drain it, then retry
                     self.producer.poll(0.05)
+                except KafkaException as exc:  # refused before sending (too large, no topic):
+                    cb(exc.args[0], None)  # a failed delivery, the batch retried (not a crash)
+                    break
         return batch

@@ -50,19 +50,38 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
+# A dead letter must fit where its record came from. A record near the broker's size limit,
+# decoded with replacement (an undecodable byte becomes three) and quoted as JSON, would not:
+# the broker would refuse it for good and the loop could never hand its record over. So the
+# dead letter keeps at most this many bytes of the record's key and value (at most six bytes of
+# JSON each: well under the 1 MB a broker takes by default), says how long they were, and its
+# origin (topic, partition, offset) is where to read the record whole.
+DEAD_LETTER_MAX_BYTES = 64 * 1024
+ERROR_MAX_CHARS = 4096
+
+
+def _text(raw: bytes) -> str:
+    return raw[:DEAD_LETTER_MAX_BYTES].decode("utf-8", "replace")
+
+
 def dead_letter(topic: str, rec: Record, error: str, worker: str) -> Out:
-    """The ``deadletter`` record for ``rec`` (see core.events.DeadLetter)."""
+    """The ``deadletter`` record for ``rec`` (see core.outputs.DeadLetter), bounded in size
+    whatever ``rec`` holds (:data:`DEAD_LETTER_MAX_BYTES`)."""
+    value = rec.value or b""
     body = {
         "origin_topic": rec.topic,
         "partition": rec.partition,
         "offset": rec.offset,
-        "key": rec.key.decode("utf-8", "replace") if rec.key is not None else None,
-        "value": (rec.value or b"").decode("utf-8", "replace"),
-        "error": error,
+        "key": _text(rec.key) if rec.key is not None else None,
+        "value": _text(value),
+        "value_bytes": len(value),
+        "truncated": len(value) > DEAD_LETTER_MAX_BYTES
+        or len(rec.key or b"") > DEAD_LETTER_MAX_BYTES,
+        "error": error[:ERROR_MAX_CHARS],
         "worker": worker,
         "timestamp": iso(time.time()),
     }
-    return Out(topic, rec.key, orjson.dumps(body))
+    return Out(topic, rec.key[:DEAD_LETTER_MAX_BYTES] if rec.key else rec.key, orjson.dumps(body))
 
 
 def raised_on(topic: str, rec: Record, exc: BaseException, worker: str) -> Out:

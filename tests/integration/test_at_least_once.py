@@ -127,3 +127,58 @@ def test_unacknowledged_outputs_are_not_committed_and_are_produced_once_the_brok
     assert set(outs) == {f"e{i}" for i in range(5)}
     assert card_count(r, names, "c1") == 5  # every retry re-delivered, none counted twice
     assert json.loads(r.get(names.score("e4")) or b"{}")["event_id"] == "e4"
+
+
+def test_a_record_near_the_size_limit_is_dead_lettered_in_a_dead_letter_that_fits(
+    settings: Settings,
+) -> None:
+    """900 KB of bytes that are not UTF-8: quoted whole in its dead letter they would be 2.7 MB,
+    which the broker refuses for good (the loop crashed on it, and again on every restart)."""
+    names = Names(settings.topic_prefix)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    big = b"\xff" * 900_000
+    p.produce(names.topic("transactions"), big, b"k")
+    p.produce(names.topic("transactions"), tx(1, card="c1"), b"k")
+    assert p.flush(10) == 0
+    with running_loop(settings, scorer(settings, r).process, producer(kafka_config(settings))):
+        poll(lambda: r.get(names.score("e1")), 60, "the score of the record after it")
+        poll(lambda: committed(settings, names.topic("transactions")) == 2, 30, "2 committed")
+    (dead,) = [orjson.loads(v) for v in consume_all(settings, names.topic("deadletter"), 1)]
+    assert dead["offset"] == 0 and dead["origin_topic"] == names.topic("transactions")
+    assert dead["value_bytes"] == len(big) and dead["truncated"] is True
+    assert dead["value"] == "\ufffd" * 64 * 1024
+    assert dead["error"].startswith("(record): Invalid JSON")
+
+
+def test_an_output_the_producer_refuses_outright_is_retried_not_a_crash(
+    settings: Settings,
+) -> None:
+    """librdkafka refuses a message over its size limit in produce() itself (not in a delivery
+    callback): the batch is retried like an unacknowledged one, and nothing is committed."""
+    names = Names(settings.topic_prefix)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    real = scorer(settings, r)
+    oversize = [True]
+    calls: list[int] = []
+
+    def handler(records: list[Record]) -> list[Out]:
+        calls.append(len(records))
+        outs = real.process(records)
+        if oversize[0]:
+            outs.append(Out(names.topic("scores"), b"k", b"x" * 2_000_000))
+        return outs
+
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for i in range(5):
+        p.produce(names.topic("transactions"), tx(i), b"c1")
+    p.flush(10)
+    before = retries("delivery")
+    with running_loop(settings, handler, producer(kafka_config(settings))) as loop:
+        poll(lambda: len(calls) >= 3 or loop.error is not None, 60, "the batch to be retried")
+        assert loop._thread is not None and loop._thread.is_alive(), "the loop died"
+        assert retries("delivery") >= before + 2
+        assert committed(settings, names.topic("transactions")) == 0
+        oversize[0] = False
+        poll(lambda: committed(settings, names.topic("transactions")) == 5, 60, "5 committed")
+    assert card_count(r, names, "c1") == 5  # retried, none counted twice
