@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.integration
 
 N = 60
 STEP_S = 7200  # one transaction every 2 hours: 60 of them span 5 days of event time
-
-
-@pytest.fixture
-def topics(settings: Settings) -> Iterator[Topics]:
-    t = Topics(settings)
-    yield t
-    t.c.close()
 
 
 def weights(model: Any) -> dict[str, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ from tests.support.topics import Topics, ask
 from tests.support.workers import running_worker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def topics(settings: Settings) -> Iterator[Topics]:
-    t = Topics(settings)
-    yield t
-    t.c.close()
 
 
 def test_retrain_promotes_a_first_challenger_but_not_its_twin(

@@ -30,13 +30,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def topics(settings: Settings) -> Iterator[Topics]:
-    t = Topics(settings)
-    yield t
-    t.c.close()
-
-
-@pytest.fixture
 def r(settings: Settings) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(settings.redis_url or "")
     yield client

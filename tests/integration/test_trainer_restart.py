@@ -5,7 +5,6 @@ and a request sent twice (the monitor re-sends one the broker did not confirm) r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from tests.support.trainer import ROLES, committed, drain, outcomes, seed, send
 from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def topics(settings: Settings) -> Iterator[Topics]:
-    t = Topics(settings)
-    yield t
-    t.c.close()
 
 
 def test_retrains_waiting_or_running_when_the_worker_stops_run_after_a_restart(

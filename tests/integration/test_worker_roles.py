@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -27,13 +26,6 @@ from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def topics(settings: Settings) -> Iterator[Topics]:
-    t = Topics(settings)
-    yield t
-    t.c.close()
 
 
 def test_scorer_and_helper_processes_share_the_work(
