@@ -17,7 +17,9 @@ than the TTL, cut off from Redis) raises :class:`LeaseLost` instead of writing, 
 no outcome. The same transaction records the change as applied to the request
 (``Names.control("applied")``, :meth:`Lease.write`): a promote or rollback carried out by a
 worker that died before its outcome was out is answered from that record by the next one,
-not done again (removed with the pending entry, streams/control_pending.py).
+not done again, and a retrain whose challenger was registered is finished with it (promoted
+if it was registered to be), not trained and registered again (removed with the pending
+entry, streams/control_pending.py).
 """
 
 from __future__ import annotations

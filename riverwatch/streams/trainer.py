@@ -116,6 +116,7 @@ def retrain(
             **result.counts,
             **result.challenger.describe(),
             "blend_weight": result.blend_weight,
+            "promote": result.promote,  # the verdict, for a retrain resumed after this
         },
         reason=result.reason,
     )
@@ -198,15 +199,29 @@ class Trainer:
         registry = lease.registry()  # every change fenced by the lease
         try:
             if req.action == "retrain":
-                now = req.details.get("now")
-                ok, msg, details = retrain(
-                    self.ctx, registry, self.store, float(now) if now is not None else None
-                )
+                ok, msg, details = self.retrain(req, lease, registry)
             else:
                 ok, msg, details = self.change(req, lease, registry)
         except RiverwatchError as exc:  # unknown model, nothing to roll back, bad artifact
             ok, msg, details = False, str(exc), {}
         return self.outcome(req, ok, msg, details)
+
+    def retrain(self, req: Control, lease: Lease, registry: Registry) -> tuple[bool, str, dict]:
+        """Train, register and maybe promote, once: a challenger already registered for this
+        request (by a worker that stopped, or lost its lease, before its outcome was out) is
+        finished with the verdict it was registered with, not trained and registered again."""
+        applied = lease.applied()
+        if applied is None:
+            now = req.details.get("now")
+            return retrain(self.ctx, registry, self.store, float(now) if now is not None else None)
+        name = str(applied["name"])
+        promoted = applied["action"] == "promote"
+        if not promoted and registry.get(name).info.get("promote"):
+            registry.promote(name, reason=str(applied.get("reason", "")))
+            promoted = True
+        verdict = "promoted to champion" if promoted else "kept as challenger"
+        msg = f"{name} {verdict} (registered by an earlier attempt at this request)"
+        return True, msg, {"challenger_name": name, "promoted": promoted, "resumed": True}
 
     def change(self, req: Control, lease: Lease, registry: Registry) -> tuple[bool, str, dict]:
         """Promote or roll back, once: a change already applied for this request (by a worker

@@ -143,6 +143,43 @@ def test_a_rollback_applied_by_a_worker_that_died_moves_back_one_step_only(
     assert [e["action"] for e in reg.audit()][-1] == "rollback"  # one rollback, nothing after
 
 
+def test_a_retrain_whose_worker_stalled_after_registering_registers_one_challenger(
+    settings: Settings, r: redis.Redis
+) -> None:
+    """The first worker registers its challenger, then stalls past its lease before promoting
+    it (LeaseLost: it promotes and answers nothing); the next worker finishes the request with
+    that challenger and its verdict instead of training and registering a second one."""
+    seed(settings)
+    ctx = Context.from_settings(settings)
+    req = request("retrain")
+    slow = Trainer(ctx, r, "slow")
+    lease = slow.lease(req.request_id)
+    assert lease.acquire()
+    fenced = lease.registry()
+    promote = fenced.promote
+
+    def stalled(name: str, reason: str = "") -> object:
+        r.delete(lease.key)  # a pause longer than the lease: it ran out
+        return promote(name, reason)
+
+    fenced.promote = stalled  # type: ignore[method-assign]
+    lease.registry = lambda: fenced  # type: ignore[method-assign]
+    with pytest.raises(LeaseLost):
+        slow.handle(req, lease)
+    (first,) = registry(settings, r).list()
+    assert first.stage == "challenger" and first.info["promote"] is True
+
+    fast = Trainer(ctx, r, "fast")
+    again = fast.lease(req.request_id)
+    assert again.acquire()
+    t_control = Names(settings.topic_prefix).topic("control")
+    (out,) = [o for o in fast.handle(req, again) if o.topic == t_control]
+    assert [(v.name, v.stage) for v in registry(settings, r).list()] == [(first.name, "champion")]
+    done = orjson.loads(out.value)
+    assert done["status"] == "done" and done["details"]["resumed"] is True, done
+    assert done["target"] == first.name
+
+
 def test_a_reset_delivered_again_is_not_handed_over_again_and_gets_its_outcome(
     settings: Settings, tmp_path: Path, topics: Topics, r: redis.Redis
 ) -> None:
