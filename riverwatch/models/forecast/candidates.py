@@ -26,6 +26,7 @@ from typing import Any
 
 from river import linear_model, time_series
 
+from riverwatch.models.forecast.aggregate import TemporalAggregate
 from riverwatch.models.forecast.calendar import Calendar, fourier
 from riverwatch.models.forecast.direct import Direct
 from riverwatch.models.forecast.estimators import DampedHoltWinters, Mean, SeasonalNaive, Theta
@@ -38,6 +39,8 @@ NAIVE = (
 
 
 DIRECT = "direct"  # run and served from ForecastConfig.direct_from on (0: not run)
+AGGREGATE = ("aggregate", "aggregate_log")  # from ForecastConfig.aggregate_from on (0: not run)
+AGGREGATE_K = 4  # the bucket of a series without a season
 
 
 class Candidate:
@@ -126,7 +129,9 @@ class Candidate:
         self.learned = 0
 
 
-def make_candidates(cal: Calendar, steps: tuple[int, ...] | None = None) -> list[Candidate]:
+def make_candidates(
+    cal: Calendar, steps: tuple[int, ...] | None = None, aggregate: bool = False
+) -> list[Candidate]:
     """The candidates for a series with calendar ``cal``, in serving priority order.
 
     - ``holt``: Holt's linear trend (HoltWinters without season), ready after two points:
@@ -141,6 +146,9 @@ def make_candidates(cal: Calendar, steps: tuple[int, ...] | None = None) -> list
       ``mean`` (an exponentially weighted mean: the average method): see :func:`_classics`.
     - ``direct`` (only given ``steps``: models.forecast.select's grid): per scored step a
       regression of the change that many steps ahead (models.forecast.direct).
+    - ``aggregate`` / ``aggregate_log`` (only given ``aggregate``: ForecastConfig.aggregate_from
+      > 0): damped trend on the means of a season of points, additive and on log(y)
+      (temporal aggregation, models.forecast.aggregate; buckets of 4 points without season).
     - ``calendar_regression``: y on the calendar's trend and Fourier terms, fitted by exact
       online Bayesian linear regression (SNARIMAX with exogenous features). Additive on
       purpose: log(y) would need interactions between the daily and weekly terms.
@@ -168,9 +176,27 @@ def make_candidates(cal: Calendar, steps: tuple[int, ...] | None = None) -> list
     if steps:
         season = m if m >= 2 else 0
         out.append(Candidate(DIRECT, Direct(season, steps), min_points=(season or 4) + 1))
+    if aggregate:
+        out += _aggregates(m)
     if cal.cycles:
         out += _calendar_regressions()
     return out
+
+
+def _aggregates(m: int) -> list[Candidate]:
+    """Temporal aggregation (models.forecast.aggregate) with buckets of a season, additive
+    and on log(y)."""
+    season = m if m >= 2 else 0
+    k = m if season else AGGREGATE_K
+    return [
+        Candidate(
+            name,
+            TemporalAggregate(k, seasonality=season),
+            log=name.endswith("_log"),
+            min_points=max(season, 1) + k,
+        )
+        for name in AGGREGATE
+    ]
 
 
 def _holt_winters(m: int) -> list[Candidate]:

@@ -40,7 +40,13 @@ from typing import Any
 import numpy as np
 
 from riverwatch.models.forecast.calendar import Calendar, detect, fourier
-from riverwatch.models.forecast.candidates import DIRECT, NAIVE, Candidate, make_candidates
+from riverwatch.models.forecast.candidates import (
+    AGGREGATE,
+    DIRECT,
+    NAIVE,
+    Candidate,
+    make_candidates,
+)
 from riverwatch.models.forecast.intervals import Conformal, fill_offsets, one_step_band
 from riverwatch.models.forecast.select import rolling_errors, scored_steps, serve, step_columns
 from riverwatch.models.forecast.types import ForecastConfig, Step, Update, period_for
@@ -142,7 +148,7 @@ class SeriesForecaster:
         cfg = self.config
         self.calendar = detect([t for t, _ in self.buffer], self.period, cfg.max_period)
         direct = tuple(self.grid.tolist()) if cfg.direct_from else None  # its scored steps
-        self.candidates = make_candidates(self.calendar, direct)
+        self.candidates = make_candidates(self.calendar, direct, cfg.aggregate_from > 0)
         self._start_rows()
 
     def _start_rows(self) -> None:
@@ -257,8 +263,11 @@ class SeriesForecaster:
         future, now, ready = self._candidate_forecasts(ts)
         cols = step_columns(self.grid, h)
         err, at_step = rolling_errors(self.err_num, self.err_den, ready)  # rows x scored steps
-        late = np.ix_(np.array(self.names) == DIRECT, self.grid < cfg.direct_from)
-        err[late] = np.inf  # the direct regression serves (and is combined) from its step on
+        # The direct regression and the temporal aggregates serve (and are combined) from
+        # their first steps on.
+        names = np.array(self.names)
+        err[np.ix_(names == DIRECT, self.grid < cfg.direct_from)] = np.inf
+        err[np.ix_(np.isin(names, AGGREGATE), self.grid < cfg.aggregate_from)] = np.inf
         best = serve(
             now,
             err[:, cols],
