@@ -82,6 +82,8 @@ class LabelRates:
         in order (none before the reference has matured)."""
         if period != self.period:
             self.reset(period)
+        if not math.isfinite(clock):  # no event seen yet (a reference set before any)
+            return []
         if not self.ref_done and clock >= period[1] + self.delay:
             self.ref_done = True
         if not self.ref_done:

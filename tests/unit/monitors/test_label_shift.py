@@ -132,3 +132,20 @@ def test_label_rates_hand_out_matured_windows_once_in_order() -> None:
     assert r.late == 1 and r.matured(9.0 * DAY, period) == []
     r.add(7.5 * DAY, 1, (DAY, 2 * DAY))  # another reference period: afresh
     assert r.ref == (0, 0) and r.open == {7: (1, 1)}
+
+
+def test_a_reference_set_from_rows_with_labels_is_the_label_shift_reference_at_once() -> None:
+    # a champion's training rows (the runner passes their labels): days 0-4, 1 % fraud
+    rng = np.random.default_rng(1)
+    rows = [
+        {"x": rng.lognormal(0, 0.5, len(FEATURE_NAMES)).tolist(), "score": 0.01,
+         "groups": {"region": "north"}, "epoch": (d + i / PER_DAY) * DAY,
+         "label": int(rng.random() < 0.01)}
+        for d in range(5) for i in range(PER_DAY)
+    ]  # fmt: skip
+    mon = core()
+    assert mon.set_reference(rows, "champion c1")
+    assert mon.label_rates.ref == (sum(r["label"] for r in rows), len(rows))
+    alerts = run(mon, 12, step_at(7))  # the stream's own labels of days 0-4 are not counted
+    assert mon.label_rates.ref == (sum(r["label"] for r in rows), len(rows))
+    assert alerts and pd.Timestamp(alerts[0].details["window_start"]).timestamp() == 8 * DAY
