@@ -17,8 +17,10 @@ monitor runs, with the deployment's default settings, fed directly (no Kafka or 
 monitor had reached when it raised it.
 
 Per scenario and alert kind: runs detected (an alert of that kind at or after the change),
-median delay in event-days from the change, and for label-based kinds from the first label of
-a changed event (7 days later); false alarms = alerts of any kind before the change, warm-up
+median delay in event-days from the change, and for label-based kinds (``performance`` and
+``drift (labels)``, the label shift: a ``drift`` alert on subject ``labels``, counted apart from
+the other ``drift`` alerts) also from the first label of a changed event (7 days later: the
+median minus the label delay); false alarms = alerts of any kind before the change, warm-up
 included (for "none", every alert). ``retrain`` = a retrain/reset request.
 
 Seeds 1-2 (and 6-7) were used to check the thresholds (``--tune``); the tables report seeds 3-5

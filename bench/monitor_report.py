@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from bench.monitor_world import CHANGE, DAYS, DELAY, KINDS, LABEL_KINDS, REF_DAYS, SCENARIOS
+from bench.monitor_world import (
+    CHANGE,
+    DAYS,
+    DELAY,
+    KINDS,
+    LABEL_KINDS,
+    REF_DAYS,
+    SCENARIOS,
+    kind_of,
+)
 from riverwatch.simulator.base import DAY_S
 
 
@@ -22,9 +31,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
                 (r["scenario"], kind), {"delays": [], "false": 0, "runs": 0, "subjects": set()}
             )
             a["runs"] += 1
-            times = [t for k, _, t in r["alerts"] if k == kind]
-            a["false"] += sum(t < change for t in times)
-            after = [(t, s) for k, s, t in r["alerts"] if k == kind and t >= change]
+            mine = [(t, s) for k, s, t in r["alerts"] if kind_of(k, s) == kind]
+            a["false"] += sum(t < change for t, _ in mine)
+            after = [(t, s) for t, s in mine if t >= change]
             a["delays"].append((after[0][0] - change) / DAY_S if after else math.inf)
             a["subjects"] |= {s for _, s in after[:3]}
     return acc

@@ -21,8 +21,16 @@ CUSTOMERS, TERMINALS = 1500, 3000
 TRAIN_SEED, TRAIN_DAYS = 999, (30, 45)
 TUNE_SEEDS, REPORT_SEEDS, FRESH_SEEDS = (1, 2, 6, 7), (3, 4, 5), (8, 9, 10)
 REF_DAYS = (30, 37)  # the reference's event days (warm-up 30 days, reference 7)
-KINDS = ("drift", "fairness", "performance", "quality", "retrain")
-LABEL_KINDS = ("performance",)
+# "drift (labels)": a ``drift`` alert on subject ``labels`` (the label shift, judged on the
+# realised labels), apart from the other drift alerts (features, scores)
+KINDS = ("drift", "drift (labels)", "fairness", "performance", "quality", "retrain")
+LABEL_KINDS = ("drift (labels)", "performance")  # their delays also count from the labels
+
+
+def kind_of(kind: str, subject: str) -> str:
+    """The benchmark's kind of an alert (see :data:`KINDS`)."""
+    return "drift (labels)" if kind == "drift" and subject == "labels" else kind
+
 
 # scenario -> (SimConfig changes, the alert kind that should catch it)
 SCENARIOS: dict[str, tuple[dict[str, Any], str | None]] = {
@@ -32,8 +40,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str | None]] = {
         "drift",
     ),
     "new fraud pattern": ({"drift_day": CHANGE}, "performance"),
-    "fraud x3 inflow (gradual label shift)": ({"shifts": (Shift("fraud", CHANGE, 3.0),)}, "drift"),
-    "fraud x3 step (label shift)": ({"shifts": (Shift("fraud_step", CHANGE, 3.0),)}, "drift"),
+    "fraud x3 inflow (gradual label shift)": (
+        {"shifts": (Shift("fraud", CHANGE, 3.0),)},
+        "drift (labels)",
+    ),
+    "fraud x3 step (label shift)": (
+        {"shifts": (Shift("fraud_step", CHANGE, 3.0),)},
+        "drift (labels)",
+    ),
     "bias vs age_band=65+": ({"bias": GroupBias(spike_share=0.3, from_day=CHANGE)}, "fairness"),
     "outage, region=east 2d": (
         {"shifts": (Shift("outage", CHANGE, attribute="region", group="east"),)},

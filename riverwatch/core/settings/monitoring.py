@@ -1,5 +1,5 @@
 """The monitor's windows, reference and thresholds (drift, performance, fairness, concept
-drift, data quality)."""
+drift, label shift, data quality)."""
 
 from __future__ import annotations
 
@@ -172,6 +172,41 @@ class MonitorSettings(BaseModel):
         description="RIVERWATCH_MONITOR_CONCEPT_ALPHA: a material rise of an error rate must "
         "also be significant at this level (exact one-sided test of two Poisson rates, the "
         "confirmation window against the stretch before it; 0: no test).",
+    )
+
+    monitor_label_shift_min_abs: float = Field(
+        0.001,
+        ge=0,
+        description="RIVERWATCH_MONITOR_LABEL_SHIFT_MIN_ABS: least absolute rise of the fraud "
+        "rate among a window's matured labels over the reference's that counts as a label "
+        "shift (a `drift` alert on subject `labels`).",
+    )
+    monitor_label_shift_min_rel: float = Field(
+        0.5,
+        ge=0,
+        description="RIVERWATCH_MONITOR_LABEL_SHIFT_MIN_REL: least rise of that fraud rate "
+        "relative to the reference's (0.5: by half) that counts as a label shift.",
+    )
+    monitor_label_shift_min_labels: int = Field(
+        1000,
+        ge=1,
+        description="RIVERWATCH_MONITOR_LABEL_SHIFT_MIN_LABELS: labels a window (of "
+        "RIVERWATCH_MONITOR_WINDOW_S event time, by the labelled events' time) and the "
+        "reference need before the label shift is judged.",
+    )
+    monitor_label_shift_alpha: float = Field(
+        0.001,
+        ge=0,
+        lt=1,
+        description="RIVERWATCH_MONITOR_LABEL_SHIFT_ALPHA: a material rise of the fraud rate "
+        "among labels must also be significant at this level (the exact one-sided test of two "
+        "Poisson rates, as for concept drift; 0: no test).",
+    )
+    monitor_label_shift_windows: int = Field(
+        2,
+        ge=1,
+        description="RIVERWATCH_MONITOR_LABEL_SHIFT_WINDOWS: consecutive matured windows with "
+        "such a rise before a label-shift alert (as RIVERWATCH_MONITOR_DRIFT_WINDOWS).",
     )
 
     monitor_warmup_days: float = Field(

@@ -26,6 +26,7 @@ class LabelWindows(MonitorState):
             t = float(row["epoch"])
             if self._judged(t):  # not an event of the warm-up, whose features were filling
                 events += self._errors(row, label, t)
+                self.label_rates.add(t, label, self._ref_period())
             score = row.get("score")
             if isinstance(score, (int, float)) and math.isfinite(score):
                 self.ledger.label(t, score >= self.c.review_threshold, label)
@@ -43,6 +44,24 @@ class LabelWindows(MonitorState):
             out.extend(self.policy.followup(seen))
         for record in self.ledger.matured(self.as_of, self.c.label_delay_s):
             self.store("estimate", record)  # the realised figures replace the estimate
+        return out.extend(self._label_shift())
+
+    def _ref_period(self) -> tuple[float, float]:
+        assert self.ref_from is not None and self.ref_until is not None
+        return self.ref_from, self.ref_until
+
+    def _label_shift(self) -> Decision:
+        """The fraud rate among the labels of each time window matured by now against the
+        reference's (:mod:`monitors.labelshift`; judged only once the reference is ready and
+        its labels have matured)."""
+        out = Decision()
+        if self.ref_from is None or self.ref_until is None:
+            return out
+        rates = self.label_rates
+        for i, frauds, n in rates.matured(self.as_of, self._ref_period()):
+            if self.ready:
+                win: Window[Any] = Window("time", i, *rates.window(i), [], [])
+                out.extend(self.policy.label_shift(win, frauds, n, rates.ref))
         return out
 
     def _errors(self, row: Row, label: int, t: float) -> list[Any]:

@@ -79,6 +79,7 @@ class ReferenceTracking(MonitorState):
             return False
         rows = list(rows)
         total = total or len(rows)
+        labels = [int(r["label"]) for r in rows if r.get("label") is not None]
         if len(rows) > self.c.reference_rows:
             pick = self._rng.choice(len(rows), self.c.reference_rows, replace=False)
             rows = [rows[i] for i in sorted(pick)]
@@ -103,6 +104,9 @@ class ReferenceTracking(MonitorState):
         if self.ref_from is None:
             self.ref_from = min(t)
         self.ref_until = max(t) if until is None else until
+        if labels:  # rows with their labels (a champion's): the label-shift reference too
+            period = (self.ref_from, self.ref_until)
+            self.label_rates.set_reference(period, sum(labels), len(labels), self.as_of)
         self._scores_until, self._ref_scores = None, []
         self.ref_info = {
             "source": source,

@@ -9,8 +9,8 @@ the ``labels`` partition has the label state, each has the score windows of its 
   random state), the reference once set (per-feature, score and volume references and the
   reference scores' estimate) and a score reference collected after a reset;
 * ``labels``: the concept-drift detectors (River's, per model and group, with their windows,
-  held rises and the group tallies; ``ConceptDriftMonitor.state``) and the open window of
-  labeled events.
+  held rises and the group tallies; ``ConceptDriftMonitor.state``), the open window of
+  labeled events and the label-shift tallies (:mod:`monitors.labelshift`).
 
 Restored, the core decides on the following stream as if it had never stopped
 (``tests/unit/monitors/test_monitor_snapshot.py``). A blob is ``RWMS``, the format number
@@ -50,7 +50,7 @@ _ATTRS = {
         "_scores_until", "_ref_scores", "features", "scores_ref", "volume", "ref_info",
         "weights", "ref_estimate", "windows",
     ),
-    "labels": ("as_of", "labeled"),
+    "labels": ("as_of", "labeled", "label_rates"),
 }  # fmt: skip
 # the modules whose objects a snapshot pickles (or whose attributes it sets)
 _CODE = (
@@ -58,6 +58,7 @@ _CODE = (
     "riverwatch.monitors.prediction", "riverwatch.monitors.quality", "riverwatch.monitors.cbpe",
     "riverwatch.monitors.concept", "riverwatch.monitors.concept.detectors",
     "riverwatch.monitors.core.state", "riverwatch.monitors.core.snapshot",
+    "riverwatch.monitors.labelshift",
 )  # fmt: skip
 
 
@@ -134,7 +135,10 @@ class Snapshots(MonitorState):
         """What a part's state depends on in the configuration."""
         c = self.c
         if part == "labels":
-            return repr((c.label_window, c.review_threshold, self.concept.settings_key()))
+            return repr((
+                c.label_window, c.review_threshold, c.window_s, c.label_delay_s,
+                self.concept.settings_key(),
+            ))  # fmt: skip
         return repr((
             c.features, c.drift_columns, c.window_s, c.window_size, c.window_rows, c.warmup_s,
             c.reference_s, c.reference_rows, c.min_reference_rows, c.review_threshold,

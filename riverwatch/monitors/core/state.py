@@ -12,12 +12,13 @@ import pandas as pd
 from riverwatch.monitors.cbpe import Estimate, estimate
 from riverwatch.monitors.columns import ColumnDrift
 from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.core.config import CoreConfig, Row, Store, default_frame
+from riverwatch.monitors.core.config import DAY, CoreConfig, Row, Store, default_frame
 from riverwatch.monitors.dataquality import DataQuality
 from riverwatch.monitors.dataquality.rows import row_keys, row_partition
 from riverwatch.monitors.estimated import EstimateLedger
 from riverwatch.monitors.fairness import FairnessCounts
 from riverwatch.monitors.fairness.report import AttributeFairness
+from riverwatch.monitors.labelshift import LabelRates
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.prediction import ScoreDriftMonitor
 from riverwatch.monitors.quality import VolumeMonitor
@@ -57,6 +58,8 @@ class MonitorState:
                 )
             )
         self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)
+        # label shift: fraud and label counts per time window of the labelled events
+        self.label_rates = LabelRates(config.window_s or DAY, config.label_delay_s)
         self.as_of = -math.inf
         self.first: float | None = None
         self.ref_from: float | None = None  # the reference collects events from here ...

@@ -1,5 +1,5 @@
-"""The policy's rules that only alert: data drift, prediction drift, data quality, fairness
-and performance estimated before the labels (no control request: see
+"""The policy's rules that only alert: data drift, prediction drift, label shift, data
+quality, fairness and performance estimated before the labels (no control request: see
 :mod:`monitors.policy.action_rules` for those that act)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 from riverwatch.monitors.cbpe import Estimate
 from riverwatch.monitors.columns import FeatureDrift
+from riverwatch.monitors.concept.gate import material_rise, significant_rise
 from riverwatch.monitors.estimated import drops as estimate_drops
 from riverwatch.monitors.estimated import message as estimate_message
 from riverwatch.monitors.fairness.report import AttributeFairness
@@ -101,6 +102,45 @@ class AlertRules(PolicyState):
             windows_in_a_row=streak,
         )
         return Decision([alert])
+
+    def label_shift(
+        self, win: Window[Any], frauds: int, labels: int, ref: tuple[int, int]
+    ) -> Decision:
+        """Label (prior) shift, on a matured window of event time (:mod:`monitors.labelshift`):
+        its fraud rate among ``labels`` labels (``frauds`` of them fraud) rose above the
+        reference's (``ref``: frauds, labels) by ``label_shift_min_abs`` and
+        ``label_shift_min_rel`` of it, both with ``label_shift_min_labels``+ labels, and
+        significantly (:func:`monitors.concept.gate.significant_rise` at
+        ``label_shift_alpha``, the concept gate's test), ``label_shift_windows`` windows in a
+        row: a ``drift`` alert on subject ``labels``. A window short of labels breaks the
+        streak."""
+        c = self.c
+        k0, n0 = ref
+        before = k0 / n0 if n0 else math.nan
+        after = frauds / labels if labels else math.nan
+        over = (
+            n0 >= c.label_shift_min_labels
+            and material_rise(
+                before, after, labels, min_abs=c.label_shift_min_abs,
+                min_rel=c.label_shift_min_rel, min_count=c.label_shift_min_labels,
+            )
+            and significant_rise(k0, n0, frauds, labels, c.label_shift_alpha)
+        )  # fmt: skip
+        streak = self._drift_streak.get("labels", 0) + 1 if over else 0
+        self._drift_streak["labels"] = streak
+        if streak < c.label_shift_windows or self._cool("drift", "labels", win.window_end):
+            return Decision()
+        msg = (
+            f"label shift: fraud rate among labels rose to {after:.2%} from {before:.2%} "
+            f"({frauds} of {labels:,} labels of the window's events, against {k0} of {n0:,} "
+            f"in the reference; {streak} windows in a row)"
+        )
+        details = {
+            "finding": "label_shift", "frauds": frauds, "labels": labels, "rate": after,
+            "reference_frauds": k0, "reference_labels": n0, "reference_rate": before,
+            "windows_in_a_row": streak,
+        }  # fmt: skip
+        return Decision([self._alert(win, "drift", "warning", "labels", msg, **details)])
 
     def prediction(self, win: Window[Any], pred: ScoreDrift) -> Decision:
         """Prediction drift: the score distribution (PSI) or the flagged share moved."""

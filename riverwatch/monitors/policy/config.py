@@ -40,6 +40,14 @@ class PolicyConfig:
     estimate_min_abs: float = 0.1
     estimate_min_rel: float = 0.2
     estimate_min_count: int = 30
+    # label shift (monitors.labelshift): a matured window's fraud rate among labels above the
+    # reference's by max(min_abs, min_rel * it), both on min_labels+ labels, significant at
+    # alpha (the exact one-sided test of two Poisson rates), ``label_shift_windows`` in a row
+    label_shift_min_abs: float = 0.001
+    label_shift_min_rel: float = 0.5
+    label_shift_min_labels: int = 1000
+    label_shift_alpha: float = 0.001
+    label_shift_windows: int = 2
     # fairness (monitors.fairness.rules), after fairlearn's conventions
     fairness_min_ratio: float = 0.8  # parity / equalized-odds ratio (the four-fifths rule)
     fairness_tolerance: float = 0.02  # selection-rate difference

@@ -145,17 +145,15 @@ class Monitor:
         self.ref_champion = champ.name
         df = self.offline.read(champ.data_start, champ.data_end)
         X = df[list(self.fs.names)].to_numpy(dtype=float).tolist()
+        labels = df["label"].tolist() if "label" in df.columns else [None] * len(df)
         rows = [
-            {
-                "x": x,
-                "score": score,
-                "groups": orjson.loads(g) if isinstance(g, str) and g else {},
-                "epoch": t,
-            }
-            for x, score, g, t in zip(
-                X, df["score"].tolist(), df["groups"].tolist(), df["epoch"].tolist(), strict=True
+            {"x": x, "score": score, "groups": orjson.loads(g) if isinstance(g, str) and g else {},
+             "epoch": t, "label": lab}  # label: the label shift's reference (monitors.labelshift)
+            for x, score, g, t, lab in zip(
+                X, df["score"].tolist(), df["groups"].tolist(), df["epoch"].tolist(), labels,
+                strict=True,
             )
-        ]
+        ]  # fmt: skip
         if self.core.set_reference(rows, f"champion {champ.name}", weights=self._importance(df)):
             log.info("monitor reference: champion %s (%d rows)", champ.name, len(rows))
             if math.isfinite(self.as_of):

@@ -143,6 +143,10 @@ def test_the_detectors_and_windows_come_back_not_just_the_reference() -> None:
         w.open_windows for w in a.core.windows if hasattr(w, "open_windows")
     ]
     assert len(b.labeled._buf) == len(a.core.labeled._buf) > 0
+    # the label-shift tallies (the reference's labels and the open windows' counts)
+    rates, kept = a.core.label_rates, b.label_rates
+    assert (kept.ref, kept.open, kept.next) == (rates.ref, rates.open, rates.next)
+    assert rates.ref[1] > 0 and rates.open
 
 
 def _damaged(blob: bytes) -> list[tuple[str, bytes]]:
