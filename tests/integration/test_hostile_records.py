@@ -88,6 +88,8 @@ HOSTILE: dict[str, Hostile] = {
     "e400": lambda t, i: (b"k", _num(t, i, b"1e400"), None),
     "int_2_70": lambda t, i: (b"k", _num(t, i, str(2**70).encode()), None),
     "id_500kb": lambda t, i: (b"k", _with(t, i, **{ID[t]: "i" * HUGE_ID}), None),
+    "reset_500kb": lambda t, i: (b"k", _with(t, i, **{ID[t]: "r" * HUGE_ID, "action": "reset"}
+                                             if t == "control" else {ID[t]: "r" * HUGE_ID}), None),
     "name_500kb": lambda t, i: (b"k", _with(t, i, **{NAME.get(t, ID[t]): "n" * HUGE_ID}), None),
     "extra_field": lambda t, i: (b"k", _with(t, i, extra_field=1), None),
     "ts_year_1": lambda t, i: (b"k", _with(t, i, timestamp="0001-01-01T00:00:00Z"), None),
@@ -108,9 +110,9 @@ HANDLED = {
     "transactions": VALID,
     "labels": VALID,
     "metrics": VALID,
-    "scores": VALID | LAX | {"int_2_70", "id_500kb", "name_500kb"},
+    "scores": VALID | LAX | {"int_2_70", "id_500kb", "reset_500kb", "name_500kb"},
     "control": VALID | LAX,  # 2**70 in details: not storable as a pending request
-    "alerts": VALID | LAX | {"id_500kb", "name_500kb"},  # 2**70 in details: not storable
+    "alerts": VALID | LAX | {"id_500kb", "reset_500kb", "name_500kb"},  # 2**70: not storable
 }
 
 
