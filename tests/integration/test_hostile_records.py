@@ -90,6 +90,8 @@ HOSTILE: dict[str, Hostile] = {
     "id_500kb": lambda t, i: (b"k", _with(t, i, **{ID[t]: "i" * HUGE_ID}), None),
     "reset_500kb": lambda t, i: (b"k", _with(t, i, **{ID[t]: "r" * HUGE_ID, "action": "reset"}
                                              if t == "control" else {ID[t]: "r" * HUGE_ID}), None),
+    "retrain_now_x": lambda t, i: (b"k", _with(t, i, action="retrain", details={"now": "x"})
+                                   if t == "control" else _with(t, i, details={"now": "x"}), None),
     "name_500kb": lambda t, i: (b"k", _with(t, i, **{NAME.get(t, ID[t]): "n" * HUGE_ID}), None),
     "extra_field": lambda t, i: (b"k", _with(t, i, extra_field=1), None),
     "ts_year_1": lambda t, i: (b"k", _with(t, i, timestamp="0001-01-01T00:00:00Z"), None),
@@ -105,7 +107,8 @@ TOPICS = ("transactions", "labels", "scores", "metrics", "control", "alerts")
 # fields and bound every field; the records riverwatch writes itself (scores, control, alerts)
 # do not, but a control request's id and target are echoed in its outcome, so are bounded.
 VALID = {"key_100kb", "duplicate_keys", "headers"}
-LAX = {"string_900kb", "nan", "infinity", "e400", "extra_field", "ts_year_1", "ts_year_9999"}
+LAX = {"retrain_now_x", "string_900kb", "nan", "infinity", "e400", "extra_field"}
+LAX |= {"ts_year_1", "ts_year_9999"}
 HANDLED = {
     "transactions": VALID,
     "labels": VALID,
