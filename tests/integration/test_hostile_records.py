@@ -228,6 +228,14 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+def send_bad_header(settings: Settings, topic: str, value: bytes) -> None:
+    """``value`` on partition 0 of the bare ``topic`` with a header key that is not UTF-8."""
+    argv = [sys.executable, "-c", _BAD_HEADER, settings.kafka_bootstrap]
+    argv += [Names(settings.topic_prefix).topic(topic), value.decode()]
+    env = dict(os.environ, AIOKAFKA_NO_EXTENSIONS="1")
+    subprocess.run(argv, env=env, check=True, timeout=60)
+
+
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="aiokafka decodes header keys")
 def test_a_header_key_that_is_not_utf8_does_not_stop_a_faust_consumer(
     settings: Settings, tmp_path: Path
@@ -237,11 +245,24 @@ def test_a_header_key_that_is_not_utf8_does_not_stop_a_faust_consumer(
     restart (its offset is never committed). The librdkafka scoring loop never decodes headers."""
     names = Names(settings.topic_prefix)
     r = redis.Redis.from_url(settings.redis_url or "")
-    label = orjson.dumps(good("labels", "e1")).decode()
-    argv = [sys.executable, "-c", _BAD_HEADER, settings.kafka_bootstrap, names.topic("labels")]
-    env = dict(os.environ, AIOKAFKA_NO_EXTENSIONS="1")
-    subprocess.run([*argv, label], env=env, check=True, timeout=60)
+    send_bad_header(settings, "labels", orjson.dumps(good("labels", "e1")))
     with running_worker(settings, tmp_path / "w.log", roles="learning") as worker:
         poll(lambda: counters(r, names).get("valid.labels") == 1, 30, "the label learned")
+        assert worker.poll() is None
+    r.close()
+
+
+def test_a_header_key_that_is_not_utf8_does_not_stop_the_scoring_loop(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """librdkafka hands the scoring loop the record without decoding its headers."""
+    names = Names(settings.topic_prefix)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    send_bad_header(settings, "transactions", orjson.dumps(good("transactions", "e1")))
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    p.produce(names.topic("transactions"), orjson.dumps(good("transactions", "e2")), partition=0)
+    assert p.flush(10) == 0
+    with running_worker(settings, tmp_path / "w.log", roles="scoring") as worker:
+        poll(lambda: r.get(names.score("e2")) and r.get(names.score("e1")), 30, "both scored")
         assert worker.poll() is None
     r.close()
