@@ -3,6 +3,10 @@ requests and their outcomes, dead letters (see docs/architecture.md, "Topics and
 
 Unlike the inputs of :mod:`riverwatch.core.events`, these come from riverwatch's own code, so
 they are not bounded field by field; they serialize with :func:`riverwatch.core.events.dumps`.
+One exception: a control request's ``request_id`` and ``target`` are echoed in its outcome and
+its alert (streams/control.py), so they are bounded as ids are (:data:`ID_MAX_CHARS`): a
+request written straight to ``control`` with a longer one is dead-lettered, not left
+unanswerable because its outcome would exceed the broker's record size.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
+
+from riverwatch.core.limits import ID_MAX_CHARS
 
 
 class Reason(BaseModel):
@@ -97,8 +103,8 @@ class Control(BaseModel):
     """A request to the trainers (retrain, promote, reset) or its outcome."""
 
     action: Literal["retrain", "promote", "reset", "rollback"]
-    target: str
-    request_id: str
+    target: str = Field(max_length=ID_MAX_CHARS)
+    request_id: str = Field(max_length=ID_MAX_CHARS)
     status: Literal["requested", "done", "failed"] = "requested"
     reason: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
