@@ -48,6 +48,7 @@ def test_stored_maximums_equal_the_maximum_of_the_buckets(settings: Settings, se
     now = 100 * P
     checked = 0
     for _ in range(150):
+        prev = now
         now += rng.randint(0, 6)
         inc = Increments()
         for _ in range(rng.randint(1, 5)):
@@ -63,8 +64,9 @@ def test_stored_maximums_equal_the_maximum_of_the_buckets(settings: Settings, se
         store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS, prune=prune)
         for c in "ab":  # the store dropped the days before the prune day: so does the truth
             truth[c] = {b: v for b, v in truth[c].items() if b // P >= SPEC.prune_day(now)}
-        # the same bucket twice (the second read from the cache), and an hour or two back
-        qs = [("card", c, now - d) for c in "ab" for d in (0, 0, rng.randint(1, 30))]
+        # the last read's bucket first (the cache the write just updated), then an earlier
+        # bucket, then the new one twice (the second read from the cache)
+        qs = [("card", c, at) for c in "ab" for at in (prev, now - rng.randint(1, 30), now, now)]
         for q in qs:
             _, got = store.read([], [q], P, WINDOWS_DAYS)
             want = window_sums(truth[q[1]], q[2], SPANS)
