@@ -73,7 +73,7 @@ end
 # (count sum, value sum, value maximum per window; 0 where nothing) as strings (%.17g: exact).
 # The values of an entity's last query are kept in its day hash (SF) and kept up to date by
 # every write, so the next query at the same bucket (most transactions of a busy terminal or
-# card) reads a dozen fields. A boundary day's buckets are read only where its first and last
+# card) reads 13 fields (SF). A boundary day's buckets are read only where its first and last
 # bucket holding data (a:, z:) do not already settle the part inside the window (all of the
 # day, or none of it). A missing m: field (state written before maximums) reads as 0.
 READ = (
