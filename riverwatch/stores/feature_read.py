@@ -69,8 +69,10 @@ local function state(hk, dk)
 end
 """
 # ARGV: per_day, windows, n_scores, then the query buckets of each entity (JSON, a list per pair
-# of keys: buckets, day totals). Returns the scores, then per query 3 * n_windows values
-# (count sum, value sum, value maximum per window; 0 where nothing) as strings (%.17g: exact).
+# of keys: buckets, day totals), then per entity 1 if it keeps maximums (cards), else 0 (JSON:
+# a terminal's maximum fields are never read, it reads 0). Returns the scores, then per query
+# 3 * n_windows values (count sum, value sum, value maximum per window; 0 where nothing) as
+# strings (%.17g: exact).
 # The values of an entity's last query are kept in its day hash (SF) and kept up to date by
 # every write, so the next query at the same bucket (most transactions of a busy terminal or
 # card) reads 13 fields (SF). A boundary day's buckets are read only where its first and last
@@ -82,19 +84,22 @@ READ = (
 local n = tonumber(ARGV[3])
 local out = {}
 for i = 1, n do out[i] = redis.call('GET', KEYS[i]) or false end
+local MX = cjson.decode(ARGV[5])
+local S = 3  -- fields read per bucket or day: n, v, and m where the entity keeps maximums
 -- the buckets first .. last of one day (base = its first bucket): sums and maximum
 local function partial(hk, base, first, last)
   if last < first then return 0, 0, 0 end
   local f = {}
   for b = base + first, base + last do
-    f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b; f[#f + 1] = 'm:' .. b
+    f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b
+    if S == 3 then f[#f + 1] = 'm:' .. b end
   end
   local vals = redis.call('HMGET', hk, unpack(f))
   local sn, sv, sm = 0, 0, 0
-  for j = 1, #vals, 3 do
+  for j = 1, #vals, S do
     if vals[j] then sn = sn + tonumber(vals[j]) end
     if vals[j + 1] then sv = sv + tonumber(vals[j + 1]) end
-    if vals[j + 2] then sm = math.max(sm, tonumber(vals[j + 2])) end
+    if S == 3 and vals[j + 2] then sm = math.max(sm, tonumber(vals[j + 2])) end
   end
   return sn, sv, sm
 end
@@ -119,7 +124,8 @@ local function sums(hk, dk, qb, lo)
   end
   local f, edge = {}, {0}
   for k = 0, kmax do
-    f[3 * k + 1] = 'n:' .. (d - k); f[3 * k + 2] = 'v:' .. (d - k); f[3 * k + 3] = 'm:' .. (d - k)
+    f[S * k + 1] = 'n:' .. (d - k); f[S * k + 2] = 'v:' .. (d - k)
+    if S == 3 then f[3 * k + 3] = 'm:' .. (d - k) end
   end
   local nt = #f
   for i = 1, nw do edge[i + 1] = W[i] end
@@ -129,7 +135,7 @@ local function sums(hk, dk, qb, lo)
   local t = redis.call('HMGET', dk, unpack(f))
   local function tot(k)
     if k > kmax then return false, false, false end
-    return t[3 * k + 1], t[3 * k + 2], t[3 * k + 3]
+    return t[S * k + 1], t[S * k + 2], S == 3 and t[3 * k + 3]
   end
   local n0, v0, m0 = tot(0)
   local pn, pv, pm = part(hk, d, 0, h, n0, v0, m0, t[nt + 1], t[nt + 2])
@@ -151,9 +157,10 @@ local function sums(hk, dk, qb, lo)
   end
 end
 local k = n + 1
-for _, qbs in ipairs(cjson.decode(ARGV[4])) do
+for e, qbs in ipairs(cjson.decode(ARGV[4])) do
   local hk, dk = KEYS[k], KEYS[k + 1]
   k = k + 2
+  S = MX[e] == 1 and 3 or 2
   local st = state(hk, dk)
   for _, qb in ipairs(qbs) do
     if st and st[3] and tonumber(st[3]) == qb and st[QM] == st[3] then
