@@ -130,7 +130,7 @@ class RedisFeatureStore:
         # the query buckets as one JSON argument: redis-py spends ~1 us of Python per argument
         blob = orjson.dumps([list(q) for q in per.values()])
         mx = orjson.dumps([int(kind == "card") for kind, _ in per])  # maximums: cards only
-        args = [per_day, orjson.dumps(windows), len(event_ids), blob, mx]
+        args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids), blob, mx]
         res = self._read(keys=keys, args=args)
         pos, nw = len(event_ids), len(windows)
         out: dict[Query, Sums] = {}
