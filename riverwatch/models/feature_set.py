@@ -137,6 +137,6 @@ def row_features(row: Mapping[str, Any]) -> dict[str, float]:
     """A stored feature row's ``"x"`` as ``{name: value}``, whatever the setting was then.
 
     >>> row_features({"x": list(range(len(features.FEATURE_NAMES) + 1)), "attrs": ["a"]})["attr_a"]
-    18
+    21
     """
     return dict(zip(row_names(row), row["x"], strict=True))

@@ -3,7 +3,7 @@
 Per-entity history is kept as time buckets of event time (never the wall clock, so a replay or
 the simulator's compressed time gives the same features as live traffic):
 
-* a card's buckets hold ``[count, amount_sum]``;
+* a card's buckets hold ``[count, amount_sum, amount_max]``;
 * a terminal's buckets hold ``[count, fraud_count]``, where frauds are added when their label
   arrives, on the bucket of the *transaction*.
 
@@ -49,13 +49,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"card_{stat}_{w}d" for w in WINDOWS_DAYS for stat in ("n", "mean")),
     *(f"card_ratio_{w}d" for w in WINDOWS_DAYS[1:]),
     *(f"term_{stat}_{w}d" for w in WINDOWS_DAYS for stat in ("n", "risk")),
+    # issue 17 (last: older columns keep their places): the card's largest amounts, amount/7d's
+    *(f"card_max_{w}d" for w in WINDOWS_DAYS[:2]),
+    "card_amount_over_max_7d",
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
-# A bucket's values: card -> [count, amount_sum]; terminal -> [count, fraud_count].
+# A bucket's values: card -> [count, amount_sum, amount_max]; terminal -> [count, fraud_count].
 Buckets = MutableMapping[int, list[float]]
-# (count, value) sums per window of WINDOWS_DAYS, as window_sums returns them.
-Sums = list[tuple[float, float]]
+# (count, value sum, value max: 0.0 if none) per window of WINDOWS_DAYS, as window_sums gives.
+Sums = list[tuple[float, float, float]]
 
 
 # 1000x the validator's default bound on amounts (RIVERWATCH_MAX_AMOUNT, 1e9): a card's sums
@@ -128,10 +131,11 @@ class FeatureSpec:
 
 
 def apply_card(card: Buckets, bucket: int, amount: float) -> None:
-    """Count one transaction of ``amount`` in a card's bucket."""
-    vals = card.setdefault(bucket, [0.0, 0.0])
+    """Count one transaction of ``amount`` in a card's bucket (and keep its largest amount)."""
+    vals = card.setdefault(bucket, [0.0, 0.0, 0.0])
     vals[0] += 1.0
     vals[1] += amount
+    vals[2] = max(vals[2], amount)
 
 
 def apply_terminal(terminal: Buckets, bucket: int, frauds: float = 0.0, count: float = 1.0) -> None:
@@ -141,24 +145,27 @@ def apply_terminal(terminal: Buckets, bucket: int, frauds: float = 0.0, count: f
     vals[1] += frauds
 
 
-def window_sums(
-    buckets: Mapping[int, list[float]], end: int, spans: tuple[int, ...]
-) -> list[tuple[float, float]]:
-    """Sums of both bucket values over ``(end - span, end]`` for each span, in one pass.
+def window_sums(buckets: Mapping[int, list[float]], end: int, spans: tuple[int, ...]) -> Sums:
+    """Sums of the first two bucket values and the maximum of the third (0.0 if none) over
+    ``(end - span, end]`` for each span, in one pass.
 
     Written by hand (not with numpy) because an entity holds a few dozen buckets: a Python
     loop beats building arrays at that size.
     """
-    sums = [[0.0, 0.0] for _ in spans]
-    for b, (v0, v1) in buckets.items():
+    sums = [[0.0, 0.0, 0.0] for _ in spans]
+    for b, vals in buckets.items():
         age = end - b
         if age < 0:
             continue
+        v0, v1, v2 = vals[0], vals[1], (vals[2] if len(vals) > 2 else 0.0)
         for i, span in enumerate(spans):
             if age < span:
-                sums[i][0] += v0
-                sums[i][1] += v1
-    return [(s[0], s[1]) for s in sums]
+                s = sums[i]
+                s[0] += v0
+                s[1] += v1
+                if v2 > s[2]:
+                    s[2] = v2
+    return [(s[0], s[1], s[2]) for s in sums]
 
 
 def calendar(epoch: float) -> tuple[float, float, float]:
@@ -204,9 +211,9 @@ def vector(
     spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
     out = [amount, *calendar(epoch)]
     card_sums = _plus(card_base, window_sums(card, b, spans))
-    for n, total in card_sums:
+    for n, total, _ in card_sums:
         out += [n, total / n if n else 0.0]
-    for n, total in card_sums[1:]:
+    for n, total, _ in card_sums[1:]:
         # amount over the card's usual amount (the window's mean, this transaction included):
         # a compromised card's inflated amounts stand out against its own history.
         out.append(amount * n / total if total > 0 else 1.0)
@@ -214,15 +221,19 @@ def vector(
         term_sums = _plus(term_base, window_sums(terminal, b - spec.delay_buckets, spans))
     else:  # nothing of this batch on the terminal yet: the stored sums alone
         term_sums = term_base
-    for n, frauds in term_sums:
+    for n, frauds, _ in term_sums:
         out += [n, frauds / n if n else 0.0]
+    # the card's largest amount of 1 and 7 days and the amount over the latter (1.0 when 0)
+    out += [card_sums[0][2], (top7 := card_sums[1][2]), amount / top7 if top7 > 0 else 1.0]
     return finite(out)
 
 
 def _plus(base: Sums | None, sums: Sums) -> Sums:
+    """Stored window sums plus a batch's own (maximums: the larger)."""
     if base is None:
         return sums
-    return [(bn + n, bv + v) for (bn, bv), (n, v) in zip(base, sums, strict=True)]
+    return [(bn + n, bv + v, bm if bm > m else m)
+            for (bn, bv, bm), (n, v, m) in zip(base, sums, strict=True)]  # fmt: skip
 
 
 def step(

@@ -2,9 +2,15 @@
 
 An entity (card or terminal) is two hashes. ``Names.entity`` holds its buckets: field
 ``n:<bucket>`` counts transactions and ``v:<bucket>`` holds the second value (a card's amount
-sum, a terminal's fraud count). ``Names.entity_days`` holds the same counters summed per day
-(``n:<day>``, ``v:<day>``, day = ``bucket // per_day``), plus ``ok`` (the day totals are
+sum, a terminal's fraud count); a card also keeps ``m:<bucket>``, its largest amount there.
+``Names.entity_days`` holds the same counters summed per day (``n:<day>``, ``v:<day>``, day =
+``bucket // per_day``; ``m:<day>`` the day's maximum), plus ``ok`` (the day totals are
 complete) and ``lo`` (no day before it holds data).
+
+Maximums are not additive: the write script keeps the larger of the stored and the new value
+(HGET then HSET, atomic inside the script), the read script takes the maximum, not the sum,
+over the same fields. State written before maximums existed has no ``m:`` fields: a missing
+one reads as no amount (0.0), so such a card's maximum covers only what was written since.
 
 Reads never bring buckets back to Python: a script sums the windows each transaction needs
 where the data lives, from at most ``max(windows) + 1`` day totals and the buckets of the
@@ -35,14 +41,15 @@ from riverwatch.core.names import Names
 from riverwatch.stores.feature_scripts import READ, WRITE
 
 Buckets = dict[int, list[float]]
+_SLOT = {110: 0, 109: 2}  # a field's first byte (n, m) -> its place in a bucket's values
 
 
 def parse_hash(flat: list[bytes], prune_before: int | None = None) -> tuple[Buckets, list[bytes]]:
-    """Buckets from a flat HGETALL reply ``[field, value, ...]``, plus fields older than
-    ``prune_before`` (to delete).
+    """Buckets from a flat HGETALL reply ``[field, value, ...]`` (``[count, value, max]``),
+    plus fields older than ``prune_before`` (to delete).
 
-    >>> parse_hash([b"n:5", b"2", b"v:5", b"30.5", b"n:1", b"1"], prune_before=3)
-    ({5: [2.0, 30.5]}, [b'n:1'])
+    >>> parse_hash([b"n:5", b"2", b"v:5", b"30.5", b"m:5", b"20", b"n:1", b"1"], prune_before=3)
+    ({5: [2.0, 30.5, 20.0]}, [b'n:1'])
     """
     out: Buckets = {}
     stale: list[bytes] = []
@@ -54,8 +61,8 @@ def parse_hash(flat: list[bytes], prune_before: int | None = None) -> tuple[Buck
             continue
         vals = out.get(bucket)
         if vals is None:
-            vals = out[bucket] = [0.0, 0.0]
-        vals[f[0] != 110] = float(v)  # 110 is b"n": the count; anything else is the value
+            vals = out[bucket] = [0.0, 0.0, 0.0]
+        vals[_SLOT.get(f[0], 1)] = float(v)  # n: the count, m: the maximum, else the value
     return out, stale
 
 
@@ -66,16 +73,31 @@ class Increments:
     card: dict[str, dict[int, list[float]]] = field(default_factory=lambda: defaultdict(dict))
     terminal: dict[str, dict[int, list[float]]] = field(default_factory=lambda: defaultdict(dict))
 
-    def add(self, kind: str, entity: str, bucket: int, n: float, v: float) -> None:
-        """Add ``n`` to the count and ``v`` to the second value of one bucket."""
-        vals = getattr(self, kind)[entity].setdefault(bucket, [0.0, 0.0])
+    def add(self, kind: str, entity: str, bucket: int, n: float, v: float, m: float = 0.0) -> None:
+        """Add ``n`` to the count and ``v`` to the second value of one bucket, and raise its
+        maximum to ``m`` (a card's amount; 0.0 keeps none)."""
+        vals = getattr(self, kind)[entity].setdefault(bucket, [0.0, 0.0, 0.0])
         vals[0] += n
         vals[1] += v
+        if m > vals[2]:
+            vals[2] = m
 
 
-# One query: (kind, entity, bucket) -> the (count, value) sums of each window ending there.
+# One query: (kind, entity, bucket) -> the (count, value sum, value max) of each window
+# ending there (models.features.Sums).
 Query = tuple[str, str, int]
-Sums = list[tuple[float, float]]
+Sums = list[tuple[float, float, float]]
+
+
+def _ops(at: int, n: float, v: float, m: float) -> list[str]:
+    """The fields of one bucket or day a write changes, with the increment (n, v) or the
+    candidate maximum (m; the script keeps the larger)."""
+    ops = [f"n:{at}", repr(n)] if n else []
+    if v:
+        ops += [f"v:{at}", repr(v)]
+    if m > 0:
+        ops += [f"m:{at}", repr(m)]
+    return ops
 
 
 class RedisFeatureStore:
@@ -97,8 +119,8 @@ class RedisFeatureStore:
         windows: tuple[int, ...],
     ) -> tuple[list[bytes | None], dict[Query, Sums]]:
         """Existing scores of ``event_ids`` and, per query ``(kind, entity, bucket)``, the stored
-        (count, value) sums over ``(bucket - w * per_day, bucket]`` for each ``w`` of
-        ``windows`` (days, ascending)."""
+        (count sum, value sum, value maximum) over ``(bucket - w * per_day, bucket]`` for each
+        ``w`` of ``windows`` (days, ascending)."""
         per: dict[tuple[str, str], dict[int, None]] = {}
         for kind, entity, qb in queries:
             per.setdefault((kind, entity), {})[qb] = None
@@ -107,16 +129,18 @@ class RedisFeatureStore:
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
         # the query buckets as one JSON argument: redis-py spends ~1 us of Python per argument
         blob = orjson.dumps([list(q) for q in per.values()])
-        res = self._read(keys=keys, args=[per_day, orjson.dumps(windows), len(event_ids), blob])
+        mx = orjson.dumps([int(kind == "card") for kind, _ in per])  # maximums: cards only
+        args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids), blob, mx]
+        res = self._read(keys=keys, args=args)
         pos, nw = len(event_ids), len(windows)
         out: dict[Query, Sums] = {}
         for (kind, entity), qbs in per.items():
             for qb in qbs:
-                v = res[pos : pos + 2 * nw]
+                v = res[pos : pos + 3 * nw]
                 out[(kind, entity, qb)] = [
-                    (float(v[i]), float(v[i + 1])) for i in range(0, 2 * nw, 2)
+                    (float(v[i]), float(v[i + 1]), float(v[i + 2])) for i in range(0, 3 * nw, 3)
                 ]
-                pos += 2 * nw
+                pos += 3 * nw
         return res[: len(event_ids)], out
 
     def _entities(
@@ -133,21 +157,16 @@ class RedisFeatureStore:
                 keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
                 ops: list[str] = []
                 days: dict[int, list[float]] = {}
-                for b, (n, v) in buckets.items():
-                    if n:
-                        ops += [f"n:{b}", repr(n)]
-                    if v:
-                        ops += [f"v:{b}", repr(v)]
-                    day = days.setdefault(b // per_day, [0.0, 0.0])
+                for b, (n, v, m) in buckets.items():
+                    ops += _ops(b, n, v, m)
+                    day = days.setdefault(b // per_day, [0.0, 0.0, 0.0])
                     day[0] += n
                     day[1] += v
+                    day[2] = max(day[2], m)
                 day_ops: list[str] = []
                 span: list[int] = []  # per day: its first and last bucket incremented
-                for d, (n, v) in days.items():
-                    if n:
-                        day_ops += [f"n:{d}", repr(n)]
-                    if v:
-                        day_ops += [f"v:{d}", repr(v)]
+                for d, (n, v, m) in days.items():
+                    day_ops += _ops(d, n, v, m)
                     hours = [b - d * per_day for b in buckets if b // per_day == d]
                     span += [d, min(hours), max(hours)]
                 pd = prune.pop((kind, entity), None)

@@ -111,7 +111,8 @@ class Scorer:
             fills += filled
             values = {f: getattr(tx, f) for f in OPTIONAL}
             quality.append(row_quality(values, filled, rec.partition))
-            inc.add("card", tx.card_id, b, 1, safe_amount(tx.amount))  # as the features count it
+            amount = safe_amount(tx.amount)  # as the features count it (sum and maximum)
+            inc.add("card", tx.card_id, b, 1, amount, amount)
             inc.add("terminal", tx.terminal_id, b, 1, 0.0)
             fresh.append((rec, tx))
         EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))

@@ -126,7 +126,7 @@ def test_the_offline_store_keeps_the_attribute_columns_and_reads_old_rows_as_nan
     store.append([{**base, "event_id": "new", "epoch": 20.0, **row_features(row)}])
     store.flush()
     df = store.read(0, 100)
-    assert list(df.columns[-2:]) == ["term_risk_30d", "attr_risk"]
+    assert list(df.columns[-2:]) == [FEATURE_NAMES[-1], "attr_risk"]
     assert df["amount"].tolist() == [1.0, 2.0]
     assert math.isnan(df["attr_risk"].iloc[0]) and df["attr_risk"].iloc[1] == 0.7
     assert "attr_risk" not in plain.read(0, 100).columns  # a reader must pass the same set

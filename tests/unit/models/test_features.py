@@ -20,7 +20,9 @@ from riverwatch.stores.features import parse_hash
 
 buckets = st.dictionaries(
     st.integers(-2000, 2000),
-    st.tuples(st.integers(0, 50).map(float), st.floats(0, 1e4, allow_nan=False)).map(list),
+    st.tuples(
+        st.integers(0, 50).map(float), st.floats(0, 1e4, allow_nan=False), st.floats(0, 1e4)
+    ).map(list),
     max_size=40,
 )
 
@@ -28,10 +30,11 @@ buckets = st.dictionaries(
 @given(buckets, st.integers(-2000, 2000), st.lists(st.integers(1, 1000), min_size=1, max_size=4))
 def test_window_sums_equal_brute_force(b: dict, end: int, spans: list[int]) -> None:
     got = window_sums(b, end, tuple(spans))
-    for (n, v), span in zip(got, spans, strict=True):
+    for (n, v, m), span in zip(got, spans, strict=True):
         inside = [vals for k, vals in b.items() if end - span < k <= end]
         assert n == sum(x[0] for x in inside)
         assert abs(v - sum(x[1] for x in inside)) <= 1e-9 * max(1.0, abs(v))
+        assert m == max((x[2] for x in inside), default=0.0)
 
 
 @given(st.lists(st.tuples(st.floats(0, 90 * 86400), st.floats(0, 5000)), min_size=1, max_size=30))
@@ -49,16 +52,18 @@ def test_card_counters_commute(txs: list[tuple[float, float]]) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert a[k][0] == b[k][0] and abs(a[k][1] - b[k][1]) <= 1e-9 * max(1.0, a[k][1])
+        assert a[k][2] == b[k][2]  # the maximum
 
 
 @given(buckets, st.integers(-2000, 2000))
 def test_redis_hash_round_trip_and_pruning(b: dict, prune: int) -> None:
     flat: list[bytes] = []
-    for k, (n, v) in b.items():
+    for k, (n, v, m) in b.items():
         flat += [f"n:{k}".encode(), repr(n).encode(), f"v:{k}".encode(), repr(v).encode()]
+        flat += [f"m:{k}".encode(), repr(m).encode()]
     got, stale = parse_hash(flat, prune)
     assert got == {k: vals for k, vals in b.items() if k >= prune}
-    assert len(stale) == 2 * sum(1 for k in b if k < prune)
+    assert len(stale) == 3 * sum(1 for k in b if k < prune)
 
 
 @settings(max_examples=50)

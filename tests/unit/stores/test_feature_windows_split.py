@@ -12,17 +12,18 @@ from riverwatch.models.features import WINDOWS_DAYS, FeatureSpec, step, window_s
 specs = st.builds(FeatureSpec, st.sampled_from([900, 3600, 86400]), st.integers(0, 10))
 buckets = st.dictionaries(
     st.integers(-2000, 2000),
-    st.tuples(st.integers(0, 50).map(float), st.floats(0, 1e4, allow_nan=False)).map(list),
+    st.tuples(st.integers(0, 50).map(float), st.floats(0, 1e4), st.floats(0, 1e4)).map(list),
     max_size=30,
 )
 
 
 def _merged(a: dict, b: dict) -> dict:
     out = {k: list(v) for k, v in a.items()}
-    for k, (n, v) in b.items():
-        vals = out.setdefault(k, [0.0, 0.0])
+    for k, (n, v, m) in b.items():  # [count, sum, maximum]
+        vals = out.setdefault(k, [0.0, 0.0, 0.0])
         vals[0] += n
         vals[1] += v
+        vals[2] = max(vals[2], m)
     return out
 
 
@@ -49,7 +50,7 @@ def test_stored_sums_plus_the_batch_equal_the_features_of_all_buckets(
     for g, w in zip(got, want, strict=True):
         assert abs(g - w) <= 1e-9 * max(1.0, abs(w)), (got, want)
     # the batch's buckets got this transaction, as step() without bases does
-    assert card == _merged(card_batch, {b: [1.0, min(amount, 1e12)]})
+    assert card == _merged(card_batch, {b: [1.0, min(amount, 1e12), min(amount, 1e12)]})
     assert term[b][0] == term_batch.get(b, [0.0])[0] + 1.0
 
 

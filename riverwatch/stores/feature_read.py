@@ -1,0 +1,186 @@
+"""The feature store's read script and the state code both scripts share (stores.features).
+
+Split from stores.feature_scripts (which holds the write script) to keep each module short.
+The layout they keep is described in stores.features and docs/architecture.md ("Feature store
+layout").
+"""
+
+# Why Lua: redis-py spends ~10 us of Python per pipelined command, and a batch needs ~10
+# commands per transaction; one script call per batch moves that loop into the server (and
+# makes the write atomic). On Redis Cluster the keys of one call must share a slot, so a
+# cluster deployment has to split batches by slot before calling these.
+#
+# Both scripts start with ARGV[1] = buckets per day, ARGV[2] = the window days (ascending, JSON),
+# and share MIGRATE: day totals rebuilt from an entity's buckets when its day hash is not marked
+# complete (state written before it).
+MIGRATE = """
+local P = tonumber(ARGV[1])
+local W = cjson.decode(ARGV[2])
+local nw = #W
+local maxw = W[nw]
+-- an entity's state in its day hash: ok (day totals complete), lo (no data before that day),
+-- q (the bucket of the cached sums), then c1.. (count, value per window), qm (the bucket of
+-- the cached maximums: state from before them has none) and x1.. (the maximum per window).
+-- Per day: n:/v: its totals, m: its maximum, a:/z: the first and last of its buckets holding
+-- data (as an offset in the day).
+local SF = {'ok', 'lo', 'q'}
+for i = 1, 2 * nw do SF[i + 3] = 'c' .. i end
+local QM = 2 * nw + 4
+SF[QM] = 'qm'
+for i = 1, nw do SF[QM + i] = 'x' .. i end
+local function migrate(hk, dk)  -- dk has no 'ok': every writer sets it, so dk does not exist
+  local flat = redis.call('HGETALL', hk)
+  if #flat == 0 then return false end
+  local tot, lo, first, last = {}, nil, {}, {}
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local b = tonumber(string.sub(f, 3))
+    local d = math.floor(b / P)
+    local name = string.sub(f, 1, 2) .. d
+    local x = tonumber(flat[i + 1])
+    if string.byte(f) == 109 then  -- 109 is 'm': a maximum
+      tot[name] = math.max(tot[name] or 0, x)
+    else
+      tot[name] = (tot[name] or 0) + x
+    end
+    first[d] = math.min(first[d] or P, b - d * P)
+    last[d] = math.max(last[d] or -1, b - d * P)
+    if lo == nil or d < lo then lo = d end
+  end
+  local args = {'ok', '1', 'lo', tostring(lo)}
+  for name, v in pairs(tot) do
+    args[#args + 1] = name; args[#args + 1] = string.format('%.17g', v)
+  end
+  for d, h in pairs(first) do
+    args[#args + 1] = 'a:' .. d; args[#args + 1] = tostring(h)
+    args[#args + 1] = 'z:' .. d; args[#args + 1] = tostring(last[d])
+  end
+  redis.call('HSET', dk, unpack(args))
+  local ttl = redis.call('PTTL', hk)
+  if ttl > 0 then redis.call('PEXPIRE', dk, ttl) end
+  return true
+end
+-- SF of an entity, its old state migrated first; nil for an entity with no data at all
+local function state(hk, dk)
+  local st = redis.call('HMGET', dk, unpack(SF))
+  if st[1] then return st end
+  if migrate(hk, dk) then return redis.call('HMGET', dk, unpack(SF)) end
+  return nil
+end
+"""
+# ARGV: per_day, windows, n_scores, then the query buckets of each entity (JSON, a list per pair
+# of keys: buckets, day totals), then per entity 1 if it keeps maximums (cards), else 0 (JSON:
+# a terminal's maximum fields are never read, it reads 0). Returns the scores, then per query
+# 3 * n_windows values (count sum, value sum, value maximum per window; 0 where nothing) as
+# strings (%.17g: exact).
+# The values of an entity's last query are kept in its day hash (SF) and kept up to date by
+# every write, so the next query at the same bucket (most transactions of a busy terminal or
+# card) reads 13 fields (SF). A boundary day's buckets are read only where its first and last
+# bucket holding data (a:, z:) do not already settle the part inside the window (all of the
+# day, or none of it). A missing m: field (state written before maximums) reads as 0.
+READ = (
+    MIGRATE
+    + """
+local n = tonumber(ARGV[3])
+local out = {}
+for i = 1, n do out[i] = redis.call('GET', KEYS[i]) or false end
+local MX = cjson.decode(ARGV[5])
+local S = 3  -- fields read per bucket or day: n, v, and m where the entity keeps maximums
+-- the buckets first .. last of one day (base = its first bucket): sums and maximum
+local function partial(hk, base, first, last)
+  if last < first then return 0, 0, 0 end
+  local f = {}
+  for b = base + first, base + last do
+    f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b
+    if S == 3 then f[#f + 1] = 'm:' .. b end
+  end
+  local vals = redis.call('HMGET', hk, unpack(f))
+  local sn, sv, sm = 0, 0, 0
+  for j = 1, #vals, S do
+    if vals[j] then sn = sn + tonumber(vals[j]) end
+    if vals[j + 1] then sv = sv + tonumber(vals[j + 1]) end
+    if S == 3 and vals[j + 2] then sm = math.max(sm, tonumber(vals[j + 2])) end
+  end
+  return sn, sv, sm
+end
+-- buckets first .. last of a day with totals tn, tv, maximum tm and data only in buckets a .. z
+local function part(hk, day, first, last, tn, tv, tm, a, z)
+  if not (tn or tv) then return 0, 0, 0 end
+  a, z = tonumber(a) or 0, tonumber(z) or P - 1
+  if first <= a and z <= last then
+    return tonumber(tn or '0'), tonumber(tv or '0'), tonumber(tm or '0')
+  end
+  return partial(hk, day * P, math.max(first, a), math.min(last, z))
+end
+-- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
+-- buckets after qb's hour of the day w days before
+local function sums(hk, dk, qb, lo)
+  local d = math.floor(qb / P)
+  local h = qb - d * P
+  local kmax = math.min(maxw, d - (lo or d - maxw))
+  if kmax < 0 then  -- no data before the window's end
+    for _ = 1, 3 * nw do out[#out + 1] = '0' end
+    return
+  end
+  local f, edge = {}, {0}
+  for k = 0, kmax do
+    f[S * k + 1] = 'n:' .. (d - k); f[S * k + 2] = 'v:' .. (d - k)
+    if S == 3 then f[3 * k + 3] = 'm:' .. (d - k) end
+  end
+  local nt = #f
+  for i = 1, nw do edge[i + 1] = W[i] end
+  for i = 1, #edge do
+    f[nt + 2 * i - 1] = 'a:' .. (d - edge[i]); f[nt + 2 * i] = 'z:' .. (d - edge[i])
+  end
+  local t = redis.call('HMGET', dk, unpack(f))
+  local function tot(k)
+    if k > kmax then return false, false, false end
+    return t[S * k + 1], t[S * k + 2], S == 3 and t[3 * k + 3]
+  end
+  local n0, v0, m0 = tot(0)
+  local pn, pv, pm = part(hk, d, 0, h, n0, v0, m0, t[nt + 1], t[nt + 2])
+  local cn, cv, cm, k = 0, 0, 0, 1
+  for i = 1, nw do
+    local w = W[i]
+    while k < w do
+      local x, y, m = tot(k)
+      if x then cn = cn + tonumber(x) end
+      if y then cv = cv + tonumber(y) end
+      if m then cm = math.max(cm, tonumber(m)) end
+      k = k + 1
+    end
+    local x, y, m = tot(w)
+    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, x, y, m, t[nt + 2 * i + 1], t[nt + 2 * i + 2])
+    out[#out + 1] = string.format('%.17g', pn + cn + qn)
+    out[#out + 1] = string.format('%.17g', pv + cv + qv)
+    out[#out + 1] = string.format('%.17g', math.max(pm, cm, qx))
+  end
+end
+local k = n + 1
+for e, qbs in ipairs(cjson.decode(ARGV[4])) do
+  local hk, dk = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  S = MX[e] == 1 and 3 or 2
+  local st = state(hk, dk)
+  for _, qb in ipairs(qbs) do
+    if st and st[3] and tonumber(st[3]) == qb and st[QM] == st[3] then
+      for i = 1, nw do
+        out[#out + 1] = st[2 * i + 2]; out[#out + 1] = st[2 * i + 3]; out[#out + 1] = st[QM + i]
+      end
+    elseif st then
+      sums(hk, dk, qb, tonumber(st[2]))
+      local set, o = {'q', tostring(qb), 'qm', tostring(qb)}, #out - 3 * nw
+      for i = 1, nw do
+        set[#set + 1] = SF[2 * i + 2]; set[#set + 1] = out[o + 3 * i - 2]
+        set[#set + 1] = SF[2 * i + 3]; set[#set + 1] = out[o + 3 * i - 1]
+        set[#set + 1] = SF[QM + i]; set[#set + 1] = out[o + 3 * i]
+      end
+      redis.call('HSET', dk, unpack(set))
+    else
+      for _ = 1, 3 * nw do out[#out + 1] = '0' end
+    end
+  end
+end
+return out
+"""
+)
