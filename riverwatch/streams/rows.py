@@ -17,9 +17,27 @@ from typing import Any
 import orjson
 
 from riverwatch.models.feature_set import row_features, row_names
+from riverwatch.models.features import FEATURE_NAMES
 
 _NUMBER = (int, float)
 _OPTIONAL_NUMBERS = ("score", "online_score", "batch_score", "shadow_score")
+
+
+# Base features added since rows were first stored (issue 17: the card's maximums), last of
+# the base columns. A row stored before them, as an upgrade leaves a label delay's worth of
+# them waiting for their labels, reads them as missing (as training reads a column its older
+# files lack, models.training) instead of being unusable: its label is learned and monitored.
+ADDED = ("card_max_1d", "card_max_7d", "card_amount_over_max_7d")
+_AT = FEATURE_NAMES.index(ADDED[0])
+
+
+def _upgraded(row: dict[str, Any]) -> bool:
+    """Give a row stored before :data:`ADDED` their columns, as nulls; True if it was one."""
+    x = row.get("x")
+    if not isinstance(x, list) or len(x) != len(row_names(row)) - len(ADDED):
+        return False
+    row["x"] = [*x[:_AT], *[None] * len(ADDED), *x[_AT:]]
+    return True
 
 
 class UnusableRow(ValueError):
@@ -76,12 +94,12 @@ def learnable(event_id: str, raw: bytes | str) -> tuple[dict[str, Any], dict[str
     riverwatch.streams.rows.UnusableRow: the feature row of e2: x is not a list of ... values
     """
     row = _decode(event_id, raw)
-    problem = _problem(row, nulls=False)
+    problem = _problem(row, nulls=_upgraded(row))
     if problem is None and not isinstance(row.get("terminal_id"), str):
         problem = "terminal_id is not a string"
     if problem is not None:
         raise UnusableRow(f"the feature row of {event_id}: {problem}")
-    return row, row_features(row)
+    return row, {k: v for k, v in row_features(row).items() if v is not None}
 
 
 def monitorable(event_id: str, raw: bytes | str, features: bool = True) -> dict[str, Any]:
@@ -95,6 +113,8 @@ def monitorable(event_id: str, raw: bytes | str, features: bool = True) -> dict[
     riverwatch.streams.rows.UnusableRow: the feature row of e1: x is not a list of ... values
     """
     row = _decode(event_id, raw)
+    if features:
+        _upgraded(row)
     problem = _problem(row, nulls=True, features=features)
     for key in ("groups", "dq"):
         if problem is None and not isinstance(row.get(key) or {}, dict):

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from riverwatch.models.features import FEATURE_NAMES
-from riverwatch.streams.rows import UnusableRow, learnable, monitorable
+from riverwatch.streams.rows import ADDED, UnusableRow, learnable, monitorable
 
 N = len(FEATURE_NAMES)
 
@@ -85,3 +85,18 @@ def test_what_only_the_learner_needs_and_what_only_the_monitor_needs() -> None:
         learnable("e1", raw)
         with pytest.raises(UnusableRow, match=why):
             monitorable("e1", raw)
+
+
+def test_a_row_stored_before_the_card_maximums_reads_them_as_missing() -> None:
+    """An upgrade leaves a label delay's worth of rows of the older width waiting for labels."""
+    old = [float(i) for i in range(N - len(ADDED))] + [7.0]  # an attribute column after them
+    stored = orjson.dumps(row(x=old, attrs=["risk"]))
+    _, x = learnable("e1", stored)
+    assert not set(ADDED) & set(x)  # missing: not learned from, not zero
+    assert x["amount"] == 0.0 and x["attr_risk"] == 7.0
+    assert x["term_risk_30d"] == old[FEATURE_NAMES.index("term_risk_30d")]
+    got = monitorable("e1", stored)["x"]
+    assert len(got) == N + 1 and got[-1] == 7.0
+    assert [got[FEATURE_NAMES.index(a)] for a in ADDED] == [None] * len(ADDED)
+    with pytest.raises(UnusableRow, match="x is not a list"):  # any other width still is not
+        learnable("e1", orjson.dumps(row(x=[1.0] * (N - len(ADDED) - 1))))
