@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import redis
 
+from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.simulator import GroupBias, SimConfig, TransactionSimulator
 from tests.support.apiserver import running_api
@@ -39,7 +42,7 @@ def run(settings: Settings, tmp_path: Path, bias: GroupBias | None) -> list[dict
             seed=3,
             n_customers=300,
             n_terminals=600,
-            n_days=10,
+            n_days=14,  # three labeled windows: a young model may not be biased in the first
             label_delay_days=1,
             compromised_customers_per_day=2,  # enough frauds for the model to learn amounts
             bias=bias,
@@ -47,12 +50,33 @@ def run(settings: Settings, tmp_path: Path, bias: GroupBias | None) -> list[dict
     )
     with running_worker(settings, tmp_path / "w.log"):
         assert feed(settings, sim)["labels"] > 1000
+    _log_fairness(settings)
     return [a for a in read_alerts(settings) if a["kind"] == "fairness"]
 
 
+def _log_fairness(settings: Settings) -> None:
+    """Print each fairness window's age-band gaps (shown when the test fails)."""
+    r = redis.Redis.from_url(settings.redis_url or "")
+    for raw in reversed(r.lrange(Names(settings.topic_prefix).monitor("fairness:history"), 0, -1)):
+        rep = orjson.loads(raw)
+        age = rep.get("attributes", {}).get("age_band", {})
+        gaps = {
+            k: (round(v["gap"], 3), round(v["ci_low"], 3), v["high"], v["low"])
+            for k, v in age.get("intervals", {}).items()
+        }
+        print("fairness window", rep.get("window_end"), "age_band", gaps)
+    r.close()
+
+
 def test_group_bias_raises_a_fairness_alert(settings: Settings, tmp_path: Path) -> None:
+    """The bias shows only once the young online model has learnt "far above the card's usual
+    amount -> fraud", which depends on when the scorer reloads its snapshots. Over 10 days
+    with ``spike_share`` 0.5 (two labeled windows) it failed in CI and in 2 of 5 local runs:
+    the first window's gap was 0.005-0.08 and the best window's FPR interval cleared the
+    0.02 tolerance by 0.001-0.014. Over 14 days with 0.3, 2 of 2 runs cleared it by 0.012 and
+    0.013 (the third window)."""
     s = monitor_settings(settings)
-    bias = GroupBias(attribute="age_band", group="65+", spike_share=0.5, mislabel_share=0.0)
+    bias = GroupBias(attribute="age_band", group="65+", spike_share=0.3, mislabel_share=0.0)
     alerts = run(s, tmp_path, bias)
     assert alerts, "no fairness alert with an injected bias"
     a = alerts[0]
