@@ -71,10 +71,10 @@ def _log_fairness(settings: Settings) -> None:
 def test_group_bias_raises_a_fairness_alert(settings: Settings, tmp_path: Path) -> None:
     """The bias shows only once the young online model has learnt "far above the card's usual
     amount -> fraud", which depends on when the scorer reloads its snapshots. Over 10 days
-    with ``spike_share`` 0.5 (two labeled windows) it failed in CI and in 2 of 5 local runs:
-    the first window's gap was 0.005-0.08 and the best window's FPR interval cleared the
-    0.02 tolerance by 0.001-0.014. Over 14 days with 0.3, 2 of 2 runs cleared it by 0.012 and
-    0.013 (the third window)."""
+    with ``spike_share`` 0.5 (two labeled windows) it failed in CI and in 2 of 7 local runs:
+    the first window's gap was 0.005-0.08, and where it passed the best window's FPR interval
+    cleared the 0.02 tolerance by 0.009-0.014. Over 14 days with 0.3, 2 of 2 runs cleared it
+    by 0.012 and 0.013 (the third window)."""
     s = monitor_settings(settings)
     bias = GroupBias(attribute="age_band", group="65+", spike_share=0.3, mislabel_share=0.0)
     alerts = run(s, tmp_path, bias)
