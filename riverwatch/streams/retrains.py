@@ -18,6 +18,11 @@ carried out only under its lease (streams/control_lease.py): of two workers that
 ``control``, one carries a request out, and one whose lease ran out changes and publishes
 nothing. A request whose ``request_id`` is pending is a duplicate and is dropped; one already
 answered is answered again with its stored outcome and not carried out again.
+
+A worker that is stopping starts nothing (:meth:`Retrains.stop`): a retrain it would start
+would outlast the stop's grace period and its outcome would be lost. The waiting retrain, and
+any request that comes, is due or is left to resume meanwhile, stays pending with its lease
+free for the next owner of ``control``.
 """
 
 from __future__ import annotations
@@ -42,14 +47,27 @@ Send = Callable[[Out], Awaitable[None]]  # sends one output, returns once the br
 class Retrains:
     """One retrain at a time, the monitor's newest request waiting, all of it kept in Redis."""
 
-    def __init__(self, send: Send, trainer: Trainer, pending: Pending):
+    def __init__(
+        self,
+        send: Send,
+        trainer: Trainer,
+        pending: Pending,
+        stopping: Callable[[], bool] = lambda: False,
+    ):
         self.send, self.trainer, self.pending = send, trainer, pending
+        self.worker_stops = stopping  # the worker began to stop (before :meth:`stop` is called)
+        self.stopped = False
         self.thread = OwnerThread("trainer")
         self.t_control = trainer.names.topic("control")
         self.busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
         self.waiting: list[Control] = []  # the monitor's newest request that came while busy
         self.quick: set[str] = set()  # promotes, rollbacks and resets being carried out
         self.held: dict[str, Lease] = {}  # request_id -> its lease, held by this worker
+
+    @property
+    def stopping(self) -> bool:
+        """The worker is stopping: no request is started any more."""
+        return self.stopped or self.worker_stops()
 
     def holds(self, request_id: str) -> bool:
         return (
@@ -85,7 +103,11 @@ class Retrains:
 
     async def lease(self, req: Control) -> Lease | None:
         """``req`` recorded as pending and running, and its lease, taken; None if ``req`` was
-        answered meanwhile or another worker holds the lease."""
+        answered meanwhile, another worker holds the lease or this worker is stopping (then
+        ``req`` is left pending, its lease free, for the next owner of ``control``)."""
+        if self.stopping:
+            await self.leave(req)
+            return None
         if not await asyncio.to_thread(self.pending.put, req, "running"):
             return None  # answered already
         lease = self.trainer.lease(req.request_id)
@@ -96,15 +118,33 @@ class Retrains:
         if not await asyncio.to_thread(self.pending.is_pending, req.request_id):
             await asyncio.to_thread(lease.release)  # answered between the two
             return None
+        return await self.keep(req, lease)
+
+    async def keep(self, req: Control, lease: Lease) -> Lease | None:
+        """``lease`` (taken) kept for ``req``, or let go if the worker began to stop meanwhile
+        (None: ``req`` is left pending). Kept without awaiting after the check, so a stop
+        either comes before it or finds the lease kept (and lets it go, :meth:`stop`)."""
+        if self.stopping:
+            await asyncio.to_thread(lease.release)
+            await self.leave(req)
+            return None
         self.held[req.request_id] = lease
         return lease
 
+    async def leave(self, req: Control) -> None:
+        """Leave ``req`` pending (as it is, or ``waiting`` if new) to the next owner of
+        ``control``, not started: the worker is stopping, and would neither finish long work
+        within its grace period nor publish the outcome."""
+        if not await asyncio.to_thread(self.pending.is_pending, req.request_id):
+            await asyncio.to_thread(self.pending.put, req, "waiting")
+        log.info("%s %s left pending: the worker is stopping", req.action, req.request_id)
+
     async def start(self, req: Control, lease: Lease | None = None) -> None:
-        """Run the retrain ``req`` under ``lease`` (taken here unless given)."""
-        lease = lease or await self.lease(req)
-        if lease is not None:
-            self.held[req.request_id] = lease
-            self.busy[req.request_id] = asyncio.create_task(self.run(req, lease))
+        """Run the retrain ``req`` under ``lease`` (taken here unless given), unless the worker
+        is stopping (then it stays pending)."""
+        kept = await (self.lease(req) if lease is None else self.keep(req, lease))
+        if kept is not None:
+            self.busy[req.request_id] = asyncio.create_task(self.run(req, kept))
 
     async def run(self, req: Control, lease: Lease) -> None:
         renew = asyncio.create_task(_renew(lease))
@@ -121,7 +161,7 @@ class Retrains:
             await self.finish(req, lease, outs)
         finally:
             self.busy.pop(req.request_id, None)
-        if self.waiting and not self.busy:
+        if self.waiting and not self.busy and not self.stopping:  # else left pending
             nxt = self.waiting.pop()
             try:
                 await self.start(nxt)
@@ -177,12 +217,18 @@ class Retrains:
             self.quick.discard(req.request_id)
 
     async def stop(self) -> None:
-        """The worker stops: see :meth:`release_all`."""
+        """The worker stops: no request is started from now on (a waiting retrain, or one
+        that comes or is resumed, stays pending with its lease free for the next owner of
+        ``control``, which answers it), and every lease held is let go (:meth:`release_all`).
+        """
+        self.stopped = True
         await asyncio.to_thread(self.release_all)
 
     def release_all(self) -> None:
         """The worker stops: let every lease go, so the next owner of ``control`` resumes the
-        requests at once (a retrain still training here is fenced off)."""
+        requests at once. A retrain still training here is fenced off: it trains to its end
+        in its thread, then registers and answers nothing if its lease is gone (what it
+        registered before is finished by the next owner, streams/trainer.py)."""
         for lease in list(self.held.values()):
             with contextlib.suppress(Exception):
                 lease.release()
@@ -190,7 +236,9 @@ class Retrains:
 
     async def resume(self) -> None:
         """Take up the pending requests left by an earlier owner of ``control`` (or by a
-        worker whose lease ran out)."""
+        worker whose lease ran out); none while this worker stops."""
+        if self.stopping:
+            return
         entries, dropped = await asyncio.to_thread(self.pending.load)
         msg = f"dropped when resumed: more than {PENDING_MAX} control requests were pending"
         await self.publish(

@@ -36,7 +36,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     async def send(o: Out) -> None:
         await app.producer.send_and_wait(o.topic, o.key, o.value, None, None, None)
 
-    retrains = Retrains(send, trainer, trainer.pending)
+    # stopping from the moment the app begins to (its consumer and producer stop first)
+    retrains = Retrains(send, trainer, trainer.pending, stopping=lambda: app.should_stop)
     t_dead = ctx.names.topic("deadletter")
     t_control = ctx.names.topic("control")
     owner = {"resumed": False, "at": 0.0}
@@ -87,7 +88,7 @@ def _schedule(app: faust.App, retrains: Retrains) -> None:
 
     @app.timer(interval=SCHEDULE_CHECK_S)
     async def scheduled() -> None:
-        if retrains.busy:  # one retrain at a time; the period stays due until claimed
+        if retrains.busy or retrains.stopping:  # one at a time; the period stays due
             return
         try:
             due = await asyncio.to_thread(retrains.trainer.scheduled)
