@@ -2,7 +2,7 @@
 lease ran out changes nothing.
 
 During a rebalance two workers may both think they own ``control`` and both resume one pending
-request (streams/roles/training.py); a scheduled retrain may be started by any worker with the
+request (streams/retrains.py); a scheduled retrain may be started by any worker with the
 training role. So a request is carried out only under its lease: a Redis key
 (``Names.control("lease:<request_id>")``) holding a random token, taken with SET NX PX
 (:data:`LEASE_TTL_S`), renewed every third of that while the request runs, and released (only

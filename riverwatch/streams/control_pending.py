@@ -5,7 +5,7 @@ Every request the trainer carries out (retrain, promote, rollback) is written to
 ``Names.control("pending")`` (``waiting`` or ``running``) by the ``control`` agent before it
 moves on (so before its offset can be committed) and removed when its outcome has been
 acknowledged by the broker; the worker that owns ``control`` resumes what is left
-(streams/roles/training.py), under the request's lease (streams/control_lease.py). Answered ids
+(streams/retrains.py), under the request's lease (streams/control_lease.py). Answered ids
 go to ``Names.control("seen")`` (a sorted set by time, at most :data:`SEEN_MAX`, none older
 than :data:`SEEN_TTL_S`) and their ``control`` outcome to ``Names.control("outcomes")`` (trimmed
 with them), in one Lua script with the removal from pending: a request whose id is pending is a

@@ -21,7 +21,7 @@ a time, and a client's retrain requested meanwhile fails at once, saying which o
 running (the monitor's waits). Every request is kept in Redis until its outcome is out, and
 resumed by the next owner of ``control`` (a running retrain starts again); a ``request_id``
 already pending or answered is not carried out twice, an answered one gets its stored outcome
-again (streams/roles/training.py, streams/control_pending.py). A request is carried out under
+again (streams/retrains.py, streams/control_pending.py). A request is carried out under
 its lease, whose token fences every registry change made for it: a worker that lost the lease
 changes nothing and answers nothing (streams/control_lease.py).
 """

@@ -1,6 +1,6 @@
 """Control requests carried out once: under a lease when two workers race for one, applied
 once when redelivered after a crash, and a scheduled period claimed with its pending entry in
-one step (streams/control_lease.py, streams/control_pending.py, streams/roles/training.py)."""
+one step (streams/control_lease.py, streams/control_pending.py, streams/retrains.py)."""
 
 from __future__ import annotations
 

@@ -1,30 +1,17 @@
-"""The ``training`` role: the ``control`` agent and the retrain schedule (streams/trainer.py).
+"""The ``training`` role: the ``control`` agent, the resume timer and the retrain schedule,
+driving :class:`riverwatch.streams.retrains.Retrains` (one retrain at a time, every request
+pending in Redis until answered, each carried out under its lease; streams/trainer.py carries
+out one request).
 
-Training is CPU-heavy, so it runs in its own thread while the agent keeps consuming; one
-retrain runs at a time. A retrain a client requests meanwhile fails at once, saying which one
-is running (the client may ask again). The monitor does not ask again, so its request waits
-and runs next; of several waiting, the newest runs and the older ones are answered as
-superseded (the newest trains on the same labels or newer ones).
-
-Nothing accepted is lost: every request (retrain, promote, rollback, reset) is recorded as
-pending in Redis (streams/control_pending.py) before the agent moves past its record, and
-forgotten only once the broker has acknowledged its outcome; the worker that owns ``control``
-(this one after a restart, or another after a rebalance) resumes the pending ones when it comes
-to own it and every :data:`RESCAN_S` after: a running retrain starts again from the start, a
-promote or rollback already applied is answered, not applied again. Each is carried out only
-under its lease (streams/control_lease.py): of two workers that both think they own
-``control``, one carries a request out, and one whose lease ran out changes and publishes
-nothing. A request whose ``request_id`` is pending is a duplicate and is dropped; one already
-answered is answered again with its stored outcome and not carried out again.
+The worker that owns ``control`` (this one after a restart, or another after a rebalance)
+resumes the pending requests when it comes to own it and every :data:`RESCAN_S` after.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -32,11 +19,9 @@ from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
 from riverwatch.core.metrics import EVENTS
-from riverwatch.core.outputs import Control
-from riverwatch.streams.control_lease import RENEW_S, Lease, LeaseLost
-from riverwatch.streams.control_pending import PENDING_MAX, Pending
 from riverwatch.streams.records import Out, Record, dead_letter, raw_topic
-from riverwatch.streams.runtime import OwnerThread, WorkerContext, produce
+from riverwatch.streams.retrains import Retrains
+from riverwatch.streams.runtime import WorkerContext, produce
 from riverwatch.streams.trainer import SCHEDULE_CHECK_S, Trainer
 
 log = logging.getLogger(__name__)
@@ -44,176 +29,15 @@ RESUME_CHECK_S = 1.0  # how often a worker looks whether it has just come to own
 RESCAN_S = 10.0  # how often the owner of ``control`` looks again for requests left to it
 
 
-class _Retrains:
-    """One retrain at a time, the monitor's newest request waiting, all of it kept in Redis."""
-
-    def __init__(self, app: faust.App, trainer: Trainer, pending: Pending):
-        self.app, self.trainer, self.pending = app, trainer, pending
-        self.thread = OwnerThread("trainer")
-        self.t_control = trainer.names.topic("control")
-        self.busy: dict[str, asyncio.Task[None]] = {}  # request_id -> the retrain running now
-        self.waiting: list[Control] = []  # the monitor's newest request that came while busy
-        self.quick: set[str] = set()  # promotes, rollbacks and resets being carried out
-        self.held: dict[str, Lease] = {}  # request_id -> its lease, held by this worker
-
-    def holds(self, request_id: str) -> bool:
-        return (
-            request_id in self.busy
-            or request_id in self.quick
-            or any(w.request_id == request_id for w in self.waiting)
-        )
-
-    async def publish(self, outs: list[Out], answered: Sequence[Control]) -> None:
-        """Send the outcomes, wait for the broker's acknowledgement, then mark them answered
-        (their ``control`` outcomes stored for a redelivered request)."""
-        for o in outs:
-            await self.app.producer.send_and_wait(o.topic, o.key, o.value, None, None, None)
-        stored = {o.key.decode(): o.value for o in outs if o.topic == self.t_control and o.key}
-        ids = [r.request_id for r in answered]
-        await asyncio.to_thread(self.pending.answered, ids, stored)
-
-    async def receive(self, req: Control, raw: bytes) -> None:
-        """A request (or the learner's answer to a reset, ``raw`` its record) from ``control``."""
-        if req.status != "requested":  # stored for a redelivered reset
-            await asyncio.to_thread(self.pending.remember, req.request_id, raw)
-            return
-        state, outcome = await asyncio.to_thread(self.pending.lookup, req.request_id)
-        if self.holds(req.request_id) or state != "new":
-            EVENTS.labels(topic="control", outcome="duplicate").inc()
-            log.info("%s %s already %s: not carried out again", req.action, req.request_id, state)
-            if outcome is not None:  # answered: its sender may have missed the outcome
-                await self.publish([Out(self.t_control, req.request_id.encode(), outcome)], [])
-        elif req.action == "retrain":
-            await self.accept(req)
-        else:
-            await self.change(req)
-
-    async def lease(self, req: Control) -> Lease | None:
-        """``req`` recorded as pending and running, and its lease, taken; None if ``req`` was
-        answered meanwhile or another worker holds the lease."""
-        if not await asyncio.to_thread(self.pending.put, req, "running"):
-            return None  # answered already
-        lease = self.trainer.lease(req.request_id)
-        if not await asyncio.to_thread(lease.acquire):
-            # pending: its holder answers it, or the owner of ``control`` resumes it
-            log.info("%s %s is carried out elsewhere (leased)", req.action, req.request_id)
-            return None
-        if not await asyncio.to_thread(self.pending.is_pending, req.request_id):
-            await asyncio.to_thread(lease.release)  # answered between the two
-            return None
-        self.held[req.request_id] = lease
-        return lease
-
-    async def start(self, req: Control, lease: Lease | None = None) -> None:
-        """Run the retrain ``req`` under ``lease`` (taken here unless given)."""
-        lease = lease or await self.lease(req)
-        if lease is not None:
-            self.held[req.request_id] = lease
-            self.busy[req.request_id] = asyncio.create_task(self.run(req, lease))
-
-    async def run(self, req: Control, lease: Lease) -> None:
-        renew = asyncio.create_task(_renew(lease))
-        try:
-            outs: list[Out] | None = await self.thread.run(self.trainer.handle, req, lease)
-        except LeaseLost:
-            outs = None
-        except Exception as exc:  # a bug or Redis down: answer, never leave a request hanging
-            log.exception("retrain %s crashed", req.request_id)
-            outs = self.trainer.outcome(req, False, f"retrain crashed: {exc!r}", {})
-        finally:
-            renew.cancel()
-        try:
-            await self.finish(req, lease, outs)
-        finally:
-            self.busy.pop(req.request_id, None)
-        if self.waiting and not self.busy:
-            nxt = self.waiting.pop()
-            try:
-                await self.start(nxt)
-            except Exception:  # Redis down: still pending there, resumed by the next owner
-                log.exception("retrain %s could not start", nxt.request_id)
-
-    async def wait(self, req: Control) -> None:
-        """``req`` (the monitor's) waits for the running retrain; older waiting ones go."""
-        if not await asyncio.to_thread(self.pending.put, req, "waiting"):
-            return  # answered meanwhile
-        old, self.waiting[:] = list(self.waiting), [req]
-        await self.publish(_supersede(self.trainer, old, req), old)
-
-    async def accept(self, req: Control) -> None:
-        """A retrain request from ``control``: run, wait or fail at once."""
-        if self.busy and req.details.get("source") == "monitor":
-            await self.wait(req)
-        elif self.busy:
-            running = next(iter(self.busy))
-            msg = f"a retrain is already running (request {running}); try later"
-            await self.publish(self.trainer.outcome(req, False, msg, {"running": running}), [req])
-        else:
-            await self.start(req)
-
-    async def finish(self, req: Control, lease: Lease, outs: list[Out] | None) -> None:
-        """Publish ``outs`` if the lease is still ours (None: it was lost), then let it go."""
-        try:
-            if outs is None or not await asyncio.to_thread(lease.held):
-                log.warning("lost the lease of %s %s: no outcome", req.action, req.request_id)
-            elif outs:  # a reset handed over has none: the learner answers it
-                await self.publish(outs, [req])
-            await asyncio.to_thread(lease.release)
-            self.held.pop(req.request_id, None)
-        except Exception:  # still pending in Redis: resumed by the owner of ``control``
-            log.exception("the outcome of %s %s was not published", req.action, req.request_id)
-
-    async def change(self, req: Control) -> None:
-        """A promote, rollback or reset: carried out at once (a retrain may be running)."""
-        self.quick.add(req.request_id)
-        try:
-            lease = await self.lease(req)
-            if lease is None:
-                return
-            try:
-                outs: list[Out] | None = await asyncio.to_thread(self.trainer.handle, req, lease)
-            except LeaseLost:
-                outs = None
-            except Exception as exc:  # a bug or Redis down: answer, never retry it forever
-                log.exception("%s %s crashed", req.action, req.request_id)
-                outs = self.trainer.outcome(req, False, f"{req.action} crashed: {exc!r}", {})
-            await self.finish(req, lease, outs)
-        finally:
-            self.quick.discard(req.request_id)
-
-    def release_all(self) -> None:
-        """The worker stops: let every lease go, so the next owner of ``control`` resumes the
-        requests at once (a retrain still training here is fenced off)."""
-        for lease in list(self.held.values()):
-            with contextlib.suppress(Exception):
-                lease.release()
-        self.held.clear()
-
-    async def resume(self) -> None:
-        """Take up the pending requests left by an earlier owner of ``control`` (or by a
-        worker whose lease ran out)."""
-        entries, dropped = await asyncio.to_thread(self.pending.load)
-        msg = f"dropped when resumed: more than {PENDING_MAX} control requests were pending"
-        await self.publish(
-            [o for d in dropped for o in self.trainer.outcome(d, False, msg, {})], dropped
-        )
-        for req, state in entries:
-            if self.holds(req.request_id):
-                continue
-            log.info("resuming %s %s %s", state, req.action, req.request_id)
-            if req.action != "retrain":
-                await self.change(req)
-            elif self.busy:
-                if await asyncio.to_thread(self.pending.put, req, "waiting"):
-                    self.waiting.append(req)  # the last (the newest) runs first
-            else:
-                await self.start(req)
-
-
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the ``control`` agent, the resume timer (and the schedule's, if any) to ``app``."""
     trainer = Trainer(ctx, ctx.redis, ctx.worker)
-    retrains = _Retrains(app, trainer, trainer.pending)
+
+    async def send(o: Out) -> None:
+        await app.producer.send_and_wait(o.topic, o.key, o.value, None, None, None)
+
+    # stopping from the moment the app begins to (its consumer and producer stop first)
+    retrains = Retrains(send, trainer, trainer.pending, stopping=lambda: app.should_stop)
     t_dead = ctx.names.topic("deadletter")
     t_control = ctx.names.topic("control")
     owner = {"resumed": False, "at": 0.0}
@@ -224,7 +48,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.service
     class LeaseService(Service):
         async def on_stop(self) -> None:
-            await asyncio.to_thread(retrains.release_all)
+            await retrains.stop()
 
     @app.timer(interval=RESUME_CHECK_S)
     async def resume() -> None:
@@ -259,12 +83,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 await produce(app, [dead_letter(t_dead, rec, repr(exc), ctx.worker)])
 
 
-def _schedule(app: faust.App, retrains: _Retrains) -> None:
+def _schedule(app: faust.App, retrains: Retrains) -> None:
     """Add the retrain schedule's timer: a due period starts a retrain when none runs."""
 
     @app.timer(interval=SCHEDULE_CHECK_S)
     async def scheduled() -> None:
-        if retrains.busy:  # one retrain at a time; the period stays due until claimed
+        if retrains.busy or retrains.stopping:  # one at a time; the period stays due
             return
         try:
             due = await asyncio.to_thread(retrains.trainer.scheduled)
@@ -272,20 +96,3 @@ def _schedule(app: faust.App, retrains: _Retrains) -> None:
                 await retrains.start(*due)
         except Exception:  # Redis or the store unreadable: try again next tick
             log.exception("checking the retrain schedule failed")
-
-
-async def _renew(lease: Lease) -> None:
-    """Renew ``lease`` every :data:`RENEW_S` until cancelled or lost (the fence then stops
-    the holder's writes)."""
-    while True:
-        await asyncio.sleep(RENEW_S)
-        with contextlib.suppress(Exception):  # Redis down: the next try, or the TTL, decides
-            if not await asyncio.to_thread(lease.renew):
-                log.warning("the lease of %s was lost", lease.request_id)
-                return
-
-
-def _supersede(trainer: Trainer, waiting: list[Control], newer: Control) -> list[Out]:
-    """The answers to the waiting requests ``newer`` replaces."""
-    msg = f"superseded by the monitor's newer request {newer.request_id}"
-    return [o for old in waiting for o in trainer.outcome(old, False, msg, {})]
