@@ -90,6 +90,7 @@ def core_config(
         window_s=s.monitor_window_s,
         window_size=s.monitor_window_size,
         window_rows=s.monitor_window_rows,
+        sources=s.partitions,
         label_window=s.monitor_label_window,
         warmup_s=s.monitor_warmup_days * DAY_S,
         reference_s=s.monitor_reference_days * DAY_S,

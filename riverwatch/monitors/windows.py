@@ -26,6 +26,17 @@ source counts from its first event on).
 >>> [w.events for e in events for w in tw.add(e, e[1])]
 [[('a', 5), ('b', 10), ('b', 50)]]
 
+A source not heard from yet cannot hold a window, so at a fresh start ``a``'s backlog would
+close the windows ``b`` has events for. With ``sources`` (how many there are, e.g. the
+partition count), fewer known sources fall back on the lateness alone:
+
+>>> events = [("a", 5), ("a", 70), ("a", 110), ("b", 10), ("b", 65)]
+>>> for n in (0, 2):
+...     tw = TimeWindows(width_s=60, lateness_s=60, source=lambda e: e[0], sources=n)
+...     print([w.events for e in events for w in tw.add(e, e[1])], tw.late)
+[[('a', 5)]] 1
+[[('a', 5), ('b', 10)]] 0
+
 A time window holds as many events as event time brings, so at a high rate it keeps a uniform
 sample of at most ``max_rows`` of them (reservoir sampling, seeded: a replay samples the same),
 its exact count (:attr:`Window.n`) and, per key of ``tally`` (a function of an event), exact
@@ -159,7 +170,11 @@ class TimeWindows(Generic[T]):
     window waits for every source to pass its end, at most until the newest event is
     ``lateness_s`` past it; a source more than ``lateness_s + width_s`` behind the newest event
     (stopped, or moved to another consumer) is forgotten until its next event, so that it
-    does not hold every later window that long. At most ``lateness_s / width_s + 2`` windows
+    does not hold every later window that long. With ``sources`` > 0, the number of sources
+    there are, the sources decide only once that many are known (before, or with one
+    forgotten, the lateness alone does): a source not heard from yet (a fresh start) cannot
+    hold a window, but must not be outrun either; a count above the real one only makes the
+    windows wait for the lateness. At most ``lateness_s / width_s + 2`` windows
     stay open for a lagging source. Events older than the oldest open window
     are counted in ``late`` and dropped. At most ``max_open`` windows are kept open; beyond
     that the oldest is closed early. With ``max_rows`` (0: no bound) a window keeps a uniform
@@ -176,6 +191,7 @@ class TimeWindows(Generic[T]):
         max_rows: int = 0,
         tally: Callable[[T], Iterable[Hashable]] | None = None,
         source: Callable[[T], Hashable] | None = None,
+        sources: int = 0,
         seed: int = 0,
     ):
         if not width_s > 0 or lateness_s < 0 or max_rows < 0:
@@ -186,6 +202,7 @@ class TimeWindows(Generic[T]):
         self.max_rows = max_rows
         self.tally = tally
         self.source = source
+        self.sources = sources
         self._rng = random.Random(seed)
         self.late = 0
         self._open: dict[int, _Slot[T]] = {}
@@ -220,6 +237,8 @@ class TimeWindows(Generic[T]):
             return floor
         for src in [s for s, t in self._sources.items() if t < floor - self.width_s]:
             del self._sources[src]  # silent for long: forgotten (back with its next event)
+        if len(self._sources) < self.sources:
+            return floor  # one not heard from (yet): it may still send events for any window
         return max(floor, min(self._sources.values(), default=floor))
 
     def flush(self) -> list[Window[T]]:

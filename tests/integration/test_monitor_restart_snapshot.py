@@ -49,7 +49,8 @@ class Scored:
             row = {"event_id": eid, "card_id": card, "epoch": t, "score": score,
                    "online_score": score, "decision": decision,
                    "x": self.rng.lognormal(0, 0.5, len(FEATURE_NAMES)).tolist(),
-                   "groups": {"region": ("north", "south")[int(self.rng.integers(2))]}}  # fmt: skip
+                   "groups": {"region": ("north", "south")[int(self.rng.integers(2))]},
+                   "dq": {"p": part(t)}}  # fmt: skip
             pipe.set(self.names.feature_row(eid), orjson.dumps(row))
             at = datetime.fromtimestamp(t, UTC).isoformat()
             rec = {"event_id": eid, "card_id": card, "timestamp": at, "score": score,
@@ -76,6 +77,12 @@ def day(d: int) -> list[float]:
     return [T0 + (d + (i + 0.5) / PER_DAY) * DAY for i in range(PER_DAY)]
 
 
+def part(t: float) -> int:
+    """The ``transactions`` partition (of two) a day's event came by: they alternate, so a
+    day's first two events take both partitions past the previous day."""
+    return round((t - T0) / DAY % 1 * PER_DAY - 0.5) % 2
+
+
 @pytest.mark.parametrize("stop", ["clean", "kill"])
 def test_a_restarted_monitor_is_still_judging(
     settings: Settings, tmp_path: Path, stop: str
@@ -94,7 +101,7 @@ def test_a_restarted_monitor_is_still_judging(
     with running_worker(s, tmp_path / "w1.log", roles="monitoring") as worker:
         for d in range(4):
             feed.send(day(d))
-        feed.send(day(4)[:1])  # closes day 3's window: the first judged
+        feed.send(day(4)[:2])  # closes day 3's window (both partitions past it): the first judged
         first = poll(lambda: feed.drift(3), 30, "day 3's window")
         assert first["data"] and first["status"]["state"] == "ready", first
         if stop == "kill":  # a crash, once the snapshot and the offsets' commit are due
@@ -102,8 +109,8 @@ def test_a_restarted_monitor_is_still_judging(
             worker.kill()
             worker.wait(10)
     with running_worker(s, tmp_path / "w2.log", roles="monitoring"):
-        feed.send(day(4)[1:])
-        feed.send(day(5)[:1])  # closes day 4's window (partitions apart: none of it late)
+        feed.send(day(4)[2:])
+        feed.send(day(5)[:2])  # closes day 4's window (partitions apart: none of it late)
         judged = poll(lambda: feed.drift(4), 30, "day 4's window")
         assert judged["status"]["state"] == "ready", judged
         assert judged["data"] and judged["reference"]["source"] == "warm-up"

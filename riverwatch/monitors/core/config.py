@@ -29,6 +29,8 @@ class CoreConfig:
     window_size: int = 0
     # rows a time window keeps (a uniform sample beyond; its counts stay exact), 0: all
     window_rows: int = 50_000
+    # the ``transactions`` partitions a time window waits for (monitors.windows), 0: those seen
+    sources: int = 0
     label_window: int = 2000
     warmup_s: float = 30 * DAY  # the longest feature window
     reference_s: float = 7 * DAY  # event time the reference covers (a week: every weekday)

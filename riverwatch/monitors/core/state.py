@@ -55,6 +55,7 @@ class MonitorState:
                     max_rows=config.window_rows,
                     tally=row_keys,
                     source=row_partition,
+                    sources=config.sources,
                 )
             )
         self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)
