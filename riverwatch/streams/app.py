@@ -39,6 +39,7 @@ from riverwatch.context import Context
 from riverwatch.core.kafka import faust_credentials, producer
 from riverwatch.core.redis import redis_client
 from riverwatch.core.roles import Role
+from riverwatch.streams import kafka_headers
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.monitor import agents as monitoring
 from riverwatch.streams.roles import alerts, forecasting, learning, scoring, training
@@ -63,6 +64,7 @@ def create_app(root: Context) -> faust.App:
     It runs the agents of the worker's roles (RIVERWATCH_WORKER_ROLES). Processes with
     other roles form other consumer groups, so each sees every partition its own agents need.
     """
+    kafka_headers.install()  # a header key that is not UTF-8 must not stop faust's consumer
     kafka, config = root.kafka_config, root.worker_config
     roles = config.roles
     ctx = WorkerContext.of(
