@@ -222,7 +222,11 @@ class Registry:
             audit = _entry("register", name, reason, replaced=stages.get("challenger"))
             return Change({**stages, "challenger": name}, {name: rec}, audit)
 
-        self.meta.transact(fn)
+        try:
+            self.meta.transact(fn)
+        except BaseException:  # e.g. a fenced writer's lease ran out: no orphan artifact
+            (self.dir / f"{name}.pkl").unlink(missing_ok=True)
+            raise
         return self.get(name)
 
     def get(self, name: str) -> ModelVersion:

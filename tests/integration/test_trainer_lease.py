@@ -101,6 +101,7 @@ def test_a_worker_that_lost_its_lease_changes_nothing(settings: Settings, r: red
     with pytest.raises(LeaseLost):
         trainer.handle(req, lease)  # trains, but registers nothing
     assert registry(settings, r).list() == []
+    assert list((settings.data_dir / "models").glob("*.pkl")) == []  # nor leaves its artifact
     assert not lease.renew() and not lease.held()
     lease.release()
     assert r.get(lease.key) == b"fast:token"  # the other's lease is left alone
