@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from riverwatch.core.settings import Settings
 from tests.support.topics import Topics
@@ -16,3 +17,11 @@ def topics(settings: Settings) -> Iterator[Topics]:
     t = Topics(settings)
     yield t
     t.c.close()
+
+
+@pytest.fixture
+def r(settings: Settings) -> Iterator[redis.Redis]:
+    """A Redis client of the test's Valkey."""
+    client = redis.Redis.from_url(settings.redis_url or "")
+    yield client
+    client.close()

@@ -5,8 +5,6 @@ one step (streams/control_lease.py, streams/control_pending.py, streams/retrains
 from __future__ import annotations
 
 import contextlib
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -14,36 +12,18 @@ import pytest
 import redis
 
 from riverwatch.context import Context
-from riverwatch.core.events import now_utc
 from riverwatch.core.names import Names
-from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control_lease import LeaseLost
 from riverwatch.streams.control_pending import Pending
 from riverwatch.streams.trainer import Trainer
 from tests.support.topics import Topics, ask
+from tests.support.topics import control as request
 from tests.support.trainer import ROLES, drain, outcomes, seed, send
 from tests.support.workers import poll, running_worker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def r(settings: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url or "")
-    yield client
-    client.close()
-
-
-def request(action: str, target: str = "batch") -> Control:
-    return Control(
-        action=action,  # type: ignore[arg-type]
-        target=target,
-        request_id=uuid.uuid4().hex,
-        reason="test",
-        timestamp=now_utc(),
-    )
 
 
 def registry(settings: Settings, r: redis.Redis) -> Registry:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import redis
 from confluent_kafka import Producer
 
 from riverwatch.context import Context
-from riverwatch.core.events import now_utc
 from riverwatch.core.names import Names
 from riverwatch.core.outputs import Control
 from riverwatch.core.settings import Settings
@@ -29,27 +26,10 @@ from riverwatch.streams.records import Out
 from riverwatch.streams.retrains import Retrains
 from riverwatch.streams.trainer import Trainer
 from tests.support.topics import Topics
+from tests.support.topics import control as request
 from tests.support.trainer import drain, outcomes, seed
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def r(settings: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url or "")
-    yield client
-    client.close()
-
-
-def request(action: str, target: str = "batch", **details: Any) -> Control:
-    return Control(
-        action=action,  # type: ignore[arg-type]
-        target=target,
-        request_id=uuid.uuid4().hex,
-        reason="test",
-        details=details,
-        timestamp=now_utc(),
-    )
 
 
 def retrains(

@@ -54,9 +54,9 @@ class Topics:
                     self.seen[t].append(orjson.loads(m.value() or b"{}"))
 
 
-def ask(settings: Settings, action: str, target: str = "batch", **details: Any) -> str:
-    """Produce a control request as any client would; return its request_id."""
-    req = Control(
+def control(action: str, target: str = "batch", **details: Any) -> Control:
+    """A control request with a fresh request_id."""
+    return Control(
         action=action,  # type: ignore[arg-type]
         target=target,
         request_id=uuid.uuid4().hex,
@@ -64,6 +64,11 @@ def ask(settings: Settings, action: str, target: str = "batch", **details: Any) 
         details=details,
         timestamp=now_utc(),
     )
+
+
+def ask(settings: Settings, action: str, target: str = "batch", **details: Any) -> str:
+    """Produce a control request as any client would; return its request_id."""
+    req = control(action, target, **details)
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     p.produce(Names(settings.topic_prefix).topic("control"), req.model_dump_json().encode())
     assert p.flush(10) == 0
