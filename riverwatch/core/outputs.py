@@ -86,7 +86,7 @@ StoredTime = Annotated[datetime, WrapValidator(stored_time)]
 Finite = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Probability = Annotated[float, Strict(), Field(allow_inf_nan=False), AfterValidator(_probability)]
 Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_CHARS, pattern=TEXT_PATTERN)]
+Name = Annotated[str, Field(max_length=NAME_MAX_CHARS, pattern=TEXT_PATTERN)]
 Message = Annotated[str, Field(max_length=MESSAGE_MAX_CHARS)]
 Details = Annotated[dict[str, Any], AfterValidator(check_details)]
 Short = Annotated[str, Field(max_length=ID_MAX_CHARS, pattern=TEXT_PATTERN)]
@@ -162,7 +162,7 @@ SEVERITIES: tuple[str, ...] = get_args(Severity)
 class Alert(BaseModel):
     """Something a subscriber should hear about. Key: ``kind``."""
 
-    alert_id: Name
+    alert_id: Annotated[Name, Field(min_length=1)]
     kind: AlertKind
     severity: Severity
     subject: Name
