@@ -69,6 +69,7 @@ def event_limits(s: Settings) -> EventLimits:
         max_map_keys=s.max_map_keys,
         max_key_chars=s.max_key_chars,
         max_value_chars=s.max_value_chars,
+        max_future_skew_s=s.max_future_skew_s,
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import bisect
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -164,16 +165,18 @@ def parse_records(
 def validate(
     topic: str, records: list[Any], outcome: Outcome, limits: EventLimits | None = None
 ) -> list[tuple[int, BaseModel]]:
-    """The good records with their index; the bad ones are added to ``outcome``."""
+    """The good records with their index; the bad ones are added to ``outcome``. An event time
+    more than ``limits.max_future_skew_s`` ahead of the clock is refused."""
     model, _ = KINDS[topic]
     good = []
+    now = time.time()
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             outcome.reject(index, "(record)", f"must be a JSON object, not {_type_name(record)}")
             outcome.broken.append({prefix(topic) + NOT_VALIDATED})
             continue
         try:
-            good.append((index, parse_event(model, record, limits)))
+            good.append((index, parse_event(model, record, limits, now)))
         except InvalidEvent as exc:
             for error in exc.errors:
                 outcome.add_error({"index": index, **error})

@@ -71,7 +71,8 @@ Timestamp = Annotated[
                 {"type": "number", "description": "epoch seconds (milliseconds from 1e11)"},
             ],
             "description": "ISO 8601 (naive is UTC) or epoch seconds; between "
-            "RIVERWATCH_MIN_EVENT_TIME and RIVERWATCH_MAX_EVENT_TIME.",
+            "RIVERWATCH_MIN_EVENT_TIME and RIVERWATCH_MAX_EVENT_TIME, and at most "
+            "RIVERWATCH_MAX_FUTURE_SKEW_S ahead of the clock.",
         }
     ),
 ]
@@ -203,13 +204,19 @@ def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def parse_event(
-    model: type[E], raw: bytes | str | dict[str, Any], limits: EventLimits | None = None
+    model: type[E],
+    raw: bytes | str | dict[str, Any],
+    limits: EventLimits | None = None,
+    now: float | None = None,
 ) -> E:
     """Validate one record (JSON bytes/str or a dict) against ``model``; raise InvalidEvent.
 
     ``limits`` (from the settings) bound the input contracts; the defaults apply without.
+    ``now``, the wall clock in epoch seconds, refuses an event time more than
+    ``limits.max_future_skew_s`` ahead of it; without it (a record riverwatch stored itself)
+    only the calendar window applies.
     """
-    context = {"limits": limits or DEFAULT_LIMITS}
+    context = {"limits": limits or DEFAULT_LIMITS, "now": now}
     try:
         if isinstance(raw, dict):
             return model.model_validate(raw, context=context)

@@ -7,7 +7,9 @@ them: ``Context.limits``) through pydantic's validation context:
 in code) gets :data:`DEFAULT_LIMITS`, which are also the settings' defaults.
 
 Epoch numbers are seconds below 1e11 and milliseconds from 1e11 on (1e11 seconds is the year
-5138, 1e11 milliseconds is 1973-03-03); either way the time must fall in the window.
+5138, 1e11 milliseconds is 1973-03-03); either way the time must fall in the window, and be
+at most ``max_future_skew_s`` ahead of the wall clock when the caller passes it
+(``parse_event(..., now=time.time())``: validation itself never reads the clock).
 
 >>> check_id("card-1")
 'card-1'
@@ -51,6 +53,7 @@ class EventLimits:
     max_map_keys: int
     max_key_chars: int
     max_value_chars: int
+    max_future_skew_s: float = 86_400.0  # 0: no bound relative to the clock
 
 
 def aware(value: datetime) -> datetime:
@@ -75,6 +78,13 @@ def limits_of(info: ValidationInfo) -> EventLimits:
     defaults."""
     ctx = info.context
     return ctx["limits"] if ctx else DEFAULT_LIMITS  # type: ignore[no-any-return]
+
+
+def now_of(info: ValidationInfo) -> float | None:
+    """The wall clock (epoch seconds) passed in the validation context, or None (no bound
+    relative to it)."""
+    ctx = info.context
+    return ctx.get("now") if ctx else None
 
 
 def _error(message: str, kind: str = "bounds", **values: Any) -> PydanticCustomError:
@@ -162,7 +172,7 @@ def not_boolean(value: Any) -> Any:
     return value
 
 
-def _window(seconds: float, limits: EventLimits, shown: str) -> None:
+def _window(seconds: float, limits: EventLimits, shown: str, now: float | None = None) -> None:
     if seconds < limits.min_epoch:
         raise _error(
             "{shown} is before {bound} (RIVERWATCH_MIN_EVENT_TIME)",
@@ -177,9 +187,19 @@ def _window(seconds: float, limits: EventLimits, shown: str) -> None:
             shown=shown,
             bound=_iso(limits.max_epoch),
         )
+    skew = limits.max_future_skew_s
+    if now is not None and skew > 0 and seconds > now + skew:
+        raise _error(
+            "{shown} is more than {skew} s ahead of the clock ({now}; "
+            "RIVERWATCH_MAX_FUTURE_SKEW_S)",
+            "out_of_range",
+            shown=f"{shown} {_iso(seconds)}" if shown == "the time" else shown,
+            skew=f"{skew:g}",
+            now=_iso(now),
+        )
 
 
-def _epoch(value: int | float, limits: EventLimits) -> datetime:
+def _epoch(value: int | float, limits: EventLimits, now: float | None) -> datetime:
     try:
         number = float(value)
     except OverflowError:
@@ -188,13 +208,13 @@ def _epoch(value: int | float, limits: EventLimits) -> datetime:
         raise _error("must be a finite epoch number")
     unit = "milliseconds" if abs(number) >= MS_FROM else "seconds"
     seconds = number / 1000 if unit == "milliseconds" else number
-    _window(seconds, limits, f"epoch {number:.15g} (read as {unit})")
+    _window(seconds, limits, f"epoch {number:.15g} (read as {unit})", now)
     return datetime.fromtimestamp(seconds, UTC)
 
 
 def event_time(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> datetime:
     """An event time: ISO 8601 (naive is UTC) or an epoch number (or numeric string), as an
-    aware UTC datetime inside the window.
+    aware UTC datetime inside the window (and not too far ahead of the context's ``now``).
 
     Seconds below 1e11, milliseconds from 1e11 on (pydantic alone switches at 2e10, silently).
     """
@@ -205,14 +225,14 @@ def event_time(value: Any, handler: ValidatorFunctionWrapHandler, info: Validati
         with contextlib.suppress(ValueError):
             value = float(value)
     if isinstance(value, int | float):
-        return _epoch(value, limits)
+        return _epoch(value, limits, now_of(info))
     parsed: datetime = handler(value)
     try:
         utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         seconds = utc.timestamp()
     except (OverflowError, ValueError):  # year 1 ahead of UTC or 9999 behind it
         seconds = -math.inf if parsed.year < 5000 else math.inf
-    _window(seconds, limits, "the time")
+    _window(seconds, limits, "the time", now_of(info))
     return utc
 
 

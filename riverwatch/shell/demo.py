@@ -50,12 +50,16 @@ from riverwatch.simulator import (
 log = logging.getLogger(__name__)
 # The demo's world is faster than the defaults: labels come a day late (not a week), the
 # batch model trains on 14 days and is judged on 2, and nothing retrains on a schedule (the
-# retrains shown are the monitor's). Each applies only where the environment set nothing.
+# retrains shown are the monitor's). Its event time starts on 2026-01-01 and runs at
+# RIVERWATCH_DEMO_DAYS_PER_MINUTE, so it passes the wall clock after a while: no bound relative
+# to the clock (RIVERWATCH_MAX_FUTURE_SKEW_S). Each applies only where the environment set
+# nothing.
 DEMO_OVERRIDES: dict[str, Any] = {
     "label_delay_days": 1,
     "train_days": 14.0,
     "holdout_days": 2.0,
     "retrain_every_days": 0.0,
+    "max_future_skew_s": 0.0,
 }
 OBSERVE_EVERY_S = 1.0
 STALL_S = 60.0  # a backfill day waited for this long without progress goes on anyway

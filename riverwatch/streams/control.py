@@ -14,7 +14,7 @@ from typing import Any, Literal
 from riverwatch.core.events import dumps, now_utc
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.names import Names
-from riverwatch.core.outputs import Alert, AlertKind, Control
+from riverwatch.core.outputs import MESSAGE_MAX_CHARS, Alert, AlertKind, Control
 from riverwatch.streams.records import Out
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def answer(
     own target by default. It is also the alert's subject.
     """
     status: Literal["done", "failed"] = "done" if ok else "failed"
+    msg = msg[: MESSAGE_MAX_CHARS - 64]  # an exception's text; the alert adds a prefix
     EVENTS.labels(topic="control", outcome=f"{req.action}_{status}").inc()
     (log.info if ok else log.warning)("%s %s: %s", req.action, req.request_id, msg)
     now = now_utc()

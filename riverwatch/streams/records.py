@@ -118,16 +118,20 @@ def parse_batch(
     limits: EventLimits | None = None,
     broken: list[set[str]] | None = None,
     topic: str = "transactions",
+    now: float | None = None,
 ) -> tuple[list[tuple[Record, E]], Bad]:
     """Each record parsed as ``cls`` within ``limits`` (the settings' bounds; the defaults
-    without); the ones that are not, with why (``field: reason``, to dead-letter). Never
-    raises for one record. ``broken``, when given, gets what each bad record broke
-    (:func:`core.rejects.reject_keys` as ``topic``'s), in the order of the bad ones."""
+    without) and not more than their ``max_future_skew_s`` ahead of ``now`` (the wall clock,
+    read once per batch, when None); the ones that are not, with why (``field: reason``, to
+    dead-letter). Never raises for one record. ``broken``, when given, gets what each bad
+    record broke (:func:`core.rejects.reject_keys` as ``topic``'s), in the order of the bad
+    ones."""
     parsed: list[tuple[Record, E]] = []
     bad: Bad = []
+    clock = time.time() if now is None else now
     for rec in records:
         try:
-            parsed.append((rec, parse_event(cls, rec.value or b"", limits)))
+            parsed.append((rec, parse_event(cls, rec.value or b"", limits, clock)))
         except InvalidEvent as exc:
             bad.append((rec, str(exc)))
             if broken is not None:
@@ -159,13 +163,16 @@ def dead_lettered(outs: list[Out], t_dead: str) -> int:
 
 
 def parse_labels(
-    records: list[Record], limits: EventLimits | None = None, broken: list[set[str]] | None = None
+    records: list[Record],
+    limits: EventLimits | None = None,
+    broken: list[set[str]] | None = None,
+    now: float | None = None,
 ) -> tuple[dict[str, Label], Bad]:
     """The batch's labels by event id (the first of duplicates in the batch) and the records
     that are not a Label, with why (and, into ``broken``, what each broke). Shared by the
     learner and the monitor, which both read ``labels``; only the learner dead-letters (and
     counts) the bad ones, so each gets one dead letter."""
-    parsed, bad = parse_batch(Label, records, limits, broken, "labels")
+    parsed, bad = parse_batch(Label, records, limits, broken, "labels", now)
     labels: dict[str, Label] = {}
     for _, lab in parsed:
         labels.setdefault(lab.event_id, lab)

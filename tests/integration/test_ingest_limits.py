@@ -3,6 +3,7 @@ requests and answers (finding 4). Each bad record is a 422 entry naming index, f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -158,3 +159,25 @@ def test_the_openapi_documents_the_answers(api: Api) -> None:
     ]
     assert "RIVERWATCH_API_MAX_RECORDS" in responses["413"]["description"]
     assert "errors_omitted" in spec["components"]["schemas"]["IngestResult"]["properties"]
+
+
+def test_event_times_more_than_a_day_ahead_of_the_clock_get_422(api: Api) -> None:
+    """A far-future event (inside the calendar window) would move the learner's and the
+    monitor's event time ahead: refused by RIVERWATCH_MAX_FUTURE_SKEW_S (1 day by default),
+    at every ingest route and at /v1/score; a few hours ahead (clock skew) are accepted."""
+    ahead = time.time() + 2 * 86_400
+    errors = refused(api, [tx(0, timestamp="2099-06-01T00:00:00Z"), tx(1, timestamp=ahead)])
+    assert [e.field for e in errors] == ["timestamp", "timestamp"]
+    assert all("RIVERWATCH_MAX_FUTURE_SKEW_S" in e.reason for e in errors)
+    assert "the time 2099-06-01T00:00:00Z is more than 86400 s ahead" in errors[0].reason
+    label = {"event_id": "e1", "label": 1, "timestamp": ahead * 1000}
+    assert refused(api, [label], "/v1/labels")[0].field == "timestamp"
+    point = {"series_id": "s.requests", "timestamp": "2099-01-01T00:00:00Z", "value": 1}
+    assert refused(api, [point], "/v1/metrics")[0].field == "timestamp"
+    score = api.http.post("/v1/score", json=tx(2, timestamp=ahead), headers=api.auth("reader"))
+    assert score.status_code == 422, score.text
+    assert "RIVERWATCH_MAX_FUTURE_SKEW_S" in score.text
+    soon = api.http.post(
+        "/v1/transactions", json=tx(3, timestamp=time.time() + 3600), headers=api.auth("writer")
+    )
+    assert soon.status_code == 202 and soon.json()["accepted"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -50,7 +51,7 @@ async def post_score(
         )
     body = await read_body(request, resources.config.max_body_bytes)
     try:
-        tx = parse_event(Transaction, body, resources.ctx.limits)
+        tx = parse_event(Transaction, body, resources.ctx.limits, time.time())
     except InvalidEvent as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -80,6 +80,14 @@ class EventLimitSettings(BaseModel):
         datetime.fromtimestamp(_D.max_epoch, UTC),  # 2100-01-01
         description="RIVERWATCH_MAX_EVENT_TIME: event timestamps must be before this.",
     )
+    max_future_skew_s: float = Field(
+        _D.max_future_skew_s,
+        ge=0,
+        description="RIVERWATCH_MAX_FUTURE_SKEW_S: event timestamps more than this many "
+        "seconds ahead of the receiving process's clock are refused (a far-future event would "
+        "move the learner's and the monitor's event time ahead of the real stream); 0 turns "
+        "it off (replays of synthetic future data).",
+    )
     max_map_keys: int = Field(
         _D.max_map_keys,
         ge=0,

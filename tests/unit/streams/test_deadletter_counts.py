@@ -135,6 +135,7 @@ def test_the_scorer_counts_a_dead_letter_once_when_its_batch_is_retried_after_an
 def monitor(faults: Faults) -> Monitor:
     m = Monitor.__new__(Monitor)
     m.t_dead, m.worker, m.names = "dead", "w1", SimpleNamespace(monitor=lambda k: k)
+    m.limits = None
     m.r = SimpleNamespace(hincrby=lambda *_: 0, set=lambda *_: None)
     m.snapshots = SimpleNamespace(dirty=set())
     m.core = SimpleNamespace(first=0.0, scores=lambda _: None, status=lambda: {})

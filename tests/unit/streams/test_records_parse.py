@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 import orjson
@@ -107,6 +108,7 @@ def test_arbitrary_json_in_every_field_is_parsed_or_dead_lettered(
     for _, tx in parsed:
         assert math.isfinite(tx.amount) and 0 <= tx.amount <= DEFAULT_LIMITS.max_amount
         assert DEFAULT_LIMITS.min_epoch <= tx.epoch < DEFAULT_LIMITS.max_epoch
+        assert tx.epoch <= time.time() + DEFAULT_LIMITS.max_future_skew_s
         for ident in (tx.event_id, tx.card_id, tx.terminal_id, tx.customer_id or "x"):
             assert ident.isascii() and ident.isprintable()
         assert len(tx.groups) <= DEFAULT_LIMITS.max_map_keys
