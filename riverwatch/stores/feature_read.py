@@ -161,7 +161,7 @@ for e, qbs in ipairs(cjson.decode(ARGV[4])) do
   local hk, dk = KEYS[k], KEYS[k + 1]
   k = k + 2
   S = MX[e] == 1 and 3 or 2
-  local st, cur = state(hk, dk), nil
+  local st = state(hk, dk)
   for _, qb in ipairs(qbs) do
     if st and st[3] and tonumber(st[3]) == qb and st[QM] == st[3] then
       for i = 1, nw do
@@ -169,15 +169,11 @@ for e, qbs in ipairs(cjson.decode(ARGV[4])) do
       end
     elseif st then
       sums(hk, dk, qb, tonumber(st[2]))
-      -- cache them: q, qm and the values that differ from the stored ones (cur: st, then
-      -- what this script set; st itself stays as read, for the cache test above)
       local set, o = {'q', tostring(qb), 'qm', tostring(qb)}, #out - 3 * nw
-      cur = cur or {unpack(st, 1, #SF)}
       for i = 1, nw do
-        for j = 1, 3 do  -- st's count, sum and maximum of window i
-          local at, v = j < 3 and 2 * i + 1 + j or QM + i, out[o + 3 * i - 3 + j]
-          if cur[at] ~= v then set[#set + 1] = SF[at]; set[#set + 1] = v; cur[at] = v end
-        end
+        set[#set + 1] = SF[2 * i + 2]; set[#set + 1] = out[o + 3 * i - 2]
+        set[#set + 1] = SF[2 * i + 3]; set[#set + 1] = out[o + 3 * i - 1]
+        set[#set + 1] = SF[QM + i]; set[#set + 1] = out[o + 3 * i]
       end
       redis.call('HSET', dk, unpack(set))
     else

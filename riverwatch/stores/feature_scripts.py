@@ -32,7 +32,7 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
   for i = 1, #span, 3 do f[#f + 1] = 'a:' .. span[i]; f[#f + 1] = 'z:' .. span[i] end
   local st = redis.call('HMGET', dk, unpack(f))
   if not st[1] and migrate(hk, dk) then st = redis.call('HMGET', dk, unpack(f)) end
-  local c, dirty = {}, {}  -- dirty: the cached values this write changes (only they are set)
+  local c = {}
   for j = 3, 2 * nw + 3 do c[j - 2] = st[j] end  -- q, c1..
   for j = 1, nw do c[2 * nw + 1 + j] = st[QM + j] end  -- x1..
   local qb = c[1] and tonumber(c[1])
@@ -74,6 +74,7 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
     end
     if lo ~= nil and lo < pd then lo = pd end
   end
+  local changed = false
   for i = 1, #inc, 2 do
     local f, x = inc[i], inc[i + 1]
     local kind = string.byte(f)  -- 110 is 'n' (the count), 109 'm' (the maximum)
@@ -89,11 +90,11 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
         if qb - W[j] * P < b then
           if kind == 109 then
             local at = 2 * nw + 1 + j
-            if tonumber(x) > tonumber(c[at] or '0') then c[at] = x; dirty[at] = true end
+            if tonumber(x) > tonumber(c[at] or '0') then c[at] = x; changed = true end
           else
             local at = 2 * j - 2 + (kind == 110 and 2 or 3)
             c[at] = string.format('%.17g', tonumber(c[at]) + tonumber(x))
-            dirty[at] = true
+            changed = true
           end
         end
       end
@@ -122,14 +123,9 @@ for _, e in ipairs(cjson.decode(ARGV[6])) do
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
   if c[1] and not qb then
     redis.call('HDEL', dk, unpack(SF, 3))
-  else
-    for j = 2, 2 * nw + 1 do
-      if dirty[j] then set[#set + 1] = SF[j + 2]; set[#set + 1] = c[j] end
-    end
-    for j = 1, nw do
-      local at = 2 * nw + 1 + j
-      if dirty[at] then set[#set + 1] = SF[QM + j]; set[#set + 1] = c[at] end
-    end
+  elseif changed then
+    for j = 2, 2 * nw + 1 do set[#set + 1] = SF[j + 2]; set[#set + 1] = c[j] end
+    for j = 1, nw do set[#set + 1] = SF[QM + j]; set[#set + 1] = c[2 * nw + 1 + j] end
   end
   if #set > 0 then redis.call('HSET', dk, unpack(set)) end
   redis.call('EXPIRE', hk, retention)
