@@ -1,7 +1,8 @@
 """The feature store's cached window values (the read script keeps an entity's last query in its
-day hash, the write script keeps it up to date, each setting only the values that changed):
-one read call that queries an entity at several buckets, the cached one among them, in any
-order, returns the buckets' window sums and maximums, and so does the next call.
+day hash, the write script keeps it up to date): one read call that queries an entity at
+several buckets, the cached one among them, in any order, returns the buckets' window sums and
+maximums, and so does the next call. (A read that updated the values it had read along with
+the cache would serve the cached bucket another bucket's values: this test fails on it.)
 """
 
 from __future__ import annotations
