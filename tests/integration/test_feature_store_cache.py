@@ -1,0 +1,74 @@
+"""The feature store's cached window values (the read script keeps an entity's last query in its
+day hash, the write script keeps it up to date): one read call that queries an entity at
+several buckets, the cached one among them, in any order, returns the buckets' window sums and
+maximums, and so does the next call. (A read that updated the values it had read along with
+the cache would serve the cached bucket another bucket's values: this test fails on it.)
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from riverwatch.context_parts import redis_config
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import WINDOWS_DAYS, FeatureSpec, window_sums
+from riverwatch.stores.features import Increments, RedisFeatureStore
+
+pytestmark = pytest.mark.integration
+
+SPEC = FeatureSpec(3600, 7)
+P = SPEC.per_day
+SPANS = tuple(w * P for w in WINDOWS_DAYS)
+
+
+def _close(got: list[tuple[float, float, float]], want: list[tuple[float, float, float]]) -> bool:
+    return all(
+        g[0] == w[0] and abs(g[1] - w[1]) <= 1e-9 * max(1.0, w[1]) and g[2] == w[2]
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_one_read_of_several_buckets_of_an_entity(settings: Settings, seed: int) -> None:
+    rng = random.Random(seed)
+    r = redis_client(redis_config(settings))
+    store = RedisFeatureStore(r, Names(settings.topic_prefix), SPEC.retention_s)
+    ents = (("card", "c"), ("terminal", "t"))
+    truth: dict[tuple[str, str], dict[int, list[float]]] = {e: {} for e in ents}
+    now, cached = 100 * P, {e: 100 * P for e in ents}
+    checked = 0
+    for _ in range(60):
+        now += rng.randint(0, 5)
+        inc = Increments()
+        for _ in range(rng.randint(1, 4)):
+            kind, name = e = rng.choice(ents)
+            b = now - (rng.randint(0, 9 * P) if rng.random() < 0.2 else 0)
+            amount = round(rng.lognormvariate(3, 1.5), 2) if kind == "card" else 0.0
+            v = amount if kind == "card" else float(rng.random() < 0.3)
+            inc.add(kind, name, b, 1, v, amount)
+            vals = truth[e].setdefault(b, [0.0, 0.0, 0.0])
+            vals[0], vals[1], vals[2] = vals[0] + 1, vals[1] + v, max(vals[2], amount)
+        store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
+        # per entity: new buckets, then the one cached before this call (a cache hit in the
+        # script's state as it read it), in one call; then the same call again
+        qs = []
+        for e in ents:
+            at = [now - rng.randint(0, 30) for _ in range(rng.randint(1, 3))]
+            pos = rng.randint(0, len(at))
+            qs += [(*e, b) for b in [*at[:pos], cached[e], *at[pos:]]]
+        for _ in range(2):
+            _, got = store.read([], qs, P, WINDOWS_DAYS)
+            for q in qs:
+                want = window_sums(truth[(q[0], q[1])], q[2], SPANS)
+                assert _close(got[q], want), (q, got[q], want)
+                checked += 1
+            for e in ents:  # each bucket other than the cached one is cached in turn
+                order = dict.fromkeys(q[2] for q in qs if (q[0], q[1]) == e)
+                misses = [b for b in order if b != cached[e]]
+                cached[e] = misses[-1] if misses else cached[e]
+    assert checked > 500
+    r.close()
