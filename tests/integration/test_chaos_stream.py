@@ -19,6 +19,7 @@ import redis
 from confluent_kafka import Producer
 
 from riverwatch.core.kafka import produce_waiting
+from riverwatch.core.limits import DEFAULT_LIMITS
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from tests.support.builders import T0, card_count
@@ -157,15 +158,15 @@ def test_a_scorer_killed_at_20_50_and_80_percent_loses_nothing_and_counts_nothin
 
 def good(i: int, cards: int) -> bytes:
     """Good transaction ``i``; one in 50 at the edge of what the contract allows (the largest
-    amount, on one card, whose sums must stay finite; the first and last second of the window;
-    the longest id)."""
+    amount, on one card, whose sums must stay finite; the window's first second and nearly the
+    latest time the clock's bound allows, RIVERWATCH_MAX_FUTURE_SKEW_S; the longest id)."""
     edge = i % 50
     if edge == 1:
         return tx(i, "c-rich", amount=1e9)
     if edge == 2:
         return tx(i, "c-1970", ts="1970-01-01T00:00:00Z")
     if edge == 3:
-        return tx(i, "c-2099", ts="2099-12-31T23:59:59Z")
+        return tx(i, "c-ahead", ts=time.time() + DEFAULT_LIMITS.max_future_skew_s - 3600)
     if edge == 4:
         long_id = f"e{i}".rjust(128, "x")
         return orjson.dumps({**orjson.loads(tx(i, "c0")), "event_id": long_id})
