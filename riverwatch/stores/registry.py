@@ -1,12 +1,14 @@
 """The batch-model registry: versions with their metrics, stages, and an audit trail.
 
-Metadata lives in Redis (hashes of versions and stages, a sequence, a stage token and an
-audit list, under ``Names.registry``), artifacts in ``<data_dir>/models/<name>.pkl``. A
-version's stage is derived from the stages hash (champion, challenger, else archived). Each
-stage change is one optimistic transaction (WATCH/MULTI), so the API and the trainer may
-promote concurrently, and bumps :meth:`Registry.stage_token`, which scorers poll.
+Metadata lives in Redis (``stores/registry_meta.py``: hashes of versions and stages, a
+sequence, a stage token and an audit list, under ``Names.registry``), artifacts in
+``<data_dir>/models/<name>.pkl``. A version's stage is derived from the stages hash
+(champion, challenger, else archived). Each stage change is one optimistic transaction
+(WATCH/MULTI), so the API and the trainer may promote concurrently, and bumps
+:meth:`Registry.stage_token`, which scorers poll.
 
 >>> import tempfile
+>>> from riverwatch.stores.registry_meta import MemoryMeta
 >>> reg = Registry(MemoryMeta(), Names("doc-"), Path(tempfile.mkdtemp()))
 >>> v = reg.register({"w": 1}, data_window=(0, 10), holdout_window=(10, 20),
 ...                  metrics={"auc": 0.9, "ap": 0.5}, features=("amount",))
@@ -21,26 +23,18 @@ promote concurrently, and bumps :meth:`Registry.stage_token`, which scorers poll
 from __future__ import annotations
 
 import builtins
-import copy
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 import redis
 
 from riverwatch.core.artifacts import ModelVersion, dump_artifact, library_versions, load_artifact
 from riverwatch.core.errors import ModelError, RiverwatchError
 from riverwatch.core.names import Names
-
-AUDIT_MAX = 1000
-Records = dict[str, dict[str, Any]]
-_UNFENCED = SimpleNamespace(check=lambda p: None, write=lambda p, change: None)
+from riverwatch.stores.registry_meta import Change, MetaStore, Records, RedisMeta
 
 
 class UnknownModel(RiverwatchError, LookupError):
@@ -49,106 +43,6 @@ class UnknownModel(RiverwatchError, LookupError):
 
 class StageConflict(RiverwatchError):
     """The stage change makes no sense now (already champion, nothing to roll back to)."""
-
-
-@dataclass
-class Change:
-    """What one stage transaction writes: the new stages, updated records, an audit entry."""
-
-    stages: dict[str, str]
-    put: Records
-    audit: dict[str, Any]
-
-
-Transition = Callable[[dict[str, str], Records], Change]
-
-
-class MetaStore(Protocol):
-    """Where the registry keeps metadata; :meth:`transact` is an atomic read-modify-write."""
-
-    def read(self) -> tuple[dict[str, str], Records]: ...  # (stages, records), consistent
-    def next_seq(self) -> int: ...
-    def token(self) -> str: ...
-    def audit(self, n: int) -> builtins.list[dict[str, Any]]: ...
-    def transact(self, fn: Transition) -> Change: ...
-
-
-def _decode(stages: dict[Any, Any], records: dict[Any, Any]) -> tuple[dict[str, str], Records]:
-    text = {a.decode(): b.decode() for a, b in stages.items()}
-    return text, {a.decode(): orjson.loads(b) for a, b in records.items()}
-
-
-class RedisMeta:
-    """The registry's metadata in Redis; ``fence``: a writer's lease (streams/control_lease.py)."""
-
-    def __init__(self, client: redis.Redis, names: Names, fence: Any = None):
-        self.r, self.fence = client, fence or _UNFENCED
-        self.k = {p: names.registry(p) for p in ("versions", "stages", "seq", "token", "audit")}
-
-    def read(self) -> tuple[dict[str, str], Records]:
-        p = self.r.pipeline(transaction=True)
-        p.hgetall(self.k["stages"])
-        p.hgetall(self.k["versions"])
-        return _decode(*p.execute())
-
-    def next_seq(self) -> int:
-        return int(self.r.incr(self.k["seq"]))
-
-    def token(self) -> str:
-        return str(int(self.r.get(self.k["token"]) or 0))  # type: ignore[arg-type]
-
-    def audit(self, n: int) -> builtins.list[dict[str, Any]]:
-        return [orjson.loads(e) for e in self.r.lrange(self.k["audit"], -n, -1)]
-
-    def transact(self, fn: Transition) -> Change:
-        k = self.k
-        with self.r.pipeline(transaction=True) as p:
-            while True:
-                try:
-                    p.watch(k["stages"], k["versions"])
-                    self.fence.check(p)  # while WATCHing: may watch its key, or raise
-                    change = fn(*_decode(p.hgetall(k["stages"]), p.hgetall(k["versions"])))
-                    p.multi()
-                    p.delete(k["stages"])
-                    p.hset(k["stages"], mapping=change.stages)  # type: ignore[arg-type]
-                    for name, rec in change.put.items():
-                        p.hset(k["versions"], name, orjson.dumps(rec))
-                    p.incr(k["token"])
-                    p.rpush(k["audit"], orjson.dumps(change.audit))
-                    p.ltrim(k["audit"], -AUDIT_MAX, -1)
-                    self.fence.write(p, change)  # in the same MULTI
-                    p.execute()
-                    return change
-                except redis.WatchError:  # someone changed the registry meanwhile: redo
-                    continue
-
-
-class MemoryMeta:
-    """The registry's metadata in dicts, for unit tests and doctests (one thread only)."""
-
-    def __init__(self) -> None:
-        self.stages, self.records = dict[str, str](), Records()
-        self.seq, self.tok, self.log = 0, 0, builtins.list[dict[str, Any]]()
-
-    def read(self) -> tuple[dict[str, str], Records]:
-        return dict(self.stages), copy.deepcopy(self.records)
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-    def token(self) -> str:
-        return str(self.tok)
-
-    def audit(self, n: int) -> builtins.list[dict[str, Any]]:
-        return copy.deepcopy(self.log[-n:])
-
-    def transact(self, fn: Transition) -> Change:
-        change = fn(*self.read())
-        self.stages, self.tok = dict(change.stages), self.tok + 1
-        self.records.update(copy.deepcopy(change.put))
-        self.log = [*self.log, change.audit][-AUDIT_MAX:]
-        return change
 
 
 def _now() -> str:

@@ -31,7 +31,8 @@ import orjson
 import redis
 
 from riverwatch.context import Context
-from riverwatch.stores.registry import Change, RedisMeta, Registry
+from riverwatch.stores.registry import Registry
+from riverwatch.stores.registry_meta import Change, RedisMeta
 
 LEASE_TTL_S = 30.0  # a lease not renewed for so long is free again
 RENEW_S = LEASE_TTL_S / 3

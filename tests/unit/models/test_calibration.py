@@ -22,7 +22,8 @@ from riverwatch.models.promotion import DAY_S, TrainConfig
 from riverwatch.models.scoring import Thresholds, score_matrix
 from riverwatch.models.serving import BatchModel, Models
 from riverwatch.models.training import train_and_evaluate
-from riverwatch.stores.registry import MemoryMeta, Registry
+from riverwatch.stores.registry import Registry
+from riverwatch.stores.registry_meta import MemoryMeta
 from tests.support.builders import START, labeled_frame
 
 T0 = START.timestamp()
