@@ -102,6 +102,30 @@ def _key_file(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def clock_warning(start: float, end: float | None, skew_s: float, now: float) -> str | None:
+    """What to tell the user when simulated event times will pass the receivers' clock bound.
+
+    Workers and the API refuse events more than ``RIVERWATCH_MAX_FUTURE_SKEW_S`` ahead of their
+    clock (0: no bound); ``end`` None is an endless run.
+
+    >>> clock_warning(0.0, 86_400.0, 3_600.0, now=100_000.0) is None
+    True
+    >>> print(clock_warning(0.0, None, 3_600.0, now=0.0))  # doctest: +NORMALIZE_WHITESPACE
+    warning: events after 1970-01-01 01:00 UTC are more than 3600 s ahead of the clock;
+    they will be refused (422 through the API, dead-lettered from Kafka). Pass an earlier
+    --start, or set RIVERWATCH_MAX_FUTURE_SKEW_S=0 where the system runs for synthetic future data.
+    """
+    if skew_s <= 0 or (end is not None and end <= now + skew_s):
+        return None
+    when = datetime.fromtimestamp(max(start, now + skew_s), UTC).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"warning: events after {when} UTC are more than {skew_s:g} s ahead of the clock;\n"
+        "they will be refused (422 through the API, dead-lettered from Kafka). Pass an earlier\n"
+        "--start, or set RIVERWATCH_MAX_FUTURE_SKEW_S=0 where the system runs for synthetic "
+        "future data."
+    )
+
+
 def with_progress(events: Iterable[SimEvent], every_s: float = 5.0) -> Iterator[SimEvent]:
     """Pass events through, printing a progress line (count, rate, simulated date) to stderr."""
     t0 = last = time.monotonic()
@@ -204,10 +228,12 @@ def run_simulation(settings: Settings, run: SimRun) -> int:
         f"{'endless' if n_days is None else f'{n_days} days'} -> {run.sink}",
         err=True,
     )
+    start = cfg.start.timestamp()
+    end = start + n_days * 86400 if n_days is not None else None
+    if warning := clock_warning(start, end, settings.max_future_skew_s, time.time()):
+        typer.echo(warning, err=True)  # an NDJSON file meets the same bound when replayed
     warmup_days = run.warmup_days
-    warm, rest = split_at(
-        with_progress(merge(*streams)), cfg.start.timestamp() + warmup_days * 86400
-    )
+    warm, rest = split_at(with_progress(merge(*streams)), start + warmup_days * 86400)
     try:
         sent = pump(warm, target) if warmup_days else 0
         if warmup_days:
