@@ -22,7 +22,8 @@ answered is answered again with its stored outcome and not carried out again.
 A worker that is stopping starts nothing (:meth:`Retrains.stop`): a retrain it would start
 would outlast the stop's grace period and its outcome would be lost. The waiting retrain, and
 any request that comes, is due or is left to resume meanwhile, stays pending with its lease
-free for the next owner of ``control``.
+free for the next owner of ``control``; a retrain that comes is neither refused as "already
+running" nor supersedes the waiting one (its answer could not be sent once the producer stops).
 """
 
 from __future__ import annotations
@@ -176,8 +177,12 @@ class Retrains:
         await self.publish(_supersede(self.trainer, old, req), old)
 
     async def accept(self, req: Control) -> None:
-        """A retrain request from ``control``: run, wait or fail at once."""
-        if self.busy and req.details.get("source") == "monitor":
+        """A retrain request from ``control``: run, wait or fail at once; while the worker
+        stops, left pending (no "already running" or "superseded" answer: the next owner of
+        ``control`` carries it out, and may find nothing running)."""
+        if self.stopping:
+            await self.leave(req)
+        elif self.busy and req.details.get("source") == "monitor":
             await self.wait(req)
         elif self.busy:
             running = next(iter(self.busy))

@@ -155,3 +155,43 @@ def test_requests_due_or_coming_once_the_app_stops_are_left_pending_with_their_l
     ]
     assert r.keys(Names(s.topic_prefix).control("lease:*")) == []
     assert reg.champion() is None  # not promoted
+
+
+def test_retrains_that_come_while_one_runs_and_the_worker_stops_get_no_answer_and_stay_pending(
+    settings: Settings, topics: Topics, r: redis.Redis
+) -> None:
+    """Before, a client's retrain was refused ("already running") and the monitor's newer one
+    superseded the waiting one, answers sent while the worker stops (and lost if its producer
+    had already stopped); now both are left pending for the next owner of ``control``."""
+    seed(settings)
+    running, waiting = request("retrain"), request("retrain", source="monitor")
+    client, monitor = request("retrain"), request("retrain", source="monitor")
+    gate = threading.Event()
+
+    async def first_worker() -> Retrains:
+        loop = retrains(settings, r, "w1")
+        handle = loop.trainer.handle
+
+        def held(req: Control, lease: Lease) -> list[Out]:
+            assert gate.wait(60), "never let go"
+            return handle(req, lease)
+
+        loop.trainer.handle = held  # type: ignore[method-assign]
+        await receive(loop, running, waiting)
+        task = loop.busy[running.request_id]
+        await loop.stop()
+        await receive(loop, client, monitor)  # the retrain still runs
+        assert loop.waiting == [waiting], "superseded while stopping"
+        gate.set()
+        await task
+        return loop
+
+    stopped = asyncio.run(first_worker())
+    drain(topics)
+    assert not any(outcomes(topics, req.request_id) for req in (waiting, client, monitor))
+    left = {req.request_id: state for req, state in stopped.pending.load()[0]}
+    assert {k: left.get(k) for k in (client.request_id, monitor.request_id)} == {
+        client.request_id: "waiting",
+        monitor.request_id: "waiting",
+    }
+    assert waiting.request_id in left
