@@ -76,6 +76,17 @@ class Lease:
         got: bytes | None = self.r.get(self.key)  # type: ignore[assignment]
         return got is not None and got.decode() == self.token
 
+    def ensure(self) -> None:
+        """Raise LeaseLost if the lease is known to be lost: a long task's check between its
+        steps, so a retrain whose worker stopped (and let the lease go) or lost the lease ends
+        there instead of training to its end. Redis unreachable: go on (the fence decides)."""
+        try:
+            held = self.held()
+        except redis.RedisError:
+            return
+        if not held:
+            raise LeaseLost(f"the lease of request {self.request_id} was lost")
+
     def release(self) -> None:
         """Let the lease go, if it is still ours."""
         self.r.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[no-untyped-call]

@@ -231,9 +231,9 @@ class Retrains:
 
     def release_all(self) -> None:
         """The worker stops: let every lease go, so the next owner of ``control`` resumes the
-        requests at once. A retrain still training here is fenced off: it trains to its end
-        in its thread, then registers and answers nothing if its lease is gone (what it
-        registered before is finished by the next owner, streams/trainer.py)."""
+        requests at once. A retrain still running here is fenced off: it ends at its next
+        step (a fit already begun runs to its end in its thread), registers and answers
+        nothing (what it registered before is finished by the next owner, streams/trainer.py)."""
         for lease in list(self.held.values()):
             with contextlib.suppress(Exception):
                 lease.release()

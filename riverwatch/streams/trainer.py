@@ -189,7 +189,9 @@ class Trainer:
 
     def handle(self, req: Control, lease: Lease) -> list[Out]:
         """Carry out ``req`` under ``lease`` (held; blocking: a retrain takes seconds to
-        minutes). Raises LeaseLost, having changed nothing, if the lease is lost.
+        minutes). Raises LeaseLost, having changed nothing, if the lease is lost; a retrain checks
+        its lease between steps (rows read, before training, after it), so one whose worker
+        stopped ends at its next step (the fit itself runs to its end).
 
         A valid ``reset`` is only recorded for the learner, which answers it: nothing is
         returned for it here.
@@ -213,7 +215,8 @@ class Trainer:
         applied = lease.applied()
         if applied is None:
             now = req.details.get("now")
-            return retrain(self.ctx, registry, self.store, float(now) if now is not None else None)
+            at = float(now) if now is not None else None
+            return retrain(self.ctx, registry, self.store, at, progress=lambda _: lease.ensure())
         name = str(applied["name"])
         promoted = applied["action"] == "promote"
         if not promoted and registry.get(name).info.get("promote"):

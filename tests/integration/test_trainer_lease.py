@@ -14,6 +14,7 @@ import redis
 from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
+from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control_lease import LeaseLost
 from riverwatch.streams.control_pending import Pending
@@ -95,6 +96,34 @@ def test_a_worker_that_lost_its_lease_changes_nothing(settings: Settings, r: red
     with pytest.raises(LeaseLost):
         trainer.handle(back, lease)
     assert reg.champion() == champion and champion is not None
+
+
+def test_a_retrain_that_loses_its_lease_while_reading_rows_does_not_train(
+    settings: Settings, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker stopped (its leases let go) while the retrain read its rows: it ends there,
+    before the fit, instead of training to its end for nothing."""
+    seed(settings)
+    trainer = Trainer(Context.from_settings(settings), r, "stopping")
+    req = request("retrain")
+    lease = trainer.lease(req.request_id)
+    assert lease.acquire()
+    read, fits = trainer.store.read, []
+
+    def read_then_stop(*args: object) -> object:
+        rows = read(*args)  # type: ignore[arg-type]
+        lease.release()  # Retrains.stop -> release_all, meanwhile
+        return rows
+
+    def counted(*args: object, **kw: object) -> object:
+        fits.append(1)
+        return train_and_evaluate(*args, **kw)
+
+    monkeypatch.setattr(trainer.store, "read", read_then_stop)
+    monkeypatch.setattr("riverwatch.streams.trainer.train_and_evaluate", counted)
+    with pytest.raises(LeaseLost):
+        trainer.handle(req, lease)
+    assert fits == [] and registry(settings, r).list() == []
 
 
 def test_a_rollback_applied_by_a_worker_that_died_moves_back_one_step_only(
