@@ -40,7 +40,8 @@ def test_queued_records_fail_fast_and_later_batches_are_refused_before_producing
 
     try:
         waited = asyncio.run(send())
-        assert waited < 10, f"answered after {waited:.1f} s, not at once"  # vs 60 s of timeout
+        # vs 60 s of timeout; 30, not less: a loaded 2-core CI machine delays the first refusal
+        assert waited < 30, f"answered after {waited:.1f} s, not at once"
         assert health.down()
         queued = len(down)
         with pytest.raises(BrokerDown, match="nothing was stored"):
