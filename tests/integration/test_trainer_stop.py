@@ -57,9 +57,12 @@ async def receive(loop: Retrains, *reqs: Control) -> None:
         await loop.receive(req, req.model_dump_json().encode())
 
 
-async def stopped_between(loop: Retrains, running: Control, waiting: Control) -> None:
-    """``running`` starts, ``waiting`` (the monitor's) waits for it, the worker stops, then
-    ``running`` trains (its lease released by the stop: it registers nothing)."""
+async def stopped_between(
+    loop: Retrains, running: Control, waiting: Control, *meanwhile: Control
+) -> None:
+    """``running`` starts, ``waiting`` (the monitor's) waits for it, the worker stops,
+    ``meanwhile`` come, then ``running`` trains (its lease released by the stop: it registers
+    nothing)."""
     gate = threading.Event()
     handle = loop.trainer.handle
 
@@ -72,6 +75,8 @@ async def stopped_between(loop: Retrains, running: Control, waiting: Control) ->
     task = loop.busy[running.request_id]
     assert loop.waiting == [waiting]
     await loop.stop()
+    await receive(loop, *meanwhile)  # while the retrain still runs
+    assert loop.waiting == [waiting], "superseded while stopping"
     gate.set()
     await task
 
@@ -166,24 +171,10 @@ def test_retrains_that_come_while_one_runs_and_the_worker_stops_get_no_answer_an
     seed(settings)
     running, waiting = request("retrain"), request("retrain", source="monitor")
     client, monitor = request("retrain"), request("retrain", source="monitor")
-    gate = threading.Event()
 
     async def first_worker() -> Retrains:
         loop = retrains(settings, r, "w1")
-        handle = loop.trainer.handle
-
-        def held(req: Control, lease: Lease) -> list[Out]:
-            assert gate.wait(60), "never let go"
-            return handle(req, lease)
-
-        loop.trainer.handle = held  # type: ignore[method-assign]
-        await receive(loop, running, waiting)
-        task = loop.busy[running.request_id]
-        await loop.stop()
-        await receive(loop, client, monitor)  # the retrain still runs
-        assert loop.waiting == [waiting], "superseded while stopping"
-        gate.set()
-        await task
+        await stopped_between(loop, running, waiting, client, monitor)
         return loop
 
     stopped = asyncio.run(first_worker())
