@@ -14,7 +14,9 @@ seasonal naive on the same origins (MASE-style; < 1 beats it).
 :class:`~models.forecast.series.SeriesForecaster` (the code the worker runs per point), with CPU
 time per point; ``make bench-forecast`` runs it through the whole system. ``--tuning`` runs
 only the tuning series and the simulator series of ``make bench-forecast`` (seeds
-``RW_BENCH_SEEDS``, default 1,2,3), in-process: what a change may be chosen on.
+``RW_BENCH_SEEDS``, default 1,2,3), in-process: what a change may be chosen on. ``--wide``
+runs the tuning series and the wider tuning set of :mod:`bench.forecast_tuning` (23
+quarterly and yearly series, none reported) and prints geometric means per horizon.
 """
 
 from __future__ import annotations

@@ -41,10 +41,10 @@ class ForecastConfig:
     temporal aggregates (models.forecast.aggregate), 0: not run (the default: on the tuning
     series they took MAE at +12 down by 0.4%, short of that rule); ``combine_trim``: from
     ``combine_from`` on, on series whose season is at most ``trim_max_period`` points
-    (quarterly, yearly, none), the combination is the trimmed mean of this many best-ranked
-    candidates instead of the inverse-error pool (models.forecast.robust; 0: the pool
-    everywhere; chosen on the wider tuning set of bench.forecast_tuning, README
-    "Forecasting benchmark").
+    (hourly, monthly, quarterly, yearly, none), the combination is the trimmed mean of this
+    many best-ranked candidates instead of the inverse-error pool (models.forecast.robust;
+    0: the pool everywhere; chosen on the wider tuning set of bench.forecast_tuning, README
+    "Forecasting benchmark", session 13).
     """
 
     horizon: int = 60
@@ -67,7 +67,7 @@ class ForecastConfig:
     direct_from: int = 0
     aggregate_from: int = 0
     combine_trim: int = 4
-    trim_max_period: int = 4
+    trim_max_period: int = 24
 
 
 @dataclass(frozen=True)
