@@ -1,4 +1,4 @@
-"""The trimmed-mean combination of the far steps on series with a short season or none."""
+"""The trimmed-mean combination of the far steps on series with a season of at most 24 points."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
 
 YEARS = [datetime(1960 + i, 1, 1, tzinfo=UTC).timestamp() for i in range(60)]
 MONTHS = [datetime(2000 + i // 12, i % 12 + 1, 1, tzinfo=UTC).timestamp() for i in range(120)]
+WEEKS = [7 * 86_400.0 * i for i in range(160)]
 
 
 def transition(seed: int) -> list[float]:
@@ -43,23 +44,26 @@ def test_serve_uses_the_trimmed_mean_from_combine_from_on() -> None:
     assert pooled[4, 1] < 11.0
 
 
-def test_only_series_with_a_short_season_or_none_trim() -> None:
+def test_only_series_with_a_season_of_at_most_a_day_of_hours_trim() -> None:
     config = ForecastConfig()
     assert config.combine_trim == 4
     assert trim_for(config, detect(YEARS[:4])) == 4  # yearly: no season
     quarters = [datetime(2000, m, 1, tzinfo=UTC).timestamp() for m in (1, 4, 7, 10)]
     assert trim_for(config, detect(quarters)) == 4
-    assert trim_for(config, detect(MONTHS[:4])) == 0  # monthly: the pool, as before
+    assert trim_for(config, detect(MONTHS[:4])) == 4
+    assert trim_for(config, detect([3600.0 * i for i in range(4)])) == 4  # hourly: 24
+    assert trim_for(config, detect(WEEKS[:4])) == 0  # weekly: 52, the pool as before
+    assert trim_for(config, detect([60.0 * i for i in range(4)])) == 0  # minutes: 1440
     assert trim_for(config, None) == 0
 
 
-def test_monthly_forecasts_are_unchanged() -> None:
-    t = np.arange(len(MONTHS))
-    ys = (100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12)).tolist()
+def test_weekly_forecasts_are_unchanged() -> None:
+    t = np.arange(len(WEEKS))
+    ys = (100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 52)).tolist()
     out = []
     for k in (0, 4):
-        f = SeriesForecaster("m", ForecastConfig(horizon=12, combine_trim=k))
-        for ts, y in zip(MONTHS, ys, strict=True):
+        f = SeriesForecaster("w", ForecastConfig(horizon=12, combine_trim=k))
+        for ts, y in zip(WEEKS, ys, strict=True):
             f.update(ts, y)
         out.append([s.value for s in f.forecast()])
     assert out[0] == out[1]
