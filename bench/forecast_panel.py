@@ -14,11 +14,14 @@ seasonal naive on the same origins (MASE-style; < 1 beats it).
 :class:`~models.forecast.series.SeriesForecaster` (the code the worker runs per point), with CPU
 time per point; ``make bench-forecast`` runs it through the whole system. ``--tuning`` runs
 only the tuning series and the simulator series of ``make bench-forecast`` (seeds
-``RW_BENCH_SEEDS``, default 1,2,3), in-process: what a change may be chosen on.
+``RW_BENCH_SEEDS``, default 1,2,3), in-process: what a change may be chosen on. ``--wide``
+runs the tuning series and the wider tuning set of :mod:`bench.forecast_tuning` (23
+quarterly and yearly series, none reported) and prints geometric means per horizon.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 import numpy as np
 from river import datasets
 
+from bench import forecast_tuning
 from riverwatch.models.forecast.evaluate import Steps, score
 from riverwatch.models.forecast.series import ForecastConfig, SeriesForecaster
 from riverwatch.models.forecast.state import dump_state
@@ -167,13 +171,14 @@ def table(
         "|---" * (5 + 2 * len(HORIZONS)) + "|",
     ]
     for name, r in results.items():
-        role = "tuned" if name in TUNE else "report"
+        role = "report" if name in REPORT else "tuned"
         rel = " | ".join(_f(r["rel"].get(h)) for h in HORIZONS)
         cov = " | ".join(_f(r["coverage"].get(h)) for h in HORIZONS)
         n = int(r["points"][0])
         us, kb = cost[name] * 1e6, size[name] / 1000
         lines.append(f"| {name} | {role} | {n} | {rel} | {cov} | {us:.0f} | {kb:.0f} |")
-    for role, names in (("tuned", TUNE), ("report", REPORT)):
+    tuned = [n for n in results if n not in REPORT]
+    for role, names in (("tuned", tuned), ("report", REPORT)):
         got = [results[n] for n in names if n in results]
         if got:
             rel = " | ".join(_f(_median(r["rel"].get(h) for r in got)) for h in HORIZONS)
@@ -205,10 +210,10 @@ def sim_series(seed: int) -> tuple[list[float], list[float], list[bool]]:
     )
 
 
-def simulator(seed: int) -> str:
+def simulator(seed: int, config: ForecastConfig | None = None) -> str:
     """A simulator series run in-process, scored as ``make bench-forecast`` scores it."""
     ts, ys, truth = sim_series(seed)
-    f = SeriesForecaster(f"bench.sim.s{seed}", ForecastConfig())
+    f = SeriesForecaster(f"bench.sim.s{seed}", config or ForecastConfig())
     out: dict[int, Steps] = {}
     flags = [False] * len(ys)
     cpu = time.process_time()
@@ -228,21 +233,32 @@ def simulator(seed: int) -> str:
 
 def main() -> None:
     """Run the panel in-process and print the table and the issue's targets (``--tuning``:
-    only the tuning series, then the simulator seeds)."""
+    only the tuning series, then the simulator seeds; ``--wide``: the tuning series and the
+    wider tuning set of bench.forecast_tuning, with geometric means; ``RW_BENCH_FORECAST``:
+    JSON of ForecastConfig fields to change, for trying a setting)."""
     tuning = "--tuning" in sys.argv[1:]
+    wide = "--wide" in sys.argv[1:]
+    config = ForecastConfig(**json.loads(os.environ.get("RW_BENCH_FORECAST", "{}")))
+    panel = {n: PANEL[n] for n in TUNE} | forecast_tuning.wide() if wide else PANEL
     results, cost, size = {}, {}, {}
-    for name, (_, load, period) in PANEL.items():
+    for name, (_, load, period) in panel.items():
         if tuning and name not in TUNE:
             continue
         series = load()
-        forecasts, cost[name], detected, size[name] = run_in_process(series, ForecastConfig())
+        forecasts, cost[name], detected, size[name] = run_in_process(series, config)
         assert detected == period, (name, detected, period)  # the yardstick's season
         results[name] = relative(series[1], forecasts, period) | {"points": {0: len(series[0])}}
         print(name, {h: round(v, 3) for h, v in results[name]["rel"].items()}, flush=True)
     print(table(results, cost, size))
+    if wide:
+        print(
+            "\n".join(forecast_tuning.summary({n: r["rel"] for n, r in results.items()}, HORIZONS))
+        )
+        print(f"median us/point {statistics.median(cost.values()) * 1e6:.0f}")
+        return
     if tuning:
         for seed in SEEDS:
-            print(simulator(seed), flush=True)
+            print(simulator(seed, config), flush=True)
         return
     print("\n".join(targets(results)))
 

@@ -46,6 +46,8 @@ import math
 
 import numpy as np
 
+from riverwatch.models.forecast.robust import trimmed
+
 
 def scored_steps(horizon: int) -> np.ndarray:
     """The horizon steps at which forecasts are scored (1-based): all up to 12, then about
@@ -114,6 +116,7 @@ def serve(
     k: int,
     combine_from: int,
     within: float = 0.1,
+    trim: int = 0,
 ) -> np.ndarray:
     """Fill the combination (``now``'s last row, rows x steps: the candidates' forecasts,
     then the combination) and return per step the row serving it.
@@ -124,7 +127,9 @@ def serve(
     candidates by their errors as measured and the row with the lowest handicapped error
     serves; from it on the combination ranks and weights them by the handicapped errors and
     serves, of the candidates whose handicapped error is at most ``1 + within`` times the
-    lowest (a step where no candidate has been scored yet is still selected).
+    lowest (a step where no candidate has been scored yet is still selected). ``trim`` > 0:
+    from ``combine_from`` on the combination is instead the trimmed mean of the ``trim``
+    candidates with the lowest handicapped error (models.forecast.robust), no pool.
     """
     c = now.shape[0] - 1
     far = np.arange(1, now.shape[1] + 1) >= combine_from
@@ -133,6 +138,8 @@ def serve(
     with np.errstate(invalid="ignore"):  # inf * (1 + within) where no candidate is scored
         pool = rank <= np.min(rank, axis=0) * (1 + within)
     now[c] = combine(now[:c], np.where(far & ~pool, np.inf, rank), k)
+    if trim > 0:
+        now[c] = np.where(far, trimmed(now[:c], rank, trim), now[c])
     best = serving(weighed, ready)
     best[far & ~np.isnan(now[c])] = c
     return best

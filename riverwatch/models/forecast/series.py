@@ -48,6 +48,7 @@ from riverwatch.models.forecast.candidates import (
     make_candidates,
 )
 from riverwatch.models.forecast.intervals import Conformal, fill_offsets, one_step_band
+from riverwatch.models.forecast.robust import trim_for
 from riverwatch.models.forecast.select import rolling_errors, scored_steps, serve, step_columns
 from riverwatch.models.forecast.types import ForecastConfig, Step, Update, period_for
 
@@ -268,15 +269,8 @@ class SeriesForecaster:
         names = np.array(self.names)
         err[np.ix_(names == DIRECT, self.grid < cfg.direct_from)] = np.inf
         err[np.ix_(np.isin(names, AGGREGATE), self.grid < cfg.aggregate_from)] = np.inf
-        best = serve(
-            now,
-            err[:, cols],
-            self.handicap,
-            ready,
-            cfg.combine,
-            cfg.combine_from,
-            cfg.combine_within,
-        )
+        best = serve(now, err[:, cols], self.handicap, ready, cfg.combine, cfg.combine_from,
+                     cfg.combine_within, trim_for(cfg, self.calendar))  # fmt: skip
         self.pending[:, at] = now[:, self.grid - 1]
         # Until every ready row has errors at step s, rolling_errors() compares them at a
         # shorter step, and at first only the quick warm-up models are ready: their s-step

@@ -39,7 +39,12 @@ class ForecastConfig:
     on the tuning series it helped steps 1-6 by 1-2% and step 12 by under 0.2%, short of the
     rule set for it, see README "Forecasting benchmark"); ``aggregate_from``: the same for the
     temporal aggregates (models.forecast.aggregate), 0: not run (the default: on the tuning
-    series they took MAE at +12 down by 0.4%, short of that rule).
+    series they took MAE at +12 down by 0.4%, short of that rule); ``combine_trim``: from
+    ``combine_from`` on, on series whose season is at most ``trim_max_period`` points
+    (hourly, monthly, quarterly, yearly, none), the combination is the trimmed mean of this
+    many best-ranked candidates instead of the inverse-error pool (models.forecast.robust;
+    0: the pool everywhere; chosen on the wider tuning set of bench.forecast_tuning, README
+    "Forecasting benchmark", session 13).
     """
 
     horizon: int = 60
@@ -61,6 +66,8 @@ class ForecastConfig:
     combine_within: float = 0.15
     direct_from: int = 0
     aggregate_from: int = 0
+    combine_trim: int = 4
+    trim_max_period: int = 24
 
 
 @dataclass(frozen=True)
