@@ -138,7 +138,7 @@ def test_a_batch_consumed_again_sends_its_outputs_again_without_monitoring_them(
     h, fake = handler(tmp_path)
     first = h.process(batch(h))
     again = h.process([*batch(h), Record(h.t_scores, 0, 7, None, b"s")])  # not acknowledged
-    assert keys(again) == keys(first) + [b"scores-7"]
+    assert keys(again) == [*keys(first), b"scores-7"]
     assert fake.seen == [("scores", 0), ("scores", 1), ("labels", 0), ("scores", 7)]
 
 
