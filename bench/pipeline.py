@@ -125,12 +125,17 @@ def deployment(settings: Settings, logdir: Path, scorers: int = 1) -> Iterator[d
 @contextmanager
 def code(path: str | None) -> Iterator[None]:
     """Workers started inside run the riverwatch checkout at ``path`` (None: this one)."""
-    old = os.environ.get("PYTHONPATH")
+    # ``python -m riverwatch`` puts the working directory first on sys.path, before
+    # PYTHONPATH: a worker started from a checkout runs that checkout's code whatever
+    # PYTHONPATH says, so the workers start in ``path`` too.
+    old, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
     if path:
         os.environ["PYTHONPATH"] = path
+        os.chdir(path)
     try:
         yield
     finally:
+        os.chdir(cwd)
         if old is None:
             os.environ.pop("PYTHONPATH", None)
         else:

@@ -36,6 +36,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +76,16 @@ class BatchLoop:
     """Consume ``topic`` in micro-batches, hand each to ``handler``, produce, then commit
     (``ctx``: the broker, the names, the batch size)."""
 
+    # Set after construction by a loop off the latency path (the monitor's): more topics for
+    # the same consumer (records carry their topic; the handler then counts its dead letters
+    # per topic), a top-up wait per batch (streams.fetch.next_batch), and hooks run in the
+    # loop's thread when a poll brings nothing and when the loop stops (before its last commit).
+    also: tuple[str, ...] = ()
+    fill_s = 0.0
+    on_idle: Callable[[], None] | None = None
+    on_stop: Callable[[], None] | None = None
+    prefix = ""
+
     def __init__(
         self,
         ctx: Context,
@@ -90,7 +101,8 @@ class BatchLoop:
     ):
         self.kafka, self.batch_max = ctx.kafka_config, ctx.worker_config.batch_max
         self.topic = topic
-        self.label = topic.removeprefix(ctx.names.prefix)  # metrics use the bare name
+        self.prefix = ctx.names.prefix
+        self.label = topic.removeprefix(self.prefix)  # metrics use the bare name
         self.group = group
         self.handler = handler
         self.producer = producer
@@ -148,9 +160,8 @@ class BatchLoop:
         # consume(), on this thread.
         stats = {"statistics.interval.ms": 2000, "stats_cb": self._lag}
         c = consumer(self.kafka, self.group, **stats)
-        c.subscribe(
-            [self.topic], on_assign=self._assign, on_revoke=self._revoked, on_lost=self._lost
-        )
+        topics = [self.topic, *self.also]
+        c.subscribe(topics, on_assign=self._assign, on_revoke=self._revoked, on_lost=self._lost)
         delay = BACKOFF_MIN_S
         try:
             while not self.stopping.is_set():
@@ -167,9 +178,11 @@ class BatchLoop:
                 if len(self.ledger.pending) >= MAX_IN_FLIGHT:
                     self.producer.poll(0.005)
                     continue
-                msgs = next_batch(c, self.batch_max, 0.01 if self.ledger.pending else 0.1)
-                records = to_records(msgs, self.name)
+                block_s = 0.01 if self.ledger.pending else 0.1
+                records = to_records(next_batch(c, self.batch_max, block_s, self.fill_s), self.name)
                 if not records:
+                    if self.on_idle is not None:
+                        self.on_idle()
                     continue
                 if self._process(records):
                     delay = BACKOFF_MIN_S
@@ -181,6 +194,8 @@ class BatchLoop:
                 delay = min(delay * 2, BACKOFF_MAX_S)
         finally:
             self._settle(c)
+            if self.on_stop is not None:
+                self.on_stop()
             self._commit(c, asynchronous=False)  # what was acknowledged, nothing more
             c.close()
 
@@ -284,7 +299,8 @@ class BatchLoop:
         """Handle a batch and produce its outputs (acknowledged later, see :meth:`Ledger.ack_done`);
         False when the handler met a transient error."""
         BATCH_SIZE.labels(stage=self.name).observe(len(records))
-        EVENTS.labels(topic=self.label, outcome="consumed").inc(len(records))
+        for label, n in self._by_topic(records).items():
+            EVENTS.labels(topic=label, outcome="consumed").inc(n)
         failed: list[Record] = []  # the records the handler raised on, dead-lettered alone
         try:
             outs = isolate(
@@ -292,15 +308,20 @@ class BatchLoop:
             )
             if failed and self.on_failed is not None:  # counted as rejects (streams.rejects)
                 self.on_failed(records, failed)
-            # its dead letters (parse rejects, poison records), counted once it is handled
-            EVENTS.labels(topic=self.label, outcome="deadletter").inc(
-                dead_lettered(outs, self.t_dead)
-            )
+            if not self.also:  # its dead letters (parse rejects, poison records), counted once
+                dead = dead_lettered(outs, self.t_dead)  # it is handled
+                EVENTS.labels(topic=self.label, outcome="deadletter").inc(dead)
         except TRANSIENT as exc:
             log.warning("%s: batch of %d not handled, will retry: %r", self.name, len(records), exc)
             return False
         self.ledger.pending.append(self._produce(InFlight.of(records), outs))
         return True
+
+    def _by_topic(self, records: list[Record]) -> dict[str, int]:
+        """Records per bare topic name (the metrics' label)."""
+        if not self.also:
+            return {self.label: len(records)}
+        return Counter(r.topic.removeprefix(self.prefix) for r in records)
 
     def _produce(self, batch: InFlight, outs: list[Out]) -> InFlight:
         """Produce ``outs`` without waiting; ``batch`` counts their acknowledgements."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message
@@ -14,9 +15,19 @@ from riverwatch.streams.records import Record
 log = logging.getLogger(__name__)
 
 
-def next_batch(c: Consumer, n: int, block_s: float) -> list[Message]:
+def next_batch(c: Consumer, n: int, block_s: float, fill_s: float = 0.0) -> list[Message]:
     """Up to ``n`` messages: what is already fetched, else the first within ``block_s`` and
-    what came with it."""
+    what came with it; with ``fill_s``, topped up for at most that long once the first is in
+    (a consumer that is not on the latency path: fewer, larger batches, fewer commits)."""
+    msgs = _first(c, n, block_s)
+    if fill_s > 0 and msgs:
+        deadline = time.monotonic() + fill_s
+        while len(msgs) < n and (left := deadline - time.monotonic()) > 0:
+            msgs += c.consume(n - len(msgs), timeout=left)
+    return msgs
+
+
+def _first(c: Consumer, n: int, block_s: float) -> list[Message]:
     # consume(n, timeout) only returns early when n messages are in, so at low rates it
     # would add its whole timeout to every event's latency. Instead: take what is already
     # fetched, else block for the first message and take what came with it. No top-up

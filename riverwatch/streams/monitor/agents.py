@@ -1,112 +1,214 @@
-"""The monitor agents: ``scores`` and ``labels`` -> drift, fairness, performance, policy.
+"""The monitor's consumer: ``scores`` and ``labels`` -> drift, fairness, performance, policy.
 
-Two faust agents in the worker app feed one :class:`streams.monitor.runner.Monitor`, whose work
-(Redis joins, per-feature tests, bootstrap intervals) runs in a single dedicated thread: the event
-loop stays free, and the monitor's state is only ever touched by that thread. The ``labels``
-agent shares its topic with the learner (faust hands each message to both agents); the
-``labels`` topic has one partition, so the worker owning it sees every label. ``scores`` has
-several partitions: with more than one worker, each monitors the windows of its partitions.
-A record that fails validation is dead-lettered; one the monitor raises on is found by
-splitting its batch and dead-lettered with the error and its origin, counted once as a
-data-quality reject (``(record)|invalid|handler_error``), while the rest of the batch is
-monitored; an outage (Redis, Kafka) is retried with a backoff (streams/guard.py), so the
-agents never die and never drop a batch. Control requests are kept in Redis until the
-broker acknowledges their records (``Monitor.sent``); a monitor that starts sends those
-left by the one before (``Monitor.unsent``, see :mod:`streams.monitor.persist`). A clean stop
-snapshots the windows, reference and detectors (``Monitor.checkpoint``,
-:mod:`streams.monitor.snapshot`).
+One confluent-kafka batch loop (streams/batching.py, the scorer's) reads both topics in the
+consumer group ``monitor`` and hands each batch to :class:`MonitorHandler`, which feeds its
+``scores`` and its ``labels`` records to one :class:`streams.monitor.runner.Monitor`. One loop
+over both topics, not two: the loop's thread is the only one that ever touches the monitor
+(batches, checkpoints, snapshots), so its state (windows, detectors, policy) needs no lock.
+Faust agents cost the helper about a third of its CPU in per-message machinery.
+
+The monitor is off the latency path, so its loop takes its time: a batch is topped up for
+:data:`FILL_S` (up to :data:`BATCH_MAX` records) and offsets are committed at most every
+:data:`COMMIT_EVERY_S`. Committing after every micro-batch (tens to hundreds a second at a
+few hundred tx/s) is what stalled the first version of this loop: on a loaded machine the
+broker's group coordinator answered offset commits seconds late, heartbeats queued behind
+them, and the consumers' sessions timed out (the scorer's too): rebalances, scoring stalled.
+
+What the loop guarantees (batching.py): a batch's outputs (alerts, control requests, dead
+letters) are produced, and its offsets committed only once the broker acknowledged them all;
+a batch the broker did not take, or that met Redis or Kafka down, is consumed again after a
+backoff. The monitor is not idempotent, so the handler remembers the outputs of the records
+it handled in the last batches (:class:`_Handled`): a record consumed again is not counted
+again, its outputs are sent again. A record the monitor raises on is found by splitting its
+topic's part of the batch and dead-lettered with the error and its origin, counted once as
+a data-quality reject (streams/guard.py); the rest is monitored.
+
+Control requests are kept in Redis (``monitor:outbox``) until the broker acknowledges their
+records: the loop's producer notes each acknowledged control record (:class:`_Acks`) and they
+leave the outbox before the next commit; a monitor that starts sends those left by the one
+before (``Monitor.unsent``, :mod:`streams.monitor.persist`) with its first batch. Snapshots
+(:mod:`streams.monitor.snapshot`) are written after a batch when due, when a poll brings
+nothing (a lull), and at a clean stop before the last commit. ``labels`` has one partition,
+so one monitor sees every label; ``scores`` has several: with more than one monitoring
+worker, each monitors the windows of its partitions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
 
 import faust
-from mode import Service
+from confluent_kafka import KafkaError, Producer
 
+from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
+from riverwatch.streams.batching import MAX_IN_FLIGHT, BatchLoop
 from riverwatch.streams.guard import Guard
 from riverwatch.streams.monitor.runner import Monitor
-from riverwatch.streams.records import Out, Record, raw_topic
+from riverwatch.streams.records import Out, Record
 from riverwatch.streams.rejects import RejectCounter
-from riverwatch.streams.runtime import WorkerContext
+from riverwatch.streams.runtime import WorkerContext, loop_service, stop_worker
 
 log = logging.getLogger(__name__)
 
+BATCH_MAX = 2000  # records per batch, at most (the agents took 2000 within 0.5 s)
+FILL_S = 0.5  # a batch is topped up this long once its first record is in
+COMMIT_EVERY_S = 1.0  # offsets (and the outbox's acknowledged requests) at most this often
+Key = tuple[str, int, int]  # topic, partition, offset
 
-def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Add the monitor's ``scores`` and ``labels`` agents to ``app`` (the ``monitoring`` role)."""
-    names = ctx.names
-    t_control = names.topic("control")
-    _ = ctx.drift_columns  # a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
-    thread = ThreadPoolExecutor(1, thread_name_prefix="monitor")
-    state: dict[str, Monitor] = {}  # built in the monitor thread on first use
 
-    unsent: list[Out] = []  # decided before a restart, never acknowledged: sent first
-    t_dead = names.topic("deadletter")
-    guards = {
-        "process_scores": Guard("monitor-scores", "scores", t_dead, ctx.worker),
-        "process_labels": Guard("monitor-labels", "labels", t_dead, ctx.worker),
-    }
-    counters: dict[str, RejectCounter] = {}
+class _Acks:
+    """A producer that notes the keys (request ids) of the ``control`` records the broker
+    acknowledged; everything else is the wrapped producer's."""
 
-    def run(method: str, records: list[Record]) -> list[Out]:
-        if "m" not in state:
-            m = state["m"] = Monitor(ctx, redis_client(ctx.redis_config), ctx.worker)
-            unsent.extend(m.unsent())
+    def __init__(self, producer: Producer, t_control: str):
+        self._p, self._t = producer, t_control
+        self.keys: list[bytes] = []  # appended to in delivery callbacks
+
+    def produce(self, topic: str, value: bytes, key: bytes | None, on_delivery: Any) -> None:
+        if topic != self._t or key is None:
+            self._p.produce(topic, value, key, on_delivery=on_delivery)
+            return
+
+        def delivered(err: KafkaError | None, msg: object) -> None:
+            if err is None:
+                self.keys.append(key)  # before the batch counts it: noted before its commit
+            on_delivery(err, msg)
+
+        self._p.produce(topic, value, key, on_delivery=delivered)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._p, name)
+
+
+class _Handled:
+    """The records handled in the last batches (their keys) with their outputs: a batch the
+    loop consumes again (its outputs not acknowledged, or a transient error after part of it
+    was handled) is not counted twice; its outputs are sent again instead. Bounded: the loop
+    replays at most the batches in flight and the one it handles."""
+
+    def __init__(self, batches: int = 2 * (MAX_IN_FLIGHT + 2)):  # a batch adds one per topic
+        self.parts: deque[tuple[frozenset[Key], list[Out]]] = deque(maxlen=batches)
+
+    def add(self, records: list[Record], outs: list[Out]) -> None:
+        self.parts.append((frozenset(_key(r) for r in records), outs))
+
+    def replayed(self, records: list[Record]) -> tuple[list[Record], list[Out]]:
+        """The records of ``records`` not handled yet, and the outputs of those that were."""
+        if not self.parts:
+            return records, []
+        keys = {_key(r) for r in records}
+        hits = [p for p in self.parts if not p[0].isdisjoint(keys)]
+        if not hits:
+            return records, []
+        for p in hits:  # still in flight again: kept
+            self.parts.remove(p)
+            self.parts.append(p)
+        done = frozenset().union(*(p[0] for p in hits))
+        return [r for r in records if _key(r) not in done], [o for p in hits for o in p[1]]
+
+
+def _key(r: Record) -> Key:
+    return (r.topic, r.partition, r.offset)
+
+
+class MonitorHandler:
+    """The loop's handler: a batch of ``scores`` and ``labels`` records -> the monitor."""
+
+    def __init__(self, ctx: Context, make: Callable[[], Monitor], producer: Producer, worker: str):
+        names = ctx.names
+        self.names = names
+        self.t_scores, self.t_labels = names.topic("scores"), names.topic("labels")
+        self.t_control = names.topic("control")
+        t_dead = names.topic("deadletter")
+        self.make = make  # built in the loop's thread, on the first batch
+        self.monitor: Monitor | None = None
+        self.unsent: list[Out] = []  # left by the monitor before: sent with the first batch
+        self.acks = _Acks(producer, self.t_control)
+        self.handled = _Handled()
+        self.guards = {
+            self.t_scores: Guard("monitor-scores", "scores", t_dead, worker),
+            self.t_labels: Guard("monitor-labels", "labels", t_dead, worker),
+        }
+        self.counters: dict[str, RejectCounter] = {}
+
+    def _monitor(self) -> Monitor:
+        if self.monitor is None:  # reads its state from Redis (raises while Redis is down)
+            m = self.make()
+            self.unsent = m.unsent()
             # a score stands for its transaction (streams.rejects)
-            counters["process_scores"] = RejectCounter(m.r, names, "transactions", False)
-            counters["process_labels"] = RejectCounter(m.r, names, "labels", True)
-        handler: Callable[[list[Record]], list[Out]] = getattr(state["m"], method)
-        outs = unsent + guards[method].isolated(handler, records, counters[method].count_failed)
-        unsent.clear()
+            self.counters = {
+                self.t_scores: RejectCounter(m.r, self.names, "transactions", False),
+                self.t_labels: RejectCounter(m.r, self.names, "labels", True),
+            }
+            self.monitor = m
+        return self.monitor
+
+    def process(self, records: list[Record]) -> list[Out]:
+        """Dispatch by topic; the outputs (those of records handled already, then the new
+        ones', the requests left by the monitor before with the first). Raises a transient
+        error (Redis or Kafka down) for the loop to consume the batch again; the parts
+        handled by then are remembered, not handled twice."""
+        m = self._monitor()
+        fresh, outs = self.handled.replayed(records)
+        for topic, method in ((self.t_scores, m.process_scores),
+                              (self.t_labels, m.process_labels)):  # fmt: skip
+            part = [r for r in fresh if r.topic == topic]
+            if part:
+                count = self.counters[topic].count_failed
+                # the requests left before go with the first part (sent again if it is)
+                got = self.unsent + self.guards[topic].isolated(method, part, count)
+                self.unsent = []
+                self.handled.add(part, got)
+                outs += got
         return outs
 
-    async def handle(method: str, events: list[Any]) -> None:
-        def work(records: list[Record]) -> Awaitable[list[Out]]:
-            return asyncio.get_running_loop().run_in_executor(thread, run, method, records)
-
-        outs = await guards[method].run(app, events, work)  # acknowledged by the broker
-        controls = [o for o in outs if o.topic == t_control]
-        if not controls:
+    def checkpoint(self) -> None:
+        """Before each commit: the control requests the broker acknowledged leave the outbox;
+        a snapshot when one is due."""
+        keys = self.acks.keys[: len(self.acks.keys)]  # callbacks may append meanwhile
+        del self.acks.keys[: len(keys)]
+        if self.monitor is None:
             return
-        try:  # the broker has them: out of the outbox (else sent again after a restart)
-            await asyncio.get_running_loop().run_in_executor(thread, state["m"].sent, controls)
-        except Exception:
-            log.exception("monitor: %d control requests not acknowledged yet", len(controls))
+        if keys:
+            try:
+                self.monitor.sent([Out(self.t_control, k, b"") for k in keys])
+            except Exception:
+                self.acks.keys.extend(keys)  # out of the outbox at the next commit
+                raise
+        self.monitor.checkpoint(False)
 
-    _register_snapshots(app, ctx, thread, state)
+    def idle(self) -> None:
+        """A poll brought nothing: a snapshot of the last batches when one is due."""
+        if self.monitor is not None:
+            self.monitor.checkpoint(False)
 
-    @app.agent(raw_topic(app, names.topic("scores")), name="monitor-scores")
-    async def monitor_scores(stream: Any) -> None:
-        async for events in stream.take_events(2000, within=0.5):
-            await handle("process_scores", events)
+    def stop(self) -> None:
+        """The loop stops (its batches settled): a last snapshot, before the last commit."""
+        if self.monitor is not None:
+            self.monitor.checkpoint(True)
 
-    @app.agent(raw_topic(app, names.topic("labels")), name="monitor-labels")
-    async def monitor_labels(stream: Any) -> None:
-        async for events in stream.take_events(1000, within=0.5):
-            await handle("process_labels", events)
+    def loop(self, ctx: Context) -> BatchLoop:
+        """The batch loop over ``scores`` and ``labels`` (group ``monitor``)."""
+        producer = cast(Producer, self.acks)
+        group = ctx.group("monitor")
+        loop = BatchLoop(ctx, self.t_scores, group, self.process, producer, "monitor",
+                         checkpoint=self.checkpoint, commit_every_s=COMMIT_EVERY_S)  # fmt: skip
+        loop.also, loop.fill_s, loop.batch_max = (self.t_labels,), FILL_S, BATCH_MAX
+        loop.on_idle, loop.on_stop = self.idle, self.stop
+        return loop
 
 
-def _register_snapshots(
-    app: faust.App, ctx: WorkerContext, thread: ThreadPoolExecutor, state: dict[str, Monitor]
-) -> None:
-    """Snapshots of the monitor (streams.monitor.snapshot) in its thread: a timer, for when
-    one is due after the last batches of a lull, and a last one at a clean stop."""
+def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
+    """Add the monitor's loop to ``app`` as a service (the ``monitoring`` role); return it."""
+    _ = ctx.drift_columns  # a bad RIVERWATCH_MONITOR_DRIFT_EXCLUDE fails the worker at start
 
-    async def checkpoint(final: bool) -> None:
-        if "m" in state:
-            await asyncio.get_running_loop().run_in_executor(thread, state["m"].checkpoint, final)
+    def make() -> Monitor:
+        return Monitor(ctx, redis_client(ctx.redis_config), ctx.worker)
 
-    @app.timer(interval=ctx.worker_config.monitor_snapshot_s)
-    async def monitor_snapshot() -> None:
-        await checkpoint(False)
-
-    @app.service
-    class MonitorStop(Service):
-        async def on_stop(self) -> None:
-            await checkpoint(True)
+    loop = MonitorHandler(ctx, make, ctx.producer, ctx.worker).loop(ctx)
+    loop_service(app, loop, stop_worker("monitoring"))
+    return loop

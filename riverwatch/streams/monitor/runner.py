@@ -272,7 +272,7 @@ class Monitor:
         return outs + [Out(t_control, rid.encode(), v) for rid, v in controls.items()]
 
     def checkpoint(self, final: bool = True) -> None:
-        """A snapshot when one is due (the agents' timer: no batch may come for a while);
+        """A snapshot when one is due (the loop's idle polls: no batch may come for a while);
         ``final`` (a clean stop): now, and after each batch still in flight."""
         self.snapshots.final = self.snapshots.final or final
         if not self.snapshots.due():

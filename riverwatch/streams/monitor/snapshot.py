@@ -7,11 +7,12 @@ reference follows) and ``monitor:snapshot:labels`` (the concept-drift detectors 
 window of labeled events, with the champion and the learner's reset count seen last). A part
 is written only by a monitor that processed records of its topic since it last wrote it, in
 the same MULTI/EXEC as the policy's state (:meth:`streams.monitor.runner.Monitor.publish`),
-after a batch, or from the agents' timer when no batch came (``Monitor.checkpoint``), at most
+after a batch, or from the loop when a poll brought nothing or before a commit
+(``Monitor.checkpoint``), at most
 every ``RIVERWATCH_MONITOR_SNAPSHOT_S`` wall seconds (5), never per record: a batch's cost is
 one clock read. A slow snapshot spaces them further (at least 20 times its own duration
 apart, so they take at most 5 % of the monitor's thread). A clean stop writes a last one
-(the agents' service), and one after any batch still in flight. The monitor restores both
+(the loop's stop hook, before its last commit). The monitor restores both
 when it starts; one that cannot be used (damaged, another format, other code or
 configuration, larger than :data:`MAX_BYTES`) is logged and that part starts afresh, as
 without snapshots (the reference is collected again).
@@ -20,8 +21,8 @@ What a crash (kill -9, OOM) loses: the records processed since the last snapshot
 about twice ``RIVERWATCH_MONITOR_SNAPSHOT_S`` (10 s) of them (more only while snapshots are
 slow), whose offsets the worker committed meanwhile: they are missing from the windows and
 the reference (labels among them are not counted again: the monitor marks labels seen in
-Redis). Records consumed before the snapshot but after the last offset commit (faust commits
-every few seconds) are consumed again and counted twice: at least once. Decisions the policy
+Redis). Records consumed before the snapshot but after the last offset commit (the loop commits
+at most once a second) are consumed again and counted twice: at least once. Decisions the policy
 took on them are kept (its state and the outbox are written with each batch). A clean stop
 loses nothing.
 
