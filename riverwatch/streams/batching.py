@@ -49,6 +49,7 @@ from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVE
 from riverwatch.core.redis import UNAVAILABLE as REDIS_UNAVAILABLE
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
+from riverwatch.streams.inherit import inherited
 from riverwatch.streams.records import Handler, Out, Record, dead_lettered, isolate, raised_on
 from riverwatch.streams.runtime import WorkerContext, worker_id
 
@@ -114,6 +115,7 @@ class BatchLoop:
         self.checkpoint = checkpoint
         self.commit_every_s = commit_every_s
         self.on_failed = on_failed  # (batch, records it raised on): counted as rejects
+        self.inherit_from: str | None = None  # the group that read these topics before (inherit.py)
         self._uncommitted = False
         self._committed_at = float("-inf")
         self.t_dead = ctx.names.topic("deadletter")
@@ -275,7 +277,9 @@ class BatchLoop:
                     "%s: could not seek %s[%d] back to %d: %s", self.name, t, p, offset, exc
                 )
 
-    def _assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+    def _assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
+        if self.inherit_from:  # a partition new to this group starts where that one left off
+            c.assign(inherited(c, self.kafka, self.inherit_from, parts))
         self.assigned = self.assigned | {tp.partition for tp in parts}
         self.ready.set()
 

@@ -126,3 +126,35 @@ def test_the_monitor_commits_after_its_outputs_are_acknowledged_and_resumes_from
     with monitor_loop(settings, r, producer(kafka_config(settings))):
         poll(lambda: committed(settings, t_scores) == 7, 60, "the new score committed")
     assert seen(r, names, b"scores") == scores_seen + 1
+
+
+def test_a_first_start_in_the_monitor_group_goes_on_where_the_faust_agents_left_off(
+    settings: Settings,
+) -> None:
+    """Upgrading from the faust agents: the new group ``monitor`` has committed nothing, so
+    each partition starts at the worker group's committed offset (streams/inherit.py), not
+    at the start of the topic (every retained score counted again) nor at its end."""
+    names = Names(settings.topic_prefix)
+    r = redis.Redis.from_url(settings.redis_url or "")
+    t_scores = names.topic("scores")
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for i in range(10):
+        p.produce(t_scores, score(i), b"c1", partition=0)
+    p.flush(10)
+    old = names.group(settings.consumer_group, "worker")  # as streams.app names faust's
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": old})
+    try:  # what the faust agents had committed: the first 7 monitored
+        c.commit(offsets=[TopicPartition(t_scores, 0, 7)], asynchronous=False)
+    finally:
+        c.close()
+    ctx = Context.from_settings(settings)
+    loop = MonitorHandler(ctx, lambda: Monitor(ctx, r, "w1"), p, "w1").loop(ctx)
+    loop.inherit_from = old
+    crashes: list[BaseException] = []
+    loop.start(crashes.append)
+    try:
+        poll(lambda: committed(settings, t_scores) == 10, 60, "the scores committed")
+    finally:
+        loop.stop()
+    assert not crashes, crashes
+    assert seen(r, names, b"scores") == 3  # e7, e8, e9: nothing before, nothing skipped

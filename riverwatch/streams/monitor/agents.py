@@ -210,5 +210,6 @@ def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
         return Monitor(ctx, redis_client(ctx.redis_config), ctx.worker)
 
     loop = MonitorHandler(ctx, make, ctx.producer, ctx.worker).loop(ctx)
+    loop.inherit_from = app.conf.id  # the faust agents read scores and labels in this group
     loop_service(app, loop, stop_worker("monitoring"))
     return loop
