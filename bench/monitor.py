@@ -12,9 +12,12 @@ Features come from ``models.features.step`` (the scorer's own code), scores from
 (HistGradientBoosting) trained once on another world (seed 999, days 30-44, no change), its
 feature importance (permutation, AP) weighting the per-feature drift. There is no online
 model here. The monitor is :class:`monitors.core.MonitorCore`, the pure core the worker's
-monitor runs, with the deployment's default settings, fed directly (no Kafka or Redis): per
-2 event-hours, the labels due, then the payments. An alert's time is the event time the
-monitor had reached when it raised it.
+monitor runs, configured as the monitor role builds it from the deployment's default
+settings (``Context.monitor_core``: ``RIVERWATCH_PARTITIONS`` = 4 partitions, the 5,000-row
+reference, ...), fed directly (no Kafka or Redis): per 2 event-hours, the labels due, then the
+payments, in event-time order; each payment tagged with its card's partition, so all four
+partitions advance together and the time windows close as their end passes. An alert's
+time is the event time the monitor had reached when it raised it.
 
 Per scenario and alert kind: runs detected (an alert of that kind at or after the change),
 median delay in event-days from the change, and for label-based kinds (``performance`` and
@@ -68,43 +71,20 @@ from riverwatch.context import Context
 from riverwatch.core.settings import Settings
 from riverwatch.models.batch import predict_batch
 from riverwatch.models.decision import decide
-from riverwatch.models.features import FEATURE_NAMES
-from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.concept.detectors import make_detector
 from riverwatch.monitors.core import MonitorCore
-from riverwatch.monitors.core.config import CoreConfig
 from riverwatch.simulator import AGE_BANDS, REGIONS
 from riverwatch.simulator.base import DAY_S
 
 
 def monitor_core(s: Settings, weights: dict[str, float]) -> MonitorCore:
-    """The pure monitor core with the deployment's settings ``s``, drift weighted by the
-    champion's feature importance ``weights``."""
+    """The pure monitor core as the monitor role builds it from the settings ``s``
+    (``Context.monitor_core`` and ``Context.concept_monitor``, as ``streams.monitor.runner``),
+    drift weighted by the champion's feature importance ``weights``."""
     ctx = Context.from_settings(s)
-    cols = ctx.drift_columns
-    cfg = CoreConfig(
-        features=FEATURE_NAMES,
-        drift_columns=cols,
-        review_threshold=s.review_threshold,
-        label_delay_s=DELAY * DAY_S,
-        window_s=s.monitor_window_s,
-        window_size=s.monitor_window_size,
-        window_rows=s.monitor_window_rows,
-        label_window=s.monitor_label_window,
-        fairness_confidence=s.monitor_fairness_confidence,
-        fairness_tolerance=s.monitor_fairness_tolerance,
-        perf_confidence=s.monitor_perf_confidence,
-        weights={c: weights[c] for c in cols},
-        policy=ctx.policy,
-    )
-    concept = ConceptDriftMonitor(
-        make_detector(s.monitor_detector),
-        min_abs=s.monitor_concept_min_abs,
-        min_rel=s.monitor_concept_min_rel,
-        min_count=s.monitor_concept_min_labels,
-        alpha=s.monitor_concept_alpha,
-    )
-    return MonitorCore(cfg, concept)
+    if s.label_delay_s != DELAY * DAY_S:
+        raise ValueError(f"labels are {DELAY} days late here: RIVERWATCH_LABEL_DELAY_DAYS")
+    cfg = ctx.monitor_core({c: weights[c] for c in ctx.drift_columns})
+    return MonitorCore(cfg, ctx.concept_monitor())
 
 
 def run(args: tuple[str, int]) -> dict[str, Any]:
@@ -124,12 +104,15 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
         dec = decide(p, s.review_threshold, s.decline_threshold)
         rows = [
             {"x": x, "score": sc, "batch_score": sc, "decision": de, "groups": g, "epoch": t,
-             "card_id": c, "batch_model": "champion"}
+             "card_id": c, "batch_model": "champion", "dq": {"p": c % s.partitions}}
             for x, sc, de, g, t, c in zip(
                 day["X"].tolist(), p.tolist(), dec.tolist(), day["groups"], day["epoch"].tolist(),
                 day["cust"], strict=True,
             )
         ]  # fmt: skip
+        # each row carries its ``transactions`` partition (``dq``, as the scorer writes it):
+        # the topic is keyed by card, so card ``c`` is on ``c % partitions`` (a stable hash,
+        # not Kafka's); the monitor's time windows wait for every partition (sources)
         rows_of.append(rows)
         counts.append((int(np.sum(p >= s.review_threshold)), int(np.sum(day["label"]))))
         due: list[tuple[dict[str, Any], int, float]] = []

@@ -59,14 +59,32 @@ def table(results: list[dict[str, Any]], seeds: list[int]) -> None:
                 delay = "-"
                 det = "-"
             else:
-                med = float(np.median(d))
-                delay = "-" if math.isinf(med) else f"{med:.1f}"
-                if kind in LABEL_KINDS and not math.isinf(med):
-                    delay += f" ({med - DELAY:+.1f} from labels)"
+                delay = delay_cell(a["delays"], kind in LABEL_KINDS)
                 det = f"{hit}/{len(d)}"
             mark = " **(target)**" if kind == want else ""
             subj = ", ".join(sorted(a["subjects"]))[:60]
             print(f"| {scenario} | {kind}{mark} | {det} | {delay} | {a['false']} | {subj} |")
+
+
+def delay_cell(delays: list[float], label_based: bool) -> str:
+    """The median delay in days (``inf``: a run that did not catch it), and for a label-based
+    kind also from the first label; where most runs did not catch it (the median is beyond
+    the run) "-" with the delays of the runs that did, so "1/3" does not read as no delay.
+
+    >>> delay_cell([1.1, math.inf, 2.0], False), delay_cell([9.1, math.inf, math.inf], True)
+    ('2.0', '- (most runs none; 9.1 (+2.1 from labels) in 1)')
+    """
+
+    def one(x: float) -> str:
+        return f"{x:.1f}" + (f" ({x - DELAY:+.1f} from labels)" if label_based else "")
+
+    med = float(np.median(delays))
+    if not math.isinf(med):
+        return one(med)
+    hits = sorted(x for x in delays if not math.isinf(x))
+    if not hits:
+        return "-"
+    return f"- (most runs none; {', '.join(map(one, hits))} in {len(hits)})"
 
 
 def ratios(counts: list[tuple[int, int]], first: int, last: int) -> list[tuple[float, float]]:
