@@ -25,6 +25,8 @@ from riverwatch.core.settings import Settings
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.monitor.agents import MonitorHandler
 from riverwatch.streams.monitor.runner import Monitor
+from tests.support.scoring import committed as committed_by
+from tests.support.scoring import started
 from tests.support.topics import consume_all
 from tests.support.workers import poll
 
@@ -44,25 +46,13 @@ def monitor_loop(settings: Settings, r: redis.Redis, prod: Producer) -> Iterator
     ctx = Context.from_settings(settings)
     loop = MonitorHandler(ctx, lambda: Monitor(ctx, r, "w1"), prod, "w1").loop(ctx)
     loop.flush_timeout_s = 2.0
-    crashes: list[BaseException] = []
-    loop.start(crashes.append)
-    try:
+    with started(loop):
         yield loop
-    finally:
-        loop.stop()
-    assert not crashes, f"the loop crashed: {crashes}"
 
 
 def committed(settings: Settings, topic: str) -> int:
     """Records the monitor's group committed over ``topic``."""
-    names = Names(settings.topic_prefix)
-    group = names.group(settings.consumer_group, "monitor")
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
-    try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(settings.partitions)], 10)
-    finally:
-        c.close()
-    return sum(tp.offset for tp in tps if tp.offset >= 0)
+    return committed_by(settings, topic, "monitor")
 
 
 def seen(r: redis.Redis, names: Names, field: bytes) -> int:
@@ -150,11 +140,6 @@ def test_a_first_start_in_the_monitor_group_goes_on_where_the_faust_agents_left_
     ctx = Context.from_settings(settings)
     loop = MonitorHandler(ctx, lambda: Monitor(ctx, r, "w1"), p, "w1").loop(ctx)
     loop.inherit_from = old
-    crashes: list[BaseException] = []
-    loop.start(crashes.append)
-    try:
+    with started(loop):
         poll(lambda: committed(settings, t_scores) == 10, 60, "the scores committed")
-    finally:
-        loop.stop()
-    assert not crashes, crashes
     assert seen(r, names, b"scores") == 3  # e7, e8, e9: nothing before, nothing skipped

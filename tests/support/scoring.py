@@ -44,12 +44,23 @@ def scorer(settings: Settings, r: redis.Redis) -> Scorer:
 
 
 @contextmanager
+def started(loop: BatchLoop) -> Iterator[BatchLoop]:
+    """``loop`` running in its thread; fails the test if it ever crashes."""
+    crashes: list[BaseException] = []
+    loop.start(crashes.append)
+    try:
+        yield loop
+    finally:
+        loop.stop()
+    assert not crashes, f"the loop crashed: {crashes}"
+
+
+@contextmanager
 def running_loop(
     settings: Settings, handler: Handler, prod: Producer, **kw: float
 ) -> Iterator[BatchLoop]:
     """A BatchLoop on ``transactions`` in a thread; fails the test if it ever crashes."""
     names = Names(settings.topic_prefix)
-    crashes: list[BaseException] = []
     loop = BatchLoop(
         Context.from_settings(settings),
         names.topic("transactions"),
@@ -59,21 +70,17 @@ def running_loop(
         "scorer",
         **kw,
     )
-    loop.start(crashes.append)
-    try:
+    with started(loop):
         yield loop
-    finally:
-        loop.stop()
-    assert not crashes, f"the loop crashed: {crashes}"
 
 
-def committed(settings: Settings, topic: str) -> int:
-    """Records committed by the scorer group over ``topic``'s partitions."""
+def committed(settings: Settings, topic: str, role: str = "scorer") -> int:
+    """Records committed by the ``role``'s group over ``topic``'s partitions."""
     names = Names(settings.topic_prefix)
     c = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": names.group(settings.consumer_group, "scorer"),
+            "group.id": names.group(settings.consumer_group, role),
         }
     )
     try:
