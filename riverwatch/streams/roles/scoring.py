@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import faust
 
-from riverwatch.streams.batching import BatchLoop, tune_gc
+from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.runtime import WorkerContext, loop_service, stop_worker
 from riverwatch.streams.scorer import Scorer
 
@@ -19,6 +19,5 @@ def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
     loop = BatchLoop.of_worker(
         ctx, "transactions", "scorer", scorer.process, on_failed=scorer.rejects.count_failed
     )
-    # tune_gc once the worker's start-up objects exist
-    loop_service(app, loop, stop_worker("scoring"), before_start=tune_gc)
+    loop_service(app, loop, stop_worker("scoring"))  # (the collector tuned first)
     return loop
