@@ -20,6 +20,10 @@ from riverwatch.models.feature_set import row_features, row_names
 from riverwatch.models.features import FEATURE_NAMES
 
 _NUMBER = (int, float)
+# The exact types orjson gives a JSON number or null (never bool's subclass of int, which
+# isinstance would let through).
+_X_TYPES = frozenset({int, float})
+_X_TYPES_NULLS = _X_TYPES | {type(None)}
 _OPTIONAL_NUMBERS = ("score", "online_score", "batch_score", "shadow_score")
 
 
@@ -58,6 +62,18 @@ def _number(v: Any) -> bool:
     return isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _numbers(x: list[Any], nulls: bool) -> bool:
+    """Every value of ``x`` a finite number (or, with ``nulls``, None). Over builtins only
+    (map, filter): the same check value by value in Python was a third of the monitor's CPU
+    per score."""
+    if not set(map(type, x)) <= (_X_TYPES_NULLS if nulls else _X_TYPES):
+        return False
+    try:  # filter(None, ...) leaves out None and the zeros, which are finite
+        return all(map(math.isfinite, filter(None, x)))
+    except OverflowError:  # an int past a float's range
+        return False
+
+
 def _problem(row: Mapping[str, Any], nulls: bool, features: bool = True) -> str | None:
     """What makes ``row`` unusable, or None (``nulls``: ``x`` may hold nulls, NaN once;
     ``features``: ``x`` is read)."""
@@ -73,7 +89,7 @@ def _problem(row: Mapping[str, Any], nulls: bool, features: bool = True) -> str 
     x = row.get("x")
     if not isinstance(x, list) or len(x) != len(row_names(row)):
         return f"x is not a list of {len(row_names(row))} values"
-    if not all(_number(v) or (nulls and v is None) for v in x):
+    if not _numbers(x, nulls):
         return "x holds a value that is not a number"
     return None
 
