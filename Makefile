@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-monitor-cost bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -68,13 +68,17 @@ lint: install
 	$(BIN)/lint-imports
 
 # Every benchmark prints its own table; `make bench` runs them all (about an hour).
-bench: bench-pipeline bench-ingest bench-first-score bench-hotpath bench-score bench-forecast bench-drift bench-quality bench-monitor
+bench: bench-pipeline bench-ingest bench-first-score bench-hotpath bench-monitor-cost bench-score bench-forecast bench-drift bench-quality bench-monitor
 
 bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
 
 bench-hotpath: install
 	$(BIN)/python -m bench.hotpath
+
+# The monitor's CPU per score in process (bench/monitor_cost.py).
+bench-monitor-cost: install
+	$(BIN)/python -m bench.monitor_cost
 
 # The hot path's history case (and live traffic) of git ref RW_HOT_BASE (main) and of this tree,
 # alternately in one run.
