@@ -229,7 +229,9 @@ def offer(
     lag = 0.0
     if "helper" in pids:  # the helper's CPU once it has caught up, the scorers' at the reader
         lag = caught_up(reader.bootstrap, reader.topic)
-        cpu["helper"] = cpu_seconds(pids["helper"]) - cpu0["helper"]
+        for k in ("helper", "broker", "valkey"):  # the servers worked for the helper too
+            if k in pids:
+                cpu[k] = cpu_seconds(pids[k]) - cpu0[k]
     seen = reader.arrivals()
     got = [(seen[e], sched[i]) for i, e in enumerate(ids) if e in seen]
     at = np.array([a for a, _ in got])

@@ -7,7 +7,8 @@
    ``scores`` stamping arrivals (:mod:`bench.openloop`): p50/p90/p99/p99.9/max from the scheduled
    send time, scored tx/s, transactions per scorer CPU-second, helper CPU per transaction
    (read once the helper's consumer groups have committed every score: ``lag s`` is how long
-   that took after the last score reached the reader);
+   that took after the last score reached the reader), and the broker's and Valkey's CPU per
+   transaction over the same span (they serve the producer, the reader and the helper too);
 3. saturation: a backlog of RW_BENCH_N sent as fast as possible, drained by the same scorer;
 4. a backfill: RW_BENCH_N whose event times span 30 days (the helper's cost per transaction);
 5. (``RW_BENCH_FAUST=1``) a faust agent that only counts, the framework's ceiling.
@@ -143,17 +144,24 @@ def code(path: str | None) -> Iterator[None]:
 
 
 def ladder(
-    settings: Settings, logdir: Path, rep: int, checkout: str | None = None, scorers: int = 1
+    settings: Settings,
+    logdir: Path,
+    rep: int,
+    checkout: str | None = None,
+    scorers: int = 1,
+    servers: dict[str, int] | None = None,
 ) -> list[Run]:
-    """Every offered rate, then saturation and a backfill, on one deployment."""
+    """Every offered rate, then saturation and a backfill, on one deployment (``servers``: the
+    broker's and Valkey's pids, whose CPU is counted per transaction too)."""
     names = Names(settings.topic_prefix)
     bs, topic = settings.kafka_bootstrap or "", names.topic("transactions")
     runs: list[Run] = []
     with (
         code(checkout),
-        deployment(settings, logdir, scorers) as pids,
+        deployment(settings, logdir, scorers) as workers,
         Reader(bs, names.topic("scores"), logdir / "arrivals.txt") as reader,
     ):
+        pids = {**workers, **(servers or {})}
         offer(bs, topic, reader, pids, 200, 2, 0, f"warm{rep}")  # group joined, models loaded
         for rate in RATES:
             print(f"  offered {rate:,.0f} tx/s...", flush=True)
@@ -168,7 +176,7 @@ def ladder(
         bf = offer(bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, epoch_span_s=30 * 86400)
         bf.rate = -1.0  # marks the backfill in the table
         runs.append(bf)
-        MEMORY.append((rep, {k: worker_memory(pid) for k, pid in pids.items()}))
+        MEMORY.append((rep, {k: worker_memory(pid) for k, pid in workers.items()}))
     return runs
 
 
@@ -187,16 +195,20 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
     lines = [
         f"  {'offered':>10} {'scored/s':>9} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} "
         f"{'max':>7} {'tx/scorer-CPU-s':>15} {'helper us/tx':>12} {'lag s':>5} {'vs raw':>6}"
+        f" {'broker us/tx':>12} {'Valkey us/tx':>12}"
     ]
     for r in runs:
         what = f"{r.rate:,.0f}"
         what = "backfill" if r.rate < 0 else "saturation" if r.rate == float("inf") else what
         lat = " ".join(f"{r.lat_ms[k]:>7.1f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
-        helper = 1e6 * r.cpu_s["helper"] / r.scored if r.scored else float("nan")
+        helper, broker, valkey = (
+            1e6 * r.cpu_s[k] / r.scored if r.scored and k in r.cpu_s else float("nan")
+            for k in ("helper", "broker", "valkey")
+        )
         lines.append(
             f"  {what:>10} {r.throughput:>9,.0f} {lat} {r.per_cpu:>15,.0f} {helper:>12.0f} "
             f"{r.helper_lag_s:>5.0f} "
-            f"{r.throughput / raw:>6.3f}"
+            f"{r.throughput / raw:>6.3f} {broker:>12.0f} {valkey:>12.0f}"
             + (f"  ({r.sent - r.scored} unscored)" if r.scored < r.sent else "")
         )
     best = [r.rate for r in runs if 0 < r.rate < float("inf") and r.lat_ms["p99"] <= P99_TARGET_MS
@@ -249,7 +261,9 @@ def main() -> None:
                     what = label + (f", {k} scorers" if k > 1 else "")
                     print(f"repeat {rep + 1}/{REPEATS}, {what}: {k} scorer(s) + helper...")
                     settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
-                    runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k)
+                    procs = stack.procs
+                    servers = {"broker": procs["kafka"].pid, "valkey": procs["redis"].pid}
+                    runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k, servers)
                     tables.append((what, runs))
         mem = stack.memory()
     load1 = os.getloadavg()
