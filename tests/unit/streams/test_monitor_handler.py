@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import pytest
 import redis
@@ -25,6 +25,7 @@ from riverwatch.streams.monitor import agents
 from riverwatch.streams.monitor.agents import MonitorHandler
 from riverwatch.streams.monitor.runner import Monitor
 from riverwatch.streams.records import Out, Record
+from tests.support.fakeloop import FakeProducer, TrickleConsumer
 
 
 class FakeMonitor:
@@ -59,21 +60,6 @@ class FakeMonitor:
 
     def checkpoint(self, final: bool = True) -> None:
         self.snapshots.append(final)
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.produced: list[tuple[str, bytes | None, Any]] = []
-
-    def produce(self, topic: str, value: bytes, key: bytes | None, on_delivery: Any) -> None:
-        self.produced.append((topic, key, on_delivery))
-        on_delivery(None, None)
-
-    def poll(self, _timeout: float = 0) -> int:
-        return 0
-
-    def flush(self, _timeout: float = 0) -> int:
-        return 0
 
 
 def ctx(tmp_path: Path) -> Context:
@@ -155,34 +141,6 @@ def test_acknowledged_requests_leave_the_outbox_at_the_checkpoint(tmp_path: Path
     h.checkpoint()
     assert fake.sent_keys == [b"ok"]  # only the acknowledged control record
     assert fake.snapshots == [False]  # and a snapshot, when one is due
-
-
-class TrickleConsumer:
-    """A consumer fed one ``scores`` record every 5 ms (200/s); counts the commits."""
-
-    def __init__(self, topic: str):
-        self.topic, self.offset, self.commits = topic, 0, 0
-
-    def subscribe(self, _topics: list[str], **_callbacks: Any) -> None:
-        pass
-
-    def consume(self, n: int, timeout: float = 0) -> list[Any]:
-        time.sleep(min(timeout, 0.005))
-        if timeout < 0.005:
-            return []
-        self.offset += 1
-        m = SimpleNamespace(
-            error=lambda: None, topic=lambda: self.topic, partition=lambda: 0,
-            offset=lambda o=self.offset: o, key=lambda: None, value=lambda: b"s",
-            timestamp=lambda: (0, 0),
-        )  # fmt: skip
-        return [m]
-
-    def commit(self, **_kw: Any) -> None:
-        self.commits += 1
-
-    def close(self) -> None:
-        pass
 
 
 def test_the_loop_commits_at_most_every_commit_every_s_not_per_micro_batch(
