@@ -25,18 +25,15 @@ have: ``Scorer.process`` and the store's Redis client).
 from __future__ import annotations
 
 import gc
-import json
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.alternate import main_of
 from bench.openloop import payloads
 from riverwatch.context import Context
 from riverwatch.context_parts import redis_config
@@ -196,53 +193,25 @@ def _line(name: str, vals: list[list[float]]) -> str:
     )
 
 
-def compare(ref: str) -> None:
-    """History measurements of ``ref`` and of this tree, alternately, REPEATS rounds."""
-    here = Path(__file__).resolve().parents[1]
-    base = Path(tempfile.mkdtemp(prefix="riverwatch-base-"))
-    archive = subprocess.run(
-        ["git", "-C", str(here), "archive", ref], check=True, capture_output=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-    got: dict[str, dict[str, list[list[float]]]] = {ref: {}, "this tree": {}}
-    parts = os.environ.get("RW_HOT_PARTS", "history")
-    env = {**os.environ, "RW_HOT_REPEATS": "1", "RW_HOT_PARTS": parts, "RW_HOT_JSON": "1"}
-    for _ in range(REPEATS):
-        for name, tree in ((ref, base), ("this tree", here)):
-            run = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve())], cwd=tree, text=True,
-                env={**env, "PYTHONPATH": str(tree)}, capture_output=True,
-            )  # fmt: skip
-            if run.returncode:
-                sys.exit(f"{name} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-            out = run.stdout
-            one = json.loads(out.strip().splitlines()[-1])
-            for k, v in one.items():
-                got[name].setdefault(k, []).extend(v)
-    load = os.getloadavg()[0]
-    print(f"\nriverwatch scorer hot path ({parts}): {ref} vs this tree, alternately, "
-          f"{REPEATS} rounds, batches of {BATCH}, load average {load:.2f}")  # fmt: skip
-    for name, res in got.items():
-        print(f" {name}:")
-        report(res)
-    shutil.rmtree(base, ignore_errors=True)
-
-
 def main() -> None:
-    """Print per-event CPU for live traffic and for entities with 1 and 30 days of history."""
-    if len(sys.argv) == 3 and sys.argv[1] == "--compare":
-        compare(sys.argv[2])
-        return
-    res = measure()
-    if os.environ.get("RW_HOT_JSON"):
-        print(json.dumps(res))
-        return
-    print(f"\nriverwatch scorer hot path (in process, real Valkey, batches of {BATCH}, "
-          f"{REPEATS} repeats, load average {os.getloadavg()[0]:.2f})")  # fmt: skip
-    report(res)
-    if pauses := [p[0] for p in res["gc_pauses_s"]]:
-        print(f"  GC pauses in the live runs: {len(pauses)}, total {1000 * sum(pauses):.0f} ms, "
-              f"max {1000 * max(pauses):.1f} ms")  # fmt: skip
+    """Print per-event CPU for live traffic and for entities with 1 and 30 days of history
+    (``--compare REF``: REF's and this tree's, the history part unless RW_HOT_PARTS says)."""
+
+    def title(what: str) -> str:
+        return (
+            f"\nriverwatch scorer hot path ({what or 'in process, real Valkey'}; batches of "
+            f"{BATCH}, load average {os.getloadavg()[0]:.2f})"
+        )
+
+    def report_all(res: dict[str, list[list[float]]]) -> None:
+        report(res)
+        if pauses := [p[0] for p in res["gc_pauses_s"]]:
+            print(f"  GC pauses in the live runs: {len(pauses)}, total "
+                  f"{1000 * sum(pauses):.0f} ms, max {1000 * max(pauses):.1f} ms")  # fmt: skip
+
+    parts = os.environ.get("RW_HOT_PARTS", "history")
+    compare_env = {"RW_HOT_REPEATS": "1", "RW_HOT_PARTS": parts}
+    main_of(measure, report_all, "RW_HOT_JSON", title, compare_env, REPEATS, __file__)  # type: ignore[arg-type]
 
 
 def report(res: dict[str, list[list[float]]]) -> None:

@@ -18,12 +18,9 @@ and of this tree, alternately, RW_MON_REPEATS rounds of one each; this file driv
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +28,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from bench.alternate import main_of
 from bench.hotpath import records, scorer
 from bench.openloop import payloads
 from riverwatch.context import Context
@@ -112,47 +110,18 @@ def report(res: dict[str, list[float]]) -> None:
         )
 
 
-def compare(ref: str) -> None:
-    """Rounds of ``ref`` and of this tree, alternately."""
-    here = Path(__file__).resolve().parents[1]
-    base = Path(tempfile.mkdtemp(prefix="riverwatch-base-"))
-    archive = subprocess.run(
-        ["git", "-C", str(here), "archive", ref], check=True, capture_output=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-    got: dict[str, dict[str, list[float]]] = {ref: {}, "this tree": {}}
-    env = {**os.environ, "RW_MON_REPEATS": "1", "RW_MON_JSON": "1"}
-    for _ in range(REPEATS):
-        for name, tree in ((ref, base), ("this tree", here)):
-            run = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve())], cwd=tree, text=True,
-                env={**env, "PYTHONPATH": str(tree)}, capture_output=True,
-            )  # fmt: skip
-            if run.returncode:
-                sys.exit(f"{name} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-            for k, v in json.loads(run.stdout.strip().splitlines()[-1]).items():
-                got[name].setdefault(k, []).extend(v)
-    print(f"\nriverwatch monitor cost: {ref} vs this tree, alternately, {REPEATS} rounds of "
-          f"{EVENTS} scores, collector {'tuned' if TUNE_GC else 'default'}, "
-          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    for name, res in got.items():
-        print(f" {name}:")
-        report(res)
-    shutil.rmtree(base, ignore_errors=True)
-
-
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--compare":
-        compare(sys.argv[2])
-        return
-    res = measure()
-    if os.environ.get("RW_MON_JSON"):
-        print(json.dumps(res))
-        return
-    print(f"\nriverwatch monitor cost (in process, real Valkey, batches of {BATCH_MAX}, "
-          f"{REPEATS} rounds of {EVENTS} scores, collector {'tuned' if TUNE_GC else 'default'}, "
-          f"load average {os.getloadavg()[0]:.2f})")  # fmt: skip
-    report(res)
+    """Print the monitor's cost per score (``--compare REF``: REF's and this tree's)."""
+
+    def title(what: str) -> str:
+        return (
+            f"\nriverwatch monitor cost ({what or 'in process, real Valkey'}; batches of "
+            f"{BATCH_MAX}, rounds of {EVENTS} scores, collector "
+            f"{'tuned' if TUNE_GC else 'default'}, load average {os.getloadavg()[0]:.2f})"
+        )
+
+    compare_env = {"RW_MON_REPEATS": "1"}
+    main_of(measure, report, "RW_MON_JSON", title, compare_env, REPEATS, __file__)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
