@@ -47,6 +47,16 @@ data-quality tallies) is, whatever is tested on a sample (distributions, rates) 
 >>> win = [w for t in range(10) for w in tw.add(t, float(t))] + tw.flush()
 >>> win[0].n, len(win[0].events), dict(win[0].counts)
 (10, 2, {0: 5, 1: 5})
+
+A day's window can hold tens of thousands of events, which a snapshot pickles every few
+seconds: with ``pack`` and ``unpack`` it keeps each event as ``pack`` makes it (e.g. bytes, a
+fraction of a dict's memory and far quicker to pickle) and hands them back unpacked when it
+closes; ``tally`` and ``source`` see the event as it came.
+
+>>> tw = TimeWindows(width_s=60, pack=str, unpack=int)
+>>> _ = tw.add(7, 1.0)
+>>> tw._open[0].items, tw.flush()[0].events
+([(1.0, '7')], [7])
 """
 
 from __future__ import annotations
@@ -179,7 +189,8 @@ class TimeWindows(Generic[T]):
     are counted in ``late`` and dropped. At most ``max_open`` windows are kept open; beyond
     that the oldest is closed early. With ``max_rows`` (0: no bound) a window keeps a uniform
     sample of that many events (Algorithm R), its exact count and the exact counts of
-    ``tally``'s keys (see the module).
+    ``tally``'s keys; with ``pack`` and ``unpack``, the events it keeps packed (see the
+    module).
     """
 
     def __init__(
@@ -193,6 +204,8 @@ class TimeWindows(Generic[T]):
         source: Callable[[T], Hashable] | None = None,
         sources: int = 0,
         seed: int = 0,
+        pack: Callable[[T], Any] | None = None,
+        unpack: Callable[[Any], T] | None = None,
     ):
         if not width_s > 0 or lateness_s < 0 or max_rows < 0:
             raise ValueError("width_s must be > 0, lateness_s >= 0 and max_rows >= 0")
@@ -203,6 +216,7 @@ class TimeWindows(Generic[T]):
         self.tally = tally
         self.source = source
         self.sources = sources
+        self.pack, self.unpack = pack, unpack
         self._rng = random.Random(seed)
         self.late = 0
         self._open: dict[int, _Slot[T]] = {}
@@ -250,9 +264,9 @@ class TimeWindows(Generic[T]):
         if self.tally is not None:
             slot.counts.update(self.tally(event))
         if not self.max_rows or len(slot.items) < self.max_rows:
-            slot.items.append((time, event))
+            slot.items.append((time, self.pack(event) if self.pack else event))
         elif (j := self._rng.randrange(slot.seen)) < self.max_rows:  # each kept w.p. max/seen
-            slot.items[j] = (time, event)
+            slot.items[j] = (time, self.pack(event) if self.pack else event)
 
     @property
     def open_windows(self) -> list[tuple[float, int]]:
@@ -262,9 +276,10 @@ class TimeWindows(Generic[T]):
     def _close(self, slot: int) -> Window[T]:
         open_ = self._open.pop(slot)
         self._closed_below = max(self._closed_below, slot + 1)
-        start, items = float(slot * self.width_s), open_.items
+        start, items, unpack = float(slot * self.width_s), open_.items, self.unpack
         return Window(
-            "time", slot, start, start + self.width_s, [e for _, e in items],
+            "time", slot, start, start + self.width_s,
+            [unpack(e) for _, e in items] if unpack else [e for _, e in items],
             [t for t, _ in items], total=open_.seen,
             counts=open_.counts if self.tally is not None else None,
         )  # fmt: skip

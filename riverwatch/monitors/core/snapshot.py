@@ -15,9 +15,10 @@ the ``labels`` partition has the label state, each has the score windows of its 
 Restored, the core decides on the following stream as if it had never stopped
 (``tests/unit/monitors/test_monitor_snapshot.py``). A blob is ``RWMS``, the format number
 (:data:`SNAPSHOT_VERSION`) and the zlib-compressed pickle of the part's objects (the rows as
-read, River detectors and numpy arrays as they pickle: shared rows are written once). It is
-bounded by the configuration: ``window_rows`` per open time window, ``window_size``,
-``label_window`` and ``reference_rows`` rows, ``max_groups`` detectors per model.
+read, a time window's as MessagePack bytes, River detectors and numpy arrays as they pickle:
+shared rows are written once). It is bounded by the configuration: ``window_rows`` per open
+time window, ``window_size``, ``label_window`` and ``reference_rows`` rows, ``max_groups``
+detectors per model.
 
 A snapshot is not used, and :class:`SnapshotError` says why, when it is not one, is of another
 format, was written by other code of the pickled classes (:func:`code_fingerprint`: an upgrade
@@ -58,6 +59,7 @@ _CODE = (
     "riverwatch.monitors.prediction", "riverwatch.monitors.quality", "riverwatch.monitors.cbpe",
     "riverwatch.monitors.concept", "riverwatch.monitors.concept.detectors",
     "riverwatch.monitors.core.state", "riverwatch.monitors.core.snapshot",
+    "riverwatch.monitors.core.config",
     "riverwatch.monitors.labelshift",
 )  # fmt: skip
 

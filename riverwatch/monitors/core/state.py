@@ -12,7 +12,15 @@ import pandas as pd
 from riverwatch.monitors.cbpe import Estimate, estimate
 from riverwatch.monitors.columns import ColumnDrift
 from riverwatch.monitors.concept import ConceptDriftMonitor
-from riverwatch.monitors.core.config import DAY, CoreConfig, Row, Store, default_frame
+from riverwatch.monitors.core.config import (
+    DAY,
+    CoreConfig,
+    Row,
+    Store,
+    default_frame,
+    pack_row,
+    unpack_row,
+)
 from riverwatch.monitors.dataquality import DataQuality
 from riverwatch.monitors.dataquality.rows import row_keys, row_partition
 from riverwatch.monitors.estimated import EstimateLedger
@@ -56,6 +64,8 @@ class MonitorState:
                     tally=row_keys,
                     source=row_partition,
                     sources=config.sources,
+                    pack=pack_row,  # kept as bytes: a day's rows, in memory and in snapshots
+                    unpack=unpack_row,
                 )
             )
         self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)

@@ -4,6 +4,7 @@ that cannot be used is ignored, changing nothing; snapshots are written when due
 
 from __future__ import annotations
 
+import math
 import pickle
 import zlib
 from typing import Any
@@ -20,6 +21,7 @@ from riverwatch.monitors.core.config import CoreConfig
 from riverwatch.monitors.core.snapshot import MAGIC, SNAPSHOT_VERSION, SnapshotError
 from riverwatch.monitors.policy.config import PolicyConfig
 from riverwatch.monitors.policy.decision import Decision
+from riverwatch.monitors.windows import TimeWindows
 from riverwatch.streams.monitor.snapshot import Snapshots
 
 DAY = 86_400.0
@@ -147,6 +149,24 @@ def test_the_detectors_and_windows_come_back_not_just_the_reference() -> None:
     rates, kept = a.core.label_rates, b.label_rates
     assert (kept.ref, kept.open, kept.next) == (rates.ref, rates.open, rates.next)
     assert rates.ref[1] > 0 and rates.open
+
+
+def test_a_time_window_keeps_its_rows_packed_and_hands_them_back_as_they_came() -> None:
+    """A day's rows are kept as bytes (monitors.core.config.pack_row: a fraction of a dict's
+    memory, quick to snapshot); the closed window's rows are the ones that came, exactly."""
+    core = make_core()
+    rows = day_rows(0, np.random.default_rng(3))
+    for i, r in enumerate(rows):  # what a row may hold: NaN, nulls, ints beside floats
+        r["x"][i % 5] = (math.nan, None, 3, -0.0, math.inf)[i % 5]
+    core.scores(rows)
+    tw = next(w for w in core.windows if isinstance(w, TimeWindows))
+    kept = [e for _, e in tw._open[0].items]
+    assert len(kept) == 300 and {type(e) for e in kept} == {bytes}
+    (win,) = tw.flush()
+    assert win.n == 500 and len(win.events) == 300
+    came = {repr(r) for r in rows}  # repr: NaN equals itself, 3 is not 3.0
+    assert all(repr(e) in came for e in win.events)
+    assert pickle.loads(pickle.dumps(tw))._open == {}  # (flushed) and picklable
 
 
 def _damaged(blob: bytes) -> list[tuple[str, bytes]]:
