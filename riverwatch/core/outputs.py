@@ -117,16 +117,6 @@ class Score(BaseModel):
     scored_at: StoredTime
 
 
-class ScoreRef(BaseModel):
-    """What the monitor reads of a ``scores`` record: the event id it joins the stored
-    feature row by (the row holds the scores, the decision, the groups and the features, and
-    the monitor checks it itself, ``streams.rows.monitorable``). Whatever else the record
-    holds it never reads, so does not validate: a whole :class:`Score` took a fifth of its CPU
-    per score (``bench.monitor_cost``)."""
-
-    event_id: Id
-
-
 class ForecastPoint(BaseModel):
     """One horizon step of a forecast with its interval."""
 

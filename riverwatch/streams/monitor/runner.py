@@ -30,7 +30,7 @@ from riverwatch.core.metrics import (
     PREDICTION_PSI,
     drain,
 )
-from riverwatch.core.outputs import ScoreRef
+from riverwatch.core.outputs import Score
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
@@ -87,7 +87,7 @@ class Monitor:
     # -- scores ----------------------------------------------------------------------------
     def process_scores(self, records: list[Record]) -> list[Out]:
         """Window a batch of ``scores`` records (joined to their feature rows)."""
-        parsed, bad = parse_batch(ScoreRef, records, self.limits, topic="scores")
+        parsed, bad = parse_batch(Score, records, self.limits, topic="scores")
         outs = dead_letters(self.t_dead, bad, self.worker)
         eids = [score.event_id for _, score in parsed]
         rows = self._rows(eids)

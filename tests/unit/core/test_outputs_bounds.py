@@ -1,8 +1,7 @@
 """Score, alert and control records read from their topics are bounded (core.outputs): a record
 written straight to Kafka with a NaN, a probability out of [0, 1], an unbounded id or a
 far-away time is refused with ``field: reason`` (so dead-lettered), not monitored or stored.
-Records riverwatch builds in code keep validating as before. The monitor reads only a score's
-event id of its ``scores`` records (ScoreRef), and checks that."""
+Records riverwatch builds in code keep validating as before."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import pytest
 from riverwatch.core.errors import InvalidEvent
 from riverwatch.core.events import parse_event
 from riverwatch.core.limits import DEFAULT_LIMITS
-from riverwatch.core.outputs import MESSAGE_MAX_CHARS, Alert, Control, Score, ScoreRef
+from riverwatch.core.outputs import MESSAGE_MAX_CHARS, Alert, Control, Score
 from riverwatch.streams.records import Record, parse_batch
 
 T = 1_767_225_660  # 2026-01-01T00:01:00Z
@@ -138,20 +137,3 @@ def test_the_monitor_reads_scores_within_its_limits_and_the_clock() -> None:
     assert not parsed and "RIVERWATCH_MAX_FUTURE_SKEW_S" in bad[0][1]
     off = replace(DEFAULT_LIMITS, max_future_skew_s=0.0)
     assert len(parse_batch(Score, records, off, topic="scores")[0]) == 1
-
-
-def test_the_monitor_checks_what_it_reads_of_a_score_its_event_id() -> None:
-    """The monitor joins a score to its stored feature row by event id and reads nothing else
-    of the record (the row, which it checks itself, holds the rest): an unusable event id or a
-    record that is not JSON is dead-lettered, the fields it never reads are not validated."""
-    records = [
-        Record("scores", 0, 0, b"c1", raw({**SCORE, "score": math.nan, "timestamp": 1e20})),
-        Record("scores", 0, 1, b"c1", raw({**SCORE, "event_id": "e\n1"})),
-        Record("scores", 0, 2, b"c1", raw({k: v for k, v in SCORE.items() if k != "event_id"})),
-        Record("scores", 0, 3, b"c1", b"{not json"),
-    ]
-    parsed, bad = parse_batch(ScoreRef, records, DEFAULT_LIMITS, topic="scores")
-    assert [(rec.offset, ref.event_id) for rec, ref in parsed] == [(0, "e1")]
-    assert [(rec.offset, why.split(":")[0]) for rec, why in bad] == [
-        (1, "event_id"), (2, "event_id"), (3, "(record)"),
-    ]  # fmt: skip
