@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, To
 from confluent_kafka.admin import AdminClient
 
 from riverwatch.core.kafka import produce_waiting
+from riverwatch.streams.fetch import next_batch
 from tests.support.workers import poll
 
 QUANTILES = (50, 90, 99, 99.9)
@@ -63,16 +64,23 @@ def _read(bootstrap: str, topic: str, out: str, stop: mp.synchronize.Event) -> N
     c.subscribe([topic], on_assign=lambda *_: open(out + ".ready", "w").close())
     with open(out, "ab", buffering=0) as f:
         while not stop.is_set():
-            msgs = c.consume(10_000, 0.05)
-            now = time.time()
-            lines = [
-                orjson.loads(m.value())["event_id"].encode() + b" %.6f\n" % now
-                for m in msgs
-                if m.error() is None
-            ]
-            if lines:
+            if lines := stamped(c):
                 f.write(b"".join(lines))
     c.close()
+
+
+def stamped(c: Consumer, block_s: float = 0.05) -> list[bytes]:
+    """``event_id arrival-time`` lines of what ``c`` has fetched, the first waited for at most
+    ``block_s``. Not ``c.consume(10_000, block_s)``: that returns only once 10,000 are in or
+    the time is up, so each score was stamped up to 50 ms after it arrived (about 25 ms added
+    to p50 and 50 to p99 at low rates: the reader's wait, not the pipeline's)."""
+    msgs = next_batch(c, 10_000, block_s)
+    now = time.time()
+    return [
+        orjson.loads(m.value())["event_id"].encode() + b" %.6f\n" % now
+        for m in msgs
+        if m.error() is None
+    ]
 
 
 class Reader:

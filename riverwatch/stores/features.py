@@ -100,6 +100,19 @@ def _ops(at: int, n: float, v: float, m: float) -> list[str]:
     return ops
 
 
+def _numbers(joined: bytes | str) -> list[float]:
+    """The comma-separated numbers of :data:`READ`'s reply (``%.17g``: exact as floats).
+
+    >>> _numbers(b"1,0.5,3"), _numbers(b""), _numbers(b"inf,2")
+    ([1.0, 0.5, 3.0], [], [inf, 2.0])
+    """
+    raw = joined.encode() if isinstance(joined, str) else joined
+    try:
+        return [float(x) for x in orjson.loads(b"[" + raw + b"]")]
+    except orjson.JSONDecodeError:  # inf or nan (%.17g writes them so), which JSON lacks
+        return [float(x) for x in raw.split(b",")] if raw else []
+
+
 class RedisFeatureStore:
     """Reads window sums and writes entity counters, scores and feature rows, in one round
     trip each."""
@@ -127,30 +140,32 @@ class RedisFeatureStore:
         keys = [self.names.score(e) for e in event_ids]
         for kind, entity in per:
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
-        # the query buckets as one JSON argument: redis-py spends ~1 us of Python per argument
-        blob = orjson.dumps([list(q) for q in per.values()])
-        mx = orjson.dumps([int(kind == "card") for kind, _ in per])  # maximums: cards only
-        args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids), blob, mx]
-        res = self._read(keys=keys, args=args)
-        pos, nw = len(event_ids), len(windows)
+        # the queries as one flat JSON argument (see READ): redis-py spends ~1 us of Python per
+        # argument; per entity: keeps maximums (cards only), its number of buckets, the buckets
+        flat: list[int] = []
+        for (kind, _), qbs in per.items():
+            flat += (int(kind == "card"), len(qbs), *qbs)
+        args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids)]
+        res = self._read(keys=keys, args=[*args, orjson.dumps(flat)])
+        n, step = len(event_ids), 3 * len(windows)
+        vals = _numbers(res[n])
         out: dict[Query, Sums] = {}
+        pos = 0
         for (kind, entity), qbs in per.items():
             for qb in qbs:
-                v = res[pos : pos + 3 * nw]
-                out[(kind, entity, qb)] = [
-                    (float(v[i]), float(v[i + 1]), float(v[i + 2])) for i in range(0, 3 * nw, 3)
-                ]
-                pos += 3 * nw
-        return res[: len(event_ids)], out
+                v = vals[pos : pos + step]
+                out[(kind, entity, qb)] = list(zip(v[::3], v[1::3], v[2::3], strict=True))
+                pos += step
+        return res[:n], out
 
     def _entities(
         self, inc: Increments, per_day: int, prune: dict[tuple[str, str], int]
     ) -> tuple[list[str], bytes]:
         """Keys and the JSON entity argument of :data:`WRITE`."""
         keys: list[str] = []
-        # Per entity one JSON entry: redis-py spends microseconds of Python per argument.
-        # Increments travel as strings: Lua numbers would lose digits (%.14g).
-        ents: list[tuple[list[str], list[str], list[int], list[int], list[int]]] = []
+        # One JSON argument, flat (see WRITE): redis-py spends microseconds of Python per
+        # argument. Increments travel as strings: Lua numbers would lose digits (%.14g).
+        ents: list[str | int] = []
         prune = dict(prune)
         for kind in ("card", "terminal"):
             for entity, buckets in getattr(inc, kind).items():
@@ -170,12 +185,13 @@ class RedisFeatureStore:
                     hours = [b - d * per_day for b in buckets if b // per_day == d]
                     span += [d, min(hours), max(hours)]
                 pd = prune.pop((kind, entity), None)
-                ents.append(
-                    (ops, day_ops, [] if pd is None else [pd], [min(days)] if days else [], span)
-                )
+                ents += (len(ops), *ops, len(day_ops), *day_ops)
+                ents += (0,) if pd is None else (1, pd)
+                ents += (1, min(days)) if days else (0,)
+                ents += (len(span), *span)
         for (kind, entity), pd in prune.items():  # entities read but not incremented
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
-            ents.append(([], [], [pd], [], []))
+            ents += (0, 0, 1, pd, 0, 0)
         return keys, orjson.dumps(ents)
 
     def write(
