@@ -11,7 +11,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -70,17 +71,24 @@ def _read(bootstrap: str, topic: str, out: str, stop: mp.synchronize.Event) -> N
 
 
 def stamped(c: Consumer, block_s: float = 0.05) -> list[bytes]:
-    """``event_id arrival-time`` lines of what ``c`` has fetched, the first waited for at most
-    ``block_s``. Not ``c.consume(10_000, block_s)``: that returns only once 10,000 are in or
-    the time is up, so each score was stamped up to 50 ms after it arrived (about 25 ms added
-    to p50 and 50 to p99 at low rates: the reader's wait, not the pipeline's)."""
+    """``event_id arrival-time scored-time`` lines of what ``c`` has fetched, the first waited
+    for at most ``block_s`` (scored-time: the score's ``scored_at``, stamped by the scorer
+    once the features and scores are computed, before its Redis write and produce; nan
+    without one). Not ``c.consume(10_000, block_s)``: that returns only once 10,000 are in
+    or the time is up, so each score was stamped up to 50 ms after it arrived (about 25 ms
+    added to p50 and 50 to p99 at low rates: the reader's wait, not the pipeline's)."""
     msgs = next_batch(c, 10_000, block_s)
     now = time.time()
-    return [
-        orjson.loads(m.value())["event_id"].encode() + b" %.6f\n" % now
-        for m in msgs
-        if m.error() is None
-    ]
+    lines = []
+    for m in msgs:
+        if m.error() is None:
+            score = orjson.loads(m.value())
+            try:
+                scored = datetime.fromisoformat(score["scored_at"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                scored = float("nan")
+            lines.append(score["event_id"].encode() + b" %.6f %.6f\n" % (now, scored))
+    return lines
 
 
 class Reader:
@@ -94,6 +102,7 @@ class Reader:
             target=_read, args=(bootstrap, topic, self.path, self.stop), daemon=True
         )
         self._seen: dict[str, float] = {}
+        self._scored: dict[str, float] = {}  # event_id -> the score's scored_at (epoch)
         self._pos = 0
 
     def __enter__(self) -> Reader:
@@ -117,9 +126,14 @@ class Reader:
             end = data.rfind(b"\n") + 1
             self._pos += end
             for line in data[:end].splitlines():
-                eid, at = line.split()
+                eid, at, scored = line.split()
                 self._seen.setdefault(eid.decode(), float(at))
+                self._scored.setdefault(eid.decode(), float(scored))
         return self._seen
+
+    def scored_at(self) -> dict[str, float]:
+        """The ``scored_at`` of every score seen so far (read by :meth:`arrivals`)."""
+        return self._scored
 
 
 @dataclass
@@ -133,6 +147,11 @@ class Run:
     lat_ms: dict[str, float]  # p50 ... max over the measured window
     cpu_s: dict[str, float]  # CPU seconds per process over the run
     helper_lag_s: float = 0.0  # how long the helper kept working after the last score
+    # p50 and p99 of the two parts of the latency: the scheduled send to the score's
+    # scored_at ("to scored": the inbound hop, queueing, parsing, the feature read, features
+    # and scores), and scored_at to the reader ("to reader": the feature store's write, the
+    # produce, the outbound hop)
+    stage_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def scorer_cpu_s(self) -> float:
@@ -185,6 +204,27 @@ def caught_up(bootstrap: str, topic: str, timeout: float = 300.0) -> float:
     return time.monotonic() - t0
 
 
+def send(p: Producer, topic: str, msgs: list[tuple[bytes, bytes]], rate: float) -> np.ndarray:
+    """Produce ``msgs`` (key, value) open loop at ``rate`` a second (0: as fast as possible),
+    flushed; each one's scheduled send time (epoch seconds; for a backlog, when it was sent).
+
+    Between sends it sleeps. It used to wait in ``p.poll(min(due - t, 0.0005))``, but
+    confluent-kafka truncates a poll timeout to whole milliseconds, so that was ``poll(0)`` in
+    a loop: the load generator spun a full core at every offered rate, on the 2 cores the
+    system under test had."""
+    sched = np.empty(len(msgs))
+    w0, p0 = time.time(), time.perf_counter()
+    for i, (k, v) in enumerate(msgs):
+        if rate > 0 and (wait := p0 + i / rate - time.perf_counter()) > 0:
+            time.sleep(wait)
+        sched[i] = w0 + (i / rate if rate > 0 else time.perf_counter() - p0)
+        produce_waiting(p, topic, v, k, 0.01)
+        if i % 256 == 0:
+            p.poll(0)  # serve delivery reports
+    p.flush(60)
+    return sched
+
+
 def offer(
     bootstrap: str,
     topic: str,
@@ -214,18 +254,7 @@ def offer(
     msgs = payloads(n, epochs, seed=hash(tag) % 2**32, prefix=f"{tag}-")
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
     cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
-    sched = np.empty(n)
-    w0, p0 = time.time(), time.perf_counter()
-    for i, (k, v) in enumerate(msgs):
-        if not backlog:
-            due = p0 + i / rate
-            while (t := time.perf_counter()) < due:
-                p.poll(min(due - t, 0.0005))
-        sched[i] = w0 + (i / rate if not backlog else time.perf_counter() - p0)
-        produce_waiting(p, topic, v, k, 0.01)
-        if i % 256 == 0:
-            p.poll(0)
-    p.flush(60)
+    sched = send(p, topic, msgs, 0.0 if backlog else rate)
     ids = [f"{tag}-{i}" for i in range(n)]
     deadline = time.monotonic() + max(30.0, 3 * (seconds + warmup), n / 2000)
     while time.monotonic() < deadline:
@@ -240,11 +269,21 @@ def offer(
         for k in ("helper", "broker", "valkey"):  # the servers worked for the helper too
             if k in pids:
                 cpu[k] = cpu_seconds(pids[k]) - cpu0[k]
-    seen = reader.arrivals()
-    got = [(seen[e], sched[i]) for i, e in enumerate(ids) if e in seen]
-    at = np.array([a for a, _ in got])
-    lat = np.array([(a - s) * 1000 for a, s in got[skip:]] or [np.nan])
+    seen, scored = reader.arrivals(), reader.scored_at()
+    got = [(seen[e], sched[i], scored[e]) for i, e in enumerate(ids) if e in seen]
+    at = np.array([a for a, _, _ in got])
+    lat = np.array([(a - s) * 1000 for a, s, _ in got[skip:]] or [np.nan])
     stats = {f"p{q:g}": float(np.percentile(lat, q)) for q in QUANTILES}
     stats["max"] = float(lat.max())
+    parts = np.array([((c - s) * 1000, (a - c) * 1000) for a, s, c in got[skip:]] or [[np.nan] * 2])
+    stages = {
+        f"{name} p{q}": float(np.nanpercentile(parts[:, j], q)) if np.isfinite(parts[:, j]).any()
+        else float("nan")
+        for j, name in enumerate(("to scored", "to reader"))
+        for q in (50, 99)
+    }  # fmt: skip
+    if dump := os.environ.get("RW_BENCH_DUMP"):  # per event: scheduled, scored_at, arrival
+        Path(dump).mkdir(parents=True, exist_ok=True)
+        np.save(Path(dump) / f"{tag}.npy", np.array([(s, c, a) for a, s, c in got]))
     thr = len(at) / (at.max() - at.min()) if len(at) > 1 else 0.0
-    return Run(rate if not backlog else float("inf"), n, len(got), thr, stats, cpu, lag)
+    return Run(rate if not backlog else float("inf"), n, len(got), thr, stats, cpu, lag, stages)

@@ -5,7 +5,8 @@
 2. a scorer and a helper process (``--roles``, as ``riverwatch up`` runs them), fed open loop by
    a plain producer at each offered rate (event time = scheduled send time), a reader process on
    ``scores`` stamping arrivals (:mod:`bench.openloop`): p50/p90/p99/p99.9/max from the scheduled
-   send time, scored tx/s, transactions per scorer CPU-second, helper CPU per transaction
+   send time, split at each score's ``scored_at`` (send -> scored, scored -> reader; a line per
+   run under the table), scored tx/s, transactions per scorer CPU-second, helper CPU per transaction
    (read once the helper's consumer groups have committed every score: ``lag s`` is how long
    that took after the last score reached the reader), and the broker's and Valkey's CPU per
    transaction over the same span (they serve the producer, the reader and the helper too);
@@ -20,7 +21,8 @@ interleaved with this code, for before/after ratios in one run), RW_BENCH_SCORER
 runs each ladder with one scorer process, then with two in the same consumer group, for the
 scaling ratio: saturation throughput and transactions per scorer CPU-second, 2 over 1). A rate
 whose scores are not all in within the drain timeout, or whose p99 passes 5 s, ends the ladder
-(higher rates are saturated).
+(higher rates are saturated). RW_BENCH_DUMP=<dir> saves each run's events there
+(``<tag>.npy``: scheduled send, scored_at, arrival; epoch seconds) for a look at the tail.
 """
 
 from __future__ import annotations
@@ -190,6 +192,13 @@ def worker_memory(pid: int) -> tuple[int, int]:
     return kb["VmRSS"] * 1024, kb["VmHWM"] * 1024
 
 
+def _label(r: Run) -> str:
+    """A run's name in the table: its offered rate, ``saturation`` or ``backfill``."""
+    if r.rate < 0:
+        return "backfill"
+    return "saturation" if r.rate == float("inf") else f"{r.rate:,.0f}"
+
+
 def fmt(runs: list[Run], raw: float) -> list[str]:
     """One table line per run."""
     lines = [
@@ -198,8 +207,7 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
         f" {'broker us/tx':>12} {'Valkey us/tx':>12}"
     ]
     for r in runs:
-        what = f"{r.rate:,.0f}"
-        what = "backfill" if r.rate < 0 else "saturation" if r.rate == float("inf") else what
+        what = _label(r)
         lat = " ".join(f"{r.lat_ms[k]:>7.1f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
         helper, broker, valkey = (
             1e6 * r.cpu_s[k] / r.scored if r.scored and k in r.cpu_s else float("nan")
@@ -211,6 +219,13 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
             f"{r.throughput / raw:>6.3f} {broker:>12.0f} {valkey:>12.0f}"
             + (f"  ({r.sent - r.scored} unscored)" if r.scored < r.sent else "")
         )
+    for r in runs:
+        if r.stage_ms:
+            lines.append(
+                f"  {_label(r):>10}: send -> scored_at p50 {r.stage_ms['to scored p50']:.1f}, p99 "
+                f"{r.stage_ms['to scored p99']:.1f}; scored_at -> reader p50 "
+                f"{r.stage_ms['to reader p50']:.1f}, p99 {r.stage_ms['to reader p99']:.1f} (ms)"
+            )
     best = [r.rate for r in runs if 0 < r.rate < float("inf") and r.lat_ms["p99"] <= P99_TARGET_MS
             and r.scored == r.sent]  # fmt: skip
     lines.append(f"  highest offered rate with p99 <= {P99_TARGET_MS:.0f} ms: "
