@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,8 @@ def main_of(
         for name, res in got.items():
             print(f" {name}:")
             report(res)
+        for line in paired_ratios(got[ref], got[THIS]):
+            print(line)
         return
     res = measure()
     if os.environ.get(json_var):
@@ -78,3 +81,26 @@ def main_of(
         return
     print(title(""))
     report(res)
+
+
+def paired_ratios(ref: Mapping[str, list[Any]], this: Mapping[str, list[Any]]) -> list[str]:
+    """This tree over ``ref``, round by round (the two runs of a round are neighbours in
+    time, so a machine that speeds up or slows down between rounds cancels out): per result
+    whose rounds pair up, per value, the median ratio and its range.
+
+    >>> paired_ratios({"a": [[2.0, 4.0], [3.0, 4.0]]}, {"a": [[1.0, 4.0], [3.0, 2.0]]})
+    ['  this tree / ref, paired by round: a: 0.75 (0.50-1.00), 0.75 (0.50-1.00)']
+    """
+    out = []
+    for k, mine in this.items():
+        theirs = ref.get(k, [])
+        if not mine or len(mine) != len(theirs) or not all(isinstance(v, list) for v in mine):
+            continue  # per-event lists (GC pauses) do not pair up
+        cols = []
+        for j in range(len(mine[0])):
+            rs = sorted(m[j] / t[j] for m, t in zip(mine, theirs, strict=True) if t[j])
+            if rs:
+                cols.append(f"{statistics.median(rs):.2f} ({rs[0]:.2f}-{rs[-1]:.2f})")
+        if cols:
+            out.append(f"  this tree / ref, paired by round: {k}: " + ", ".join(cols))
+    return out

@@ -23,6 +23,7 @@ API and the workers validate with the same models and the same limits.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -129,7 +130,8 @@ class _Input(BaseModel):
     @classmethod
     def _few_fields(cls, data: Any) -> Any:
         # one error per unknown field would let a record of 100k keys answer 100k errors
-        if isinstance(data, dict) and len(data) > 2 * len(cls.model_fields):
+        # __pydantic_fields__: the same dict as model_fields without its ~1 us property
+        if isinstance(data, dict) and len(data) > 2 * len(cls.__pydantic_fields__):
             raise PydanticCustomError(
                 "too_many_fields",
                 "has {count} fields; a {model} has {fields} fields",
@@ -137,9 +139,10 @@ class _Input(BaseModel):
             )
         return data
 
-    @property
+    @cached_property
     def epoch(self) -> float:
-        """Event time as seconds since the Unix epoch."""
+        """Event time as seconds since the Unix epoch (computed once: the hot path asks ~5
+        times per event; the model is frozen, so it cannot go stale)."""
         return self.timestamp.timestamp()  # type: ignore[attr-defined,no-any-return]
 
 

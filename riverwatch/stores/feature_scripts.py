@@ -141,11 +141,12 @@ while p <= #E do
   redis.call('EXPIRE', dk, retention)
 end
 local a = 7
-local n_sets = tonumber(ARGV[a]); a = a + 1
-for _ = 1, n_sets do
-  local ttl = ARGV[a]; a = a + 1
-  redis.call('SET', KEYS[k], ARGV[a], 'EX', ttl == 's' and score_ttl or row_ttl)
-  k = k + 1; a = a + 1
+for _, ttl in ipairs({score_ttl, row_ttl}) do  -- the scores, then the feature rows
+  local n_sets = tonumber(ARGV[a]); a = a + 1
+  for _ = 1, n_sets do
+    redis.call('SET', KEYS[k], ARGV[a], 'EX', ttl)
+    k = k + 1; a = a + 1
+  end
 end
 local n_stats = tonumber(ARGV[a]); a = a + 1
 for _ = 1, n_stats do

@@ -167,30 +167,38 @@ class RedisFeatureStore:
         # argument. Increments travel as strings: Lua numbers would lose digits (%.14g).
         ents: list[str | int] = []
         prune = dict(prune)
+        entity_key, days_key = self.names.entity, self.names.entity_days
+        first: int | None
         for kind in ("card", "terminal"):
             for entity, buckets in getattr(inc, kind).items():
-                keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
-                ops: list[str] = []
-                days: dict[int, list[float]] = {}
-                for b, (n, v, m) in buckets.items():
-                    ops += _ops(b, n, v, m)
-                    day = days.setdefault(b // per_day, [0.0, 0.0, 0.0])
-                    day[0] += n
-                    day[1] += v
-                    day[2] = max(day[2], m)
-                day_ops: list[str] = []
-                span: list[int] = []  # per day: its first and last bucket incremented
-                for d, (n, v, m) in days.items():
-                    day_ops += _ops(d, n, v, m)
-                    hours = [b - d * per_day for b in buckets if b // per_day == d]
-                    span += [d, min(hours), max(hours)]
+                keys += [entity_key(kind, entity), days_key(kind, entity)]
+                span: list[int]  # per day: its first and last bucket incremented
+                if len(buckets) == 1:  # most entities of a live batch: the loops below, inline
+                    ((b, (n, v, m)),) = buckets.items()
+                    first = b // per_day
+                    ops, day_ops = _ops(b, n, v, m), _ops(first, n, v, max(m, 0.0))
+                    span = [first, b - first * per_day, b - first * per_day]
+                else:
+                    ops, day_ops, span = [], [], []
+                    days: dict[int, list[float]] = {}
+                    for b, (n, v, m) in buckets.items():
+                        ops += _ops(b, n, v, m)
+                        day = days.setdefault(b // per_day, [0.0, 0.0, 0.0])
+                        day[0] += n
+                        day[1] += v
+                        day[2] = max(day[2], m)
+                    for d, (n, v, m) in days.items():
+                        day_ops += _ops(d, n, v, m)
+                        hours = [b - d * per_day for b in buckets if b // per_day == d]
+                        span += [d, min(hours), max(hours)]
+                    first = min(days, default=None)
                 pd = prune.pop((kind, entity), None)
                 ents += (len(ops), *ops, len(day_ops), *day_ops)
                 ents += (0,) if pd is None else (1, pd)
-                ents += (1, min(days)) if days else (0,)
+                ents += (0,) if first is None else (1, first)
                 ents += (len(span), *span)
         for (kind, entity), pd in prune.items():  # entities read but not incremented
-            keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
+            keys += [entity_key(kind, entity), days_key(kind, entity)]
             ents += (0, 0, 1, pd, 0, 0)
         return keys, orjson.dumps(ents)
 
@@ -215,13 +223,13 @@ class RedisFeatureStore:
         With ``client`` (a pipeline), the call is queued there instead (the learner's MULTI).
         """
         keys, blob = self._entities(inc, per_day, prune or {})
-        sets: list[bytes | str | int | float] = []
-        for eid, sblob in scores.items():
-            keys.append(self.names.score(eid))
-            sets += ["s", sblob]
-        for eid, rblob in rows.items():
-            keys.append(self.names.feature_row(eid))
-            sets += ["r", rblob]
+        # the scores, then the rows, each list after its length (no tag per value: redis-py
+        # spends ~0.3 us of Python per argument)
+        score_key, row_key = self.names.score, self.names.feature_row
+        keys += [score_key(eid) for eid in scores]
+        keys += [row_key(eid) for eid in rows]
+        sets: list[bytes | str | int | float] = [len(scores), *scores.values()]
+        sets += [len(rows), *rows.values()]
         st: list[bytes | str | int | float] = [len(stats or {})]
         for key, fields in (stats or {}).items():
             keys.append(key)
@@ -230,7 +238,7 @@ class RedisFeatureStore:
                 st += [f, v]
         args: list[bytes | str | int | float] = [per_day, orjson.dumps(windows), self.retention_s]
         args += [score_ttl_s, row_ttl_s, blob]
-        args += [len(sets) // 2, *sets, *st]
+        args += [*sets, *st]
         self._write(keys=keys, args=args, client=client)
 
     def get_rows(self, event_ids: list[str]) -> list[bytes | None]:

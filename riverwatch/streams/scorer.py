@@ -137,13 +137,14 @@ class Scorer:
         outs: list[Out] = []
         scores: dict[str, bytes] = {}
         rows: dict[str, bytes] = {}
+        xs = X.tolist()  # once: a numpy row's .tolist() per event costs ~1 us
         for i, (rec, tx) in enumerate(fresh):
             latency = now - rec.timestamp_ms / 1000 if rec.timestamp_ms else 0.0
             res = results[i]
             score = score_record(tx, res, latency, scored_at)
             blob = orjson.dumps(score)
             scores[tx.event_id] = blob
-            rows[tx.event_id] = _feature_row(tx, X[i], res, meta, quality[i])
+            rows[tx.event_id] = _feature_row(tx, xs[i], res, meta, quality[i])
             outs.append(Out(self.t_scores, tx.card_id.encode(), blob))
             if res["score"] >= self.cfg.fraud_alert_threshold and res["decision"] != "approve":
                 outs.append(self._alert(score, now))
@@ -211,7 +212,7 @@ class Scorer:
 
 
 def _feature_row(
-    tx: Transaction, x: np.ndarray, res: dict[str, Any], meta: dict[str, Any], dq: dict[str, Any]
+    tx: Transaction, x: list[float], res: dict[str, Any], meta: dict[str, Any], dq: dict[str, Any]
 ) -> bytes:
     """The stored feature row of one scored transaction (the monitor's and trainer's input)."""
     return orjson.dumps(
@@ -220,7 +221,7 @@ def _feature_row(
             "card_id": tx.card_id,
             "terminal_id": tx.terminal_id,
             "epoch": tx.epoch,
-            "x": x.tolist(),
+            "x": x,
             **meta,
             "groups": tx.groups,
             "score": res["score"],
