@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 WINDOWS_DAYS = (1, 7, 30)
@@ -101,15 +102,21 @@ class FeatureSpec:
         if DAY_S % self.bucket_s:
             raise ValueError(f"bucket_s must divide a day (86400 s), got {self.bucket_s}")
 
-    @property
+    # cached (the spec is frozen): the hot path asks for these several times per event
+    @cached_property
     def per_day(self) -> int:
         """Buckets per day."""
         return DAY_S // self.bucket_s
 
-    @property
+    @cached_property
     def delay_buckets(self) -> int:
         """The label delay in buckets."""
         return self.label_delay_days * self.per_day
+
+    @cached_property
+    def spans(self) -> tuple[int, ...]:
+        """Each window of :data:`WINDOWS_DAYS` in buckets."""
+        return tuple(w * self.per_day for w in WINDOWS_DAYS)
 
     def bucket(self, epoch: float) -> int:
         """The bucket an event time falls in."""
@@ -208,7 +215,7 @@ def vector(
     """
     amount = safe_amount(amount)
     b = spec.bucket(epoch)
-    spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
+    spans = spec.spans
     out = [amount, *calendar(epoch)]
     card_sums = _plus(card_base, window_sums(card, b, spans))
     for n, total, _ in card_sums:
