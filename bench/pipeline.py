@@ -240,13 +240,16 @@ def scaling(tables: list[tuple[str, list[Run]]]) -> list[str]:
     for label, runs in tables:
         sat.setdefault(label, []).extend(r for r in runs if r.rate == float("inf"))
     out = ["  scaling (saturation, medians over the repeats):"]
-    one: dict[str, tuple[float, float]] = {}
-    for label, runs in sat.items():
-        thr = float(np.median([r.throughput for r in runs]))
-        cpu = float(np.median([r.per_cpu for r in runs]))
-        base = label.split(", ")[0]
-        one.setdefault(base, (thr, cpu))
-        b_thr, b_cpu = one[base]
+    med = {
+        label: (
+            float(np.median([r.throughput for r in runs])),
+            float(np.median([r.per_cpu for r in runs])),
+        )
+        for label, runs in sat.items()
+    }
+    for label, (thr, cpu) in med.items():
+        base = label.split(", ")[0]  # the same code with one scorer
+        b_thr, b_cpu = med.get(base, (thr, cpu))
         out.append(
             f"    {label}: {thr:,.0f} tx/s ({thr / b_thr:.2f}x), {cpu:,.0f} tx per scorer "
             f"CPU-second ({cpu / b_cpu:.2f}x)"
@@ -274,7 +277,7 @@ def main() -> None:
             for label, checkout in trees if rep % 2 == 0 else trees[::-1]:
                 if label.startswith("baseline") and not BASELINE:
                     continue
-                for k in SCORERS:
+                for k in SCORERS if rep % 2 == 0 else SCORERS[::-1]:  # ABBA too
                     tag = f"{rep}{'b' if checkout else ''}s{k}"
                     what = label + (f", {k} scorers" if k > 1 else "")
                     print(f"repeat {rep + 1}/{REPEATS}, {what}: {k} scorer(s) + helper...")
