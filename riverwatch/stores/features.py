@@ -147,15 +147,15 @@ class RedisFeatureStore:
             flat += (int(kind == "card"), len(qbs), *qbs)
         args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids)]
         res = self._read(keys=keys, args=[*args, orjson.dumps(flat)])
-        n, step = len(event_ids), 3 * len(windows)
+        n, nw = len(event_ids), len(windows)
         vals = _numbers(res[n])
+        triples = list(zip(vals[::3], vals[1::3], vals[2::3], strict=True))  # one per window
         out: dict[Query, Sums] = {}
         pos = 0
         for (kind, entity), qbs in per.items():
             for qb in qbs:
-                v = vals[pos : pos + step]
-                out[(kind, entity, qb)] = list(zip(v[::3], v[1::3], v[2::3], strict=True))
-                pos += step
+                out[(kind, entity, qb)] = triples[pos : pos + nw]
+                pos += nw
         return res[:n], out
 
     def _entities(

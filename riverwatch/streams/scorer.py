@@ -69,13 +69,17 @@ class Scorer:
         spec = self.spec
         queries: list[Query] = []
         prune: dict[tuple[str, str], int] = {}
+        delay = spec.delay_buckets
         for _, tx in txs:
             b = spec.bucket(tx.epoch)
+            card, term = ("card", tx.card_id), ("terminal", tx.terminal_id)
             queries.append(("card", tx.card_id, b))
-            queries.append(("terminal", tx.terminal_id, b - spec.delay_buckets))
+            queries.append(("terminal", tx.terminal_id, b - delay))
             day = spec.prune_day(b)
-            for k in (("card", tx.card_id), ("terminal", tx.terminal_id)):
-                prune[k] = max(prune.get(k, day), day)
+            if prune.get(card, day) <= day:  # the latest day of the batch per entity
+                prune[card] = day
+            if prune.get(term, day) <= day:
+                prune[term] = day
         return queries, prune
 
     def _score(self, txs: list[tuple[Record, Transaction]]) -> list[Out]:
