@@ -172,14 +172,6 @@ def not_boolean(value: Any) -> Any:
     return value
 
 
-def _inside(seconds: float, limits: EventLimits, now: float | None) -> bool:
-    """Whether :func:`_window` accepts ``seconds`` (its checks, without their messages)."""
-    skew = limits.max_future_skew_s
-    return limits.min_epoch <= seconds < limits.max_epoch and not (
-        now is not None and skew > 0 and seconds > now + skew
-    )
-
-
 def _window(seconds: float, limits: EventLimits, shown: str, now: float | None = None) -> None:
     if seconds < limits.min_epoch:
         raise _error(
@@ -216,8 +208,7 @@ def _epoch(value: int | float, limits: EventLimits, now: float | None) -> dateti
         raise _error("must be a finite epoch number")
     unit = "milliseconds" if abs(number) >= MS_FROM else "seconds"
     seconds = number / 1000 if unit == "milliseconds" else number
-    if not _inside(seconds, limits, now):  # the message only when it is needed (~0.4 us)
-        _window(seconds, limits, f"epoch {number:.15g} (read as {unit})", now)
+    _window(seconds, limits, f"epoch {number:.15g} (read as {unit})", now)
     return datetime.fromtimestamp(seconds, UTC)
 
 

@@ -102,8 +102,7 @@ class FeatureSpec:
         if DAY_S % self.bucket_s:
             raise ValueError(f"bucket_s must divide a day (86400 s), got {self.bucket_s}")
 
-    # cached (the spec is frozen): the hot path asks for these several times per event
-    @cached_property
+    @cached_property  # cached (frozen): the hot path asks several times per event
     def per_day(self) -> int:
         """Buckets per day."""
         return DAY_S // self.bucket_s
@@ -112,11 +111,6 @@ class FeatureSpec:
     def delay_buckets(self) -> int:
         """The label delay in buckets."""
         return self.label_delay_days * self.per_day
-
-    @cached_property
-    def spans(self) -> tuple[int, ...]:
-        """Each window of :data:`WINDOWS_DAYS` in buckets."""
-        return tuple(w * self.per_day for w in WINDOWS_DAYS)
 
     def bucket(self, epoch: float) -> int:
         """The bucket an event time falls in."""
@@ -215,7 +209,7 @@ def vector(
     """
     amount = safe_amount(amount)
     b = spec.bucket(epoch)
-    spans = spec.spans
+    spans = tuple(w * spec.per_day for w in WINDOWS_DAYS)
     out = [amount, *calendar(epoch)]
     card_sums = _plus(card_base, window_sums(card, b, spans))
     for n, total, _ in card_sums:

@@ -168,34 +168,27 @@ class RedisFeatureStore:
         ents: list[str | int] = []
         prune = dict(prune)
         entity_key, days_key = self.names.entity, self.names.entity_days
-        first: int | None
         for kind in ("card", "terminal"):
             for entity, buckets in getattr(inc, kind).items():
                 keys += [entity_key(kind, entity), days_key(kind, entity)]
-                span: list[int]  # per day: its first and last bucket incremented
-                if len(buckets) == 1:  # most entities of a live batch: the loops below, inline
-                    ((b, (n, v, m)),) = buckets.items()
-                    first = b // per_day
-                    ops, day_ops = _ops(b, n, v, m), _ops(first, n, v, max(m, 0.0))
-                    span = [first, b - first * per_day, b - first * per_day]
-                else:
-                    ops, day_ops, span = [], [], []
-                    days: dict[int, list[float]] = {}
-                    for b, (n, v, m) in buckets.items():
-                        ops += _ops(b, n, v, m)
-                        day = days.setdefault(b // per_day, [0.0, 0.0, 0.0])
-                        day[0] += n
-                        day[1] += v
-                        day[2] = max(day[2], m)
-                    for d, (n, v, m) in days.items():
-                        day_ops += _ops(d, n, v, m)
-                        hours = [b - d * per_day for b in buckets if b // per_day == d]
-                        span += [d, min(hours), max(hours)]
-                    first = min(days, default=None)
+                ops: list[str] = []
+                days: dict[int, list[float]] = {}
+                for b, (n, v, m) in buckets.items():
+                    ops += _ops(b, n, v, m)
+                    day = days.setdefault(b // per_day, [0.0, 0.0, 0.0])
+                    day[0] += n
+                    day[1] += v
+                    day[2] = max(day[2], m)
+                day_ops: list[str] = []
+                span: list[int] = []  # per day: its first and last bucket incremented
+                for d, (n, v, m) in days.items():
+                    day_ops += _ops(d, n, v, m)
+                    hours = [b - d * per_day for b in buckets if b // per_day == d]
+                    span += [d, min(hours), max(hours)]
                 pd = prune.pop((kind, entity), None)
                 ents += (len(ops), *ops, len(day_ops), *day_ops)
                 ents += (0,) if pd is None else (1, pd)
-                ents += (0,) if first is None else (1, first)
+                ents += (1, min(days)) if days else (0,)
                 ents += (len(span), *span)
         for (kind, entity), pd in prune.items():  # entities read but not incremented
             keys += [entity_key(kind, entity), days_key(kind, entity)]
