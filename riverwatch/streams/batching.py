@@ -122,10 +122,17 @@ class BatchLoop:
         self.worker = worker_id()
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once partitions are assigned
-        self.assigned: frozenset[int] = frozenset()  # partitions this loop owns (for /readyz)
+        # (topic, partition) this loop owns: with ``also``, one partition number may be owned
+        # on one topic and not on another
+        self.owned: frozenset[Partition] = frozenset()
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self.ledger = Ledger()  # the batches in flight and the offsets acknowledged
+
+    @property
+    def assigned(self) -> frozenset[int]:
+        """The partitions of ``topic`` this loop owns (for /readyz and the lag gauge)."""
+        return frozenset(p for t, p in self.owned if t == self.topic)
 
     @classmethod
     def of_worker(
@@ -280,13 +287,14 @@ class BatchLoop:
     def _assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
         if self.inherit_from:  # a partition new to this group starts where that one left off
             c.assign(inherited(c, self.kafka, self.inherit_from, parts))
-        self.assigned = self.assigned | {tp.partition for tp in parts}
+        self.owned = self.owned | {(tp.topic, tp.partition) for tp in parts}
         self.ready.set()
 
     def _revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
-        self.assigned = self.assigned - {tp.partition for tp in parts}
+        self.owned = self.owned - {(tp.topic, tp.partition) for tp in parts}
         for tp in parts:  # no longer ours: our last figure must not outlive the owner's
-            CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
+            if tp.topic == self.topic:
+                CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
 
     def _lag(self, raw: str) -> None:
         report_lag(raw, self.topic, self.label, self.assigned)
