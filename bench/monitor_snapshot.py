@@ -52,8 +52,8 @@ def rows(n: int, t0: float, span: float, rng: np.random.Generator) -> list[dict[
 
 def build(seed: int) -> MonitorCore:
     rng = np.random.default_rng(seed)
-    cfg = CoreConfig(features=FEATURE_NAMES, drift_columns=FEATURE_NAMES[:12],
-                     warmup_s=DAY, reference_s=7 * DAY, reference_rows=5000)  # fmt: skip
+    # the settings' defaults (tests/unit/test_context_parts.py), but a day's warm-up
+    cfg = CoreConfig(features=FEATURE_NAMES, drift_columns=FEATURE_NAMES[:12], warmup_s=DAY)
     core = MonitorCore(cfg, ConceptDriftMonitor())
     # day 0: warm-up; days 1-2.8: 70,000 events a day, the reference still collecting
     for d in range(3):

@@ -98,6 +98,27 @@ def test_the_record_limits_default_to_the_settings_defaults() -> None:
     assert Context.from_settings(Settings.model_construct()).limits == DEFAULT_LIMITS
 
 
+def test_the_monitor_core_defaults_are_the_settings_defaults(tmp_path: Path) -> None:
+    """A core built from its own defaults (unit tests, benchmarks) is the monitor the worker
+    runs, but for what a deployment decides: the partitions a window waits for, and the
+    follow-up retrain's delay (the label delay plus the trainer's hold-out). Before, the
+    reference sample (20,000 rows against 5,000), the count windows (none against 2,000 rows)
+    and the performance drop's persistence (1 window against 2) differed."""
+    from riverwatch.monitors.core.config import CoreConfig
+    from riverwatch.monitors.policy.config import PolicyConfig
+
+    built = Context.from_settings(Settings(data_dir=tmp_path)).monitor_core()
+    own = CoreConfig(features=built.features, drift_columns=built.drift_columns)
+    deployed = {"sources", "policy"}
+    for f in dataclasses.fields(CoreConfig):
+        if f.name not in deployed:
+            assert getattr(built, f.name) == getattr(own, f.name), f.name
+    assert built.sources == Settings().partitions
+    for f in dataclasses.fields(PolicyConfig):
+        if f.name != "followup_s":
+            assert getattr(built.policy, f.name) == getattr(PolicyConfig(), f.name), f.name
+
+
 @pytest.fixture
 def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The process's local zone is not UTC (a naive time read as local would show)."""

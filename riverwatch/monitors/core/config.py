@@ -58,7 +58,7 @@ class CoreConfig:
     review_threshold: float = 0.5
     label_delay_s: float = 7 * DAY
     window_s: float = DAY
-    window_size: int = 0
+    window_size: int = 2000  # the count windows' rows (0: none)
     # rows a time window keeps (a uniform sample beyond; its counts stay exact), 0: all
     window_rows: int = 50_000
     # the ``transactions`` partitions a time window waits for (monitors.windows), 0: those seen
@@ -66,7 +66,7 @@ class CoreConfig:
     label_window: int = 2000
     warmup_s: float = 30 * DAY  # the longest feature window
     reference_s: float = 7 * DAY  # event time the reference covers (a week: every weekday)
-    reference_rows: int = 20_000
+    reference_rows: int = 5000
     min_reference_rows: int = 200
     drift_min_psi: float = 0.1
     drift_alpha: float = 0.01

@@ -22,7 +22,7 @@ class PolicyConfig:
     # window's bound is a test at 1 - ``perf_confidence`` (5 %), asked ~1.5 times a day per
     # model: one window alone is a false drop every few weeks of a calm stream (the scenario
     # benchmark's no-change runs: 3 of 6), as with ``drift_windows`` a real drop persists.
-    perf_windows: int = 1
+    perf_windows: int = 2
     rollback_margin: float = 0.02  # a new champion this much worse than its predecessor
     cooldown_s: float = 6 * 3600.0  # event-time seconds between two alerts of one subject
     # Event time after a concept-drift retrain at which a second one is requested (0: never).

@@ -106,7 +106,7 @@ def test_retrain_requests_have_a_cooldown() -> None:
 
 
 def test_performance_drop_requests_retrain_only_when_matured() -> None:
-    p = policy(perf_drop=0.1)
+    p = policy(perf_drop=0.1, perf_windows=1)  # one window acts (persistence: its own test)
     for t, ap in enumerate([0.6, 0.62, 0.58], start=1):
         assert (
             p.perf(win(t * HOUR), "batch", {"ap": ap}, provisional=False, champion="b1").alerts
@@ -188,7 +188,7 @@ def test_alert_ids_are_deterministic_for_replays() -> None:
 def test_noisy_drop_within_its_confidence_bound_does_not_retrain() -> None:
     """A window whose AP falls below the baseline only by chance (its bootstrap upper bound
     is still above the limit) neither alerts nor retrains; it joins the baseline instead."""
-    p = policy(perf_drop=0.1)
+    p = policy(perf_drop=0.1, perf_windows=1)
     for t in (1, 2, 3):
         p.perf(win(t * HOUR), "batch", {"ap": 0.6, "ap_upper": 0.8}, provisional=False)
     noisy = p.perf(win(4 * HOUR), "batch", {"ap": 0.4, "ap_upper": 0.65}, provisional=False)
@@ -230,7 +230,8 @@ def test_same_model_windows_rarely_look_like_a_drop() -> None:
         rep = performance(np.zeros(2000), s, y, cards, as_of=1.0, horizon_s=0.0, threshold=0.5)
         return rep.to_dict()
 
-    raw, bounded = policy(perf_drop=0.1, cooldown_s=0), policy(perf_drop=0.1, cooldown_s=0)
+    one = {"perf_drop": 0.1, "cooldown_s": 0, "perf_windows": 1}  # the bound alone, per window
+    raw, bounded = policy(**one), policy(**one)
     fired_raw = fired = 0
     for i in range(40):
         rep = window(2.0)
@@ -261,7 +262,7 @@ def test_performance_drop_must_persist_for_perf_windows() -> None:
     q = policy(perf_drop=0.1, perf_windows=2, cooldown_s=0)
     q.restore(p.state())
     assert drop(q, 7, 0.3) == ["retrain"]  # the second in a row
-    assert policy(perf_drop=0.1).c.perf_windows == 1  # the policy's own default: as before
+    assert policy(perf_drop=0.1).c.perf_windows == 2  # RIVERWATCH_MONITOR_PERF_WINDOWS' default
 
 
 def test_a_concept_drift_retrain_is_followed_up_once_its_labels_have_matured() -> None:
