@@ -59,6 +59,9 @@ HIST_ENTITIES = 200
 # transactions in one hour (the store's cached window sums serve them), one hour later each
 # round (every read sums windows anew)
 KINDS = ("first read, {}d", "history {}d", "history {}d, new hour")
+# what the live part's batches sent, per event (``live io``)
+IO = ("Kafka records", "Kafka bytes", "Valkey commands", "script calls per batch",
+      "Valkey bytes in", "Valkey bytes out")  # fmt: skip
 
 
 def scorer(settings: Settings) -> Scorer:
@@ -90,14 +93,48 @@ def redis_cpu(sc: Scorer) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def cpu_per_event(sc: Scorer, recs: list[Record]) -> tuple[float, float]:
+def server_counts(sc: Scorer) -> dict[str, list[float]]:
+    """Valkey's counters so far: per command, calls and microseconds (those its scripts call
+    included; not INFO); and ``net``, the bytes it received and sent."""
+    r = sc.store.r
+    out = {
+        k.removeprefix("cmdstat_"): [float(v["calls"]), float(v["usec"])]
+        for k, v in r.info("commandstats").items()
+        if k != "cmdstat_info"
+    }
+    net = r.info("stats")
+    out["net"] = [float(net["total_net_input_bytes"]), float(net["total_net_output_bytes"])]
+    return out
+
+
+def cpu_per_event(
+    sc: Scorer, recs: list[Record]
+) -> tuple[float, float, list[float], dict[str, list[float]]]:
     """Microseconds per event of ``sc.process`` over ``recs``, batch by batch: the handler's
-    thread CPU, and Valkey's CPU."""
-    r0, t0 = redis_cpu(sc), time.thread_time()
+    thread CPU, and Valkey's CPU; per event what the batches sent (:data:`IO`), and per
+    Valkey command its calls and microseconds."""
+    before, r0 = server_counts(sc), redis_cpu(sc)
+    outs = []
+    t0 = time.thread_time()
     for i in range(0, len(recs), BATCH):
-        sc.process(recs[i : i + BATCH])
+        outs.append(sc.process(recs[i : i + BATCH]))
     t1 = time.thread_time()
-    return 1e6 * (t1 - t0) / len(recs), 1e6 * (redis_cpu(sc) - r0) / len(recs)
+    valkey = 1e6 * (redis_cpu(sc) - r0) / len(recs)
+    after, n = server_counts(sc), len(recs)
+    cmds = {
+        c: [(b - a) / n for a, b in zip(before.get(c, [0.0, 0.0]), v, strict=True)]
+        for c, v in after.items()
+    }
+    produced = [o for batch in outs for o in batch]
+    net = cmds.pop("net")
+    io = [
+        len(produced) / n,
+        sum(len(o.key or b"") + len(o.value) for o in produced) / n,
+        sum(v[0] for v in cmds.values()),
+        cmds.get("evalsha", [0.0])[0] * BATCH,
+        *net,
+    ]
+    return 1e6 * (t1 - t0) / n, valkey, io, {c: v for c, v in cmds.items() if v[0]}
 
 
 def seed_history(sc: Scorer, prefix: str, days: int, end: float) -> None:
@@ -138,7 +175,7 @@ def history_events(
 def measure() -> dict[str, list[list[float]]]:
     """Per measurement and repeat ``[scorer us, valkey us]`` per event, and the GC pauses."""
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-hot-"))
-    res: dict[str, list[list[float]]] = {"live": [], "gc_pauses_s": []}
+    res: dict[str, list[list[float]]] = {"live": [], "live io": [], "gc_pauses_s": []}
     for days in (1, 30):
         for k in KINDS:
             res[k.format(days)] = []
@@ -165,8 +202,12 @@ def measure() -> dict[str, list[list[float]]]:
             if "live" in PARTS:
                 msgs = payloads(EVENTS, np.full(EVENTS, time.time()), rep + 1, f"l{rep}-")
                 gc.callbacks.append(on_gc)
-                res["live"].append(list(cpu_per_event(sc, records(msgs, topic))))
+                cpu, valkey, io, cmds = cpu_per_event(sc, records(msgs, topic))
                 gc.callbacks.remove(on_gc)
+                res["live"].append([cpu, valkey])
+                res["live io"].append(io)
+                for c, v in cmds.items():  # per command: calls and microseconds per event
+                    res.setdefault(f"valkey {c}", []).append(v)
             if "history" not in PARTS:
                 continue
             end = time.time() - 30 * 3600
@@ -174,13 +215,11 @@ def measure() -> dict[str, list[list[float]]]:
                 prefix = f"h{rep}d{days}-"
                 seed_history(sc, prefix, days, end)
                 first = history_events(prefix, HIST_ENTITIES, end, rep, "f", pairs=True)
-                res[f"first read, {days}d"].append(list(cpu_per_event(sc, records(first, topic))))
+                res[f"first read, {days}d"].append(cpu_per_event(sc, records(first, topic))[:2])
                 evs = history_events(prefix, EVENTS // 4, end, rep, "s")
-                res[f"history {days}d"].append(list(cpu_per_event(sc, records(evs, topic))))
+                res[f"history {days}d"].append(cpu_per_event(sc, records(evs, topic))[:2])
                 evs = history_events(prefix, EVENTS // 4, end + 3600, rep, "n", step_s=3600)
-                res[f"history {days}d, new hour"].append(
-                    list(cpu_per_event(sc, records(evs, topic)))
-                )
+                res[f"history {days}d, new hour"].append(cpu_per_event(sc, records(evs, topic))[:2])
     return res
 
 
@@ -219,6 +258,19 @@ def report(res: dict[str, list[list[float]]]) -> None:
     for name in ("live", *(k.format(d) for k in KINDS for d in (1, 30))):
         if res.get(name):
             print(_line(name, res[name]))
+    if io := res.get("live io"):  # absent from results of older harnesses
+        per = ", ".join(
+            f"{what} {statistics.median(v[i] for v in io):,.1f}" for i, what in enumerate(IO)
+        )
+        print(f"  live, per event (medians): {per}")
+        cmds = sorted(
+            ((k.removeprefix("valkey "), v) for k, v in res.items() if k.startswith("valkey ")),
+            key=lambda kv: -statistics.median(x[1] for x in kv[1]),
+        )
+        med = statistics.median
+        print("  live, Valkey per event by command (calls, us; medians): " + ", ".join(
+            f"{c} {med(x[0] for x in v):.2f}, {med(x[1] for x in v):.1f}" for c, v in cmds
+        ))  # fmt: skip
     for k in KINDS[1:]:
         one, thirty = res.get(k.format(1)), res.get(k.format(30))
         if one and thirty:
