@@ -210,7 +210,9 @@ def measure() -> dict[str, list[list[float]]]:
                     res.setdefault(f"valkey {c}", []).append(v)
             if "history" not in PARTS:
                 continue
-            end = time.time() - 30 * 3600
+            # within the day before now whose queries the scorer caches (Scorer._score); the
+            # new-hour rounds run up to 14 h ahead of it (RIVERWATCH_MAX_FUTURE_SKEW_S: a day)
+            end = time.time() - 12 * 3600
             for days in (1, 30):
                 prefix = f"h{rep}d{days}-"
                 seed_history(sc, prefix, days, end)

@@ -31,7 +31,7 @@ or write: the script rebuilds the day totals from the buckets, once, atomically.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -42,6 +42,7 @@ from riverwatch.stores.feature_scripts import READ, WRITE
 
 Buckets = dict[int, list[float]]
 _SLOT = {110: 0, 109: 2}  # a field's first byte (n, m) -> its place in a bucket's values
+_ALWAYS = -(2**53)  # a bucket before every other (Lua numbers are doubles)
 
 
 def parse_hash(flat: list[bytes], prune_before: int | None = None) -> tuple[Buckets, list[bytes]]:
@@ -130,10 +131,13 @@ class RedisFeatureStore:
         queries: Iterable[Query],
         per_day: int,
         windows: tuple[int, ...],
+        cache_from: Mapping[str, int] | None = None,
     ) -> tuple[list[bytes | None], dict[Query, Sums]]:
         """Existing scores of ``event_ids`` and, per query ``(kind, entity, bucket)``, the stored
         (count sum, value sum, value maximum) over ``(bucket - w * per_day, bucket]`` for each
-        ``w`` of ``windows`` (days, ascending)."""
+        ``w`` of ``windows`` (days, ascending). The values of an entity's query are kept for
+        the next query at its bucket when that is ``cache_from[kind]`` or later (default:
+        always)."""
         per: dict[tuple[str, str], dict[int, None]] = {}
         for kind, entity, qb in queries:
             per.setdefault((kind, entity), {})[qb] = None
@@ -141,10 +145,12 @@ class RedisFeatureStore:
         for kind, entity in per:
             keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
         # the queries as one flat JSON argument (see READ): redis-py spends ~1 us of Python per
-        # argument; per entity: keeps maximums (cards only), its number of buckets, the buckets
+        # argument; per entity: keeps maximums (cards only), the first bucket cached, its number
+        # of buckets, the buckets
         flat: list[int] = []
+        edge = cache_from or {}
         for (kind, _), qbs in per.items():
-            flat += (int(kind == "card"), len(qbs), *qbs)
+            flat += (int(kind == "card"), edge.get(kind, _ALWAYS), len(qbs), *qbs)
         args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids)]
         res = self._read(keys=keys, args=[*args, orjson.dumps(flat)])
         n, nw = len(event_ids), len(windows)

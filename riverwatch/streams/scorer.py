@@ -85,7 +85,12 @@ class Scorer:
     def _score(self, txs: list[tuple[Record, Transaction]]) -> list[Out]:
         eids = [tx.event_id for _, tx in txs]
         queries, prune = self._queries(txs)
-        existing, base = self.store.read(eids, queries, self.spec.per_day, WINDOWS_DAYS)
+        # Window values are cached for the next query of an entity at the same bucket only for
+        # transactions from a day before now on (a lagging producer's too): a backfill's each
+        # query a later bucket than the last (stores.feature_read, READ).
+        live = self.spec.bucket(time.time()) - self.spec.per_day
+        edge = {"card": live, "terminal": live - self.spec.delay_buckets}
+        existing, base = self.store.read(eids, queries, self.spec.per_day, WINDOWS_DAYS, edge)
         # This batch's own increments, on top of the stored sums (a card's earlier
         # transactions in the batch count in its windows, as in models.features.replay).
         cards: dict[str, Buckets] = defaultdict(dict)

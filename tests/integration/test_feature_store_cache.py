@@ -8,7 +8,9 @@ the cache would serve the cached bucket another bucket's values: this test fails
 from __future__ import annotations
 
 import random
+import time
 
+import orjson
 import pytest
 
 from riverwatch.context_parts import redis_config
@@ -71,4 +73,64 @@ def test_one_read_of_several_buckets_of_an_entity(settings: Settings, seed: int)
                 misses = [b for b in order if b != cached[e]]
                 cached[e] = misses[-1] if misses else cached[e]
     assert checked > 500
+    r.close()
+
+
+def test_queries_before_cache_from_are_summed_and_not_cached(settings: Settings) -> None:
+    """A backfill's events each query a later bucket than the last: their window values are
+    summed as any other's but not kept for a next query (``cache_from``); a query from that
+    bucket on is kept, as before, and both read the same values."""
+    r = redis_client(redis_config(settings))
+    names = Names(settings.topic_prefix)
+    store = RedisFeatureStore(r, names, SPEC.retention_s)
+    truth: dict[int, list[float]] = {}
+    inc = Increments()
+    for b in range(100 * P, 103 * P, 5):
+        inc.add("card", "bf", b, 1, 10.0 + b % 7, 10.0 + b % 7)
+        truth[b] = [1.0, 10.0 + b % 7, 10.0 + b % 7]
+    store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
+    days = names.entity_days("card", "bf")
+    edge = {"card": 102 * P}
+    for qb in (100 * P + 7, 101 * P + 3, 102 * P - 1):  # before the edge: not cached
+        _, got = store.read([], [("card", "bf", qb)], P, WINDOWS_DAYS, edge)
+        assert _close(got[("card", "bf", qb)], window_sums(truth, qb, SPANS))
+        assert r.hget(days, "q") is None
+    for qb in (102 * P, 102 * P + 9):  # from the edge on: cached, and served from it next
+        for _ in range(2):
+            _, got = store.read([], [("card", "bf", qb)], P, WINDOWS_DAYS, edge)
+            assert _close(got[("card", "bf", qb)], window_sums(truth, qb, SPANS))
+            assert r.hget(days, "q") == str(qb).encode()
+    _, got = store.read([], [("card", "bf", 101 * P)], P, WINDOWS_DAYS, edge)
+    assert r.hget(days, "q") == str(102 * P + 9).encode()  # an older query leaves the cache
+    assert _close(got[("card", "bf", 101 * P)], window_sums(truth, 101 * P, SPANS))
+    r.close()
+
+
+def test_the_scorer_caches_live_queries_only(settings: Settings) -> None:
+    """The scorer's edge: a transaction of ten days ago (a backfill's) leaves its card's and
+    terminal's window values uncached, one of now caches both (the terminal's query is a label
+    delay earlier than the card's, its edge too)."""
+    from riverwatch.streams.records import Record
+    from tests.support.scoring import scorer
+
+    r = redis_client(redis_config(settings))
+    sc = scorer(settings, r)
+    topic = sc.names.topic("transactions")
+
+    def score(card: str, at: float) -> None:
+        tx = {"timestamp": at, "card_id": card, "terminal_id": f"t-{card}", "amount": 12.5}
+        body = orjson.dumps({"event_id": f"e-{card}", **tx})
+        (out,) = sc.process([Record(topic, 0, 0, card.encode(), body, None)])
+        assert out.topic == sc.t_scores
+        # the read that matters is the entity's next one: its state exists from now on
+        (out,) = sc.process([Record(topic, 0, 1, card.encode(), body.replace(b"e-", b"f-"), None)])
+
+    def cached(kind: str, entity: str) -> bool:
+        return r.hget(sc.names.entity_days(kind, entity), "q") is not None
+
+    now = time.time()
+    score("old", now - 10 * 86_400)
+    assert not cached("card", "old") and not cached("terminal", "t-old")
+    score("new", now)
+    assert cached("card", "new") and cached("terminal", "t-new")
     r.close()
