@@ -14,7 +14,8 @@ Also the collector's pauses during the live run (gc callbacks), and Valkey's own
 in scripts there). The history entities are written as buckets only (the layout before day
 totals existed) and each gets one transaction first, unmeasured apart: that first read is
 where a store migrates old state. RW_HOT_EVENTS (20000) events per measurement,
-RW_HOT_REPEATS (3), RW_HOT_PARTS (``live,history``).
+RW_HOT_REPEATS (3), RW_HOT_PARTS (``live,history``; ``backfill``: event times spread over the
+30 days before now, in order, as bench.pipeline's backfill).
 
 ``--compare REF`` (``make bench-hotpath-history``): the history measurement of the code at git
 ``REF`` (exported to a temporary directory) and of this tree, alternately in one run,
@@ -208,6 +209,11 @@ def measure() -> dict[str, list[list[float]]]:
                 res["live io"].append(io)
                 for c, v in cmds.items():  # per command: calls and microseconds per event
                     res.setdefault(f"valkey {c}", []).append(v)
+            if "backfill" in PARTS:  # event times over the 30 days before now, in order
+                now = time.time()
+                epochs = np.linspace(now - 30 * 86_400, now, EVENTS)
+                msgs = payloads(EVENTS, epochs, rep + 1, f"b{rep}-")
+                res.setdefault("backfill", []).append(cpu_per_event(sc, records(msgs, topic))[:2])
             if "history" not in PARTS:
                 continue
             # within the day before now whose queries the scorer caches (Scorer._score); the
@@ -257,7 +263,7 @@ def main() -> None:
 
 def report(res: dict[str, list[list[float]]]) -> None:
     """The measurements' lines, and the 30-day / 1-day ratios."""
-    for name in ("live", *(k.format(d) for k in KINDS for d in (1, 30))):
+    for name in ("live", "backfill", *(k.format(d) for k in KINDS for d in (1, 30))):
         if res.get(name):
             print(_line(name, res[name]))
     if io := res.get("live io"):  # absent from results of older harnesses
