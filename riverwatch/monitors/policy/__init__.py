@@ -37,6 +37,9 @@ incident is one alert. Every action is also announced as a ``retrain`` alert and
 >>> d.alerts, d.controls
 ([], [])
 >>> d = pol.perf(win, "batch", {"ap": 0.5}, provisional=False, champion="batch-1")
+>>> d.alerts, d.controls  # one window below the limit: chance, so far (perf_windows: 2)
+([], [])
+>>> d = pol.perf(win, "batch", {"ap": 0.5}, provisional=False, champion="batch-1")
 >>> [a.kind for a in d.alerts], [c.action for c in d.controls]
 (['performance', 'retrain'], ['retrain'])
 >>> d.alerts[0].details["window_end"]

@@ -60,11 +60,11 @@ class PolicyState:
         >>> from riverwatch.monitors.policy.config import PolicyConfig
         >>> from riverwatch.monitors.windows import Window
         >>> win = Window("count", 0, 0.0, 600.0, [], [])
-        >>> a = Policy(PolicyConfig(cooldown_s=3600))
+        >>> a = Policy(PolicyConfig(cooldown_s=3600, perf_windows=1))
         >>> _ = a.perf(win, "batch", {"ap": 0.8}, provisional=False, champion="batch-1")
         >>> len(a.perf(win, "batch", {"ap": 0.5}, provisional=False, champion="batch-1").controls)
         1
-        >>> b = Policy(PolicyConfig(cooldown_s=3600))
+        >>> b = Policy(PolicyConfig(cooldown_s=3600, perf_windows=1))
         >>> b.restore(a.state())
         >>> b.state() == a.state()
         True
