@@ -81,10 +81,10 @@ end
 # card) reads 13 fields (SF). Only queries from the given bucket on are cached (the scorer: a
 # day before wall-clock now's): a backfill's older events each query a later bucket than the
 # last, so their cached values were written, kept up to date by the write and never read,
-# about a quarter of Valkey's CPU per backfilled event. A boundary day's buckets are read only
-# where its first and last bucket holding data (a:, z:) do not already settle the part inside
-# the window (all of the day, or none of it). A missing m: field (state written before
-# maximums) reads as 0.
+# a sixth of Valkey's CPU per backfilled event (bench.hotpath's backfill part). A boundary
+# day's buckets are read only where its first and last bucket holding data (a:, z:) do not
+# already settle the part inside the window (all of the day, or none of it). A missing m:
+# field (state written before maximums) reads as 0.
 READ = (
     MIGRATE
     + """
