@@ -5,8 +5,10 @@ the other records of its batch are monitored, once each however often the batch 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -25,6 +27,9 @@ from tests.support.builders import T0
 from tests.support.scoring import counters
 from tests.support.topics import consume_all
 from tests.support.workers import poll, running_worker
+
+if TYPE_CHECKING:
+    from riverwatch.shell.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
@@ -168,37 +173,98 @@ def test_a_batch_handled_again_monitors_and_counts_each_record_once(settings: Se
     r.close()
 
 
-def test_a_redis_outage_is_waited_out_not_dropped(settings: Settings, tmp_path: Path) -> None:
-    """The worker's own Valkey (durable) stops while scores arrive: the monitor retries them
-    with a backoff and monitors each once Valkey is back; nothing is dead-lettered."""
-    from riverwatch.shell.embedded import EmbeddedStack
-    from riverwatch.shell.procs import stop
+@dataclass
+class OwnValkey:
+    """A durable Valkey of the test's own (an AOF), the feature rows of e0..e19 in it."""
 
-    own = EmbeddedStack(tmp_path / "valkey", kafka=False, state_dir=tmp_path / "aof").start()
+    stack: EmbeddedStack
+    settings: Settings
+    names: Names
+    r: redis.Redis
+
+
+@pytest.fixture
+def own_valkey(settings: Settings, tmp_path: Path) -> Iterator[OwnValkey]:
+    from riverwatch.shell.embedded import EmbeddedStack
+
+    stack = EmbeddedStack(tmp_path / "valkey", kafka=False, state_dir=tmp_path / "aof").start()
     try:
-        settings = settings.model_copy(update={"redis_url": own.redis_url})
+        settings = settings.model_copy(update={"redis_url": stack.redis_url})
         names = Names(settings.topic_prefix)
-        r = redis.Redis.from_url(own.redis_url or "")
+        r = redis.Redis.from_url(stack.redis_url or "")
         store_rows(r, names, 20)
-        p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-        log = tmp_path / "w.log"
-        with running_worker(settings, log, roles="monitoring") as worker:
-            for i in range(10):
-                p.produce(names.topic("scores"), score(f"e{i}", i), b"c")
-            assert p.flush(10) == 0
-            poll(lambda: stat(r, names, "scores") == 10, 60, "10 scores monitored")
-            stop(own.procs.pop("redis"))  # Valkey goes away (and saves its AOF)
-            for i in range(10, 20):
-                p.produce(names.topic("scores"), score(f"e{i}", i), b"c")
-            assert p.flush(10) == 0
-            retried = "monitor: batch of"  # ... not handled, will retry
-            poll(lambda: retried in log.read_text(), 30, "a retry")
-            assert worker.poll() is None
-            own.start_valkey()
-            poll(lambda: stat(r, names, "scores") == 20, 60, "20 scores monitored")
-            assert worker.poll() is None
-        with pytest.raises(AssertionError, match="timed out"):
-            consume_all(settings, names.topic("deadletter"), 1, timeout=3)
+        yield OwnValkey(stack, settings, names, r)
         r.close()
     finally:
-        own.stop()
+        stack.stop()
+
+
+def test_a_redis_outage_is_waited_out_not_dropped(own_valkey: OwnValkey, tmp_path: Path) -> None:
+    """The worker's own Valkey (durable) stops while scores arrive: the monitor retries them
+    with a backoff and monitors each once Valkey is back; nothing is dead-lettered."""
+    from riverwatch.shell.procs import stop
+
+    own, settings, names, r = own_valkey.stack, own_valkey.settings, own_valkey.names, own_valkey.r
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    log = tmp_path / "w.log"
+    with running_worker(settings, log, roles="monitoring") as worker:
+        for i in range(10):
+            p.produce(names.topic("scores"), score(f"e{i}", i), b"c")
+        assert p.flush(10) == 0
+        poll(lambda: stat(r, names, "scores") == 10, 60, "10 scores monitored")
+        stop(own.procs.pop("redis"))  # Valkey goes away (and saves its AOF)
+        for i in range(10, 20):
+            p.produce(names.topic("scores"), score(f"e{i}", i), b"c")
+        assert p.flush(10) == 0
+        retried = "monitor: batch of"  # ... not handled, will retry
+        poll(lambda: retried in log.read_text(), 30, "a retry")
+        assert worker.poll() is None
+        own.start_valkey()
+        poll(lambda: stat(r, names, "scores") == 20, 60, "20 scores monitored")
+        assert worker.poll() is None
+    with pytest.raises(AssertionError, match="timed out"):
+        consume_all(settings, names.topic("deadletter"), 1, timeout=3)
+
+
+def test_redis_lost_after_the_core_took_a_batch_in_owes_its_write_not_a_second_take(
+    own_valkey: OwnValkey,
+) -> None:
+    """The race CI38 met: Valkey stops after the monitor's windows took a batch in and before
+    its write (stats, status, policy state, outbox). The batch consumed again must not be
+    taken in twice; its write is made once Valkey is back, with the next batch's."""
+    from riverwatch.shell.procs import stop
+    from riverwatch.streams.monitor.agents import MonitorHandler
+
+    own, settings, names, r = own_valkey.stack, own_valkey.settings, own_valkey.names, own_valkey.r
+    ctx = Context.from_settings(settings)
+    monitor = Monitor(ctx, redis.Redis.from_url(own.redis_url or ""), "w1")
+    taken: list[str] = []
+    core_scores = monitor.core.scores
+    outage = {"now": True}
+
+    def scores(rows: Any) -> Any:  # the real core, then (once) Valkey goes away
+        taken.extend(row["event_id"] for row in rows)
+        decision = core_scores(rows)
+        if outage.pop("now", False):
+            stop(own.procs.pop("redis"))
+        return decision
+
+    monitor.core.scores = scores  # type: ignore[method-assign]
+    p = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    h = MonitorHandler(ctx, lambda: monitor, p, "w1")
+    t_scores = names.topic("scores")
+    first = [Record(t_scores, 1, i, b"c", score(f"e{i}", i)) for i in range(10)]
+    with pytest.raises(TRANSIENT):
+        h.process(first)
+    assert taken == [f"e{i}" for i in range(10)]
+    with pytest.raises(TRANSIENT):  # consumed again while Valkey is still down
+        h.process(first)
+    own.start_valkey()
+    assert stat(r, names, "scores") == 0  # nothing of the batch was written
+    both = [*first, *(Record(t_scores, 1, i, b"c", score(f"e{i}", i)) for i in range(10, 20))]
+    h.process(both)
+    assert taken == [f"e{i}" for i in range(20)]  # each once
+    assert stat(r, names, "scores") == 20
+    assert r.get(names.monitor("status")) is not None
+    assert r.get(names.monitor("policy")) is not None  # the state of both batches
+    monitor.r.close()

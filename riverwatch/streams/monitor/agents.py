@@ -19,9 +19,11 @@ letters) are produced, and its offsets committed only once the broker acknowledg
 a batch the broker did not take, or that met Redis or Kafka down, is consumed again after a
 backoff. The monitor is not idempotent, so the handler remembers the outputs of the records
 it handled in the last batches (:class:`_Handled`): a record consumed again is not counted
-again, its outputs are sent again. A record the monitor raises on is found by splitting its
-topic's part of the batch and dead-lettered with the error and its origin, counted once as
-a data-quality reject (streams/guard.py); the rest is monitored.
+again, its outputs are sent again. The monitor reads Redis before it takes a batch in and
+writes it after, in one transaction; when that write fails, the batch is owed, not taken in
+again: its write is made when the loop consumes it again. A record the monitor raises on is
+found by splitting its topic's part of the batch and dead-lettered with the error and its
+origin, counted once as a data-quality reject (streams/guard.py); the rest is monitored.
 
 Control requests are kept in Redis (``monitor:outbox``) until the broker acknowledges their
 records: the loop's producer notes each acknowledged control record (:class:`_Acks`) and they
@@ -38,6 +40,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -45,7 +48,7 @@ from confluent_kafka import KafkaError, Producer
 
 from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
-from riverwatch.streams.batching import MAX_IN_FLIGHT, BatchLoop
+from riverwatch.streams.batching import MAX_IN_FLIGHT, TRANSIENT, BatchLoop
 from riverwatch.streams.guard import Guard
 from riverwatch.streams.monitor.runner import Monitor
 from riverwatch.streams.records import Out, Record
@@ -58,6 +61,7 @@ BATCH_MAX = 2000  # records per batch, at most (the agents took 2000 within 0.5 
 FILL_S = 0.5  # a batch is topped up this long once its first record is in
 COMMIT_EVERY_S = 1.0  # offsets (and the outbox's acknowledged requests) at most this often
 Key = tuple[str, int, int]  # topic, partition, offset
+Owed = Callable[[], list[Out]]  # a write the monitor owes for records it took in
 
 
 class _Acks:
@@ -87,17 +91,21 @@ class _Acks:
 class _Handled:
     """The records handled in the last batches (their keys) with their outputs: a batch the
     loop consumes again (its outputs not acknowledged, or a transient error after part of it
-    was handled) is not counted twice; its outputs are sent again instead. Bounded: the loop
-    replays at most the batches in flight and the one it handles."""
+    was handled) is not counted twice; its outputs are sent again instead. A part the monitor
+    took in but could not write (Redis failed its write, :meth:`Monitor._emit`) is owed: its
+    write is made again when the loop consumes it again. Bounded: the loop replays at most
+    the batches in flight and the one it handles."""
 
     def __init__(self, batches: int = 2 * (MAX_IN_FLIGHT + 2)):  # a batch adds one per topic
-        self.parts: deque[tuple[frozenset[Key], list[Out]]] = deque(maxlen=batches)
+        # [keys, outputs, the write still owed (None once made)]
+        self.parts: deque[list[Any]] = deque(maxlen=batches)
 
-    def add(self, records: list[Record], outs: list[Out]) -> None:
-        self.parts.append((frozenset(_key(r) for r in records), outs))
+    def add(self, records: list[Record], outs: list[Out], owed: Owed | None = None) -> None:
+        self.parts.append([frozenset(_key(r) for r in records), outs, owed])
 
     def replayed(self, records: list[Record]) -> tuple[list[Record], list[Out]]:
-        """The records of ``records`` not handled yet, and the outputs of those that were."""
+        """The records of ``records`` not handled yet, and the outputs of those that were
+        (raises a transient error while a write owed for them still fails)."""
         if not self.parts:
             return records, []
         keys = {_key(r) for r in records}
@@ -107,8 +115,29 @@ class _Handled:
         for p in hits:  # still in flight again: kept
             self.parts.remove(p)
             self.parts.append(p)
+            if p[2] is not None:
+                p[1], p[2] = p[1] + p[2](), None
         done = frozenset().union(*(p[0] for p in hits))
         return [r for r in records if _key(r) not in done], [o for p in hits for o in p[1]]
+
+
+def _piece(
+    m: Monitor,
+    method: Callable[[list[Record]], list[Out]],
+    pieces: list[tuple[list[Record], list[Out], Owed | None]],
+    records: list[Record],
+) -> list[Out]:
+    """``method(records)``, noted in ``pieces`` once the monitor took them in: with their
+    outputs, or with the write it owes (Redis failed it)."""
+    try:
+        outs = method(records)
+    except TRANSIENT:
+        owed = m.take_owed()
+        if owed is not None:
+            pieces.append((records, [], owed))
+        raise
+    pieces.append((records, outs, None))
+    return outs
 
 
 def _key(r: Record) -> Key:
@@ -159,8 +188,15 @@ class MonitorHandler:
             part = [r for r in fresh if r.topic == topic]
             if part:
                 count = self.counters[topic].count_failed
-                # the requests left before go with the first part (sent again if it is)
-                got = self.unsent + self.guards[topic].isolated(method, part, count)
+                pieces: list[tuple[list[Record], list[Out], Owed | None]] = []
+                try:
+                    # the requests left before go with the first part (sent again if it is)
+                    handle = partial(_piece, m, method, pieces)
+                    got = self.unsent + self.guards[topic].isolated(handle, part, count)
+                except TRANSIENT:  # the pieces taken in by then: not taken in twice
+                    for taken in pieces:
+                        self.handled.add(*taken)
+                    raise
                 self.unsent = []
                 self.handled.add(part, got)
                 outs += got

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from riverwatch.models.feature_set import row_features
@@ -37,3 +38,16 @@ def feature_frame(
 def score_array(rows: Iterable[dict[str, Any]]) -> np.ndarray:
     """The combined scores of stored rows (NaN where missing)."""
     return np.asarray([r.get("score", math.nan) for r in rows], dtype=float)
+
+
+def reference_rows(df: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of the offline store's frame ``df`` (a champion's training window) as the
+    monitor's reference takes them; ``label``: the label shift's (monitors.labelshift)."""
+    X = df[list(names)].to_numpy(dtype=float).tolist()
+    labels = df["label"].tolist() if "label" in df.columns else [None] * len(df)
+    columns = (df["score"].tolist(), df["groups"].tolist(), df["epoch"].tolist(), labels)
+    return [
+        {"x": x, "score": score, "groups": orjson.loads(g) if isinstance(g, str) and g else {},
+         "epoch": t, "label": lab}
+        for x, score, g, t, lab in zip(X, *columns, strict=True)
+    ]  # fmt: skip

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 import redis
@@ -58,6 +59,9 @@ class Persisted:
         self.k_outbox = names.monitor("outbox")
         self._policy: bytes | None = None  # as last saved or restored
         self._quality: bytes | None = None
+        # the estimate ledger's changes a failed pipeline did not write, written with the next
+        self._waiting: dict[Any, bytes] = {}  # field (str) -> entry
+        self._gone: set[str] = set()
 
     def restore_policy(self, policy: Policy) -> None:
         """Cooldowns, baselines, drift streaks and a due follow-up of the monitor before."""
@@ -120,12 +124,23 @@ class Persisted:
                 self._quality = quality
             core.quality_changed = False
         waiting, gone = core.ledger.changes()
-        if waiting:
-            opt = orjson.OPT_SERIALIZE_NUMPY  # NaN -> null, as the stored records
-            p.hset(self.k_estimates, mapping={f: orjson.dumps(e, option=opt)
-                                              for f, e in waiting.items()})  # fmt: skip
-        if gone:
-            p.hdel(self.k_estimates, *gone)
+        opt = orjson.OPT_SERIALIZE_NUMPY  # NaN -> null, as the stored records
+        self._waiting = {f: e for f, e in self._waiting.items() if f not in gone}
+        self._waiting |= {f: orjson.dumps(e, option=opt) for f, e in waiting.items()}
+        self._gone = (self._gone - waiting.keys()) | set(gone)
+        if self._waiting:
+            p.hset(self.k_estimates, mapping=self._waiting)
+        if self._gone:
+            p.hdel(self.k_estimates, *sorted(self._gone))
+
+    def written(self, ok: bool, core: MonitorCore) -> None:
+        """The pipeline of :meth:`save` ran (``ok``), or Redis failed it: then the next save
+        writes all again (the policy's and quality's state, the ledger's changes)."""
+        if ok:
+            self._waiting, self._gone = {}, set()
+            return
+        self._policy = self._quality = None
+        core.quality_changed = True
 
     def unsent(self) -> dict[str, bytes]:
         """The outbox: control requests decided whose records the broker never acknowledged."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,23 +21,16 @@ import redis
 
 from riverwatch.context import Context
 from riverwatch.core.events import dumps
-from riverwatch.core.metrics import (
-    DRIFT_SHARE,
-    EVENTS,
-    FAIRNESS_DIFFERENCE,
-    GROUP_VALUES_POOLED,
-    MONITOR_LATE_EVENTS,
-    PERFORMANCE,
-    PREDICTION_PSI,
-    drain,
-)
+from riverwatch.core.metrics import EVENTS, GROUP_VALUES_POOLED, MONITOR_LATE_EVENTS, drain
 from riverwatch.core.outputs import Score
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.decision import Decision
-from riverwatch.streams.monitor.data import feature_frame
+from riverwatch.streams.batching import TRANSIENT
+from riverwatch.streams.monitor.data import feature_frame, reference_rows
 from riverwatch.streams.monitor.persist import Persisted
+from riverwatch.streams.monitor.results import Results
 from riverwatch.streams.monitor.snapshot import Snapshots
 from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
 from riverwatch.streams.rows import monitorable
@@ -58,15 +52,17 @@ class Monitor:
         self.concept = ctx.concept_monitor()
         self.limits = ctx.limits
         self.label_horizon_s = ctx.worker_config.label_horizon_s
-        self.history = ctx.monitor_history
         self.policy = Policy(ctx.policy)
         self.persisted = Persisted(client, self.names)  # what a restart must not lose
         self.persisted.restore_policy(self.policy)
+        self.results = Results(self.names, ctx.monitor_history)  # written with their batch
+        self.rejected: dict[str, int] = {}  # the rejects' counters, read before each batch
+        self.owed: Callable[[], list[Out]] | None = None  # see _emit
         self.core = MonitorCore(
             ctx.monitor_core(),
             self.concept,
             self.policy,
-            store=self._store,
+            store=self.results.store,
             frame=feature_frame,
             rejected=self._rejects,
         )
@@ -91,15 +87,16 @@ class Monitor:
         outs = dead_letters(self.t_dead, bad, self.worker)
         eids = [score.event_id for _, score in parsed]
         rows = self._rows(eids)
-        EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
-        self.r.hincrby(self.names.monitor("stats"), "scores", len(records))
         self._follow_reference()
-        self.snapshots.dirty.add("scores")
         if rows and self.core.first is None:
             self._begin(min(float(r["epoch"]) for r in rows.values()))
+        self.rejected = self._read_rejects()  # what the windows closing in this batch read
+        # Redis is read above and written below, never in between: a batch the core took in
+        # is written whole or owed (:meth:`_emit`), never taken in twice.
         decision = self.core.scores(list(rows.values()))
-        self.r.set(self.names.monitor("status"), orjson.dumps(self.core.status()))
-        return outs + self.publish(decision)
+        EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
+        self.snapshots.dirty.add("scores")
+        return outs + self._emit(decision, {"scores": len(records)})
 
     def _rows(self, eids: list[str], features: bool = True) -> dict[str, dict[str, Any]]:
         """The stored feature rows of ``eids`` (one MGET); missing or expired ones skipped.
@@ -113,7 +110,11 @@ class Monitor:
         }
 
     def _rejects(self) -> dict[str, int]:
-        """The rejected transactions' counters (core.rejects; one HGETALL per window)."""
+        """The rejected transactions' counters as read before the batch (core.rejects)."""
+        return self.rejected
+
+    def _read_rejects(self) -> dict[str, int]:
+        """The rejected transactions' counters (one HGETALL per batch of scores)."""
         raw = self.r.hgetall(self.names.monitor("rejects"))
         return {
             k.decode("utf-8", "replace") if isinstance(k, bytes) else k: int(v)
@@ -144,16 +145,7 @@ class Monitor:
             return  # e.g. a challenger registered: the champion, so the reference, stays
         self.ref_champion = champ.name
         df = self.offline.read(champ.data_start, champ.data_end)
-        X = df[list(self.fs.names)].to_numpy(dtype=float).tolist()
-        labels = df["label"].tolist() if "label" in df.columns else [None] * len(df)
-        rows = [
-            {"x": x, "score": score, "groups": orjson.loads(g) if isinstance(g, str) and g else {},
-             "epoch": t, "label": lab}  # label: the label shift's reference (monitors.labelshift)
-            for x, score, g, t, lab in zip(
-                X, df["score"].tolist(), df["groups"].tolist(), df["epoch"].tolist(), labels,
-                strict=True,
-            )
-        ]  # fmt: skip
+        rows = reference_rows(df, self.fs.names)
         if self.core.set_reference(rows, f"champion {champ.name}", weights=self._importance(df)):
             log.info("monitor reference: champion %s (%d rows)", champ.name, len(rows))
             if math.isfinite(self.as_of):
@@ -197,7 +189,7 @@ class Monitor:
         self.snapshots.dirty.add("labels")
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
         pairs = [(rows[e], labels[e].label, labels[e].epoch) for e in fresh if e in rows]
-        return self.publish(self.core.labels(pairs, name))
+        return self._emit(self.core.labels(pairs, name))
 
     def _follow_resets(self) -> None:
         """A reset online model starts a new error stream: its old detectors would keep
@@ -221,44 +213,42 @@ class Monitor:
         return [e for e, new in zip(eids, p.execute()[:-1], strict=True) if new]
 
     # -- output ----------------------------------------------------------------------------
-    def _store(self, kind: str, result: dict[str, Any]) -> None:
-        self._export(kind, result)
-        blob = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)  # NaN -> null
-        p = self.r.pipeline(transaction=False)
-        p.set(self.names.monitor(kind), blob)
-        p.lpush(self.names.monitor(f"{kind}:history"), blob)
-        p.ltrim(self.names.monitor(f"{kind}:history"), 0, self.history - 1)
-        p.execute()
-
-    @staticmethod
-    def _export(kind: str, result: dict[str, Any]) -> None:
-        """Prometheus gauges of a stored result."""
-        if kind == "drift" and result.get("data"):
-            DRIFT_SHARE.set(result["data"]["share_drifted"])
-            psi = (result.get("prediction") or {}).get("psi")
-            if psi is not None and not math.isnan(psi):
-                PREDICTION_PSI.set(psi)
-        elif kind == "fairness":
-            for attr, f in result["attributes"].items():
-                for metric in ("demographic_parity_difference", "equalized_odds_difference"):
-                    FAIRNESS_DIFFERENCE.labels(attr, metric).set(f[metric])
-        elif kind == "performance":
-            for model, rep in result["models"].items():
-                for metric in ("auc", "ap", "card_precision", "precision", "recall", "maturity"):
-                    if rep.get(metric) is not None:
-                        PERFORMANCE.labels(model, metric).set(rep[metric])
-
     def export_counts(self) -> None:
         """Count the group values the core pooled into "(other)" and the scored events its
         time windows dropped as late since the last call (Prometheus counters)."""
         drain(GROUP_VALUES_POOLED, self.core.pooled)
         drain(MONITOR_LATE_EVENTS, self.core.late)
 
-    def publish(self, decision: Decision) -> list[Out]:
-        """The decision's alerts and control requests as records; its audit and the state a
-        restart must not lose (:mod:`streams.monitor.persist`, what changed) to Redis."""
+    def _emit(self, decision: Decision, stats: dict[str, int] | None = None) -> list[Out]:
+        """:meth:`publish` a batch the core took in. When Redis fails it, the batch is owed
+        (:attr:`owed`: the same write, for the handler to make when the loop consumes the
+        batch again, instead of the core taking it in twice) and the error raised."""
+
+        def write() -> list[Out]:
+            return self.publish(decision, stats)
+
+        try:
+            return write()
+        except TRANSIENT:
+            self.owed = write
+            raise
+
+    def take_owed(self) -> Callable[[], list[Out]] | None:
+        """The write of the last batch taken in and not written (once)."""
+        owed, self.owed = self.owed, None
+        return owed
+
+    def publish(self, decision: Decision, stats: dict[str, int] | None = None) -> list[Out]:
+        """The decision's alerts and control requests as records; in one transaction, the
+        batch's ``stats`` counts, the monitor's status, the results stored meanwhile, its
+        audit and the state a restart must not lose (:mod:`streams.monitor.persist`, what
+        changed)."""
         self.export_counts()
         p = self.r.pipeline(transaction=True)  # the state with the requests it decided
+        for what, n in (stats or {}).items():
+            p.hincrby(self.names.monitor("stats"), what, n)  # tests and ops poll it
+        p.set(self.names.monitor("status"), orjson.dumps(self.core.status()))
+        self.results.write(p)
         if decision.audit:
             key = self.names.monitor("actions")
             p.lpush(key, *[orjson.dumps(a) for a in decision.audit])
@@ -266,7 +256,8 @@ class Monitor:
         controls = {c.request_id: dumps(c) for c in decision.controls}
         self.persisted.save(p, self.policy, self.core, controls)  # (streams.monitor.persist)
         self.snapshots.save(p, self.core, self)  # when due (streams.monitor.snapshot)
-        p.execute()
+        self._execute(p, persisted=True)
+        self.results.written()
         t_alerts, t_control = self.names.topic("alerts"), self.names.topic("control")
         outs = [Out(t_alerts, a.kind.encode(), dumps(a)) for a in decision.alerts]
         return outs + [Out(t_control, rid.encode(), v) for rid, v in controls.items()]
@@ -280,9 +271,22 @@ class Monitor:
         try:
             p = self.r.pipeline(transaction=True)
             self.snapshots.save(p, self.core, self)
-            p.execute()
+            self._execute(p)
         except Exception:  # (Redis gone first): a restart collects what it lost again
             log.exception("monitor: no snapshot written")
+
+    def _execute(self, p: redis.client.Pipeline, persisted: bool = False) -> None:
+        """Run a pipeline of :meth:`checkpoint` or (``persisted``) :meth:`publish`; when Redis
+        fails it, what it held is written again with the next one."""
+        try:
+            p.execute()
+        except BaseException:
+            self.snapshots.unwritten()
+            if persisted:
+                self.persisted.written(False, self.core)
+            raise
+        if persisted:
+            self.persisted.written(True, self.core)
 
     def unsent(self) -> list[Out]:
         """The control requests a monitor before this one decided whose records the broker

@@ -66,6 +66,7 @@ class Snapshots:
         self.every_s = every_s
         self.clock = clock
         self.dirty: set[str] = set()  # parts whose records were processed since written
+        self.saving: set[str] = set()  # the parts added to the last pipeline
         self.final = False  # stopping: every batch still in flight is snapshotted
         self._next = clock() + every_s
 
@@ -91,6 +92,7 @@ class Snapshots:
 
     def save(self, p: redis.client.Pipeline, core: MonitorCore, runner: Any) -> None:
         """Add to ``p`` the snapshot of each part changed, when one is due (see the module)."""
+        self.saving = set()
         if not self.due():
             return
         start = self.clock()
@@ -105,5 +107,11 @@ class Snapshots:
                 p.delete(self.keys[part])
             else:
                 p.set(self.keys[part], blob)
-        self.dirty.clear()
+        self.saving, self.dirty = self.dirty, set()
         self._next = self.clock() + max(self.every_s, 20 * (self.clock() - start))
+
+    def unwritten(self) -> None:
+        """The pipeline of :meth:`save` failed (Redis): its parts are due again."""
+        self.dirty |= self.saving
+        self.saving = set()
+        self._next = self.clock()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import pickle
 import zlib
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from riverwatch.monitors.core.snapshot import MAGIC, SNAPSHOT_VERSION, SnapshotE
 from riverwatch.monitors.policy.config import PolicyConfig
 from riverwatch.monitors.policy.decision import Decision
 from riverwatch.monitors.windows import TimeWindows
+from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.monitor.snapshot import Snapshots
 
 DAY = 86_400.0
@@ -284,3 +286,56 @@ def test_a_snapshot_that_fails_or_is_too_big_never_fails_the_batch(
     snaps.final = True
     snaps.save(pipe, core, runner)  # type: ignore[arg-type]  # too big: the old one goes
     assert pipe.ops == [("delete", names.monitor("snapshot:labels"))]
+
+
+def test_a_snapshot_whose_pipeline_failed_is_due_again_at_once() -> None:
+    now = [0.0]
+    names = Names("t-")
+    snaps = Snapshots(FakeRedis({}), names, 5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    core, runner, pipe = make_core(), Runner(), FakePipe()
+    now[0] = 6.0  # due
+    snaps.dirty.add("scores")
+    snaps.save(pipe, core, runner)  # type: ignore[arg-type]
+    assert snaps.dirty == set() and not snaps.due()
+    snaps.unwritten()  # Redis failed that pipeline
+    assert snaps.dirty == {"scores"} and snaps.due()
+    snaps.save(FakePipe(), core, runner)  # type: ignore[arg-type]  # written this time
+    snaps.save(FakePipe(), core, runner)  # type: ignore[arg-type]  # not due: no snapshot
+    snaps.unwritten()  # that pipeline failed: it held no snapshot to write again
+    assert snaps.dirty == set()
+
+
+class PersistPipe(FakePipe):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, list[str]]] = []
+
+    def hset(self, key: str, mapping: dict[str, bytes]) -> None:
+        self.fields.append(("hset", sorted(mapping)))
+
+    def hdel(self, key: str, *fields: str) -> None:
+        self.fields.append(("hdel", list(fields)))
+
+
+def test_the_state_a_failed_pipeline_held_is_written_with_the_next() -> None:
+    """Persisted.save marks what it wrote as saved; a pipeline Redis failed must not leave
+    the policy's state or the estimate ledger's changes marked so (they were lost)."""
+    names = Names("t-")
+    persisted = Persisted(FakeRedis({}), names)  # type: ignore[arg-type]
+    core = make_core()
+    policy = SimpleNamespace(state=lambda: {"cooldowns": {"retrain": 1}})
+    changes = iter([({"w1": {"n": 1}, "w2": {"n": 1}}, ["w0"]), ({"w3": {"n": 1}}, ["w2"])])
+    core.ledger.changes = lambda: next(changes)  # type: ignore[method-assign]
+    first = PersistPipe()
+    persisted.save(first, policy, core)  # type: ignore[arg-type]
+    assert first.ops == [("set", names.monitor("policy"))]
+    persisted.written(False, core)  # Redis failed it
+    again = PersistPipe()
+    persisted.save(again, policy, core)  # type: ignore[arg-type]
+    assert ("set", names.monitor("policy")) in again.ops  # unchanged, written again
+    assert again.fields == [("hset", ["w1", "w3"]), ("hdel", ["w0", "w2"])]
+    persisted.written(True, core)
+    core.ledger.changes = lambda: ({}, [])  # type: ignore[method-assign]
+    last = PersistPipe()
+    persisted.save(last, policy, core)  # type: ignore[arg-type]
+    assert last.ops == [] and last.fields == []  # written: nothing again

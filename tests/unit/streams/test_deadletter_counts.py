@@ -146,7 +146,8 @@ def monitor(faults: Faults) -> Monitor:
 
     m._rows = rows  # type: ignore[method-assign]
     m._follow_reference = lambda: None  # type: ignore[method-assign]
-    m.publish = lambda _: []  # type: ignore[method-assign]
+    m._read_rejects = lambda: {}  # type: ignore[method-assign]
+    m.publish = lambda *_: []  # type: ignore[method-assign]
     return m
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -37,6 +38,8 @@ class FakeMonitor:
         self.sent_keys: list[bytes] = []
         self.snapshots: list[bool] = []
         self.r = SimpleNamespace(register_script=lambda _s: None)
+        self.unwritten: dict[str, BaseException] = {}  # topic -> its write raises while set
+        self.owed: Callable[[], list[Out]] | None = None
 
     def unsent(self) -> list[Out]:
         return [Out(self.t_control, b"old", b"{}")]
@@ -47,7 +50,22 @@ class FakeMonitor:
         if any(r.value in self.poison for r in records):
             raise ValueError("cannot monitor it")
         self.seen += [(topic, r.offset) for r in records]
-        return [Out(self.t_control, f"{topic}-{r.offset}".encode(), b"{}") for r in records]
+        outs = [Out(self.t_control, f"{topic}-{r.offset}".encode(), b"{}") for r in records]
+
+        def write() -> list[Out]:  # as Monitor._emit: taken in, then written
+            if topic in self.unwritten:
+                raise self.unwritten[topic]
+            return outs
+
+        try:
+            return write()
+        except redis.exceptions.ConnectionError:
+            self.owed = write
+            raise
+
+    def take_owed(self) -> Callable[[], list[Out]] | None:
+        owed, self.owed = self.owed, None
+        return owed
 
     def process_scores(self, records: list[Record]) -> list[Out]:
         return self._process("scores", records)
@@ -116,6 +134,23 @@ def test_an_outage_part_way_is_raised_and_the_retry_monitors_nothing_twice(
     outs = h.process(batch(h))  # the loop consumes the batch again
     assert fake.seen == [("scores", 0), ("scores", 1), ("labels", 0)]  # each once
     assert keys(outs) == [b"old", b"scores-0", b"scores-1", b"labels-0"]  # nothing lost
+
+
+def test_a_batch_taken_in_and_not_written_is_written_when_consumed_again_not_taken_in_twice(
+    tmp_path: Path,
+) -> None:
+    """Redis fails the write of a part the monitor took in (its windows moved): the retries
+    make that write, and only that, until it succeeds; its outputs are not lost."""
+    h, fake = handler(tmp_path)
+    fake.unwritten["scores"] = redis.exceptions.ConnectionError("down")
+    for _ in range(2):  # the write fails again on the first retry
+        with pytest.raises(redis.exceptions.ConnectionError):
+            h.process(batch(h))
+    assert fake.seen == [("scores", 0), ("scores", 1)]  # once, not again on the retry
+    del fake.unwritten["scores"]
+    outs = h.process([*batch(h), Record(h.t_scores, 0, 7, None, b"s")])  # with a new one
+    assert fake.seen == [("scores", 0), ("scores", 1), ("scores", 7), ("labels", 0)]
+    assert keys(outs) == [b"scores-0", b"scores-1", b"old", b"scores-7", b"labels-0"]
 
 
 def test_a_batch_consumed_again_sends_its_outputs_again_without_monitoring_them(
