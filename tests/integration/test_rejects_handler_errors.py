@@ -66,7 +66,7 @@ def test_a_poison_record_dead_lettered_by_the_scorer_is_a_data_quality_reject(
     dq.collect(0.0, 100.0)
     row = {"groups": {}, "dq": {"p": 0, "cat": {"channel": "pos"}}}
     dq.window(0.0, 100.0, [row] * 500, None, {})  # the reference: no rejects
-    check = dq.window(100.0, 200.0, [row] * 50, None, monitor._rejects())
+    check = dq.window(100.0, 200.0, [row] * 50, None, monitor._read_rejects())
     assert check.report is not None and check.report["rejected"] == 3
     rate = check.report["rates"]["(record):invalid"]
     assert (rate["count"], rate["n"]) == (2, 53)

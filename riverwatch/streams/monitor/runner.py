@@ -64,7 +64,7 @@ class Monitor:
             self.policy,
             store=self.results.store,
             frame=feature_frame,
-            rejected=self._rejects,
+            rejected=lambda: self.rejected,  # as read before the batch (core.rejects)
         )
         self.persisted.restore_core(self.core)
         self.ref_token: str | None = None
@@ -108,10 +108,6 @@ class Monitor:
         return {
             e: monitorable(e, v, features) for e, v in zip(eids, raw, strict=True) if v is not None
         }
-
-    def _rejects(self) -> dict[str, int]:
-        """The rejected transactions' counters as read before the batch (core.rejects)."""
-        return self.rejected
 
     def _read_rejects(self) -> dict[str, int]:
         """The rejected transactions' counters (one HGETALL per batch of scores)."""
@@ -206,7 +202,8 @@ class Monitor:
     def _first_seen(self, eids: list[str]) -> list[str]:
         if not eids:
             return []
-        p = self.r.pipeline(transaction=False)
+        # MULTI/EXEC: Redis lost part-way marks none seen (none skipped as redelivered)
+        p = self.r.pipeline(transaction=True)
         for e in eids:
             p.set(self.names.monitor(f"seen:{e}"), b"1", nx=True, ex=self.label_horizon_s)
         p.hincrby(self.names.monitor("stats"), "labels", len(eids))  # tests and ops poll it
