@@ -194,13 +194,22 @@ class MonitorHandler:
                     handle = partial(_piece, m, method, pieces)
                     got = self.unsent + self.guards[topic].isolated(handle, part, count)
                 except TRANSIENT:  # the pieces taken in by then: not taken in twice
-                    for taken in pieces:
-                        self.handled.add(*taken)
+                    self._taken(pieces)
                     raise
                 self.unsent = []
                 self.handled.add(part, got)
                 outs += got
         return outs
+
+    def _taken(self, pieces: list[tuple[list[Record], list[Out], Owed | None]]) -> None:
+        """Remember the pieces of a part the monitor took in before a transient error: those
+        handled as one part, the one whose write it owes (the last) as another."""
+        done = [(records, outs) for records, outs, owed in pieces if owed is None]
+        if done:
+            self.handled.add([r for rs, _ in done for r in rs], [o for _, os in done for o in os])
+        for records, outs, owed in pieces:
+            if owed is not None:
+                self.handled.add(records, outs, owed)
 
     def checkpoint(self) -> None:
         """Before each commit: the control requests the broker acknowledged leave the outbox;

@@ -40,6 +40,7 @@ class FakeMonitor:
         self.r = SimpleNamespace(register_script=lambda _s: None)
         self.unwritten: dict[str, BaseException] = {}  # topic -> its write raises while set
         self.owed: Callable[[], list[Out]] | None = None
+        self.unwritten_at: set[int] = set()  # the write of a call with these offsets raises
 
     def unsent(self) -> list[Out]:
         return [Out(self.t_control, b"old", b"{}")]
@@ -55,6 +56,8 @@ class FakeMonitor:
         def write() -> list[Out]:  # as Monitor._emit: taken in, then written
             if topic in self.unwritten:
                 raise self.unwritten[topic]
+            if any(r.offset in self.unwritten_at for r in records):
+                raise redis.exceptions.ConnectionError("down")
             return outs
 
         try:
@@ -151,6 +154,25 @@ def test_a_batch_taken_in_and_not_written_is_written_when_consumed_again_not_tak
     outs = h.process([*batch(h), Record(h.t_scores, 0, 7, None, b"s")])  # with a new one
     assert fake.seen == [("scores", 0), ("scores", 1), ("scores", 7), ("labels", 0)]
     assert keys(outs) == [b"scores-0", b"scores-1", b"old", b"scores-7", b"labels-0"]
+
+
+def test_pieces_taken_in_before_an_outage_are_not_taken_in_again(tmp_path: Path) -> None:
+    """A poison record splits the part; a piece is written, then the write of the next
+    fails: consumed again, the first piece's outputs are sent again, the second's write is
+    made, the poison record is dead-lettered, and no record is taken in twice."""
+    h, fake = handler(tmp_path)
+    fake.poison, fake.unwritten_at = {b"bad"}, {2}
+    records = [Record(h.t_scores, 0, i, None, b"s") for i in range(3)]
+    records.append(Record(h.t_scores, 0, 3, None, b"bad"))
+    with pytest.raises(redis.exceptions.ConnectionError):
+        h.process(records)  # [0, 1] written, [2] taken in and not written
+    assert fake.seen == [("scores", 0), ("scores", 1), ("scores", 2)]
+    assert len(h.handled.parts) == 2  # the written pieces as one part, the owed one
+    fake.unwritten_at = set()
+    outs = h.process(records)
+    assert fake.seen == [("scores", 0), ("scores", 1), ("scores", 2)]
+    assert keys(outs) == [b"scores-0", b"scores-1", b"scores-2", b"old"]
+    assert [o for o in outs if o.topic.endswith("deadletter")]  # offset 3, alone
 
 
 def test_a_batch_consumed_again_sends_its_outputs_again_without_monitoring_them(
