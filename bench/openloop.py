@@ -20,6 +20,7 @@ import orjson
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bench.workerstats import delta, scrape, summary
 from riverwatch.core.kafka import produce_waiting
 from riverwatch.streams.fetch import next_batch
 from tests.support.workers import poll
@@ -152,6 +153,8 @@ class Run:
     # and scores), and scored_at to the reader ("to reader": the feature store's write, the
     # produce, the outbound hop)
     stage_ms: dict[str, float] = field(default_factory=dict)
+    # per worker: its batches, cycle times and GC pauses over the run (bench.workerstats)
+    workers: dict[str, str] = field(default_factory=dict)
 
     @property
     def scorer_cpu_s(self) -> float:
@@ -236,12 +239,14 @@ def offer(
     tag: str,
     n_backlog: int = 0,
     epoch_span_s: float = 0.0,
+    metrics: dict[str, str] | None = None,
 ) -> Run:
     """Send at ``rate`` tx/s for ``warmup + seconds`` (or, with ``n_backlog``, that many as fast
     as possible); wait for their scores; latency over the events after the warm-up.
 
     ``epoch_span_s``: event times spread over that many seconds before now (a backfill) instead
-    of event time = send time; latency is still from the send time.
+    of event time = send time; latency is still from the send time. ``metrics``: worker ->
+    its Prometheus URL, read before and after (:mod:`bench.workerstats`).
     """
     backlog = n_backlog > 0
     n = n_backlog if backlog else int(rate * (warmup + seconds))
@@ -254,6 +259,7 @@ def offer(
     msgs = payloads(n, epochs, seed=hash(tag) % 2**32, prefix=f"{tag}-")
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
     cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+    scraped0 = {k: scrape(url) for k, url in (metrics or {}).items()}
     sched = send(p, topic, msgs, 0.0 if backlog else rate)
     ids = [f"{tag}-{i}" for i in range(n)]
     deadline = time.monotonic() + max(30.0, 3 * (seconds + warmup), n / 2000)
@@ -269,6 +275,7 @@ def offer(
         for k in ("helper", "broker", "valkey"):  # the servers worked for the helper too
             if k in pids:
                 cpu[k] = cpu_seconds(pids[k]) - cpu0[k]
+    workers = {k: summary(delta(scraped0[k], scrape(url))) for k, url in (metrics or {}).items()}
     seen, scored = reader.arrivals(), reader.scored_at()
     got = [(seen[e], sched[i], scored[e]) for i, e in enumerate(ids) if e in seen]
     at = np.array([a for a, _, _ in got])
@@ -286,4 +293,5 @@ def offer(
         Path(dump).mkdir(parents=True, exist_ok=True)
         np.save(Path(dump) / f"{tag}.npy", np.array([(s, c, a) for a, s, c in got]))
     thr = len(at) / (at.max() - at.min()) if len(at) > 1 else 0.0
-    return Run(rate if not backlog else float("inf"), n, len(got), thr, stats, cpu, lag, stages)
+    rate = rate if not backlog else float("inf")
+    return Run(rate, n, len(got), thr, stats, cpu, lag, stages, workers)

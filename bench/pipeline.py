@@ -47,6 +47,7 @@ from riverwatch.core.kafka import produce_waiting
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.shell.embedded import EmbeddedStack
+from riverwatch.shell.procs import free_port
 from tests.support.workers import poll, running_worker
 
 N = int(os.environ.get("RW_BENCH_N", "30000"))
@@ -110,19 +111,26 @@ def faust_count(bootstrap: str, topic: str, n: int) -> float:
 
 
 @contextmanager
-def deployment(settings: Settings, logdir: Path, scorers: int = 1) -> Iterator[dict[str, int]]:
+def deployment(
+    settings: Settings, logdir: Path, scorers: int = 1
+) -> Iterator[tuple[dict[str, int], dict[str, str]]]:
     """A helper and ``scorers`` scorer processes as ``riverwatch up`` runs them; yields their
-    pids (``scorer``, ``scorer2``, ... and ``helper``)."""
+    pids (``scorer``, ``scorer2``, ... and ``helper``) and their metrics URLs."""
     from riverwatch.shell.children import HELPER_ROLES, SCORER_ROLES
 
+    def start(name: str, roles: str) -> int:
+        port = free_port()
+        urls[name] = f"http://127.0.0.1:{port}/metrics"
+        own = settings.model_copy(update={"worker_metrics_port": port})
+        return st.enter_context(running_worker(own, logdir / f"{name}.log", roles)).pid
+
+    urls: dict[str, str] = {}
     with ExitStack() as st:
-        helper = st.enter_context(running_worker(settings, logdir / "helper.log", HELPER_ROLES))
-        pids = {"helper": helper.pid}
+        pids = {"helper": start("helper", HELPER_ROLES)}
         for i in range(scorers):
             name = "scorer" if i == 0 else f"scorer{i + 1}"
-            log = logdir / f"{name}.log"
-            pids[name] = st.enter_context(running_worker(settings, log, SCORER_ROLES)).pid
-        yield pids
+            pids[name] = start(name, SCORER_ROLES)
+        yield pids, urls
 
 
 @contextmanager
@@ -160,22 +168,24 @@ def ladder(
     runs: list[Run] = []
     with (
         code(checkout),
-        deployment(settings, logdir, scorers) as workers,
+        deployment(settings, logdir, scorers) as (workers, urls),
         Reader(bs, names.topic("scores"), logdir / "arrivals.txt") as reader,
     ):
         pids = {**workers, **(servers or {})}
         offer(bs, topic, reader, pids, 200, 2, 0, f"warm{rep}")  # group joined, models loaded
         for rate in RATES:
             print(f"  offered {rate:,.0f} tx/s...", flush=True)
-            run = offer(bs, topic, reader, pids, rate, SECONDS, WARMUP, f"r{rep}-{rate:.0f}")
+            tag = f"r{rep}-{rate:.0f}"
+            run = offer(bs, topic, reader, pids, rate, SECONDS, WARMUP, tag, metrics=urls)
             runs.append(run)
             if run.scored < run.sent or run.lat_ms["p99"] > 5000:
                 break
             time.sleep(1)
         print(f"  saturation: a backlog of {N:,}...", flush=True)
-        runs.append(offer(bs, topic, reader, pids, 0, SECONDS, 0, f"s{rep}", n_backlog=N))
+        runs.append(offer(bs, topic, reader, pids, 0, SECONDS, 0, f"s{rep}", N, metrics=urls))
         print(f"  backfill: {N:,} over 30 days of event time...", flush=True)
-        bf = offer(bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, epoch_span_s=30 * 86400)
+        month = 30 * 86400
+        bf = offer(bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, month, metrics=urls)
         bf.rate = -1.0  # marks the backfill in the table
         runs.append(bf)
         MEMORY.append((rep, {k: worker_memory(pid) for k, pid in workers.items()}))
@@ -226,6 +236,9 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
                 f"{r.stage_ms['to scored p99']:.1f}; scored_at -> reader p50 "
                 f"{r.stage_ms['to reader p50']:.1f}, p99 {r.stage_ms['to reader p99']:.1f} (ms)"
             )
+    for r in runs:
+        for worker, line in r.workers.items():
+            lines.append(f"  {_label(r):>10}: {worker}: {line}")
     best = [r.rate for r in runs if 0 < r.rate < float("inf") and r.lat_ms["p99"] <= P99_TARGET_MS
             and r.scored == r.sent]  # fmt: skip
     lines.append(f"  highest offered rate with p99 <= {P99_TARGET_MS:.0f} ms: "

@@ -67,6 +67,20 @@ BATCH_SIZE = Histogram(
     ["stage"],
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
 )
+BATCH_SECONDS = Histogram(
+    "riverwatch_batch_seconds",
+    "Wall time from a micro-batch handed to its stage's handler to its outputs handed to the "
+    "producer (acknowledgements are not waited for), by stage: the cycle an event waits behind.",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+GC_PAUSES = Histogram(
+    "riverwatch_gc_pause_seconds",
+    "The garbage collector's pauses in a worker process, by generation (every collection once "
+    "the worker started; observed by the batch loops, a batch at most after the pause).",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 HTTP_LATENCY = Histogram(
     "riverwatch_http_request_duration_seconds",
     "API request duration by route and status.",

@@ -45,10 +45,17 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from riverwatch.context import Context
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.kafka import consumer
-from riverwatch.core.metrics import BATCH_RETRIES, BATCH_SIZE, CONSUMER_LAG, EVENTS
+from riverwatch.core.metrics import (
+    BATCH_RETRIES,
+    BATCH_SECONDS,
+    BATCH_SIZE,
+    CONSUMER_LAG,
+    EVENTS,
+    GC_PAUSES,
+)
 from riverwatch.core.redis import UNAVAILABLE as REDIS_UNAVAILABLE
 from riverwatch.streams.fetch import next_batch, report_lag, to_records
-from riverwatch.streams.inflight import InFlight, Ledger, Partition, tune_gc
+from riverwatch.streams.inflight import InFlight, Ledger, Partition, gc_pauses, tune_gc
 from riverwatch.streams.inherit import inherited
 from riverwatch.streams.records import Handler, Out, Record, dead_lettered, isolate, raised_on
 from riverwatch.streams.runtime import WorkerContext, worker_id
@@ -310,6 +317,9 @@ class BatchLoop:
     def _process(self, records: list[Record]) -> bool:
         """Handle a batch and produce its outputs (acknowledged later, see :meth:`Ledger.ack_done`);
         False when the handler met a transient error."""
+        started = time.perf_counter()
+        for generation, pause in gc_pauses():  # timed by the collector's callback
+            GC_PAUSES.labels(generation=str(generation)).observe(pause)
         BATCH_SIZE.labels(stage=self.name).observe(len(records))
         for label, n in self._by_topic(records).items():
             EVENTS.labels(topic=label, outcome="consumed").inc(n)
@@ -327,6 +337,7 @@ class BatchLoop:
             log.warning("%s: batch of %d not handled, will retry: %r", self.name, len(records), exc)
             return False
         self.ledger.pending.append(self._produce(InFlight.of(records), outs))
+        BATCH_SECONDS.labels(stage=self.name).observe(time.perf_counter() - started)
         return True
 
     def _by_topic(self, records: list[Record]) -> dict[str, int]:

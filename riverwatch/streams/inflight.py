@@ -23,10 +23,43 @@ Partition = tuple[str, int]
 
 def tune_gc() -> None:
     """Freeze what start-up allocated (models, modules) out of the collector's sight, and
-    collect the young generation less often. Process-wide: call it once the worker started."""
+    collect the young generation less often; time every collection from then on
+    (:func:`gc_pauses`). Process-wide: call it once the worker started."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    watch_gc()
+
+
+# (generation, seconds) of each collection not yet taken by gc_pauses(). The callback only
+# appends: it runs wherever a collection starts, and observing a histogram there could deadlock
+# (prometheus-client's multiprocess mode guards every sample with one process-wide lock, which
+# the thread being collected may hold). Bounded: a process nobody drains keeps the newest.
+_PAUSES: deque[tuple[int, float]] = deque(maxlen=10_000)
+_started = [0.0]
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    else:
+        _PAUSES.append((info["generation"], time.perf_counter() - _started[0]))
+
+
+def watch_gc() -> None:
+    """Time every collection of this process (once, however often called)."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+
+
+def gc_pauses() -> list[tuple[int, float]]:
+    """The collections timed since the last call, oldest first: (generation, seconds)."""
+    out = []
+    while True:
+        try:
+            out.append(_PAUSES.popleft())
+        except IndexError:  # drained (by this thread or another)
+            return out
 
 
 @dataclass

@@ -88,6 +88,13 @@ def test_worker_serves_its_own_metrics(settings: Settings, tmp_path: Path) -> No
         # falls to 0 on every partition once the four records are scored.
         drained = {str(p): 0.0 for p in range(settings.partitions)}
         poll(lambda: lags() == drained, 60, "the consumer lag to fall to 0", every=0.5)
+        # each batch's cycle (handled and produced), per stage: the four records took >= 1
+        cycles = [
+            float(ln.rsplit(" ", 1)[1])
+            for ln in httpx.get(url).text.splitlines()
+            if ln.startswith('riverwatch_batch_seconds_count{stage="scorer"}')
+        ]
+        assert cycles and cycles[0] >= 1, cycles
 
 
 def test_simulate_to_file_then_replay_through_the_api_then_status(

@@ -10,7 +10,8 @@ from typing import Any
 
 import faust
 
-from riverwatch.streams.inflight import GC_THRESHOLDS
+from riverwatch.streams import inflight
+from riverwatch.streams.inflight import GC_THRESHOLDS, gc_pauses, watch_gc
 from riverwatch.streams.runtime import loop_service
 
 
@@ -35,6 +36,27 @@ def test_the_loop_service_tunes_the_collector_before_the_loop_starts() -> None:
         (service,) = app._extra_services
         asyncio.run(service(loop=None).on_start())
         assert loop.thresholds == [GC_THRESHOLDS]
+        assert inflight._on_gc in gc.callbacks  # and its collections are timed
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        gc.callbacks.remove(inflight._on_gc)
+
+
+def test_collections_are_timed_once_each_and_taken_once() -> None:
+    try:
+        watch_gc()
+        watch_gc()  # once, however often called
+        gc_pauses()
+        gc.collect()
+        gc.collect(0)
+        got = gc_pauses()
+        gens = [g for g, _ in got]
+        assert gens.count(2) == 1 and gens[-1] == 0, gens
+        assert all(0 <= s < 5 for _, s in got)
+        assert gc_pauses() == []
+    finally:
+        gc.callbacks.remove(inflight._on_gc)
+        gc_pauses()
+    gc.collect()
+    assert gc_pauses() == []  # no longer watched
