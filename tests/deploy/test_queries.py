@@ -190,6 +190,8 @@ def test_dashboard_has_the_required_panels() -> None:
         "riverwatch_fairness_difference",
         "riverwatch_consumer_lag",
         "riverwatch_monitor_late_events_total",
+        "riverwatch_batch_seconds_bucket",
+        "riverwatch_gc_pause_seconds_sum",
     ):
         assert needle in exprs, needle
     ids = [p["id"] for p in dashboard_panels()]
