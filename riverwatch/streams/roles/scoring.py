@@ -32,5 +32,6 @@ def register(app: faust.App, ctx: WorkerContext) -> BatchLoop:
         on_failed=scorer.rejects.count_failed,
         commit_every_s=COMMIT_EVERY_S,
     )
+    loop.latency = True
     loop_service(app, loop, stop_worker("scoring"))  # (the collector tuned first)
     return loop
