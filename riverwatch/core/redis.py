@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio as aioredis
 from pydantic import SecretStr
+from redis._parsers.encoders import Encoder
 
 from riverwatch.core.errors import ConfigError
+from riverwatch.core.resp import JoinPacker
 
 # Redis refusing work for a while, whatever the record: unreachable or slow, out of memory
 # (``maxmemory`` reached: OOM), a replica during a failover (READONLY), a cluster moving slots
@@ -77,8 +79,11 @@ def connection_options(config: RedisConfig) -> dict[str, Any]:
 
 
 def redis_client(config: RedisConfig) -> redis.Redis:
-    """A blocking client (hiredis parser when installed) for worker threads and the CLI."""
-    return redis.Redis.from_url(_url(config), **connection_options(config))
+    """A blocking client (hiredis parser when installed) for worker threads and the CLI; its
+    commands are packed by :class:`~riverwatch.core.resp.JoinPacker` (the scorer's large
+    script calls)."""
+    packer = JoinPacker(Encoder("utf-8", "strict", False).encode)  # redis-py's defaults
+    return redis.Redis.from_url(_url(config), command_packer=packer, **connection_options(config))
 
 
 def async_redis_client(config: RedisConfig, max_connections: int | None = None) -> aioredis.Redis:
