@@ -7,15 +7,31 @@ layout").
 
 # Why Lua: redis-py spends ~10 us of Python per pipelined command, and a batch needs ~10
 # commands per transaction; one script call per batch moves that loop into the server (and
-# makes the write atomic). On Redis Cluster the keys of one call must share a slot, so a
-# cluster deployment has to split batches by slot before calling these.
+# makes the write atomic).
 #
-# Both scripts start with ARGV[1] = buckets per day, ARGV[2] = the window days (ascending, JSON),
-# and share MIGRATE: day totals rebuilt from an entity's buckets when its day hash is not marked
-# complete (state written before it).
+# Key names: the scripts build the per-event and per-entity keys themselves, from the key bases
+# (Names: the prefix, "rw:score:", "rw:ent:card:", ...) and the ids in their JSON arguments,
+# instead of taking ~10 keys per event as KEYS. Each key argument cost the scorer ~0.8 us of
+# Python (its name formatted, encoded and packed: ~8 us of ~60 per event, bench.hotpath). The
+# price: these keys are not declared, which a standalone server (the deployment here) allows
+# and Redis Cluster does not; the keys of one batch span every slot anyway, so a cluster would
+# already need batches split by slot and the keys of the slot declared (see
+# docs/architecture.md, "Feature store layout").
+#
+# Both scripts start with ARGV[1] = buckets per day, ARGV[2] = the window days (ascending,
+# JSON), ARGV[3] = the key bases (JSON: score, feature row, then a card's entity and day hash,
+# then a terminal's; stores.features.RedisFeatureStore.bases), and share MIGRATE: day totals
+# rebuilt from an entity's buckets when its day hash is not marked complete (state written
+# before it).
 MIGRATE = """
 local P = tonumber(ARGV[1])
 local W = cjson.decode(ARGV[2])
+local KB = cjson.decode(ARGV[3])
+-- an entity's two keys from its kind (1: card, else terminal) and id
+local function keys_of(card, id)
+  local o = card == 1 and 2 or 4
+  return KB[o + 1] .. id, KB[o + 2] .. id
+end
 local nw = #W
 local maxw = W[nw]
 -- an entity's state in its day hash: ok (day totals complete), lo (no data before that day),
@@ -68,10 +84,10 @@ local function state(hk, dk)
   return nil
 end
 """
-# ARGV: per_day, windows, n_scores, then the queries (one flat JSON array; per pair of keys,
-# buckets and day totals: 1 if the entity keeps maximums (cards), else 0 (a terminal's maximum
-# fields are never read, it reads 0), the first query bucket whose values are cached (below),
-# the number of its query buckets, and those). Returns the
+# ARGV: per_day, windows, key bases, the event ids whose scores to read (JSON), then the
+# queries (one flat JSON array; per entity: its id, 1 if it is a card (cards keep maximums; a
+# terminal's maximum fields are never read, it reads 0), the first query bucket whose values
+# are cached (below), the number of its query buckets, and those). Returns the
 # scores, then one string: per query 3 * n_windows values (count sum, value sum, value maximum
 # per window; 0 where nothing; %.17g: exact), comma-separated. Flat and joined because cjson
 # builds a table per nested list, and a reply of one string per value costs redis-py a parsed
@@ -88,9 +104,10 @@ end
 READ = (
     MIGRATE
     + """
-local n = tonumber(ARGV[3])
+local EIDS = cjson.decode(ARGV[4])
+local n = #EIDS
 local out, V = {}, {}
-for i = 1, n do out[i] = redis.call('GET', KEYS[i]) or false end
+for i = 1, n do out[i] = redis.call('GET', KB[1] .. EIDS[i]) or false end
 -- Field names per day or bucket, built once per call: 'n:' .. x converts the number to a
 -- string each time, and a window's read names up to 93 day fields, mostly the same days for
 -- every entity of a batch (a batch's events are close in time, a backfill's too).
@@ -179,13 +196,12 @@ local function sums(hk, dk, qb, lo)
     V[#V + 1] = string.format('%.17g', math.max(pm, cm, qx))
   end
 end
-local k, Q, p = n + 1, cjson.decode(ARGV[4]), 1
+local Q, p = cjson.decode(ARGV[5]), 1
 while p <= #Q do
-  local hk, dk = KEYS[k], KEYS[k + 1]
-  k = k + 2
-  S = Q[p] == 1 and 3 or 2
-  local cache_from = Q[p + 1]
-  local q0, q1 = p + 3, p + 2 + Q[p + 2]
+  local hk, dk = keys_of(Q[p + 1], Q[p])
+  S = Q[p + 1] == 1 and 3 or 2
+  local cache_from = Q[p + 2]
+  local q0, q1 = p + 4, p + 3 + Q[p + 3]
   p = q1 + 1
   local st = state(hk, dk)
   for j = q0, q1 do

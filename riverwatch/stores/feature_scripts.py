@@ -9,25 +9,26 @@ from riverwatch.stores.feature_read import MIGRATE, READ
 
 __all__ = ["READ", "WRITE"]
 
-# ARGV: per_day, windows, retention, score ttl, row ttl, entities (one flat JSON array; per pair
-# of keys five lists, each as its length and then its items: bucket field, increment, ...; day
-# field, increment, ...; the day to prune before, or nothing; the oldest day incremented, or
-# nothing; day, first, last bucket of it incremented, ...), then the SETs and the stats as
-# before. Flat, because cjson builds a Lua table per nested list, and five per entity cost
-# Valkey more than the rest of the decoding (a batch of 500 events: ~8 us of its CPU per
-# event). An entity's cached sums (see READ) get each increment of a bucket inside their
-# windows (additions only, as summing the buckets would; a maximum field, m:, is kept where
-# larger, HGET then HSET, and raises the cached maximums the same way); they are dropped when
-# pruning deletes a day they cover, and when they hold no maximums (qm: state cached before
-# maximums existed).
+# ARGV: per_day, windows, key bases, retention, score ttl, row ttl, entities (one flat JSON
+# array; per entity its id, 1 if a card (else a terminal), then five lists, each as its length
+# and then its items: bucket field, increment, ...; day field, increment, ...; the day to prune
+# before, or nothing; the oldest day incremented, or nothing; day, first, last bucket of it
+# incremented, ...), then the scores and the rows (each: their event ids as a JSON array, then
+# the values), then the stats (KEYS: one hash each; ttl, number of fields, field, increment,
+# ...). The script builds the entity, score and row keys (feature_read's header). Flat,
+# because cjson builds a Lua table per nested list, and five per entity cost Valkey more than
+# the rest of the decoding (a batch of 500 events: ~8 us of its CPU per event). An entity's
+# cached sums (see READ) get each increment of a bucket inside their windows (additions only,
+# as summing the buckets would; a maximum field, m:, is kept where larger, HGET then HSET, and
+# raises the cached maximums the same way); they are dropped when pruning deletes a day they
+# cover, and when they hold no maximums (qm: state cached before maximums existed).
 WRITE = (
     MIGRATE
     + """
-local retention, score_ttl, row_ttl = ARGV[3], ARGV[4], ARGV[5]
-local k = 1
-local E, p = cjson.decode(ARGV[6]), 1
+local retention, score_ttl, row_ttl = ARGV[4], ARGV[5], ARGV[6]
+local E, p = cjson.decode(ARGV[7]), 1
 while p <= #E do
-  local hk, dk = KEYS[k], KEYS[k + 1]; k = k + 2
+  local hk, dk = keys_of(E[p + 1], E[p]); p = p + 2
   -- this entity's five lists as index ranges of E: increments i0..i1, day increments d0..d1,
   -- prune (pd or nil), oldest day (od or nil), spans s0..s1
   local i0 = p + 1; local i1 = p + E[p]; p = i1 + 1
@@ -140,12 +141,12 @@ while p <= #E do
   redis.call('EXPIRE', hk, retention)
   redis.call('EXPIRE', dk, retention)
 end
-local a = 7
-for _, ttl in ipairs({score_ttl, row_ttl}) do  -- the scores, then the feature rows
-  local n_sets = tonumber(ARGV[a]); a = a + 1
-  for _ = 1, n_sets do
-    redis.call('SET', KEYS[k], ARGV[a], 'EX', ttl)
-    k = k + 1; a = a + 1
+local a, k = 8, 1
+for i, ttl in ipairs({score_ttl, row_ttl}) do  -- the scores, then the feature rows
+  local ids = cjson.decode(ARGV[a]); a = a + 1
+  for j = 1, #ids do
+    redis.call('SET', KB[i] .. ids[j], ARGV[a], 'EX', ttl)
+    a = a + 1
   end
 end
 local n_stats = tonumber(ARGV[a]); a = a + 1
@@ -158,6 +159,6 @@ for _ = 1, n_stats do
   end
   redis.call('EXPIRE', key, ttl)
 end
-return k - 1
+return true
 """
 )

@@ -124,6 +124,11 @@ class RedisFeatureStore:
         self.retention_s = retention_s
         self._read = client.register_script(READ)
         self._write = client.register_script(WRITE)
+        # The key bases the scripts build keys from (feature_read: score, feature row, then a
+        # card's entity and day hash, then a terminal's), as Names names them.
+        n = names
+        ents = [f(kind, "") for kind in ("card", "terminal") for f in (n.entity, n.entity_days)]
+        self.bases = orjson.dumps([n.score(""), n.feature_row(""), *ents])
 
     def read(
         self,
@@ -141,18 +146,16 @@ class RedisFeatureStore:
         per: dict[tuple[str, str], dict[int, None]] = {}
         for kind, entity, qb in queries:
             per.setdefault((kind, entity), {})[qb] = None
-        keys = [self.names.score(e) for e in event_ids]
-        for kind, entity in per:
-            keys += [self.names.entity(kind, entity), self.names.entity_days(kind, entity)]
         # the queries as one flat JSON argument (see READ): redis-py spends ~1 us of Python per
-        # argument; per entity: keeps maximums (cards only), the first bucket cached, its number
-        # of buckets, the buckets
-        flat: list[int] = []
+        # argument; per entity: its id, a card or not (cards keep maximums), the first bucket
+        # cached, its number of buckets, the buckets. The script builds the keys (feature_read).
+        flat: list[int | str] = []
         edge = cache_from or {}
-        for (kind, _), qbs in per.items():
-            flat += (int(kind == "card"), edge.get(kind, _ALWAYS), len(qbs), *qbs)
-        args: list[bytes | int] = [per_day, orjson.dumps(windows), len(event_ids)]
-        res = self._read(keys=keys, args=[*args, orjson.dumps(flat)])
+        for (kind, entity), qbs in per.items():
+            flat += (entity, int(kind == "card"), edge.get(kind, _ALWAYS), len(qbs), *qbs)
+        args: list[bytes | int] = [per_day, orjson.dumps(windows), self.bases]
+        args.append(orjson.dumps(event_ids))
+        res = self._read(args=[*args, orjson.dumps(flat)])
         n, nw = len(event_ids), len(windows)
         vals = _numbers(res[n])
         triples = list(zip(vals[::3], vals[1::3], vals[2::3], strict=True))  # one per window
@@ -164,19 +167,15 @@ class RedisFeatureStore:
                 pos += nw
         return res[:n], out
 
-    def _entities(
-        self, inc: Increments, per_day: int, prune: dict[tuple[str, str], int]
-    ) -> tuple[list[str], bytes]:
-        """Keys and the JSON entity argument of :data:`WRITE`."""
-        keys: list[str] = []
+    def _entities(self, inc: Increments, per_day: int, prune: dict[tuple[str, str], int]) -> bytes:
+        """The JSON entity argument of :data:`WRITE`."""
         # One JSON argument, flat (see WRITE): redis-py spends microseconds of Python per
         # argument. Increments travel as strings: Lua numbers would lose digits (%.14g).
         ents: list[str | int] = []
         prune = dict(prune)
-        entity_key, days_key = self.names.entity, self.names.entity_days
         for kind in ("card", "terminal"):
+            card = int(kind == "card")
             for entity, buckets in getattr(inc, kind).items():
-                keys += [entity_key(kind, entity), days_key(kind, entity)]
                 ops: list[str] = []
                 days: dict[int, list[float]] = {}
                 for b, (n, v, m) in buckets.items():
@@ -192,14 +191,13 @@ class RedisFeatureStore:
                     hours = [b - d * per_day for b in buckets if b // per_day == d]
                     span += [d, min(hours), max(hours)]
                 pd = prune.pop((kind, entity), None)
-                ents += (len(ops), *ops, len(day_ops), *day_ops)
+                ents += (entity, card, len(ops), *ops, len(day_ops), *day_ops)
                 ents += (0,) if pd is None else (1, pd)
                 ents += (1, min(days)) if days else (0,)
                 ents += (len(span), *span)
         for (kind, entity), pd in prune.items():  # entities read but not incremented
-            keys += [entity_key(kind, entity), days_key(kind, entity)]
-            ents += (0, 0, 1, pd, 0, 0)
-        return keys, orjson.dumps(ents)
+            ents += (entity, int(kind == "card"), 0, 0, 1, pd, 0, 0)
+        return orjson.dumps(ents)
 
     def write(
         self,
@@ -221,22 +219,20 @@ class RedisFeatureStore:
 
         With ``client`` (a pipeline), the call is queued there instead (the learner's MULTI).
         """
-        keys, blob = self._entities(inc, per_day, prune or {})
-        # the scores, then the rows, each list after its length (no tag per value: redis-py
-        # spends ~0.3 us of Python per argument)
-        score_key, row_key = self.names.score, self.names.feature_row
-        keys += [score_key(eid) for eid in scores]
-        keys += [row_key(eid) for eid in rows]
-        sets: list[bytes | str | int | float] = [len(scores), *scores.values()]
-        sets += [len(rows), *rows.values()]
+        blob = self._entities(inc, per_day, prune or {})
+        # the scores, then the rows, each as its event ids (the script builds the keys) and
+        # the values (no tag per value: redis-py spends ~0.3 us of Python per argument)
+        sets: list[bytes | str | int | float] = [orjson.dumps(list(scores)), *scores.values()]
+        sets += [orjson.dumps(list(rows)), *rows.values()]
+        keys: list[str] = []
         st: list[bytes | str | int | float] = [len(stats or {})]
         for key, fields in (stats or {}).items():
             keys.append(key)
             st += [stats_ttl_s, len(fields)]
             for f, v in fields.items():
                 st += [f, v]
-        args: list[bytes | str | int | float] = [per_day, orjson.dumps(windows), self.retention_s]
-        args += [score_ttl_s, row_ttl_s, blob]
+        args: list[bytes | str | int | float] = [per_day, orjson.dumps(windows), self.bases]
+        args += [self.retention_s, score_ttl_s, row_ttl_s, blob]
         args += [*sets, *st]
         self._write(keys=keys, args=args, client=client)
 
