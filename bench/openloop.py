@@ -20,7 +20,7 @@ import orjson
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.workerstats import delta, scrape, summary
+from bench.workerstats import delta, scrape, summary, valkey_commands, valkey_summary
 from riverwatch.core.kafka import produce_waiting
 from riverwatch.streams.fetch import next_batch
 from tests.support.workers import poll
@@ -240,13 +240,15 @@ def offer(
     n_backlog: int = 0,
     epoch_span_s: float = 0.0,
     metrics: dict[str, str] | None = None,
+    valkey: str | None = None,
 ) -> Run:
     """Send at ``rate`` tx/s for ``warmup + seconds`` (or, with ``n_backlog``, that many as fast
     as possible); wait for their scores; latency over the events after the warm-up.
 
     ``epoch_span_s``: event times spread over that many seconds before now (a backfill) instead
     of event time = send time; latency is still from the send time. ``metrics``: worker ->
-    its Prometheus URL, read before and after (:mod:`bench.workerstats`).
+    its Prometheus URL, read before and after (:mod:`bench.workerstats`); ``valkey``: Valkey's
+    URL, whose commands per transaction are reported the same way.
     """
     backlog = n_backlog > 0
     n = n_backlog if backlog else int(rate * (warmup + seconds))
@@ -260,6 +262,7 @@ def offer(
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
     cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
     scraped0 = {k: scrape(url) for k, url in (metrics or {}).items()}
+    commands0 = valkey_commands(valkey)
     sched = send(p, topic, msgs, 0.0 if backlog else rate)
     ids = [f"{tag}-{i}" for i in range(n)]
     deadline = time.monotonic() + max(30.0, 3 * (seconds + warmup), n / 2000)
@@ -276,6 +279,8 @@ def offer(
             if k in pids:
                 cpu[k] = cpu_seconds(pids[k]) - cpu0[k]
     workers = {k: summary(delta(scraped0[k], scrape(url))) for k, url in (metrics or {}).items()}
+    if valkey:  # after the helper caught up: its commands count too
+        workers["Valkey"] = valkey_summary(commands0, valkey_commands(valkey), n)
     seen, scored = reader.arrivals(), reader.scored_at()
     got = [(seen[e], sched[i], scored[e]) for i, e in enumerate(ids) if e in seen]
     at = np.array([a for a, _, _ in got])

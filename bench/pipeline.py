@@ -165,6 +165,7 @@ def ladder(
     broker's and Valkey's pids, whose CPU is counted per transaction too)."""
     names = Names(settings.topic_prefix)
     bs, topic = settings.kafka_bootstrap or "", names.topic("transactions")
+    valkey = settings.redis_url  # its commands per transaction (bench.workerstats)
     runs: list[Run] = []
     with (
         code(checkout),
@@ -176,16 +177,22 @@ def ladder(
         for rate in RATES:
             print(f"  offered {rate:,.0f} tx/s...", flush=True)
             tag = f"r{rep}-{rate:.0f}"
-            run = offer(bs, topic, reader, pids, rate, SECONDS, WARMUP, tag, metrics=urls)
+            run = offer(
+                bs, topic, reader, pids, rate, SECONDS, WARMUP, tag, metrics=urls, valkey=valkey
+            )
             runs.append(run)
             if run.scored < run.sent or run.lat_ms["p99"] > 5000:
                 break
             time.sleep(1)
         print(f"  saturation: a backlog of {N:,}...", flush=True)
-        runs.append(offer(bs, topic, reader, pids, 0, SECONDS, 0, f"s{rep}", N, metrics=urls))
+        runs.append(
+            offer(bs, topic, reader, pids, 0, SECONDS, 0, f"s{rep}", N, metrics=urls, valkey=valkey)
+        )
         print(f"  backfill: {N:,} over 30 days of event time...", flush=True)
         month = 30 * 86400
-        bf = offer(bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, month, metrics=urls)
+        bf = offer(
+            bs, topic, reader, pids, 0, SECONDS, 0, f"b{rep}", N, month, metrics=urls, valkey=valkey
+        )
         bf.rate = -1.0  # marks the backfill in the table
         runs.append(bf)
         MEMORY.append((rep, {k: worker_memory(pid) for k, pid in workers.items()}))

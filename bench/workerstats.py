@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import httpx
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -108,3 +109,42 @@ def summary(d: Samples) -> str:
         worst = max((h.top() for h in pauses), default=0.0)
         parts.append(f"GC {n:,.0f} pauses, {1000 * total:.1f} ms in all, max <= {_ms(worst)} ms")
     return "; ".join(parts) or "n/a"
+
+
+# Valkey's side: its own count and time per command (INFO commandstats; the time is the
+# commands' execution only, scripts included, not the networking or the background work that
+# the process's CPU column also holds).
+Commands = dict[str, tuple[float, float]]  # command -> (calls, microseconds)
+
+
+def valkey_commands(url: str | None) -> Commands:
+    """Valkey's calls and microseconds so far per command (empty without a URL or an answer;
+    the embedded stack's Valkey takes no password)."""
+    if not url:
+        return {}
+    try:
+        with redis.Redis.from_url(url, socket_timeout=5) as r:
+            stats = r.info("commandstats")
+    except redis.RedisError:
+        return {}
+    return {k.removeprefix("cmdstat_"): (v["calls"], v["usec"]) for k, v in stats.items()}
+
+
+def valkey_summary(before: Commands, after: Commands, n: int) -> str:
+    """Per transaction: Valkey's commands and their time, the five costliest by time (a
+    script's own commands are counted both on their own and inside the script's time).
+
+    >>> valkey_summary({"get": (10, 50)}, {"get": (30, 90), "evalsha": (2, 400)}, 10)
+    'commands 2.2 per tx, 44.0 us per tx; evalsha 0.20 40.0 us, get 2.00 4.0 us'
+    """
+    d = {}
+    for k, (c, u) in after.items():
+        c0, u0 = before.get(k, (0, 0))
+        if c > c0 and k != "info":  # the bench's own INFO calls left out
+            d[k] = (c - c0, u - u0)
+    if not d or not n:
+        return "no commands"
+    calls, usec = sum(c for c, _ in d.values()), sum(u for _, u in d.values())
+    top = sorted(d.items(), key=lambda kv: -kv[1][1])[:5]
+    per = ", ".join(f"{k} {c / n:.2f} {u / n:.1f} us" for k, (c, u) in top)
+    return f"commands {calls / n:.1f} per tx, {usec / n:.1f} us per tx; {per}"
