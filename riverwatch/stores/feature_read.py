@@ -11,8 +11,8 @@ layout").
 #
 # Key names: the scripts build the per-event and per-entity keys themselves, from the key bases
 # (Names: the prefix, "rw:score:", "rw:ent:card:", ...) and the ids in their JSON arguments,
-# instead of taking ~10 keys per event as KEYS. Each key argument cost the scorer ~0.8 us of
-# Python (its name formatted, encoded and packed: ~8 us of ~60 per event, bench.hotpath). The
+# instead of taking ~10 keys per event as KEYS. Each key argument cost the scorer ~0.5 us of
+# Python (its name formatted, encoded and packed: ~4-5 us of ~63 per event, bench.hotpath). The
 # price: these keys are not declared, which a standalone server (the deployment here) allows
 # and Redis Cluster does not; the keys of one batch span every slot anyway, so a cluster would
 # already need batches split by slot and the keys of the slot declared (see
