@@ -146,7 +146,8 @@ def score_matrix(
     if not np.isfinite(X).all():  # models.features never gives one; a caller's matrix might
         X = np.nan_to_num(X, nan=0.0, posinf=FEATURE_CAP, neginf=-FEATURE_CAP)
     fallback = th.review
-    p_online, bad = _finite(online.score_batch(models.online, X, names), "online", fallback)
+    p_raw, why = online.explained(models.online, X, names)  # the model read once per batch
+    p_online, bad = _finite(p_raw, "online", fallback)
     p_batch = p_shadow = None
     raw = p_online
     if models.champion is not None:
@@ -162,7 +163,6 @@ def score_matrix(
     bad |= bad_combined
     decisions = decide(score, th.review, th.decline)
     decisions[bad] = "review"  # fail closed: a score that could not be computed never approves
-    why = online.reasons(models.online, X, names=names)
     index = {f: j for j, f in enumerate(names)}
     versions = models.versions()
     # numpy to Python once per column: a numpy scalar per row and field costs ~0.1 us each
