@@ -1,12 +1,11 @@
 """The blocking Redis client's command packer: one ``b"".join`` per command.
 
-Why by hand what redis-py and hiredis already do: the scorer sends two script calls per batch
-carrying every event's score and feature row (~1.2 KB an event) and ~10 keys an event.
-hiredis's ``pack_command`` copies argument bytes at ~0.7 GB/s (1.3 ms for a 500-event batch's
-1,000 payloads) and redis-py's pure-Python packer re-copies its growing buffer per argument
-up to 6 KB; joining the pieces once costs 0.2 ms for the same payloads and 1.6 instead of
-2.4 ms for a whole write (``bench.hotpath``'s figures are in README, issue 15). The
-wire format is the same byte for byte (tests/unit/core/test_resp.py).
+Why by hand what redis-py and hiredis already do: the scorer's write script carries every
+event's score and feature row (~1.2 KB an event). hiredis's ``pack_command`` copies argument
+bytes at ~0.7 GB/s (1.3 ms for a 500-event batch's 1,000 payloads, against 0.2 ms joined
+here) and redis-py's pure-Python packer re-copies its growing buffer per argument up to 6 KB.
+Scorer CPU per event with this packer: 0.94x (``bench.hotpath --compare``; README, issue 15,
+session 21). The wire format is the same byte for byte (tests/unit/core/test_resp.py).
 
 >>> from redis._parsers.encoders import Encoder
 >>> JoinPacker(Encoder("utf-8", "strict", False).encode).pack("SET", "k", b"v", 1, 0.5)

@@ -153,9 +153,8 @@ class RedisFeatureStore:
         edge = cache_from or {}
         for (kind, entity), qbs in per.items():
             flat += (entity, int(kind == "card"), edge.get(kind, _ALWAYS), len(qbs), *qbs)
-        args: list[bytes | int] = [per_day, orjson.dumps(windows), self.bases]
-        args.append(orjson.dumps(event_ids))
-        res = self._read(args=[*args, orjson.dumps(flat)])
+        eids, qs = orjson.dumps(event_ids), orjson.dumps(flat)
+        res = self._read(args=[per_day, orjson.dumps(windows), self.bases, eids, qs])
         n, nw = len(event_ids), len(windows)
         vals = _numbers(res[n])
         triples = list(zip(vals[::3], vals[1::3], vals[2::3], strict=True))  # one per window
