@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
@@ -20,11 +20,12 @@ from riverwatch.context import Context
 from riverwatch.core.events import Transaction
 from riverwatch.core.metrics import EVENTS, SCORE_LATENCY, count_fills
 from riverwatch.models.features import WINDOWS_DAYS, Buckets, safe_amount
+from riverwatch.models.features_batch import lone_rows
 from riverwatch.models.livestats import batch_stats
 from riverwatch.models.scoring import score_matrix, score_record
 from riverwatch.models.serving import ModelSet
 from riverwatch.monitors.dataquality.rows import OPTIONAL, row_quality
-from riverwatch.stores.features import Increments, Query, RedisFeatureStore
+from riverwatch.stores.features import Increments, Query, RedisFeatureStore, WindowSums
 from riverwatch.streams.derived import DerivedSeries
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_batch
 from riverwatch.streams.rejects import RejectCounter
@@ -91,17 +92,8 @@ class Scorer:
         live = self.spec.bucket(time.time()) - self.spec.per_day
         edge = {"card": live, "terminal": live - self.spec.delay_buckets}
         existing, base = self.store.read(eids, queries, self.spec.per_day, WINDOWS_DAYS, edge)
-        # This batch's own increments, on top of the stored sums (a card's earlier
-        # transactions in the batch count in its windows, as in models.features.replay).
-        cards: dict[str, Buckets] = defaultdict(dict)
-        terms: dict[str, Buckets] = defaultdict(dict)
-        delay = self.spec.delay_buckets
         outs: list[Out] = []
-        inc = Increments()
         fresh: list[tuple[Record, Transaction]] = []
-        rows: list[list[float]] = []
-        fills: list[tuple[str, str]] = []
-        quality: list[dict[str, Any]] = []  # per fresh event, for the monitor's data quality
         seen: set[str] = set()
         for (rec, tx), prev in zip(txs, existing, strict=True):
             if prev is not None:  # a replay: its counters are applied, re-emit its outputs
@@ -110,26 +102,73 @@ class Scorer:
             if tx.event_id in seen:  # the same event twice in one batch
                 continue
             seen.add(tx.event_id)
-            b = self.spec.bucket(tx.epoch)
-            x, filled = self.features.step(
-                self.spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id],
-                terms[tx.terminal_id], base[("card", tx.card_id, b)],
-                base[("terminal", tx.terminal_id, b - delay)],
-            )  # fmt: skip
-            rows.append(x)
-            fills += filled
+            fresh.append((rec, tx))
+        EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))
+        if not fresh:
+            return outs
+        X, fills = self._features(fresh, base)
+        filled: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for i, a, r in fills:
+            filled[i].append((a, r))
+        count_fills([f for per in filled.values() for f in per], "stream")
+        inc = Increments()
+        quality: list[dict[str, Any]] = []  # per fresh event, for the monitor's data quality
+        for i, (rec, tx) in enumerate(fresh):
             values = {f: getattr(tx, f) for f in OPTIONAL}
-            quality.append(row_quality(values, filled, rec.partition))
+            quality.append(row_quality(values, filled.get(i, []), rec.partition))
+            b = self.spec.bucket(tx.epoch)
             amount = safe_amount(tx.amount)  # as the features count it (sum and maximum)
             inc.add("card", tx.card_id, b, 1, amount, amount)
             inc.add("terminal", tx.terminal_id, b, 1, 0.0)
-            fresh.append((rec, tx))
-        EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))
-        count_fills(fills, "stream")
-        if not fresh:
-            return outs
-        outs += self._emit(fresh, np.asarray(rows, dtype=float), inc, prune, quality)
+        outs += self._emit(fresh, X, inc, prune, quality)
         return outs
+
+    def _features(
+        self, fresh: list[tuple[Record, Transaction]], base: WindowSums
+    ) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+        """The feature rows of a batch's first-time events, and the attributes each filled
+        (row, attribute, reason). A transaction alone on its card and its terminal in the batch
+        gets its row from the stored sums in one array operation for all of them
+        (models.features_batch, bit for bit ``step``'s); the others go through ``step`` in
+        order, a card's earlier transactions of the batch counting in its windows (as in
+        models.features.replay)."""
+        spec, fs = self.spec, self.features
+        delay = spec.delay_buckets
+        X = np.empty((len(fresh), len(fs.names)))
+        n_card = Counter(tx.card_id for _, tx in fresh)
+        n_term = Counter(tx.terminal_id for _, tx in fresh)
+        lone: list[int] = []
+        fills: list[tuple[int, str, str]] = []
+        cards: dict[str, Buckets] = defaultdict(dict)
+        terms: dict[str, Buckets] = defaultdict(dict)
+        for i, (_, tx) in enumerate(fresh):
+            if n_card[tx.card_id] == 1 and n_term[tx.terminal_id] == 1:
+                lone.append(i)
+                continue
+            b = spec.bucket(tx.epoch)
+            X[i], filled = fs.step(
+                spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id],
+                terms[tx.terminal_id], base[("card", tx.card_id, b)],
+                base[("terminal", tx.terminal_id, b - delay)],
+            )  # fmt: skip
+            fills += [(i, a, r) for a, r in filled]
+        if lone:
+            txs = [fresh[i][1] for i in lone]
+            epochs = np.array([tx.epoch for tx in txs])
+            at = base.index
+            rc, rt = [], []  # each one's row in the read's sums: its card's, its terminal's
+            for tx, bk in zip(txs, (spec.bucket(e) for e in epochs.tolist()), strict=True):
+                rc.append(at[("card", tx.card_id, bk)])
+                rt.append(at[("terminal", tx.terminal_id, bk - delay)])
+            amounts = np.array([tx.amount for tx in txs], dtype=float)
+            rows = lone_rows(epochs, amounts, base.array[rc], base.array[rt])
+            nb = rows.shape[1]
+            X[lone, :nb] = rows
+            if fs.attributes:
+                for i, tx in zip(lone, txs, strict=True):
+                    X[i, nb:], filled = fs.extract(tx.attributes)
+                    fills += [(i, a, r) for a, r in filled]
+        return X, fills
 
     def _emit(
         self,
