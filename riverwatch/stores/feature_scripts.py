@@ -10,18 +10,21 @@ from riverwatch.stores.feature_read import MIGRATE, READ
 __all__ = ["READ", "WRITE"]
 
 # ARGV: per_day, windows, key bases, retention, score ttl, row ttl, entities (one flat JSON
-# array; per entity its id, 1 if a card (else a terminal), then five lists, each as its length
-# and then its items: bucket field, increment, ...; day field, increment, ...; the day to prune
-# before, or nothing; the oldest day incremented, or nothing; day, first, last bucket of it
-# incremented, ...), then the scores and the rows (each: their event ids as a JSON array, then
-# the values), then the stats (KEYS: one hash each; ttl, number of fields, field, increment,
-# ...). The script builds the entity, score and row keys (feature_read's header). Flat,
-# because cjson builds a Lua table per nested list, and five per entity cost Valkey more than
-# the rest of the decoding (a batch of 500 events: ~8 us of its CPU per event). An entity's
-# cached sums (see READ) get each increment of a bucket inside their windows (additions only,
-# as summing the buckets would; a maximum field, m:, is kept where larger, HGET then HSET, and
-# raises the cached maximums the same way); they are dropped when pruning deletes a day they
-# cover, and when they hold no maximums (qm: state cached before maximums existed).
+# array; per entity its id, 1 if a card (else a terminal), its number of buckets incremented
+# and per bucket four items: the bucket, the count's increment (a number), the value's (a
+# string: Lua numbers would lose digits, %.14g) and the candidate maximum (a string), each 0
+# for none; then the day to prune before, as a list: its length and items), then the scores
+# and the rows (each: their event ids as a JSON array, then the values), then the stats (KEYS:
+# one hash each; ttl, number of fields, field, increment, ...). The script builds the entity,
+# score and row keys (feature_read's header), the field names, and each day's totals and first
+# and last bucket from the buckets (a day's sums added in the buckets' order, as doubles, as the
+# Python before it did). Flat, because cjson builds a Lua table per nested list, and five per
+# entity cost Valkey more than the rest of the decoding (a batch of 500 events: ~8 us of its
+# CPU per event). An entity's cached sums (see READ) get each increment of a bucket inside
+# their windows (additions only, as summing the buckets would; a maximum field, m:, is kept
+# where larger, HGET then HSET, and raises the cached maximums the same way); they are dropped
+# when pruning deletes a day they cover, and when they hold no maximums (qm: state cached
+# before maximums existed).
 WRITE = (
     MIGRATE
     + """
@@ -29,18 +32,42 @@ local retention, score_ttl, row_ttl = ARGV[4], ARGV[5], ARGV[6]
 local E, p = cjson.decode(ARGV[7]), 1
 while p <= #E do
   local hk, dk = keys_of(E[p + 1], E[p]); p = p + 2
-  -- this entity's five lists as index ranges of E: increments i0..i1, day increments d0..d1,
-  -- prune (pd or nil), oldest day (od or nil), spans s0..s1
-  local i0 = p + 1; local i1 = p + E[p]; p = i1 + 1
-  local d0 = p + 1; local d1 = p + E[p]; p = d1 + 1
+  local q0, q1 = p + 1, p + 4 * E[p]; p = q1 + 1
   local pd = E[p] > 0 and E[p + 1] or nil; p = p + 1 + E[p]
-  local od = E[p] > 0 and E[p + 1] or nil; p = p + 1 + E[p]
-  local s0 = p + 1; local s1 = p + E[p]; p = s1 + 1
+  -- from the buckets: the increments I (field, increment, ...), the days in first-seen order
+  -- with their totals (count, value: sums; maximum: the largest bucket's string) and the
+  -- first and last bucket of each incremented
+  local I, days, tot, od = {}, {}, {}, nil
+  for q = q0, q1, 4 do
+    local b, n, v, m = E[q], E[q + 1], E[q + 2], E[q + 3]
+    local d = math.floor(b / P)
+    local t = tot[d]
+    if not t then
+      t = {0, 0, 0, nil, P, -1}; tot[d] = t; days[#days + 1] = d
+      if od == nil or d < od then od = d end
+    end
+    if n ~= 0 then I[#I + 1] = 'n:' .. b; I[#I + 1] = n; t[1] = t[1] + n end
+    if v ~= 0 then I[#I + 1] = 'v:' .. b; I[#I + 1] = v; t[2] = t[2] + tonumber(v) end
+    if m ~= 0 then
+      I[#I + 1] = 'm:' .. b; I[#I + 1] = m
+      if tonumber(m) > t[3] then t[3] = tonumber(m); t[4] = m end
+    end
+    local h = b - d * P
+    if h < t[5] then t[5] = h end
+    if h > t[6] then t[6] = h end
+  end
+  local D = {}  -- day field, total (a number; a maximum: its string), ...
+  for _, d in ipairs(days) do
+    local t = tot[d]
+    if t[1] ~= 0 then D[#D + 1] = 'n:' .. d; D[#D + 1] = t[1] end
+    if t[2] ~= 0 then D[#D + 1] = 'v:' .. d; D[#D + 1] = t[2] end
+    if t[4] then D[#D + 1] = 'm:' .. d; D[#D + 1] = t[4] end
+  end
   -- the state and the day totals this entry adds to, in one call (then one HSET)
   local f = {unpack(SF)}
-  for i = d0, d1, 2 do f[#f + 1] = E[i] end
+  for i = 1, #D, 2 do f[#f + 1] = D[i] end
   local nd = #f
-  for i = s0, s1, 3 do f[#f + 1] = 'a:' .. E[i]; f[#f + 1] = 'z:' .. E[i] end
+  for _, d in ipairs(days) do f[#f + 1] = 'a:' .. d; f[#f + 1] = 'z:' .. d end
   local st = redis.call('HMGET', dk, unpack(f))
   if not st[1] and migrate(hk, dk) then st = redis.call('HMGET', dk, unpack(f)) end
   local c = {}
@@ -85,8 +112,8 @@ while p <= #E do
     if lo ~= nil and lo < pd then lo = pd end
   end
   local changed = false
-  for i = i0, i1, 2 do
-    local f, x = E[i], E[i + 1]
+  for i = 1, #I, 2 do
+    local f, x = I[i], I[i + 1]
     local kind = string.byte(f)  -- 110 is 'n' (the count), 109 'm' (the maximum)
     if kind ~= 109 then
       redis.call('HINCRBYFLOAT', hk, f, x)
@@ -113,22 +140,22 @@ while p <= #E do
   if od and (lo == nil or od < lo) then lo = od end
   local set = {}
   if not st[1] then set = {'ok', '1'} end
-  for i = d0, d1, 2 do  -- day totals, read above (a day pruned just now restarts at 0)
-    local now = st[#SF + (i - d0) / 2 + 1]
-    now = now and not gone[tonumber(string.sub(E[i], 3))] and tonumber(now) or 0
-    local x = tonumber(E[i + 1])
-    if string.byte(E[i]) ~= 109 then  -- a sum; 109 is 'm', a maximum: kept where larger
-      set[#set + 1] = E[i]; set[#set + 1] = string.format('%.17g', now + x)
+  for i = 1, #D, 2 do  -- day totals, read above (a day pruned just now restarts at 0)
+    local now = st[#SF + (i + 1) / 2]
+    now = now and not gone[tonumber(string.sub(D[i], 3))] and tonumber(now) or 0
+    local x = tonumber(D[i + 1])
+    if string.byte(D[i]) ~= 109 then  -- a sum; 109 is 'm', a maximum: kept where larger
+      set[#set + 1] = D[i]; set[#set + 1] = string.format('%.17g', now + x)
     elseif x > now then
-      set[#set + 1] = E[i]; set[#set + 1] = E[i + 1]
+      set[#set + 1] = D[i]; set[#set + 1] = D[i + 1]
     end
   end
-  for i = s0, s1, 3 do  -- the first and last bucket of the day holding data
-    local day, j = E[i], nd + 2 * ((i - s0) / 3) + 1
+  for k, day in ipairs(days) do  -- the first and last bucket of the day holding data
+    local t, j = tot[day], nd + 2 * k - 1
     local a, z = tonumber(st[j]), tonumber(st[j + 1])
     if gone[day] or a == nil or z == nil then a, z = P, -1 end
-    if E[i + 1] < a then set[#set + 1] = 'a:' .. day; set[#set + 1] = tostring(E[i + 1]) end
-    if E[i + 2] > z then set[#set + 1] = 'z:' .. day; set[#set + 1] = tostring(E[i + 2]) end
+    if t[5] < a then set[#set + 1] = 'a:' .. day; set[#set + 1] = tostring(t[5]) end
+    if t[6] > z then set[#set + 1] = 'z:' .. day; set[#set + 1] = tostring(t[6]) end
   end
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
   if c[1] and not qb then

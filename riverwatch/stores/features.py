@@ -91,17 +91,6 @@ Query = tuple[str, str, int]
 Sums = list[tuple[float, float, float]]
 
 
-def _ops(at: int, n: float, v: float, m: float) -> list[str]:
-    """The fields of one bucket or day a write changes, with the increment (n, v) or the
-    candidate maximum (m; the script keeps the larger)."""
-    ops = [f"n:{at}", repr(n)] if n else []
-    if v:
-        ops += [f"v:{at}", repr(v)]
-    if m > 0:
-        ops += [f"m:{at}", repr(m)]
-    return ops
-
-
 def _numbers(joined: bytes | str) -> list[float]:
     """The comma-separated numbers of :data:`READ`'s reply (``%.17g``: exact as floats).
 
@@ -186,36 +175,24 @@ class RedisFeatureStore:
                 index[(kind, entity, qb)] = len(index)
         return res[:n], WindowSums(index, _numbers(res[n]), len(windows))
 
-    def _entities(self, inc: Increments, per_day: int, prune: dict[tuple[str, str], int]) -> bytes:
-        """The JSON entity argument of :data:`WRITE`."""
+    def _entities(self, inc: Increments, prune: dict[tuple[str, str], int]) -> bytes:
+        """The JSON entity argument of :data:`WRITE`: per entity its buckets' increments; the
+        script names the fields and sums the days."""
         # One JSON argument, flat (see WRITE): redis-py spends microseconds of Python per
-        # argument. Increments travel as strings: Lua numbers would lose digits (%.14g).
-        ents: list[str | int] = []
+        # argument. Values travel as strings: Lua numbers would lose digits (%.14g); counts
+        # are whole numbers, exact either way.
+        ents: list[str | int | float] = []
         prune = dict(prune)
         for kind in ("card", "terminal"):
             card = int(kind == "card")
             for entity, buckets in getattr(inc, kind).items():
-                ops: list[str] = []
-                days: dict[int, list[float]] = {}
+                ents += (entity, card, len(buckets))
                 for b, (n, v, m) in buckets.items():
-                    ops += _ops(b, n, v, m)
-                    day = days.setdefault(b // per_day, [0.0, 0.0, 0.0])
-                    day[0] += n
-                    day[1] += v
-                    day[2] = max(day[2], m)
-                day_ops: list[str] = []
-                span: list[int] = []  # per day: its first and last bucket incremented
-                for d, (n, v, m) in days.items():
-                    day_ops += _ops(d, n, v, m)
-                    hours = [b - d * per_day for b in buckets if b // per_day == d]
-                    span += [d, min(hours), max(hours)]
+                    ents += (b, n, repr(v) if v else 0, repr(m) if m > 0 else 0)
                 pd = prune.pop((kind, entity), None)
-                ents += (entity, card, len(ops), *ops, len(day_ops), *day_ops)
                 ents += (0,) if pd is None else (1, pd)
-                ents += (1, min(days)) if days else (0,)
-                ents += (len(span), *span)
         for (kind, entity), pd in prune.items():  # entities read but not incremented
-            ents += (entity, int(kind == "card"), 0, 0, 1, pd, 0, 0)
+            ents += (entity, int(kind == "card"), 0, 1, pd)
         return orjson.dumps(ents)
 
     def write(
@@ -238,7 +215,7 @@ class RedisFeatureStore:
 
         With ``client`` (a pipeline), the call is queued there instead (the learner's MULTI).
         """
-        blob = self._entities(inc, per_day, prune or {})
+        blob = self._entities(inc, prune or {})
         # the scores, then the rows, each as its event ids (the script builds the keys) and
         # the values (no tag per value: redis-py spends ~0.3 us of Python per argument)
         sets: list[bytes | str | int | float] = [orjson.dumps(list(scores)), *scores.values()]
