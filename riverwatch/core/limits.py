@@ -172,6 +172,13 @@ def not_boolean(value: Any) -> Any:
     return value
 
 
+def _inside(seconds: float, limits: EventLimits, now: float | None) -> bool:
+    """Whether :func:`_window` lets ``seconds`` pass (no message built)."""
+    skew = limits.max_future_skew_s
+    late = now is not None and skew > 0 and seconds > now + skew
+    return limits.min_epoch <= seconds < limits.max_epoch and not late
+
+
 def _window(seconds: float, limits: EventLimits, shown: str, now: float | None = None) -> None:
     if seconds < limits.min_epoch:
         raise _error(
@@ -208,7 +215,8 @@ def _epoch(value: int | float, limits: EventLimits, now: float | None) -> dateti
         raise _error("must be a finite epoch number")
     unit = "milliseconds" if abs(number) >= MS_FROM else "seconds"
     seconds = number / 1000 if unit == "milliseconds" else number
-    _window(seconds, limits, f"epoch {number:.15g} (read as {unit})", now)
+    if not _inside(seconds, limits, now):  # the message only then: ~0.4 us an event
+        _window(seconds, limits, f"epoch {number:.15g} (read as {unit})", now)
     return datetime.fromtimestamp(seconds, UTC)
 
 

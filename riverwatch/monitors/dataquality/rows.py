@@ -23,15 +23,19 @@ def row_quality(
     {'p': 3, 'miss': ['customer_id', 'merchant_category'], 'bad': ['attributes.risk'], \
 'cat': {'channel': 'pos'}}
     """
-    fills = list(fills)
     out: dict[str, Any] = {"p": partition}
     miss = [f for f in OPTIONAL if values.get(f) is None]
-    miss += [ATTR + a for a, why in fills if why == "missing"]
-    bad = [ATTR + a for a, why in fills if why != "missing"]
-    cat = {f: values[f] for f in CATEGORICAL if values.get(f) is not None}
-    for key, v in (("miss", miss), ("bad", bad), ("cat", cat)):
-        if v:
-            out[key] = v
+    fills = fills if isinstance(fills, list) else list(fills)
+    bad = None
+    if fills:  # (most rows fill nothing: the scorer calls this once an event)
+        miss += [ATTR + a for a, why in fills if why == "missing"]
+        bad = [ATTR + a for a, why in fills if why != "missing"]
+    if miss:
+        out["miss"] = miss
+    if bad:
+        out["bad"] = bad
+    if cat := {f: values[f] for f in CATEGORICAL if values.get(f) is not None}:
+        out["cat"] = cat
     return out
 
 
