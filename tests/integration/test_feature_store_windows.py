@@ -25,7 +25,7 @@ from riverwatch.stores.registry import Registry
 from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.learning import Learner
 from riverwatch.streams.records import Record
-from riverwatch.streams.scorer import Scorer
+from riverwatch.streams.scorer import LONE_MIN, Scorer
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,11 @@ def _label(eid: str, y: int) -> Record:
 # batches hit the same entity at several buckets (the scorer's ordered path, models.features
 # step); many, so that most transactions are alone on their card and terminal in their batch
 # (its array path, models.features_batch)
-@pytest.mark.parametrize(("seed", "n_cards", "n_terms"), [(1, 4, 3), (2, 4, 3), (3, 60, 90)])
+@pytest.mark.parametrize(
+    ("seed", "n_cards", "n_terms", "per_batch"), [(1, 4, 3, 40), (2, 4, 3, 40), (3, 200, 300, 80)]
+)
 def test_stored_features_equal_an_offline_replay_of_a_long_history(
-    settings: Settings, tmp_path: Path, seed: int, n_cards: int, n_terms: int
+    settings: Settings, tmp_path: Path, seed: int, n_cards: int, n_terms: int, per_batch: int
 ) -> None:
     rng = random.Random(seed)
     settings = settings.model_copy(update={"label_delay_days": 3})
@@ -68,10 +70,10 @@ def test_stored_features_equal_an_offline_replay_of_a_long_history(
     # back there no longer sees them (as before day totals existed), while the offline replay
     # keeps everything. Those events are left out of the comparison (counted below).
     horizon, pruned = -(10**9), set()
-    lone = 0  # transactions alone on their card and terminal in their batch
+    lone = 0  # transactions the scorer's array path computed (alone in a batch with enough)
     while t < T0 + 45 * DAY:
         batch: list[Record] = []
-        for _ in range(rng.randint(1, 40)):
+        for _ in range(rng.randint(1, per_batch)):
             t += rng.expovariate(1 / 1800)
             # late events (up to 2 days behind) and a few cards and terminals, so that every
             # window holds many buckets and batches hit the same entity at several buckets
@@ -90,7 +92,8 @@ def test_stored_features_equal_an_offline_replay_of_a_long_history(
             pending.append((eid, at + rng.uniform(0, 10 * DAY)))
         scorer.process(batch)
         ents = [(h[3], h[4]) for h in history[-len(batch) :]]
-        lone += sum(1 for c, tm in ents if sum(c == x or tm == y for x, y in ents) == 1)
+        alone = sum(1 for c, tm in ents if sum(c == x or tm == y for x, y in ents) == 1)
+        lone += alone if alone >= LONE_MIN else 0
         horizon = max(horizon, *(spec.prune_day(spec.bucket(orjson.loads(rec.value)["timestamp"]))
                                  for rec in batch))  # fmt: skip
         if rng.random() < 0.1:  # a redelivered batch changes nothing
@@ -104,7 +107,9 @@ def test_stored_features_equal_an_offline_replay_of_a_long_history(
         if i > 800 and not getattr(r, "_migrated", False):
             # state as the code before day totals left it: buckets only (read migrates it)
             old = list(r.scan_iter(names.entity_days("*", "*")))
-            assert len(old) == n_cards + n_terms and r.delete(*old) == len(old)
+            every = n_cards + n_terms  # (the wide world has not met every entity yet)
+            assert len(old) == every if n_cards < 10 else 0.8 * every < len(old) <= every
+            assert r.delete(*old) == len(old)
             r._migrated = True  # type: ignore[attr-defined]
     offline = replay(spec, history)
     eids = [e for e in offline if e not in pruned]
@@ -115,7 +120,7 @@ def test_stored_features_equal_an_offline_replay_of_a_long_history(
     worst = np.abs(a - b) / np.maximum(1.0, np.abs(b))
     assert worst.max() <= 1e-9, f"max relative difference {worst.max():.3g}"
     # the history reached every window: 30-day counts in the tens or hundreds, frauds late
-    assert b[:, FEATURE_NAMES.index("card_n_30d")].max() > (100 if n_cards < 10 else 30)
+    assert b[:, FEATURE_NAMES.index("card_n_30d")].max() > (100 if n_cards < 10 else 8)
     assert (b[:, FEATURE_NAMES.index("term_risk_30d")] > 0).sum() > 100
-    assert lone > (0.3 * len(offline) if n_cards > 10 else 5), (lone, len(offline))
+    assert lone > (0.3 * len(offline) if n_cards > 10 else -1), (lone, len(offline))
     r.close()
