@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -66,8 +67,32 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         proc.wait(5)
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when unreadable)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nobody listens on right now, below the kernel's ephemeral range if it can.
+
+    ``bind(0)`` hands out a port of that range, where the kernel also picks the local ports
+    of outgoing connections: a port picked now and bound seconds later (the API, started
+    after the broker and Valkey) could meanwhile become a client's, and the server then fails
+    with "address already in use" (a CI run did). Below the range only another explicit
+    bind can take it.
+    """
+    low = _ephemeral_low()
+    for _ in range(64 if low > 11_000 else 0):
+        port = random.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:  # in use (or lingering): try another
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
