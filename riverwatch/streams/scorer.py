@@ -111,16 +111,13 @@ class Scorer:
         EVENTS.labels(topic="transactions", outcome="replayed").inc(len(txs) - len(fresh))
         if not fresh:
             return outs
-        X, fills = self._features(fresh, base)
-        filled: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for i, a, r in fills:
-            filled[i].append((a, r))
-        count_fills([f for per in filled.values() for f in per], "stream")
+        X, filled = self._features(fresh, base)
+        count_fills([f for per in filled for f in per], "stream")
         inc = Increments()
         quality: list[dict[str, Any]] = []  # per fresh event, for the monitor's data quality
         for i, (rec, tx) in enumerate(fresh):
             values = {f: getattr(tx, f) for f in OPTIONAL}
-            quality.append(row_quality(values, filled.get(i, []), rec.partition))
+            quality.append(row_quality(values, filled[i], rec.partition))
             b = self.spec.bucket(tx.epoch)
             amount = safe_amount(tx.amount)  # as the features count it (sum and maximum)
             inc.add("card", tx.card_id, b, 1, amount, amount)
@@ -130,9 +127,9 @@ class Scorer:
 
     def _features(
         self, fresh: list[tuple[Record, Transaction]], base: WindowSums
-    ) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
-        """The feature rows of a batch's first-time events, and the attributes each filled
-        (row, attribute, reason). A transaction alone on its card and its terminal in the batch
+    ) -> tuple[np.ndarray, list[list[tuple[str, str]]]]:
+        """The feature rows of a batch's first-time events, and per row the attributes it
+        filled (attribute, reason). A transaction alone on its card and its terminal in the batch
         gets its row from the stored sums in one array operation for all of them
         (models.features_batch, bit for bit ``step``'s); the others go through ``step`` in
         order, a card's earlier transactions of the batch counting in its windows (as in
@@ -149,19 +146,18 @@ class Scorer:
         if len(lone) < LONE_MIN:  # the array path costs ~50 us a batch: too few do not pay
             lone = []
         alone = set(lone)
-        fills: list[tuple[int, str, str]] = []
+        fills: list[list[tuple[str, str]]] = [[] for _ in fresh]
         cards: dict[str, Buckets] = defaultdict(dict)
         terms: dict[str, Buckets] = defaultdict(dict)
         for i, (_, tx) in enumerate(fresh):
             if i in alone:
                 continue
             b = spec.bucket(tx.epoch)
-            X[i], filled = fs.step(
+            X[i], fills[i] = fs.step(
                 spec, tx.epoch, tx.amount, tx.attributes, cards[tx.card_id],
                 terms[tx.terminal_id], base[("card", tx.card_id, b)],
                 base[("terminal", tx.terminal_id, b - delay)],
             )  # fmt: skip
-            fills += [(i, a, r) for a, r in filled]
         if lone:
             txs = [fresh[i][1] for i in lone]
             epochs = np.array([tx.epoch for tx in txs])
@@ -176,8 +172,7 @@ class Scorer:
             X[lone, :nb] = rows
             if fs.attributes:
                 for i, tx in zip(lone, txs, strict=True):
-                    X[i, nb:], filled = fs.extract(tx.attributes)
-                    fills += [(i, a, r) for a, r in filled]
+                    X[i, nb:], fills[i] = fs.extract(tx.attributes)
         return X, fills
 
     def _emit(
