@@ -193,6 +193,8 @@ class WorkerConfig:
     batch_max: int
     score_ttl_s: int
     label_horizon_s: int
+    early_label_grace_s: float
+    early_labels_max: int
     fraud_alert_threshold: float
     snapshot_every_s: float
     snapshot_every_labels: int
@@ -214,6 +216,8 @@ def worker_config(s: Settings) -> WorkerConfig:
         batch_max=s.score_batch_max,
         score_ttl_s=s.score_ttl_s,
         label_horizon_s=s.label_horizon_s,
+        early_label_grace_s=s.early_label_grace_s,
+        early_labels_max=s.early_labels_max,
         fraud_alert_threshold=s.fraud_alert_threshold,
         snapshot_every_s=s.snapshot_every_s,
         snapshot_every_labels=s.snapshot_every_labels,

@@ -83,8 +83,14 @@ class Names:
         return self._key("model", name, "version")
 
     def learner_stats(self) -> str:
-        """Counters of the label join (learned, unknown, duplicate)."""
+        """Counters of the label join (learned, unknown, duplicate; parked: labels that waited
+        for their transaction, each later counted learned, unknown or duplicate)."""
         return self._key("learner", "stats")
+
+    def learner_early(self) -> str:
+        """Hash of event_id -> a label that arrived before its transaction was scored, waiting
+        for its feature row (streams/early.py: when it was parked, its origin, its record)."""
+        return self._key("learner", "early")
 
     def learner_reset(self) -> str:
         """Hash of request_id -> JSON Control: resets of the online model awaiting the learner.

@@ -2,7 +2,10 @@
 
 This is the online model's single writer: the ``labels`` topic has one partition, so one
 worker of the group owns it at a time and every scorer reloads the snapshots it publishes.
-A label for an unknown or expired event, and a duplicate label, are counted, not errors. A
+A label that arrives before its transaction was scored waits for its feature row, retried
+about once a second (streams/early.py). A label for an unknown or expired event (still
+without a row after ``RIVERWATCH_EARLY_LABEL_GRACE_S``), and a duplicate label, are counted,
+not errors. A
 label whose feature row cannot be learned from raises (streams/rows.py) before anything of its
 batch is learned, so its agent can split the batch to dead-letter it (streams/guard.py); a
 batch is learned only after its labels are marked seen, so one handled again after Redis failed
@@ -45,6 +48,7 @@ from riverwatch.stores.features import Increments, RedisFeatureStore
 from riverwatch.stores.offline import OfflineStore, labeled_row, warm_rows
 from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.control import answer
+from riverwatch.streams.early import RETRY_S, park, settle, unpark
 from riverwatch.streams.records import Out, Record, dead_letters, iso, parse_labels
 from riverwatch.streams.rejects import RejectCounter
 from riverwatch.streams.rows import learnable
@@ -74,6 +78,8 @@ class Learner:
         self.worker = worker
         self.spec = ctx.spec
         self.t_dead = self.names.topic("deadletter")
+        self.t_labels = self.names.topic("labels")
+        self.retried_at = -math.inf  # when the parked labels were last retried (monotonic)
         self.rejects = RejectCounter(client, self.names, "labels", count_valid=True)
         self.model, self.version = self._restore()
         self.newest_epoch: float | None = None  # of the labeled events learned since start
@@ -91,26 +97,48 @@ class Learner:
             return online.make_model(), int(got[1])
         return model, int(got[1])
 
-    def process(self, records: list[Record]) -> list[Out]:
+    def process(
+        self, records: list[Record], parked: Mapping[str, float] | None = None
+    ) -> list[Out]:
         """Learn from a batch of labels, then answer pending resets; snapshot when due.
 
-        Returns dead letters and the answers to reset requests.
+        ``parked``: the batch is labels that waited for their transaction (streams/early.py),
+        by event id when each was parked. Returns dead letters and the answers to reset requests.
         """
         # a duplicate within the batch is ignored
         broken: list[set[str]] = []
-        labels, bad = parse_labels(records, self.limits, broken)
-        # the monitor's data-quality counters (core.rejects): labels rejected and passed
-        self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
+        origins: dict[str, Record] = {}
+        labels, bad = parse_labels(records, self.limits, broken, origins=origins)
+        if parked is None:  # the monitor's data-quality counters (core.rejects), once a record
+            self.rejects.count(records, zip((rec for rec, _ in bad), broken, strict=True))
+        else:  # parsed when they were parked: only a change of the limits can refuse one now
+            self.unpark([rec for rec, _ in bad])
         outs = dead_letters(self.t_dead, bad, self.worker)
         if labels:
             resets = self._learn(
-                list(labels.values()), duplicates_in_batch=len(records) - len(outs) - len(labels)
+                list(labels.values()),
+                duplicates_in_batch=len(records) - len(outs) - len(labels),
+                origins=origins,
+                parked=parked,
             )
             outs += self._answer_resets(resets)
         else:
             outs += self.check_resets()
         self.maybe_snapshot()
         return outs
+
+    def parked_due(self) -> tuple[list[Record], dict[str, float]]:
+        """The parked labels (streams/early.py), when a retry is due: every :data:`RETRY_S`."""
+        now = time.monotonic()
+        if now - self.retried_at < RETRY_S:
+            return [], {}
+        self.retried_at = now
+        return unpark(self.t_labels, self.r.hgetall(self.names.learner_early()))
+
+    def unpark(self, records: list[Record]) -> None:
+        """Forget the parked labels of ``records`` (dead-lettered on a retry)."""
+        if records:
+            self.r.hdel(self.names.learner_early(), *(rec.key or b"" for rec in records))
 
     def check_resets(self) -> list[Out]:
         """Carry out pending reset requests, if any (one Redis call); return their answers.
@@ -142,24 +170,47 @@ class Learner:
         self.model, self.version = self._restore()
         self.unsaved = 0
 
-    def _learn(self, labels: list[Label], duplicates_in_batch: int) -> Mapping[Any, Any]:
-        """Learn ``labels``; return the pending reset requests, read in the same round trip."""
+    def _learn(
+        self,
+        labels: list[Label],
+        duplicates_in_batch: int,
+        origins: Mapping[str, Record],
+        parked: Mapping[str, float] | None,
+    ) -> Mapping[Any, Any]:
+        """Learn ``labels``; return the pending reset requests, read in the same round trip.
+
+        A label whose feature row is missing waits for it (streams/early.py): ``parked`` says
+        when each of a retried batch's labels was parked (None: labels just consumed).
+        """
         eids = [lab.event_id for lab in labels]
+        early = self.names.learner_early()
         p = self.r.pipeline(transaction=False)
         p.mget([self.names.feature_row(e) for e in eids])
         p.mget([self.names.label_seen(e) for e in eids])
         p.hgetall(self.names.learner_reset())
         p.get(self.names.model_version(ONLINE))
-        rows, seen, resets, stored = p.execute()
+        if parked is None:
+            p.hmget(early, eids)
+            p.hlen(early)
+        got = p.execute()
+        rows, seen, resets, stored = got[:4]
         self._catch_up(stored)
         fresh = [
             (lab, *learnable(lab.event_id, raw))  # raises on a row it cannot learn from, ...
             for lab, raw, was_seen in zip(labels, rows, seen, strict=True)
             if was_seen is None and raw is not None
         ]  # ... before anything is learned: the batch can be split to find its label
+        waits = settle(
+            rows,
+            seen,
+            got[4] if parked is None else None,
+            None if parked is None else [parked[e] for e in eids],
+            time.time(),
+            self.cfg.early_label_grace_s,
+            self.cfg.early_labels_max - got[5] if parked is None else 0,
+        )
+        dup, unknown = waits.duplicate, waits.unknown
         learned = len(fresh)
-        dup = sum(1 for s in seen if s is not None)
-        unknown = len(labels) - learned - dup
         inc = Increments()
         history: list[dict[str, object]] = []
         w = self.r.pipeline(transaction=True)
@@ -174,6 +225,13 @@ class Learner:
         w.hincrby(stats, "learned", learned)
         w.hincrby(stats, "unknown", unknown)
         w.hincrby(stats, "duplicate", dup + duplicates_in_batch)
+        if waits.park:
+            now = time.time()
+            new: dict[Any, bytes] = {eids[i]: park(origins[eids[i]], now) for i in waits.park}
+            w.hset(early, mapping=new)
+            w.hincrby(stats, "parked", len(new))
+        if waits.done:
+            w.hdel(early, *(eids[i] for i in waits.done))
         w.execute()
         # Learned once the labels are marked seen: a batch whose MULTI failed (Redis went
         # away) is handled again later, and its labels must not be learned twice meanwhile.

@@ -165,15 +165,19 @@ def parse_labels(
     limits: EventLimits | None = None,
     broken: list[set[str]] | None = None,
     now: float | None = None,
+    origins: dict[str, Record] | None = None,
 ) -> tuple[dict[str, Label], Bad]:
     """The batch's labels by event id (the first of duplicates in the batch) and the records
-    that are not a Label, with why (and, into ``broken``, what each broke). Shared by the
-    learner and the monitor, which both read ``labels``; only the learner dead-letters (and
-    counts) the bad ones, so each gets one dead letter."""
+    that are not a Label, with why (and, into ``broken``, what each broke; into ``origins``,
+    each label's record). Shared by the learner and the monitor, which both read ``labels``;
+    only the learner dead-letters (and counts) the bad ones, so each gets one dead letter."""
     parsed, bad = parse_batch(Label, records, limits, broken, "labels", now)
     labels: dict[str, Label] = {}
-    for _, lab in parsed:
-        labels.setdefault(lab.event_id, lab)
+    for rec, lab in parsed:
+        if lab.event_id not in labels:
+            labels[lab.event_id] = lab
+            if origins is not None:
+                origins[lab.event_id] = rec
     return labels, bad
 
 

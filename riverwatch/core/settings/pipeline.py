@@ -46,6 +46,19 @@ class ScoringSettings(BaseModel):
         "non-numeric one scores as 0.0 and is counted in riverwatch_attribute_fills_total. "
         "Empty: the built-in features only.",
     )
+    early_label_grace_s: float = Field(
+        600.0,
+        ge=0,
+        description="RIVERWATCH_EARLY_LABEL_GRACE_S: a label that arrives before its transaction "
+        "is scored (a replay, a scorer with a backlog) waits this long (wall time) for its "
+        "feature row, retried about once a second, before it counts as unknown; 0: at once.",
+    )
+    early_labels_max: int = Field(
+        20_000,
+        ge=0,
+        description="RIVERWATCH_EARLY_LABELS_MAX: at most this many labels wait for their "
+        "transaction; beyond, one whose feature row is missing counts as unknown at once.",
+    )
     snapshot_every_labels: int = Field(
         500, ge=1, description="RIVERWATCH_SNAPSHOT_EVERY_LABELS: online-model snapshot cadence."
     )

@@ -3,9 +3,9 @@
 The ``labels`` agent (faust, micro-batches via ``take_events``) feeds the learner
 (streams/learning.py), guarded as the scoring loop is (streams/guard.py): a label it raises on
 is dead-lettered with the error and its origin, an outage retried with a backoff. A snapshot
-timer also carries out pending resets of the online model on the worker that owns
-``labels``. One thread owns the learner, so learning and snapshotting never touch the model
-at once.
+timer also carries out pending resets of the online model, and retries the labels that came
+before their transaction (streams/early.py), on the worker that owns ``labels``. One thread
+owns the learner, so learning and snapshotting never touch the model at once.
 """
 
 from __future__ import annotations
@@ -66,7 +66,16 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         current.maybe_snapshot()
         # A worker that lost ``labels`` in a rebalance keeps its Learner, whose model is stale:
         # only the owner may replace the model, or two writers would publish versions.
-        return current.check_resets() if owner else []
+        if not owner:
+            return []
+        # labels that came before their transaction, retried (streams/early.py), guarded as a
+        # batch of ``labels`` is: one whose row cannot be learned from is dead-lettered
+        records, parked = current.parked_due()
+        if not records:
+            return current.check_resets()
+        return guard.isolated(
+            lambda recs: current.process(recs, parked), records, lambda _, bad: current.unpark(bad)
+        )
 
     @app.agent(raw_topic(app, labels_name))
     async def learn(stream: Any) -> None:
