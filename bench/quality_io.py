@@ -17,7 +17,7 @@ from riverwatch.core.kafka import produce_waiting
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.simulator import SimEvent
-from tests.support.workers import poll
+from tests.support.workers import labels_handled, poll
 
 
 def push_day(p: Producer, names: Names, r: redis.Redis, evs: list[SimEvent], sent: int) -> int:
@@ -40,9 +40,8 @@ def push_day(p: Producer, names: Names, r: redis.Redis, evs: list[SimEvent], sen
 
 
 def handled(r: redis.Redis, names: Names) -> int:
-    """Labels the learner has handled so far (learned, unknown or duplicate)."""
-    stats = r.hgetall(names.learner_stats())
-    return sum(int(stats.get(k, 0)) for k in (b"learned", b"unknown", b"duplicate"))
+    """Labels the learner has handled so far (tests.support.scoring.labels_handled)."""
+    return labels_handled(r, names)
 
 
 def retrain(settings: Settings, names: Names, p: Producer, now: float) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, replay
 from riverwatch.simulator import NdjsonSink, SimConfig, TransactionSimulator, read_ndjson
-from tests.support.workers import poll, running_worker
+from tests.support.workers import labels_handled, poll, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,7 +52,7 @@ def test_online_features_equal_offline_replay(settings: Settings, tmp_path: Path
                 sink.send(phase)
                 if topic == "labels":
                     labels_sent += len(phase)
-                    poll(lambda n=labels_sent: _labels_done(r, names) >= n, 60, "labels")
+                    poll(lambda n=labels_sent: labels_handled(r, names) >= n, 60, "labels")
                 else:
                     keys = [names.score(ev.payload["event_id"]) for ev in phase]
                     poll(lambda k=keys: all(v is not None for v in r.mget(k)), 60, "txs scored")
@@ -68,11 +68,6 @@ def test_online_features_equal_offline_replay(settings: Settings, tmp_path: Path
     assert worst.max() <= 1e-9, f"max relative difference {worst.max():.3g}"
     # The history exercised every feature, terminal risk from delayed labels included.
     assert (b[:, FEATURE_NAMES.index("term_risk_30d")] > 0).sum() >= 5
-
-
-def _labels_done(r: redis.Redis, names: Names) -> int:
-    stats = r.hgetall(names.learner_stats())
-    return sum(int(stats.get(k, 0)) for k in (b"learned", b"unknown", b"duplicate"))
 
 
 def _as_history(ev: object) -> tuple[object, ...]:

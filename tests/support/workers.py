@@ -89,3 +89,13 @@ def deployed(settings: Settings, log: Path, split: bool) -> Iterator[subprocess.
         running_worker(settings, log, SCORER_ROLES) as w,
     ):
         yield w
+
+
+def labels_handled(r: redis.Redis, names: Names) -> int:
+    """Labels the learner has handled so far: learned, unknown, duplicate, or waiting for their
+    transaction (streams/early.py; such a label is counted once, later as one of the others)."""
+    p = r.pipeline(transaction=True)
+    p.hgetall(names.learner_stats())
+    p.hlen(names.learner_early())
+    stats, waiting = p.execute()
+    return waiting + sum(int(stats.get(k, 0)) for k in (b"learned", b"unknown", b"duplicate"))
