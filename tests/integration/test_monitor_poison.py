@@ -71,6 +71,19 @@ def stat(r: redis.Redis, names: Names, what: str) -> int:
     return int(r.hget(names.monitor("stats"), what) or 0)
 
 
+def watched(monitor: Monitor) -> list[str]:
+    """The event ids of the labels the monitor's core takes in, as it takes them."""
+    seen: list[str] = []
+    core_labels = monitor.core.labels
+
+    def labels(pairs: Any, champion: str | None) -> Any:
+        seen.extend(row["event_id"] for row, _, _ in pairs)
+        return core_labels(pairs, champion)
+
+    monitor.core.labels = labels  # type: ignore[method-assign]
+    return seen
+
+
 def test_poison_scores_and_labels_are_dead_lettered_and_the_rest_monitored(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -125,14 +138,7 @@ def test_a_batch_handled_again_monitors_and_counts_each_record_once(settings: Se
     r = redis.Redis.from_url(settings.redis_url or "")
     store_rows(r, names, 20)
     monitor = Monitor(Context.from_settings(settings), r, "w1")
-    seen: list[str] = []
-    core_labels = monitor.core.labels
-
-    def labels(pairs: Any, champion: str | None) -> Any:
-        seen.extend(row["event_id"] for row, _, _ in pairs)
-        return core_labels(pairs, champion)
-
-    monitor.core.labels = labels  # type: ignore[method-assign]
+    seen = watched(monitor)
     t_labels, t_scores = names.topic("labels"), names.topic("scores")
     eids = [f"e{i}" for i in range(20)]
     l_ids, s_ids = [*eids], [*eids]

@@ -7,6 +7,10 @@ champion's training rows from the offline store), takes explicit reference reque
 (``POST /v1/monitor/reference``), follows the learner's resets, and stores results (latest and
 a bounded history under ``Names.monitor``) and Prometheus gauges; the pure core decides, and
 its alerts and control requests come back as :class:`Out` records for the caller to produce.
+
+Over 300 lines: one class owns the read-decide-write cycle of each batch (rows, reference,
+resets, waiting labels read before the core takes the batch in, one MULTI after); its parts
+already live beside it (persist, results, snapshot, waiting, data).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from riverwatch.streams.monitor.data import feature_frame, reference_rows
 from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.monitor.results import Results
 from riverwatch.streams.monitor.snapshot import Snapshots
+from riverwatch.streams.monitor.waiting import WaitingLabels
 from riverwatch.streams.records import Out, Record, dead_letters, parse_batch, parse_labels
 from riverwatch.streams.rows import monitorable
 
@@ -54,6 +59,9 @@ class Monitor:
         self.label_horizon_s = ctx.worker_config.label_horizon_s
         self.policy = Policy(ctx.policy)
         self.persisted = Persisted(client, self.names)  # what a restart must not lose
+        cfg = ctx.worker_config
+        self.waiting = WaitingLabels(client, self.names, cfg.early_label_grace_s,
+                                     cfg.early_labels_max)  # fmt: skip
         self.persisted.restore_policy(self.policy)
         self.results = Results(self.names, ctx.monitor_history)  # written with their batch
         self.rejected: dict[str, int] = {}  # the rejects' counters, read before each batch
@@ -96,7 +104,13 @@ class Monitor:
         decision = self.core.scores(list(rows.values()))
         EVENTS.labels(topic="scores", outcome="monitored").inc(len(rows))
         self.snapshots.dirty.add("scores")
-        return outs + self._emit(decision, {"scores": len(records)})
+        late = self.waiting.take(rows)  # labels that came before these scores (.waiting)
+        if late:
+            pairs = [(rows[e], label, at) for e, (label, at) in late.items()]
+            decision.extend(self.core.labels(pairs, self.champion))
+            self.snapshots.dirty.add("labels")
+        stats = {"scores": len(records), "labels_late": len(late)}
+        return outs + self._emit(decision, {k: n for k, n in stats.items() if n})
 
     def _rows(self, eids: list[str], features: bool = True) -> dict[str, dict[str, Any]]:
         """The stored feature rows of ``eids`` (one MGET); missing or expired ones skipped.
@@ -182,10 +196,17 @@ class Monitor:
             self.concept.reset("combined")
             self.champion = name
         rows = self._rows(list(labels), features=False)  # (raising) before any is marked seen
+        late, drop = self.waiting.due()  # labels that waited for their rows (.waiting)
         self.snapshots.dirty.add("labels")
         fresh = self._first_seen(list(labels))  # redelivered labels are not counted twice
-        pairs = [(rows[e], labels[e].label, labels[e].epoch) for e in fresh if e in rows]
-        return self._emit(self.core.labels(pairs, name))
+        self.waiting.take([*late, *drop])
+        pairs = [*late.values()]
+        pairs += [(rows[e], labels[e].label, labels[e].epoch) for e in fresh if e in rows]
+        unjoined = len(drop) + self.waiting.add(
+            {e: (labels[e].label, labels[e].epoch) for e in fresh if e not in rows}
+        )
+        stats = {"labels_late": len(late), "labels_unjoined": unjoined}
+        return self._emit(self.core.labels(pairs, name), {k: n for k, n in stats.items() if n})
 
     def _follow_resets(self) -> None:
         """A reset online model starts a new error stream: its old detectors would keep
@@ -252,6 +273,7 @@ class Monitor:
             p.ltrim(key, 0, self.policy.c.audit_max - 1)
         controls = {c.request_id: dumps(c) for c in decision.controls}
         self.persisted.save(p, self.policy, self.core, controls)  # (streams.monitor.persist)
+        self.waiting.save(p)
         self.snapshots.save(p, self.core, self)  # when due (streams.monitor.snapshot)
         self._execute(p, persisted=True)
         self.results.written()
@@ -284,6 +306,7 @@ class Monitor:
             raise
         if persisted:
             self.persisted.written(True, self.core)
+            self.waiting.written(True)
 
     def unsent(self) -> list[Out]:
         """The control requests a monitor before this one decided whose records the broker

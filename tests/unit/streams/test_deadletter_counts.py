@@ -139,6 +139,7 @@ def monitor(faults: Faults) -> Monitor:
     m.r = SimpleNamespace(hincrby=lambda *_: 0, set=lambda *_: None)
     m.snapshots = SimpleNamespace(dirty=set())
     m.core = SimpleNamespace(first=0.0, scores=lambda _: None, status=lambda: {})
+    m.waiting = SimpleNamespace(take=lambda _: {})  # no label waits for its row
 
     def rows(eids: list[str], features: bool = True) -> dict[str, dict[str, Any]]:
         faults(eids)
