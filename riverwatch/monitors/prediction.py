@@ -37,6 +37,7 @@ class ScoreDrift:
     bins: int  # bins actually used (ties in the reference can merge quantiles)
     reference_rows: int
     window_rows: int
+    score: str = "score"  # the row field whose distribution the PSI compares
     # The share of scores at or above the decision threshold (flagged), in the reference and
     # the window, and how many binomial standard deviations apart: more fraud shows here long
     # before its labels arrive, while a score PSI over deciles barely moves.
@@ -58,7 +59,9 @@ class ScoreDriftMonitor:
 
     The reference's quantile bin edges and bin shares are computed once. PSI below 0.1 is
     usually read as stable, 0.1-0.25 as a moderate shift, above 0.25 as a major one; the
-    default ``psi_threshold`` of 0.2 sits between.
+    default ``psi_threshold`` of 0.2 sits between. ``key`` names the row field the scores come
+    from (the caller reads it); the flagged share may be judged on other scores (the served
+    ones: ``flagged_reference`` here, ``served`` in :meth:`compare`) than the distribution.
     """
 
     def __init__(
@@ -72,6 +75,8 @@ class ScoreDriftMonitor:
         threshold: float | None = None,
         flagged_rel: float = 0.5,
         flagged_z: float = 5.0,
+        key: str = "score",
+        flagged_reference: Sequence[float] | np.ndarray | None = None,
     ):
         ref = _finite(reference)
         if len(ref) == 0:
@@ -83,8 +88,13 @@ class ScoreDriftMonitor:
         self.edges = np.unique(np.quantile(self.reference, np.linspace(0, 1, bins + 1)[1:-1]))
         self._ref_share = self._shares(self.reference)
         self.threshold, self.flagged_rel, self.flagged_z = threshold, flagged_rel, flagged_z
+        self.key = key
+        served = ref if flagged_reference is None else _finite(flagged_reference)
+        self._flagged_n = len(served)
         self._flagged_ref = (
-            math.nan if threshold is None else float(np.mean(self.reference >= threshold))
+            math.nan
+            if threshold is None or not len(served)
+            else float(np.mean(served >= threshold))
         )
 
     def _shares(self, x: np.ndarray) -> np.ndarray:
@@ -93,9 +103,15 @@ class ScoreDriftMonitor:
         )
         return np.maximum(counts / max(len(x), 1), PSI_FLOOR)
 
-    def compare(self, scores: Sequence[float] | np.ndarray) -> ScoreDrift:
-        """PSI and Wasserstein distance of ``scores`` (NaN when there is no finite score)."""
+    def compare(
+        self,
+        scores: Sequence[float] | np.ndarray,
+        served: Sequence[float] | np.ndarray | None = None,
+    ) -> ScoreDrift:
+        """PSI and Wasserstein distance of ``scores`` (NaN when there is no finite score);
+        the flagged share of ``served`` (default: ``scores``)."""
         cur = _finite(scores)
+        flag = cur if served is None else _finite(served)
         if len(cur) > self.max_rows:
             cur = np.random.default_rng(self.seed).choice(cur, self.max_rows, replace=False)
         if len(cur):
@@ -105,10 +121,10 @@ class ScoreDriftMonitor:
         else:
             psi = wd = math.nan
         p0, p1, z = self._flagged_ref, math.nan, math.nan
-        if self.threshold is not None and len(cur):
-            p1 = float(np.mean(cur >= self.threshold))
-            base = max(p0, 1.0 / len(self.reference))
-            z = (p1 - p0) / math.sqrt(base * (1 - base) / len(cur))
+        if self.threshold is not None and len(flag) and math.isfinite(p0):
+            p1 = float(np.mean(flag >= self.threshold))
+            base = max(p0, 1.0 / self._flagged_n)
+            z = (p1 - p0) / math.sqrt(base * (1 - base) / len(flag))
         return ScoreDrift(
             flagged_reference=p0,
             flagged=p1,
@@ -121,6 +137,7 @@ class ScoreDriftMonitor:
             bins=len(self.edges) + 1,
             reference_rows=len(self.reference),
             window_rows=len(cur),
+            score=self.key,
         )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import numpy as np
 import pandas as pd
 
 from riverwatch.monitors.dataquality.config import QualityConfig
@@ -15,6 +17,16 @@ from riverwatch.monitors.policy.config import PolicyConfig
 DAY = 86_400.0
 MODELS = (("combined", "score"), ("online", "online_score"), ("batch", "batch_score"))
 Row = dict[str, Any]
+
+
+def column(rows: Sequence[Row], key: str) -> np.ndarray:
+    """The float ``key`` of each row (NaN where it is missing or None).
+
+    >>> column([{"score": 0.5}, {"score": None}, {}], "score").tolist()
+    [0.5, nan, nan]
+    """
+    return np.asarray([math.nan if (v := r.get(key)) is None else v for r in rows], dtype=float)
+
 
 # How a time window keeps its rows (monitors.windows.TimeWindows' pack and unpack): one
 # MessagePack bytes object each (msgspec: floats exact, NaN and infinities kept, ints and floats

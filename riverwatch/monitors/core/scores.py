@@ -8,12 +8,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from riverwatch.monitors.cbpe import Estimate
 from riverwatch.monitors.columns import FeatureDrift
-from riverwatch.monitors.core.config import Row
+from riverwatch.monitors.core.config import Row, column
 from riverwatch.monitors.core.reference import ReferenceTracking
 from riverwatch.monitors.dataquality import DataQuality
 from riverwatch.monitors.dataquality.tally import QualityCheck
@@ -60,8 +59,9 @@ class ScoreWindows(ReferenceTracking):
         assert self.features is not None and self.volume is not None
         groups = [r.get("groups") or {} for r in rows]
         data = self.features.compare(frame(), groups)
-        scores = np.asarray([r.get("score", math.nan) for r in rows], dtype=float)
-        pred = self.scores_ref.compare(scores) if self.scores_ref else None
+        scores = column(rows, "score")
+        ref = self.scores_ref
+        pred = ref.compare(column(rows, ref.key), scores) if ref else None
         vol = self.volume.compare(groups, win.window_end - win.window_start, _volume(win))
         fair = self._fairness(
             groups,

@@ -78,9 +78,10 @@ class MonitorState:
         self._ref_rows: list[Row] = []
         self._rng = np.random.default_rng(0)
         self._seen = 0
-        # a new score reference only (after an online-model reset), collected to here
+        # a new score reference only (after an online-model reset or a promotion), collected
+        # to here
         self._scores_until: float | None = None
-        self._ref_scores: list[float] = []
+        self._ref_scores: list[tuple[float, float]] = []  # (combined, batch) scores
         self.features: ColumnDrift | None = None
         self.scores_ref: ScoreDriftMonitor | None = None
         self.volume: VolumeMonitor | None = None

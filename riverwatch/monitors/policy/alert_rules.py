@@ -146,8 +146,12 @@ class AlertRules(PolicyState):
         """Prediction drift: the score distribution (PSI) or the flagged share moved."""
         out = Decision()
         if pred.drifted and not self._cool("drift", "score", win.window_end):
-            msg = f"score distribution drifted (PSI {pred.psi:.3f})"
-            out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=pred.psi))
+            whose = "the champion's" if pred.score == "batch_score" else "the combined"
+            msg = f"{whose} score distribution drifted (PSI {pred.psi:.3f})"
+            alert = self._alert(
+                win, "drift", "warning", "score", msg, psi=pred.psi, score=pred.score
+            )
+            out.alerts.append(alert)
         if pred.flagged_drifted and not self._cool("drift", "flagged", win.window_end):
             msg = (
                 f"flagged share rose to {pred.flagged:.2%} from {pred.flagged_reference:.2%} "

@@ -209,3 +209,51 @@ def test_an_online_reset_moves_only_the_score_reference() -> None:
         alerts += mon.scores([r]).alerts
     assert {(a.kind, a.subject) for a in alerts} == {("drift", "features")}
     assert mon.scores_ref is not None and "scores_reference_until" not in mon.status()
+
+
+def scored(rows: list[dict], served: float, champion: float | None, seed: int = 1) -> list[dict]:
+    """``rows`` with a served (combined) score of mean ``served`` and a champion's score of
+    mean ``champion`` (None: no champion scored them)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in rows:
+        s = float(rng.beta(1, 1 / served - 1))
+        b = None if champion is None else float(rng.beta(1, 1 / champion - 1))
+        out.append({**r, "score": s, "batch_score": b, "decision": "approve"})
+    return out
+
+
+def test_prediction_drift_reads_the_champions_scores_not_a_learning_online_model() -> None:
+    # The served score halves after the reference (an online model that keeps learning, in
+    # a stream that does not change): no score drift while the champion's scores hold; a
+    # shift of the champion's scores is one, named as the champion's.
+    rows = stream(45, 600, None)
+    ref, after = rows[: 38 * 600], rows[38 * 600 :]
+    stored: list[dict] = []
+    quiet = MonitorCore(core().c, ConceptDriftMonitor(), store=lambda kind, res: stored.append(res))
+    quiet.scores(scored(ref, 0.04, 0.03))
+    assert quiet.ready and quiet.scores_ref is not None
+    assert quiet.scores_ref.key == "batch_score"
+    calm = quiet.scores(scored(after, 0.02, 0.03, seed=2)).alerts
+    assert [a for a in calm if a.subject == "score"] == []
+    judged = [r["prediction"] for r in stored if r.get("prediction")]
+    assert len(judged) >= 8 and max(p["psi"] for p in judged) < 0.1
+    # (the served score's flagged share is still the served one's)
+    assert all(p["score"] == "batch_score" for p in judged)
+
+    moved = MonitorCore(core().c, ConceptDriftMonitor())
+    moved.scores(scored(ref, 0.04, 0.03))
+    alerts = moved.scores(scored(after, 0.04, 0.08, seed=2)).alerts
+    hit = [a for a in alerts if a.subject == "score"]
+    assert hit and hit[0].message.startswith("the champion's score distribution drifted")
+    assert hit[0].details["score"] == "batch_score"
+
+
+def test_prediction_drift_reads_the_served_score_without_a_champion() -> None:
+    rows = stream(45, 600, None)
+    mon = MonitorCore(core().c, ConceptDriftMonitor())
+    mon.scores(scored(rows[: 38 * 600], 0.04, None))
+    assert mon.scores_ref is not None and mon.scores_ref.key == "score"
+    alerts = mon.scores(scored(rows[38 * 600 :], 0.02, None, seed=2)).alerts
+    hit = [a for a in alerts if a.subject == "score"]
+    assert hit and hit[0].message.startswith("the combined score distribution drifted")
