@@ -29,6 +29,7 @@ from riverwatch.monitors.drift import ColumnDrift, DataDrift
 from riverwatch.monitors.estimated import EstimateLedger
 from riverwatch.monitors.fairness import FairnessCounts
 from riverwatch.monitors.performance import PerformanceReport
+from riverwatch.monitors.prediction import ScoreDriftMonitor
 from riverwatch.monitors.windows import Window
 from tests.support.apiserver import running_api
 from tests.support.browser import ARTIFACTS, MS
@@ -187,7 +188,9 @@ def monitor_answers() -> dict[str, object]:
             "latest": WINDOW
             | {
                 "data": drift.to_dict(),
-                "prediction": None,
+                "prediction": ScoreDriftMonitor(np.linspace(0, 1, 1001), key="batch_score")
+                .compare(np.linspace(0, 1, 1001) ** 2)
+                .to_dict(),
                 "reference": {"source": "first window"},
                 "quality": quality,
             }
@@ -245,6 +248,9 @@ def test_panels_render_the_monitor_and_model_answers(settings: Settings, page: P
         expect(models).to_contain_text("promote batch-3")
         expect(page.locator("#drift-body tr.flagged")).to_contain_text("amount", timeout=15 * MS)
         expect(page.locator("#drift-note")).to_have_text("1 of 2 features drifted")
+        expect(page.locator("#drift-body")).to_contain_text(
+            re.compile(r"vs first window · champion's score PSI \d\.\d{3} \(drift\)")
+        )
         fairness = page.locator("#fairness-body")
         expect(fairness).to_contain_text("age_band", timeout=15 * MS)
         expect(fairness).to_contain_text("18-24")

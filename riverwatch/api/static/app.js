@@ -490,7 +490,9 @@ async function pollDrift() {
   }
   body.append(table);
   const p = latest.prediction;
-  const pred = p && p.psi !== null ? ` · score PSI ${p.psi.toFixed(3)}${p.drifted ? " (drift)" : ""}` : "";
+  // prediction drift reads the champion's scores when it scored the reference (its `score`)
+  const whose = p && p.score === "batch_score" ? "champion's score PSI" : "score PSI";
+  const pred = p && p.psi !== null ? ` · ${whose} ${p.psi.toFixed(3)}${p.drifted ? " (drift)" : ""}` : "";
   body.append(el("p", { class: "sub" }, `${windowText(latest)} vs ${latest.reference ? latest.reference.source : "reference"}${pred}`));
   const where = data.strongest ? ` (strongest: ${data.strongest.column} in ${data.strongest.segment === "*" ? "all events" : data.strongest.segment})` : "";
   $("drift-note").textContent = `${data.n_drifted} of ${cols.length} features drifted${where}`;
