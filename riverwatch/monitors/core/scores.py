@@ -61,13 +61,14 @@ class ScoreWindows(ReferenceTracking):
         data = self.features.compare(frame(), groups)
         scores = column(rows, "score")
         ref = self.scores_ref
-        pred = ref.compare(column(rows, ref.key), scores) if ref else None
+        cards = [r.get("card_id") for r in rows]  # a card's spree is flagged together
+        pred = ref.compare(column(rows, ref.key), scores, cards) if ref else None
         vol = self.volume.compare(groups, win.window_end - win.window_start, _volume(win))
         fair = self._fairness(
             groups,
             (0 for _ in rows),
             (r.get("decision") != "approve" for r in rows),
-            (r.get("card_id") for r in rows),
+            cards,
             rates=("selection_rate",),
         )
         est = self._estimate(scores)
