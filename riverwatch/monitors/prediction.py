@@ -23,8 +23,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from riverwatch.monitors.fairness.report import design_effects
-
 PSI_FLOOR = 1e-4  # share given to an empty bin, so PSI stays finite
 
 
@@ -47,10 +45,6 @@ class ScoreDrift:
     flagged: float = math.nan
     flagged_z: float = math.nan
     flagged_drifted: bool = False
-    # how many times the flagged share's variance exceeds the binomial one because a card's
-    # events are flagged together (a compromised card's spree): ``flagged_z`` is divided by
-    # its square root (1 without the events' cards)
-    flagged_design_effect: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN, for a window without scores, becomes None)."""
@@ -113,15 +107,11 @@ class ScoreDriftMonitor:
         self,
         scores: Sequence[float] | np.ndarray,
         served: Sequence[float] | np.ndarray | None = None,
-        clusters: Sequence[Any] | None = None,
     ) -> ScoreDrift:
         """PSI and Wasserstein distance of ``scores`` (NaN when there is no finite score);
-        the flagged share of ``served`` (default: ``scores``), its z-score widened by the
-        design effect of ``clusters`` (each served score's card; None: its own)."""
+        the flagged share of ``served`` (default: ``scores``)."""
         cur = _finite(scores)
-        raw = np.asarray(scores if served is None else served, dtype=float).ravel()
-        keep = np.isfinite(raw)
-        flag = raw[keep]
+        flag = cur if served is None else _finite(served)
         if len(cur) > self.max_rows:
             cur = np.random.default_rng(self.seed).choice(cur, self.max_rows, replace=False)
         if len(cur):
@@ -131,23 +121,15 @@ class ScoreDriftMonitor:
         else:
             psi = wd = math.nan
         p0, p1, z = self._flagged_ref, math.nan, math.nan
-        deff = 1.0
         if self.threshold is not None and len(flag) and math.isfinite(p0):
-            flagged = flag >= self.threshold
-            p1 = float(np.mean(flagged))
-            if clusters is not None:
-                cards = [c if c is not None else ("row", i) for i, c in enumerate(clusters)]
-                deff = flagged_design_effect(
-                    flagged, [c for c, k in zip(cards, keep, strict=True) if k]
-                )
+            p1 = float(np.mean(flag >= self.threshold))
             base = max(p0, 1.0 / self._flagged_n)
-            z = (p1 - p0) / math.sqrt(base * (1 - base) * deff / len(flag))
+            z = (p1 - p0) / math.sqrt(base * (1 - base) / len(flag))
         return ScoreDrift(
             flagged_reference=p0,
             flagged=p1,
             flagged_z=z,
             flagged_drifted=bool(p1 >= p0 * (1 + self.flagged_rel) and z >= self.flagged_z),
-            flagged_design_effect=deff,
             psi=psi,
             wasserstein=wd,
             drifted=bool(psi >= self.psi_threshold),
@@ -157,26 +139,6 @@ class ScoreDriftMonitor:
             window_rows=len(cur),
             score=self.key,
         )
-
-
-def flagged_design_effect(flagged: np.ndarray, cards: Sequence[Any]) -> float:
-    """The design effect of a flagged share whose events are clustered by card (the ratio
-    estimator's cluster-robust variance over the binomial one, at least 1:
-    :func:`monitors.fairness.report.design_effects`, with each card a cluster). One card's
-    spree of 6 flagged events among 505 is a cluster, not six independent events.
-
-    >>> one_spree = np.r_[np.ones(6), np.zeros(499)].astype(bool)
-    >>> round(flagged_design_effect(one_spree, ["c1"] * 6 + list(range(499))), 1)
-    6.0
-    >>> round(flagged_design_effect(one_spree, list(range(505))), 1)
-    1.0
-    """
-    keys: dict[Any, int] = {}
-    inv = np.asarray([keys.setdefault(c, len(keys)) for c in cards], dtype=np.int64)
-    n = np.bincount(inv, minlength=len(keys)).astype(float)
-    a = np.bincount(inv, weights=flagged.astype(float), minlength=len(keys))
-    cells = np.column_stack([n - a, a, np.zeros_like(n), np.zeros_like(n)])
-    return float(design_effects([cells.tolist()])["selection_rate"][0])
 
 
 def _finite(x: Sequence[float] | np.ndarray) -> np.ndarray:

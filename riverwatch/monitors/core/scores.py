@@ -61,14 +61,13 @@ class ScoreWindows(ReferenceTracking):
         data = self.features.compare(frame(), groups)
         scores = column(rows, "score")
         ref = self.scores_ref
-        cards = [r.get("card_id") for r in rows]  # a card's spree is flagged together
-        pred = ref.compare(column(rows, ref.key), scores, cards) if ref else None
+        pred = ref.compare(column(rows, ref.key), scores) if ref else None
         vol = self.volume.compare(groups, win.window_end - win.window_start, _volume(win))
         fair = self._fairness(
             groups,
             (0 for _ in rows),
             (r.get("decision") != "approve" for r in rows),
-            cards,
+            (r.get("card_id") for r in rows),
             rates=("selection_rate",),
         )
         est = self._estimate(scores)

@@ -153,15 +153,9 @@ class AlertRules(PolicyState):
             )
             out.alerts.append(alert)
         if pred.flagged_drifted and not self._cool("drift", "flagged", win.window_end):
-            deff = pred.flagged_design_effect
             msg = (
                 f"flagged share rose to {pred.flagged:.2%} from {pred.flagged_reference:.2%} "
-                f"({pred.flagged_z:.1f} standard deviations"
-                + (
-                    f", design effect {deff:.1f} of a card's events flagged together)"
-                    if deff >= 1.05
-                    else ")"
-                )
+                f"({pred.flagged_z:.1f} standard deviations)"
             )
             out.alerts.append(
                 self._alert(
@@ -173,7 +167,6 @@ class AlertRules(PolicyState):
                     flagged=pred.flagged,
                     flagged_reference=pred.flagged_reference,
                     z=pred.flagged_z,
-                    design_effect=deff,
                 )
             )
         return out

@@ -257,22 +257,3 @@ def test_prediction_drift_reads_the_served_score_without_a_champion() -> None:
     alerts = mon.scores(scored(rows[38 * 600 :], 0.02, None, seed=2)).alerts
     hit = [a for a in alerts if a.subject == "score"]
     assert hit and hit[0].message.startswith("the combined score distribution drifted")
-
-
-def test_a_flagged_spree_of_one_card_is_no_flagged_share_drift() -> None:
-    # 0.3% of the events flagged, each by another card; then a day with 2.7% flagged: one
-    # card's 16 events, or 16 cards' (the core hands each row's card to the flagged share).
-    rows = stream(42, 600, None)
-    for i, r in enumerate(rows):
-        r.update(card_id=f"c{i % 5000}", batch_score=0.01, score=0.9 if i % 333 == 0 else 0.01)
-    day = [i for i, r in enumerate(rows) if 40 * DAY <= r["epoch"] < 41 * DAY]
-
-    def flagged_alerts(spree: bool) -> list:
-        mon = MonitorCore(core().c, ConceptDriftMonitor())
-        mixed = [dict(r) for r in rows]
-        for k, i in enumerate(day[:16]):
-            mixed[i].update(score=0.9, card_id="spree" if spree else f"s{k}")
-        return [a for a in mon.scores(mixed).alerts if a.subject == "flagged"]
-
-    assert flagged_alerts(spree=False)
-    assert flagged_alerts(spree=True) == []
