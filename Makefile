@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-monitor-cost bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-monitor-cost bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor bench-demo-calm install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -114,6 +114,11 @@ bench-drift: install
 
 bench-monitor: install
 	$(BIN)/python -m bench.monitor
+
+# The demo's calm days through the running system: monitor alerts before its drift episode and
+# each score's PSI against the reference week (bench/demo_calm.py; ~4 minutes a run).
+bench-demo-calm: install kafka-libs
+	$(BIN)/python -m bench.demo_calm --runs $${RW_DEMO_RUNS:-3}
 
 bench-forecast: install
 	$(BIN)/python -m bench.forecast
