@@ -60,8 +60,9 @@ def watch(base: str, key: str, within_s: float) -> tuple[list[dict[str, Any]], d
     return [a for a in alerts if a["kind"] in MONITOR_KINDS], {**demo, "monitor": status}
 
 
-def read_scores(bootstrap: str, topic: str, until: float) -> np.ndarray:
-    """(event time, combined, online, champion score, card) of every score up to ``until``."""
+def read_scores(bootstrap: str, topic: str, until: float, partitions: int) -> np.ndarray:
+    """(event time, combined, online, champion score, card) of every score up to ``until``
+    (read until each of the topic's ``partitions`` has passed it, or 5 idle seconds)."""
     c = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"demo-calm-{time.time()}",
          "auto.offset.reset": "earliest", "enable.auto.commit": False}
@@ -70,7 +71,7 @@ def read_scores(bootstrap: str, topic: str, until: float) -> np.ndarray:
     rows: list[tuple[Any, ...]] = []
     idle, deadline = 0, time.monotonic() + 120
     done: set[int] = set()
-    while idle < 5 and time.monotonic() < deadline and len(done) < 4:
+    while idle < 5 and time.monotonic() < deadline and len(done) < partitions:
         msgs = c.consume(2000, 1.0)
         idle = 0 if msgs else idle + 1
         for m in msgs:
@@ -108,7 +109,7 @@ def report(rows: np.ndarray, ref: tuple[float, float], episode: float, threshold
         day += DAY
 
 
-def one_run(args: argparse.Namespace, i: int) -> int:
+def one_run(args: argparse.Namespace, i: int) -> int | None:
     env = {**DEMO_ENV, "RIVERWATCH_DEMO_SEED": str(args.seed)}
     tmp = TemporaryDirectory()
     stack = up(Path(tmp.name), "--demo", "--broker", args.broker, env=env, for_s=args.within + 300)
@@ -120,12 +121,12 @@ def one_run(args: argparse.Namespace, i: int) -> int:
         ep = status.get("episode") or {}
         if "event_day" not in ep:
             print("  no episode within the time given")
-            return 0
+            return None  # not measured
         start = FIRST + ep["event_day"] * DAY
         mon = status["monitor"]
         ref = (epoch(mon["from"]), epoch(mon["until"]))
         settings = Settings()
-        rows = read_scores(boot, "scores", start + 2 * DAY)
+        rows = read_scores(boot, "scores", start + 2 * DAY, settings.partitions)
         print(f"  reference {mon['from']} .. {mon['until']} ({mon['source']}); "
               f"episode from {datetime.fromtimestamp(start, UTC):%Y-%m-%d}")  # fmt: skip
         report(rows, ref, start, settings.review_threshold)
@@ -146,7 +147,7 @@ def main() -> None:
     ap.add_argument("--within", type=int, default=300, help="seconds to reach the alert")
     args = ap.parse_args()
     total = [one_run(args, i) for i in range(args.runs)]
-    print(f"monitor alerts before the episode, per run: {total}")
+    print(f"monitor alerts before the episode, per run (None: no episode reached): {total}")
 
 
 if __name__ == "__main__":

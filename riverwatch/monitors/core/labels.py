@@ -7,7 +7,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from riverwatch.monitors.core.config import MODELS, Row
+import numpy as np
+
+from riverwatch.monitors.core.config import MODELS, Row, column
 from riverwatch.monitors.core.state import MonitorState
 from riverwatch.monitors.performance import PerformanceReport, performance
 from riverwatch.monitors.policy.decision import Decision
@@ -132,12 +134,12 @@ class LabelWindows(MonitorState):
             if champion is None or 2 * len(mine) < len(rows):
                 return None
             sel = [rows[i] for i in mine], [y[i] for i in mine]
-        scores = [r.get(key) for r in sel[0]]
-        if all(v is None for v in scores):
+        scores = column(sel[0], key)
+        if np.isnan(scores).all():
             return None
         return performance(
             [float(r["epoch"]) for r in sel[0]],
-            [math.nan if v is None else v for v in scores],
+            scores,
             sel[1],
             [r.get("card_id", "") for r in sel[0]],
             as_of=self.as_of,

@@ -8,8 +8,8 @@ State: cooldowns, performance baselines and the champion seen last.
 Rules (thresholds in :class:`monitors.policy.config.PolicyConfig`; those that only alert in
 :mod:`monitors.policy.alert_rules`, those that act in :mod:`monitors.policy.action_rules`):
 
-* data drift (share of drifted features, over ``drift_windows`` windows in a row) or
-  prediction drift alone: a ``drift`` alert;
+* data drift (an important feature, or a share of the features by importance, over
+  ``drift_windows`` windows in a row) or prediction drift alone: a ``drift`` alert;
 * a performance drop on a matured (non-provisional) window, or concept drift on the error
   stream of the batch/combined model: a ``performance`` alert and a ``retrain`` request. A
   window's metric counts as below a limit only when its upper confidence bound

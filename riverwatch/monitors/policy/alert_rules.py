@@ -26,47 +26,6 @@ from riverwatch.monitors.windows import Window
 class AlertRules(PolicyState):
     """Rules over findings about the inputs and the scores: alerts only."""
 
-    def drift(
-        self,
-        win: Window[Any],
-        share: float | None,
-        drifted: Iterable[str] = (),
-        psi: float | None = None,
-        psi_drifted: bool = False,
-    ) -> Decision:
-        """Data drift (``share`` of features drifted) and prediction drift: warnings only."""
-        out = Decision()
-        cols = sorted(drifted)
-        over = share is not None and share >= self.c.drift_share_warn
-        streak = self._drift_streak[win.kind] = (
-            self._drift_streak.get(win.kind, 0) + 1 if over else 0
-        )
-        if (
-            share is not None
-            and streak >= self.c.drift_windows
-            and not self._cool("drift", "features", win.window_end)
-        ):
-            sev: Severity = "critical" if share >= self.c.drift_share_critical else "warning"
-            msg = f"{share:.0%} of features drifted: {', '.join(cols)}"
-            if streak > 1:
-                msg += f" ({streak} windows in a row)"
-            out.alerts.append(
-                self._alert(
-                    win,
-                    "drift",
-                    sev,
-                    "features",
-                    msg,
-                    share_drifted=share,
-                    drifted=cols,
-                    windows_in_a_row=streak,
-                )
-            )
-        if psi_drifted and not self._cool("drift", "score", win.window_end):
-            msg = f"score distribution drifted (PSI {psi:.3f})"
-            out.alerts.append(self._alert(win, "drift", "warning", "score", msg, psi=psi))
-        return out
-
     def features(self, win: Window[Any], found: FeatureDrift) -> Decision:
         """Per-feature drift (:mod:`monitors.columns`): a ``drift`` alert when an important
         feature, or ``drift_share_warn`` of the features by weight, drifts ``drift_windows``

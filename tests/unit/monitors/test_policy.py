@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from riverwatch.monitors.columns import FeatureDrift
 from riverwatch.monitors.concept.detectors import DriftEvent
 from riverwatch.monitors.fairness import FairnessCounts
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.config import PolicyConfig
+from riverwatch.monitors.prediction import ScoreDrift
 from riverwatch.monitors.windows import Window
 
 HOUR = 3600.0
@@ -28,8 +30,18 @@ def ev(model: str, group: str = "*", direction: str = "up") -> DriftEvent:
     return DriftEvent(model, group, 100, 5.0, direction, 0.05, 0.3, "ADWIN")  # type: ignore[arg-type]
 
 
+def found(
+    share: float, drifted: tuple[str, ...] = ("amount",), important: bool = False
+) -> FeatureDrift:
+    """A window's per-feature drift: ``share`` of the features by weight drifted."""
+    cols = list(drifted) if share > 0 else []
+    return FeatureDrift([], cols, share, cols if important else [], None, 0, 100)
+
+
 def test_data_drift_alone_warns_without_action() -> None:
-    d = policy(drift_share_warn=0.3, drift_windows=1).drift(win(HOUR), 0.4, ["amount", "hour"])
+    d = policy(drift_share_warn=0.3, drift_windows=1).features(
+        win(HOUR), found(0.4, ("amount", "hour"))
+    )
     assert [(a.kind, a.severity, a.subject) for a in d.alerts] == [("drift", "warning", "features")]
     assert d.controls == [] and d.audit == []
     a = d.alerts[0]
@@ -40,33 +52,37 @@ def test_data_drift_alone_warns_without_action() -> None:
 
 def test_drift_severity_and_threshold() -> None:
     p = policy(drift_windows=1)
-    assert p.drift(win(HOUR), 0.1).alerts == []
-    assert p.drift(win(2 * HOUR), 0.6).alerts[0].severity == "warning"
-    assert policy(drift_windows=1).drift(win(HOUR), 0.8).alerts[0].severity == "critical"
+    assert p.features(win(HOUR), found(0.1)).alerts == []
+    assert p.features(win(2 * HOUR), found(0.6)).alerts[0].severity == "warning"
+    assert policy(drift_windows=1).features(win(HOUR), found(0.8)).alerts[0].severity == "critical"
+    # an important feature alone is enough, whatever its share
+    assert policy(drift_windows=1).features(win(HOUR), found(0.1, important=True)).alerts
 
 
 def test_data_drift_must_persist_for_consecutive_windows_of_a_kind() -> None:
     p = policy(drift_windows=2, cooldown_s=0)
     shares = [0.6, 0.2, 0.6, 0.7, 0.9, 0.1]
-    fired = [len(p.drift(win(i * HOUR), s).alerts) for i, s in enumerate(shares, 1)]
+    fired = [len(p.features(win(i * HOUR), found(s)).alerts) for i, s in enumerate(shares, 1)]
     assert fired == [0, 0, 0, 1, 1, 0]
     # a count window does not continue a streak of time windows
     q = policy(drift_windows=2, cooldown_s=0)
-    assert q.drift(win(HOUR), 0.9).alerts == []
+    assert q.features(win(HOUR), found(0.9)).alerts == []
     count = Window("count", 0, 0.0, 2 * HOUR, [], [])
-    assert q.drift(count, 0.9).alerts == []
-    alert = q.drift(win(3 * HOUR), 0.9).alerts[0]
+    assert q.features(count, found(0.9)).alerts == []
+    alert = q.features(win(3 * HOUR), found(0.9)).alerts[0]
     assert alert.details["windows_in_a_row"] == 2 and "2 windows in a row" in alert.message
 
 
 def test_prediction_drift_warns_separately() -> None:
-    d = policy().drift(win(HOUR), 0.0, psi=0.5, psi_drifted=True)
+    pred = ScoreDrift(0.5, 0.1, True, 0.2, 10, 1000, 1000, score="batch_score")
+    d = policy().prediction(win(HOUR), pred)
     assert [(a.kind, a.subject) for a in d.alerts] == [("drift", "score")]
+    assert "the champion's score distribution drifted (PSI 0.500)" in d.alerts[0].message
 
 
 def test_cooldown_one_incident_one_alert_by_event_time() -> None:
     p = policy(cooldown_s=6 * HOUR, drift_windows=1)
-    fired = [len(p.drift(win(t * HOUR), 0.5).alerts) for t in range(1, 10)]
+    fired = [len(p.features(win(t * HOUR), found(0.5)).alerts) for t in range(1, 10)]
     assert fired == [1, 0, 0, 0, 0, 0, 1, 0, 0]
     assert p.suppressed == 7
 
@@ -180,8 +196,8 @@ def test_no_fairness_alert_without_significant_gap() -> None:
 
 
 def test_alert_ids_are_deterministic_for_replays() -> None:
-    a = policy(drift_windows=1).drift(win(HOUR), 0.5).alerts[0].alert_id
-    b = policy(drift_windows=1).drift(win(HOUR), 0.5).alerts[0].alert_id
+    a = policy(drift_windows=1).features(win(HOUR), found(0.5)).alerts[0].alert_id
+    b = policy(drift_windows=1).features(win(HOUR), found(0.5)).alerts[0].alert_id
     assert a == b
 
 
