@@ -205,9 +205,9 @@ class Scorer:
                 SCORE_LATENCY.observe(latency)
         n_alerts = sum(1 for o in outs if o.topic == self.t_alerts)
         live = batch_stats(
-            (r["score"] for r in results),
-            (r["decision"] for r in results),
-            ((now - rec.timestamp_ms / 1000) * 1000 for rec, _ in fresh if rec.timestamp_ms),
+            [r["score"] for r in results],
+            [r["decision"] for r in results],
+            [(now - rec.timestamp_ms / 1000) * 1000 for rec, _ in fresh if rec.timestamp_ms],
             n_alerts,
         )
         self.store.write(
