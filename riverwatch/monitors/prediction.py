@@ -16,12 +16,14 @@ computed once, and scipy computes the Wasserstein distance.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy.stats import wasserstein_distance
+
+from riverwatch.monitors.fairness.report import design_effects
 
 PSI_FLOOR = 1e-4  # share given to an empty bin, so PSI stays finite
 
@@ -39,12 +41,15 @@ class ScoreDrift:
     window_rows: int
     score: str = "score"  # the row field whose distribution the PSI compares
     # The share of scores at or above the decision threshold (flagged), in the reference and
-    # the window, and how many binomial standard deviations apart: more fraud shows here long
-    # before its labels arrive, while a score PSI over deciles barely moves.
+    # the window, and how many standard deviations apart: more fraud shows here long before
+    # its labels arrive, while a score PSI over deciles barely moves. The standard deviation
+    # is the binomial one times the square root of the reference's dispersion (see
+    # :func:`flagged_dispersion`; 1 without the reference's cards).
     flagged_reference: float = math.nan
     flagged: float = math.nan
     flagged_z: float = math.nan
     flagged_drifted: bool = False
+    flagged_dispersion: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN, for a window without scores, becomes None)."""
@@ -77,6 +82,7 @@ class ScoreDriftMonitor:
         flagged_z: float = 5.0,
         key: str = "score",
         flagged_reference: Sequence[float] | np.ndarray | None = None,
+        flagged_dispersion: float = 1.0,
     ):
         ref = _finite(reference)
         if len(ref) == 0:
@@ -89,6 +95,7 @@ class ScoreDriftMonitor:
         self._ref_share = self._shares(self.reference)
         self.threshold, self.flagged_rel, self.flagged_z = threshold, flagged_rel, flagged_z
         self.key = key
+        self.dispersion = max(1.0, flagged_dispersion)
         served = ref if flagged_reference is None else _finite(flagged_reference)
         self._flagged_n = len(served)
         self._flagged_ref = (
@@ -124,12 +131,13 @@ class ScoreDriftMonitor:
         if self.threshold is not None and len(flag) and math.isfinite(p0):
             p1 = float(np.mean(flag >= self.threshold))
             base = max(p0, 1.0 / self._flagged_n)
-            z = (p1 - p0) / math.sqrt(base * (1 - base) / len(flag))
+            z = (p1 - p0) / math.sqrt(base * (1 - base) * self.dispersion / len(flag))
         return ScoreDrift(
             flagged_reference=p0,
             flagged=p1,
             flagged_z=z,
             flagged_drifted=bool(p1 >= p0 * (1 + self.flagged_rel) and z >= self.flagged_z),
+            flagged_dispersion=self.dispersion,
             psi=psi,
             wasserstein=wd,
             drifted=bool(psi >= self.psi_threshold),
@@ -139,6 +147,43 @@ class ScoreDriftMonitor:
             window_rows=len(cur),
             score=self.key,
         )
+
+
+def flagged_dispersion(
+    flagged: np.ndarray, clusters: Sequence[Hashable], sampled: float = 1.0
+) -> float:
+    """How many times more a window's flagged share varies than a binomial share of as many
+    independent events, estimated on the reference: its flagged events (``flagged``, a bool
+    per event) clustered by ``clusters`` (a card's events in one window: a compromised card's
+    spree is flagged together), at least 1. The cluster-robust design effect of
+    :func:`monitors.fairness.report.design_effects`, corrected for a reference that is a
+    uniform sample of ``sampled`` of its period's events (thinning a cluster of ``m`` flagged
+    events to a fraction ``f`` leaves a design effect of about ``f m + 1 - f``).
+
+    Estimated on the reference, not on the window judged: a window's own clustering grows
+    with the very change this alert is for (more compromised cards, each a spree), so
+    widening by it hides the change (tried in session 24 and reverted: the fraud x3 step's
+    flagged-share warning came days later).
+
+    >>> spree = np.r_[np.ones(6), np.zeros(494)].astype(bool)
+    >>> round(flagged_dispersion(spree, ["c1"] * 6 + list(range(494))), 1)
+    6.0
+    >>> round(flagged_dispersion(spree, list(range(500))), 1)
+    1.0
+    >>> half = np.r_[np.ones(3), np.zeros(247)].astype(bool)  # a half sample: 3 of its 6
+    >>> round(flagged_dispersion(half, ["c1"] * 3 + list(range(247)), sampled=0.5), 1)
+    5.0
+    """
+    if not len(flagged) or not flagged.any():
+        return 1.0
+    keys: dict[Hashable, int] = {}
+    idx = np.asarray([keys.setdefault(c, len(keys)) for c in clusters], dtype=np.int64)
+    n = np.bincount(idx, minlength=len(keys))
+    k = np.bincount(idx, weights=flagged.astype(float), minlength=len(keys))
+    cells = np.column_stack([n - k, k, np.zeros(len(k)), np.zeros(len(k))])
+    deff = float(design_effects([cells.tolist()])["selection_rate"][0])
+    f = min(max(sampled, 1e-9), 1.0)
+    return max(1.0, 1.0 + (deff - 1.0) / f)
 
 
 def _finite(x: Sequence[float] | np.ndarray) -> np.ndarray:

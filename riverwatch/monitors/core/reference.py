@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import zlib
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
 from riverwatch.monitors.columns import ColumnDrift
-from riverwatch.monitors.core.config import MODELS, Row, column
+from riverwatch.monitors.core.config import DAY, MODELS, Row, column
 from riverwatch.monitors.core.state import MonitorState
-from riverwatch.monitors.prediction import ScoreDriftMonitor
+from riverwatch.monitors.prediction import ScoreDriftMonitor, flagged_dispersion
 from riverwatch.monitors.quality import VolumeMonitor
 from riverwatch.monitors.windows import Window, iso
 
@@ -52,15 +53,29 @@ class ReferenceTracking(MonitorState):
         self._scores_until = at + self.c.reference_s
         self._ref_scores = []
 
+    @property
+    def _cluster_s(self) -> float:
+        """The span of a card's cluster of flagged events in the reference: a time window (a
+        day with count windows only)."""
+        return self.c.window_s if self.c.window_s > 0 else DAY
+
     def _collect_score(self, row: Row, t: float) -> None:
         if self._scores_until is None or t >= self._scores_until:
             return
         s = float(row.get("score", math.nan))
         if math.isfinite(s) and len(self._ref_scores) < self.c.reference_rows:
             b = row.get("batch_score")
-            self._ref_scores.append((s, math.nan if b is None else float(b)))
+            card = zlib.crc32(str(row.get("card_id")).encode())  # a float-exact card key
+            day = t // self._cluster_s
+            self._ref_scores.append((s, math.nan if b is None else float(b), card, day))
 
-    def _prediction_reference(self, served: np.ndarray, batch: np.ndarray) -> None:
+    def _prediction_reference(
+        self,
+        served: np.ndarray,
+        batch: np.ndarray,
+        clusters: Sequence[Hashable] | None = None,
+        sampled: float = 1.0,
+    ) -> None:
         """The score reference of a period: ``served`` (combined) and ``batch`` (the champion's)
         scores of its events. Prediction drift compares the champion's scores when it scored
         at least half of the period: a fixed function of the inputs, so their distribution
@@ -68,9 +83,17 @@ class ReferenceTracking(MonitorState):
         learns, in a stream that does not change: in the demo's calm days (seed 21, 21 runs of
         session 24) it rose day by day to 0.21-0.29 in the runs whose blend served mostly the
         online model, while the champion's stayed at 0.01-0.09. Without such a champion, the
-        combined score. The flagged share
-        is the served decisions', judged on the combined score either way."""
-        served = served[np.isfinite(served)]
+        combined score. The flagged share is the served decisions', judged on the combined
+        score either way, its spread widened by the period's dispersion (``clusters``: each
+        event's card and window; ``sampled``: the share of the period's events the scores
+        are; :func:`monitors.prediction.flagged_dispersion`)."""
+        keep = np.isfinite(served)
+        dispersion = 1.0
+        if clusters is not None:
+            kept = [c for c, k in zip(clusters, keep.tolist(), strict=True) if k]
+            flagged = served[keep] >= self.c.review_threshold
+            dispersion = flagged_dispersion(flagged, kept, sampled)
+        served = served[keep]
         fixed = batch[np.isfinite(batch)]
         use_batch = len(fixed) > 0 and 2 * len(fixed) >= len(served)
         self.scores_ref = (
@@ -79,6 +102,7 @@ class ReferenceTracking(MonitorState):
                 key="batch_score" if use_batch else "score",
                 flagged_reference=served,
                 threshold=self.c.review_threshold,
+                flagged_dispersion=dispersion,
             )
             if len(served)
             else None
@@ -109,6 +133,7 @@ class ReferenceTracking(MonitorState):
         if len(rows) > self.c.reference_rows:
             pick = self._rng.choice(len(rows), self.c.reference_rows, replace=False)
             rows = [rows[i] for i in sorted(pick)]
+        sampled = len(rows) / max(total, len(rows))
         df = self.frame(rows, self.c.features)[list(self.c.drift_columns)]
         groups = [r.get("groups") or {} for r in rows]
         self.features = ColumnDrift(
@@ -119,7 +144,12 @@ class ReferenceTracking(MonitorState):
             min_psi=self.c.drift_min_psi,
             min_rows=self.c.segment_min_rows,
         )
-        self._prediction_reference(column(rows, "score"), column(rows, "batch_score"))
+        self._prediction_reference(
+            column(rows, "score"),
+            column(rows, "batch_score"),
+            [(r.get("card_id"), float(r["epoch"]) // self._cluster_s) for r in rows],
+            sampled,
+        )
         t = [float(r["epoch"]) for r in rows]
         self.volume = VolumeMonitor(groups, span_s=max(t) - min(t) or 1.0, scale=total / len(rows))
         if self.ref_from is None:
@@ -184,6 +214,7 @@ class ReferenceTracking(MonitorState):
                 self._seen = 0
             self._ref_rows = []
         if self._scores_until is not None and win.window_end >= self._scores_until:
-            ref = np.asarray(self._ref_scores, dtype=float).reshape(-1, 2)
-            self._prediction_reference(ref[:, 0], ref[:, 1])
+            ref = np.asarray(self._ref_scores, dtype=float).reshape(-1, 4)
+            cards = list(zip(ref[:, 2].tolist(), ref[:, 3].tolist(), strict=True))
+            self._prediction_reference(ref[:, 0], ref[:, 1], cards)
             self._scores_until, self._ref_scores = None, []

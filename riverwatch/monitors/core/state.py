@@ -81,7 +81,8 @@ class MonitorState:
         # a new score reference only (after an online-model reset or a promotion), collected
         # to here
         self._scores_until: float | None = None
-        self._ref_scores: list[tuple[float, float]] = []  # (combined, batch) scores
+        # (combined, batch score, crc32 of the card, window index) of the score reference
+        self._ref_scores: list[tuple[float, float, float, float]] = []
         self.features: ColumnDrift | None = None
         self.scores_ref: ScoreDriftMonitor | None = None
         self.volume: VolumeMonitor | None = None

@@ -112,9 +112,15 @@ class AlertRules(PolicyState):
             )
             out.alerts.append(alert)
         if pred.flagged_drifted and not self._cool("drift", "flagged", win.window_end):
+            spread = (
+                f", the reference's dispersion {pred.flagged_dispersion:.1f} of cards flagged "
+                "together"
+                if pred.flagged_dispersion >= 1.05
+                else ""
+            )
             msg = (
                 f"flagged share rose to {pred.flagged:.2%} from {pred.flagged_reference:.2%} "
-                f"({pred.flagged_z:.1f} standard deviations)"
+                f"({pred.flagged_z:.1f} standard deviations{spread})"
             )
             out.alerts.append(
                 self._alert(
@@ -126,6 +132,7 @@ class AlertRules(PolicyState):
                     flagged=pred.flagged,
                     flagged_reference=pred.flagged_reference,
                     z=pred.flagged_z,
+                    dispersion=pred.flagged_dispersion,
                 )
             )
         return out

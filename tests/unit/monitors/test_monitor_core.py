@@ -3,6 +3,8 @@ flagged share, and the simulator's shifts that the scenario benchmark injects.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -257,3 +259,49 @@ def test_prediction_drift_reads_the_served_score_without_a_champion() -> None:
     alerts = mon.scores(scored(rows[38 * 600 :], 0.02, None, seed=2)).alerts
     hit = [a for a in alerts if a.subject == "score"]
     assert hit and hit[0].message.startswith("the combined score distribution drifted")
+
+
+def sprees(
+    rows: list[dict], cards_per_day: dict[int, int], spree: int, seed: int = 3
+) -> list[dict]:
+    """``rows`` (600 a day) with ``cards_per_day[d]`` cards flagged ``spree`` times each on day
+    ``d`` (a compromised card's spree: score 0.9, sent to review); every other event its own
+    card's, unflagged."""
+    rng = np.random.default_rng(seed)
+    out = [{**r, "card_id": f"c{i}", "batch_score": None} for i, r in enumerate(rows)]
+    for d, cards in cards_per_day.items():
+        picked = rng.choice(600, cards * spree, replace=False)
+        for j, i in enumerate(picked.tolist()):
+            out[d * 600 + i].update(card_id=f"spree-{d}-{j // spree}", score=0.9, decision="review")
+    return out
+
+
+def test_the_flagged_share_is_judged_with_the_references_dispersion() -> None:
+    # The reference week flags 6 events a day, as 2 cards' sprees of 3. A later day with 7
+    # such sprees (21 flagged: 6 binomial standard deviations) is within what those sprees
+    # make likely (dispersion ~3 -> ~3.6 deviations): no alert. Twenty sprees are one. The
+    # same 21 against a reference whose flags were each a card of its own: an alert.
+    rows = stream(40, 600, None)
+    calm = {d: 2 for d in range(30, 35)} | {36: 7, 37: 2}
+    mon = MonitorCore(core().c, ConceptDriftMonitor())
+    alerts = mon.scores(sprees(rows, calm | {38: 20}, spree=3)).alerts
+    flagged = [a for a in alerts if a.subject == "flagged"]
+    assert mon.scores_ref is not None and 2.5 < mon.scores_ref.dispersion < 3.5
+    assert [a.details["window_start"][:10] for a in flagged] == ["1970-02-08"]  # day 38
+    assert "dispersion 3" in flagged[0].message and flagged[0].details["z"] >= 5
+
+    singles = {d: 6 for d in range(30, 35)}
+    control = MonitorCore(core().c, ConceptDriftMonitor())
+    late = control.scores(sprees(sprees(rows, singles, spree=1), {36: 7}, spree=3)).alerts
+    assert control.scores_ref is not None and control.scores_ref.dispersion < 1.5
+    assert [a.details["window_start"][:10] for a in late if a.subject == "flagged"] == [
+        "1970-02-06"
+    ]
+
+
+def test_the_dispersion_with_count_windows_only() -> None:
+    # no time windows (RIVERWATCH_MONITOR_WINDOW_S=0): a card's cluster spans a day
+    cfg = dataclasses.replace(core().c, window_s=0.0, window_size=600)
+    mon = MonitorCore(cfg, ConceptDriftMonitor())
+    mon.scores(sprees(stream(40, 600, None), {d: 2 for d in range(30, 35)}, spree=3))
+    assert mon.ready and mon.scores_ref is not None and mon.scores_ref.dispersion > 2
