@@ -6,9 +6,11 @@ its samples there and ``GET /metrics`` on the API aggregates them.
 
 from __future__ import annotations
 
+import math
 import os
+from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -146,6 +148,29 @@ def count_fills(fills: Iterable[tuple[str, str]], scorer: str) -> None:
     """Count ``(attribute, reason)`` fills in :data:`ATTRIBUTE_FILLS` (one inc per label set)."""
     for (attribute, reason), n in Tally(fills).items():
         ATTRIBUTE_FILLS.labels(attribute=attribute, reason=reason, scorer=scorer).inc(n)
+
+
+def observe_many(hist: Histogram, values: Sequence[float]) -> None:
+    """``hist.observe(v)`` for every ``v`` of ``values``, as one increment per bucket they fall
+    in and one of the sum (their sum, added once: the last bits may differ from adding them one
+    by one).
+
+    Written by hand because prometheus-client has no bulk observe, and one observe per event
+    is what the scorer paid most for its metrics: in multiprocess mode (``riverwatch up``)
+    each increment locks and writes a memory-mapped file, 1.5 us an observe against 0.1 us an
+    event here (bench.hotpath). It reads the histogram's private ``_upper_bounds``,
+    ``_buckets`` and ``_sum`` (prometheus-client 0.20-0.26, as ``Histogram.observe`` does);
+    tests/unit/core/test_metrics_bulk.py holds its exposition to ``observe``'s, so a release
+    that renames them fails there. NaN is counted in the sum and in no bucket, as ``observe``
+    does it."""
+    if not values:
+        return
+    hist._raise_if_not_observable()
+    bounds = hist._upper_bounds
+    # bisect_left: the first bound >= v, i.e. the first bucket with v <= bound (observe's test)
+    for i, n in Tally(bisect_left(bounds, v) for v in values if not math.isnan(v)).items():
+        hist._buckets[i].inc(n)
+    hist._sum.inc(sum(values))
 
 
 def drain(counter: Counter, counts: dict[str, int]) -> None:
