@@ -45,7 +45,8 @@ class SyncScorer:
         res = score_matrix(self.models.current(), np.asarray([x]), self.th, self.features.names)[0]
         now = time.time()
         scored_at = datetime.fromtimestamp(now, UTC).isoformat()
-        return score_record(tx, res, time.perf_counter() - t0, scored_at)
+        record = score_record(tx, res, time.perf_counter() - t0, scored_at)
+        return {**record, "timestamp": tx.timestamp.isoformat()}  # as the stream's orjson
 
     def close(self) -> None:
         """Close the Redis connection."""

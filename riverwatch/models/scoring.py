@@ -113,11 +113,15 @@ def blend(models: Models, th: Thresholds) -> float:
 def score_record(
     tx: Transaction, result: dict[str, Any], latency_s: float, scored_at: str
 ) -> dict[str, Any]:
-    """The Score record (core.events.Score fields) of one transaction and its result row."""
+    """The Score record (core.events.Score fields) of one transaction and its result row.
+
+    Its ``timestamp`` is the event's aware UTC datetime, for orjson, which writes it as
+    ``isoformat()`` would (the scorer: 0.2 us against 0.75 us an event); a caller that encodes it
+    otherwise converts it first (pydantic writes UTC as ``Z``: api.sync_scorer)."""
     return {
         "event_id": tx.event_id,
         "card_id": tx.card_id,
-        "timestamp": tx.timestamp.isoformat(),
+        "timestamp": tx.timestamp,
         **result,
         "latency_ms": round(latency_s * 1000, 3),
         "scored_at": scored_at,
