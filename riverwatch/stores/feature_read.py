@@ -123,24 +123,22 @@ local function az(x)
   return t
 end
 local S = 3  -- fields read per bucket or day: n, v, and m where the entity keeps maximums
--- The fields f of an entity's day hash dk (false where absent, as HMGET), from one HGETALL of
--- it per call: a window read names up to 101 of its fields, and HMGET pays for each name
--- passed (55 us for 101 fields against 30 for HGETALL of the ~170 a 31-day entity holds and
--- indexing them: a probe of Valkey's CPU, README issue 15, session 26). The hash is bounded:
--- the write script prunes its days to the longest window's. Its day fields do not change
--- within this script (only the cached sums, which are not read through here). The last
--- entity's is kept for its next query (an entity's queries come together), no more.
+-- An entity's day hash dk as a table (field -> value), from one HGETALL per call: a window
+-- read needs up to 101 of its fields, and HMGET pays for each name passed (55 us for 101
+-- fields against 20 for HGETALL of the ~170 a 31-day entity holds: a probe of Valkey's CPU,
+-- README issue 15, session 26). The hash is bounded: the write script prunes its days to the
+-- longest window's. Its day fields do not change within this script (only the cached sums,
+-- which are not read through here). The last entity's is kept for its next query (an
+-- entity's queries come together), no more.
 local DK, H = nil, nil
-local function fields_of(dk, f)
+local function day_hash(dk)
   if dk ~= DK then
     local flat = redis.call('HGETALL', dk)
     H = {}
     for i = 1, #flat, 2 do H[flat[i]] = flat[i + 1] end
     DK = dk
   end
-  local t = {}
-  for i = 1, #f do t[i] = H[f[i]] or false end
-  return t
+  return H
 end
 -- the buckets first .. last of one day (base = its first bucket): sums and maximum
 local function partial(hk, base, first, last)
@@ -179,25 +177,20 @@ local function sums(hk, dk, qb, lo)
     for _ = 1, 3 * nw do V[#V + 1] = '0' end
     return
   end
-  local f, edge = {}, {0}
-  for k = 0, kmax do
-    local nm = nvm(d - k)
-    f[S * k + 1] = nm[1]; f[S * k + 2] = nm[2]
-    if S == 3 then f[3 * k + 3] = nm[3] end
-  end
-  local nt = #f
-  for i = 1, nw do edge[i + 1] = W[i] end
-  for i = 1, #edge do
-    local e = az(d - edge[i])
-    f[nt + 2 * i - 1] = e[1]; f[nt + 2 * i] = e[2]
-  end
-  local t = fields_of(dk, f)
+  local t = day_hash(dk)
+  -- the totals of the day k days before d (false where none: as the day was never written)
   local function tot(k)
     if k > kmax then return false, false, false end
-    return t[S * k + 1], t[S * k + 2], S == 3 and t[3 * k + 3]
+    local nm = nvm(d - k)
+    return t[nm[1]] or false, t[nm[2]] or false, S == 3 and (t[nm[3]] or false)
+  end
+  local function edge(k)  -- the first and last bucket holding data of the day k days before d
+    local e = az(d - k)
+    return t[e[1]], t[e[2]]
   end
   local n0, v0, m0 = tot(0)
-  local pn, pv, pm = part(hk, d, 0, h, n0, v0, m0, t[nt + 1], t[nt + 2])
+  local a0, z0 = edge(0)
+  local pn, pv, pm = part(hk, d, 0, h, n0, v0, m0, a0, z0)
   local cn, cv, cm, k = 0, 0, 0, 1
   for i = 1, nw do
     local w = W[i]
@@ -209,7 +202,8 @@ local function sums(hk, dk, qb, lo)
       k = k + 1
     end
     local x, y, m = tot(w)
-    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, x, y, m, t[nt + 2 * i + 1], t[nt + 2 * i + 2])
+    local aw, zw = edge(w)
+    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, x, y, m, aw, zw)
     V[#V + 1] = string.format('%.17g', pn + cn + qn)
     V[#V + 1] = string.format('%.17g', pv + cv + qv)
     V[#V + 1] = string.format('%.17g', math.max(pm, cm, qx))
