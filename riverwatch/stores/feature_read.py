@@ -209,6 +209,21 @@ local function sums(hk, dk, qb, lo)
     V[#V + 1] = string.format('%.17g', math.max(pm, cm, qx))
   end
 end
+-- SF of an entity as state() gives it, from its whole day hash: for an entity whose queries
+-- are all older than cache_from (a backfill's, a late producer's), which its cached sums
+-- hardly ever serve, so its windows are summed from that hash anyway, and the HMGET of SF
+-- would be a second read of it
+local function state_whole(hk, dk)
+  local t = day_hash(dk)
+  if not t['ok'] then
+    if not migrate(hk, dk) then return nil end
+    DK = nil  -- migrated: read it again
+    t = day_hash(dk)
+  end
+  local st = {}
+  for i = 1, #SF do st[i] = t[SF[i]] or false end
+  return st
+end
 local Q, p = cjson.decode(ARGV[5]), 1
 while p <= #Q do
   local hk, dk = keys_of(Q[p + 1], Q[p])
@@ -216,7 +231,12 @@ while p <= #Q do
   local cache_from = Q[p + 2]
   local q0, q1 = p + 4, p + 3 + Q[p + 3]
   p = q1 + 1
-  local st = state(hk, dk)
+  local old = true
+  for j = q0, q1 do
+    if Q[j] >= cache_from then old = false end
+  end
+  local st
+  if old then st = state_whole(hk, dk) else st = state(hk, dk) end
   for j = q0, q1 do
     local qb = Q[j]
     if st and st[3] and tonumber(st[3]) == qb and st[QM] == st[3] then
