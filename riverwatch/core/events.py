@@ -50,13 +50,13 @@ from riverwatch.core.limits import (
     TEXT_PATTERN,
     EventLimits,
     check_amount,
-    check_map,
     check_value,
     event_time,
     not_boolean,
     pattern_reason,
     show,
 )
+from riverwatch.core.maps import check_map
 
 _D = DEFAULT_LIMITS
 MAX_RECORD_ERRORS = 10  # errors reported per record (a record can hold many bad fields)
