@@ -34,42 +34,71 @@ local function keys_of(card, id)
 end
 local nw = #W
 local maxw = W[nw]
--- an entity's state in its day hash: ok (day totals complete), lo (no data before that day),
--- q (the bucket of the cached sums), then c1.. (count, value per window), qm (the bucket of
--- the cached maximums: state from before them has none) and x1.. (the maximum per window).
--- Per day: n:/v: its totals, m: its maximum, a:/z: the first and last of its buckets holding
--- data (as an offset in the day).
+-- an entity's state in its day hash: ok ('2': day totals complete, in this layout), lo (no
+-- data before that day), q (the bucket of the cached sums), then c1.. (count, value per
+-- window), qm (the bucket of the cached maximums: state from before them has none) and x1..
+-- (the maximum per window). Per day one field, d:<day>, five doubles packed (DAY): its count
+-- and value totals, its maximum, and its first and last bucket holding data (as an offset in
+-- the day). Packed, not a field each (n:/v:/m:/a:/z:, ok = '1', the layout before session
+-- 27): a window's read takes the day totals from one HGETALL of the day hash, and Valkey's
+-- CPU for that and the sums over 31 days fell from 56 to 13 us per entity in a probe (31 days
+-- in both layouts; README, issue 15, session 27): a fifth of the fields to return and index,
+-- and struct.unpack instead of a tonumber per value. Doubles are exact: the values are the
+-- doubles the per-field layout's %.17g strings held.
+local DAY = '<ddddd'
 local SF = {'ok', 'lo', 'q'}
 for i = 1, 2 * nw do SF[i + 3] = 'c' .. i end
 local QM = 2 * nw + 4
 SF[QM] = 'qm'
 for i = 1, nw do SF[QM + i] = 'x' .. i end
-local function migrate(hk, dk)  -- dk has no 'ok': every writer sets it, so dk does not exist
+-- dk in this layout from its fields in the one before (ok = '1'): a day's missing fields read
+-- as that layout read them (no maximum: 0; no first and last bucket: the whole day)
+local function repack(dk)
+  local flat = redis.call('HGETALL', dk)
+  local days, old = {}, {}
+  for i = 1, #flat, 2 do
+    local kind, d = string.match(flat[i], '^([nvmaz]):(%-?%d+)$')
+    if kind then
+      old[#old + 1] = flat[i]
+      local t = days[d]
+      if not t then t = {n = 0, v = 0, m = 0, a = 0, z = P - 1}; days[d] = t end
+      t[kind] = tonumber(flat[i + 1])
+    end
+  end
+  local args = {'ok', '2'}
+  for d, t in pairs(days) do
+    args[#args + 1] = 'd:' .. d
+    args[#args + 1] = struct.pack(DAY, t.n, t.v, t.m, t.a, t.z)
+  end
+  for i = 1, #old, 4096 do redis.call('HDEL', dk, unpack(old, i, math.min(#old, i + 4095))) end
+  redis.call('HSET', dk, unpack(args))
+end
+-- dk made complete in this layout: packed from the layout before (ok = '1'), or rebuilt from
+-- the entity's buckets (no ok: state written before day totals; every writer sets ok, so dk
+-- does not exist then). False for an entity with no data at all.
+local function migrate(hk, dk, ok)
+  if ok == '1' then repack(dk); return true end
   local flat = redis.call('HGETALL', hk)
   if #flat == 0 then return false end
-  local tot, lo, first, last = {}, nil, {}, {}
+  local days, lo = {}, nil
   for i = 1, #flat, 2 do
     local f = flat[i]
     local b = tonumber(string.sub(f, 3))
     local d = math.floor(b / P)
-    local name = string.sub(f, 1, 2) .. d
     local x = tonumber(flat[i + 1])
-    if string.byte(f) == 109 then  -- 109 is 'm': a maximum
-      tot[name] = math.max(tot[name] or 0, x)
-    else
-      tot[name] = (tot[name] or 0) + x
-    end
-    first[d] = math.min(first[d] or P, b - d * P)
-    last[d] = math.max(last[d] or -1, b - d * P)
+    local t = days[d]
+    if not t then t = {0, 0, 0, P, -1}; days[d] = t end
+    local kind = string.byte(f)  -- 110 is 'n' (a count), 109 'm' (a maximum)
+    if kind == 109 then t[3] = math.max(t[3], x)
+    elseif kind == 110 then t[1] = t[1] + x
+    else t[2] = t[2] + x end
+    t[4] = math.min(t[4], b - d * P)
+    t[5] = math.max(t[5], b - d * P)
     if lo == nil or d < lo then lo = d end
   end
-  local args = {'ok', '1', 'lo', tostring(lo)}
-  for name, v in pairs(tot) do
-    args[#args + 1] = name; args[#args + 1] = string.format('%.17g', v)
-  end
-  for d, h in pairs(first) do
-    args[#args + 1] = 'a:' .. d; args[#args + 1] = tostring(h)
-    args[#args + 1] = 'z:' .. d; args[#args + 1] = tostring(last[d])
+  local args = {'ok', '2', 'lo', tostring(lo)}
+  for d, t in pairs(days) do
+    args[#args + 1] = 'd:' .. d; args[#args + 1] = struct.pack(DAY, unpack(t))
   end
   redis.call('HSET', dk, unpack(args))
   local ttl = redis.call('PTTL', hk)
@@ -79,8 +108,8 @@ end
 -- SF of an entity, its old state migrated first; nil for an entity with no data at all
 local function state(hk, dk)
   local st = redis.call('HMGET', dk, unpack(SF))
-  if st[1] then return st end
-  if migrate(hk, dk) then return redis.call('HMGET', dk, unpack(SF)) end
+  if st[1] == '2' then return st end
+  if migrate(hk, dk, st[1]) then return redis.call('HMGET', dk, unpack(SF)) end
   return nil
 end
 """
@@ -98,9 +127,9 @@ end
 # day before wall-clock now's): a backfill's older events each query a later bucket than the
 # last, so their cached values were written, kept up to date by the write and never read,
 # a sixth of Valkey's CPU per backfilled event (bench.hotpath's backfill part). A boundary
-# day's buckets are read only where its first and last bucket holding data (a:, z:) do not
-# already settle the part inside the window (all of the day, or none of it). A missing m:
-# field (state written before maximums) reads as 0.
+# day's buckets are read only where its first and last bucket holding data (in its d: field)
+# do not already settle the part inside the window (all of the day, or none of it). A bucket's
+# missing m: field (state written before maximums) reads as 0.
 READ = (
     MIGRATE
     + """
@@ -109,27 +138,27 @@ local n = #EIDS
 local out, V = {}, {}
 for i = 1, n do out[i] = redis.call('GET', KB[1] .. EIDS[i]) or false end
 -- Field names per day or bucket, built once per call: 'n:' .. x converts the number to a
--- string each time, and a window's read names up to 93 day fields, mostly the same days for
+-- string each time, and a window's read names up to 31 day fields, mostly the same days for
 -- every entity of a batch (a batch's events are close in time, a backfill's too).
-local NVM, AZ = {}, {}
+local NVM, DD = {}, {}
 local function nvm(x)
   local t = NVM[x]
   if not t then t = {'n:' .. x, 'v:' .. x, 'm:' .. x}; NVM[x] = t end
   return t
 end
-local function az(x)
-  local t = AZ[x]
-  if not t then t = {'a:' .. x, 'z:' .. x}; AZ[x] = t end
+local function dd(x)
+  local t = DD[x]
+  if not t then t = 'd:' .. x; DD[x] = t end
   return t
 end
-local S = 3  -- fields read per bucket or day: n, v, and m where the entity keeps maximums
+local S = 3  -- fields read per bucket: n, v, and m where the entity keeps maximums
 -- An entity's day hash dk as a table (field -> value), from one HGETALL per call: a window
--- read needs up to 101 of its fields, and HMGET pays for each name passed (55 us for 101
--- fields against 20 for HGETALL of the ~170 a 31-day entity holds: a probe of Valkey's CPU,
--- README issue 15, session 26). The hash is bounded: the write script prunes its days to the
--- longest window's. Its day fields do not change within this script (only the cached sums,
--- which are not read through here). The last entity's is kept for its next query (an
--- entity's queries come together), no more.
+-- read needs up to 31 of its day fields and 13 of its state, and HMGET pays for each name
+-- passed (in the per-field layout before: 55 us for 101 fields against 20 for HGETALL of the
+-- ~170 a 31-day entity held: a probe of Valkey's CPU, README issue 15, session 26). The hash
+-- is bounded: the write script prunes its days to the longest window's. Its day fields do
+-- not change within this script (only the cached sums, which are not read through here).
+-- The last entity's is kept for its next query (an entity's queries come together), no more.
 local DK, H = nil, nil
 local function day_hash(dk)
   if dk ~= DK then
@@ -159,12 +188,10 @@ local function partial(hk, base, first, last)
   return sn, sv, sm
 end
 -- buckets first .. last of a day with totals tn, tv, maximum tm and data only in buckets a .. z
+-- (tn nil: a day with no data)
 local function part(hk, day, first, last, tn, tv, tm, a, z)
-  if not (tn or tv) then return 0, 0, 0 end
-  a, z = tonumber(a) or 0, tonumber(z) or P - 1
-  if first <= a and z <= last then
-    return tonumber(tn or '0'), tonumber(tv or '0'), tonumber(tm or '0')
-  end
+  if not tn then return 0, 0, 0 end
+  if first <= a and z <= last then return tn, tv, tm end
   return partial(hk, day * P, math.max(first, a), math.min(last, z))
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
@@ -178,32 +205,26 @@ local function sums(hk, dk, qb, lo)
     return
   end
   local t = day_hash(dk)
-  -- the totals of the day k days before d (false where none: as the day was never written)
-  local function tot(k)
-    if k > kmax then return false, false, false end
-    local nm = nvm(d - k)
-    return t[nm[1]] or false, t[nm[2]] or false, S == 3 and (t[nm[3]] or false)
+  -- the day k days before d: its totals, maximum, first and last bucket (nil where none)
+  local function day(k)
+    local s = k <= kmax and t[dd(d - k)]
+    if s then return struct.unpack(DAY, s) end
+    return nil
   end
-  local function edge(k)  -- the first and last bucket holding data of the day k days before d
-    local e = az(d - k)
-    return t[e[1]], t[e[2]]
-  end
-  local n0, v0, m0 = tot(0)
-  local a0, z0 = edge(0)
-  local pn, pv, pm = part(hk, d, 0, h, n0, v0, m0, a0, z0)
+  local pn, pv, pm = part(hk, d, 0, h, day(0))
   local cn, cv, cm, k = 0, 0, 0, 1
   for i = 1, nw do
     local w = W[i]
     while k < w do
-      local x, y, m = tot(k)
-      if x then cn = cn + tonumber(x) end
-      if y then cv = cv + tonumber(y) end
-      if m then cm = math.max(cm, tonumber(m)) end
+      local s = k <= kmax and t[dd(d - k)]
+      if s then
+        local x, y, m = struct.unpack(DAY, s)
+        cn = cn + x; cv = cv + y
+        if m > cm then cm = m end
+      end
       k = k + 1
     end
-    local x, y, m = tot(w)
-    local aw, zw = edge(w)
-    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, x, y, m, aw, zw)
+    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, day(w))
     V[#V + 1] = string.format('%.17g', pn + cn + qn)
     V[#V + 1] = string.format('%.17g', pv + cv + qv)
     V[#V + 1] = string.format('%.17g', math.max(pm, cm, qx))
@@ -215,8 +236,8 @@ end
 -- would be a second read of it
 local function state_whole(hk, dk)
   local t = day_hash(dk)
-  if not t['ok'] then
-    if not migrate(hk, dk) then return nil end
+  if t['ok'] ~= '2' then
+    if not migrate(hk, dk, t['ok']) then return nil end
     DK = nil  -- migrated: read it again
     t = day_hash(dk)
   end

@@ -35,41 +35,32 @@ while p <= #E do
   local q0, q1 = p + 1, p + 4 * E[p]; p = q1 + 1
   local pd = E[p] > 0 and E[p + 1] or nil; p = p + 1 + E[p]
   -- from the buckets: the increments I (field, increment, ...), the days in first-seen order
-  -- with their totals (count, value: sums; maximum: the largest bucket's string) and the
-  -- first and last bucket of each incremented
+  -- with their totals (count, value: sums; the largest maximum) and the first and last bucket
+  -- of each incremented
   local I, days, tot, od = {}, {}, {}, nil
   for q = q0, q1, 4 do
     local b, n, v, m = E[q], E[q + 1], E[q + 2], E[q + 3]
     local d = math.floor(b / P)
     local t = tot[d]
     if not t then
-      t = {0, 0, 0, nil, P, -1}; tot[d] = t; days[#days + 1] = d
+      t = {0, 0, 0, P, -1}; tot[d] = t; days[#days + 1] = d
       if od == nil or d < od then od = d end
     end
     if n ~= 0 then I[#I + 1] = 'n:' .. b; I[#I + 1] = n; t[1] = t[1] + n end
     if v ~= 0 then I[#I + 1] = 'v:' .. b; I[#I + 1] = v; t[2] = t[2] + tonumber(v) end
     if m ~= 0 then
       I[#I + 1] = 'm:' .. b; I[#I + 1] = m
-      if tonumber(m) > t[3] then t[3] = tonumber(m); t[4] = m end
+      if tonumber(m) > t[3] then t[3] = tonumber(m) end
     end
     local h = b - d * P
-    if h < t[5] then t[5] = h end
-    if h > t[6] then t[6] = h end
+    if h < t[4] then t[4] = h end
+    if h > t[5] then t[5] = h end
   end
-  local D = {}  -- day field, total (a number; a maximum: its string), ...
-  for _, d in ipairs(days) do
-    local t = tot[d]
-    if t[1] ~= 0 then D[#D + 1] = 'n:' .. d; D[#D + 1] = t[1] end
-    if t[2] ~= 0 then D[#D + 1] = 'v:' .. d; D[#D + 1] = t[2] end
-    if t[4] then D[#D + 1] = 'm:' .. d; D[#D + 1] = t[4] end
-  end
-  -- the state and the day totals this entry adds to, in one call (then one HSET)
+  -- the state and the days this entry adds to, in one call (then one HSET)
   local f = {unpack(SF)}
-  for i = 1, #D, 2 do f[#f + 1] = D[i] end
-  local nd = #f
-  for _, d in ipairs(days) do f[#f + 1] = 'a:' .. d; f[#f + 1] = 'z:' .. d end
+  for _, d in ipairs(days) do f[#f + 1] = 'd:' .. d end
   local st = redis.call('HMGET', dk, unpack(f))
-  if not st[1] and migrate(hk, dk) then st = redis.call('HMGET', dk, unpack(f)) end
+  if st[1] ~= '2' and migrate(hk, dk, st[1]) then st = redis.call('HMGET', dk, unpack(f)) end
   local c = {}
   for j = 3, 2 * nw + 3 do c[j - 2] = st[j] end  -- q, c1..
   for j = 1, nw do c[2 * nw + 1 + j] = st[QM + j] end  -- x1..
@@ -88,7 +79,7 @@ while p <= #E do
       else
         local seen = {}
         for _, k in ipairs(redis.call('HKEYS', dk)) do
-          local day = tonumber(string.match(k, '^[nvm]:(%-?%d+)$'))
+          local day = tonumber(string.match(k, '^d:(%-?%d+)$'))
           if day and day >= lo and day < pd and not seen[day] then
             seen[day] = true
             days[#days + 1] = day
@@ -96,14 +87,15 @@ while p <= #E do
         end
       end
       for _, day in ipairs(days) do
-        local t = redis.call('HMGET', dk, 'n:' .. day, 'v:' .. day)
-        if t[1] or t[2] then
+        local s = redis.call('HGET', dk, 'd:' .. day)
+        if s then
+          local _, _, _, a, z = struct.unpack(DAY, s)
           local f = {}
-          for b = day * P, day * P + P - 1 do
+          for b = day * P + a, day * P + z do  -- its buckets holding data (HDEL pays per name)
             f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b; f[#f + 1] = 'm:' .. b
           end
-          redis.call('HDEL', hk, unpack(f))
-          redis.call('HDEL', dk, 'n:' .. day, 'v:' .. day, 'm:' .. day, 'a:' .. day, 'z:' .. day)
+          if #f > 0 then redis.call('HDEL', hk, unpack(f)) end
+          redis.call('HDEL', dk, 'd:' .. day)
           gone[day] = true
           if qb and day * P + P > qb - maxw * P and day * P <= qb then qb = false end
         end
@@ -139,23 +131,14 @@ while p <= #E do
   end
   if od and (lo == nil or od < lo) then lo = od end
   local set = {}
-  if not st[1] then set = {'ok', '1'} end
-  for i = 1, #D, 2 do  -- day totals, read above (a day pruned just now restarts at 0)
-    local now = st[#SF + (i + 1) / 2]
-    now = now and not gone[tonumber(string.sub(D[i], 3))] and tonumber(now) or 0
-    local x = tonumber(D[i + 1])
-    if string.byte(D[i]) ~= 109 then  -- a sum; 109 is 'm', a maximum: kept where larger
-      set[#set + 1] = D[i]; set[#set + 1] = string.format('%.17g', now + x)
-    elseif x > now then
-      set[#set + 1] = D[i]; set[#set + 1] = D[i + 1]
-    end
-  end
-  for k, day in ipairs(days) do  -- the first and last bucket of the day holding data
-    local t, j = tot[day], nd + 2 * k - 1
-    local a, z = tonumber(st[j]), tonumber(st[j + 1])
-    if gone[day] or a == nil or z == nil then a, z = P, -1 end
-    if t[5] < a then set[#set + 1] = 'a:' .. day; set[#set + 1] = tostring(t[5]) end
-    if t[6] > z then set[#set + 1] = 'z:' .. day; set[#set + 1] = tostring(t[6]) end
+  if st[1] ~= '2' then set = {'ok', '2'} end
+  for k, day in ipairs(days) do  -- each day's totals, maximum, first and last bucket
+    local t, s = tot[day], st[#SF + k]
+    local n, v, m, a, z = 0, 0, 0, P, -1  -- a day pruned just now restarts
+    if s and not gone[day] then n, v, m, a, z = struct.unpack(DAY, s) end
+    if t[3] > m then m = t[3] end
+    set[#set + 1] = 'd:' .. day
+    set[#set + 1] = struct.pack(DAY, n + t[1], v + t[2], m, math.min(a, t[4]), math.max(z, t[5]))
   end
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
   if c[1] and not qb then

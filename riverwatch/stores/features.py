@@ -3,9 +3,10 @@
 An entity (card or terminal) is two hashes. ``Names.entity`` holds its buckets: field
 ``n:<bucket>`` counts transactions and ``v:<bucket>`` holds the second value (a card's amount
 sum, a terminal's fraud count); a card also keeps ``m:<bucket>``, its largest amount there.
-``Names.entity_days`` holds the same counters summed per day (``n:<day>``, ``v:<day>``, day =
-``bucket // per_day``; ``m:<day>`` the day's maximum), plus ``ok`` (the day totals are
-complete) and ``lo`` (no day before it holds data).
+``Names.entity_days`` holds the same counters summed per day, one field per day (``d:<day>``,
+day = ``bucket // per_day``: count, value, the day's maximum, and its first and last bucket
+holding data, as five packed doubles), plus ``ok`` (``2``: the day totals are complete, packed)
+and ``lo`` (no day before it holds data).
 
 Maximums are not additive: the write script keeps the larger of the stored and the new value
 (HGET then HSET, atomic inside the script), the read script takes the maximum, not the sum,
@@ -25,7 +26,9 @@ event's own score key doubles as its "already applied" marker: the score and the
 increments are written in one atomic script, so a replayed event is never counted twice.
 
 State written before day totals existed (only ``Names.entity``) is migrated on its first read
-or write: the script rebuilds the day totals from the buckets, once, atomically.
+or write: the script rebuilds the day totals from the buckets, once, atomically; day totals
+stored a field per value (``n:<day>``, ``v:<day>``, ``m:<day>``, ``a:<day>``, ``z:<day>``,
+``ok`` = ``1``: before session 27) are packed the same way.
 """
 
 from __future__ import annotations
