@@ -34,10 +34,11 @@ local function keys_of(card, id)
 end
 local nw = #W
 local maxw = W[nw]
--- an entity's state in its day hash: ok ('2': day totals complete, in this layout), lo (no
--- data before that day), q (the bucket of the cached sums), then c1.. (count, value per
--- window), qm (the bucket of the cached maximums: state from before them has none) and x1..
--- (the maximum per window). Per day one field, d:<day>, five doubles packed (DAY): its count
+-- an entity's state in its day hash (SF): ok ('2': day totals complete, in this layout), lo
+-- (no data before that day) and C, the cached sums (READ): the bucket of the query they belong
+-- to, then per window its count, value and maximum, doubles packed (CF) as READ returns them
+-- (until session 27 a field each: q, c1.., qm, x1..; dropped when an entity is packed). Per
+-- day one field, d:<day>, five doubles packed (DAY): its count
 -- and value totals, its maximum, and its first and last bucket holding data (as an offset in
 -- the day). Packed, not a field each (n:/v:/m:/a:/z:, ok = '1', the layout before session
 -- 27): a window's read takes the day totals from one HGETALL of the day hash, and Valkey's
@@ -46,11 +47,11 @@ local maxw = W[nw]
 -- and struct.unpack instead of a tonumber per value. Doubles are exact: the values are the
 -- doubles the per-field layout's %.17g strings held.
 local DAY = '<ddddd'
-local SF = {'ok', 'lo', 'q'}
-for i = 1, 2 * nw do SF[i + 3] = 'c' .. i end
-local QM = 2 * nw + 4
-SF[QM] = 'qm'
-for i = 1, nw do SF[QM + i] = 'x' .. i end
+local SF = {'ok', 'lo', 'C'}
+local CF = '<' .. string.rep('d', 1 + 3 * nw)
+local OLD_CACHE = {q = true, qm = true}  -- the per-field layout's cached sums
+for i = 1, 2 * nw do OLD_CACHE['c' .. i] = true end
+for i = 1, nw do OLD_CACHE['x' .. i] = true end
 -- dk in this layout from its fields in the one before (ok = '1'): a day's missing fields read
 -- as that layout read them (no maximum: 0; no first and last bucket: the whole day)
 local function repack(dk)
@@ -58,6 +59,7 @@ local function repack(dk)
   local days, old = {}, {}
   for i = 1, #flat, 2 do
     local kind, d = string.match(flat[i], '^([nvmaz]):(%-?%d+)$')
+    if OLD_CACHE[flat[i]] then old[#old + 1] = flat[i] end
     if kind then
       old[#old + 1] = flat[i]
       local t = days[d]
@@ -118,15 +120,16 @@ end
 # terminal's maximum fields are never read, it reads 0), the first query bucket whose values
 # are cached (below), the number of its query buckets, and those). Returns the
 # scores, then one string: per query 3 * n_windows values (count sum, value sum, value maximum
-# per window; 0 where nothing; %.17g: exact), comma-separated. Flat and joined because cjson
+# per window; 0 where nothing), little-endian doubles (exact). Flat and joined because cjson
 # builds a table per nested list, and a reply of one string per value costs redis-py a parsed
 # object each (with float() per value, ~5 us of the scorer's CPU per event).
-# The values of an entity's last query are kept in its day hash (SF) and kept up to date by
+# The values of an entity's last query are kept in its day hash (C) and kept up to date by
 # every write, so the next query at the same bucket (most transactions of a busy terminal or
-# card) reads 13 fields (SF). Only queries from the given bucket on are cached (the scorer: a
-# day before wall-clock now's): a backfill's older events each query a later bucket than the
-# last, so their cached values were written, kept up to date by the write and never read,
-# a sixth of Valkey's CPU per backfilled event (bench.hotpath's backfill part). A boundary
+# card) reads 3 fields (SF) and returns C's values as they are. Only queries from the given
+# bucket on are cached (the scorer: a day before wall-clock now's): a backfill's older events
+# each query a later bucket than the last, so their cached values were written, kept up to
+# date by the write and never read, a sixth of Valkey's CPU per backfilled event
+# (bench.hotpath's backfill part). A boundary
 # day's buckets are read only where its first and last bucket holding data (in its d: field)
 # do not already settle the part inside the window (all of the day, or none of it). A bucket's
 # missing m: field (state written before maximums) reads as 0.
@@ -136,6 +139,13 @@ READ = (
 local EIDS = cjson.decode(ARGV[4])
 local n = #EIDS
 local out, V = {}, {}
+-- One query's values (X: count sum, value sum, maximum per window), packed as doubles: one
+-- struct.pack per query against a string.format per value (9 of them: 4.8 us of Valkey's CPU
+-- against 0.4 in a probe, README issue 15, session 27), and the scorer reads the reply with
+-- one numpy call instead of parsing text.
+local X, OUT = {}, '<' .. string.rep('d', 3 * nw)
+for i = 1, 3 * nw do X[i] = 0 end
+local ZERO = struct.pack(OUT, unpack(X))
 for i = 1, n do out[i] = redis.call('GET', KB[1] .. EIDS[i]) or false end
 -- Field names per day or bucket, built once per call: 'n:' .. x converts the number to a
 -- string each time, and a window's read names up to 31 day fields, mostly the same days for
@@ -201,7 +211,7 @@ local function sums(hk, dk, qb, lo)
   local h = qb - d * P
   local kmax = math.min(maxw, d - (lo or d - maxw))
   if kmax < 0 then  -- no data before the window's end
-    for _ = 1, 3 * nw do V[#V + 1] = '0' end
+    for i = 1, 3 * nw do X[i] = 0 end
     return
   end
   local t = day_hash(dk)
@@ -225,9 +235,9 @@ local function sums(hk, dk, qb, lo)
       k = k + 1
     end
     local qn, qv, qx = part(hk, d - w, h + 1, P - 1, day(w))
-    V[#V + 1] = string.format('%.17g', pn + cn + qn)
-    V[#V + 1] = string.format('%.17g', pv + cv + qv)
-    V[#V + 1] = string.format('%.17g', math.max(pm, cm, qx))
+    X[3 * i - 2] = pn + cn + qn
+    X[3 * i - 1] = pv + cv + qv
+    X[3 * i] = math.max(pm, cm, qx)
   end
 end
 -- SF of an entity as state() gives it, from its whole day hash: for an entity whose queries
@@ -260,27 +270,22 @@ while p <= #Q do
   if old then st = state_whole(hk, dk) else st = state(hk, dk) end
   for j = q0, q1 do
     local qb = Q[j]
-    if st and st[3] and tonumber(st[3]) == qb and st[QM] == st[3] then
-      for i = 1, nw do
-        V[#V + 1] = st[2 * i + 2]; V[#V + 1] = st[2 * i + 3]; V[#V + 1] = st[QM + i]
-      end
+    if st and st[3] and struct.unpack('<d', st[3]) == qb then
+      V[#V + 1] = string.sub(st[3], 9)
     elseif st then
       sums(hk, dk, qb, tonumber(st[2]))
+      local x = struct.pack(OUT, unpack(X))
+      V[#V + 1] = x
       if qb >= cache_from then  -- kept for the next query at qb (see above)
-        local set, o = {'q', tostring(qb), 'qm', tostring(qb)}, #V - 3 * nw
-        for i = 1, nw do
-          set[#set + 1] = SF[2 * i + 2]; set[#set + 1] = V[o + 3 * i - 2]
-          set[#set + 1] = SF[2 * i + 3]; set[#set + 1] = V[o + 3 * i - 1]
-          set[#set + 1] = SF[QM + i]; set[#set + 1] = V[o + 3 * i]
-        end
-        redis.call('HSET', dk, unpack(set))
+        st[3] = struct.pack('<d', qb) .. x
+        redis.call('HSET', dk, 'C', st[3])
       end
     else
-      for _ = 1, 3 * nw do V[#V + 1] = '0' end
+      V[#V + 1] = ZERO
     end
   end
 end
-out[n + 1] = table.concat(V, ',')
+out[n + 1] = table.concat(V)
 return out
 """
 )

@@ -22,9 +22,8 @@ __all__ = ["READ", "WRITE"]
 # entity cost Valkey more than the rest of the decoding (a batch of 500 events: ~8 us of its
 # CPU per event). An entity's cached sums (see READ) get each increment of a bucket inside
 # their windows (additions only, as summing the buckets would; a maximum field, m:, is kept
-# where larger, HGET then HSET, and raises the cached maximums the same way); they are dropped
-# when pruning deletes a day they cover, and when they hold no maximums (qm: state cached
-# before maximums existed).
+# where larger, HGET then HSET, and raises the cached maximums the same way), unpacked and
+# packed again once per entity; they are dropped when pruning deletes a day they cover.
 WRITE = (
     MIGRATE
     + """
@@ -61,11 +60,9 @@ while p <= #E do
   for _, d in ipairs(days) do f[#f + 1] = 'd:' .. d end
   local st = redis.call('HMGET', dk, unpack(f))
   if st[1] ~= '2' and migrate(hk, dk, st[1]) then st = redis.call('HMGET', dk, unpack(f)) end
-  local c = {}
-  for j = 3, 2 * nw + 3 do c[j - 2] = st[j] end  -- q, c1..
-  for j = 1, nw do c[2 * nw + 1 + j] = st[QM + j] end  -- x1..
-  local qb = c[1] and tonumber(c[1])
-  if qb and st[QM] ~= c[1] then qb = false end  -- no maximums cached: dropped below
+  -- the cached sums (C): their bucket qb, then per window count, value and maximum
+  local c, qb = nil, false
+  if st[3] then c = {struct.unpack(CF, st[3])}; qb = c[1] end
   local was = tonumber(st[2] or 'none')
   local lo, gone = was, {}
   if pd then  -- days before this one can never enter a window again
@@ -118,11 +115,11 @@ while p <= #E do
       for j = 1, nw do
         if qb - W[j] * P < b then
           if kind == 109 then
-            local at = 2 * nw + 1 + j
-            if tonumber(x) > tonumber(c[at] or '0') then c[at] = x; changed = true end
+            local y = tonumber(x)
+            if y > c[3 * j + 1] then c[3 * j + 1] = y; changed = true end
           else
-            local at = 2 * j - 2 + (kind == 110 and 2 or 3)
-            c[at] = string.format('%.17g', tonumber(c[at]) + tonumber(x))
+            local at = kind == 110 and 3 * j - 1 or 3 * j
+            c[at] = c[at] + tonumber(x)
             changed = true
           end
         end
@@ -141,11 +138,10 @@ while p <= #E do
     set[#set + 1] = struct.pack(DAY, n + t[1], v + t[2], m, math.min(a, t[4]), math.max(z, t[5]))
   end
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
-  if c[1] and not qb then
-    redis.call('HDEL', dk, unpack(SF, 3))
+  if c and not qb then
+    redis.call('HDEL', dk, 'C')
   elseif changed then
-    for j = 2, 2 * nw + 1 do set[#set + 1] = SF[j + 2]; set[#set + 1] = c[j] end
-    for j = 1, nw do set[#set + 1] = SF[QM + j]; set[#set + 1] = c[2 * nw + 1 + j] end
+    set[#set + 1] = 'C'; set[#set + 1] = struct.pack(CF, unpack(c, 1, 1 + 3 * nw))
   end
   if #set > 0 then redis.call('HSET', dk, unpack(set)) end
   redis.call('EXPIRE', hk, retention)

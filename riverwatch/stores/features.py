@@ -94,17 +94,15 @@ Query = tuple[str, str, int]
 Sums = list[tuple[float, float, float]]
 
 
-def _numbers(joined: bytes | str) -> list[float]:
-    """The comma-separated numbers of :data:`READ`'s reply (``%.17g``: exact as floats).
+def _doubles(packed: bytes, n: int) -> np.ndarray:
+    """The ``n`` little-endian doubles of :data:`READ`'s reply.
 
-    >>> _numbers(b"1,0.5,3"), _numbers(b""), _numbers(b"inf,2")
-    ([1.0, 0.5, 3.0], [], [inf, 2.0])
+    >>> _doubles(bytes(8) + b"\\x00" * 6 + b"\\xf0\\x3f", 2).tolist()
+    [0.0, 1.0]
     """
-    raw = joined.encode() if isinstance(joined, str) else joined
-    try:
-        return [float(x) for x in orjson.loads(b"[" + raw + b"]")]
-    except orjson.JSONDecodeError:  # inf or nan (%.17g writes them so), which JSON lacks
-        return [float(x) for x in raw.split(b",")] if raw else []
+    if len(packed) != 8 * n:  # a script of another layout answered: never read it as features
+        raise RuntimeError(f"the read script returned {len(packed)} bytes for {n} values")
+    return np.frombuffer(packed, dtype="<f8")
 
 
 class WindowSums(Mapping[Query, Sums]):
@@ -113,9 +111,9 @@ class WindowSums(Mapping[Query, Sums]):
     (:attr:`array`, ``[query, window, value]``; :attr:`index`: a query's row), for the
     batch's vectorized features (models.features_batch)."""
 
-    def __init__(self, index: dict[Query, int], values: list[float], windows: int):
+    def __init__(self, index: dict[Query, int], values: np.ndarray, windows: int):
         self.index = index
-        self.array = np.asarray(values, dtype=float).reshape(len(index), windows, 3)
+        self.array = values.reshape(len(index), windows, 3)
         self._rows: list[list[list[float]]] | None = None
 
     def __getitem__(self, q: Query) -> Sums:
@@ -176,7 +174,8 @@ class RedisFeatureStore:
         for (kind, entity), qbs in per.items():
             for qb in qbs:
                 index[(kind, entity, qb)] = len(index)
-        return res[:n], WindowSums(index, _numbers(res[n]), len(windows))
+        values = _doubles(res[n], 3 * len(index) * len(windows))
+        return res[:n], WindowSums(index, values, len(windows))
 
     def _entities(self, inc: Increments, prune: dict[tuple[str, str], int]) -> bytes:
         """The JSON entity argument of :data:`WRITE`: per entity its buckets' increments; the
