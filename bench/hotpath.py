@@ -300,9 +300,8 @@ def report(res: dict[str, list[list[float]]]) -> None:
             for i, what in enumerate(("scorer CPU", "Valkey CPU")):
                 m1, m30 = (statistics.median(v[i] for v in x) for x in (one, thirty))
                 ratios.append(f"{what} {m30 / m1:.2f}x")
-            print(
-                f"  30 days / 1 day of history ({k.format('')[:-1].strip()}): " + ", ".join(ratios)
-            )
+            label = k.format("").replace(" d", "")
+            print(f"  30 days / 1 day of history ({label}): " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
