@@ -57,8 +57,8 @@ def main() -> None:
 
             return run
 
-        sc.store._read = timed("read", sc.store._read)  # type: ignore[method-assign]
-        sc.store._write = timed("write", sc.store._write)  # type: ignore[method-assign]
+        sc.store._read = timed("read", sc.store._read)  # type: ignore[assignment]
+        sc.store._write = timed("write", sc.store._write)  # type: ignore[assignment]
         print(f"feature-store scripts, Valkey CPU per event (batches of {BATCH})")
         for seed, (part, n) in enumerate(
             (("live", LIVE), ("backfill", BACKFILL), ("live again", LIVE // 2))
