@@ -12,7 +12,10 @@
    transaction over the same span (they serve the producer, the reader and the helper too);
 3. saturation: a backlog of RW_BENCH_N sent as fast as possible, drained by the same scorer;
 4. a backfill: RW_BENCH_N whose event times span 30 days (the helper's cost per transaction);
-5. (``RW_BENCH_FAUST=1``) a faust agent that only counts, the framework's ceiling.
+5. saturation again, on the state the backfill left (entities with 30 days of history, a fuller
+   Valkey): the backfill's throughput over each saturation run's is printed per ladder. Every
+   ladder starts on an empty Valkey (FLUSHALL);
+6. (``RW_BENCH_FAUST=1``) a faust agent that only counts, the framework's ceiling.
 
 Sizes (short by default, so it runs in a few minutes): RW_BENCH_RATES (500,2000,5000,10000,
 20000), RW_BENCH_SECONDS (8) measured after RW_BENCH_WARMUP (2) s per rate, RW_BENCH_N (30000),
@@ -40,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
+from redis import Redis
 
 from bench import stack_settings
 from bench.openloop import Reader, Run, offer, payloads
@@ -161,8 +165,12 @@ def ladder(
     scorers: int = 1,
     servers: dict[str, int] | None = None,
 ) -> list[Run]:
-    """Every offered rate, then saturation and a backfill, on one deployment (``servers``: the
-    broker's and Valkey's pids, whose CPU is counted per transaction too)."""
+    """Every offered rate, then saturation, a backfill and saturation again, on one deployment
+    (``servers``: the broker's and Valkey's pids, whose CPU is counted per transaction too).
+
+    Saturation on both sides of the backfill (A-B-A): the backfill meets a fuller Valkey and
+    entities with 30 days of history, which the first saturation run did not; the second run
+    is live traffic on that state."""
     names = Names(settings.topic_prefix)
     bs, topic = settings.kafka_bootstrap or "", names.topic("transactions")
     valkey = settings.redis_url  # its commands per transaction (bench.workerstats)
@@ -195,6 +203,12 @@ def ladder(
         )
         bf.rate = -1.0  # marks the backfill in the table
         runs.append(bf)
+        print(f"  saturation again: a backlog of {N:,}...", flush=True)
+        again = offer(
+            bs, topic, reader, pids, 0, SECONDS, 0, f"a{rep}", N, metrics=urls, valkey=valkey
+        )
+        again.rate = -2.0  # marks the second saturation run
+        runs.append(again)
         MEMORY.append((rep, {k: worker_memory(pid) for k, pid in workers.items()}))
     return runs
 
@@ -210,7 +224,10 @@ def worker_memory(pid: int) -> tuple[int, int]:
 
 
 def _label(r: Run) -> str:
-    """A run's name in the table: its offered rate, ``saturation`` or ``backfill``."""
+    """A run's name in the table: its offered rate, ``saturation``, ``backfill`` or ``sat. again``
+    (saturation after the backfill)."""
+    if r.rate == -2.0:
+        return "sat. again"
     if r.rate < 0:
         return "backfill"
     return "saturation" if r.rate == float("inf") else f"{r.rate:,.0f}"
@@ -250,6 +267,13 @@ def fmt(runs: list[Run], raw: float) -> list[str]:
             and r.scored == r.sent]  # fmt: skip
     lines.append(f"  highest offered rate with p99 <= {P99_TARGET_MS:.0f} ms: "
                  f"{max(best):,.0f} tx/s" if best else "  no rate kept p99 <= 50 ms")  # fmt: skip
+    thr = {_label(r): r.throughput for r in runs}
+    if {"saturation", "backfill", "sat. again"} <= thr.keys():
+        bf, before, after = thr["backfill"], thr["saturation"], thr["sat. again"]
+        lines.append(
+            f"  backfill / saturation: {bf / before:.2f} before it, {bf / after:.2f} after it, "
+            f"{2 * bf / (before + after):.2f} of their mean"
+        )
     return lines
 
 
@@ -302,6 +326,11 @@ def main() -> None:
                     what = label + (f", {k} scorers" if k > 1 else "")
                     print(f"repeat {rep + 1}/{REPEATS}, {what}: {k} scorer(s) + helper...")
                     settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
+                    # every ladder on an empty Valkey: a later one met the keys of all before it,
+                    # and Valkey's CPU per transaction at saturation rose with the position (58,
+                    # 82, 95, 110 us in the four ladders of one run, session 28; two ladders on
+                    # an empty Valkey each: 59 and 63 us, saturation 9,415 and 9,342 tx/s)
+                    Redis.from_url(str(stack.redis_url)).flushall()
                     procs = stack.procs
                     servers = {"broker": procs["kafka"].pid, "valkey": procs["redis"].pid}
                     runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k, servers)

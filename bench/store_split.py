@@ -8,7 +8,10 @@ backfill), over the same 5,000 cards and 10,000 terminals (bench.openloop.payloa
 CPU (``INFO cpu``, user + system) is read around every call of the read and the write script,
 so each part prints Valkey's CPU per event and the share of each script: which one a backfill's
 extra cost is in. One run; compare two checkouts by running each
-(``PYTHONPATH=<checkout> python -m bench.store_split`` from the checkout).
+(``PYTHONPATH=<checkout> python -m bench.store_split`` from the checkout). RW_SPLIT_KEYS (0)
+other keys are stored first (48-byte strings with a day's TTL, as score keys are): a Valkey
+that holds many keys (session 28, three runs at 2,000,000: live 73-84 us against 55-59 with
+none; one at 1,500,000: 60, so not the key count alone: the main table's growth may weigh).
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ from riverwatch.streams.batching import tune_gc
 BATCH = int(os.environ.get("RW_SPLIT_BATCH", "968"))
 LIVE = int(os.environ.get("RW_SPLIT_LIVE", "60000"))
 BACKFILL = int(os.environ.get("RW_SPLIT_BACKFILL", "100000"))
+KEYS = int(os.environ.get("RW_SPLIT_KEYS", "0"))
+FILL = """
+for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+  redis.call('SET', 'fill:' .. i, string.rep('x', 48), 'EX', 86400)
+end
+"""
 
 
 def main() -> None:
@@ -59,7 +68,10 @@ def main() -> None:
 
         sc.store._read = timed("read", sc.store._read)  # type: ignore[assignment]
         sc.store._write = timed("write", sc.store._write)  # type: ignore[assignment]
-        print(f"feature-store scripts, Valkey CPU per event (batches of {BATCH})")
+        for i in range(0, KEYS, 100_000):
+            r.eval(FILL, 0, i, min(KEYS, i + 100_000) - 1)
+        print(f"feature-store scripts, Valkey CPU per event (batches of {BATCH}, "
+              f"{KEYS:,} other keys)")  # fmt: skip
         for seed, (part, n) in enumerate(
             (("live", LIVE), ("backfill", BACKFILL), ("live again", LIVE // 2))
         ):
