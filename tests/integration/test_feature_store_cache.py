@@ -115,6 +115,44 @@ def test_queries_before_cache_from_are_summed_and_not_cached(settings: Settings)
     r.close()
 
 
+def test_a_write_a_day_behind_the_cached_query_drops_it(settings: Settings) -> None:
+    """A write whose buckets all lie a day or more before the cached query's (a backfill's, a
+    lagging producer's) drops the cached values instead of updating them; one with a bucket
+    within the day updates them. Either way the next read equals the buckets' sums."""
+    r = redis_client(redis_config(settings))
+    names = Names(settings.topic_prefix)
+    store = RedisFeatureStore(r, names, SPEC.retention_s)
+    days = names.entity_days("card", "lag")
+    truth: dict[int, list[float]] = {}
+    qb = 200 * P + 5
+
+    def write(*buckets: int) -> None:
+        inc = Increments()
+        for b in buckets:
+            inc.add("card", "lag", b, 1, 3.0 + b % 5, 3.0 + b % 5)
+            vals = truth.setdefault(b, [0.0, 0.0, 0.0])
+            vals[0] += 1
+            vals[1] += 3.0 + b % 5
+            vals[2] = max(vals[2], 3.0 + b % 5)
+        store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
+
+    def read() -> None:
+        _, got = store.read([], [("card", "lag", qb)], P, WINDOWS_DAYS)
+        assert _close(got[("card", "lag", qb)], window_sums(truth, qb, SPANS))
+
+    write(qb - 3, qb - 2 * P)
+    read()
+    assert _cached(r, days) == qb
+    write(qb - P + 1, qb - 20 * P)  # within the day: kept up to date
+    assert _cached(r, days) == qb
+    read()
+    write(qb - P, qb - 9 * P)  # a day or more behind: dropped
+    assert _cached(r, days) is None
+    read()
+    assert _cached(r, days) == qb
+    r.close()
+
+
 def test_the_scorer_caches_live_queries_only(settings: Settings) -> None:
     """The scorer's edge: a transaction of ten days ago (a backfill's) leaves its card's and
     terminal's window values uncached, one of now caches both (the terminal's query is a label
