@@ -65,7 +65,7 @@ while p <= #E do
   local c, qb = nil, false
   if st[3] then c = {struct.unpack(CF, st[3])}; qb = c[1] end
   -- Every bucket of this write a day or more before the cached query's: a backfill's or a
-  -- lagging producer's events, each of which would update the cached values (a seventh of
+  -- lagging producer's events, each of which would update the cached values (8% of
   -- this script's CPU per backfilled event in bench.store_split) for a query that may never
   -- come again; they are dropped instead, and the next query at that bucket sums afresh.
   if qb and newest and newest <= qb - P then qb = false end
