@@ -352,13 +352,11 @@ def main() -> None:
               f"min {min(sat):,.0f}, max {max(sat):,.0f}")  # fmt: skip
     if len(SCORERS) > 1:
         print("\n".join(scaling(tables)))
-    for rep, m in MEMORY:
-        print(
-            f"  workers' RSS at the end of ladder {rep + 1} (peak): "
-            + ", ".join(
-                f"{k} {rss / 2**20:.0f} MiB ({peak / 2**20:.0f})" for k, (rss, peak) in m.items()
-            )
-        )
+    for i, (_, m) in enumerate(MEMORY):
+        print(f"  workers' RSS at the end of {tables[i][0]}'s ladder (run {i + 1}), MB of 10^6 "
+              "bytes (the issue's unit; MiB are 1.049 MB) and its peak: "
+              + ", ".join(f"{k} {rss / 1e6:.0f} ({peak / 1e6:.0f})"
+                          for k, (rss, peak) in m.items()))  # fmt: skip
     print(f"  broker / Valkey RSS at the end: {(mem.get('kafka') or 0) / 2**20:.0f} MiB / "
           f"{(mem.get('redis') or 0) / 2**20:.0f} MiB")  # fmt: skip
 
