@@ -87,9 +87,12 @@ class ModelSet:
         """The models to score with now."""
         now = time.monotonic()
         if now - self._checked >= self.reload_s:
-            self._checked = now
+            # marked checked only once the check went through: a check that raised (Redis
+            # down) must not hold the next one off for reload_s, or the batch retried after
+            # Redis came back was scored with the model from before
             self._reload_online()
             self._reload_batch()
+            self._checked = now
         return self.models
 
     def _reload_online(self) -> None:

@@ -128,6 +128,32 @@ def test_model_set_reloads_when_versions_change_and_keeps_serving_on_bad_artifac
     assert m.champion is None  # an artifact that cannot load is not served
 
 
+def test_a_check_that_failed_is_not_a_check() -> None:
+    """Redis down during a reload check: the next call checks again at once (a batch retried
+    after Redis came back is scored with the model stored there), not reload_s later."""
+
+    @dataclass
+    class Down(FakeSnapshots):
+        down: bool = False
+
+        def version(self, name: str) -> str | None:
+            if self.down:
+                raise ConnectionError("Valkey is restarting")
+            return self.ver
+
+    learned = online.make_model()
+    online.learn(learned, dict.fromkeys(FEATURE_NAMES, 1.0), 1)
+    snaps = Down()
+    ms = ModelSet(snaps, FakeRegistry(), reload_s=3600.0)
+    snaps.blob, snaps.ver, snaps.down = online.dump_snapshot(learned, {}), "1", True
+    with pytest.raises(ConnectionError):
+        ms.current()
+    snaps.down = False
+    assert ms.current().online_version == "1"
+    snaps.ver = "2"  # a check that went through holds the next off for reload_s
+    assert ms.current().online_version == "1"
+
+
 def test_model_set_refuses_a_batch_model_needing_a_feature_the_scorer_lacks(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
