@@ -7,7 +7,10 @@ handler the monitor's batch loop calls, in batches of the loop's size
 score (stable under other processes' load, unlike wall times) and Valkey's CPU per score; a
 first round warms the monitor up and is not counted. A snapshot of the windows is timed apart
 (the monitor writes one at most every ``RIVERWATCH_MONITOR_SNAPSHOT_S`` seconds; how often
-depends on wall time, not on the number of scores): its thread CPU and size.
+depends on wall time, not on the number of scores): its thread CPU, size and the most memory
+it holds at once (tracemalloc). Last, today's time window (every round's scores, up to
+``RIVERWATCH_MONITOR_WINDOW_ROWS``, 50,000, of them) is closed and judged as at the end of a
+day: the most memory that holds at once and its thread CPU (the helper's RSS peaks).
 
 RW_MON_EVENTS (20000) scores per round, RW_MON_REPEATS (3) counted rounds; the collector tuned
 as a worker tunes it when its loop starts (``streams.inflight.tune_gc``), or left at Python's
@@ -18,11 +21,14 @@ and of this tree, alternately, RW_MON_REPEATS rounds of one each; this file driv
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import statistics
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,6 +40,7 @@ from bench.openloop import payloads
 from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
+from riverwatch.monitors.windows import TimeWindows
 from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.streams.inflight import tune_gc
 from riverwatch.streams.monitor.agents import BATCH_MAX, MonitorHandler
@@ -60,7 +67,9 @@ def scored(sc: Any, n: int, seed: int, prefix: str) -> list[Record]:
 def measure() -> dict[str, list[float]]:
     """Per counted round: handler us and Valkey us per score; snapshot ms and KB."""
     tmp = Path(tempfile.mkdtemp(prefix="riverwatch-mon-"))
-    res: dict[str, list[float]] = {"handler_us": [], "valkey_us": [], "snap_ms": [], "snap_kb": []}
+    res: dict[str, list[float]] = {
+        "handler_us": [], "valkey_us": [], "snap_ms": [], "snap_kb": [], "snap_peak_mib": [],
+    }  # fmt: skip
     with EmbeddedStack(tmp, kafka=False) as stack:
         s = Settings(redis_url=stack.redis_url, data_dir=tmp, topic_prefix="mon-")
         sc = scorer(s)
@@ -94,8 +103,55 @@ def measure() -> dict[str, list[float]]:
             blob = m.core.snapshot("scores", {})
             res["snap_ms"].append(1e3 * (time.thread_time() - t0))
             res["snap_kb"].append(len(blob) / 1024)
+            del blob
+            res["snap_peak_mib"].append(traced_peak(lambda m=m: m.core.snapshot("scores", {})))
+        assert handler.monitor is not None
+        for k, v in close_day(handler.monitor.core).items():
+            res[k] = [v]
     shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+def traced_peak(work: Callable[[], object]) -> float:
+    """The most memory ``work`` held at once (tracemalloc, MiB): Python's allocations,
+    where the RSS of the process would also count what the rounds before left."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def close_day(core: Any) -> dict[str, float]:
+    """Today's time window (every round's scores: up to ``window_rows`` of them) closed and
+    judged as the monitor does at the end of the day, twice from the same rows: once for the
+    most memory it held (tracemalloc slows allocation, so apart) and once for its thread CPU.
+    The core is made ready first (a reference of the window's first 5,000 rows), so the
+    window is judged in full (drift, prediction, volume, fairness, estimate, quality)."""
+    tw = next(w for w in core.windows if isinstance(w, TimeWindows))
+    ((slot, open_),) = tw._open.items()
+    items = list(open_.items)
+    core.first = None  # no warm-up cut: the reference is these rows
+    ref = [tw.unpack(e) for _, e in items[:5000]] if tw.unpack else [e for _, e in items[:5000]]
+    assert core.set_reference(ref, "bench", until=0.0)
+    del ref
+
+    def close() -> None:
+        for win in tw.flush():
+            core.window(win)
+
+    peak = traced_peak(close)
+    tw._open[slot] = open_  # the same rows again, for the timing
+    tw._closed_below = slot
+    t0 = time.thread_time()
+    close()
+    return {
+        "close_rows": float(len(items)),
+        "close_peak_mib": peak,
+        "close_ms": 1e3 * (time.thread_time() - t0),
+    }
 
 
 def report(res: dict[str, list[float]]) -> None:
@@ -103,7 +159,11 @@ def report(res: dict[str, list[float]]) -> None:
     for key, what in (("handler_us", "monitor CPU per score, us"),
                       ("valkey_us", "Valkey CPU per score, us"),
                       ("snap_ms", "a scores snapshot, CPU ms"),
-                      ("snap_kb", "a scores snapshot, KB")):  # fmt: skip
+                      ("snap_kb", "a scores snapshot, KB"),
+                      ("snap_peak_mib", "a snapshot's peak, MiB"),
+                      ("close_rows", "day window closed: rows"),
+                      ("close_peak_mib", "closing it: peak, MiB"),
+                      ("close_ms", "closing it: CPU ms")):  # fmt: skip
         v = res[key]
         print(
             f"  {what:<28} median {statistics.median(v):8.1f} (min {min(v):.1f}, max {max(v):.1f})"

@@ -51,12 +51,14 @@ data-quality tallies) is, whatever is tested on a sample (distributions, rates) 
 A day's window can hold tens of thousands of events, which a snapshot pickles every few
 seconds: with ``pack`` and ``unpack`` it keeps each event as ``pack`` makes it (e.g. bytes, a
 fraction of a dict's memory and far quicker to pickle) and hands them back unpacked when it
-closes; ``tally`` and ``source`` see the event as it came.
+closes; ``tally`` and ``source`` see the event as it came. A closed window's events stay
+packed too (:class:`Unpacked`): each is unpacked as it is read, so a day's 50,000 rows are never
+all dicts at once (~97 MB where the packed rows take ~21).
 
 >>> tw = TimeWindows(width_s=60, pack=str, unpack=int)
 >>> _ = tw.add(7, 1.0)
 >>> tw._open[0].items, tw.flush()[0].events
-([(1.0, '7')], [7])
+([(1.0, '7')], Unpacked([7]))
 """
 
 from __future__ import annotations
@@ -64,10 +66,10 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -75,6 +77,39 @@ T = TypeVar("T")
 def iso(epoch: float) -> str:
     """An epoch-seconds time as an ISO 8601 UTC string (how alerts carry window ranges)."""
     return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+class Unpacked(Sequence[T]):
+    """Packed events read as the events they were: each is unpacked when it is read (every
+    pass over them unpacks them again), so only those a reader holds exist at once.
+
+    >>> u = Unpacked(["1", "2", "3"], int)
+    >>> len(u), u[1], u[-1], u[:2], list(u), 2 in u
+    (3, 2, 3, [1, 2], [1, 2, 3], True)
+    """
+
+    __slots__ = ("_items", "_unpack")
+
+    def __init__(self, items: list[Any], unpack: Callable[[Any], T]):
+        self._items, self._unpack = items, unpack
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self._unpack(e) for e in self._items[i]]
+        return self._unpack(self._items[i])
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self._unpack, self._items)
+
+    def __repr__(self) -> str:
+        return f"Unpacked({list(self)!r})"
 
 
 @dataclass(frozen=True)
@@ -89,7 +124,9 @@ class Window(Generic[T]):
     index: int
     window_start: float
     window_end: float
-    events: list[T]  # all of them, or a uniform sample (a time window with ``max_rows``)
+    # all of them, or a uniform sample (a time window with ``max_rows``); a time window's
+    # packed events (``pack``) are unpacked as they are read (:class:`Unpacked`)
+    events: Sequence[T]
     times: list[float]
     total: int | None = None  # the events that fell in it (None: ``len(events)``)
     counts: Mapping[Any, int] | None = None  # exact counts per key of ``tally``
@@ -279,7 +316,7 @@ class TimeWindows(Generic[T]):
         start, items, unpack = float(slot * self.width_s), open_.items, self.unpack
         return Window(
             "time", slot, start, start + self.width_s,
-            [unpack(e) for _, e in items] if unpack else [e for _, e in items],
+            Unpacked([e for _, e in items], unpack) if unpack else [e for _, e in items],
             [t for t, _ in items], total=open_.seen,
             counts=open_.counts if self.tally is not None else None,
         )  # fmt: skip

@@ -93,5 +93,15 @@ class CoreConfig:
 
 
 def default_frame(rows: Sequence[Row], names: Sequence[str]) -> pd.DataFrame:
-    """Feature matrix of rows whose ``x`` holds exactly ``names``."""
-    return pd.DataFrame([r["x"] for r in rows], columns=list(names), dtype=float)
+    """Feature matrix of rows whose ``x`` holds exactly ``names`` (None reads as NaN).
+
+    Filled row by row: a list of every row's ``x`` first held a list and a float object per
+    value at once (~30 MB for a day's 50,000 rows, whose rows are unpacked one at a time).
+
+    >>> default_frame([{"x": [1, None]}, {"x": [2.5, 3]}], ["a", "b"]).to_numpy().tolist()
+    [[1.0, nan], [2.5, 3.0]]
+    """
+    out = np.empty((len(rows), len(names)), dtype=float)
+    for i, r in enumerate(rows):
+        out[i] = r["x"]
+    return pd.DataFrame(out, columns=list(names), copy=False)

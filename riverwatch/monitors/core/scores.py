@@ -8,11 +8,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from riverwatch.monitors.cbpe import Estimate
 from riverwatch.monitors.columns import FeatureDrift
-from riverwatch.monitors.core.config import Row, column
+from riverwatch.monitors.core.config import Row
 from riverwatch.monitors.core.reference import ReferenceTracking
 from riverwatch.monitors.dataquality import DataQuality
 from riverwatch.monitors.dataquality.tally import QualityCheck
@@ -57,18 +58,13 @@ class ScoreWindows(ReferenceTracking):
             self.store("drift", {**win.meta(), "status": self.status(), "quality": quality.report})
             return self._judge_quality(win, quality)
         assert self.features is not None and self.volume is not None
-        groups = [r.get("groups") or {} for r in rows]
-        data = self.features.compare(frame(), groups)
-        scores = column(rows, "score")
         ref = self.scores_ref
-        pred = ref.compare(column(rows, ref.key), scores) if ref else None
+        groups, scores, refs, flagged, cards = _read(rows, ref.key if ref else None)
+        data = self.features.compare(frame(), groups)
+        pred = ref.compare(refs, scores) if ref else None
         vol = self.volume.compare(groups, win.window_end - win.window_start, _volume(win))
         fair = self._fairness(
-            groups,
-            (0 for _ in rows),
-            (r.get("decision") != "approve" for r in rows),
-            (r.get("card_id") for r in rows),
-            rates=("selection_rate",),
+            groups, (0 for _ in groups), flagged, cards, rates=("selection_rate",)
         )
         est = self._estimate(scores)
         self.store("estimate", self.ledger.add(win, est, self.ref_estimate))
@@ -155,6 +151,26 @@ class ScoreWindows(ReferenceTracking):
                 q.restore(st)
         start, until = (math.inf if t is None else float(t) for t in state["period"])
         self.quality, self._quality_period = restored, (start, until)
+
+
+def _read(
+    rows: Sequence[Row], ref_key: str | None
+) -> tuple[list[Any], np.ndarray, np.ndarray, list[bool], list[Any]]:
+    """What a judged window needs of each row besides its features, in one pass: its groups,
+    score, the score reference's key, whether it was flagged and its card. A day's time window
+    unpacks its rows as they are read (monitors.windows.Unpacked, ~5 us each), so each pass
+    over them costs ~0.26 s at 50,000 rows; these were six passes."""
+    groups: list[Any] = []
+    scores, refs, flagged, cards = [], [], [], []
+    nan = math.nan
+    for r in rows:
+        groups.append(r.get("groups") or {})
+        scores.append(nan if (v := r.get("score")) is None else v)
+        if ref_key is not None:
+            refs.append(nan if (v := r.get(ref_key)) is None else v)
+        flagged.append(r.get("decision") != "approve")
+        cards.append(r.get("card_id"))
+    return groups, np.asarray(scores, dtype=float), np.asarray(refs, dtype=float), flagged, cards
 
 
 def _volume(win: Window[Row]) -> dict[str, int] | None:

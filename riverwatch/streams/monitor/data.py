@@ -4,14 +4,14 @@ composition root, riverwatch.context)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
-from riverwatch.models.feature_set import row_features
+from riverwatch.models.feature_set import row_names
 from riverwatch.models.features import FEATURE_NAMES
 
 
@@ -21,18 +21,44 @@ def feature_frame(
     """The feature matrix of stored rows, one column per name in ``names``.
 
     Rows with attribute columns are read by their own names (``models.feature_set.row_features``),
-    so rows stored under another RIVERWATCH_FEATURE_ATTRIBUTES fit; a column a row lacks is NaN.
+    so rows stored under another RIVERWATCH_FEATURE_ATTRIBUTES fit; a column a row lacks is NaN,
+    as is None. A row without attributes may hold fewer values than the built-in columns (rows
+    stored before a feature was added: the rest are NaN), never more.
 
     >>> row = {"x": [1.0] * len(FEATURE_NAMES) + [5.0], "attrs": ["risk"]}
     >>> feature_frame([row], ["amount", "attr_risk", "attr_other"]).values.tolist()
     [[1.0, 5.0, nan]]
+    >>> feature_frame([{"x": [2, None]}], FEATURE_NAMES[:3]).values.tolist()
+    [[2.0, nan, nan]]
+
+    One pass, each row read once and filled into one array: a closed time window's rows are
+    unpacked as they are read (monitors.windows.Unpacked), and a list of them, or of every
+    row's ``x``, held a day's 50,000 rows as objects at once (~97 and ~30 MB).
     """
-    rows = list(rows)
-    if any(r.get("attrs") for r in rows):
-        df = pd.DataFrame([row_features(r) for r in rows], dtype=float)
-    else:  # the common case, and the fast one: every row has the built-in columns only
-        df = pd.DataFrame([r["x"] for r in rows], columns=list(FEATURE_NAMES), dtype=float)
-    return df if list(df.columns) == list(names) else df.reindex(columns=list(names))
+    names = list(names)
+    rows = rows if isinstance(rows, Sized) else list(rows)
+    out = np.full((len(rows), len(names)), math.nan)
+    at = {n: j for j, n in enumerate(names)}
+    same, nf = tuple(names) == tuple(FEATURE_NAMES), len(FEATURE_NAMES)
+    plans: dict[tuple[str, ...], tuple[int, list[int], list[int]]] = {}
+    for i, r in enumerate(rows):
+        x, attrs = r["x"], tuple(r.get("attrs") or ())
+        if not attrs:
+            if len(x) > nf:
+                raise ValueError(f"a feature row of {len(x)} values, without attributes")
+            if same:  # the common case
+                out[i, : len(x)] = x
+                continue
+            x = [*x, *[None] * (nf - len(x))]
+        if (plan := plans.get(attrs)) is None:
+            own = row_names(r)
+            src = [k for k, n in enumerate(own) if n in at]
+            plan = plans[attrs] = (len(own), src, [at[own[k]] for k in src])
+        n_own, src, dst = plan
+        if len(x) != n_own:
+            raise ValueError(f"a feature row of {len(x)} values for {n_own} names")
+        out[i, dst] = [x[k] for k in src]
+    return pd.DataFrame(out, columns=names, copy=False)
 
 
 def score_array(rows: Iterable[dict[str, Any]]) -> np.ndarray:
