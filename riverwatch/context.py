@@ -196,6 +196,7 @@ class Context:
             margin=s.promotion_margin,
             refit=s.train_refit,
             half_life_days=s.train_half_life_days or None,
+            max_rows=s.train_max_rows,
         )
 
     @cached_property

@@ -23,8 +23,8 @@ when the hold-out has a fraud to find and its AUC beats chance.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 DAY_S = 86_400
@@ -42,6 +42,7 @@ class TrainConfig:
     margin: float = 0.0
     refit: bool = False
     half_life_days: float | None = None
+    max_rows: int = 250_000  # labeled rows a retrain reads at most (stores.offline.bounded)
 
     def __post_init__(self) -> None:
         if self.metric not in ("ap", "cp@100"):
@@ -80,6 +81,53 @@ def windows(now: float, cfg: TrainConfig) -> Windows:
     return Windows(
         holdout_start - cfg.train_days * DAY_S, holdout_start, holdout_start, holdout_end
     )
+
+
+def bounded(
+    w: Windows, days: Sequence[tuple[float, int]], max_rows: int
+) -> tuple[Windows | None, str]:
+    """``w`` with its training window starting late enough that the rows of ``days`` (each
+    day's start and its row count, oldest first) from there to the hold-out's end are at most
+    ``max_rows``, and what was cut ("" when nothing); ``None`` and why when the hold-out's
+    days alone hold more. A day counts whole where a window cuts it (an upper bound). The
+    newest days are kept: they weigh most (``half_life_days``) and judge nothing stale.
+
+    >>> w = Windows(0.0, 3 * DAY_S, 3 * DAY_S, 4 * DAY_S)
+    >>> days = [(0.0, 50), (DAY_S, 50), (2 * DAY_S, 50), (3 * DAY_S, 60)]
+    >>> bounded(w, days, 210) == (w, "")
+    True
+    >>> b, why = bounded(w, days, 209)
+    >>> b.train_start / DAY_S, b.train_end == w.train_end
+    (1.0, True)
+    >>> print(why.replace(": ", ":\\n"))
+    the training window starts at 1970-01-02 00:00 instead of 1970-01-01 00:00:
+    160 rows from there, RIVERWATCH_TRAIN_MAX_ROWS is 209
+    >>> bounded(w, days, 59)
+    (None, "the hold-out's days hold 60 labeled rows, more than RIVERWATCH_TRAIN_MAX_ROWS (59)")
+    """
+    hold = sum(n for d, n in days if d + DAY_S > w.holdout_start)
+    if hold > max_rows:
+        return None, (
+            f"the hold-out's days hold {hold:,} labeled rows, more than "
+            f"RIVERWATCH_TRAIN_MAX_ROWS ({max_rows:,})"
+        )
+    total, start = hold, w.train_start
+    for d, n in reversed([x for x in days if x[0] + DAY_S <= w.holdout_start]):
+        if total + n > max_rows:
+            start = max(start, d + DAY_S)
+            break
+        total += n
+    if start <= w.train_start:
+        return w, ""
+    cut = replace(w, train_start=start)
+    return cut, (
+        f"the training window starts at {_day(start)} instead of {_day(w.train_start)}: "
+        f"{total:,} rows from there, RIVERWATCH_TRAIN_MAX_ROWS is {max_rows:,}"
+    )
+
+
+def _day(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _fmt(metric: str, value: float) -> str:

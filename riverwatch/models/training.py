@@ -88,14 +88,16 @@ def train_and_evaluate(
     cfg: TrainConfig,
     champion: BatchClassifier | None = None,
     feature_names: Sequence[str] | None = None,
+    win: Windows | None = None,
 ) -> TrainingResult:
     """Fit a challenger on ``labeled`` (offline-store rows), evaluate it and the champion.
 
     ``labeled`` needs ``epoch``, ``card_id``, ``label`` and the feature columns; rows outside
-    the two windows are ignored. ``feature_names`` defaults to the current FEATURE_NAMES.
+    the two windows (``win``, default ``windows(now, cfg)``) are ignored. ``feature_names``
+    defaults to the current FEATURE_NAMES.
     """
     names = tuple(feature_names or feature_defs.FEATURE_NAMES)
-    w = windows(now, cfg)
+    w = win or windows(now, cfg)
     ep = labeled["epoch"]
     train = labeled[(ep >= w.train_start) & (ep < w.train_end)]
     hold = labeled[(ep >= w.holdout_start) & (ep < w.holdout_end)]

@@ -159,3 +159,47 @@ def test_the_train_command_trains_registers_and_prints_the_table(settings: Setti
     registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
     assert registry.champion().name == "batch-1"  # type: ignore[union-attr]
     r.close()
+
+
+def test_a_retrain_reads_at_most_train_max_rows_the_newest_days_first(settings: Settings) -> None:
+    """RIVERWATCH_TRAIN_MAX_ROWS bounds what a retrain reads, counted from the files' footers
+    before any row is read: the training window starts later, the hold-out is whole; a
+    hold-out that alone holds more is refused."""
+    from riverwatch.context import Context
+    from riverwatch.models.promotion import windows
+    from riverwatch.shell.train import parse_now, run_train
+
+    store = OfflineStore(settings.data_dir, writer="seed")
+    store.append(labeled_frame().to_dict("records"))
+    store.close()
+    now = "2026-02-22T00:00:00"  # train 2026-01-18..02-08, hold-out 02-08..02-15 (whole days)
+    at = parse_now(now)
+    assert at is not None
+    w = windows(at, Context.from_settings(settings).training)
+    days = store.day_rows(w.train_start, w.holdout_end)
+    hold = sum(n for d, n in days if d >= w.holdout_start)
+    train = [n for d, n in days if d < w.holdout_start]
+    assert len(train) == 21 and hold == len(store.read(w.holdout_start, w.holdout_end)) > 0
+
+    out: list[str] = []
+    cap = hold + sum(train[-5:]) + train[-6] // 2  # room for the last 5 training days only
+    assert run_train(settings.model_copy(update={"train_max_rows": cap}), now, out.append), out
+    assert any(
+        "the training window starts at 2026-02-03 00:00 instead of 2026-01-18 00:00: "
+        f"{hold + sum(train[-5:]):,} rows from there, RIVERWATCH_TRAIN_MAX_ROWS is {cap:,}" in s
+        for s in out
+    ), out
+    assert f"rows: train {sum(train[-5:]):,} (" in "\n".join(out)
+    assert f"hold-out {hold:,} (" in "\n".join(out)
+    r = redis_client(redis_config(settings))
+    champion = Registry(r, Names(settings.topic_prefix), settings.data_dir).champion()
+    assert champion is not None and champion.data_start == w.train_start + 16 * 86_400
+    r.close()
+
+    out = []
+    refused = settings.model_copy(update={"train_max_rows": hold - 1})
+    assert not run_train(refused, now, out.append)
+    assert out[-1] == (
+        f"not trained: the hold-out's days hold {hold:,} labeled rows, more than "
+        f"RIVERWATCH_TRAIN_MAX_ROWS ({hold - 1:,}); no row read"
+    )

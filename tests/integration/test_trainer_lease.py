@@ -110,8 +110,8 @@ def test_a_retrain_that_loses_its_lease_while_reading_rows_does_not_train(
     assert lease.acquire()
     read, fits = trainer.store.read, []
 
-    def read_then_stop(*args: object) -> object:
-        rows = read(*args)  # type: ignore[arg-type]
+    def read_then_stop(*args: object, **kw: object) -> object:
+        rows = read(*args, **kw)  # type: ignore[arg-type]
         lease.release()  # Retrains.stop -> release_all, meanwhile
         return rows
 

@@ -221,6 +221,14 @@ class TrainingSettings(BaseModel):
         description="RIVERWATCH_TRAIN_HALF_LIFE_DAYS: a training row's weight halves every this "
         "many days of age (0: every row weighs the same).",
     )
+    train_max_rows: int = Field(
+        250_000,
+        ge=1000,
+        description="RIVERWATCH_TRAIN_MAX_ROWS: labeled rows a retrain reads at most, counted "
+        "from the offline files' metadata before any is read: the training window starts at "
+        "the latest day that keeps the hold-out and the days after it within this (a retrain "
+        "whose hold-out alone holds more fails and says so). About 550 bytes a row in memory.",
+    )
     retrain_every_days: float = Field(
         1,
         ge=0,
