@@ -10,7 +10,8 @@ first round warms the monitor up and is not counted. A snapshot of the windows i
 depends on wall time, not on the number of scores): its thread CPU, size and the most memory
 it holds at once (tracemalloc). Last, today's time window (every round's scores, up to
 ``RIVERWATCH_MONITOR_WINDOW_ROWS``, 50,000, of them) is closed and judged as at the end of a
-day: the most memory that holds at once and its thread CPU (the helper's RSS peaks).
+day: the most memory that holds at once and its thread CPU (the helper's RSS peaks); and a
+new champion's reference made from 190,000 training rows: the most memory it holds at once.
 
 RW_MON_EVENTS (20000) scores per round, RW_MON_REPEATS (3) counted rounds; the collector tuned
 as a worker tunes it when its loop starts (``streams.inflight.tune_gc``), or left at Python's
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 
 from bench.alternate import main_of
 from bench.hotpath import records, scorer
@@ -108,6 +110,7 @@ def measure() -> dict[str, list[float]]:
         assert handler.monitor is not None
         for k, v in close_day(handler.monitor.core).items():
             res[k] = [v]
+        res["ref_peak_mib"] = [champion_reference(ctx)]
     shutil.rmtree(tmp, ignore_errors=True)
     return res
 
@@ -122,6 +125,31 @@ def traced_peak(work: Callable[[], object]) -> float:
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
+
+
+def champion_reference(ctx: Context, rows: int = 190_000) -> float:
+    """The most memory a new champion's reference holds at once (tracemalloc, MiB): its
+    training window (``rows`` offline-store rows, about 21 days under the trainer's
+    RIVERWATCH_TRAIN_MAX_ROWS of 250,000 with a 7-day hold-out) made into the monitor's
+    reference as the runner does (``reference_rows``, then ``set_reference``); the frame
+    the offline store reads is not counted."""
+    from riverwatch.monitors.core import MonitorCore
+    from riverwatch.streams.monitor.data import reference_rows
+
+    rng = np.random.default_rng(0)
+    names = list(ctx.features.names)
+    df = pd.DataFrame(rng.lognormal(0, 0.5, (rows, len(names))), columns=names).assign(
+        score=rng.beta(1, 12, rows),
+        groups='{"age_band":"25-34","region":"north"}',
+        epoch=np.sort(rng.uniform(0, 21 * 86_400, rows)),
+        label=(rng.random(rows) < 0.01).astype(int),
+    )
+    core = MonitorCore(ctx.monitor_core(), ctx.concept_monitor())
+
+    def reference() -> None:
+        assert core.set_reference(reference_rows(df, names), "champion bench")
+
+    return traced_peak(reference)
 
 
 def close_day(core: Any) -> dict[str, float]:
@@ -163,7 +191,8 @@ def report(res: dict[str, list[float]]) -> None:
                       ("snap_peak_mib", "a snapshot's peak, MiB"),
                       ("close_rows", "day window closed: rows"),
                       ("close_peak_mib", "closing it: peak, MiB"),
-                      ("close_ms", "closing it: CPU ms")):  # fmt: skip
+                      ("close_ms", "closing it: CPU ms"),
+                      ("ref_peak_mib", "champion reference: peak, MiB")):  # fmt: skip
         v = res[key]
         print(
             f"  {what:<28} median {statistics.median(v):8.1f} (min {min(v):.1f}, max {max(v):.1f})"

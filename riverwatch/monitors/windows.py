@@ -81,7 +81,8 @@ def iso(epoch: float) -> str:
 
 class Unpacked(Sequence[T]):
     """Packed events read as the events they were: each is unpacked when it is read (every
-    pass over them unpacks them again), so only those a reader holds exist at once.
+    pass over them unpacks them again), so only those a reader holds exist at once. Any items
+    read through a function: ``Unpacked(index, rows.__getitem__)`` is a view of some rows.
 
     >>> u = Unpacked(["1", "2", "3"], int)
     >>> len(u), u[1], u[-1], u[:2], list(u), 2 in u

@@ -15,7 +15,7 @@ from riverwatch.monitors.core.config import DAY, MODELS, Row, column
 from riverwatch.monitors.core.state import MonitorState
 from riverwatch.monitors.prediction import ScoreDriftMonitor, flagged_dispersion
 from riverwatch.monitors.quality import VolumeMonitor
-from riverwatch.monitors.windows import Window, iso
+from riverwatch.monitors.windows import Unpacked, Window, iso
 
 
 class ReferenceTracking(MonitorState):
@@ -123,16 +123,22 @@ class ReferenceTracking(MonitorState):
         before ``until`` (default: the last row's time) are not judged."""
         if weights is not None:
             self.weights = {c: weights.get(c, 0.0) for c in self.c.drift_columns}
+        # Each pass reads the rows one by one and only the sample is kept: a champion's
+        # training window may be rows made as they are read (streams.monitor.data.FrameRows),
+        # a quarter of a million of them, which as a list of dicts took ~250 MB at once.
         if self.first is not None:  # rows of the warm-up: their features were still filling
-            rows = [r for r in rows if float(r["epoch"]) >= self.first + self.c.warmup_s]
+            cut = self.first + self.c.warmup_s
+            kept = [i for i, r in enumerate(rows) if float(r["epoch"]) >= cut]
+            rows = Unpacked(kept, rows.__getitem__)  # a view: the kept rows, made when read
         if len(rows) < self.c.min_reference_rows:
             return False
-        rows = list(rows)
         total = total or len(rows)
         labels = [int(r["label"]) for r in rows if r.get("label") is not None]
         if len(rows) > self.c.reference_rows:
             pick = self._rng.choice(len(rows), self.c.reference_rows, replace=False)
             rows = [rows[i] for i in sorted(pick)]
+        else:
+            rows = list(rows)
         sampled = len(rows) / max(total, len(rows))
         df = self.frame(rows, self.c.features)[list(self.c.drift_columns)]
         groups = [r.get("groups") or {} for r in rows]

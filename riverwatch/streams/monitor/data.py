@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence, Sized
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
@@ -66,14 +66,48 @@ def score_array(rows: Iterable[dict[str, Any]]) -> np.ndarray:
     return np.asarray([r.get("score", math.nan) for r in rows], dtype=float)
 
 
-def reference_rows(df: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
+# the offline store's columns the reference takes besides the features (reference_rows)
+REFERENCE_COLUMNS = ("score", "groups", "epoch", "label")
+
+
+class FrameRows(Sequence[dict[str, Any]]):
+    """The rows of an offline-store frame as the monitor's reference takes them, each made
+    when it is read: a champion's training window is up to RIVERWATCH_TRAIN_MAX_ROWS rows, of
+    which the reference keeps ``RIVERWATCH_MONITOR_REFERENCE_ROWS`` (5,000), and as dicts they
+    were ~1.3 KB each at once in the helper (~250 MB for 190,000 rows) on every promotion.
+
+    >>> df = pd.DataFrame({"a": [1.0, 2.0], "score": [0.1, 0.2], "groups": ['{"r":"n"}', ""],
+    ...                    "epoch": [5.0, 6.0], "label": [0, 1]})
+    >>> rows = FrameRows(df, ["a"])
+    >>> len(rows), rows[1], rows[0]["groups"]
+    (2, {'x': [2.0], 'score': 0.2, 'groups': {}, 'epoch': 6.0, 'label': 1}, {'r': 'n'})
+    """
+
+    def __init__(self, df: pd.DataFrame, names: Sequence[str]):
+        self._x = df[list(names)].to_numpy(dtype=float)
+        self._score, self._groups = df["score"].tolist(), df["groups"].tolist()
+        self._epoch = df["epoch"].tolist()
+        self._label = df["label"].tolist() if "label" in df.columns else [None] * len(df)
+
+    def __len__(self) -> int:
+        return len(self._epoch)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        g = self._groups[i]
+        return {
+            "x": self._x[i].tolist(), "score": self._score[i],
+            "groups": orjson.loads(g) if isinstance(g, str) and g else {},
+            "epoch": self._epoch[i], "label": self._label[i],
+        }  # fmt: skip
+
+
+def reference_rows(df: pd.DataFrame, names: Sequence[str]) -> FrameRows:
     """The rows of the offline store's frame ``df`` (a champion's training window) as the
     monitor's reference takes them; ``label``: the label shift's (monitors.labelshift)."""
-    X = df[list(names)].to_numpy(dtype=float).tolist()
-    labels = df["label"].tolist() if "label" in df.columns else [None] * len(df)
-    columns = (df["score"].tolist(), df["groups"].tolist(), df["epoch"].tolist(), labels)
-    return [
-        {"x": x, "score": score, "groups": orjson.loads(g) if isinstance(g, str) and g else {},
-         "epoch": t, "label": lab}
-        for x, score, g, t, lab in zip(X, *columns, strict=True)
-    ]  # fmt: skip
+    return FrameRows(df, names)

@@ -32,7 +32,7 @@ from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.decision import Decision
 from riverwatch.streams.batching import TRANSIENT
-from riverwatch.streams.monitor.data import feature_frame, reference_rows
+from riverwatch.streams.monitor.data import REFERENCE_COLUMNS, feature_frame, reference_rows
 from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.monitor.results import Results
 from riverwatch.streams.monitor.snapshot import Snapshots
@@ -154,7 +154,9 @@ class Monitor:
         if champ is None or champ.name == self.ref_champion:
             return  # e.g. a challenger registered: the champion, so the reference, stays
         self.ref_champion = champ.name
-        df = self.offline.read(champ.data_start, champ.data_end)
+        df = self.offline.read(
+            champ.data_start, champ.data_end, columns=[*self.fs.names, *REFERENCE_COLUMNS]
+        )
         rows = reference_rows(df, self.fs.names)
         if self.core.set_reference(rows, f"champion {champ.name}", weights=self._importance(df)):
             log.info("monitor reference: champion %s (%d rows)", champ.name, len(rows))
