@@ -199,6 +199,7 @@ class WorkerConfig:
     snapshot_every_s: float
     snapshot_every_labels: int
     reset_warm_days: float
+    reset_warm_max_rows: int
     derived_grace_s: float
     seasonality: dict[str, int]
     retrain_every_days: float
@@ -222,6 +223,7 @@ def worker_config(s: Settings) -> WorkerConfig:
         snapshot_every_s=s.snapshot_every_s,
         snapshot_every_labels=s.snapshot_every_labels,
         reset_warm_days=s.reset_warm_days,
+        reset_warm_max_rows=s.reset_warm_max_rows,
         derived_grace_s=s.derived_grace_s,
         seasonality=s.forecast_seasonality,
         retrain_every_days=s.retrain_every_days,

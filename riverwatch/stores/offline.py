@@ -215,7 +215,11 @@ class OfflineStore:
         return sorted(p.name[4:] for p in self.root.glob("day=*") if p.is_dir())
 
     def read(
-        self, start_epoch: float, end_epoch: float, columns: Sequence[str] | None = None
+        self,
+        start_epoch: float,
+        end_epoch: float,
+        columns: Sequence[str] | None = None,
+        newest: int | None = None,
     ) -> pd.DataFrame:
         """Every written row with ``start_epoch <= epoch < end_epoch``, sorted by epoch.
 
@@ -223,7 +227,10 @@ class OfflineStore:
         opened, so a read costs the window, not the history. Columns: the current
         :func:`row_schema`, or those of it in ``columns`` (the trainer's: the ids, the
         decision and the groups are ~60% of a row's memory); rows buffered but not flushed are
-        not included.
+        not included. With ``newest``, at most that many: the newest rows of the files taken
+        newest first by the latest event time in their footers until they hold that many, so
+        no more is read (the newest rows of the range where files do not overlap in time, as
+        one writer's do not; about the newest where writers' files do).
         """
         schema = row_schema(self.feature_set)
         if columns is not None:
@@ -233,12 +240,17 @@ class OfflineStore:
         first, last = day_name(start_epoch), day_name(math.nextafter(end_epoch, -math.inf))
         folders = [self.root / f"day={d}" for d in self.days() if first <= d <= last]
         files = [str(f) for folder in folders for f in sorted(folder.glob("part-*.parquet"))]
+        if newest is not None:
+            files = _newest_files(files, start_epoch, newest)
         if not files:
             return schema.empty_table().to_pandas()
         dataset = ds.dataset(files, schema=schema, format="parquet")
         cond = (ds.field("epoch") >= start_epoch) & (ds.field("epoch") < end_epoch)
         table = dataset.to_table(filter=cond)
-        return table.to_pandas().sort_values("epoch", kind="stable").reset_index(drop=True)
+        df = table.to_pandas().sort_values("epoch", kind="stable").reset_index(drop=True)
+        if newest is not None and len(df) > newest:
+            df = df.iloc[len(df) - newest :].reset_index(drop=True)
+        return df
 
     def day_rows(self, start_epoch: float, end_epoch: float) -> list[tuple[float, int]]:
         """``(day start, rows)`` of each day partition overlapping ``[start_epoch, end_epoch)``,
@@ -267,19 +279,45 @@ class OfflineStore:
         return None
 
 
+def _newest_files(files: list[str], start_epoch: float, rows: int) -> list[str]:
+    """The files holding the newest event times (their footers' statistics) until they hold
+    ``rows`` rows at or after ``start_epoch`` (counted as whole files: an upper bound); a file
+    without statistics counts as newest (read, never skipped)."""
+    seen = []
+    for f in files:
+        md = pq.read_metadata(f)
+        at = md.schema.to_arrow_schema().get_field_index("epoch")
+        newest = -math.inf
+        for g in range(md.num_row_groups):
+            st = md.row_group(g).column(at).statistics if at >= 0 else None
+            newest = max(newest, st.max if st is not None and st.has_min_max else math.inf)
+        seen.append((newest, md.num_rows, f))
+    seen.sort(key=lambda t: t[0], reverse=True)
+    out, n = [], 0
+    for newest, count, f in seen:
+        if n >= rows or newest < start_epoch:
+            break
+        out.append(f)
+        n += count
+    return sorted(out)
+
+
 def warm_rows(
-    store: OfflineStore | None, window: tuple[float, float] | None
+    store: OfflineStore | None, window: tuple[float, float] | None, max_rows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features (FEATURE_NAMES columns) and labels of the stored rows a reset re-learns.
 
-    Every row with ``start <= epoch <= end`` (both ends: the newest label is learned too),
-    oldest first; empty without a store or a window.
+    Every row with ``start <= epoch <= end`` (both ends: the newest label is learned too), at
+    most the newest ``max_rows`` (:meth:`OfflineStore.read`'s ``newest``), oldest first;
+    empty without a store or a window.
     """
     names = list(store.feature_set.names if store is not None else FEATURE_NAMES)
-    if store is None or window is None:
+    if store is None or window is None or max_rows == 0:
         return np.empty((0, len(names))), np.empty(0, dtype=int)
     # read() excludes its end: step just past it
-    rows = store.read(window[0], math.nextafter(window[1], math.inf))
+    rows = store.read(
+        window[0], math.nextafter(window[1], math.inf), [*names, "label"], newest=max_rows
+    )
     return rows[names].to_numpy(dtype=float), rows["label"].to_numpy(dtype=int)
 
 

@@ -126,7 +126,8 @@ class OnlineModel:
         """Replace the model by a fresh one warmed on recent labeled rows, and publish it.
 
         The rows: the offline store's (flushed first) within ``reset_warm_days`` of event time
-        before the newest labeled event (learned since start or stored), in event order.
+        before the newest labeled event (learned since start or stored), at most the newest
+        ``reset_warm_max_rows`` of them, in event order.
         Returns (message, details) for the answer; raises if the model could not be replaced,
         which leaves the current one in place.
         """
@@ -137,7 +138,7 @@ class OnlineModel:
         seen = [e for e in (self.newest_epoch, stored) if e is not None]
         newest = max(seen) if seen else None
         window = online.warm_window(newest, self.cfg.reset_warm_days)
-        X, y = warm_rows(self.offline, window)
+        X, y = warm_rows(self.offline, window, self.cfg.reset_warm_max_rows)
         names = self.offline.feature_set.names if self.offline is not None else FEATURE_NAMES
         previous = self.version
         self._publish(

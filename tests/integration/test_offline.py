@@ -150,3 +150,36 @@ def test_a_bad_row_is_dropped_and_a_failed_write_is_retried_without_duplicates(
     assert store.flush() == 1
     everything = store.read(T0, T0 + 2 * DAY)["event_id"].tolist()
     assert everything == ["e1", "e4", "e5", "e6"]
+
+
+def test_the_newest_rows_are_read_from_the_newest_files_only(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reset's warm-up (RIVERWATCH_RESET_WARM_MAX_ROWS) and the day counts a retrain is
+    bounded by (RIVERWATCH_TRAIN_MAX_ROWS) come from the files' footers: the newest rows are
+    read from the files holding the newest event times, no more."""
+    from riverwatch.stores import offline
+
+    store = OfflineStore(settings.data_dir, writer="w", flush_rows=100)
+    for day in range(10):  # one file a day, 100 rows each, days 2-11
+        store.append([row(i, T0 + 2 * DAY + 864.0 * i) for i in range(100 * day, 100 * day + 100)])
+    store.close()
+    assert len(files(settings.data_dir)) == 10
+    opened: list[int] = []
+    dataset = offline.ds.dataset
+    monkeypatch.setattr(
+        offline.ds, "dataset", lambda files, **kw: opened.append(len(files)) or dataset(files, **kw)
+    )
+    got = store.read(T0, T0 + 20 * DAY, newest=250)
+    assert got["event_id"].tolist() == [f"e{i}" for i in range(750, 1000)]
+    assert opened == [3]  # the 3 newest files of 10
+    start = T0 + 2 * DAY + 864.0 * 950  # a window holding 50 rows: all of them, one file read
+    assert store.read(start, T0 + 20 * DAY, newest=250)["event_id"].tolist() == [
+        f"e{i}" for i in range(950, 1000)
+    ]
+    assert opened[-1] == 1
+    X, _ = offline.warm_rows(store, (T0, T0 + 20 * DAY), 120)
+    assert X.shape == (120, len(features.FEATURE_NAMES)) and X[0, 0] == 880.0
+    assert offline.warm_rows(store, (T0, T0 + 20 * DAY), 0)[0].shape[0] == 0
+    days = store.day_rows(T0, T0 + 20 * DAY)
+    assert [n for _, n in days] == [100] * 10 and days[0][0] == T0 + 2 * DAY

@@ -48,7 +48,8 @@ def warmed_on_store(settings: Settings, start: float, end: float) -> Any:
 def test_reset_replaces_the_online_model_from_recent_rows(
     settings: Settings, tmp_path: Path, topics: Topics
 ) -> None:
-    settings = settings.model_copy(update={"reset_warm_days": 1})  # the last 13 of 60 rows
+    # a day holds the last 13 of 60 rows, of which RIVERWATCH_RESET_WARM_MAX_ROWS keeps 10
+    settings = settings.model_copy(update={"reset_warm_days": 1, "reset_warm_max_rows": 10})
     names = Names(settings.topic_prefix)
     r = redis_client(redis_config(settings))
     snapshots = SnapshotStore(r, names)
@@ -86,7 +87,8 @@ def test_reset_replaces_the_online_model_from_recent_rows(
         assert d["version"] == d["previous_version"] + 1
         newest = T0 + (N - 1) * STEP_S
         assert d["warm_window"] == [newest - 86_400, newest]
-        assert d["warm_rows"] == 13  # events 47..59: within a day of the newest, both ends in
+        # events 47..59 are within a day of the newest (both ends in); the newest 10 of them
+        assert d["warm_rows"] == 10
         assert d["requests"] == [rid]
         assert done["reason"].startswith(f"online model version {d['previous_version']} -> ")
 
@@ -94,7 +96,7 @@ def test_reset_replaces_the_online_model_from_recent_rows(
         assert after_meta["version"] == d["version"]
         assert after_meta["reset_from"] == d["previous_version"]
         assert weights(after) != pytest.approx(weights(before), abs=1e-6)
-        expected = warmed_on_store(settings, newest - 86_400, newest)
+        expected = warmed_on_store(settings, T0 + (N - 10) * STEP_S, newest)
         assert weights(after) == pytest.approx(weights(expected), abs=1e-12)
         assert r.hlen(names.learner_reset()) == 0
         assert r.hget(names.learner_stats(), "resets") == b"1"  # the monitor follows it
@@ -115,7 +117,7 @@ def test_reset_replaces_the_online_model_from_recent_rows(
         for req in (first, second):
             again = topics.wait("control", {"request_id": req, "status": "done"})
             assert again["details"]["version"] > d["version"]
-            assert again["details"]["warm_rows"] == 13
+            assert again["details"]["warm_rows"] == 10
 
         # only the online model can be reset, and the trainer says so at once
         bad = ask(settings, "reset", "batch")

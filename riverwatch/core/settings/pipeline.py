@@ -75,6 +75,14 @@ class ScoringSettings(BaseModel):
         "from the offline store (about 10 µs a row, on the learner's thread); 0 restarts "
         "from the prior.",
     )
+    reset_warm_max_rows: int = Field(
+        100_000,
+        ge=0,
+        description="RIVERWATCH_RESET_WARM_MAX_ROWS: labeled rows a reset re-learns at most, "
+        "the newest of its window (the offline files taken newest first by the event times "
+        "in their footers, so no more is read): ~1 s on the learner's thread, which scores "
+        "too; 0 restarts from the prior.",
+    )
     model_reload_s: float = Field(
         1.0, gt=0, description="RIVERWATCH_MODEL_RELOAD_S: how often scorers check for a new model."
     )
