@@ -66,10 +66,12 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar
+
+from riverwatch.monitors.lazy import Unpacked
 
 T = TypeVar("T")
 
@@ -77,40 +79,6 @@ T = TypeVar("T")
 def iso(epoch: float) -> str:
     """An epoch-seconds time as an ISO 8601 UTC string (how alerts carry window ranges)."""
     return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-class Unpacked(Sequence[T]):
-    """Packed events read as the events they were: each is unpacked when it is read (every
-    pass over them unpacks them again), so only those a reader holds exist at once. Any items
-    read through a function: ``Unpacked(index, rows.__getitem__)`` is a view of some rows.
-
-    >>> u = Unpacked(["1", "2", "3"], int)
-    >>> len(u), u[1], u[-1], u[:2], list(u), 2 in u
-    (3, 2, 3, [1, 2], [1, 2, 3], True)
-    """
-
-    __slots__ = ("_items", "_unpack")
-
-    def __init__(self, items: list[Any], unpack: Callable[[Any], T]):
-        self._items, self._unpack = items, unpack
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @overload
-    def __getitem__(self, i: int) -> T: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[T]: ...
-    def __getitem__(self, i: int | slice) -> T | list[T]:
-        if isinstance(i, slice):
-            return [self._unpack(e) for e in self._items[i]]
-        return self._unpack(self._items[i])
-
-    def __iter__(self) -> Iterator[T]:
-        return map(self._unpack, self._items)
-
-    def __repr__(self) -> str:
-        return f"Unpacked({list(self)!r})"
 
 
 @dataclass(frozen=True)

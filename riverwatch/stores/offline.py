@@ -43,7 +43,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -52,7 +51,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from riverwatch.models.feature_set import FeatureSet
-from riverwatch.models.features import FEATURE_NAMES
+from riverwatch.stores.offline_footers import file_rows, newest_files
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400
@@ -241,7 +240,7 @@ class OfflineStore:
         folders = [self.root / f"day={d}" for d in self.days() if first <= d <= last]
         files = [str(f) for folder in folders for f in sorted(folder.glob("part-*.parquet"))]
         if newest is not None:
-            files = _newest_files(files, start_epoch, newest)
+            files = newest_files(files, start_epoch, newest)
         if not files:
             return schema.empty_table().to_pandas()
         dataset = ds.dataset(files, schema=schema, format="parquet")
@@ -265,7 +264,7 @@ class OfflineStore:
             if first <= day <= last:
                 files = (self.root / f"day={day}").glob("part-*.parquet")
                 start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
-                out.append((start, sum(pq.read_metadata(f).num_rows for f in files)))
+                out.append((start, file_rows(files)))
         return out
 
     def latest_epoch(self) -> float | None:
@@ -277,61 +276,3 @@ class OfflineStore:
                 if table.num_rows:
                     return float(pc.max(table["epoch"]).as_py())
         return None
-
-
-def _newest_files(files: list[str], start_epoch: float, rows: int) -> list[str]:
-    """The files holding the newest event times (their footers' statistics) until they hold
-    ``rows`` rows at or after ``start_epoch`` (counted as whole files: an upper bound); a file
-    without statistics counts as newest (read, never skipped)."""
-    seen = []
-    for f in files:
-        md = pq.read_metadata(f)
-        at = md.schema.to_arrow_schema().get_field_index("epoch")
-        newest = -math.inf
-        for g in range(md.num_row_groups):
-            st = md.row_group(g).column(at).statistics if at >= 0 else None
-            newest = max(newest, st.max if st is not None and st.has_min_max else math.inf)
-        seen.append((newest, md.num_rows, f))
-    seen.sort(key=lambda t: t[0], reverse=True)
-    out, n = [], 0
-    for newest, count, f in seen:
-        if n >= rows or newest < start_epoch:
-            break
-        out.append(f)
-        n += count
-    return sorted(out)
-
-
-def warm_rows(
-    store: OfflineStore | None, window: tuple[float, float] | None, max_rows: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features (FEATURE_NAMES columns) and labels of the stored rows a reset re-learns.
-
-    Every row with ``start <= epoch <= end`` (both ends: the newest label is learned too), at
-    most the newest ``max_rows`` (:meth:`OfflineStore.read`'s ``newest``), oldest first;
-    empty without a store or a window.
-    """
-    names = list(store.feature_set.names if store is not None else FEATURE_NAMES)
-    if store is None or window is None or max_rows == 0:
-        return np.empty((0, len(names))), np.empty(0, dtype=int)
-    # read() excludes its end: step just past it
-    rows = store.read(
-        window[0], math.nextafter(window[1], math.inf), [*names, "label"], newest=max_rows
-    )
-    return rows[names].to_numpy(dtype=float), rows["label"].to_numpy(dtype=int)
-
-
-def labeled_row(row: dict[str, Any], x: dict[str, float], label: int) -> dict[str, Any]:
-    """The offline-store row of a labeled event: its scores, groups, features and label."""
-    keep = (
-        "event_id",
-        "card_id",
-        "terminal_id",
-        "epoch",
-        "score",
-        "online_score",
-        "batch_score",
-        "decision",
-        "groups",
-    )
-    return {**{k: row.get(k) for k in keep}, **x, "label": label}

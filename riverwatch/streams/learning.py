@@ -32,7 +32,8 @@ from riverwatch.models import online
 from riverwatch.models.features import WINDOWS_DAYS
 from riverwatch.models.serving import ONLINE
 from riverwatch.stores.features import Increments, RedisFeatureStore
-from riverwatch.stores.offline import OfflineStore, labeled_row
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.offline_rows import labeled_row
 from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.early import RETRY_S, park, settle, unpark
 from riverwatch.streams.online_model import OnlineModel

@@ -34,7 +34,8 @@ from riverwatch.core.outputs import Control
 from riverwatch.models import online
 from riverwatch.models.features import FEATURE_NAMES
 from riverwatch.models.serving import ONLINE
-from riverwatch.stores.offline import OfflineStore, warm_rows
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.offline_rows import warm_rows
 from riverwatch.stores.snapshots import SnapshotStore
 from riverwatch.streams.control import answer
 from riverwatch.streams.records import Out, iso

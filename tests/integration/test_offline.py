@@ -158,7 +158,7 @@ def test_the_newest_rows_are_read_from_the_newest_files_only(
     """A reset's warm-up (RIVERWATCH_RESET_WARM_MAX_ROWS) and the day counts a retrain is
     bounded by (RIVERWATCH_TRAIN_MAX_ROWS) come from the files' footers: the newest rows are
     read from the files holding the newest event times, no more."""
-    from riverwatch.stores import offline
+    from riverwatch.stores import offline, offline_rows
 
     store = OfflineStore(settings.data_dir, writer="w", flush_rows=100)
     for day in range(10):  # one file a day, 100 rows each, days 2-11
@@ -178,8 +178,8 @@ def test_the_newest_rows_are_read_from_the_newest_files_only(
         f"e{i}" for i in range(950, 1000)
     ]
     assert opened[-1] == 1
-    X, _ = offline.warm_rows(store, (T0, T0 + 20 * DAY), 120)
+    X, _ = offline_rows.warm_rows(store, (T0, T0 + 20 * DAY), 120)
     assert X.shape == (120, len(features.FEATURE_NAMES)) and X[0, 0] == 880.0
-    assert offline.warm_rows(store, (T0, T0 + 20 * DAY), 0)[0].shape[0] == 0
+    assert offline_rows.warm_rows(store, (T0, T0 + 20 * DAY), 0)[0].shape[0] == 0
     days = store.day_rows(T0, T0 + 20 * DAY)
     assert [n for _, n in days] == [100] * 10 and days[0][0] == T0 + 2 * DAY

@@ -13,9 +13,10 @@ import numpy as np
 from riverwatch.monitors.columns import ColumnDrift
 from riverwatch.monitors.core.config import DAY, MODELS, Row, column
 from riverwatch.monitors.core.state import MonitorState
+from riverwatch.monitors.lazy import Unpacked
 from riverwatch.monitors.prediction import ScoreDriftMonitor, flagged_dispersion
 from riverwatch.monitors.quality import VolumeMonitor
-from riverwatch.monitors.windows import Unpacked, Window, iso
+from riverwatch.monitors.windows import Window, iso
 
 
 class ReferenceTracking(MonitorState):

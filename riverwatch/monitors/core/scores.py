@@ -158,7 +158,7 @@ def _read(
 ) -> tuple[list[Any], np.ndarray, np.ndarray, list[bool], list[Any]]:
     """What a judged window needs of each row besides its features, in one pass: its groups,
     score, the score reference's key, whether it was flagged and its card. A day's time window
-    unpacks its rows as they are read (monitors.windows.Unpacked, ~5 us each), so each pass
+    unpacks its rows as they are read (monitors.lazy.Unpacked, ~5 us each), so each pass
     over them costs ~0.26 s at 50,000 rows; these were six passes."""
     groups: list[Any] = []
     scores, refs, flagged, cards = [], [], [], []

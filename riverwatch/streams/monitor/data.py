@@ -32,7 +32,7 @@ def feature_frame(
     [[2.0, nan, nan]]
 
     One pass, each row read once and filled into one array: a closed time window's rows are
-    unpacked as they are read (monitors.windows.Unpacked), and a list of them, or of every
+    unpacked as they are read (monitors.lazy.Unpacked), and a list of them, or of every
     row's ``x``, held a day's 50,000 rows as objects at once (~97 and ~30 MB).
     """
     names = list(names)

@@ -9,7 +9,8 @@ import pytest
 
 from riverwatch.models import online
 from riverwatch.models.features import FEATURE_NAMES
-from riverwatch.stores.offline import OfflineStore, warm_rows
+from riverwatch.stores.offline import OfflineStore
+from riverwatch.stores.offline_rows import warm_rows
 
 DAY = 86_400.0
 NEWEST = 20 * DAY + 3600.0

@@ -14,7 +14,7 @@ import pytest
 from riverwatch.models.feature_set import row_features
 from riverwatch.models.features import FEATURE_NAMES
 from riverwatch.monitors.core.config import pack_row, unpack_row
-from riverwatch.monitors.windows import Unpacked
+from riverwatch.monitors.lazy import Unpacked
 from riverwatch.streams.monitor.data import feature_frame
 
 NAME_SETS = [

@@ -21,9 +21,10 @@ from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.core import snapshot as snapshot_mod
 from riverwatch.monitors.core.config import CoreConfig
 from riverwatch.monitors.core.snapshot import MAGIC, SNAPSHOT_VERSION, SnapshotError
+from riverwatch.monitors.lazy import Unpacked
 from riverwatch.monitors.policy.config import PolicyConfig
 from riverwatch.monitors.policy.decision import Decision
-from riverwatch.monitors.windows import TimeWindows, Unpacked
+from riverwatch.monitors.windows import TimeWindows
 from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.monitor.snapshot import Snapshots
 
