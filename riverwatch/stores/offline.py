@@ -246,7 +246,10 @@ class OfflineStore:
         dataset = ds.dataset(files, schema=schema, format="parquet")
         cond = (ds.field("epoch") >= start_epoch) & (ds.field("epoch") < end_epoch)
         table = dataset.to_table(filter=cond)
-        df = table.to_pandas().sort_values("epoch", kind="stable").reset_index(drop=True)
+        table = table.take(pc.sort_indices(table, [("epoch", "ascending")]))  # stable
+        df = table.to_pandas(self_destruct=True)
+        del table
+        pa.default_memory_pool().release_unused()
         if newest is not None and len(df) > newest:
             df = df.iloc[len(df) - newest :].reset_index(drop=True)
         return df

@@ -183,3 +183,14 @@ def test_the_newest_rows_are_read_from_the_newest_files_only(
     assert offline_rows.warm_rows(store, (T0, T0 + 20 * DAY), 0)[0].shape[0] == 0
     days = store.day_rows(T0, T0 + 20 * DAY)
     assert [n for _, n in days] == [100] * 10 and days[0][0] == T0 + 2 * DAY
+
+
+def test_rows_of_one_event_time_come_back_in_their_written_order(settings: Settings) -> None:
+    """The read sorts by event time, stably (files in name order, rows in file order)."""
+    store = OfflineStore(settings.data_dir, writer="w", flush_rows=2)
+    for pair in ((5, 4), (3, 2), (1, 0)):  # three files, equal event times but two rows
+        store.append([row(i, T0 + (100.0 if i == 0 else 50.0)) for i in pair])
+    store.close()
+    got = store.read(T0, T0 + DAY)
+    assert got["event_id"].tolist() == ["e5", "e4", "e3", "e2", "e1", "e0"]
+    assert got.index.tolist() == list(range(6))
