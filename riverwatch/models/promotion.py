@@ -65,12 +65,9 @@ class Windows:
     def describe(self) -> str:
         """``train 2026-01-01..2026-01-22, hold-out 2026-01-22..2026-01-29`` (UTC)."""
 
-        def d(t: float) -> str:
-            return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
-
         return (
-            f"train {d(self.train_start)}..{d(self.train_end)}, "
-            f"hold-out {d(self.holdout_start)}..{d(self.holdout_end)} UTC"
+            f"train {_day(self.train_start)}..{_day(self.train_end)}, "
+            f"hold-out {_day(self.holdout_start)}..{_day(self.holdout_end)} UTC"
         )
 
 

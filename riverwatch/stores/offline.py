@@ -236,9 +236,11 @@ class OfflineStore:
             schema = pa.schema([f for f in schema if f.name in set(columns) | {"epoch"}])
         if end_epoch <= start_epoch:
             return schema.empty_table().to_pandas()
-        first, last = day_name(start_epoch), day_name(math.nextafter(end_epoch, -math.inf))
-        folders = [self.root / f"day={d}" for d in self.days() if first <= d <= last]
-        files = [str(f) for folder in folders for f in sorted(folder.glob("part-*.parquet"))]
+        files = [
+            str(f)
+            for _, folder in self._days(start_epoch, end_epoch)
+            for f in sorted(folder.glob("part-*.parquet"))
+        ]
         if newest is not None:
             files = newest_files(files, start_epoch, newest)
         if not files:
@@ -261,14 +263,16 @@ class OfflineStore:
         """
         if end_epoch <= start_epoch:
             return []
-        first, last = day_name(start_epoch), day_name(math.nextafter(end_epoch, -math.inf))
         out = []
-        for day in self.days():
-            if first <= day <= last:
-                files = (self.root / f"day={day}").glob("part-*.parquet")
-                start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
-                out.append((start, file_rows(files)))
+        for day, folder in self._days(start_epoch, end_epoch):
+            start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+            out.append((start, file_rows(folder.glob("part-*.parquet"))))
         return out
+
+    def _days(self, start_epoch: float, end_epoch: float) -> list[tuple[str, Path]]:
+        """The day partitions (name, folder) overlapping ``[start_epoch, end_epoch)``."""
+        first, last = day_name(start_epoch), day_name(math.nextafter(end_epoch, -math.inf))
+        return [(d, self.root / f"day={d}") for d in self.days() if first <= d <= last]
 
     def latest_epoch(self) -> float | None:
         """The newest event time written (looks at the newest day only), or None when empty."""
