@@ -28,11 +28,11 @@ from riverwatch.core.events import dumps
 from riverwatch.core.metrics import EVENTS, GROUP_VALUES_POOLED, MONITOR_LATE_EVENTS, drain
 from riverwatch.core.outputs import Score
 from riverwatch.monitors.core import MonitorCore
-from riverwatch.monitors.importance import permutation_importance
 from riverwatch.monitors.policy import Policy
 from riverwatch.monitors.policy.decision import Decision
 from riverwatch.streams.batching import TRANSIENT
-from riverwatch.streams.monitor.data import REFERENCE_COLUMNS, feature_frame, reference_rows
+from riverwatch.streams.monitor.champion import champion_reference
+from riverwatch.streams.monitor.data import feature_frame
 from riverwatch.streams.monitor.persist import Persisted
 from riverwatch.streams.monitor.results import Results
 from riverwatch.streams.monitor.snapshot import Snapshots
@@ -154,11 +154,8 @@ class Monitor:
         if champ is None or champ.name == self.ref_champion:
             return  # e.g. a challenger registered: the champion, so the reference, stays
         self.ref_champion = champ.name
-        df = self.offline.read(
-            champ.data_start, champ.data_end, columns=[*self.fs.names, *REFERENCE_COLUMNS]
-        )
-        rows = reference_rows(df, self.fs.names)
-        if self.core.set_reference(rows, f"champion {champ.name}", weights=self._importance(df)):
+        rows, weights = champion_reference(self.registry, self.offline, champ, self.fs.names)
+        if self.core.set_reference(rows, f"champion {champ.name}", weights=weights):
             log.info("monitor reference: champion %s (%d rows)", champ.name, len(rows))
             if math.isfinite(self.as_of):
                 # Its training rows were scored by the models serving then, not by this
@@ -167,22 +164,6 @@ class Monitor:
                 self.core.restart_scores(self.as_of)
         elif not first and math.isfinite(self.as_of):
             self.core.restart(self.as_of)  # a new champion, too few rows: collect afresh
-
-    def _importance(self, df: Any) -> dict[str, float] | None:
-        """The champion's permutation importance on its training rows (None without both
-        classes or a loadable model: the features then weigh alike)."""
-        champ = self.registry.champion()
-        labels = df["label"].to_numpy() if len(df) else None
-        if champ is None or labels is None or len(set(labels.tolist())) < 2:
-            return None
-        try:
-            model, _ = self.registry.load(champ.name)
-            names = list(getattr(model, "features", self.fs.names))
-            X = df[names].to_numpy(dtype=float)
-            return permutation_importance(lambda m: model.predict_proba(m)[:, 1], X, labels, names)
-        except Exception:  # the weights are a refinement: never lose the reference over them
-            log.exception("champion %s: no feature importance", champ.name)
-            return None
 
     # -- labels ----------------------------------------------------------------------------
     def process_labels(self, records: list[Record]) -> list[Out]:
