@@ -43,6 +43,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
+from riverwatch.models import hgb_binning
 from riverwatch.models.calibration import Calibration
 
 POS_WEIGHT = 10.0
@@ -141,6 +142,7 @@ def train_batch(
     if len(np.unique(y)) < 2:
         raise ValueError("the training labels hold a single class: need frauds and non-frauds")
     est = make_estimator(pos_weight, **params)
+    hgb_binning.install()  # the same bin edges, one sort per feature (models/hgb_binning.py)
     with one_thread():
         est.fit(X, y, sample_weight=sample_weight)
     return BatchClassifier(est, tuple(features), pos_weight, trained_until)
