@@ -107,7 +107,8 @@ class OfflineStore:
         flush_rows: int = 5000,
         feature_set: FeatureSet | None = None,
     ):
-        self.root = Path(data_dir) / "offline" / "labeled"
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / "offline" / "labeled"
         self.feature_set = feature_set or FeatureSet()
         self.writer = re.sub(r"[^A-Za-z0-9_.]+", "-", writer).strip("-.") or "w"
         self.flush_rows = flush_rows

@@ -138,10 +138,14 @@ class Registry:
         """The version scored in the shadow, or None."""
         return next((v for v in self.list() if v.stage == "challenger"), None)
 
+    def artifact(self, name: str) -> Path:
+        """Where ``name``'s artifact lies (its sha256 is in its :class:`ModelVersion`)."""
+        return self.dir / f"{name}.pkl"
+
     def load(self, name: str) -> tuple[Any, ModelVersion]:
         """(model, version) of ``name``; ModelError: artifact missing, corrupt, other libraries."""
         version = self.get(name)
-        path = self.dir / f"{name}.pkl"
+        path = self.artifact(name)
         try:
             blob = path.read_bytes()
         except FileNotFoundError as exc:

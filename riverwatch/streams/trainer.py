@@ -37,18 +37,18 @@ from typing import Any
 import redis
 
 from riverwatch.context import Context
-from riverwatch.core.errors import InvalidEvent, ModelError, RiverwatchError
+from riverwatch.core.errors import InvalidEvent, RiverwatchError
 from riverwatch.core.events import now_utc, parse_event
 from riverwatch.core.metrics import EVENTS
 from riverwatch.core.outputs import Control
 from riverwatch.models.promotion import bounded, windows
 from riverwatch.models.serving import ONLINE
-from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control import answer
 from riverwatch.streams.control_lease import Lease
 from riverwatch.streams.control_pending import Pending
+from riverwatch.streams.fit import Champion, FitChild, FitJob, Fitted, Progress, fit
 from riverwatch.streams.records import Out, Record, dead_letter
 
 log = logging.getLogger(__name__)
@@ -68,24 +68,21 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-# what train_and_evaluate reads of a row besides its features (the ids but the card's, the
-# decision and the groups were ~60% of the rows' memory)
-TRAIN_COLUMNS = ("epoch", "card_id", "label", "online_score")
-
-
 def retrain(
     ctx: Context,
     registry: Registry,
     store: OfflineStore,
     now: float | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    fitter: Callable[[FitJob, Progress], Fitted] = fit,
 ) -> tuple[bool, str, dict[str, Any]]:
     """Train a challenger from the offline store, register it, promote it if it wins.
 
     ``now`` (event time) defaults to the newest stored row plus the label delay: rows reach
     the store when their label arrives, about one delay after the transaction. Returns
     (ok, message, details); ok is False when no challenger could be registered.
-    ``progress`` hears each step (the CLI prints them).
+    ``progress`` hears each step (the CLI prints them). ``fitter`` reads the rows and trains:
+    in this process by default, in a child process in the worker (streams/fit.py says why).
     """
     cfg = ctx.training
     if now is None:
@@ -104,22 +101,17 @@ def retrain(
     if cut:
         progress(cut)
     progress(f"reading labeled rows: {w.describe()}")
-    names = ctx.features.names
-    labeled = store.read(w.train_start, w.holdout_end, columns=[*TRAIN_COLUMNS, *names])
-    progress(f"{len(labeled):,} rows, {int(labeled['label'].sum()):,} frauds")
-    champion, champion_model, note = registry.champion(), None, ""
+    champion = registry.champion()
+    against = None
     if champion is not None:
-        try:
-            champion_model, _ = registry.load(champion.name)
-        except ModelError as exc:  # the scorers cannot load it either: judge without it
-            note = f" (champion {champion.name} not loadable, ignored: {exc})"
-    against = f"against champion {champion.name}" if champion and champion_model else "alone"
-    progress(f"training a challenger, evaluating it {against} on the hold-out")
-    result = train_and_evaluate(labeled, now, cfg, champion_model, feature_names=names, win=w)
-    del labeled  # (the result keeps what it needs)
+        against = Champion(champion.name, registry.artifact(champion.name), champion.sha256)
+    job = FitJob(store.data_dir, ctx.features, now, cfg, w, against)
+    fitted = fitter(job, progress)
+    result, note = fitted.result, fitted.note
     details: dict[str, Any] = {"now": now, **result.summary()}
     if cut:
         details["bounded"] = cut
+    details["fit"] = fitted.stats
     details["champion_name"] = champion.name if champion else None
     if not result.evaluated:
         return False, result.reason + note, _json_safe(details)
@@ -234,7 +226,14 @@ class Trainer:
         if applied is None:
             now = req.details.get("now")
             at = float(now) if now is not None else None
-            return retrain(self.ctx, registry, self.store, at, progress=lambda _: lease.ensure())
+            return retrain(
+                self.ctx,
+                registry,
+                self.store,
+                at,
+                progress=lambda _: lease.ensure(),
+                fitter=lambda job, _: FitChild(job).run(check=lease.ensure),
+            )
         name = str(applied["name"])
         promoted = applied["action"] == "promote"
         if not promoted and registry.get(name).info.get("promote"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -23,12 +24,21 @@ from tests.support.workers import running_worker
 pytestmark = pytest.mark.integration
 
 
+def children(pid: int) -> set[int]:
+    """The live child processes of ``pid``."""
+    return {
+        int(c)
+        for t in Path(f"/proc/{pid}/task").iterdir()
+        for c in (t / "children").read_text().split()
+    }
+
+
 def test_retrain_promotes_a_first_challenger_but_not_its_twin(
     settings: Settings, tmp_path: Path, topics: Topics
 ) -> None:
     r = redis_client(redis_config(settings))
     registry = Registry(r, Names(settings.topic_prefix), settings.data_dir)
-    with running_worker(settings, tmp_path / "worker.log"):
+    with running_worker(settings, tmp_path / "worker.log") as worker:
         empty = ask(settings, "retrain")
         failed = topics.wait("control", {"request_id": empty, "status": "failed"})
         assert failed["reason"] == "the offline store has no labeled rows yet"
@@ -41,6 +51,9 @@ def test_retrain_promotes_a_first_challenger_but_not_its_twin(
         assert done["target"] == "batch-1" and done["details"]["promoted"] is True
         assert done["reason"].startswith("batch-1 promoted to champion: no champion yet")
         assert done["details"]["counts"]["train_frauds"] > 0
+        fit = done["details"]["fit"]  # fitted in a child process of its own, which has ended
+        assert fit["pid"] not in (worker.pid, os.getpid()) and fit["rows_read"] > 0
+        assert fit["pid"] not in children(worker.pid)
         champion = registry.champion()
         assert champion is not None and champion.name == "batch-1"
         assert champion.metrics["auc"] is not None and champion.metrics["auc"] > 0.7

@@ -5,6 +5,7 @@ one step (streams/control_lease.py, streams/control_pending.py, streams/retrains
 from __future__ import annotations
 
 import contextlib
+import signal
 from pathlib import Path
 
 import orjson
@@ -14,10 +15,10 @@ import redis
 from riverwatch.context import Context
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
-from riverwatch.models.training import train_and_evaluate
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.control_lease import LeaseLost
 from riverwatch.streams.control_pending import Pending
+from riverwatch.streams.fit import FitChild
 from riverwatch.streams.trainer import Trainer
 from tests.support.topics import Topics, ask
 from tests.support.topics import control as request
@@ -98,32 +99,31 @@ def test_a_worker_that_lost_its_lease_changes_nothing(settings: Settings, r: red
     assert reg.champion() == champion and champion is not None
 
 
-def test_a_retrain_that_loses_its_lease_while_reading_rows_does_not_train(
+def test_a_retrain_that_loses_its_lease_while_fitting_kills_the_fit(
     settings: Settings, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker stopped (its leases let go) while the retrain read its rows: it ends there,
-    before the fit, instead of training to its end for nothing."""
+    """The worker stopped (its leases let go) while the retrain's child process fitted: the
+    child is killed within a second, instead of training to its end for nothing, and nothing
+    is registered."""
     seed(settings)
     trainer = Trainer(Context.from_settings(settings), r, "stopping")
     req = request("retrain")
     lease = trainer.lease(req.request_id)
     assert lease.acquire()
-    read, fits = trainer.store.read, []
+    start, children = FitChild.start, []
 
-    def read_then_stop(*args: object, **kw: object) -> object:
-        rows = read(*args, **kw)  # type: ignore[arg-type]
+    def start_then_stop(child: FitChild) -> int:
+        pid = start(child)
+        children.append(child)
         lease.release()  # Retrains.stop -> release_all, meanwhile
-        return rows
+        return pid
 
-    def counted(*args: object, **kw: object) -> object:
-        fits.append(1)
-        return train_and_evaluate(*args, **kw)
-
-    monkeypatch.setattr(trainer.store, "read", read_then_stop)
-    monkeypatch.setattr("riverwatch.streams.trainer.train_and_evaluate", counted)
+    monkeypatch.setattr(FitChild, "start", start_then_stop)
     with pytest.raises(LeaseLost):
         trainer.handle(req, lease)
-    assert fits == [] and registry(settings, r).list() == []
+    (child,) = children
+    assert child.proc is not None and child.proc.returncode == -signal.SIGKILL
+    assert registry(settings, r).list() == []
 
 
 def test_a_rollback_applied_by_a_worker_that_died_moves_back_one_step_only(
