@@ -98,9 +98,9 @@ def main() -> None:
         f"riverwatch retrain memory: {rows:,} rows ({fitted.result.counts})\n"
         f"  in this process, {took:.0f} s: RSS before the read {base:.0f} MiB; the read's peak "
         f"+{read_peak - base:.0f} MiB (+{after_read - base:.0f} held after it); the fit's peak "
-        f"+{fit_peak - base:.0f} MiB; +{held - base:.0f} MiB still held once it is done\n"
+        f"+{fit_peak - base:.0f} MiB; {held - base:+.0f} MiB still held once it is done\n"
         f"  in a child process (the worker's trainer), {child_took:.0f} s: this process's peak "
-        f"+{child_peak - base:.0f} MiB, +{child_held - base:.0f} MiB held after; the child's "
+        f"{child_peak - base:+.0f} MiB, {child_held - base:+.0f} MiB held after; the child's "
         f"peak RSS {fitted.stats['peak_rss_mib']:.0f} MiB, gone when it exits"
     )
 
