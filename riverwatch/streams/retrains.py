@@ -232,7 +232,7 @@ class Retrains:
     def release_all(self) -> None:
         """The worker stops: let every lease go, so the next owner of ``control`` resumes the
         requests at once. A retrain still running here is fenced off: it ends at its next
-        step (a fit already begun runs to its end in its thread), registers and answers
+        step (a fit's child process is killed within a second), registers and answers
         nothing (what it registered before is finished by the next owner, streams/trainer.py)."""
         for lease in list(self.held.values()):
             with contextlib.suppress(Exception):

@@ -16,7 +16,8 @@ of any other target fails at once, saying which targets can be reset.
 
 Each request is answered on ``control`` with the same ``request_id`` and status ``done`` or
 ``failed`` (details say what happened), and announced by a ``retrain`` alert. Training is
-CPU-heavy, so it runs in its own thread while the agent keeps consuming; one retrain runs at
+CPU-heavy, so it runs in its own thread while the agent keeps consuming (and its read and fit in
+a child process, streams/fit.py); one retrain runs at
 a time, and a client's retrain requested meanwhile fails at once, saying which one is
 running (the monitor's waits). Every request is kept in Redis until its outcome is out, and
 resumed by the next owner of ``control`` (a running retrain starts again); a ``request_id``
@@ -200,8 +201,8 @@ class Trainer:
     def handle(self, req: Control, lease: Lease) -> list[Out]:
         """Carry out ``req`` under ``lease`` (held; blocking: a retrain takes seconds to
         minutes). Raises LeaseLost, having changed nothing, if the lease is lost; a retrain checks
-        its lease between steps (rows read, before training, after it), so one whose worker
-        stopped ends at its next step (the fit itself runs to its end).
+        its lease between steps and every second while its child process fits, so one whose
+        worker stopped ends at its next check (the child killed).
 
         A valid ``reset`` is only recorded for the learner, which answers it: nothing is
         returned for it here.
