@@ -6,12 +6,13 @@ The worker runs it in a child because the fit is the biggest thing a worker does
 quarter of a million rows and fitting on them adds ~200 MiB at its peak (``make
 bench-train-memory``), memory CPython keeps after the fit, and a fit that runs out of memory
 would take the helper's monitor, alerts and forecasts down with it. In a child the memory goes
-back when it exits, an out-of-memory kill fails the retrain (answered, saying so) and nothing
-else, and a worker that loses the request's lease kills the fit at once instead of letting it
-run to its end. The job goes to the child, and the result back, as pickles in a private
-temporary folder; the child is ``python -m riverwatch.streams.fit JOB RESULT`` (a fresh
-interpreter, not a fork: forking a process that runs librdkafka's and the event loop's threads
-is unsafe), and its log lines go to the worker's output.
+back when it exits; an out-of-memory kill fails the retrain (answered, saying so) and nothing
+else (the child asks the kernel to pick it first, ``oom_score_adj`` 1000); and a worker that
+loses the request's lease kills the fit at once instead of letting it run to its end. The job
+goes to the child, and the result back, as pickles in a private temporary folder; the child is
+``python -m riverwatch.streams.fit JOB RESULT`` (a fresh interpreter, not a fork: forking a
+process that runs librdkafka's and the event loop's threads is unsafe), and its log lines go
+to the worker's output.
 """
 
 from __future__ import annotations
@@ -167,15 +168,30 @@ def _death(code: int) -> str:
     return f"was killed by {sig}{why}"
 
 
+def _first_to_go() -> int | None:
+    """Make this process the kernel's first choice when memory runs out (``oom_score_adj``
+    1000, which any process may set on itself): the fit, not the worker that started it, nor
+    Valkey or the broker beside it. Returns the value read back (None where there is no
+    /proc)."""
+    adj = Path("/proc/self/oom_score_adj")
+    try:
+        adj.write_text("1000")
+        return int(adj.read_text())
+    except OSError:
+        return None
+
+
 def main(argv: list[str]) -> int:
     """The child: ``python -m riverwatch.streams.fit JOB RESULT``."""
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s fit[{os.getpid()}] %(levelname)s %(message)s"
     )
+    first = _first_to_go()
     job_path, out = Path(argv[0]), Path(argv[1])
     with open(job_path, "rb") as f:
         job: FitJob = pickle.load(f)  # written by our parent, in its private folder
     fitted = fit(job, progress=log.info)
+    fitted.stats["oom_score_adj"] = first
     tmp = out.with_suffix(".part")
     tmp.write_bytes(pickle.dumps(fitted))
     tmp.replace(out)  # the parent reads a whole result or none

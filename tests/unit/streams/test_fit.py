@@ -43,6 +43,8 @@ def test_a_child_fits_what_this_process_fits_and_reports_itself(job: FitJob) -> 
     assert there.result.promote == here.result.promote and there.result.reason == here.result.reason
     assert there.stats["rows_read"] == here.stats["rows_read"] > 0
     assert there.stats["peak_rss_mib"] > 50  # the child's own interpreter, pandas and the fit
+    assert there.stats["oom_score_adj"] == 1000  # out of memory, the kernel kills it first
+    assert "oom_score_adj" not in here.stats
 
 
 def test_a_champion_that_does_not_verify_is_named_and_ignored(job: FitJob, tmp_path: Path) -> None:
