@@ -10,9 +10,9 @@ back when it exits; an out-of-memory kill fails the retrain (answered, saying so
 else (the child asks the kernel to pick it first, ``oom_score_adj`` 1000); and a worker that
 loses the request's lease kills the fit at once instead of letting it run to its end. The job
 goes to the child, and the result back, as pickles in a private temporary folder; the child is
-``python -m riverwatch.streams.fit JOB RESULT`` (a fresh interpreter, not a fork: forking a
+``python -m riverwatch.streams.fit JOB RESULT PID`` (a fresh interpreter, not a fork: forking a
 process that runs librdkafka's and the event loop's threads is unsafe), and its log lines go
-to the worker's output.
+to the worker's output. A child whose worker is killed outright stops within a second.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import logging
 import os
 import pickle
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,7 +118,8 @@ class FitChild:
     def start(self) -> int:
         """Start the child; returns its pid."""
         (self.dir / "job.pkl").write_bytes(pickle.dumps(self.job))
-        argv = [sys.executable, "-m", __name__, str(self.dir / "job.pkl"), str(self.dir / "out")]
+        job, out = str(self.dir / "job.pkl"), str(self.dir / "out")
+        argv = [sys.executable, "-m", __name__, job, out, str(os.getpid())]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
         return self.proc.pid
 
@@ -181,13 +184,26 @@ def _first_to_go() -> int | None:
         return None
 
 
+def _orphaned_exit(parent: int, folder: Path, every_s: float = 1.0) -> None:
+    """End this process, and remove its folder, once ``parent`` is gone (killed -9: it could
+    not kill us): a fit nobody waits for would hold its memory and a core for minutes, and
+    the next owner of ``control`` runs the retrain again beside it. Runs in a daemon thread."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    log.warning("the worker %d that started this fit is gone: stopping", parent)
+    shutil.rmtree(folder, ignore_errors=True)
+    os._exit(3)
+
+
 def main(argv: list[str]) -> int:
-    """The child: ``python -m riverwatch.streams.fit JOB RESULT``."""
+    """The child: ``python -m riverwatch.streams.fit JOB RESULT PARENT_PID``."""
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s fit[{os.getpid()}] %(levelname)s %(message)s"
     )
     first = _first_to_go()
     job_path, out = Path(argv[0]), Path(argv[1])
+    watch = (int(argv[2]), job_path.parent)  # the parent's pid as it was (it may be gone)
+    threading.Thread(target=_orphaned_exit, args=watch, daemon=True, name="orphan").start()
     with open(job_path, "rb") as f:
         job: FitJob = pickle.load(f)  # written by our parent, in its private folder
     fitted = fit(job, progress=log.info)

@@ -4,7 +4,10 @@ out-of-memory kill or a lost lease turned into an error that names it, nothing l
 from __future__ import annotations
 
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,3 +82,28 @@ def test_a_failing_check_kills_the_child_at_once(job: FitJob) -> None:
         child.wait(lost, poll_s=0.05)
     assert child.proc is not None and child.proc.returncode == -signal.SIGKILL
     assert time.monotonic() - t0 < 10 and not child.dir.exists()
+
+
+STARTER = """
+import pickle, sys, time
+from riverwatch.streams.fit import FitChild
+child = FitChild(pickle.load(open(sys.argv[1], "rb")))
+print(child.start(), child.dir, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_fit_whose_worker_is_killed_outright_stops_and_cleans_up(
+    job: FitJob, tmp_path: Path
+) -> None:
+    (tmp_path / "job.pkl").write_bytes(pickle.dumps(job))
+    argv = [sys.executable, "-c", STARTER, str(tmp_path / "job.pkl")]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE) as worker:
+        assert worker.stdout is not None
+        pid, folder = worker.stdout.readline().decode().split()
+        os.kill(worker.pid, signal.SIGKILL)  # no finally, no kill of its child
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "the orphaned fit still runs"
+    assert not Path(folder).exists()
