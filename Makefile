@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-monitor-cost bench-train-memory bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor bench-demo-calm install browser clean deploy-tools check-deploy lock
+.PHONY: run test lint bench bench-pipeline bench-ingest bench-first-score bench-hotpath bench-hotpath-history bench-monitor-cost bench-train-memory bench-retrain-memory bench-score bench-forecast bench-quality bench-quality-system bench-online-learners bench-drift bench-monitor bench-demo-calm install browser clean deploy-tools check-deploy lock
 .PHONY: kafka kafka-libs kcat
 
 $(BIN)/python:
@@ -68,7 +68,7 @@ lint: install
 	$(BIN)/lint-imports
 
 # Every benchmark prints its own table; `make bench` runs them all (about an hour).
-bench: bench-pipeline bench-ingest bench-first-score bench-hotpath bench-monitor-cost bench-train-memory bench-score bench-forecast bench-drift bench-quality bench-monitor
+bench: bench-pipeline bench-ingest bench-first-score bench-hotpath bench-monitor-cost bench-train-memory bench-retrain-memory bench-score bench-forecast bench-drift bench-quality bench-monitor
 
 bench-pipeline: install
 	$(BIN)/python -m bench.pipeline
@@ -83,6 +83,10 @@ bench-monitor-cost: install
 # A retrain's memory in process: the offline read and the fit (bench/train_memory.py).
 bench-train-memory: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench.train_memory
+
+# A retrain through a running helper: its RSS and its fit child's (bench/retrain_memory.py).
+bench-retrain-memory: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.retrain_memory
 
 # The hot path's history case (and live traffic) of git ref RW_HOT_BASE (main) and of this tree,
 # alternately in one run.
