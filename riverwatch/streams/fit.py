@@ -157,16 +157,17 @@ class FitChild:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for p in self.dir.glob("*"):
-            p.unlink(missing_ok=True)
-        self.dir.rmdir()
+        shutil.rmtree(self.dir, ignore_errors=True)  # (twice is harmless)
 
 
 def _death(code: int) -> str:
     """How a child ended, in words: its exit code or the signal that killed it."""
     if code >= 0:
         return f"exited with {code} (its traceback is in the worker's log)"
-    sig = signal.Signals(-code).name
+    try:
+        sig = signal.Signals(-code).name
+    except ValueError:  # a real-time signal has no name
+        sig = f"signal {-code}"
     why = " (out of memory?)" if -code == signal.SIGKILL else ""
     return f"was killed by {sig}{why}"
 
