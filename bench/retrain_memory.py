@@ -29,6 +29,7 @@ from bench.pipeline import code
 from bench.train_memory import DAY, fill
 from riverwatch.shell.children import HELPER_ROLES
 from riverwatch.shell.embedded import EmbeddedStack
+from riverwatch.shell.procs import children, rss_bytes
 from riverwatch.stores.offline import OfflineStore
 from tests.support.topics import Topics, ask
 from tests.support.workers import running_worker
@@ -41,20 +42,7 @@ BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
 
 def rss(pid: int) -> float:
     """VmRSS of ``pid`` in MiB (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(x.split()[1]) / 1024 for x in f if x.startswith("VmRSS"))
-    except (OSError, StopIteration):
-        return 0.0
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of ``pid``."""
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
-    except OSError:
-        return []
+    return (rss_bytes(pid) or 0) / 2**20
 
 
 class Sampler(threading.Thread):

@@ -142,3 +142,12 @@ def rss_bytes(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc; empty once it is gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    except OSError:
+        return []

@@ -14,6 +14,7 @@ from riverwatch.core.names import Names
 from riverwatch.core.outputs import Alert
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
+from riverwatch.shell.procs import children
 from riverwatch.stores.offline import OfflineStore
 from riverwatch.stores.registry import Registry
 from riverwatch.streams.trainer import SCHEDULE_CHECK_S
@@ -22,15 +23,6 @@ from tests.support.topics import Topics, ask
 from tests.support.workers import running_worker
 
 pytestmark = pytest.mark.integration
-
-
-def children(pid: int) -> set[int]:
-    """The live child processes of ``pid``."""
-    return {
-        int(c)
-        for t in Path(f"/proc/{pid}/task").iterdir()
-        for c in (t / "children").read_text().split()
-    }
 
 
 def test_retrain_promotes_a_first_challenger_but_not_its_twin(
