@@ -184,11 +184,13 @@ def webhook_config(s: Settings) -> WebhookConfig:
 @dataclass(frozen=True)
 class WorkerConfig:
     """The worker roles' own knobs (each the setting of the same name, ``RIVERWATCH_`` and
-    upper case, but ``roles``: WORKER_ROLES, ``heartbeat_s``: WORKER_HEARTBEAT_S,
+    upper case, but ``roles``: WORKER_ROLES, ``heartbeat_s``: WORKER_HEARTBEAT_S, ``trim_s``:
+    WORKER_TRIM_S,
     ``batch_max``: SCORE_BATCH_MAX, ``seasonality``: FORECAST_SEASONALITY)."""
 
     roles: frozenset[Role]
     heartbeat_s: float
+    trim_s: float
     data_dir: Path
     batch_max: int
     score_ttl_s: int
@@ -213,6 +215,7 @@ def worker_config(s: Settings) -> WorkerConfig:
     return WorkerConfig(
         roles=s.worker_roles,
         heartbeat_s=s.worker_heartbeat_s,
+        trim_s=s.worker_trim_s,
         data_dir=s.data_dir,
         batch_max=s.score_batch_max,
         score_ttl_s=s.score_ttl_s,

@@ -41,6 +41,7 @@ from riverwatch.core.redis import redis_client
 from riverwatch.core.roles import Role
 from riverwatch.streams import kafka_headers
 from riverwatch.streams.batching import BatchLoop
+from riverwatch.streams.inflight import trim_heap
 from riverwatch.streams.monitor import agents as monitoring
 from riverwatch.streams.roles import alerts, forecasting, learning, scoring, training
 from riverwatch.streams.runtime import WorkerContext, worker_id
@@ -93,8 +94,19 @@ def create_app(root: Context) -> faust.App:
     )
     wired = {role: register(app, ctx) for role, register in ROLES.items() if role in roles}
     _heartbeat(app, ctx, wired.get(Role.SCORING))
+    if config.trim_s > 0:
+        _trim(app, config.trim_s)
     log.info("worker %s runs: %s", ctx.worker, ", ".join(wired))
     return app
+
+
+def _trim(app: faust.App, every_s: float) -> None:
+    """Every ``every_s``: the heap memory the process freed goes back to the OS
+    (:func:`streams.inflight.trim_heap`), on a thread of the event loop's executor."""
+
+    @app.timer(interval=every_s)
+    async def trim() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, trim_heap)
 
 
 def _heartbeat(app: faust.App, ctx: WorkerContext, scoring: BatchLoop | None) -> None:

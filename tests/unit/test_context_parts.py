@@ -40,6 +40,7 @@ RENAMED = {
     WorkerConfig: {
         "roles": "worker_roles",
         "heartbeat_s": "worker_heartbeat_s",
+        "trim_s": "worker_trim_s",
         "batch_max": "score_batch_max",
         "seasonality": "forecast_seasonality",
     },

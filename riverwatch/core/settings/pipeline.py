@@ -152,6 +152,12 @@ class WorkerSettings(BaseModel):
         "exits at the latest this long after, stopped cleanly or not (its uncommitted records "
         "are read again by the next owner).",
     )
+    worker_trim_s: float = Field(
+        30.0,
+        ge=0,
+        description="RIVERWATCH_WORKER_TRIM_S: a worker gives the heap memory it freed back to "
+        "the OS this often (glibc's malloc_trim; 0: never, and nothing happens off glibc).",
+    )
     log_level: str = Field("INFO", description="RIVERWATCH_LOG_LEVEL: python logging level.")
 
     @field_validator("worker_roles", mode="before")
