@@ -5,7 +5,6 @@ collector and heap settings."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import time
 from collections import deque
@@ -39,8 +38,7 @@ def tune_gc() -> None:
 # scorer held 51 MiB it had freed (345 -> 294 MiB when told to return it). malloc_trim(0)
 # returns the free pages (whole pages; the heap's layout is unchanged). Called through ctypes
 # by hand: no maintained library wraps it. None off glibc (musl, macOS): nothing to call.
-_libc_name = ctypes.util.find_library("c")
-_malloc_trim = getattr(ctypes.CDLL(_libc_name), "malloc_trim", None) if _libc_name else None
+_malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own libc
 
 
 def trim_heap() -> bool:
