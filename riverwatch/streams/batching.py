@@ -25,14 +25,13 @@ At-least-once, in detail:
   The handler is idempotent by ``event_id`` (a re-delivered event re-emits its stored outputs),
   so a retry changes nothing twice.
 
-Over 300 lines on purpose: consuming, committing, rewinding and the rebalance callbacks all
-read and write the one consumer's ledger of batches in flight; split, each half would reach
-into the other's state (the pure parts already live in fetch.py, inflight.py and records.py).
+Committing, seeking back and the rebalance callbacks, which share the consumer's ledger of
+batches in flight with the loop, are its base class (offsets.py); the pure parts live in
+fetch.py, inflight.py and records.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -40,23 +39,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 
 from riverwatch.context import Context
 from riverwatch.core.errors import ServiceUnavailable
 from riverwatch.core.kafka import consumer
-from riverwatch.core.metrics import (
-    BATCH_RETRIES,
-    BATCH_SECONDS,
-    BATCH_SIZE,
-    CONSUMER_LAG,
-    EVENTS,
-    GC_PAUSES,
-)
+from riverwatch.core.metrics import BATCH_SECONDS, BATCH_SIZE, EVENTS, GC_PAUSES
 from riverwatch.core.redis import UNAVAILABLE as REDIS_UNAVAILABLE
-from riverwatch.streams.fetch import next_batch, report_lag, to_records
+from riverwatch.streams.fetch import next_batch, to_records
 from riverwatch.streams.inflight import InFlight, Ledger, Partition, gc_pauses, tune_gc
-from riverwatch.streams.inherit import inherited
+from riverwatch.streams.offsets import ConsumerOffsets
 from riverwatch.streams.records import Handler, Out, Record, dead_lettered, isolate, raised_on
 from riverwatch.streams.runtime import WorkerContext, worker_id
 
@@ -80,7 +72,7 @@ BACKOFF_MAX_S = 5.0
 MAX_IN_FLIGHT = 8
 
 
-class BatchLoop:
+class BatchLoop(ConsumerOffsets):
     """Consume ``topic`` in micro-batches, hand each to ``handler``, produce, then commit
     (``ctx``: the broker, the names, the batch size)."""
 
@@ -136,11 +128,6 @@ class BatchLoop:
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self.ledger = Ledger()  # the batches in flight and the offsets acknowledged
-
-    @property
-    def assigned(self) -> frozenset[int]:
-        """The partitions of ``topic`` this loop owns (for /readyz and the lag gauge)."""
-        return frozenset(p for t, p in self.owned if t == self.topic)
 
     @classmethod
     def of_worker(
@@ -216,44 +203,6 @@ class BatchLoop:
             self._commit(c, asynchronous=False)  # what was acknowledged, nothing more
             c.close()
 
-    def _settle(self, c: Consumer, records: list[Record] | None = None) -> bool:
-        """Wait for the outputs in flight; acknowledge the batches fully delivered before the
-        first that was not; seek back to where that one (and every later one, and ``records``)
-        began. True when something had to be consumed again."""
-        remaining = self.producer.flush(self.flush_timeout_s) if self.ledger.pending else 0
-        self.ledger.ack_done()
-        first, errors = self.ledger.drop_pending(records)
-        if errors or remaining:
-            log.warning(
-                "%s: %d outputs unacknowledged, delivery errors: %s; the batch will be retried",
-                self.name,
-                remaining,
-                errors[:3],
-            )
-        self._rewind(c, first)
-        return bool(first)
-
-    def _retry(self, c: Consumer, records: list[Record], reason: str) -> None:
-        """A batch failed (its delivery, or ``records``' handling): consume it again."""
-        BATCH_RETRIES.labels(stage=self.name, reason=reason).inc()
-        self._settle(c, records)
-        self._commit(c, asynchronous=True)
-
-    def _commit(self, c: Consumer, asynchronous: bool) -> None:
-        """Commit the acknowledged offsets (explicitly: the consumer's position may be past a
-        batch that was not acknowledged)."""
-        if not self.ledger.acked or not self._checkpoint():
-            return
-        self._uncommitted, self._committed_at = False, time.monotonic()
-        offsets = self.ledger.offsets()
-        try:
-            if asynchronous:
-                c.commit(offsets=offsets, asynchronous=True)
-            else:
-                c.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # the next commit carries them again; worst case a replay
-            log.warning("%s: commit failed: %s", self.name, exc)
-
     def _checkpoint(self) -> bool:
         """Run the checkpoint; False (commit nothing) when the infrastructure failed it."""
         if self.checkpoint is None:
@@ -264,48 +213,6 @@ class BatchLoop:
         except TRANSIENT as exc:
             log.warning("%s: checkpoint failed, nothing committed: %r", self.name, exc)
             return False
-
-    def _revoked(self, c: Consumer, partitions: list[TopicPartition]) -> None:
-        # Runs inside consume(), between batches: commit what this member acknowledged on the
-        # partitions it loses, then forget them, so it never commits over their next owner.
-        self._settle(c)  # what is in flight: acknowledged, or consumed again by the next owner
-        gone = {(tp.topic, tp.partition) for tp in partitions}
-        offsets = self.ledger.offsets(gone)
-        if offsets and self._checkpoint():
-            with contextlib.suppress(KafkaException):
-                c.commit(offsets=offsets, asynchronous=False)
-        self._lost(c, partitions)
-
-    def _lost(self, c: Consumer, partitions: list[TopicPartition]) -> None:
-        # Lost (not revoked): another member may own them already, so commit nothing.
-        self._settle(c)
-        self.ledger.forget(partitions)
-        self._revoke(c, partitions)
-
-    def _rewind(self, c: Consumer, first: dict[Partition, int]) -> None:
-        for (t, p), offset in first.items():
-            try:
-                c.seek(TopicPartition(t, p, offset))
-            except KafkaException as exc:
-                # Not ours any more: uncommitted, so its next owner consumes it from there.
-                log.warning(
-                    "%s: could not seek %s[%d] back to %d: %s", self.name, t, p, offset, exc
-                )
-
-    def _assign(self, c: Consumer, parts: list[TopicPartition]) -> None:
-        if self.inherit_from:  # a partition new to this group starts where that one left off
-            c.assign(inherited(c, self.kafka, self.inherit_from, parts))
-        self.owned = self.owned | {(tp.topic, tp.partition) for tp in parts}
-        self.ready.set()
-
-    def _revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
-        self.owned = self.owned - {(tp.topic, tp.partition) for tp in parts}
-        for tp in parts:  # no longer ours: our last figure must not outlive the owner's
-            if tp.topic == self.topic:
-                CONSUMER_LAG.labels(topic=self.label, partition=str(tp.partition)).set(-1)
-
-    def _lag(self, raw: str) -> None:
-        report_lag(raw, self.topic, self.label, self.assigned)
 
     def _poison(self, rec: Record, exc: Exception, failed: list[Record]) -> Out:
         """The dead letter of a record the handler raised on, alone (added to ``failed``)."""
