@@ -10,8 +10,9 @@ first round warms the monitor up and is not counted. A snapshot of the windows i
 depends on wall time, not on the number of scores): its thread CPU, size and the most memory
 it holds at once (tracemalloc). Last, today's time window (every round's scores, up to
 ``RIVERWATCH_MONITOR_WINDOW_ROWS``, 50,000, of them) is closed and judged as at the end of a
-day: the most memory that holds at once and its thread CPU (the helper's RSS peaks); and a
-new champion's reference made from 190,000 training rows: the most memory it holds at once.
+day: the memory its rows take before, the most that holds at once and its thread CPU (the
+helper's RSS peaks); and a new champion's reference made from 190,000 training rows: the most
+memory it holds at once.
 
 RW_MON_EVENTS (20000) scores per round, RW_MON_REPEATS (3) counted rounds; the collector tuned
 as a worker tunes it when its loop starts (``streams.inflight.tune_gc``), or left at Python's
@@ -26,9 +27,11 @@ import gc
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -161,8 +164,18 @@ def close_day(core: Any) -> dict[str, float]:
     tw = next(w for w in core.windows if isinstance(w, TimeWindows))
     ((slot, open_),) = tw._open.items()
     items = list(open_.items)
+    # what the open window's rows take: its lists and arrays and what the lists hold (a row,
+    # or, before the times were kept apart, a (time, row) pair); either layout, for --compare
+    held = 0
+    for v in vars(open_).values():
+        if isinstance(v, array):
+            held += sys.getsizeof(v)
+        elif isinstance(v, list):
+            held += sys.getsizeof(v) + sum(map(sys.getsizeof, v))
+            held += sum(sys.getsizeof(x) for it in v if isinstance(it, tuple) for x in it)
+    kept = [it[1] if isinstance(it, tuple) else it for it in items[:5000]]
     core.first = None  # no warm-up cut: the reference is these rows
-    ref = [tw.unpack(e) for _, e in items[:5000]] if tw.unpack else [e for _, e in items[:5000]]
+    ref = [tw.unpack(e) for e in kept] if tw.unpack else kept
     assert core.set_reference(ref, "bench", until=0.0)
     del ref
 
@@ -177,6 +190,7 @@ def close_day(core: Any) -> dict[str, float]:
     close()
     return {
         "close_rows": float(len(items)),
+        "window_mib": held / 2**20,
         "close_peak_mib": peak,
         "close_ms": 1e3 * (time.thread_time() - t0),
     }
@@ -190,6 +204,7 @@ def report(res: dict[str, list[float]]) -> None:
                       ("snap_kb", "a scores snapshot, KB"),
                       ("snap_peak_mib", "a snapshot's peak, MiB"),
                       ("close_rows", "day window closed: rows"),
+                      ("window_mib", "its rows held, MiB"),
                       ("close_peak_mib", "closing it: peak, MiB"),
                       ("close_ms", "closing it: CPU ms"),
                       ("ref_peak_mib", "champion reference: peak, MiB")):  # fmt: skip

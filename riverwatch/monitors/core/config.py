@@ -28,34 +28,62 @@ def column(rows: Sequence[Row], key: str) -> np.ndarray:
     return np.asarray([math.nan if (v := r.get(key)) is None else v for r in rows], dtype=float)
 
 
-# How a time window keeps its rows (monitors.windows.TimeWindows' pack and unpack): one
-# MessagePack bytes object each (msgspec: floats exact, NaN and infinities kept, ints and floats
-# apart) instead of a dict, a list and an object per value. A day's window holds up to
-# ``window_rows`` of them: as dicts they were most of the helper's memory and of a snapshot's
-# CPU (pickled every RIVERWATCH_MONITOR_SNAPSHOT_S; bench.monitor_cost).
 _PACK = msgspec.msgpack.Encoder().encode
-_UNPACK = msgspec.msgpack.Decoder(dict[str, Any]).decode
+_UNPACK = msgspec.msgpack.Decoder().decode
 
 
-def pack_row(row: Row) -> bytes | Row:
-    """``row`` as a window keeps it: MessagePack bytes, or itself when it holds what
-    MessagePack cannot (an int past 64 bits, a numpy value: not what JSON gives).
+class RowCodec:
+    """How a time window keeps its rows (:class:`monitors.windows.TimeWindows`' ``pack`` and
+    ``unpack``): one MessagePack bytes object each (msgspec: floats exact, NaN and infinities
+    kept, ints and floats apart) instead of a dict, a list and an object per value; a row as
+    the array of its values after the number of its keys' tuple in this codec's table. A
+    scorer's rows share one or a few such tuples, and the keys were 119 of a row's 410 bytes
+    as a map. A day's window holds up to ``window_rows`` rows: as dicts they were most of the
+    helper's memory and of a snapshot's CPU (pickled every RIVERWATCH_MONITOR_SNAPSHOT_S;
+    ``bench.monitor_cost``). The table lives in the codec, which the window's ``pack`` and
+    ``unpack`` (bound methods) carry into its snapshots, so a restored window reads its rows
+    with the table they were packed with. At most :attr:`SHAPES` tuples: a row of another
+    one is kept as a map, and one MessagePack cannot hold (an int past 64 bits, a numpy value:
+    not what JSON gives) as it came.
 
-    >>> import math
+    >>> import math, pickle
+    >>> codec = RowCodec()
     >>> row = {"epoch": 1.0, "x": [1, 2.5, None, math.inf], "groups": {"region": "n"}}
-    >>> back = unpack_row(pack_row(row))
-    >>> back == row and type(back["x"][0]) is int
+    >>> kept = codec.pack(row)
+    >>> back = codec.unpack(kept)
+    >>> back == row and type(back["x"][0]) is int and list(back) == list(row)
+    True
+    >>> len(kept) < len(msgspec.msgpack.encode(row)), codec.shapes
+    (True, [('epoch', 'x', 'groups')])
+    >>> pickle.loads(pickle.dumps(codec)).unpack(kept) == row
     True
     """
-    try:
-        return _PACK(row)
-    except (TypeError, OverflowError):
-        return row
 
+    SHAPES = 64
 
-def unpack_row(kept: bytes | Row) -> Row:
-    """The row :func:`pack_row` kept."""
-    return _UNPACK(kept) if isinstance(kept, bytes) else kept
+    def __init__(self) -> None:
+        self.shapes: list[tuple[str, ...]] = []
+        self._number: dict[tuple[str, ...], int] = {}
+
+    def pack(self, row: Row) -> bytes | Row:
+        """``row`` as a window keeps it (see the class)."""
+        keys = tuple(row)
+        if (n := self._number.get(keys)) is None and len(self.shapes) < self.SHAPES:
+            n = self._number[keys] = len(self.shapes)
+            self.shapes.append(keys)
+        try:
+            return _PACK(row) if n is None else _PACK([n, *row.values()])
+        except (TypeError, OverflowError):
+            return row
+
+    def unpack(self, kept: bytes | Row) -> Row:
+        """The row :meth:`pack` kept."""
+        if not isinstance(kept, bytes):
+            return kept
+        got = _UNPACK(kept)
+        if isinstance(got, dict):
+            return got
+        return dict(zip(self.shapes[got[0]], got[1:], strict=True))
 
 
 Store = Callable[[str, dict[str, Any]], None]

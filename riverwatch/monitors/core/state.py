@@ -16,10 +16,9 @@ from riverwatch.monitors.core.config import (
     DAY,
     CoreConfig,
     Row,
+    RowCodec,
     Store,
     default_frame,
-    pack_row,
-    unpack_row,
 )
 from riverwatch.monitors.dataquality import DataQuality
 from riverwatch.monitors.dataquality.rows import row_keys, row_partition
@@ -56,6 +55,7 @@ class MonitorState:
         if config.window_size:
             self.windows.append(CountWindows(config.window_size))
         if config.window_s:  # bounded: a sample of its rows, exact counts (monitors.windows)
+            codec = RowCodec()  # kept as bytes: a day's rows, in memory and in snapshots
             self.windows.append(
                 TimeWindows[Row](
                     config.window_s,
@@ -64,8 +64,8 @@ class MonitorState:
                     tally=row_keys,
                     source=row_partition,
                     sources=config.sources,
-                    pack=pack_row,  # kept as bytes: a day's rows, in memory and in snapshots
-                    unpack=unpack_row,
+                    pack=codec.pack,
+                    unpack=codec.unpack,
                 )
             )
         self.labeled: CountWindows[tuple[Row, int]] = CountWindows(config.label_window)

@@ -13,7 +13,7 @@ import pytest
 
 from riverwatch.models.feature_set import row_features
 from riverwatch.models.features import FEATURE_NAMES
-from riverwatch.monitors.core.config import pack_row, unpack_row
+from riverwatch.monitors.core.config import RowCodec
 from riverwatch.monitors.lazy import Unpacked
 from riverwatch.streams.monitor.data import feature_frame
 
@@ -40,7 +40,8 @@ def test_the_one_pass_frame_is_the_frame_of_the_rows_values_by_name(seed: int) -
         x = [rng.choice(values) for _ in range(len(FEATURE_NAMES) + len(attrs))]
         rows.append({"x": x, **({"attrs": list(attrs)} if attrs else {})})
     names = NAME_SETS[seed % len(NAME_SETS)]
-    packed = Unpacked([pack_row(r) for r in rows], unpack_row)  # as a closed day window
+    codec = RowCodec()
+    packed = Unpacked([codec.pack(r) for r in rows], codec.unpack)  # as a closed day window
     for given in (rows, packed, iter(rows)):
         got = feature_frame(given, names)
         assert list(got.columns) == names and all(t == np.float64 for t in got.dtypes)

@@ -156,17 +156,24 @@ def test_the_detectors_and_windows_come_back_not_just_the_reference() -> None:
 
 
 def test_a_time_window_keeps_its_rows_packed_and_hands_them_back_as_they_came() -> None:
-    """A day's rows are kept as bytes (monitors.core.config.pack_row: a fraction of a dict's
-    memory, quick to snapshot); the closed window's rows are the ones that came, exactly."""
+    """A day's rows are kept as bytes (monitors.core.config.RowCodec: a fraction of a dict's
+    memory, quick to snapshot); the closed window's rows are the ones that came, exactly, and a
+    restored window's too (the codec's table of key tuples is pickled with the window)."""
     core = make_core()
     rows = day_rows(0, np.random.default_rng(3))
     for i, r in enumerate(rows):  # what a row may hold: NaN, nulls, ints beside floats
         r["x"][i % 5] = (math.nan, None, 3, -0.0, math.inf)[i % 5]
+        if i % 3 == 0:  # rows of another shape (keys), which the codec numbers apart
+            rows[i] = {"batch_model": f"m{i % 2}", **r}
     core.scores(rows)
     tw = next(w for w in core.windows if isinstance(w, TimeWindows))
-    kept = [e for _, e in tw._open[0].items]
+    kept = tw._open[0].items
     assert len(kept) == 300 and {type(e) for e in kept} == {bytes}
+    restored = pickle.loads(pickle.dumps(tw))  # as a snapshot carries it, rows still open
     (win,) = tw.flush()
+    (again,) = restored.flush()
+    assert [repr(e) for e in again.events] == [repr(e) for e in win.events]
+    assert len({tuple(e) for e in win.events}) == 2  # key order kept, per shape
     assert win.n == 500 and len(win.events) == 300
     came = {repr(r) for r in rows}  # repr: NaN equals itself, 3 is not 3.0
     assert all(repr(e) in came for e in win.events)
