@@ -10,6 +10,7 @@ import zlib
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import pytest
@@ -19,7 +20,7 @@ from riverwatch.models.features import FEATURE_INDEX, FEATURE_NAMES
 from riverwatch.monitors.concept import ConceptDriftMonitor
 from riverwatch.monitors.core import MonitorCore
 from riverwatch.monitors.core import snapshot as snapshot_mod
-from riverwatch.monitors.core.config import CoreConfig
+from riverwatch.monitors.core.config import CoreConfig, RowCodec
 from riverwatch.monitors.core.snapshot import MAGIC, SNAPSHOT_VERSION, SnapshotError
 from riverwatch.monitors.lazy import Unpacked
 from riverwatch.monitors.policy.config import PolicyConfig
@@ -182,6 +183,25 @@ def test_a_time_window_keeps_its_rows_packed_and_hands_them_back_as_they_came() 
     assert isinstance(win.events, Unpacked) and win.events[7] is not win.events[7]
     assert repr(win.events[7]) == repr(win.events[7]) and repr(list(win.events)[7]) in came
     assert pickle.loads(pickle.dumps(tw))._open == {}  # (flushed) and picklable
+
+
+def test_the_row_codec_numbers_a_bounded_set_of_shapes_and_keeps_the_rest_as_maps() -> None:
+    """Rows of more key tuples than the codec's table holds (a hostile or buggy producer's
+    rows cannot grow it): the table stops at ``SHAPES``, later shapes are kept as maps, and
+    every row, numbered or not, comes back as it came, before and after a pickle."""
+    codec = RowCodec()
+    rows = [{f"k{i}": i, "x": [1.5, None], "n": 2**70 if i == 3 else i} for i in range(100)]
+    rows += [{"x": [0.5], "k5": 5}, {"k5": 5, "x": [0.5]}]  # past the table: maps, order kept
+    kept = [codec.pack(r) for r in rows]
+    assert len(codec.shapes) == RowCodec.SHAPES
+    assert kept[3] is rows[3]  # past 64 bits: kept as it came
+    decoded = [msgspec.msgpack.decode(k) for k in kept if isinstance(k, bytes)]
+    n = RowCodec.SHAPES - 1  # the numbered ones (the 64th shape was the unpackable row's)
+    assert all(isinstance(d, list) for d in decoded[:n])
+    assert all(isinstance(d, dict) for d in decoded[n:]) and len(decoded[n:]) == 38
+    again = pickle.loads(pickle.dumps(codec))
+    for c in (codec, again):
+        assert [repr(c.unpack(k)) for k in kept] == [repr(r) for r in rows]
 
 
 def test_a_snapshot_is_compressed_as_it_is_pickled_and_reads_as_one_compressed_whole(
