@@ -176,7 +176,7 @@ class _Slot(Generic[T]):
     a pair and its float were 80 of a day window's ~420 bytes a row.
     """
 
-    items: list[Any] = field(default_factory=list)  # the events, packed with ``pack``
+    items: list[Any] = field(default_factory=list)  # the events (as ``pack`` made them)
     times: array[float] = field(default_factory=lambda: array("d"))  # items[i]'s event time
     seen: int = 0
     counts: Counter[Hashable] = field(default_factory=Counter)
