@@ -50,6 +50,7 @@ from riverwatch.context import Context
 from riverwatch.core.redis import redis_client
 from riverwatch.streams.batching import MAX_IN_FLIGHT, TRANSIENT, BatchLoop
 from riverwatch.streams.guard import Guard
+from riverwatch.streams.monitor.keys import Key, Keys
 from riverwatch.streams.monitor.runner import Monitor
 from riverwatch.streams.records import Out, Record
 from riverwatch.streams.rejects import RejectCounter
@@ -60,7 +61,6 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2000  # records per batch, at most (the agents took 2000 within 0.5 s)
 FILL_S = 0.5  # a batch is topped up this long once its first record is in
 COMMIT_EVERY_S = 1.0  # offsets (and the outbox's acknowledged requests) at most this often
-Key = tuple[str, int, int]  # topic, partition, offset
 Owed = Callable[[], list[Out]]  # a write the monitor owes for records it took in
 
 
@@ -89,27 +89,27 @@ class _Acks:
 
 
 class _Handled:
-    """The records handled in the last batches (their keys) with their outputs: a batch the
-    loop consumes again (its outputs not acknowledged, or a transient error after part of it
-    was handled) is not counted twice; its outputs are sent again instead. A part the monitor
-    took in but could not write (Redis failed its write, :meth:`Monitor._emit`) is owed: its
-    write is made again when the loop consumes it again. Bounded: the loop replays at most
-    the batches in flight and the one it handles."""
+    """The records handled in the last batches (their keys, :class:`Keys`) with their outputs:
+    a batch the loop consumes again (its outputs not acknowledged, or a transient error after
+    part of it was handled) is not counted twice; its outputs are sent again instead. A part
+    the monitor took in but could not write (Redis failed its write, :meth:`Monitor._emit`) is
+    owed: its write is made again when the loop consumes it again. Bounded: the loop replays
+    at most the batches in flight and the one it handles."""
 
     def __init__(self, batches: int = 2 * (MAX_IN_FLIGHT + 2)):  # a batch adds one per topic
         # [keys, outputs, the write still owed (None once made)]
         self.parts: deque[list[Any]] = deque(maxlen=batches)
 
     def add(self, records: list[Record], outs: list[Out], owed: Owed | None = None) -> None:
-        self.parts.append([frozenset(_key(r) for r in records), outs, owed])
+        self.parts.append([Keys(_key(r) for r in records), outs, owed])
 
     def replayed(self, records: list[Record]) -> tuple[list[Record], list[Out]]:
         """The records of ``records`` not handled yet, and the outputs of those that were
         (raises a transient error while a write owed for them still fails)."""
         if not self.parts:
             return records, []
-        keys = {_key(r) for r in records}
-        hits = [p for p in self.parts if not p[0].isdisjoint(keys)]
+        keys = Keys(_key(r) for r in records)
+        hits = [p for p in self.parts if p[0].overlaps(keys)]
         if not hits:
             return records, []
         for p in hits:  # still in flight again: kept
@@ -117,8 +117,8 @@ class _Handled:
             self.parts.append(p)
             if p[2] is not None:
                 p[1], p[2] = p[1] + p[2](), None
-        done = frozenset().union(*(p[0] for p in hits))
-        return [r for r in records if _key(r) not in done], [o for p in hits for o in p[1]]
+        fresh = [r for r in records if not any(_key(r) in p[0] for p in hits)]
+        return fresh, [o for p in hits for o in p[1]]
 
 
 def _piece(
