@@ -55,11 +55,11 @@ class Keys:
                 continue  # no partition or no offset range in common
             if mine[2] is None and theirs[2] is None:
                 return True  # two whole ranges that overlap
-            # look the listed offsets of one side (the fewer, if both list theirs) up in the other
-            few, many = (mine, theirs) if theirs[2] is None else (theirs, mine)
-            if mine[2] is not None and theirs[2] is not None and len(mine[2]) < len(theirs[2]):
-                few, many = mine, theirs
-            lo, hi, listed = many
+            # look the listed offsets of a side (the fewer, if both list them) up in the other
+            few = min(
+                (s for s in (mine, theirs) if s[2] is not None), key=lambda s: len(s[2] or ())
+            )
+            lo, hi, listed = theirs if few is mine else mine
             if any(lo <= o <= hi and (listed is None or o in listed) for o in few[2] or ()):
                 return True
         return False
