@@ -33,29 +33,25 @@ whose scores are not all in within the drain timeout, or whose p99 passes 5 s, e
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import numpy as np
-from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from redis import Redis
 
 from bench import stack_settings
-from bench.openloop import Reader, Run, offer, payloads
-from riverwatch.core.kafka import produce_waiting
+from bench.openloop import Reader, Run, offer
+from bench.pipeline_report import fmt, scaling
+from bench.raw import faust_count, produce_raw, raw_consume
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
 from riverwatch.shell.embedded import EmbeddedStack
 from riverwatch.shell.procs import free_port
-from tests.support.workers import poll, running_worker
+from tests.support.workers import running_worker
 
 N = int(os.environ.get("RW_BENCH_N", "30000"))
 RATES = [float(r) for r in os.environ.get("RW_BENCH_RATES", "500,2000,5000,10000,20000").split(",")]
@@ -73,54 +69,6 @@ BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
 # repeat then runs its ladder too, on the same broker, interleaved with this code's.
 BASELINE = os.environ.get("RW_BENCH_BASELINE") or None
 SCORERS = [int(k) for k in os.environ.get("RW_BENCH_SCORERS", "1").split(",")]
-P99_TARGET_MS = 50.0
-
-
-def produce_raw(bootstrap: str, topic: str, n: int) -> None:
-    """n transactions as fast as possible (the raw consumer's input)."""
-    from confluent_kafka import Producer
-
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    for k, v in payloads(n, np.full(n, time.time()), 1, "raw-"):
-        produce_waiting(p, topic, v, k)
-    assert p.flush(60) == 0
-
-
-def raw_consume(bootstrap: str, topic: str, n: int) -> float:
-    """Messages/s of a consumer-group member reading n messages (first message to last)."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"raw-{time.time_ns()}",
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    c.subscribe([topic])
-    got, t0 = 0, 0.0
-    deadline = time.monotonic() + 120
-    while got < n and time.monotonic() < deadline:
-        for m in c.consume(5000, 0.5):
-            if m.error() is None:
-                t0 = t0 or time.perf_counter()
-                got += 1
-    c.close()
-    assert got >= n, f"raw consumer saw {got} of {n}"
-    return n / (time.perf_counter() - t0)
-
-
-def faust_count(bootstrap: str, topic: str, n: int) -> float:
-    """Events/s of a faust agent that only counts."""
-    out = Path(tempfile.mkdtemp()) / "count.json"
-    argv = [sys.executable, "-m", "bench.faust_count", bootstrap, topic, str(n), str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        poll(lambda: out.exists() and out.stat().st_size > 0, 300, "the faust counter", every=0.2)
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    res = json.loads(out.read_text())
-    return float(res["n"] / res["seconds"])
 
 
 @contextmanager
@@ -230,84 +178,6 @@ def worker_memory(pid: int) -> tuple[int, int]:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     kb = {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in status) if k[:2] == "Vm"}
     return kb["VmRSS"] * 1024, kb["VmHWM"] * 1024
-
-
-def _label(r: Run) -> str:
-    """A run's name in the table: its offered rate, ``saturation``, ``backfill`` or ``sat. again``
-    (saturation after the backfill)."""
-    if r.rate == -2.0:
-        return "sat. again"
-    if r.rate < 0:
-        return "backfill"
-    return "saturation" if r.rate == float("inf") else f"{r.rate:,.0f}"
-
-
-def fmt(runs: list[Run], raw: float) -> list[str]:
-    """One table line per run."""
-    lines = [
-        f"  {'offered':>10} {'scored/s':>9} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} "
-        f"{'max':>7} {'tx/scorer-CPU-s':>15} {'helper us/tx':>12} {'lag s':>5} {'vs raw':>6}"
-        f" {'broker us/tx':>12} {'Valkey us/tx':>12}"
-    ]
-    for r in runs:
-        what = _label(r)
-        lat = " ".join(f"{r.lat_ms[k]:>7.1f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
-        helper, broker, valkey = (
-            1e6 * r.cpu_s[k] / r.scored if r.scored and k in r.cpu_s else float("nan")
-            for k in ("helper", "broker", "valkey")
-        )
-        lines.append(
-            f"  {what:>10} {r.throughput:>9,.0f} {lat} {r.per_cpu:>15,.0f} {helper:>12.0f} "
-            f"{r.helper_lag_s:>5.0f} "
-            f"{r.throughput / raw:>6.3f} {broker:>12.0f} {valkey:>12.0f}"
-            + (f"  ({r.sent - r.scored} unscored)" if r.scored < r.sent else "")
-        )
-    for r in runs:
-        if r.stage_ms:
-            lines.append(
-                f"  {_label(r):>10}: send -> scored_at p50 {r.stage_ms['to scored p50']:.1f}, p99 "
-                f"{r.stage_ms['to scored p99']:.1f}; scored_at -> reader p50 "
-                f"{r.stage_ms['to reader p50']:.1f}, p99 {r.stage_ms['to reader p99']:.1f} (ms)"
-            )
-    for r in runs:
-        for worker, line in r.workers.items():
-            lines.append(f"  {_label(r):>10}: {worker}: {line}")
-    best = [r.rate for r in runs if 0 < r.rate < float("inf") and r.lat_ms["p99"] <= P99_TARGET_MS
-            and r.scored == r.sent]  # fmt: skip
-    lines.append(f"  highest offered rate with p99 <= {P99_TARGET_MS:.0f} ms: "
-                 f"{max(best):,.0f} tx/s" if best else "  no rate kept p99 <= 50 ms")  # fmt: skip
-    thr = {_label(r): r.throughput for r in runs}
-    if {"saturation", "backfill", "sat. again"} <= thr.keys():
-        bf, before, after = thr["backfill"], thr["saturation"], thr["sat. again"]
-        lines.append(
-            f"  backfill / saturation: {bf / before:.2f} before it, {bf / after:.2f} after it, "
-            f"{2 * bf / (before + after):.2f} of their mean"
-        )
-    return lines
-
-
-def scaling(tables: list[tuple[str, list[Run]]]) -> list[str]:
-    """Per code and scorer count: saturation throughput and tx per scorer CPU-second over the
-    repeats (medians), and each as a ratio to one scorer's."""
-    sat: dict[str, list[Run]] = {}
-    for label, runs in tables:
-        sat.setdefault(label, []).extend(r for r in runs if r.rate == float("inf"))
-    out = ["  scaling (saturation, medians over the repeats):"]
-    med = {
-        label: (
-            float(np.median([r.throughput for r in runs])),
-            float(np.median([r.per_cpu for r in runs])),
-        )
-        for label, runs in sat.items()
-    }
-    for label, (thr, cpu) in med.items():
-        base = label.split(", ")[0]  # the same code with one scorer
-        b_thr, b_cpu = med.get(base, (thr, cpu))
-        out.append(
-            f"    {label}: {thr:,.0f} tx/s ({thr / b_thr:.2f}x), {cpu:,.0f} tx per scorer "
-            f"CPU-second ({cpu / b_cpu:.2f}x)"
-        )
-    return out
 
 
 def warm_broker(stack: EmbeddedStack, tmp: Path) -> None:

@@ -5,7 +5,7 @@ backfill is compared with the saturation runs on both sides of it."""
 from __future__ import annotations
 
 from bench.openloop import Run
-from bench.pipeline import fmt, scaling
+from bench.pipeline_report import fmt, scaling
 
 
 def _sat(scored: int, seconds: float, scorer_cpu: float) -> Run:
