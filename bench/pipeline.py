@@ -61,7 +61,7 @@ REPEATS = int(os.environ.get("RW_BENCH_REPEATS", "1"))
 # Seconds of 2,000 tx/s through one unmeasured deployment before the first ladder: Apache
 # Kafka's JIT compiles the paths a ladder uses only under that traffic (the raw consume does not
 # exercise them). Without it the run's first ladder paid for it: in session 33's four runs the
-# broker's CPU was 295-316 us per transaction at 2,000 tx/s against 199-216 in the same code's
+# broker's CPU was 284-316 us per transaction at 2,000 tx/s against 199-216 in the same code's
 # last ladder, p99 31-229 ms against 16.6-17.3; an A/B of the warm-up alone, README session 34.
 BROKER_WARMUP_S = float(os.environ.get("RW_BENCH_BROKER_WARMUP", "30"))
 BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
