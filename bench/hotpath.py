@@ -63,6 +63,7 @@ BATCH = int(os.environ.get("RW_HOT_BATCH", "500"))
 REPEATS = int(os.environ.get("RW_HOT_REPEATS", "3"))
 PARTS = os.environ.get("RW_HOT_PARTS", "live,history").split(",")
 HIST_ENTITIES = 200
+TERMINAL_AT_QUERY = os.environ.get("RW_HOT_TERMINAL_AT_QUERY") == "1"
 # the history measurements: the first transaction of each entity (where old state migrates),
 # transactions in one hour (the store's cached window sums serve them), one hour later each
 # round (every read sums windows anew)
@@ -146,12 +147,15 @@ def cpu_per_event(
 
 
 def seed_history(sc: Scorer, prefix: str, days: int, end: float) -> None:
-    """Hourly counters over ``days`` before ``end`` for HIST_ENTITIES cards and terminals."""
+    """Hourly counters over ``days`` before ``end`` for HIST_ENTITIES cards and terminals (a
+    terminal's before ``end`` less the label delay with RW_HOT_TERMINAL_AT_QUERY=1: where its
+    transactions' queries read, so that one day of history is a day in its windows, not none)."""
     r, names, spec = sc.store.r, sc.names, sc.spec
-    last = spec.bucket(end)
-    buckets = range(last - days * spec.per_day + 1, last + 1)
     p = r.pipeline(transaction=False)
     for kind in ("card", "terminal"):
+        at = end - (kind == "terminal" and TERMINAL_AT_QUERY) * spec.delay_buckets * spec.bucket_s
+        last = spec.bucket(at)
+        buckets = range(last - days * spec.per_day + 1, last + 1)
         for i in range(HIST_ENTITIES):
             fields = {f"n:{b}": 3 for b in buckets} | {f"v:{b}": 90.5 for b in buckets}
             p.hset(names.entity(kind, f"{prefix}{kind[0]}{i}"), mapping=fields)

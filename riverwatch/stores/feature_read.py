@@ -47,8 +47,12 @@ local maxw = W[nw]
 -- and struct.unpack instead of a tonumber per value. Doubles are exact: the values are the
 -- doubles the per-field layout's %.17g strings held.
 local DAY = '<ddddd'
-local SF = {'ok', 'lo', 'C'}
+local SF = {'ok', 'lo', 'C', 'M'}
 local CF = '<' .. string.rep('d', 1 + 3 * nw)
+-- M: the sums of the full days inside each window of a query on day d (READ): d, then per
+-- window its count, value and maximum over days d - 1 .. d - w + 1, packed as C (CF); the
+-- write script drops it when it adds to one of those days (or prunes any)
+local MF = CF
 local OLD_CACHE = {q = true, qm = true}  -- the per-field layout's cached sums
 for i = 1, 2 * nw do OLD_CACHE['c' .. i] = true end
 for i = 1, nw do OLD_CACHE['x' .. i] = true end
@@ -85,18 +89,20 @@ local function migrate(hk, dk, ok)
   local days, lo = {}, nil
   for i = 1, #flat, 2 do
     local f = flat[i]
-    local b = tonumber(string.sub(f, 3))
-    local d = math.floor(b / P)
-    local x = tonumber(flat[i + 1])
-    local t = days[d]
-    if not t then t = {0, 0, 0, P, -1}; days[d] = t end
-    local kind = string.byte(f)  -- 110 is 'n' (a count), 109 'm' (a maximum)
-    if kind == 109 then t[3] = math.max(t[3], x)
-    elseif kind == 110 then t[1] = t[1] + x
-    else t[2] = t[2] + x end
-    t[4] = math.min(t[4], b - d * P)
-    t[5] = math.max(t[5], b - d * P)
-    if lo == nil or d < lo then lo = d end
+    local kind = string.byte(f)  -- 110 is 'n' (a count), 109 'm' (a maximum), 118 'v'
+    if kind == 109 or kind == 110 or kind == 118 then  -- not S: (READ's boundary sums)
+      local b = tonumber(string.sub(f, 3))
+      local d = math.floor(b / P)
+      local x = tonumber(flat[i + 1])
+      local t = days[d]
+      if not t then t = {0, 0, 0, P, -1}; days[d] = t end
+      if kind == 109 then t[3] = math.max(t[3], x)
+      elseif kind == 110 then t[1] = t[1] + x
+      else t[2] = t[2] + x end
+      t[4] = math.min(t[4], b - d * P)
+      t[5] = math.max(t[5], b - d * P)
+      if lo == nil or d < lo then lo = d end
+    end
   end
   local args = {'ok', '2', 'lo', tostring(lo)}
   for d, t in pairs(days) do
@@ -179,16 +185,20 @@ local function day_hash(dk)
   end
   return H
 end
--- the buckets first .. last of one day (base = its first bucket): sums and maximum
-local function partial(hk, base, first, last)
-  if last < first then return 0, 0, 0 end
+-- the fields (count, value, and maximum where kept) of buckets from .. to, from one HMGET
+local function buckets(hk, from, to)
   local f = {}
-  for b = base + first, base + last do
+  for b = from, to do
     local nm = nvm(b)
     f[#f + 1] = nm[1]; f[#f + 1] = nm[2]
     if S == 3 then f[#f + 1] = nm[3] end
   end
-  local vals = redis.call('HMGET', hk, unpack(f))
+  return redis.call('HMGET', hk, unpack(f))
+end
+-- the buckets first .. last of one day (base = its first bucket): sums and maximum
+local function partial(hk, base, first, last)
+  if last < first then return 0, 0, 0 end
+  local vals = buckets(hk, base + first, base + last)
   local sn, sv, sm = 0, 0, 0
   for j = 1, #vals, S do
     if vals[j] then sn = sn + tonumber(vals[j]) end
@@ -197,48 +207,145 @@ local function partial(hk, base, first, last)
   end
   return sn, sv, sm
 end
--- buckets first .. last of a day with totals tn, tv, maximum tm and data only in buckets a .. z
--- (tn nil: a day with no data)
-local function part(hk, day, first, last, tn, tv, tm, a, z)
-  if not tn then return 0, 0, 0 end
+-- A query's partly covered days, read bucket by bucket (partial): its own day up to its hour
+-- and each window's boundary day after that hour, up to 23 buckets of 3 fields each (HMGET,
+-- then a tonumber per value), at every first query of an entity in a new hour; with the full
+-- days' sums (HGETALL of the day hash, below) this was the part of a query that grew with
+-- history (README, issue 15: Valkey's CPU per event 56-59 us with a day of history, 117-123
+-- with 30, sessions 34-35). These days are the same for every query of that day, so their sums
+-- are kept, one field per part in the entity's bucket hash: S:0, the query's own day, from its
+-- first bucket holding data (a) to each bucket; S:<window>, its boundary day, from each bucket
+-- to its last holding data (z). Each holds the day, the day's d: field as it was when they were
+-- summed, then per bucket from a to z the count, value and maximum as doubles; one HMGET reads
+-- an entity's. They are summed in the buckets' order (as partial sums them: the same doubles; a
+-- suffix summed anew from each start, not a running total from the end), once per day and part,
+-- for a day that holds SUF_N transactions or more: a busy entity's (a terminal's, mostly; 8
+-- transactions a day for 30 days are 480 bucket fields or more, past the compact encoding's 128
+-- anyway); an entity with a few transactions a day is read bucket by bucket, as before, and
+-- keeps no such fields (up to 4 of up to 624 bytes). Every write to a day changes its d: field
+-- (its count or value total: a transaction adds a count, a label's fraud a value), so a field
+-- whose d: differs from the day's is summed again; the write script drops them when it prunes
+-- days (a day pruned and written again could end with the same d: field). A field holding a
+-- later day than the query's is not replaced (a late event's query; the fields follow the
+-- newest queries), and none are kept for queries before cache_from (a backfill's).
+local SUF_N = 8
+local SK, SUF, SUFK = {}, {}, nil
+for i = 0, nw do SK[i] = 'S:' .. i end
+-- buckets first .. last of a day (d: field s, data in buckets a .. z) from its kept sums: i 0,
+-- the query's own day, from a to each bucket (last: the query's hour; a terminal's query, a
+-- label delay back, ends inside a day of complete data); else window i's boundary day, from
+-- each bucket to z (first: after the query's hour)
+local function kept(hk, i, day, first, last, s, a, z)
+  if hk ~= SUFK then  -- all of an entity's, in one HMGET (its queries come together)
+    local v = redis.call('HMGET', hk, unpack(SK, 0, nw))
+    SUF, SUFK = {}, hk
+    for j = 0, nw do SUF[j] = v[j + 1] end
+  end
+  local c = SUF[i]
+  local head = struct.pack('<d', day) .. s
+  local at = 49 + 24 * ((i == 0 and last or first) - a)
+  if c and string.sub(c, 1, 48) == head then return struct.unpack('<ddd', c, at) end
+  if c and struct.unpack('<d', c) > day then return partial(hk, day * P, first, last) end
+  local vals = buckets(hk, day * P + a, day * P + z)
+  local k, N, Y, M = z - a + 1, {}, {}, {}
+  for q = 1, k do
+    local o = (q - 1) * S
+    N[q] = vals[o + 1] and tonumber(vals[o + 1])
+    Y[q] = vals[o + 2] and tonumber(vals[o + 2])
+    M[q] = S == 3 and vals[o + 3] and tonumber(vals[o + 3])
+  end
+  local out = {head}
+  local sn, sv, sm = 0, 0, 0
+  for q = 1, k do
+    local to = q  -- a prefix: the running total to q
+    if i > 0 then sn, sv, sm, to = 0, 0, 0, k end  -- a suffix: summed from q (partial's doubles)
+    for r = q, to do
+      if N[r] then sn = sn + N[r] end
+      if Y[r] then sv = sv + Y[r] end
+      if M[r] then sm = math.max(sm, M[r]) end
+    end
+    out[q + 1] = struct.pack('<ddd', sn, sv, sm)
+  end
+  c = table.concat(out)
+  redis.call('HSET', hk, SK[i], c)
+  SUF[i] = c
+  return struct.unpack('<ddd', c, at)
+end
+-- buckets first .. last of a day (its d: field s: totals, maximum, data only in buckets a ..
+-- z; nil: a day with no data); i: 0 for the query's own day, else the window whose boundary
+-- day it is; from the kept sums (kept) where keep
+local function part(hk, day, first, last, s, i, keep)
+  if not s then return 0, 0, 0 end
+  local tn, tv, tm, a, z = struct.unpack(DAY, s)
   if first <= a and z <= last then return tn, tv, tm end
-  return partial(hk, day * P, math.max(first, a), math.min(last, z))
+  first, last = math.max(first, a), math.min(last, z)
+  if keep and last >= first and tn >= SUF_N and (i == 0 and first == a or i > 0 and last == z) then
+    return kept(hk, i, day, first, last, s, a, z)
+  end
+  return partial(hk, day * P, first, last)
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
 -- buckets after qb's hour of the day w days before
-local function sums(hk, dk, qb, lo)
+-- Where an entity's M holds day d (and the query is kept, keep), the full days are not summed
+-- again: the day fields a query needs besides them, its own day's and each window's boundary
+-- day's, come from one HMGET instead of the HGETALL of up to 31 days (and a struct.unpack
+-- each). Together with the partly covered days' kept sums (kept), an entity's first query in a new
+-- hour reads the same few fields whatever its history (README, issue 15, session 35). Sets
+-- X; returns the entity's M as this query leaves it (mk, or the one it wrote).
+local function sums(hk, dk, qb, lo, keep, mk)
   local d = math.floor(qb / P)
   local h = qb - d * P
   local kmax = math.min(maxw, d - (lo or d - maxw))
   if kmax < 0 then  -- no data before the window's end
     for i = 1, 3 * nw do X[i] = 0 end
-    return
+    return mk
   end
-  local t = day_hash(dk)
-  -- the day k days before d: its totals, maximum, first and last bucket (nil where none)
+  local mday = mk and struct.unpack('<d', mk)
+  local mid, t = nil, nil
+  if keep and mday == d then
+    mid = {struct.unpack(MF, mk)}
+    local f = {dd(d)}
+    for i = 1, nw do f[i + 1] = dd(d - W[i]) end
+    local vals = redis.call('HMGET', dk, unpack(f))
+    t = {}
+    for i = 1, #f do t[f[i]] = vals[i] end
+  else
+    t = day_hash(dk)
+  end
+  -- the day k days before d: its d: field (nil where none)
   local function day(k)
-    local s = k <= kmax and t[dd(d - k)]
-    if s then return struct.unpack(DAY, s) end
-    return nil
+    return k <= kmax and t[dd(d - k)] or nil
   end
-  local pn, pv, pm = part(hk, d, 0, h, day(0))
+  local pn, pv, pm = part(hk, d, 0, h, day(0), 0, keep)
   local cn, cv, cm, k = 0, 0, 0, 1
+  local M = {d}
   for i = 1, nw do
     local w = W[i]
-    while k < w do
-      local s = k <= kmax and t[dd(d - k)]
-      if s then
-        local x, y, m = struct.unpack(DAY, s)
-        cn = cn + x; cv = cv + y
-        if m > cm then cm = m end
+    if mid then
+      cn, cv, cm = mid[3 * i - 1], mid[3 * i], mid[3 * i + 1]
+    else
+      while k < w do
+        local s = k <= kmax and t[dd(d - k)]
+        if s then
+          local x, y, m = struct.unpack(DAY, s)
+          cn = cn + x; cv = cv + y
+          if m > cm then cm = m end
+        end
+        k = k + 1
       end
-      k = k + 1
+      M[3 * i - 1], M[3 * i], M[3 * i + 1] = cn, cv, cm
     end
-    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, day(w))
+    local qn, qv, qx = part(hk, d - w, h + 1, P - 1, day(w), i, keep)
     X[3 * i - 2] = pn + cn + qn
     X[3 * i - 1] = pv + cv + qv
     X[3 * i] = math.max(pm, cm, qx)
   end
+  -- kept for the entity's next query on day d; not over a later day's (a late query)
+  if not mid and keep and not (mday and mday > d) then
+    mk = struct.pack(MF, unpack(M))
+    redis.call('HSET', dk, 'M', mk)
+  end
+  return mk
 end
 -- SF of an entity as state() gives it, from its whole day hash: for an entity whose queries
 -- are all older than cache_from (a backfill's, a late producer's), which its cached sums
@@ -273,7 +380,7 @@ while p <= #Q do
     if st and st[3] and struct.unpack('<d', st[3]) == qb then
       V[#V + 1] = string.sub(st[3], 9)
     elseif st then
-      sums(hk, dk, qb, tonumber(st[2]))
+      st[4] = sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from, st[4])
       local x = struct.pack(OUT, unpack(X))
       V[#V + 1] = x
       if qb >= cache_from then  -- kept for the next query at qb (see above)

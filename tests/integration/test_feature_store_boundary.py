@@ -1,0 +1,135 @@
+"""The feature store's kept sums of a query's day (the read script's ``S:<window>`` fields in
+an entity's bucket hash: per window, its boundary day's sums from each bucket to the day's end;
+and ``M`` in its day hash: per window, the sums of the full days inside it): an entity queried
+hour after hour over days of history, with late writes into boundary days and full days after
+their sums were kept, late queries, pruned days and state migrated from buckets, reads the
+same doubles as the read that sums everything (queries not kept: ``cache_from``) and the
+buckets' window sums. (A kept field not summed again after a write to its days, or one read at
+the wrong bucket, fails here.)
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+import redis
+
+from riverwatch.context_parts import redis_config
+from riverwatch.core.names import Names
+from riverwatch.core.redis import redis_client
+from riverwatch.core.settings import Settings
+from riverwatch.models.features import WINDOWS_DAYS, FeatureSpec, window_sums
+from riverwatch.stores.features import Increments, RedisFeatureStore
+
+pytestmark = pytest.mark.integration
+
+SPEC = FeatureSpec(3600, 7)
+P = SPEC.per_day
+SPANS = tuple(w * P for w in WINDOWS_DAYS)
+NEVER = {"card": 10**12, "terminal": 10**12}  # no query kept: boundary days read by bucket
+ENTS = (("card", "c"), ("terminal", "t"))
+Truth = dict[tuple[str, str], dict[int, list[float]]]
+
+
+def _close(got: list[tuple[float, float, float]], want: list[tuple[float, float, float]]) -> bool:
+    return all(
+        g[0] == w[0] and abs(g[1] - w[1]) <= 1e-9 * max(1.0, w[1]) and g[2] == w[2]
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+def _write(store: RedisFeatureStore, truth: Truth, rng: random.Random, buckets: list[int],
+           prune: dict[tuple[str, str], int] | None = None) -> None:  # fmt: skip
+    inc = Increments()
+    for b in buckets:
+        for e in ENTS:
+            amount = round(rng.lognormvariate(3, 1.5), 2) if e[0] == "card" else 0.0
+            v = amount if e[0] == "card" else float(rng.random() < 0.3)
+            inc.add(*e, b, 1, v, amount)
+            vals = truth[e].setdefault(b, [0.0, 0.0, 0.0])
+            vals[0], vals[1], vals[2] = vals[0] + 1, vals[1] + v, max(vals[2], amount)
+    store.write(inc, {}, {}, 600, 600, P, WINDOWS_DAYS, prune)
+
+
+def _kept(r: redis.Redis, names: Names, e: tuple[str, str], field: str) -> float | None:
+    """The day whose sums ``field`` keeps (``S:<i>``, a part of a day, in the bucket hash;
+    ``M``, the full days, in the day hash): the first of its doubles, or None."""
+    key = names.entity_days(*e) if field == "M" else names.entity(*e)
+    c = r.hget(key, field)
+    return None if c is None else struct.unpack_from("<d", c)[0]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kept_boundary_sums_read_what_the_buckets_hold(settings: Settings, seed: int) -> None:
+    rng = random.Random(seed)
+    r = redis_client(redis_config(settings))
+    names = Names(settings.topic_prefix)
+    store = RedisFeatureStore(r, names, SPEC.retention_s)
+    truth: Truth = {e: {} for e in ENTS}
+    for day in range(100, 132):  # a month of history: most hours hold transactions
+        _write(store, truth, rng, [b for b in range(day * P, day * P + P) if rng.random() < 0.8])
+    now, checked, stale, mstale, late = 132 * P, 0, 0, 0, 0
+    for step in range(5 * P):  # five days, hour by hour
+        now += 1
+        _write(store, truth, rng, [now] * rng.randint(0, 2))
+        if step % 5 == 4:  # a late transaction in a boundary day whose sums may be kept
+            i = rng.randrange(len(WINDOWS_DAYS))
+            day = now // P - WINDOWS_DAYS[i]
+            stale += all(_kept(r, names, e, f"S:{i + 1}") == day for e in ENTS)
+            _write(store, truth, rng, [day * P + rng.randrange(P)])
+        if step % 5 == 2:  # a late one in a full day inside the longest window
+            mstale += all(_kept(r, names, e, "M") == now // P for e in ENTS)
+            day = now // P - rng.randint(1, max(WINDOWS_DAYS) - 1)
+            _write(store, truth, rng, [day * P + rng.randrange(P)])
+        # now, and a label delay back (a terminal's query: its own day complete, read from S:0)
+        qs = [(*e, at) for e in ENTS for at in (now, now - 7 * P)]
+        if step % 7 == 6:  # a late query (a lagging producer's): its own boundary days
+            qs += [(*e, now - rng.randint(P, 3 * P)) for e in ENTS]
+            late += 1
+        _, plain = store.read([], qs, P, WINDOWS_DAYS, NEVER)
+        _, got = store.read([], qs, P, WINDOWS_DAYS)
+        for q in qs:
+            want = window_sums(truth[(q[0], q[1])], q[2], SPANS)
+            assert got[q] == plain[q], (q, got[q], plain[q])  # the same doubles
+            assert _close(got[q], want), (q, got[q], want)
+            checked += 1
+        if step == 3 * P:  # state from before day totals: migrated with the kept fields there
+            assert _kept(r, names, ENTS[0], "S:3") is not None
+            assert r.delete(*(names.entity_days(*e) for e in ENTS)) == 2
+    # every window kept its boundary day (of this day or, where the query's hour covers all of
+    # that day's data, of the day before), the full days theirs, and late writes hit kept fields
+    for e in ENTS:
+        for i, w in enumerate(WINDOWS_DAYS, 1):
+            kept = _kept(r, names, e, f"S:{i}") or 0
+            assert now // P - 7 - w - 1 <= kept <= now // P - w, (e, i)
+        assert _kept(r, names, e, "S:0") and _kept(r, names, e, "M") == now // P
+    assert checked > 500 and late > 10 and stale > 10 and mstale > 10, (late, stale, mstale)
+    r.close()
+
+
+def test_pruning_days_drops_the_kept_sums(settings: Settings) -> None:
+    """A write that deletes days (they can never enter a window again) deletes the kept
+    boundary sums with them; the next read sums them again from what remains."""
+    rng = random.Random(7)
+    r = redis_client(redis_config(settings))
+    names = Names(settings.topic_prefix)
+    store = RedisFeatureStore(r, names, SPEC.retention_s)
+    truth: Truth = {e: {} for e in ENTS}
+    _write(store, truth, rng, list(range(100 * P, 131 * P)))
+    qb = 130 * P + 3
+    _, got = store.read([], [(*e, qb) for e in ENTS], P, WINDOWS_DAYS)
+    assert all(_kept(r, names, e, "S:3") == 100 and _kept(r, names, e, "M") == 130 for e in ENTS)
+    # the next day's first transaction prunes day 100 (a window reaching 131 * P never sees it)
+    prune = {e: 101 for e in ENTS}
+    _write(store, truth, rng, [131 * P], prune)
+    assert all(_kept(r, names, e, f) is None for e in ENTS for f in ("S:1", "S:2", "S:3", "M"))
+    for e in ENTS:
+        truth[e] = {b: v for b, v in truth[e].items() if b >= 101 * P}
+    qb = 131 * P + 2
+    _, got = store.read([], [(*e, qb) for e in ENTS], P, WINDOWS_DAYS)
+    for e in ENTS:
+        assert _close(got[(*e, qb)], window_sums(truth[e], qb, SPANS))
+        assert _kept(r, names, e, "S:3") == 101
+    r.close()
