@@ -37,8 +37,11 @@ def alternately(
     shutil.copytree(here / "bench", base / "bench", ignore=shutil.ignore_patterns("__pycache__"))
     got: dict[str, dict[str, list[Any]]] = {ref: {}, THIS: {}}
     try:
-        for _ in range(rounds):
-            for name, tree in ((ref, base), (THIS, here)):
+        for i in range(rounds):
+            # ABBA: which tree runs first alternates by round (the second process of a round
+            # found its Valkey and caches in another state than the first)
+            order = ((ref, base), (THIS, here))
+            for name, tree in order if i % 2 == 0 else order[::-1]:
                 run = subprocess.run(
                     [sys.executable, str(Path(script).resolve())], cwd=tree, text=True,
                     env={**env, "PYTHONPATH": str(tree)}, capture_output=True,

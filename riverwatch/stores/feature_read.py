@@ -47,12 +47,8 @@ local maxw = W[nw]
 -- and struct.unpack instead of a tonumber per value. Doubles are exact: the values are the
 -- doubles the per-field layout's %.17g strings held.
 local DAY = '<ddddd'
-local SF = {'ok', 'lo', 'C', 'M'}
+local SF = {'ok', 'lo', 'C'}
 local CF = '<' .. string.rep('d', 1 + 3 * nw)
--- M: the sums of the full days inside each window of a query on day d (READ): d, then per
--- window its count, value and maximum over days d - 1 .. d - w + 1, packed as C (CF); the
--- write script drops it when it adds to one of those days (or prunes any)
-local MF = CF
 local OLD_CACHE = {q = true, qm = true}  -- the per-field layout's cached sums
 for i = 1, 2 * nw do OLD_CACHE['c' .. i] = true end
 for i = 1, nw do OLD_CACHE['x' .. i] = true end
@@ -209,10 +205,10 @@ local function partial(hk, base, first, last)
 end
 -- A query's partly covered days, read bucket by bucket (partial): its own day up to its hour
 -- and each window's boundary day after that hour, up to 23 buckets of 3 fields each (HMGET,
--- then a tonumber per value), at every first query of an entity in a new hour; with the full
--- days' sums (HGETALL of the day hash, below) this was the part of a query that grew with
--- history (README, issue 15: Valkey's CPU per event 56-59 us with a day of history, 117-123
--- with 30, sessions 34-35). These days are the same for every query of that day, so their sums
+-- then a tonumber per value), at every first query of an entity in a new hour: most of what
+-- grew with history in such a query (README, issue 15: Valkey's CPU per event 56-59 us with a
+-- day of history, 117-123 with 30, sessions 34-35; the full days' sums, from one HGETALL of the
+-- day hash, are the rest). These days are the same for every query of that day, so their sums
 -- are kept, one field per part in the entity's bucket hash: S:0, the query's own day, from its
 -- first bucket holding data (a) to each bucket; S:<window>, its boundary day, from each bucket
 -- to its last holding data (z). Each holds the day, the day's d: field as it was when they were
@@ -286,66 +282,37 @@ local function part(hk, day, first, last, s, i, keep)
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
 -- buckets after qb's hour of the day w days before
--- Where an entity's M holds day d (and the query is kept, keep), the full days are not summed
--- again: the day fields a query needs besides them, its own day's and each window's boundary
--- day's, come from one HMGET instead of the HGETALL of up to 31 days (and a struct.unpack
--- each). Together with the partly covered days' kept sums (kept), an entity's first query in a new
--- hour reads the same few fields whatever its history (README, issue 15, session 35). Sets
--- X; returns the entity's M as this query leaves it (mk, or the one it wrote).
-local function sums(hk, dk, qb, lo, keep, mk)
+local function sums(hk, dk, qb, lo, keep)
   local d = math.floor(qb / P)
   local h = qb - d * P
   local kmax = math.min(maxw, d - (lo or d - maxw))
   if kmax < 0 then  -- no data before the window's end
     for i = 1, 3 * nw do X[i] = 0 end
-    return mk
+    return
   end
-  local mday = mk and struct.unpack('<d', mk)
-  local mid, t = nil, nil
-  if keep and mday == d then
-    mid = {struct.unpack(MF, mk)}
-    local f = {dd(d)}
-    for i = 1, nw do f[i + 1] = dd(d - W[i]) end
-    local vals = redis.call('HMGET', dk, unpack(f))
-    t = {}
-    for i = 1, #f do t[f[i]] = vals[i] end
-  else
-    t = day_hash(dk)
-  end
+  local t = day_hash(dk)
   -- the day k days before d: its d: field (nil where none)
   local function day(k)
     return k <= kmax and t[dd(d - k)] or nil
   end
   local pn, pv, pm = part(hk, d, 0, h, day(0), 0, keep)
   local cn, cv, cm, k = 0, 0, 0, 1
-  local M = {d}
   for i = 1, nw do
     local w = W[i]
-    if mid then
-      cn, cv, cm = mid[3 * i - 1], mid[3 * i], mid[3 * i + 1]
-    else
-      while k < w do
-        local s = k <= kmax and t[dd(d - k)]
-        if s then
-          local x, y, m = struct.unpack(DAY, s)
-          cn = cn + x; cv = cv + y
-          if m > cm then cm = m end
-        end
-        k = k + 1
+    while k < w do
+      local s = k <= kmax and t[dd(d - k)]
+      if s then
+        local x, y, m = struct.unpack(DAY, s)
+        cn = cn + x; cv = cv + y
+        if m > cm then cm = m end
       end
-      M[3 * i - 1], M[3 * i], M[3 * i + 1] = cn, cv, cm
+      k = k + 1
     end
     local qn, qv, qx = part(hk, d - w, h + 1, P - 1, day(w), i, keep)
     X[3 * i - 2] = pn + cn + qn
     X[3 * i - 1] = pv + cv + qv
     X[3 * i] = math.max(pm, cm, qx)
   end
-  -- kept for the entity's next query on day d; not over a later day's (a late query)
-  if not mid and keep and not (mday and mday > d) then
-    mk = struct.pack(MF, unpack(M))
-    redis.call('HSET', dk, 'M', mk)
-  end
-  return mk
 end
 -- SF of an entity as state() gives it, from its whole day hash: for an entity whose queries
 -- are all older than cache_from (a backfill's, a late producer's), which its cached sums
@@ -380,7 +347,7 @@ while p <= #Q do
     if st and st[3] and struct.unpack('<d', st[3]) == qb then
       V[#V + 1] = string.sub(st[3], 9)
     elseif st then
-      st[4] = sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from, st[4])
+      sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from)
       local x = struct.pack(OUT, unpack(X))
       V[#V + 1] = x
       if qb >= cache_from then  -- kept for the next query at qb (see above)

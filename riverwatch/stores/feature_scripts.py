@@ -69,13 +69,6 @@ while p <= #E do
   -- this script's CPU per backfilled event in bench.store_split) for a query that may never
   -- come again; they are dropped instead, and the next query at that bucket sums afresh.
   if qb and newest and newest <= qb - P then qb = false end
-  -- READ's full-day sums (M, of its day md) are dropped when this adds to one of their days
-  local md, mgone = st[4] and struct.unpack('<d', st[4]), false
-  if md then
-    for _, d in ipairs(days) do
-      if d < md and d > md - maxw then mgone = true end
-    end
-  end
   local was = tonumber(st[2] or 'none')
   local lo, gone = was, {}
   if pd then  -- days before this one can never enter a window again
@@ -110,11 +103,10 @@ while p <= #E do
           if qb and day * P + P > qb - maxw * P and day * P <= qb then qb = false end
         end
       end
-      if next(gone) ~= nil then  -- READ's kept sums (S:0 .. S:<windows>, M) are summed again
+      if next(gone) ~= nil then  -- READ's kept sums (S:0 .. S:<windows>) are summed again
         local sk = {}
         for i = 0, nw do sk[i + 1] = 'S:' .. i end
         redis.call('HDEL', hk, unpack(sk))
-        mgone = true
       end
     end
     if lo ~= nil and lo < pd then lo = pd end
@@ -157,7 +149,6 @@ while p <= #E do
     set[#set + 1] = struct.pack(DAY, n + t[1], v + t[2], m, math.min(a, t[4]), math.max(z, t[5]))
   end
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
-  if md and mgone then redis.call('HDEL', dk, 'M') end
   if c and not qb then
     redis.call('HDEL', dk, 'C')
   elseif changed then
