@@ -38,8 +38,8 @@ def alternately(
     got: dict[str, dict[str, list[Any]]] = {ref: {}, THIS: {}}
     try:
         for i in range(rounds):
-            # ABBA: which tree runs first alternates by round (the second process of a round
-            # found its Valkey and caches in another state than the first)
+            # ABBA: which tree runs first alternates by round, so that whatever favours the
+            # first or the second process of a round (the machine's state) falls on both
             order = ((ref, base), (THIS, here))
             for name, tree in order if i % 2 == 0 else order[::-1]:
                 run = subprocess.run(
