@@ -1,11 +1,12 @@
 """The feature store's write script (stores.features): counters, maximums, scores, stats.
 
-The read script and the state code both share are in stores.feature_read (split to keep each
-module short). The layout they keep is described in stores.features and docs/architecture.md
-("Feature store layout").
+The read script is in stores.feature_read, the code both scripts start with in
+stores.feature_state (split to keep each module short). The layout they keep is described in
+stores.features and docs/architecture.md ("Feature store layout").
 """
 
-from riverwatch.stores.feature_read import MIGRATE, READ
+from riverwatch.stores.feature_read import READ
+from riverwatch.stores.feature_state import MIGRATE
 
 __all__ = ["READ", "WRITE"]
 

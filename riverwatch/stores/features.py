@@ -15,10 +15,12 @@ one reads as no amount (0.0), so such a card's maximum covers only what was writ
 
 Reads never bring buckets back to Python: a script sums the windows each transaction needs
 where the data lives, from at most ``max(windows) + 1`` day totals and the buckets of the
-four days a window boundary cuts (the current day, and the days 1, 7 and 30 before it), so a
-read costs the same whatever an entity's history. Every sum is a plain addition of stored
-values (no running total that subtracts what leaves a window), so the features are those of
-summing the buckets (models.features.window_sums) up to the order of float additions.
+four days a window boundary cuts (the current day, and the days 1, 7 and 30 before it; a busy
+entity's kept sums of them, stores.feature_read), so what a read touches is bounded whatever
+an entity's history (its cost still grows with it: README, issue 15). Every sum is a plain
+addition of stored values (no running total that subtracts what leaves a window), so the
+features are those of summing the buckets (models.features.window_sums) up to the order of
+float additions.
 
 Increments are commutative (HINCRBYFLOAT), so any worker may update any entity, and the
 learner adds late frauds to old buckets the same way (one script, both hashes). A scored

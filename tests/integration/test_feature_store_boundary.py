@@ -95,8 +95,9 @@ def test_kept_boundary_sums_read_what_the_buckets_hold(settings: Settings, seed:
         if step == 3 * P:  # state from before day totals: migrated with the kept fields there
             assert _kept(r, names, ENTS[0], "S:3") is not None
             assert r.delete(*(names.entity_days(*e) for e in ENTS)) == 2
-    # every window kept its boundary day (of this day or, where the query's hour covers all of
-    # that day's data, of the day before), and late writes hit kept fields
+    # every window kept a boundary day: of the last queries now or a label delay back, or a day
+    # before theirs (where the query's hour covers all of that day's data); and late writes hit
+    # kept fields
     for e in ENTS:
         for i, w in enumerate(WINDOWS_DAYS, 1):
             kept = _kept(r, names, e, f"S:{i}") or 0

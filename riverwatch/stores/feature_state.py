@@ -1,0 +1,119 @@
+"""The Lua both feature store scripts start with (stores.feature_read's READ,
+stores.feature_scripts' WRITE): their arguments, key names, the state layout and its migration.
+
+Split from stores.feature_read to keep each module short. The layout is described in
+stores.features and docs/architecture.md ("Feature store layout").
+"""
+
+# Why Lua: redis-py spends ~10 us of Python per pipelined command, and a batch needs ~10
+# commands per transaction; one script call per batch moves that loop into the server (and
+# makes the write atomic).
+#
+# Key names: the scripts build the per-event and per-entity keys themselves, from the key bases
+# (Names: the prefix, "rw:score:", "rw:ent:card:", ...) and the ids in their JSON arguments,
+# instead of taking ~10 keys per event as KEYS. Each key argument cost the scorer ~0.5 us of
+# Python (its name formatted, encoded and packed: ~4-5 us of ~63 per event, bench.hotpath). The
+# price: these keys are not declared, which a standalone server (the deployment here) allows
+# and Redis Cluster does not; the keys of one batch span every slot anyway, so a cluster would
+# already need batches split by slot and the keys of the slot declared (see
+# docs/architecture.md, "Feature store layout").
+#
+# Both scripts start with ARGV[1] = buckets per day, ARGV[2] = the window days (ascending,
+# JSON), ARGV[3] = the key bases (JSON: score, feature row, then a card's entity and day hash,
+# then a terminal's; stores.features.RedisFeatureStore.bases), and share MIGRATE: day totals
+# rebuilt from an entity's buckets when its day hash is not marked complete (state written
+# before it).
+MIGRATE = """
+local P = tonumber(ARGV[1])
+local W = cjson.decode(ARGV[2])
+local KB = cjson.decode(ARGV[3])
+-- an entity's two keys from its kind (1: card, else terminal) and id
+local function keys_of(card, id)
+  local o = card == 1 and 2 or 4
+  return KB[o + 1] .. id, KB[o + 2] .. id
+end
+local nw = #W
+local maxw = W[nw]
+-- an entity's state in its day hash (SF): ok ('2': day totals complete, in this layout), lo
+-- (no data before that day) and C, the cached sums (READ): the bucket of the query they belong
+-- to, then per window its count, value and maximum, doubles packed (CF) as READ returns them
+-- (until session 27 a field each: q, c1.., qm, x1..; dropped when an entity is packed). Per
+-- day one field, d:<day>, five doubles packed (DAY): its count
+-- and value totals, its maximum, and its first and last bucket holding data (as an offset in
+-- the day). Packed, not a field each (n:/v:/m:/a:/z:, ok = '1', the layout before session
+-- 27): a window's read takes the day totals from one HGETALL of the day hash, and Valkey's
+-- CPU for that and the sums over 31 days fell from 56 to 13 us per entity in a probe (31 days
+-- in both layouts; README, issue 15, session 27): a fifth of the fields to return and index,
+-- and struct.unpack instead of a tonumber per value. Doubles are exact: the values are the
+-- doubles the per-field layout's %.17g strings held.
+local DAY = '<ddddd'
+local SF = {'ok', 'lo', 'C'}
+local CF = '<' .. string.rep('d', 1 + 3 * nw)
+local OLD_CACHE = {q = true, qm = true}  -- the per-field layout's cached sums
+for i = 1, 2 * nw do OLD_CACHE['c' .. i] = true end
+for i = 1, nw do OLD_CACHE['x' .. i] = true end
+-- dk in this layout from its fields in the one before (ok = '1'): a day's missing fields read
+-- as that layout read them (no maximum: 0; no first and last bucket: the whole day)
+local function repack(dk)
+  local flat = redis.call('HGETALL', dk)
+  local days, old = {}, {}
+  for i = 1, #flat, 2 do
+    local kind, d = string.match(flat[i], '^([nvmaz]):(%-?%d+)$')
+    if OLD_CACHE[flat[i]] then old[#old + 1] = flat[i] end
+    if kind then
+      old[#old + 1] = flat[i]
+      local t = days[d]
+      if not t then t = {n = 0, v = 0, m = 0, a = 0, z = P - 1}; days[d] = t end
+      t[kind] = tonumber(flat[i + 1])
+    end
+  end
+  local args = {'ok', '2'}
+  for d, t in pairs(days) do
+    args[#args + 1] = 'd:' .. d
+    args[#args + 1] = struct.pack(DAY, t.n, t.v, t.m, t.a, t.z)
+  end
+  for i = 1, #old, 4096 do redis.call('HDEL', dk, unpack(old, i, math.min(#old, i + 4095))) end
+  redis.call('HSET', dk, unpack(args))
+end
+-- dk made complete in this layout: packed from the layout before (ok = '1'), or rebuilt from
+-- the entity's buckets (no ok: state written before day totals; every writer sets ok, so dk
+-- does not exist then). False for an entity with no data at all.
+local function migrate(hk, dk, ok)
+  if ok == '1' then repack(dk); return true end
+  local flat = redis.call('HGETALL', hk)
+  if #flat == 0 then return false end
+  local days, lo = {}, nil
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local kind = string.byte(f)  -- 110 is 'n' (a count), 109 'm' (a maximum), 118 'v'
+    if kind == 109 or kind == 110 or kind == 118 then  -- not S: (READ's boundary sums)
+      local b = tonumber(string.sub(f, 3))
+      local d = math.floor(b / P)
+      local x = tonumber(flat[i + 1])
+      local t = days[d]
+      if not t then t = {0, 0, 0, P, -1}; days[d] = t end
+      if kind == 109 then t[3] = math.max(t[3], x)
+      elseif kind == 110 then t[1] = t[1] + x
+      else t[2] = t[2] + x end
+      t[4] = math.min(t[4], b - d * P)
+      t[5] = math.max(t[5], b - d * P)
+      if lo == nil or d < lo then lo = d end
+    end
+  end
+  local args = {'ok', '2', 'lo', tostring(lo)}
+  for d, t in pairs(days) do
+    args[#args + 1] = 'd:' .. d; args[#args + 1] = struct.pack(DAY, unpack(t))
+  end
+  redis.call('HSET', dk, unpack(args))
+  local ttl = redis.call('PTTL', hk)
+  if ttl > 0 then redis.call('PEXPIRE', dk, ttl) end
+  return true
+end
+-- SF of an entity, its old state migrated first; nil for an entity with no data at all
+local function state(hk, dk)
+  local st = redis.call('HMGET', dk, unpack(SF))
+  if st[1] == '2' then return st end
+  if migrate(hk, dk, st[1]) then return redis.call('HMGET', dk, unpack(SF)) end
+  return nil
+end
+"""
