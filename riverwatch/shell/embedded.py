@@ -95,11 +95,11 @@ class EmbeddedStack:
         """Valkey's command line: durable (AOF in ``state_dir``) when a state dir is given."""
         argv = [valkey_binary(), "--bind", HOST, "--port", str(self.redis_port)]
         argv += ["--save", "", "--protected-mode", "yes"]
-        # The feature store's cached window values are one 80-byte field per entity
-        # (stores.feature_read): above the default 64 bytes a hash leaves the compact listpack
-        # encoding, and an entity's day hash takes 1.6x the memory (after a 30-day backfill;
-        # docs/architecture.md, "Feature store layout").
-        argv += ["--hash-max-listpack-value", "128"]
+        # The feature store's cached window values are one 160-byte field per entity
+        # (stores.feature_state, C): above the default 64 bytes a hash leaves the compact
+        # listpack encoding, and an entity's day hash takes 1.6x the memory (after a 30-day
+        # backfill, with an 80-byte C; docs/architecture.md, "Feature store layout").
+        argv += ["--hash-max-listpack-value", "192"]
         if self.state_dir is None:
             return [*argv, "--appendonly", "no"]
         self.state_dir.mkdir(parents=True, exist_ok=True)

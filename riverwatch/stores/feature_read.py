@@ -81,12 +81,16 @@ local function buckets(hk, from, to)
   end
   return redis.call('HMGET', hk, unpack(f))
 end
--- the buckets first .. last of one day (base = its first bucket): sums and maximum
-local function partial(hk, base, first, last)
+-- the buckets first .. last of one day (base = its first bucket): sums and maximum, added from
+-- the first bucket on, or from the last back (back: a boundary day's part, which ends at the
+-- day's last bucket holding data, so that its kept sums, kept, are one running total)
+local function partial(hk, base, first, last, back)
   if last < first then return 0, 0, 0 end
   local vals = buckets(hk, base + first, base + last)
   local sn, sv, sm = 0, 0, 0
-  for j = 1, #vals, S do
+  local j0, j1, step = 1, #vals, S
+  if back then j0, j1, step = #vals - S + 1, 1, -S end
+  for j = j0, j1, step do
     if vals[j] then sn = sn + tonumber(vals[j]) end
     if vals[j + 1] then sv = sv + tonumber(vals[j + 1]) end
     if S == 3 and vals[j + 2] then sm = math.max(sm, tonumber(vals[j + 2])) end
@@ -103,8 +107,10 @@ end
 -- first bucket holding data (a) to each bucket; S:<window>, its boundary day, from each bucket
 -- to its last holding data (z). Each holds the day, the day's d: field as it was when they were
 -- summed, then per bucket from a to z the count, value and maximum as doubles; one HMGET reads
--- an entity's. They are summed in the buckets' order (as partial sums them: the same doubles; a
--- suffix summed anew from each start, not a running total from the end), once per day and part,
+-- an entity's. They are one running total in the order partial adds the buckets (a prefix from
+-- a on, a suffix from z back: the same doubles; until session 36 partial added a suffix from its
+-- first bucket on, and each suffix was summed anew, 300 additions a day instead of 24), once
+-- per day and part,
 -- for a day that holds SUF_N transactions or more: a busy entity's (a terminal's, mostly; 8
 -- transactions a day for 30 days are 480 bucket fields or more, past the compact encoding's 128
 -- anyway); an entity with a few transactions a day is read bucket by bucket, as before, and
@@ -131,7 +137,7 @@ local function kept(hk, i, day, first, last, s, a, z)
   local head = struct.pack('<d', day) .. s
   local at = 49 + 24 * ((i == 0 and last or first) - a)
   if c and string.sub(c, 1, 48) == head then return struct.unpack('<ddd', c, at) end
-  if c and struct.unpack('<d', c) > day then return partial(hk, day * P, first, last) end
+  if c and struct.unpack('<d', c) > day then return partial(hk, day * P, first, last, i > 0) end
   local vals = buckets(hk, day * P + a, day * P + z)
   local k, N, Y, M = z - a + 1, {}, {}, {}
   for q = 1, k do
@@ -140,16 +146,15 @@ local function kept(hk, i, day, first, last, s, a, z)
     Y[q] = vals[o + 2] and tonumber(vals[o + 2])
     M[q] = S == 3 and vals[o + 3] and tonumber(vals[o + 3])
   end
+  -- one running total: a prefix's from a, a suffix's from z back (partial adds in that order)
   local out = {head}
   local sn, sv, sm = 0, 0, 0
-  for q = 1, k do
-    local to = q  -- a prefix: the running total to q
-    if i > 0 then sn, sv, sm, to = 0, 0, 0, k end  -- a suffix: summed from q (partial's doubles)
-    for r = q, to do
-      if N[r] then sn = sn + N[r] end
-      if Y[r] then sv = sv + Y[r] end
-      if M[r] then sm = math.max(sm, M[r]) end
-    end
+  local q0, q1, step = 1, k, 1
+  if i > 0 then q0, q1, step = k, 1, -1 end
+  for q = q0, q1, step do
+    if N[q] then sn = sn + N[q] end
+    if Y[q] then sv = sv + Y[q] end
+    if M[q] then sm = math.max(sm, M[q]) end
     out[q + 1] = struct.pack('<ddd', sn, sv, sm)
   end
   c = table.concat(out)
@@ -168,19 +173,37 @@ local function part(hk, day, first, last, s, i, keep)
   if keep and last >= first and tn >= SUF_N and (i == 0 and first == a or i > 0 and last == z) then
     return kept(hk, i, day, first, last, s, a, z)
   end
-  return partial(hk, day * P, first, last)
+  return partial(hk, day * P, first, last, i > 0)
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
--- buckets after qb's hour of the day w days before
-local function sums(hk, dk, qb, lo, keep)
+-- buckets after qb's hour of the day w days before. Sets X, and FD: per window the sums of its
+-- full days, which C keeps (feature_state) for the entity's next query on day d. Where C holds
+-- them for d (c, and keep), the day fields this query reads besides them, its own day's and
+-- each boundary day's, come from one HMGET instead of the HGETALL of up to 31 days and a
+-- struct.unpack each: in the first query of an entity in a new hour that was 19 of ~100 us of
+-- Valkey's CPU per event with 30 days of history and nothing with one (README, issue 15,
+-- session 36). The write script marks them stale on a write into any of those days, so they
+-- are the doubles the loop below would sum.
+local FD, FDF = {}, '<' .. string.rep('d', 3 * nw)
+local function sums(hk, dk, qb, lo, keep, c)
   local d = math.floor(qb / P)
   local h = qb - d * P
   local kmax = math.min(maxw, d - (lo or d - maxw))
   if kmax < 0 then  -- no data before the window's end
-    for i = 1, 3 * nw do X[i] = 0 end
+    for i = 1, 3 * nw do X[i] = 0; FD[i] = 0 end
     return
   end
-  local t = day_hash(dk)
+  local fd, t = nil, nil
+  if keep and c and #c == CLEN and struct.unpack('<d', c, 1 + 8 * (MD - 1)) == d then
+    fd = {struct.unpack(FDF, c, 1 + 8 * MD)}
+    local f = {dd(d)}
+    for i = 1, nw do f[i + 1] = dd(d - W[i]) end
+    local vals = redis.call('HMGET', dk, unpack(f))
+    t = {}
+    for i = 1, #f do t[f[i]] = vals[i] end
+  else
+    t = day_hash(dk)
+  end
   -- the day k days before d: its d: field (nil where none)
   local function day(k)
     return k <= kmax and t[dd(d - k)] or nil
@@ -189,15 +212,20 @@ local function sums(hk, dk, qb, lo, keep)
   local cn, cv, cm, k = 0, 0, 0, 1
   for i = 1, nw do
     local w = W[i]
-    while k < w do
-      local s = k <= kmax and t[dd(d - k)]
-      if s then
-        local x, y, m = struct.unpack(DAY, s)
-        cn = cn + x; cv = cv + y
-        if m > cm then cm = m end
+    if fd then
+      cn, cv, cm = fd[3 * i - 2], fd[3 * i - 1], fd[3 * i]
+    else
+      while k < w do
+        local s = k <= kmax and t[dd(d - k)]
+        if s then
+          local x, y, m = struct.unpack(DAY, s)
+          cn = cn + x; cv = cv + y
+          if m > cm then cm = m end
+        end
+        k = k + 1
       end
-      k = k + 1
     end
+    FD[3 * i - 2], FD[3 * i - 1], FD[3 * i] = cn, cv, cm
     local qn, qv, qx = part(hk, d - w, h + 1, P - 1, day(w), i, keep)
     X[3 * i - 2] = pn + cn + qn
     X[3 * i - 1] = pv + cv + qv
@@ -234,14 +262,16 @@ while p <= #Q do
   if old then st = state_whole(hk, dk) else st = state(hk, dk) end
   for j = q0, q1 do
     local qb = Q[j]
-    if st and st[3] and struct.unpack('<d', st[3]) == qb then
-      V[#V + 1] = string.sub(st[3], 9)
+    local c = st and st[3] and #st[3] == CLEN and st[3]
+    if c and struct.unpack('<d', c) == qb then
+      V[#V + 1] = string.sub(c, 9, 8 + 24 * nw)
     elseif st then
-      sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from)
+      sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from, c)
       local x = struct.pack(OUT, unpack(X))
       V[#V + 1] = x
       if qb >= cache_from then  -- kept for the next query at qb (see above)
-        st[3] = struct.pack('<d', qb) .. x
+        st[3] = struct.pack('<d', qb) .. x .. struct.pack('<d', math.floor(qb / P))
+          .. struct.pack(FDF, unpack(FD))
         redis.call('HSET', dk, 'C', st[3])
       end
     else

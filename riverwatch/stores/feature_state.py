@@ -36,19 +36,23 @@ local nw = #W
 local maxw = W[nw]
 -- an entity's state in its day hash (SF): ok ('2': day totals complete, in this layout), lo
 -- (no data before that day) and C, the cached sums (READ): the bucket of the query they belong
--- to, then per window its count, value and maximum, doubles packed (CF) as READ returns them
--- (until session 27 a field each: q, c1.., qm, x1..; dropped when an entity is packed). Per
--- day one field, d:<day>, five doubles packed (DAY): its count
--- and value totals, its maximum, and its first and last bucket holding data (as an offset in
--- the day). Packed, not a field each (n:/v:/m:/a:/z:, ok = '1', the layout before session
--- 27): a window's read takes the day totals from one HGETALL of the day hash, and Valkey's
--- CPU for that and the sums over 31 days fell from 56 to 13 us per entity in a probe (31 days
--- in both layouts; README, issue 15, session 27): a fifth of the fields to return and index,
--- and struct.unpack instead of a tonumber per value. Doubles are exact: the values are the
+-- to, then per window its count, value and maximum as READ returns them; then the day of the
+-- query's full days' sums (-1: none) and per window the sums of its full days (the days between
+-- its boundary day and the query's: count, value, maximum), doubles packed (CF; until session
+-- 36 without the full days' sums, 8 + 24 * nw bytes: read as none, dropped by the next write;
+-- until session 27 a field each: q, c1.., qm, x1..; dropped when an entity is packed). Per
+-- day one field, d:<day>, five doubles packed (DAY): its count and value totals, its maximum,
+-- and its first and last bucket holding data (as an offset in the day). Packed, not a field
+-- each (n:/v:/m:/a:/z:, ok = '1', the layout before session 27): a window's read takes the day
+-- totals from one HGETALL of the day hash, and Valkey's CPU for that and the sums over 31 days
+-- fell from 56 to 13 us per entity in a probe (31 days in both layouts; README, issue 15,
+-- session 27): a fifth of the fields to return and index, and struct.unpack instead of a
+-- tonumber per value. Doubles are exact: the values are the
 -- doubles the per-field layout's %.17g strings held.
 local DAY = '<ddddd'
 local SF = {'ok', 'lo', 'C'}
-local CF = '<' .. string.rep('d', 1 + 3 * nw)
+local CF = '<' .. string.rep('d', 2 + 6 * nw)
+local CLEN, MD = 8 * (2 + 6 * nw), 2 + 3 * nw  -- C's length; the index of its full days' day
 local OLD_CACHE = {q = true, qm = true}  -- the per-field layout's cached sums
 for i = 1, 2 * nw do OLD_CACHE['c' .. i] = true end
 for i = 1, nw do OLD_CACHE['x' .. i] = true end

@@ -30,6 +30,7 @@ P = SPEC.per_day
 SPANS = tuple(w * P for w in WINDOWS_DAYS)
 NEVER = {"card": 10**12, "terminal": 10**12}  # no query kept: boundary days read by bucket
 ENTS = (("card", "c"), ("terminal", "t"))
+LATE = (("card", "cl"), ("terminal", "tl"))  # queried a label delay back only (as a terminal is)
 Truth = dict[tuple[str, str], dict[int, list[float]]]
 
 
@@ -41,10 +42,11 @@ def _close(got: list[tuple[float, float, float]], want: list[tuple[float, float,
 
 
 def _write(store: RedisFeatureStore, truth: Truth, rng: random.Random, buckets: list[int],
-           prune: dict[tuple[str, str], int] | None = None) -> None:  # fmt: skip
+           prune: dict[tuple[str, str], int] | None = None,
+           ents: tuple[tuple[str, str], ...] = ENTS) -> None:  # fmt: skip
     inc = Increments()
     for b in buckets:
-        for e in ENTS:
+        for e in ents:
             amount = round(rng.lognormvariate(3, 1.5), 2) if e[0] == "card" else 0.0
             v = amount if e[0] == "card" else float(rng.random() < 0.3)
             inc.add(*e, b, 1, v, amount)
@@ -65,25 +67,37 @@ def test_kept_boundary_sums_read_what_the_buckets_hold(settings: Settings, seed:
     r = redis_client(redis_config(settings))
     names = Names(settings.topic_prefix)
     store = RedisFeatureStore(r, names, SPEC.retention_s)
-    truth: Truth = {e: {} for e in ENTS}
+    ents = ENTS + LATE
+    truth: Truth = {e: {} for e in ents}
+
+    def write(buckets: list[int]) -> None:
+        _write(store, truth, rng, buckets, ents=ents)
+
     for day in range(100, 132):  # a month of history: most hours hold transactions
-        _write(store, truth, rng, [b for b in range(day * P, day * P + P) if rng.random() < 0.8])
+        write([b for b in range(day * P, day * P + P) if rng.random() < 0.8])
     now, checked, stale, late = 132 * P, 0, 0, 0
     for step in range(5 * P):  # five days, hour by hour
         now += 1
-        _write(store, truth, rng, [now] * rng.randint(0, 2))
+        write([now] * rng.randint(0, 2))
         if step % 5 == 4:  # a late transaction in a boundary day whose sums may be kept
             i = rng.randrange(len(WINDOWS_DAYS))
             day = now // P - WINDOWS_DAYS[i]
             stale += all(_kept(r, names, e, f"S:{i + 1}") == day for e in ENTS)
-            _write(store, truth, rng, [day * P + rng.randrange(P)])
-        if step % 5 == 2:  # a late one in any day inside the longest window
-            day = now // P - rng.randint(1, max(WINDOWS_DAYS) - 1)
-            _write(store, truth, rng, [day * P + rng.randrange(P)])
-        # now, and a label delay back (a terminal's query: its own day complete, read from S:0)
+            write([day * P + rng.randrange(P)])
+        if step % 5 == 2:  # a late one in a full day of a window of either query (now or a
+            # label delay back), its first and last as often as any other, in one batch with one
+            # of this hour (alone, it would drop the cached query: feature_scripts): the full
+            # days' sums C keeps for the query's day are summed again after it
+            k = rng.choice([1, max(WINDOWS_DAYS) - 1, rng.randint(1, max(WINDOWS_DAYS) - 1)])
+            day = (now - rng.choice([0, 7 * P])) // P - k
+            write([now, day * P + rng.randrange(P)])
+        # now and a label delay back (a terminal's query: its own day complete, read from S:0),
+        # in one call; and (LATE) a label delay back only, hour after hour, as the scorer
+        # queries a terminal: its next query on the same day reads the full days' sums from C
         qs = [(*e, at) for e in ENTS for at in (now, now - 7 * P)]
+        qs += [(*e, now - 7 * P) for e in LATE]
         if step % 7 == 6:  # a late query (a lagging producer's): its own boundary days
-            qs += [(*e, now - rng.randint(P, 3 * P)) for e in ENTS]
+            qs += [(*e, now - rng.randint(P, 3 * P)) for e in ents]
             late += 1
         _, plain = store.read([], qs, P, WINDOWS_DAYS, NEVER)
         _, got = store.read([], qs, P, WINDOWS_DAYS)
@@ -94,11 +108,11 @@ def test_kept_boundary_sums_read_what_the_buckets_hold(settings: Settings, seed:
             checked += 1
         if step == 3 * P:  # state from before day totals: migrated with the kept fields there
             assert _kept(r, names, ENTS[0], "S:3") is not None
-            assert r.delete(*(names.entity_days(*e) for e in ENTS)) == 2
+            assert r.delete(*(names.entity_days(*e) for e in ents)) == 4
     # every window kept a boundary day: of the last queries now or a label delay back, or a day
     # before theirs (where the query's hour covers all of that day's data); and late writes hit
     # kept fields
-    for e in ENTS:
+    for e in ents:
         for i, w in enumerate(WINDOWS_DAYS, 1):
             kept = _kept(r, names, e, f"S:{i}") or 0
             assert now // P - 7 - w - 1 <= kept <= now // P - w, (e, i)

@@ -153,6 +153,40 @@ def test_a_write_a_day_behind_the_cached_query_drops_it(settings: Settings) -> N
     r.close()
 
 
+def test_cached_values_of_the_layout_before_are_not_served(settings: Settings) -> None:
+    """``C`` as the scripts before session 36 wrote it (its bucket and the window values, 80
+    bytes: no full days' sums) is read as absent: a query at its bucket sums afresh and caches
+    the values in today's layout; a write drops it. (Old values served as they stand, or a
+    write that unpacked them as today's layout, fail here.)"""
+    r = redis_client(redis_config(settings))
+    names = Names(settings.topic_prefix)
+    store = RedisFeatureStore(r, names, SPEC.retention_s)
+    days = names.entity_days("card", "old")
+    truth: dict[int, list[float]] = {}
+    inc = Increments()
+    for b in range(300 * P - 40 * P // 3, 300 * P, 7):
+        inc.add("card", "old", b, 1, 2.5 + b % 3, 2.5 + b % 3)
+        truth[b] = [1.0, 2.5 + b % 3, 2.5 + b % 3]
+    store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
+    qb = 300 * P - 2
+    old = struct.pack("<d", qb) + struct.pack(f"<{3 * len(WINDOWS_DAYS)}d", *[999.0] * 9)
+    for _ in range(2):
+        r.hset(days, "C", old)
+        _, got = store.read([], [("card", "old", qb)], P, WINDOWS_DAYS)
+        assert _close(got[("card", "old", qb)], window_sums(truth, qb, SPANS))
+        c = cast(bytes, r.hget(days, "C"))
+        assert len(c) == 8 * (2 + 6 * len(WINDOWS_DAYS)) and _cached(r, days) == qb
+    r.hset(days, "C", old)
+    inc = Increments()
+    inc.add("card", "old", qb + 1, 1, 4.0, 4.0)
+    truth[qb + 1] = [1.0, 4.0, 4.0]
+    store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
+    assert _cached(r, days) is None
+    _, got = store.read([], [("card", "old", qb + 1)], P, WINDOWS_DAYS)
+    assert _close(got[("card", "old", qb + 1)], window_sums(truth, qb + 1, SPANS))
+    r.close()
+
+
 def test_the_scorer_caches_live_queries_only(settings: Settings) -> None:
     """The scorer's edge: a transaction of ten days ago (a backfill's) leaves its card's and
     terminal's window values uncached, one of now caches both (the terminal's query is a label
