@@ -121,8 +121,7 @@ end
 -- later day than the query's is not replaced (a late event's query; the fields follow the
 -- newest queries), and none are kept for queries before cache_from (a backfill's).
 local SUF_N = 8
-local SK, SUF, SUFK = {}, {}, nil
-for i = 0, nw do SK[i] = 'S:' .. i end
+local SUF, SUFK = {}, nil
 -- buckets first .. last of a day (d: field s, data in buckets a .. z) from its kept sums: i 0,
 -- the query's own day, from a to each bucket (last: the query's hour; a terminal's query, a
 -- label delay back, ends inside a day of complete data); else window i's boundary day, from

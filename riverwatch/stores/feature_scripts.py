@@ -110,9 +110,7 @@ while p <= #E do
         end
       end
       if next(gone) ~= nil then  -- READ's kept sums (S:0 .. S:<windows>) are summed again
-        local sk = {}
-        for i = 0, nw do sk[i + 1] = 'S:' .. i end
-        redis.call('HDEL', hk, unpack(sk))
+        redis.call('HDEL', hk, unpack(SK, 0, nw))
       end
     end
     if lo ~= nil and lo < pd then lo = pd end

@@ -53,6 +53,11 @@ local DAY = '<ddddd'
 local SF = {'ok', 'lo', 'C'}
 local CF = '<' .. string.rep('d', 2 + 6 * nw)
 local CLEN, MD = 8 * (2 + 6 * nw), 2 + 3 * nw  -- C's length; the index of its full days' day
+-- the names of READ's kept sums of a query's partly covered days in the bucket hash (S:0, the
+-- query's own day; S:<window>, each window's boundary day), which the write script drops when
+-- it prunes days
+local SK = {}
+for i = 0, nw do SK[i] = 'S:' .. i end
 local OLD_CACHE = {q = true, qm = true}  -- the per-field layout's cached sums
 for i = 1, 2 * nw do OLD_CACHE['c' .. i] = true end
 for i = 1, nw do OLD_CACHE['x' .. i] = true end
