@@ -95,7 +95,7 @@ class EmbeddedStack:
         """Valkey's command line: durable (AOF in ``state_dir``) when a state dir is given."""
         argv = [valkey_binary(), "--bind", HOST, "--port", str(self.redis_port)]
         argv += ["--save", "", "--protected-mode", "yes"]
-        # The feature store's cached window values are one 160-byte field per entity
+        # The feature store's cached window values are one field of 80 or 160 bytes per entity
         # (stores.feature_state, C): above the default 64 bytes a hash leaves the compact
         # listpack encoding, and an entity's day hash takes 1.6x the memory (after a 30-day
         # backfill, with an 80-byte C; docs/architecture.md, "Feature store layout").

@@ -176,7 +176,8 @@ local function part(hk, day, first, last, s, i, keep)
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
 -- buckets after qb's hour of the day w days before. Sets X, and FD: per window the sums of its
--- full days, which C keeps (feature_state) for the entity's next query on day d. Where C holds
+-- full days, which C keeps (feature_state) for the entity's next query on day d where its
+-- windows hold FD_DAYS days of data or more (returns whether they do). Where C holds
 -- them for d (c, and keep), the day fields this query reads besides them, its own day's and
 -- each boundary day's, come from one HMGET instead of the HGETALL of up to 31 days and a
 -- struct.unpack each: in the first query of an entity in a new hour that was 19 of ~100 us of
@@ -189,8 +190,8 @@ local function sums(hk, dk, qb, lo, keep, c)
   local h = qb - d * P
   local kmax = math.min(maxw, d - (lo or d - maxw))
   if kmax < 0 then  -- no data before the window's end
-    for i = 1, 3 * nw do X[i] = 0; FD[i] = 0 end
-    return
+    for i = 1, 3 * nw do X[i] = 0 end
+    return false
   end
   local fd, t = nil, nil
   if keep and c and #c == CLEN and struct.unpack('<d', c, 1 + 8 * (MD - 1)) == d then
@@ -230,6 +231,7 @@ local function sums(hk, dk, qb, lo, keep, c)
     X[3 * i - 1] = pv + cv + qv
     X[3 * i] = math.max(pm, cm, qx)
   end
+  return kmax >= FD_DAYS
 end
 -- SF of an entity as state() gives it, from its whole day hash: for an entity whose queries
 -- are all older than cache_from (a backfill's, a late producer's), which its cached sums
@@ -261,16 +263,18 @@ while p <= #Q do
   if old then st = state_whole(hk, dk) else st = state(hk, dk) end
   for j = q0, q1 do
     local qb = Q[j]
-    local c = st and st[3] and #st[3] == CLEN and st[3]
+    local c = st and st[3]
     if c and struct.unpack('<d', c) == qb then
-      V[#V + 1] = string.sub(c, 9, 8 + 24 * nw)
+      V[#V + 1] = string.sub(c, 9, CSLEN)
     elseif st then
-      sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from, c)
+      local long = sums(hk, dk, qb, tonumber(st[2]), qb >= cache_from, c)
       local x = struct.pack(OUT, unpack(X))
       V[#V + 1] = x
       if qb >= cache_from then  -- kept for the next query at qb (see above)
-        st[3] = struct.pack('<d', qb) .. x .. struct.pack('<d', math.floor(qb / P))
-          .. struct.pack(FDF, unpack(FD))
+        st[3] = struct.pack('<d', qb) .. x
+        if long then
+          st[3] = st[3] .. struct.pack('<d', math.floor(qb / P)) .. struct.pack(FDF, unpack(FD))
+        end
         redis.call('HSET', dk, 'C', st[3])
       end
     else

@@ -63,12 +63,12 @@ while p <= #E do
   local st = redis.call('HMGET', dk, unpack(f))
   if st[1] ~= '2' and migrate(hk, dk, st[1]) then st = redis.call('HMGET', dk, unpack(f)) end
   -- the cached sums (C, feature_state): their bucket qb, then per window count, value and
-  -- maximum, then the full days' sums (READ) of day md; one of the layout before them: dropped
-  local c, qb, md = nil, false, nil
-  if st[3] and #st[3] == CLEN then
-    c = {struct.unpack(CF, st[3])}; qb = c[1]; md = math.floor(qb / P)
-  elseif st[3] then
-    c = {}
+  -- maximum, and where kept (long) the full days' sums (READ) of day md
+  local c, qb, md, long = nil, false, nil, false
+  if st[3] then
+    long = #st[3] == CLEN
+    c = {struct.unpack(long and CF or CS, st[3])}; qb = c[1]
+    if long then md = math.floor(qb / P) end
   end
   -- Every bucket of this write a day or more before the cached query's: a backfill's or a
   -- lagging producer's events, each of which would update the cached values (8% of
@@ -129,7 +129,7 @@ while p <= #E do
     -- a write into a full day of the cached query's windows: its full days' sums are summed
     -- again by the next query (not updated here: READ's sums stay the doubles a fresh read
     -- gives; in live traffic such writes are late events and labels, a few)
-    if b and c[MD] == md and b < md * P and b >= (md - maxw + 1) * P then
+    if b and md and c[MD] == md and b < md * P and b >= (md - maxw + 1) * P then
       c[MD] = -1; changed = true
     end
     if b and b <= qb then
@@ -162,7 +162,8 @@ while p <= #E do
   if c and not qb then
     redis.call('HDEL', dk, 'C')
   elseif changed then
-    set[#set + 1] = 'C'; set[#set + 1] = struct.pack(CF, unpack(c, 1, 2 + 6 * nw))
+    set[#set + 1] = 'C'
+    set[#set + 1] = struct.pack(long and CF or CS, unpack(c, 1, long and 2 + 6 * nw or 1 + 3 * nw))
   end
   if #set > 0 then redis.call('HSET', dk, unpack(set)) end
   redis.call('EXPIRE', hk, retention)

@@ -36,11 +36,12 @@ local nw = #W
 local maxw = W[nw]
 -- an entity's state in its day hash (SF): ok ('2': day totals complete, in this layout), lo
 -- (no data before that day) and C, the cached sums (READ): the bucket of the query they belong
--- to, then per window its count, value and maximum as READ returns them; then the day of the
--- query's full days' sums (-1: none) and per window the sums of its full days (the days between
--- its boundary day and the query's: count, value, maximum), doubles packed (CF; until session
--- 36 without the full days' sums, 8 + 24 * nw bytes: read as none, dropped by the next write;
--- until session 27 a field each: q, c1.., qm, x1..; dropped when an entity is packed). Per
+-- to, then per window its count, value and maximum as READ returns them (CS, 8 + 24 * nw bytes,
+-- as all were until session 36); for an entity with FD_DAYS days of data or more in its
+-- windows, then also the day of the query's full days' sums (-1: stale) and per window the
+-- sums of its full days (the days between its boundary day and the query's: count, value,
+-- maximum) (CF, CLEN bytes); doubles packed (until session 27 a field each: q, c1.., qm,
+-- x1..; dropped when an entity is packed). Per
 -- day one field, d:<day>, five doubles packed (DAY): its count and value totals, its maximum,
 -- and its first and last bucket holding data (as an offset in the day). Packed, not a field
 -- each (n:/v:/m:/a:/z:, ok = '1', the layout before session 27): a window's read takes the day
@@ -51,8 +52,13 @@ local maxw = W[nw]
 -- doubles the per-field layout's %.17g strings held.
 local DAY = '<ddddd'
 local SF = {'ok', 'lo', 'C'}
-local CF = '<' .. string.rep('d', 2 + 6 * nw)
-local CLEN, MD = 8 * (2 + 6 * nw), 2 + 3 * nw  -- C's length; the index of its full days' day
+local CS, CF = '<' .. string.rep('d', 1 + 3 * nw), '<' .. string.rep('d', 2 + 6 * nw)
+local CSLEN, CLEN, MD = 8 * (1 + 3 * nw), 8 * (2 + 6 * nw), 2 + 3 * nw  -- MD: CF's day index
+-- Fewer days than this in an entity's windows are summed afresh from the day hash, not kept
+-- in C: its HGETALL is then a few fields, about what the HMGET that replaces it names, and a
+-- C of CLEN bytes costs every write of the entity (a fresh entity's most of all) twice the
+-- unpacking and packing (a judgment, not a tuned value: README, issue 15, session 36).
+local FD_DAYS = 8
 -- the names of READ's kept sums of a query's partly covered days in the bucket hash (S:0, the
 -- query's own day; S:<window>, each window's boundary day), which the write script drops when
 -- it prunes days

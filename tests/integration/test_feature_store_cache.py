@@ -153,37 +153,37 @@ def test_a_write_a_day_behind_the_cached_query_drops_it(settings: Settings) -> N
     r.close()
 
 
-def test_cached_values_of_the_layout_before_are_not_served(settings: Settings) -> None:
-    """``C`` as the scripts before session 36 wrote it (its bucket and the window values, 80
-    bytes: no full days' sums) is read as absent: a query at its bucket sums afresh and caches
-    the values in today's layout; a write drops it. (Old values served as they stand, or a
-    write that unpacked them as today's layout, fail here.)"""
+def test_full_days_are_kept_for_entities_with_a_week_of_data_or_more(settings: Settings) -> None:
+    """``C`` keeps the full days' sums only where an entity's windows hold 8 days of data or
+    more (160 bytes; else its query's window values alone, 80 bytes, as before session 36);
+    either way the next query on the same day, after writes into its day and into a full day,
+    reads the buckets' window sums."""
     r = redis_client(redis_config(settings))
     names = Names(settings.topic_prefix)
     store = RedisFeatureStore(r, names, SPEC.retention_s)
-    days = names.entity_days("card", "old")
-    truth: dict[int, list[float]] = {}
-    inc = Increments()
-    for b in range(300 * P - 40 * P // 3, 300 * P, 7):
-        inc.add("card", "old", b, 1, 2.5 + b % 3, 2.5 + b % 3)
-        truth[b] = [1.0, 2.5 + b % 3, 2.5 + b % 3]
-    store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
-    qb = 300 * P - 2
-    old = struct.pack("<d", qb) + struct.pack(f"<{3 * len(WINDOWS_DAYS)}d", *[999.0] * 9)
-    for _ in range(2):
-        r.hset(days, "C", old)
-        _, got = store.read([], [("card", "old", qb)], P, WINDOWS_DAYS)
-        assert _close(got[("card", "old", qb)], window_sums(truth, qb, SPANS))
-        c = cast(bytes, r.hget(days, "C"))
-        assert len(c) == 8 * (2 + 6 * len(WINDOWS_DAYS)) and _cached(r, days) == qb
-    r.hset(days, "C", old)
-    inc = Increments()
-    inc.add("card", "old", qb + 1, 1, 4.0, 4.0)
-    truth[qb + 1] = [1.0, 4.0, 4.0]
-    store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
-    assert _cached(r, days) is None
-    _, got = store.read([], [("card", "old", qb + 1)], P, WINDOWS_DAYS)
-    assert _close(got[("card", "old", qb + 1)], window_sums(truth, qb + 1, SPANS))
+    truth: dict[str, dict[int, list[float]]] = {"few": {}, "many": {}}
+
+    def write(card: str, *buckets: int) -> None:
+        inc = Increments()
+        for b in buckets:
+            inc.add("card", card, b, 1, 2.5 + b % 3, 2.5 + b % 3)
+            vals = truth[card].setdefault(b, [0.0, 0.0, 0.0])
+            vals[0] += 1
+            vals[1] += 2.5 + b % 3
+            vals[2] = max(vals[2], 2.5 + b % 3)
+        store.write(inc, {}, {}, 60, 60, P, WINDOWS_DAYS)
+
+    qb = 300 * P + 3
+    for card, days in (("few", 7), ("many", 8)):
+        write(card, *range(qb - days * P, qb, 5))
+    for step in range(3):  # a query, then a write into its day (and first into a full day)
+        nw = len(WINDOWS_DAYS)
+        for card, size in (("few", 8 + 24 * nw), ("many", 16 + 48 * nw)):
+            q = ("card", card, qb + step)
+            _, got = store.read([], [q], P, WINDOWS_DAYS)
+            assert _close(got[q], window_sums(truth[card], qb + step, SPANS))
+            assert len(cast(bytes, r.hget(names.entity_days("card", card), "C"))) == size
+            write(card, qb + step, *([qb - 4 * P] if step == 0 else []))
     r.close()
 
 
