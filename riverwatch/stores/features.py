@@ -6,8 +6,9 @@ sum, a terminal's fraud count); a card also keeps ``m:<bucket>``, its largest am
 ``Names.entity_days`` holds the same counters summed per day, one field per day (``d:<day>``,
 day = ``bucket // per_day``: count, value, the day's maximum, and its first and last bucket
 holding data, as five packed doubles), plus ``ok`` (``2``: the day totals are complete, packed),
-``lo`` (no day before it holds data) and ``C`` (the entity's last query's window values and
-the sums of its full days, which its next query on that day reuses: stores.feature_state).
+``lo`` (no day before it holds data) and ``C`` (the entity's last query's window values and,
+with 8 days of data or more, the sums of its full days, which its next query on that day
+reuses: stores.feature_state).
 
 Maximums are not additive: the write script keeps the larger of the stored and the new value
 (HGET then HSET, atomic inside the script), the read script takes the maximum, not the sum,
