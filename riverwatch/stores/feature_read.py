@@ -182,7 +182,7 @@ end
 -- each boundary day's, come from one HMGET instead of the HGETALL of up to 31 days and a
 -- struct.unpack each: in the first query of an entity in a new hour that was 19 of ~100 us of
 -- Valkey's CPU per event with 30 days of history and nothing with one (README, issue 15,
--- session 36). The write script marks them stale on a write into any of those days, so they
+-- session 36). The write script drops them from C on a write into any of those days, so they
 -- are the doubles the loop below would sum.
 local FD, FDF = {}, '<' .. string.rep('d', 3 * nw)
 local function sums(hk, dk, qb, lo, keep, c)

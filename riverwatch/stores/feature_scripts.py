@@ -67,8 +67,7 @@ while p <= #E do
   local c, qb, md, long = nil, false, nil, false
   if st[3] then
     long = #st[3] == CLEN
-    c = {struct.unpack(long and CF or CS, st[3])}; qb = c[1]
-    if long then md = math.floor(qb / P) end
+    c = {struct.unpack(long and CF or CS, st[3])}; qb = c[1]; md = math.floor(qb / P)
   end
   -- Every bucket of this write a day or more before the cached query's: a backfill's or a
   -- lagging producer's events, each of which would update the cached values (8% of
@@ -126,11 +125,11 @@ while p <= #E do
       if now and tonumber(now) >= tonumber(x) then x = false else redis.call('HSET', hk, f, x) end
     end
     local b = x and qb and tonumber(string.sub(f, 3))
-    -- a write into a full day of the cached query's windows: its full days' sums are summed
-    -- again by the next query (not updated here: READ's sums stay the doubles a fresh read
-    -- gives; in live traffic such writes are late events and labels, a few)
-    if b and md and c[MD] == md and b < md * P and b >= (md - maxw + 1) * P then
-      c[MD] = -1; changed = true
+    -- a write into a full day of the cached query's windows: C keeps its window values only
+    -- (short), and the next query sums the full days again (not updated here: READ's sums stay
+    -- the doubles a fresh read gives; in live traffic such writes are late events and labels)
+    if b and long and c[MD] == md and b < md * P and b >= (md - maxw + 1) * P then
+      long = false; changed = true
     end
     if b and b <= qb then
       for j = 1, nw do

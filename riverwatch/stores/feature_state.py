@@ -38,18 +38,17 @@ local maxw = W[nw]
 -- (no data before that day) and C, the cached sums (READ): the bucket of the query they belong
 -- to, then per window its count, value and maximum as READ returns them (CS, 8 + 24 * nw bytes,
 -- as all were until session 36); for an entity with FD_DAYS days of data or more in its
--- windows, then also the day of the query's full days' sums (-1: stale) and per window the
--- sums of its full days (the days between its boundary day and the query's: count, value,
--- maximum) (CF, CLEN bytes); doubles packed (until session 27 a field each: q, c1.., qm,
--- x1..; dropped when an entity is packed). Per
--- day one field, d:<day>, five doubles packed (DAY): its count and value totals, its maximum,
--- and its first and last bucket holding data (as an offset in the day). Packed, not a field
--- each (n:/v:/m:/a:/z:, ok = '1', the layout before session 27): a window's read takes the day
--- totals from one HGETALL of the day hash, and Valkey's CPU for that and the sums over 31 days
--- fell from 56 to 13 us per entity in a probe (31 days in both layouts; README, issue 15,
--- session 27): a fifth of the fields to return and index, and struct.unpack instead of a
--- tonumber per value. Doubles are exact: the values are the
--- doubles the per-field layout's %.17g strings held.
+-- windows, then also the query's day and per window the sums of its full days (the days
+-- between its boundary day and the query's: count, value, maximum) (CF, CLEN bytes; a write
+-- into one of those days makes C short again); doubles packed (until session 27 a field
+-- each: q, c1.., qm, x1..; dropped when an entity is packed). Per day one field, d:<day>, five
+-- doubles packed (DAY): its count and value totals, its maximum, and its first and last bucket
+-- holding data (as an offset in the day). Packed, not a field each (n:/v:/m:/a:/z:, ok = '1',
+-- the layout before session 27): a window's read takes the day totals from one HGETALL of the
+-- day hash, and Valkey's CPU for that and the sums over 31 days fell from 56 to 13 us per
+-- entity in a probe (31 days in both layouts; README, issue 15, session 27): a fifth of the
+-- fields to return and index, and struct.unpack instead of a tonumber per value. Doubles are
+-- exact: the values are the doubles the per-field layout's %.17g strings held.
 local DAY = '<ddddd'
 local SF = {'ok', 'lo', 'C'}
 local CS, CF = '<' .. string.rep('d', 1 + 3 * nw), '<' .. string.rep('d', 2 + 6 * nw)
