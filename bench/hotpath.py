@@ -64,6 +64,7 @@ REPEATS = int(os.environ.get("RW_HOT_REPEATS", "3"))
 PARTS = os.environ.get("RW_HOT_PARTS", "live,history").split(",")
 HIST_ENTITIES = 200
 TERMINAL_AT_QUERY = os.environ.get("RW_HOT_TERMINAL_AT_QUERY") == "1"
+PER_DAY = int(os.environ.get("RW_HOT_PER_DAY", "0"))  # buckets with data a day (0: every hour)
 # the history measurements: the first transaction of each entity (where old state migrates),
 # transactions in one hour (the store's cached window sums serve them), one hour later each
 # round (every read sums windows anew)
@@ -147,17 +148,24 @@ def cpu_per_event(
 
 
 def seed_history(sc: Scorer, prefix: str, days: int, end: float) -> None:
-    """Hourly counters over ``days`` before ``end`` for HIST_ENTITIES cards and terminals (a
-    terminal's before ``end`` less the label delay with RW_HOT_TERMINAL_AT_QUERY=1: where its
-    transactions' queries read, so that one day of history is a day in its windows, not none)."""
+    """Hourly counters over ``days`` before ``end`` for HIST_ENTITIES cards and terminals, in
+    every hour (RW_HOT_PER_DAY=k: one payment in each of about k random hours a day and the
+    last: a card's few payments a day); a terminal's before ``end`` less the label delay with
+    RW_HOT_TERMINAL_AT_QUERY=1: where its transactions' queries read, so that one day of history
+    is a day in its windows, not none."""
     r, names, spec = sc.store.r, sc.names, sc.spec
     p = r.pipeline(transaction=False)
     for kind in ("card", "terminal"):
         at = end - (kind == "terminal" and TERMINAL_AT_QUERY) * spec.delay_buckets * spec.bucket_s
         last = spec.bucket(at)
-        buckets = range(last - days * spec.per_day + 1, last + 1)
+        every = range(last - days * spec.per_day + 1, last + 1)
+        rng = np.random.default_rng(days)
         for i in range(HIST_ENTITIES):
-            fields = {f"n:{b}": 3 for b in buckets} | {f"v:{b}": 90.5 for b in buckets}
+            buckets = every
+            if PER_DAY:  # a few payments a day (a card's), each day in other hours
+                buckets = [b for b in every if b == last or rng.random() < PER_DAY / spec.per_day]
+            n, v = (1, 30.5) if PER_DAY else (3, 90.5)  # (1: fewer than SUF_N a day, feature_read)
+            fields = {f"n:{b}": n for b in buckets} | {f"v:{b}": v for b in buckets}
             p.hset(names.entity(kind, f"{prefix}{kind[0]}{i}"), mapping=fields)
     p.execute()
 
