@@ -71,22 +71,28 @@ local function day_hash(dk)
   end
   return H
 end
--- the fields (count, value, and maximum where kept) of buckets from .. to, from one HMGET
-local function buckets(hk, from, to)
+-- the fields (count, value, and maximum where kept) of the buckets base + h for each h of hs,
+-- from one HMGET (none for no bucket: HMGET needs a field)
+local function buckets(hk, base, hs)
+  if #hs == 0 then return {} end
   local f = {}
-  for b = from, to do
-    local nm = nvm(b)
+  for _, h in ipairs(hs) do
+    local nm = nvm(base + h)
     f[#f + 1] = nm[1]; f[#f + 1] = nm[2]
     if S == 3 then f[#f + 1] = nm[3] end
   end
   return redis.call('HMGET', hk, unpack(f))
 end
--- the buckets first .. last of one day (base = its first bucket): sums and maximum, added from
--- the first bucket on, or from the last back (back: a boundary day's part, which ends at the
--- day's last bucket holding data, so that its kept sums, kept, are one running total)
-local function partial(hk, base, first, last, back)
+-- the buckets first .. last of one day (base = its first bucket; mask: its d: field's bits of
+-- the buckets holding data, nil where it has none): sums and maximum, added from the first
+-- bucket on, or from the last back (back: a boundary day's part, which ends at the day's last
+-- bucket holding data, so that its kept sums, kept, are one running total). Only the buckets
+-- holding data are read (the bits): the sums are the same doubles, a missing one adds nothing.
+local function partial(hk, base, first, last, back, mask)
   if last < first then return 0, 0, 0 end
-  local vals = buckets(hk, base + first, base + last)
+  local hs = held(mask, first, last)
+  if #hs == 0 then return 0, 0, 0 end
+  local vals = buckets(hk, base, hs)
   local sn, sv, sm = 0, 0, 0
   local j0, j1, step = 1, #vals, S
   if back then j0, j1, step = #vals - S + 1, 1, -S end
@@ -99,7 +105,8 @@ local function partial(hk, base, first, last, back)
 end
 -- A query's partly covered days, read bucket by bucket (partial): its own day up to its hour
 -- and each window's boundary day after that hour, up to 23 buckets of 3 fields each (HMGET,
--- then a tonumber per value), at every first query of an entity in a new hour: most of what
+-- then a tonumber per value; since session 37 only those holding data, by the day's bits), at
+-- every first query of an entity in a new hour: most of what
 -- grew with history in such a query (README, issue 15: Valkey's CPU per event 56-59 us with a
 -- day of history, 117-123 with 30, sessions 34-35; the full days' sums, from one HGETALL of the
 -- day hash, are the rest). These days are the same for every query of that day, so their sums
@@ -114,7 +121,7 @@ end
 -- for a day that holds SUF_N transactions or more: a busy entity's (a terminal's, mostly; 8
 -- transactions a day for 30 days are 480 bucket fields or more, past the compact encoding's 128
 -- anyway); an entity with a few transactions a day is read bucket by bucket, as before, and
--- keeps no such fields (up to 4 of up to 624 bytes). Every write to a day changes its d: field
+-- keeps no such fields (up to 4 of up to 632 bytes). Every write to a day changes its d: field
 -- (its count or value total: a transaction adds a count, a label's fraud a value), so a field
 -- whose d: differs from the day's is summed again; the write script drops them when it prunes
 -- days (a day pruned and written again could end with the same d: field). A field holding a
@@ -133,14 +140,18 @@ local function kept(hk, i, day, first, last, s, a, z)
     for j = 0, nw do SUF[j] = v[j + 1] end
   end
   local c = SUF[i]
-  local head = struct.pack('<d', day) .. s
-  local at = 49 + 24 * ((i == 0 and last or first) - a)
-  if c and string.sub(c, 1, 48) == head then return struct.unpack('<ddd', c, at) end
-  if c and struct.unpack('<d', c) > day then return partial(hk, day * P, first, last, i > 0) end
-  local vals = buckets(hk, day * P + a, day * P + z)
-  local k, N, Y, M = z - a + 1, {}, {}, {}
-  for q = 1, k do
-    local o = (q - 1) * S
+  local head = struct.pack('<d', day) .. s  -- 48 or 56 bytes (s: five or six doubles)
+  local at = #head + 1 + 24 * ((i == 0 and last or first) - a)
+  if c and string.sub(c, 1, #head) == head then return struct.unpack('<ddd', c, at) end
+  local mask = mask_of(s)
+  if c and struct.unpack('<d', c) > day then
+    return partial(hk, day * P, first, last, i > 0, mask)
+  end
+  local hs = held(mask, a, z)
+  local vals = buckets(hk, day * P, hs)
+  local k, N, Y, M = z - a + 1, {}, {}, {}  -- per bucket a .. z (nil: no data)
+  for j, h in ipairs(hs) do
+    local o, q = (j - 1) * S, h - a + 1
     N[q] = vals[o + 1] and tonumber(vals[o + 1])
     Y[q] = vals[o + 2] and tonumber(vals[o + 2])
     M[q] = S == 3 and vals[o + 3] and tonumber(vals[o + 3])
@@ -172,7 +183,7 @@ local function part(hk, day, first, last, s, i, keep)
   if keep and last >= first and tn >= SUF_N and (i == 0 and first == a or i > 0 and last == z) then
     return kept(hk, i, day, first, last, s, a, z)
   end
-  return partial(hk, day * P, first, last, i > 0)
+  return partial(hk, day * P, first, last, i > 0, mask_of(s))
 end
 -- windows (qb - w * P, qb]: the day's buckets up to qb, the full days in between, and the
 -- buckets after qb's hour of the day w days before. Sets X, and FD: per window the sums of its

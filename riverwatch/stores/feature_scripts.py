@@ -44,7 +44,7 @@ while p <= #E do
     local d = math.floor(b / P)
     local t = tot[d]
     if not t then
-      t = {0, 0, 0, P, -1}; tot[d] = t; days[#days + 1] = d
+      t = {0, 0, 0, P, -1, 0}; tot[d] = t; days[#days + 1] = d
       if od == nil or d < od then od = d end
     end
     if n ~= 0 then I[#I + 1] = 'n:' .. b; I[#I + 1] = n; t[1] = t[1] + n end
@@ -56,6 +56,7 @@ while p <= #E do
     local h = b - d * P
     if h < t[4] then t[4] = h end
     if h > t[5] then t[5] = h end
+    if HAS_MASK and (t[6] / BIT[h]) % 2 < 1 then t[6] = t[6] + BIT[h] end  -- bit h, if not set
   end
   -- the state and the days this entry adds to, in one call (then one HSET)
   local f = {unpack(SF)}
@@ -99,7 +100,8 @@ while p <= #E do
         if s then
           local _, _, _, a, z = struct.unpack(DAY, s)
           local f = {}
-          for b = day * P + a, day * P + z do  -- its buckets holding data (HDEL pays per name)
+          for _, h in ipairs(held(mask_of(s), a, z)) do  -- its buckets holding data (HDEL
+            local b = day * P + h                         -- pays per name)
             f[#f + 1] = 'n:' .. b; f[#f + 1] = 'v:' .. b; f[#f + 1] = 'm:' .. b
           end
           if #f > 0 then redis.call('HDEL', hk, unpack(f)) end
@@ -152,10 +154,19 @@ while p <= #E do
   for k, day in ipairs(days) do  -- each day's totals, maximum, first and last bucket
     local t, s = tot[day], st[#SF + k]
     local n, v, m, a, z = 0, 0, 0, P, -1  -- a day pruned just now restarts
-    if s and not gone[day] then n, v, m, a, z = struct.unpack(DAY, s) end
+    local bits = HAS_MASK and 0 or nil  -- none where the day's field has none (feature_state)
+    if s and not gone[day] then
+      if #s == 48 then n, v, m, a, z, bits = struct.unpack(DAYM, s)
+      else n, v, m, a, z = struct.unpack(DAY, s); bits = nil end
+    end
     if t[3] > m then m = t[3] end
     set[#set + 1] = 'd:' .. day
-    set[#set + 1] = struct.pack(DAY, n + t[1], v + t[2], m, math.min(a, t[4]), math.max(z, t[5]))
+    n, v, a, z = n + t[1], v + t[2], math.min(a, t[4]), math.max(z, t[5])
+    if bits then
+      set[#set + 1] = struct.pack(DAYM, n, v, m, a, z, bit.bor(bits, t[6]))
+    else
+      set[#set + 1] = struct.pack(DAY, n, v, m, a, z)
+    end
   end
   if lo ~= nil and lo ~= was then set[#set + 1] = 'lo'; set[#set + 1] = tostring(lo) end
   if c and not qb then

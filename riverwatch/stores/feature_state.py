@@ -48,8 +48,40 @@ local maxw = W[nw]
 -- day hash, and Valkey's CPU for that and the sums over 31 days fell from 56 to 13 us per
 -- entity in a probe (31 days in both layouts; README, issue 15, session 27): a fifth of the
 -- fields to return and index, and struct.unpack instead of a tonumber per value. Doubles are
--- exact: the values are the doubles the per-field layout's %.17g strings held.
-local DAY = '<ddddd'
+-- exact: the values are the doubles the per-field layout's %.17g strings held. Since session
+-- 37 a sixth double follows where P <= 31 (DAYM): a bit per bucket of the day holding data
+-- (bit h: the day's bucket h), so that a read of part of a day names only those buckets (a card
+-- with a few payments a day held them in 1-3 of up to 23 buckets, each named with its 3 fields
+-- in the HMGET: README, issue 15, session 37). A d: field of five doubles (written before, or
+-- with P > 31) has no such bits and stays five: any bucket from its first to its last may hold
+-- data; the write that adds to it cannot know which did.
+local DAY, DAYM = '<ddddd', '<dddddd'
+local HAS_MASK = P <= 31  -- the bits fit LuaBitOp's 32-bit integers, and stay positive
+local BIT = {}  -- BIT[h]: the bit of the day's bucket h
+for h = 0, math.min(P, 31) - 1 do BIT[h] = 2 ^ h end
+-- the bits of a day's d: field s, or nil where it has none
+local function mask_of(s)
+  if #s == 48 then return (struct.unpack('<d', s, 41)) end
+  return nil
+end
+-- the offsets in the day, first .. last in order, of the buckets that may hold data (mask nil:
+-- each of them); the bits are read with arithmetic (a call to LuaBitOp per bucket cost more)
+local function held(mask, first, last)
+  local out = {}
+  if last < first then return out end
+  if not mask then
+    for h = first, last do out[#out + 1] = h end
+    return out
+  end
+  local m = math.floor(mask / BIT[first])
+  for h = first, last do
+    if m == 0 then break end
+    local r = m % 2
+    if r == 1 then out[#out + 1] = h end
+    m = (m - r) / 2
+  end
+  return out
+end
 local SF = {'ok', 'lo', 'C'}
 local CS, CF = '<' .. string.rep('d', 1 + 3 * nw), '<' .. string.rep('d', 2 + 6 * nw)
 local CSLEN, CLEN, MD = 8 * (1 + 3 * nw), 8 * (2 + 6 * nw), 2 + 3 * nw  -- MD: CF's day index
@@ -105,18 +137,20 @@ local function migrate(hk, dk, ok)
       local d = math.floor(b / P)
       local x = tonumber(flat[i + 1])
       local t = days[d]
-      if not t then t = {0, 0, 0, P, -1}; days[d] = t end
+      if not t then t = {0, 0, 0, P, -1, 0}; days[d] = t end
       if kind == 109 then t[3] = math.max(t[3], x)
       elseif kind == 110 then t[1] = t[1] + x
       else t[2] = t[2] + x end
       t[4] = math.min(t[4], b - d * P)
       t[5] = math.max(t[5], b - d * P)
+      if HAS_MASK and (t[6] / BIT[b - d * P]) % 2 < 1 then t[6] = t[6] + BIT[b - d * P] end
       if lo == nil or d < lo then lo = d end
     end
   end
   local args = {'ok', '2', 'lo', tostring(lo)}
   for d, t in pairs(days) do
-    args[#args + 1] = 'd:' .. d; args[#args + 1] = struct.pack(DAY, unpack(t))
+    args[#args + 1] = 'd:' .. d
+    args[#args + 1] = struct.pack(HAS_MASK and DAYM or DAY, unpack(t, 1, HAS_MASK and 6 or 5))
   end
   redis.call('HSET', dk, unpack(args))
   local ttl = redis.call('PTTL', hk)

@@ -5,7 +5,9 @@ An entity (card or terminal) is two hashes. ``Names.entity`` holds its buckets: 
 sum, a terminal's fraud count); a card also keeps ``m:<bucket>``, its largest amount there.
 ``Names.entity_days`` holds the same counters summed per day, one field per day (``d:<day>``,
 day = ``bucket // per_day``: count, value, the day's maximum, and its first and last bucket
-holding data, as five packed doubles), plus ``ok`` (``2``: the day totals are complete, packed),
+holding data, as five packed doubles, and a sixth with a bit per bucket holding data, by which
+a read of part of the day names only those: stores.feature_state), plus ``ok`` (``2``: the day
+totals are complete, packed),
 ``lo`` (no day before it holds data) and ``C`` (the entity's last query's window values and,
 with 8 days of data or more, the sums of its full days, which its next query on that day
 reuses: stores.feature_state).

@@ -103,7 +103,7 @@ def test_kept_boundary_sums_read_what_the_buckets_hold(settings: Settings, seed:
         _, got = store.read([], qs, P, WINDOWS_DAYS)
         for q in qs:
             want = window_sums(truth[(q[0], q[1])], q[2], SPANS)
-            assert got[q] == plain[q], (q, got[q], plain[q])  # the same doubles
+            assert got[q] == plain[q], (q, got[q], plain[q], want)  # the same doubles
             assert _close(got[q], want), (q, got[q], want)
             checked += 1
         if step == 3 * P:  # state from before day totals: migrated with the kept fields there

@@ -47,7 +47,7 @@ def _per_field_layout(r: redis.Redis, key: bytes) -> int:
     """Rewrite a day hash's packed days (``d:<day>``: count, value, maximum, first and last
     bucket as five doubles) as the layout before them stored them; the number of days."""
     h = cast(dict[bytes, bytes], r.hgetall(key))
-    days = {f: struct.unpack("<ddddd", v) for f, v in h.items() if f.startswith(b"d:")}
+    days = {f: struct.unpack_from("<ddddd", v) for f, v in h.items() if f.startswith(b"d:")}
     out: dict[str, str] = {"ok": "1"}
     for f, (n, v, m, a, z) in days.items():
         d = f[2:].decode()
