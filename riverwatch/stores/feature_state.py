@@ -54,7 +54,9 @@ local maxw = W[nw]
 -- with a few payments a day held them in 1-3 of up to 23 buckets, each named with its 3 fields
 -- in the HMGET: README, issue 15, session 37). A d: field of five doubles (written before, or
 -- with P > 31) has no such bits and stays five: any bucket from its first to its last may hold
--- data; the write that adds to it cannot know which did.
+-- data; the write that adds to it cannot know which did. (Code before it reads a six-double
+-- field's first five, but reads its kept sums, S:, at offsets for a five-double head: cut the
+-- d: fields to 40 bytes before rolling back to it.)
 local DAY, DAYM = '<ddddd', '<dddddd'
 local HAS_MASK = P <= 31  -- the bits fit LuaBitOp's 32-bit integers, and stay positive
 local BIT = {}  -- BIT[h]: the bit of the day's bucket h
