@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import gc
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.alternate import main_of
+from bench.hotpath_report import KINDS, report
 from bench.openloop import payloads
 from riverwatch.context import Context
 from riverwatch.context_parts import redis_config
@@ -65,13 +65,6 @@ PARTS = os.environ.get("RW_HOT_PARTS", "live,history").split(",")
 HIST_ENTITIES = 200
 TERMINAL_AT_QUERY = os.environ.get("RW_HOT_TERMINAL_AT_QUERY") == "1"
 PER_DAY = int(os.environ.get("RW_HOT_PER_DAY", "0"))  # buckets with data a day (0: every hour)
-# the history measurements: the first transaction of each entity (where old state migrates),
-# transactions in one hour (the store's cached window sums serve them), one hour later each
-# round (every read sums windows anew)
-KINDS = ("first read, {}d", "history {}d", "history {}d, new hour")
-# what the live part's batches sent, per event (``live io``)
-IO = ("Kafka records", "Kafka bytes", "Valkey commands", "script calls per batch",
-      "Valkey bytes in", "Valkey bytes out")  # fmt: skip
 
 
 def scorer(settings: Settings) -> Scorer:
@@ -250,15 +243,6 @@ def measure() -> dict[str, list[list[float]]]:
     return res
 
 
-def _line(name: str, vals: list[list[float]]) -> str:
-    cpu, rds = [v[0] for v in vals], [v[1] for v in vals]
-    return (
-        f"  {name:<22} scorer CPU per event: median {statistics.median(cpu):6.1f} us "
-        f"(min {min(cpu):.1f}, max {max(cpu):.1f}); Valkey {statistics.median(rds):6.1f} us "
-        f"(min {min(rds):.1f}, max {max(rds):.1f})"
-    )
-
-
 def main() -> None:
     """Print per-event CPU for live traffic and for entities with 1 and 30 days of history
     (``--compare REF``: REF's and this tree's, the history part unless RW_HOT_PARTS says)."""
@@ -285,35 +269,6 @@ def main() -> None:
     parts = os.environ.get("RW_HOT_PARTS", "history")
     compare_env = {"RW_HOT_REPEATS": "1", "RW_HOT_PARTS": parts}
     main_of(measure, report_all, "RW_HOT_JSON", title, compare_env, REPEATS, __file__)  # type: ignore[arg-type]
-
-
-def report(res: dict[str, list[list[float]]]) -> None:
-    """The measurements' lines, and the 30-day / 1-day ratios."""
-    for name in ("live", "backfill", *(k.format(d) for k in KINDS for d in (1, 30))):
-        if res.get(name):
-            print(_line(name, res[name]))
-    if io := res.get("live io"):  # absent from results of older harnesses
-        per = ", ".join(
-            f"{what} {statistics.median(v[i] for v in io):,.1f}" for i, what in enumerate(IO)
-        )
-        print(f"  live, per event (medians): {per}")
-        cmds = sorted(
-            ((k.removeprefix("valkey "), v) for k, v in res.items() if k.startswith("valkey ")),
-            key=lambda kv: -statistics.median(x[1] for x in kv[1]),
-        )
-        med = statistics.median
-        print("  live, Valkey per event by command (calls, us; medians): " + ", ".join(
-            f"{c} {med(x[0] for x in v):.2f}, {med(x[1] for x in v):.1f}" for c, v in cmds
-        ))  # fmt: skip
-    for k in KINDS[1:]:
-        one, thirty = res.get(k.format(1)), res.get(k.format(30))
-        if one and thirty:
-            ratios = []
-            for i, what in enumerate(("scorer CPU", "Valkey CPU")):
-                m1, m30 = (statistics.median(v[i] for v in x) for x in (one, thirty))
-                ratios.append(f"{what} {m30 / m1:.2f}x")
-            label = k.format("").replace(" d", "")
-            print(f"  30 days / 1 day of history ({label}): " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
