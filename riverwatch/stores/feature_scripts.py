@@ -56,7 +56,7 @@ while p <= #E do
     local h = b - d * P
     if h < t[4] then t[4] = h end
     if h > t[5] then t[5] = h end
-    if HAS_MASK and (t[6] / BIT[h]) % 2 < 1 then t[6] = t[6] + BIT[h] end  -- bit h, if not set
+    if HAS_MASK then t[6] = with_bit(t[6], h) end
   end
   -- the state and the days this entry adds to, in one call (then one HSET)
   local f = {unpack(SF)}
@@ -156,7 +156,7 @@ while p <= #E do
     local n, v, m, a, z = 0, 0, 0, P, -1  -- a day pruned just now restarts
     local bits = HAS_MASK and 0 or nil  -- none where the day's field has none (feature_state)
     if s and not gone[day] then
-      if #s == 48 then n, v, m, a, z, bits = struct.unpack(DAYM, s)
+      if #s == DAYM_LEN then n, v, m, a, z, bits = struct.unpack(DAYM, s)
       else n, v, m, a, z = struct.unpack(DAY, s); bits = nil end
     end
     if t[3] > m then m = t[3] end

@@ -61,10 +61,16 @@ local DAY, DAYM = '<ddddd', '<dddddd'
 local HAS_MASK = P <= 31  -- the bits fit LuaBitOp's 32-bit integers, and stay positive
 local BIT = {}  -- BIT[h]: the bit of the day's bucket h
 for h = 0, math.min(P, 31) - 1 do BIT[h] = 2 ^ h end
+local DAYM_LEN = 48  -- bytes of a d: field with the bits
 -- the bits of a day's d: field s, or nil where it has none
 local function mask_of(s)
-  if #s == 48 then return (struct.unpack('<d', s, 41)) end
+  if #s == DAYM_LEN then return (struct.unpack('<d', s, 41)) end
   return nil
+end
+-- mask with the day's bucket h's bit set (arithmetic, as held reads them)
+local function with_bit(mask, h)
+  if (mask / BIT[h]) % 2 < 1 then return mask + BIT[h] end
+  return mask
 end
 -- the offsets in the day, first .. last in order, of the buckets that may hold data (mask nil:
 -- each of them); the bits are read with arithmetic (a call to LuaBitOp per bucket cost more)
@@ -145,7 +151,7 @@ local function migrate(hk, dk, ok)
       else t[2] = t[2] + x end
       t[4] = math.min(t[4], b - d * P)
       t[5] = math.max(t[5], b - d * P)
-      if HAS_MASK and (t[6] / BIT[b - d * P]) % 2 < 1 then t[6] = t[6] + BIT[b - d * P] end
+      if HAS_MASK then t[6] = with_bit(t[6], b - d * P) end
       if lo == nil or d < lo then lo = d end
     end
   end
