@@ -197,6 +197,7 @@ class Context:
             refit=s.train_refit,
             half_life_days=s.train_half_life_days or None,
             max_rows=s.train_max_rows,
+            members=s.train_members,
         )
 
     @cached_property

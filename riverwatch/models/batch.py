@@ -64,6 +64,35 @@ def one_thread() -> Any:
     return _threads().limit(limits=1, user_api="openmp")
 
 
+@dataclass(frozen=True)
+class Bagged:
+    """Several fitted trees ensembles served as one: the mean of their log-odds.
+
+    Early stopping holds out a random tenth of the rows, so each member sees other rows and
+    stops elsewhere; averaging them lowers the variance that split adds (tuning seeds 101-103
+    of the quality benchmark, five members: AUC +0.003 to +0.005 and AP +0.003 to +0.010 on
+    each; README, issue 17). Scoring costs ``len(members)`` times one model's.
+    """
+
+    members: tuple[HistGradientBoostingClassifier, ...]
+
+    @property
+    def n_iter_(self) -> int:
+        """Trees built, over every member."""
+        return sum(int(m.n_iter_) for m in self.members)
+
+    def get_params(self) -> dict[str, Any]:
+        """The first member's parameters (the others differ in ``random_state`` only)."""
+        return {**self.members[0].get_params(), "members": len(self.members)}
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """``[[P(0), P(1)], ...]``: the members' mean log-odds, back to probabilities."""
+        p = np.array([m.predict_proba(X)[:, 1] for m in self.members])
+        p = np.clip(p, 1e-12, 1.0 - 1e-12)
+        q = 1.0 / (1.0 + np.exp(-np.log(p / (1.0 - p)).mean(axis=0)))
+        return np.column_stack([1.0 - q, q])
+
+
 @dataclass
 class BatchClassifier:
     """A fitted estimator, the feature names of its columns and the weight given to frauds.
@@ -72,7 +101,7 @@ class BatchClassifier:
     weighting already undone, so a caller holding it as "the estimator" gets probabilities.
     """
 
-    estimator: HistGradientBoostingClassifier
+    estimator: HistGradientBoostingClassifier | Bagged
     features: tuple[str, ...]
     pos_weight: float = POS_WEIGHT
     # The end (epoch) of the newest data it was fitted on: a later hold-out judges it only on
@@ -107,7 +136,14 @@ class BatchClassifier:
         }
 
 
-_TUNED = ("learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "early_stopping")
+_TUNED = (
+    "learning_rate",
+    "max_iter",
+    "max_leaf_nodes",
+    "min_samples_leaf",
+    "early_stopping",
+    "members",
+)
 
 
 def make_estimator(pos_weight: float = POS_WEIGHT, **params: Any) -> HistGradientBoostingClassifier:
@@ -128,10 +164,15 @@ def train_batch(
     pos_weight: float = POS_WEIGHT,
     sample_weight: np.ndarray | None = None,
     trained_until: float | None = None,
+    members: int = 1,
     **params: Any,
 ) -> BatchClassifier:
     """Fit the batch model on ``X`` (columns named by ``features``) and labels ``y`` (0/1),
     each row weighted by ``sample_weight`` (times ``pos_weight`` for a fraud) when given.
+
+    ``members`` > 1 fits that many, each early-stopped on its own random validation split
+    (``random_state`` 0, 1, ...), and serves their average (:class:`Bagged`); one when early
+    stopping is off (fewer than 10,000 rows by default), where the members would be equal.
 
     Raises ValueError when ``y`` holds a single class or ``X`` does not match ``features``.
     """
@@ -141,11 +182,21 @@ def train_batch(
         raise ValueError(f"X has shape {X.shape}, expected (n, {len(features)}) for the features")
     if len(np.unique(y)) < 2:
         raise ValueError("the training labels hold a single class: need frauds and non-frauds")
-    est = make_estimator(pos_weight, **params)
+    seed = params.pop("random_state", 0)
+    ests = [make_estimator(pos_weight, random_state=seed + i, **params) for i in range(members)]
+    if not _early_stops(ests[0], len(y)):
+        ests = ests[:1]  # without early stopping random_state changes nothing: k equal trees
     hgb_binning.install()  # the same bin edges, one sort per feature (models/hgb_binning.py)
     with one_thread():
-        est.fit(X, y, sample_weight=sample_weight)
-    return BatchClassifier(est, tuple(features), pos_weight, trained_until)
+        for est in ests:
+            est.fit(X, y, sample_weight=sample_weight)
+    model = ests[0] if len(ests) == 1 else Bagged(tuple(ests))
+    return BatchClassifier(model, tuple(features), pos_weight, trained_until)
+
+
+def _early_stops(est: HistGradientBoostingClassifier, n: int) -> bool:
+    # scikit-learn's rule for early_stopping="auto": on from 10,000 training rows
+    return est.early_stopping is True or (est.early_stopping == "auto" and n > 10_000)
 
 
 def predict_batch(

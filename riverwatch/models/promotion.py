@@ -43,12 +43,15 @@ class TrainConfig:
     refit: bool = False
     half_life_days: float | None = None
     max_rows: int = 250_000  # labeled rows a retrain reads at most (stores.offline.bounded)
+    members: int = 1  # batch models fitted and averaged (models.batch.Bagged)
 
     def __post_init__(self) -> None:
         if self.metric not in ("ap", "cp@100"):
             raise ValueError(f"promotion metric must be 'ap' or 'cp@100', got {self.metric!r}")
         if self.train_days <= 0 or self.holdout_days <= 0 or self.delay_days < 0:
             raise ValueError("train_days and holdout_days must be > 0, delay_days >= 0")
+        if self.members < 1:
+            raise ValueError("members must be >= 1")
         if self.half_life_days is not None and self.half_life_days <= 0:
             raise ValueError("half_life_days must be > 0 (or None: every row weighs the same)")
 

@@ -169,7 +169,7 @@ def recency_weights(epochs: Any, end: float, half_life_days: float | None) -> np
 def _fit(rows: pd.DataFrame, names: Sequence[str], end: float, cfg: TrainConfig) -> BatchClassifier:
     weights = recency_weights(rows["epoch"], end, cfg.half_life_days)
     return train_batch(_matrix(rows, names), rows["label"].to_numpy(), names,
-                       sample_weight=weights, trained_until=end)  # fmt: skip
+                       sample_weight=weights, trained_until=end, members=cfg.members)  # fmt: skip
 
 
 _AS_JUDGED = "the champion as judged before its refit,"

@@ -77,6 +77,18 @@ def test_register_then_load_round_trips_the_model(registry: Registry, settings: 
         registry.load("batch-99")
 
 
+def test_a_bagged_model_round_trips_and_scores_as_before(registry: Registry) -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(11_000, 2))  # early stopping on: members fitted apart (models.batch)
+    bag = train_batch(X, (X[:, 0] > 1.2).astype(int), ("a", "b"), max_iter=10, members=2)
+    v = registry.register(bag, data_window=(0.0, 100.0), holdout_window=(100.0, 150.0),
+                          metrics={"auc": 0.9, "ap": 0.5, "cp@100": 0.1}, features=("a", "b"),
+                          info={}, reason="test")  # fmt: skip
+    loaded, _ = registry.load(v.name)
+    assert type(loaded.estimator).__name__ == "Bagged" and len(loaded.estimator.members) == 2
+    assert np.array_equal(predict_batch(loaded, X), predict_batch(bag, X))
+
+
 def test_load_refuses_a_changed_file_and_other_library_versions(
     registry: Registry, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

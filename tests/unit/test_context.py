@@ -30,3 +30,9 @@ def test_a_bad_setting_fails_the_part_that_reads_it_only() -> None:
     assert ctx.names.topic("scores") == "scores"  # the API's parts still build
     with pytest.raises(ConfigError, match="no_such_feature"):
         _ = ctx.drift_columns
+
+
+def test_the_training_protocol_takes_the_settings() -> None:
+    cfg = Context.from_settings(Settings(train_members=3, train_half_life_days=0)).training
+    assert cfg.members == 3 and cfg.half_life_days is None and cfg.refit
+    assert Context.from_settings(Settings()).training.members == 1

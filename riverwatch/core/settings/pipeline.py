@@ -235,6 +235,14 @@ class TrainingSettings(BaseModel):
         description="RIVERWATCH_TRAIN_HALF_LIFE_DAYS: a training row's weight halves every this "
         "many days of age (0: every row weighs the same).",
     )
+    train_members: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="RIVERWATCH_TRAIN_MEMBERS: batch models a retrain fits, each early-stopped "
+        "on its own random validation split, and serves averaged (log-odds): more are a little "
+        "better and cost as many times the batch model's scoring CPU and fit time.",
+    )
     train_max_rows: int = Field(
         250_000,
         ge=1000,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from riverwatch.models.batch import (
     POS_WEIGHT,
+    Bagged,
     BatchClassifier,
     make_estimator,
     predict_batch,
@@ -71,3 +73,30 @@ def test_the_same_data_gives_the_same_model() -> None:
     a, b = train_batch(X, y, ("x", "y")), train_batch(X, y, ("x", "y"))
     assert isinstance(a, BatchClassifier)
     assert np.array_equal(predict_batch(a, X), predict_batch(b, X))
+
+
+def test_members_are_early_stopped_apart_and_served_as_their_mean_log_odds() -> None:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(12_000, 2))  # early stopping on: each member draws its own split
+    y = (X[:, 0] + 0.5 * rng.normal(size=12_000) > 2).astype(int)
+    bag = train_batch(X, y, ("x", "y"), members=3, max_iter=30)
+    assert isinstance(bag.estimator, Bagged) and len(bag.estimator.members) == 3
+    alone = [train_batch(X, y, ("x", "y"), random_state=i, max_iter=30) for i in range(3)]
+    raw = np.array([m.estimator.predict_proba(X)[:, 1] for m in alone])
+    assert not np.array_equal(raw[0], raw[1])  # the splits differ, so do the members
+    logit = np.log(raw / (1 - raw)).mean(axis=0)
+    want = 1 / (1 + np.exp(-logit))
+    assert np.allclose(bag.estimator.predict_proba(X)[:, 1], want)
+    # the class weighting is undone on the average as on one model
+    assert np.allclose(predict_batch(bag, X), want / (want + (1 - want) * POS_WEIGHT))
+    d = bag.describe()
+    assert d["estimator"] == "Bagged" and d["params"]["members"] == 3
+    assert d["n_iter"] == sum(int(m.estimator.n_iter_) for m in alone)
+
+
+def test_members_without_early_stopping_would_be_equal_so_one_is_fitted() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(2000, 2))  # under 10,000 rows: early stopping is off by default
+    y = (X[:, 0] > 1.5).astype(int)
+    model = train_batch(X, y, ("x", "y"), members=4, max_iter=10)
+    assert isinstance(model.estimator, HistGradientBoostingClassifier)

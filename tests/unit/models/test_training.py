@@ -168,3 +168,5 @@ def test_a_refit_champion_is_served_on_every_label_and_judged_on_what_it_has_not
     assert plain.challenger is not None and plain.challenger.trained_until == w.train_end
     with pytest.raises(ValueError, match="half_life_days"):
         TrainConfig(half_life_days=0)
+    with pytest.raises(ValueError, match="members"):
+        TrainConfig(members=0)
