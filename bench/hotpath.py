@@ -15,7 +15,8 @@ in scripts there). The history entities are written as buckets only (the layout 
 totals existed) and each gets one transaction first, unmeasured apart: that first read is
 where a store migrates old state. RW_HOT_EVENTS (20000) events per measurement,
 RW_HOT_REPEATS (3), RW_HOT_PARTS (``live,history``; ``backfill``: event times spread over the
-30 days before now, in order, as bench.pipeline's backfill).
+30 days before now, in order, as bench.pipeline's backfill), RW_HOT_CHAMPION (0: no batch
+champion, the online model alone; k: one of k members, bench/hotpath_champion.py).
 
 The workers' metrics are kept as ``riverwatch up`` keeps them, in multiprocess mode (a
 temporary PROMETHEUS_MULTIPROC_DIR unless one is set; RW_HOT_PLAIN_METRICS=1 for a process's
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import hotpath_champion
 from bench.alternate import main_of
 from bench.hotpath_report import KINDS, report
 from bench.openloop import payloads
@@ -65,6 +67,7 @@ PARTS = os.environ.get("RW_HOT_PARTS", "live,history").split(",")
 HIST_ENTITIES = 200
 TERMINAL_AT_QUERY = os.environ.get("RW_HOT_TERMINAL_AT_QUERY") == "1"
 PER_DAY = int(os.environ.get("RW_HOT_PER_DAY", "0"))  # buckets with data a day (0: every hour)
+CHAMPION = int(os.environ.get("RW_HOT_CHAMPION", "0"))  # members of a batch champion (0: none)
 
 
 def scorer(settings: Settings) -> Scorer:
@@ -203,6 +206,8 @@ def measure() -> dict[str, list[list[float]]]:
     with EmbeddedStack(tmp, kafka=False) as stack:
         s = Settings(redis_url=stack.redis_url, data_dir=tmp, topic_prefix="hot-")
         sc = scorer(s)
+        if CHAMPION:
+            hotpath_champion.install(sc, s, CHAMPION)
         topic = sc.names.topic("transactions")
         sc.process(records(payloads(BATCH, np.full(BATCH, time.time()), 0, "w-"), topic))
         try:  # as the worker does once started (absent from older code: compare with it)

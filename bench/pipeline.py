@@ -22,7 +22,8 @@ RW_BENCH_BROKER_WARMUP (30) s, so no ladder pays for the broker's JIT warm-up (0
 
 Sizes (short by default, so it runs in a few minutes): RW_BENCH_RATES (500,2000,5000,10000,
 20000), RW_BENCH_SECONDS (8) measured after RW_BENCH_WARMUP (2) s per rate, RW_BENCH_N (30000),
-RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_BASELINE (a checkout run
+RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_CHAMPION (0; k: a batch
+champion of k members, bench/hotpath_champion.py), RW_BENCH_BASELINE (a checkout run
 interleaved with this code, ABBA, for before/after ratios in one run), RW_BENCH_SCORERS (1; ``1,2``
 runs each ladder with one scorer process, then with two in the same consumer group, for the
 scaling ratio: saturation throughput and transactions per scorer CPU-second, 2 over 1). A rate
@@ -43,7 +44,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient, NewTopic
 from redis import Redis
 
-from bench import stack_settings
+from bench import hotpath_champion, stack_settings
 from bench.openloop import Reader, Run, offer
 from bench.pipeline_report import fmt, scaling
 from bench.raw import faust_count, produce_raw, raw_consume
@@ -69,6 +70,10 @@ BROKER = os.environ.get("RW_BENCH_BROKER", "tansu")
 # repeat then runs its ladder too, on the same broker, interleaved with this code's.
 BASELINE = os.environ.get("RW_BENCH_BASELINE") or None
 SCORERS = [int(k) for k in os.environ.get("RW_BENCH_SCORERS", "1").split(",")]
+# Members of a batch champion promoted before each ladder (bench/hotpath_champion.py; 0: none,
+# the online model alone, as every figure before it; a baseline checkout older than
+# models.batch.Bagged cannot load one of more than 1 member and scores without it).
+CHAMPION = int(os.environ.get("RW_BENCH_CHAMPION", "0"))
 
 
 @contextmanager
@@ -121,6 +126,7 @@ def ladder(
     checkout: str | None = None,
     scorers: int = 1,
     servers: dict[str, int] | None = None,
+    champion: str | None = None,
 ) -> list[Run]:
     """Every offered rate, then saturation, a backfill and saturation again, on one deployment
     (``servers``: the broker's and Valkey's pids, whose CPU is counted per transaction too).
@@ -139,6 +145,8 @@ def ladder(
     ):
         pids = {**workers, **(servers or {})}
         offer(bs, topic, reader, pids, 200, 2, 0, f"warm{rep}")  # group joined, models loaded
+        for name in (n for n in workers if champion and n.startswith("scorer")):
+            hotpath_champion.served(logdir / f"{name}.log", champion)
         for rate in RATES:
             print(f"  offered {rate:,.0f} tx/s...", flush=True)
             tag = f"r{rep}-{rate:.0f}"
@@ -229,9 +237,10 @@ def main() -> None:
                     # 82, 95, 110 us in the four ladders of one run, session 28; two ladders on
                     # an empty Valkey each: 59 and 63 us, saturation 9,415 and 9,342 tx/s)
                     Redis.from_url(str(stack.redis_url)).flushall()
+                    champ = hotpath_champion.promote(settings, CHAMPION) if CHAMPION else None
                     procs = stack.procs
                     servers = {"broker": procs["kafka"].pid, "valkey": procs["redis"].pid}
-                    runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k, servers)
+                    runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k, servers, champ)
                     tables.append((what, runs))
         mem = stack.memory()
     load1 = os.getloadavg()
