@@ -22,14 +22,15 @@ RW_BENCH_BROKER_WARMUP (30) s, so no ladder pays for the broker's JIT warm-up (0
 
 Sizes (short by default, so it runs in a few minutes): RW_BENCH_RATES (500,2000,5000,10000,
 20000), RW_BENCH_SECONDS (8) measured after RW_BENCH_WARMUP (2) s per rate, RW_BENCH_N (30000),
-RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_CHAMPION (0; k: a batch
-champion of k members, bench/hotpath_champion.py), RW_BENCH_BASELINE (a checkout run
-interleaved with this code, ABBA, for before/after ratios in one run), RW_BENCH_SCORERS (1; ``1,2``
-runs each ladder with one scorer process, then with two in the same consumer group, for the
-scaling ratio: saturation throughput and transactions per scorer CPU-second, 2 over 1). A rate
-whose scores are not all in within the drain timeout, or whose p99 passes 5 s, ends the ladder
-(higher rates are saturated). RW_BENCH_DUMP=<dir> saves each run's events there
-(``<tag>.npy``: scheduled send, scored_at, arrival; epoch seconds) for a look at the tail.
+RW_BENCH_REPEATS (1), RW_BENCH_BROKER (tansu | kafka), RW_BENCH_BASELINE (a checkout run
+interleaved with this code, ABBA, for before/after ratios in one run), RW_BENCH_SCORERS (1;
+``1,2`` runs each ladder with one scorer process, then with two in the same consumer group, for
+the scaling ratio: saturation throughput and transactions per scorer CPU-second, 2 over 1),
+RW_BENCH_CHAMPION (0; k: a batch champion of k members, bench/hotpath_champion.py; ``0,1``:
+each ladder without and with one, ABBA). A rate whose scores are not all in within the drain
+timeout, or whose p99 passes 5 s, ends the ladder (higher rates are saturated).
+RW_BENCH_DUMP=<dir> saves each run's events there (``<tag>.npy``: scheduled send, scored_at,
+arrival; epoch seconds) for a look at the tail.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ BASELINE = os.environ.get("RW_BENCH_BASELINE") or None
 SCORERS = [int(k) for k in os.environ.get("RW_BENCH_SCORERS", "1").split(",")]
 # Members of a batch champion promoted before each ladder (bench/hotpath_champion.py; 0: none,
 # the online model alone, as every figure before it; a baseline checkout older than
-# models.batch.Bagged cannot load one of more than 1 member and scores without it).
-CHAMPION = int(os.environ.get("RW_BENCH_CHAMPION", "0"))
+# models.batch.Bagged cannot load one of more than 1 member and scores without it); ``0,1``
+# runs each ladder without and with one, ABBA, as RW_BENCH_SCORERS does.
+CHAMPIONS = [int(k) for k in os.environ.get("RW_BENCH_CHAMPION", "0").split(",")]
 
 
 @contextmanager
@@ -227,9 +229,11 @@ def main() -> None:
             for label, checkout in trees if rep % 2 == 0 else trees[::-1]:
                 if label.startswith("baseline") and not BASELINE:
                     continue
-                for k in SCORERS if rep % 2 == 0 else SCORERS[::-1]:  # ABBA too
-                    tag = f"{rep}{'b' if checkout else ''}s{k}"
+                runs_of = [(k, c) for k in SCORERS for c in CHAMPIONS]
+                for k, c in runs_of if rep % 2 == 0 else runs_of[::-1]:  # ABBA too
+                    tag = f"{rep}{'b' if checkout else ''}s{k}c{c}"
                     what = label + (f", {k} scorers" if k > 1 else "")
+                    what += f", champion of {c}" if len(CHAMPIONS) > 1 or c else ""
                     print(f"repeat {rep + 1}/{REPEATS}, {what}: {k} scorer(s) + helper...")
                     settings = stack_settings(stack, tmp / f"rep{tag}", f"rep{tag}-")
                     # every ladder on an empty Valkey: a later one met the keys of all before it,
@@ -237,7 +241,7 @@ def main() -> None:
                     # 82, 95, 110 us in the four ladders of one run, session 28; two ladders on
                     # an empty Valkey each: 59 and 63 us, saturation 9,415 and 9,342 tx/s)
                     Redis.from_url(str(stack.redis_url)).flushall()
-                    champ = hotpath_champion.promote(settings, CHAMPION) if CHAMPION else None
+                    champ = hotpath_champion.promote(settings, c) if c else None
                     procs = stack.procs
                     servers = {"broker": procs["kafka"].pid, "valkey": procs["redis"].pid}
                     runs = ladder(settings, tmp / f"rep{tag}", rep, checkout, k, servers, champ)
