@@ -69,9 +69,11 @@ class Bagged:
     """Several fitted trees ensembles served as one: the mean of their log-odds.
 
     Early stopping holds out a random tenth of the rows, so each member sees other rows and
-    stops elsewhere; averaging them lowers the variance that split adds (tuning seeds 101-103
-    of the quality benchmark, five members: AUC +0.003 to +0.005 and AP +0.003 to +0.010 on
-    each; README, issue 17). Scoring costs ``len(members)`` times one model's.
+    stops elsewhere; averaging them lowers the variance that split adds. Quality benchmark,
+    handbook world, five members against one: AP +0.003 to +0.010 on tuning seeds 101-103 and
+    +0.003 to +0.011 on fresh seeds 401-408, AUC -0.004 to +0.006 (README, issue 17). Scoring
+    costs ``len(members)`` times one model's (2.35 us a row each at batches of 500), which is
+    why ``RIVERWATCH_TRAIN_MEMBERS`` is 1 by default.
     """
 
     members: tuple[HistGradientBoostingClassifier, ...]
@@ -195,8 +197,11 @@ def train_batch(
 
 
 def _early_stops(est: HistGradientBoostingClassifier, n: int) -> bool:
-    # scikit-learn's rule for early_stopping="auto": on from 10,000 training rows
-    return est.early_stopping is True or (est.early_stopping == "auto" and n > 10_000)
+    """Whether ``est`` early-stops on a random validation split (scikit-learn's rule for
+    ``early_stopping="auto"``: on above 10,000 training rows; without a validation fraction it
+    stops on the training loss, which no ``random_state`` changes)."""
+    on = est.early_stopping is True or (est.early_stopping == "auto" and n > 10_000)
+    return on and est.validation_fraction is not None
 
 
 def predict_batch(
