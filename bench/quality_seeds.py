@@ -189,16 +189,17 @@ def run_seed(seed: int, customers: int) -> dict[str, tuple[float, ...]]:
     dec = quality_calibration.rows(s.fraud[test], s.day[test], now)
     base = baselines(s, test)
     rows.update({k: metrics(s, test, v) for k, v in base.items()})
-    oracle = (s.fraud & ~s.hidden())[test].astype(float)
+    hidden = s.hidden()  # a pass over every compromised terminal's frauds: once
+    oracle = (s.fraud & ~hidden)[test].astype(float)
     rows["oracle (ceiling)"] = metrics(s, test, oracle)
-    for part, keep in split(s.fraud[test], s.hidden()[test]).items():
+    scores = {"combined (raw)": now["combined (raw)"], "offline RF": base["offline RF"]}
+    for part, keep in split(s.fraud[test], hidden[test]).items():
         sub = test.copy()
         sub[test] = keep
-        for name in ("combined (raw)", "offline RF"):
-            score = now[name] if name in now else base[name]
+        for name, score in scores.items():
             rows[f"{name}, {part}"] = metrics(s, sub, score[keep])
     print(f"seed {seed} ({customers} customers): {int(test.sum())} test transactions, "
-          f"{int(s.fraud[test].sum())} frauds, {int((s.hidden() & test).sum())} hidden, "
+          f"{int(s.fraud[test].sum())} frauds, {int((hidden & test).sum())} hidden, "
           f"{time.monotonic() - t0:.0f} s", flush=True)  # fmt: skip
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / f"result-{TAG}{seed}-{customers}.json").write_text(json.dumps(rows))
@@ -215,7 +216,8 @@ def split(fraud: np.ndarray, hidden: np.ndarray) -> dict[str, np.ndarray]:
     >>> parts["findable"].tolist(), parts["hidden"].tolist()
     ([True, True, False, True], [True, False, True, True])
     """
-    fraud, hidden = fraud.astype(bool), hidden.astype(bool) & fraud.astype(bool)
+    fraud = fraud.astype(bool)
+    hidden = hidden.astype(bool) & fraud
     return {"findable": ~hidden, "hidden": ~fraud | hidden}
 
 
