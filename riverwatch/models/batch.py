@@ -43,7 +43,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
-from riverwatch.models import hgb_binning
+from riverwatch.models import hgb_binning, small_batches
 from riverwatch.models.calibration import Calibration
 
 POS_WEIGHT = 10.0
@@ -89,10 +89,29 @@ class Bagged:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """``[[P(0), P(1)], ...]``: the members' mean log-odds, back to probabilities."""
-        p = np.array([m.predict_proba(X)[:, 1] for m in self.members])
-        p = np.clip(p, 1e-12, 1.0 - 1e-12)
-        q = 1.0 / (1.0 + np.exp(-np.log(p / (1.0 - p)).mean(axis=0)))
+        q = _sigmoid(log_odds(self, np.asarray(X, dtype=float)))
         return np.column_stack([1.0 - q, q])
+
+
+def log_odds(est: HistGradientBoostingClassifier | Bagged, X: np.ndarray) -> np.ndarray:
+    """The raw log-odds of fraud (class weights not undone) of a fitted estimator, or the mean
+    of its members', for the rows of ``X``; small batches through treelite
+    (``models.small_batches``)."""
+    members = est.members if isinstance(est, Bagged) else (est,)
+    z = [small_batches.log_odds(m, X, _sklearn(m)) for m in members]
+    return z[0] if len(z) == 1 else np.mean(z, axis=0)  # type: ignore[no-any-return]
+
+
+def _sklearn(est: HistGradientBoostingClassifier) -> Any:
+    def exact(X: np.ndarray) -> np.ndarray:
+        with one_thread():
+            return np.asarray(est.decision_function(X), dtype=float).reshape(len(X))
+
+    return exact
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -220,8 +239,5 @@ def predict_batch(
         where = {n: i for i, n in enumerate(names)}
         cols = [X[:, where[f]] if f in where else np.full(len(X), np.nan) for f in model.features]
         X = np.column_stack(cols)
-    with one_thread():
-        p = model.estimator.predict_proba(X)[:, 1]
     # Class weights multiply the odds of fraud by pos_weight; divide them back out.
-    w = model.pos_weight
-    return p / (p + (1.0 - p) * w)  # type: ignore[no-any-return]
+    return _sigmoid(log_odds(model.estimator, X) - np.log(model.pos_weight))
