@@ -72,8 +72,9 @@ class Bagged:
     stops elsewhere; averaging them lowers the variance that split adds. Quality benchmark,
     handbook world, five members against one: AP +0.003 to +0.010 on tuning seeds 101-103 and
     +0.003 to +0.011 on fresh seeds 401-408, AUC -0.004 to +0.006 (README, issue 17). Scoring
-    costs ``len(members)`` times one model's (2.35 us a row each at batches of 500), which is
-    why ``RIVERWATCH_TRAIN_MEMBERS`` is 1 by default.
+    costs ``len(members)`` times one model's (2.35 us a row each at batches of 500; a batch of
+    7 rows 36 us each, ``models.small_batches``), which is why ``RIVERWATCH_TRAIN_MEMBERS`` is
+    1 by default.
     """
 
     members: tuple[HistGradientBoostingClassifier, ...]

@@ -3,11 +3,12 @@
 ``HistGradientBoostingClassifier.decision_function`` costs about 360 us a call whatever the
 rows (56 trees: about 100 us of input checks, then one Cython call per tree), so where the
 scorer's batches are a few rows (2,000 tx/s: 3-7) a champion cost about 50 us a transaction
-(README, issue 15, session 38). Treelite's GTIL walks the same trees in one C++ call: 28 us
-for one row and 52 for 7 against 364 and 351 (thread CPU, 56 trees, 18 features), but about
-3.7 us a row against 1.7, so from :data:`SMALL` rows on (where the two cross for 20 to 150
-trees) scikit-learn serves. Treelite, not a hand-written walk of the trees: it imports
-scikit-learn's models and keeps up with their layout, which is private to scikit-learn.
+(README, issue 15, session 38). Treelite's GTIL walks the same trees in one C++ call: 14 us
+for one row and 36 for 7 against 419 and 399 (thread CPU, best of 5, 56 trees, 18 features;
+README, issue 15, session 39), but about 3.7 us a row against 1.7, so from :data:`SMALL` rows
+on (where the two cross for 20 to 150 trees) scikit-learn serves. Treelite, not a hand-written
+walk of the trees: it imports scikit-learn's models and keeps up with their layout, which is
+private to scikit-learn.
 
 A model is imported once (about 2 ms), and its first small batch, with a few rows of missing,
 zero and extreme values, is scored both ways: if the
