@@ -76,6 +76,8 @@ class _Direct:
         self.config = GTILConfig(nthread=1, predict_type="raw")  # freed with this object
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        # _LIB is treelite's loaded library under a private name of its Python package; the
+        # function called is its public C API (c_api.h), as gtil.predict calls it.
         from treelite.core import _LIB, _check_call
 
         X = np.ascontiguousarray(X, dtype=np.float64)
