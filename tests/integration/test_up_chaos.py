@@ -90,6 +90,16 @@ def test_killed_valkey_and_broker_come_back_by_themselves(tmp_path: Path) -> Non
         r.execute_command("WAITAOF", 1, 0, 5000)  # the version is on disk before the kill
         r.close()
         assert first["model_versions"]["online"] == "0"
+        # The scorer serves the new version before the kill: it looks for one every second, so
+        # a transaction scored within a second of Valkey's restart may still be scored with
+        # the version it served before the kill, which is not what this test is about.
+        tries = iter(range(1000))
+
+        def serves_it() -> bool:
+            got = accepted_and_scored(up, f"served-{next(tries)}")
+            return bool(got["model_versions"]["online"] == version.decode())
+
+        poll(serves_it, RECOVER_S, "the scorer serving the new online version", every=0.5)
 
         t0 = time.monotonic()
         old = up.kill_child("valkey")
