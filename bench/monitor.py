@@ -1,8 +1,9 @@
 """The monitor on scenarios of the simulator: what it detects, how late, and its false alarms.
 
-Each run simulates 60 event-days of one world (1,500 customers, 3,000 terminals, ~3,000
-payments a day, labels 7 days late) in which one change starts on day 42, after every 30-day
-feature window is full: none; a spending shift for one region; a new fraud pattern (card
+Each run simulates 63 event-days of one world (1,500 customers, 3,000 terminals, ~3,000
+payments a day, labels 7 days late) in which one change starts on day 45, after every feature
+window is full (the terminals' 30-day windows end a label delay back: day 37) and the
+monitor's reference week after it: none; a spending shift for one region; a new fraud pattern (card
 testing); three times the known fraud (a label shift), either as three times the daily inflow
 of compromised terminals and cards (prevalence builds up over weeks) or as a step (three times
 the compromised stock at once, and the inflow); a bias against one age band; a 2-day

@@ -115,8 +115,8 @@ def _separability(results: list[dict[str, Any]], shift: str) -> None:
         "frauds = true labels (an oracle)\n"
     )
     print(
-        "| seed | label shift days 42-44: flagged | frauds | no change, largest over 3 judged "
-        "days: flagged | frauds | separable in 3 days (flagged / frauds) |"
+        f"| seed | label shift days {CHANGE}-{CHANGE + 2}: flagged | frauds | no change, "
+        "largest over 3 judged days: flagged | frauds | separable in 3 days (flagged / frauds) |"
     )
     print("|---|---|---|---|---|---|")
     for k in seeds:

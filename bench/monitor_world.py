@@ -16,11 +16,13 @@ from riverwatch.simulator.base import DAY_S, epoch_seconds
 from riverwatch.simulator.days import DayGenerator
 from riverwatch.simulator.population import build_population
 
-DAYS, CHANGE, DELAY = 60, 42, 7
+# The change comes after the monitor's warm-up (37 days: the longest feature window, 30 days,
+# ending a label delay back for the terminals) and its 7-day reference; 18 days follow it.
+DAYS, CHANGE, DELAY = 63, 45, 7
 CUSTOMERS, TERMINALS = 1500, 3000
 TRAIN_SEED, TRAIN_DAYS = 999, (30, 45)
 TUNE_SEEDS, REPORT_SEEDS, FRESH_SEEDS = (1, 2, 6, 7), (3, 4, 5), (8, 9, 10)
-REF_DAYS = (30, 37)  # the reference's event days (warm-up 30 days, reference 7)
+REF_DAYS = (37, 44)  # the reference's event days (warm-up 37 days, reference 7)
 # "drift (labels)": a ``drift`` alert on subject ``labels`` (the label shift, judged on the
 # realised labels), apart from the other drift alerts (features, scores)
 KINDS = ("drift", "drift (labels)", "fairness", "performance", "quality", "retrain")

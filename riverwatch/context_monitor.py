@@ -25,6 +25,16 @@ if TYPE_CHECKING:  # imported where built, as in context.py
 DAY_S = 86_400.0
 
 
+def warmup_days(s: Settings) -> float:
+    """Event days of the monitor's warm-up: RIVERWATCH_MONITOR_WARMUP_DAYS, or until every
+    feature window can be full (:attr:`FeatureSpec.full_days`, 37 days at the defaults)."""
+    if s.monitor_warmup_days is not None:
+        return s.monitor_warmup_days
+    from riverwatch.models.features import FeatureSpec
+
+    return FeatureSpec(s.feature_bucket_s, s.label_delay_days).full_days
+
+
 def policy_config(s: Settings) -> PolicyConfig:
     """The monitoring policy's thresholds."""
     from riverwatch.monitors.policy.config import PolicyConfig
@@ -92,7 +102,7 @@ def core_config(
         window_rows=s.monitor_window_rows,
         sources=s.partitions,
         label_window=s.monitor_label_window,
-        warmup_s=s.monitor_warmup_days * DAY_S,
+        warmup_s=warmup_days(s) * DAY_S,
         reference_s=s.monitor_reference_days * DAY_S,
         reference_rows=max(s.monitor_reference_rows, 1000),
         drift_min_psi=s.monitor_drift_min_psi,

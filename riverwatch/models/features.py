@@ -126,6 +126,14 @@ class FeatureSpec:
         return self.oldest_needed(bucket) // self.per_day
 
     @property
+    def full_days(self) -> int:
+        """Event days from an entity's first transaction until every one of its windows can
+        be full: the longest window, ending a label delay back for the terminals (37 days at
+        the defaults). Before that a feature grows with time alone (``term_n_30d`` is still
+        filling from day 30 to 37), which a monitor would take for drift."""
+        return self.label_delay_days + max(WINDOWS_DAYS)
+
+    @property
     def retention_s(self) -> int:
         """How long an entity's counters must live after its last update."""
         return (self.label_delay_days + max(WINDOWS_DAYS) + 1) * DAY_S

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from riverwatch.context_monitor import warmup_days
 from riverwatch.context_parts import kafka_config, redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
@@ -111,11 +112,11 @@ def episode(settings: Settings, first_day: int) -> tuple[dict[str, Any], str]:
 
 
 def first_train_day(settings: Settings) -> int:
-    """The event day of the first retrain: right after the monitor's warm-up (the 30-day
-    features are full), so that the champion scores the week the monitor then takes as its
-    reference (a champion whose training rows all fall in the warm-up moves the reference to
-    the week after its promotion: ``streams.monitor.runner``)."""
-    return int(settings.monitor_warmup_days) + settings.label_delay_days
+    """The event day of the first retrain: the monitor's warm-up (until every feature window
+    can be full) and a label delay, so that the champion scores the week the monitor then
+    takes as its reference (a champion whose training rows all fall in the warm-up moves the
+    reference to the week after its promotion: ``streams.monitor.runner``)."""
+    return int(warmup_days(settings)) + settings.label_delay_days
 
 
 def _backfill(

@@ -45,7 +45,7 @@ def test_a_reference_request_restarts_the_reference_from_the_monitors_time(
     m = Monitor(Context.from_settings(settings), r, "test")
     m.core.begin(0.0)
     m.core.as_of = 40 * 86_400.0
-    assert m.core.status()["message"] == "warming up (reference from 1970-01-31T00:00:00+00:00)"
+    assert m.core.status()["message"] == "warming up (reference from 1970-02-07T00:00:00+00:00)"
     r.set(Names(settings.topic_prefix).monitor("reference_request"), b'{"by": "test"}')
     m._follow_reference()
     assert m.core.status()["message"] == "warming up (reference from 1970-02-10T00:00:00+00:00)"
@@ -77,7 +77,7 @@ def test_a_challenger_registered_leaves_the_reference_alone(settings: Settings) 
     reg = m.registry = _Registry()  # type: ignore[assignment]
     m.core.begin(0.0)
     m.core.as_of = 40 * 86_400.0
-    warm = "warming up (reference from 1970-01-31T00:00:00+00:00)"
+    warm = "warming up (reference from 1970-02-07T00:00:00+00:00)"
     m._follow_reference()  # the champion at start: rows all in the warm-up, nothing moves
     assert m.core.status()["message"] == warm
     reg.token = "2"  # a challenger registered, the champion unchanged

@@ -36,3 +36,18 @@ def test_the_training_protocol_takes_the_settings() -> None:
     cfg = Context.from_settings(Settings(train_members=3, train_half_life_days=0)).training
     assert cfg.members == 3 and cfg.half_life_days is None and cfg.refit
     assert Context.from_settings(Settings()).training.members == 1
+
+
+def test_the_monitor_warms_up_until_every_feature_window_can_be_full() -> None:
+    """The terminals' 30-day windows end a label delay back, so they fill until day 37 at
+    the defaults: a reference taken from day 30 (as before) saw ``term_n_30d`` still growing
+    and called it drifted in every window of a calm stream (bench.monitor, tuning seed 1)."""
+    from riverwatch.context_monitor import warmup_days
+    from riverwatch.shell.demo import first_train_day
+
+    day = 86_400.0
+    ctx = Context.from_settings(Settings())
+    assert ctx.monitor_core({}).warmup_s == 37 * day
+    assert warmup_days(Settings(label_delay_days=1)) == 31
+    assert warmup_days(Settings(monitor_warmup_days=2.5)) == 2.5  # set: as set
+    assert first_train_day(Settings()) == 37 + 7  # warm, then a label delay of labels

@@ -209,12 +209,13 @@ class MonitorSettings(BaseModel):
         "such a rise before a label-shift alert (as RIVERWATCH_MONITOR_DRIFT_WINDOWS).",
     )
 
-    monitor_warmup_days: float = Field(
-        30.0,
+    monitor_warmup_days: float | None = Field(
+        None,
         ge=0,
         description="RIVERWATCH_MONITOR_WARMUP_DAYS: event days after the first event before "
-        "the monitor's reference starts (the longest feature window: 30-day features are "
-        "still filling before); nothing is judged before.",
+        "the monitor's reference starts; nothing is judged before. Unset: until every "
+        "feature window can be full, the longest (30 days) plus the label delay, since the "
+        "terminals' windows end a label delay back (37 days at the defaults).",
     )
     monitor_reference_days: float = Field(
         7.0,

@@ -5,8 +5,9 @@ from Redis and storing results), ``bench.monitor`` feeds it straight from the si
 
 Warm-up and reference (the monitor knows when its inputs can be judged):
 
-* features over windows of up to ``warmup_s`` (the longest feature window, 30 days) are still
-  filling before that much event time has passed since the first event, so the reference
+* features are still filling until ``warmup_s`` of event time has passed since the first event
+  (the longest feature window, 30 days, ends a label delay back for the terminals: 37 days at
+  the defaults, ``FeatureSpec.full_days``), so the reference
   collects the ``reference_s`` of events *after* it, and no window is judged before the
   reference is complete; :meth:`MonitorCore.status` says "warming up (reference from ...)";
 * label-based findings (concept drift, performance, fairness on outcomes) count only labels of

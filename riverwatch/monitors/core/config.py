@@ -104,7 +104,7 @@ class CoreConfig:
     # the ``transactions`` partitions a time window waits for (monitors.windows), 0: those seen
     sources: int = 0
     label_window: int = 2000
-    warmup_s: float = 30 * DAY  # the longest feature window
+    warmup_s: float = 37 * DAY  # until every feature window can be full (FeatureSpec.full_days)
     reference_s: float = 7 * DAY  # event time the reference covers (a week: every weekday)
     reference_rows: int = 5000
     min_reference_rows: int = 200
