@@ -277,25 +277,27 @@ def sprees(
 
 
 def test_the_flagged_share_is_judged_with_the_references_dispersion() -> None:
-    # The reference week flags 6 events a day, as 2 cards' sprees of 3. A later day with 7
-    # such sprees (21 flagged: 6 binomial standard deviations) is within what those sprees
-    # make likely (dispersion ~3 -> ~3.6 deviations): no alert. Twenty sprees are one. The
-    # same 21 against a reference whose flags were each a card of its own: an alert.
-    rows = stream(40, 600, None)
-    calm = {d: 2 for d in range(30, 35)} | {36: 7, 37: 2}
+    # The reference week flags 6 events a day, as 2 cards' sprees of 3. Two later days with 7
+    # such sprees (21 flagged: 6 binomial standard deviations) are within what those sprees
+    # make likely (dispersion ~3 -> ~3.6 deviations): no alert. Twenty sprees on one day are
+    # not one either (a window alone: sprees jump by chance), on two days in a row they are.
+    # The same 21 against a reference whose flags were each a card of its own: an alert.
+    rows = stream(41, 600, None)
+    calm = {d: 2 for d in range(30, 36)} | {36: 7, 37: 7}
     mon = MonitorCore(core().c, ConceptDriftMonitor())
-    alerts = mon.scores(sprees(rows, calm | {38: 20}, spree=3)).alerts
+    alerts = mon.scores(sprees(rows, calm | {38: 20, 39: 20}, spree=3)).alerts
     flagged = [a for a in alerts if a.subject == "flagged"]
     assert mon.scores_ref is not None and 2.5 < mon.scores_ref.dispersion < 3.5
-    assert [a.details["window_start"][:10] for a in flagged] == ["1970-02-08"]  # day 38
+    assert [a.details["window_start"][:10] for a in flagged] == ["1970-02-09"]  # day 39
     assert "dispersion 3" in flagged[0].message and flagged[0].details["z"] >= 5
+    assert flagged[0].details["windows_in_a_row"] == 2
 
     singles = {d: 6 for d in range(30, 35)}
     control = MonitorCore(core().c, ConceptDriftMonitor())
-    late = control.scores(sprees(sprees(rows, singles, spree=1), {36: 7}, spree=3)).alerts
+    late = control.scores(sprees(sprees(rows, singles, spree=1), {36: 7, 37: 7}, spree=3)).alerts
     assert control.scores_ref is not None and control.scores_ref.dispersion < 1.5
     assert [a.details["window_start"][:10] for a in late if a.subject == "flagged"] == [
-        "1970-02-06"
+        "1970-02-07"
     ]
 
 

@@ -73,11 +73,17 @@ def test_data_drift_must_persist_for_consecutive_windows_of_a_kind() -> None:
     assert alert.details["windows_in_a_row"] == 2 and "2 windows in a row" in alert.message
 
 
-def test_prediction_drift_warns_separately() -> None:
+def test_prediction_drift_warns_separately_once_it_persists() -> None:
     pred = ScoreDrift(0.5, 0.1, True, 0.2, 10, 1000, 1000, score="batch_score")
-    d = policy().prediction(win(HOUR), pred)
+    calm = ScoreDrift(0.01, 0.01, False, 0.2, 10, 1000, 1000, score="batch_score")
+    p = policy(cooldown_s=0)
+    assert p.prediction(win(HOUR), pred).alerts == []  # one window: not yet
+    assert p.prediction(win(2 * HOUR), calm).alerts == []  # and the streak is broken
+    assert p.prediction(win(3 * HOUR), pred).alerts == []
+    d = p.prediction(win(4 * HOUR), pred)
     assert [(a.kind, a.subject) for a in d.alerts] == [("drift", "score")]
     assert "the champion's score distribution drifted (PSI 0.500)" in d.alerts[0].message
+    assert d.alerts[0].details["windows_in_a_row"] == 2
 
 
 def test_cooldown_one_incident_one_alert_by_event_time() -> None:
