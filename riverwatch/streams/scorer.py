@@ -133,7 +133,7 @@ class Scorer:
         gets its row from the stored sums in one array operation for all of them
         (models.features_batch, bit for bit ``step``'s); the others go through ``step`` in
         order, a card's earlier transactions of the batch counting in its windows (as in
-        models.features.replay)."""
+        models.features_replay.replay)."""
         spec, fs = self.spec, self.features
         delay = spec.delay_buckets
         X = np.empty((len(fresh), len(fs.names)))

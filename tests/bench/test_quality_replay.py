@@ -1,4 +1,4 @@
-"""bench/quality_replay gives the stream's features: the same rows as models.features.replay
+"""bench/quality_replay gives the stream's features: the same rows as models.features_replay.replay
 on the simulator's events in the order bench/quality.py pushes them (a day's labels, then its
 transactions)."""
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from bench import quality_replay
-from riverwatch.models.features import FeatureSpec, replay
+from riverwatch.models.features import FeatureSpec
+from riverwatch.models.features_replay import replay
 from riverwatch.simulator import SimConfig, TransactionSimulator
 
 

@@ -22,7 +22,8 @@ from riverwatch.context_parts import redis_config
 from riverwatch.core.names import Names
 from riverwatch.core.redis import redis_client
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, replay
+from riverwatch.models.features import FEATURE_NAMES, FeatureSpec
+from riverwatch.models.features_replay import replay
 from riverwatch.models.serving import ModelSet
 from riverwatch.stores.features import RedisFeatureStore
 from riverwatch.stores.registry import Registry

@@ -2,7 +2,7 @@
 
 The simulator's events go through the real system (Kafka, a worker, Valkey) one phase at a
 time: each simulated day, the labels that became due, then that day's transactions. The same
-order is stored as NDJSON (the history), replayed offline with models.features.replay, and
+order is stored as NDJSON (the history), replayed offline with models.features_replay.replay, and
 every transaction's online feature row must agree to 1e-9.
 """
 
@@ -19,7 +19,8 @@ from confluent_kafka import Producer
 
 from riverwatch.core.names import Names
 from riverwatch.core.settings import Settings
-from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, replay
+from riverwatch.models.features import FEATURE_NAMES, FeatureSpec
+from riverwatch.models.features_replay import replay
 from riverwatch.simulator import NdjsonSink, SimConfig, TransactionSimulator, read_ndjson
 from tests.support.workers import labels_handled, poll, running_worker
 

@@ -13,10 +13,10 @@ from riverwatch.models.features import (
     FEATURE_NAMES,
     WINDOWS_DAYS,
     FeatureSpec,
-    replay,
     safe_amount,
     window_sums,
 )
+from riverwatch.models.features_replay import replay
 from riverwatch.stores.features import Increments
 
 SPEC = FeatureSpec(3600, 7)

@@ -12,10 +12,10 @@ from riverwatch.models.features import (
     FEATURE_NAMES,
     FeatureSpec,
     apply_card,
-    replay,
     step,
     window_sums,
 )
+from riverwatch.models.features_replay import replay
 from riverwatch.stores.features import parse_hash
 
 buckets = st.dictionaries(

@@ -16,9 +16,9 @@ from riverwatch.models.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
     FeatureSpec,
-    replay,
     vector,
 )
+from riverwatch.models.features_replay import replay
 from riverwatch.models.livestats import batch_stats, summarize
 from riverwatch.models.scoring import Thresholds, score_matrix
 from riverwatch.models.serving import BatchModel, Models
