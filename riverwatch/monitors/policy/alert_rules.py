@@ -30,9 +30,8 @@ class AlertRules(PolicyState):
         """Per-feature drift (:mod:`monitors.columns`): a ``drift`` alert when an important
         feature, or ``drift_share_warn`` of the features by weight, drifts ``drift_windows``
         windows in a row; it names the features, the statistic and the strongest segment."""
-        key = f"features:{win.kind}"
         over = bool(found.important) or found.weighted_share >= self.c.drift_share_warn
-        streak = self._drift_streak[key] = self._drift_streak.get(key, 0) + 1 if over else 0
+        streak = self._streak(f"features:{win.kind}", over)
         if streak < self.c.drift_windows or self._cool("drift", "features", win.window_end):
             return Decision()
         best = found.strongest or {}
@@ -85,8 +84,7 @@ class AlertRules(PolicyState):
             )
             and significant_rise(k0, n0, frauds, labels, c.label_shift_alpha)
         )  # fmt: skip
-        streak = self._drift_streak.get("labels", 0) + 1 if over else 0
-        self._drift_streak["labels"] = streak
+        streak = self._streak("labels", over)
         if streak < c.label_shift_windows or self._cool("drift", "labels", win.window_end):
             return Decision()
         msg = (
