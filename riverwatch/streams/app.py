@@ -27,9 +27,9 @@ process of their own.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -42,21 +42,27 @@ from riverwatch.core.roles import Role
 from riverwatch.streams import kafka_headers
 from riverwatch.streams.batching import BatchLoop
 from riverwatch.streams.inflight import trim_heap
-from riverwatch.streams.monitor import agents as monitoring
-from riverwatch.streams.roles import alerts, forecasting, learning, scoring, training
 from riverwatch.streams.runtime import WorkerContext, worker_id
 
 log = logging.getLogger(__name__)
 
-# The roles, in the order they are wired, each with its ``register(app, ctx)``.
-ROLES: dict[Role, Callable[[faust.App, WorkerContext], Any]] = {
-    Role.SCORING: scoring.register,
-    Role.LEARNING: learning.register,
-    Role.ALERTS: alerts.register,
-    Role.FORECASTING: forecasting.register,
-    Role.MONITORING: monitoring.register,
-    Role.TRAINING: training.register,
+# The roles, in the order they are wired, each with the module of its ``register(app, ctx)``.
+# A module is imported only in a process that runs its role: a scorer (scoring, learning) then
+# does not load the monitor's, the forecaster's, the trainer's and the dispatcher's code
+# (measured: 276 -> 264 MB resident once its app is built, 2,833 -> 2,581 modules).
+ROLES: dict[Role, str] = {
+    Role.SCORING: "riverwatch.streams.roles.scoring",
+    Role.LEARNING: "riverwatch.streams.roles.learning",
+    Role.ALERTS: "riverwatch.streams.roles.alerts",
+    Role.FORECASTING: "riverwatch.streams.roles.forecasting",
+    Role.MONITORING: "riverwatch.streams.monitor.agents",
+    Role.TRAINING: "riverwatch.streams.roles.training",
 }
+
+
+def register(role: Role, app: faust.App, ctx: WorkerContext) -> Any:
+    """Wire ``role`` into ``app``: its module's ``register(app, ctx)`` (imported here)."""
+    return importlib.import_module(ROLES[role]).register(app, ctx)
 
 
 def create_app(root: Context) -> faust.App:
@@ -92,7 +98,7 @@ def create_app(root: Context) -> faust.App:
         broker_rebalance_timeout=kafka.session_timeout_ms / 1000,
         consumer_auto_offset_reset="earliest",
     )
-    wired = {role: register(app, ctx) for role, register in ROLES.items() if role in roles}
+    wired = {role: register(role, app, ctx) for role in ROLES if role in roles}
     _heartbeat(app, ctx, wired.get(Role.SCORING))
     if config.trim_s > 0:
         _trim(app, config.trim_s)
