@@ -73,6 +73,7 @@ from riverwatch.core.settings import Settings
 from riverwatch.models.batch import predict_batch
 from riverwatch.models.decision import decide
 from riverwatch.monitors.core import MonitorCore
+from riverwatch.monitors.dataquality.rows import row_quality
 from riverwatch.simulator import AGE_BANDS, REGIONS
 from riverwatch.simulator.base import DAY_S
 
@@ -105,15 +106,18 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
         dec = decide(p, s.review_threshold, s.decline_threshold)
         rows = [
             {"x": x, "score": sc, "batch_score": sc, "decision": de, "groups": g, "epoch": t,
-             "card_id": c, "batch_model": "champion", "dq": {"p": c % s.partitions}}
-            for x, sc, de, g, t, c in zip(
+             "card_id": c, "batch_model": "champion",
+             "dq": row_quality({"customer_id": c, "channel": ch, "merchant_category": cat}, (),
+                               c % s.partitions)}
+            for x, sc, de, g, t, c, ch, cat in zip(
                 day["X"].tolist(), p.tolist(), dec.tolist(), day["groups"], day["epoch"].tolist(),
-                day["cust"], strict=True,
+                day["cust"], day["channel"], day["category"], strict=True,
             )
         ]  # fmt: skip
-        # each row carries its ``transactions`` partition (``dq``, as the scorer writes it):
-        # the topic is keyed by card, so card ``c`` is on ``c % partitions`` (a stable hash,
-        # not Kafka's); the monitor's time windows wait for every partition (sources)
+        # each row carries what the scorer writes for data quality (``dq``: row_quality of the
+        # payment's fields) with its ``transactions`` partition: the topic is keyed by card, so
+        # card ``c`` is on ``c % partitions`` (a stable hash, not Kafka's); the monitor's time
+        # windows wait for every partition (sources)
         rows_of.append(rows)
         counts.append((int(np.sum(p >= s.review_threshold)), int(np.sum(day["label"]))))
         due: list[tuple[dict[str, Any], int, float]] = []

@@ -13,7 +13,7 @@ from riverwatch.models.batch import BatchClassifier, train_batch
 from riverwatch.models.features import FEATURE_NAMES, FeatureSpec, apply_terminal, step
 from riverwatch.simulator import GroupBias, Shift, SimConfig
 from riverwatch.simulator.base import DAY_S, epoch_seconds
-from riverwatch.simulator.days import DayGenerator
+from riverwatch.simulator.days import CATEGORY_NAMES, DayGenerator
 from riverwatch.simulator.population import build_population
 
 # The change comes after the monitor's warm-up (37 days: the longest feature window, 30 days,
@@ -68,8 +68,8 @@ def world(seed: int, **changes: Any) -> SimConfig:
 
 
 def simulate(cfg: SimConfig, days: int) -> list[dict[str, Any]]:
-    """Per day: the payments' epochs, features, labels and groups (features as the scorer
-    computes them, terminal risk from labels once they are due)."""
+    """Per day: the payments' epochs, features, labels, groups and categorical fields (features
+    as the scorer computes them, terminal risk from labels once they are due)."""
     pop = build_population(cfg.n_customers, cfg.n_terminals, cfg.radius, cfg.seed)
     gen = DayGenerator(cfg, pop)
     spec = FeatureSpec(3600, DELAY)
@@ -94,6 +94,9 @@ def simulate(cfg: SimConfig, days: int) -> list[dict[str, Any]]:
             "epoch": epoch, "X": X, "label": a.label.tolist(), "term": a.term.tolist(),
             "cust": a.cust.tolist(), "groups": [groups[c] for c in a.cust.tolist()],
             "labelled": a.labelled,
+            # the payment's categorical fields, as the simulator's payloads carry them
+            "channel": np.where(a.online, "online", "pos").tolist(),
+            "category": [CATEGORY_NAMES[k] for k in a.category.tolist()],
         })  # fmt: skip
     return out
 

@@ -256,11 +256,12 @@ class MonitorSettings(BaseModel):
         "(a bad field, or a new value of a categorical field) for a quality alert.",
     )
     monitor_quality_new_share: float = Field(
-        0.02,
-        gt=0,
+        0.0,
+        ge=0,
         le=1,
         description="RIVERWATCH_MONITOR_QUALITY_NEW_SHARE: least share of a window's events "
-        "a value not seen in the reference must reach for a quality alert (new category).",
+        "a value not seen in the reference must reach for a quality alert (new category); 0: "
+        "any share, once RIVERWATCH_MONITOR_QUALITY_MIN_COUNT events carry it.",
     )
 
     @field_validator("monitor_drift_exclude", mode="before")

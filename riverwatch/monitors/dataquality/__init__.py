@@ -18,8 +18,10 @@ judged only after it. A rate *rises materially* when, with ``k`` of ``n`` events
 ``k >= min_count``, the rate is ``min_abs`` above the reference's and ``1 + min_rel`` times it,
 and a one-sided z-test against the reference rate clears ``z`` (so 0.3% -> 0.4% is nothing).
 A value of a categorical field (``channel``, ``merchant_category``, each ``groups`` attribute)
-not in the reference is *new*; ``new_share`` of the window's rows with that field and
-``min_count`` of them make a finding. A field whose reference holds more than ``max_values``
+not in the reference is *new*; ``min_count`` of the window's rows with it make a finding
+(and ``new_share`` of them, 0 by default: a value the reference never saw is news at any
+share once ``min_count`` events carry it, as Evidently's value-list test and NannyML's
+unseen-values calculator flag even one). A field whose reference holds more than ``max_values``
 values is not judged for new values (its set would say little, and must stay bounded).
 
 Memory is bounded whatever the input: at most ``max_fields`` ``groups`` attributes are
