@@ -16,7 +16,8 @@ model here. The monitor is :class:`monitors.core.MonitorCore`, the pure core the
 monitor runs, configured as the monitor role builds it from the deployment's default
 settings (``Context.monitor_core``: ``RIVERWATCH_PARTITIONS`` = 4 partitions, the 5,000-row
 reference, ...), fed directly (no Kafka or Redis): per 2 event-hours, the labels due, then the
-payments, in event-time order; each payment tagged with its card's partition, so all four
+payments, in event-time order; each payment's row carries what the scorer writes for data
+quality (its channel and merchant category, and its card's partition), so all four
 partitions advance together and the time windows close as their end passes. An alert's
 time is the event time the monitor had reached when it raised it.
 
