@@ -44,7 +44,9 @@ class PolicyState:
         self._champion: str | None = None
         self._pending: tuple[str, str, float] | None = None  # (new, predecessor, its value)
         self._last_value: dict[str, float] = {}
-        self._drift_streak: dict[str, int] = {}  # window kind -> consecutive drifted windows
+        # rule and window kind ("features:time", "score:count", "flagged:time", "labels")
+        # -> consecutive windows over its threshold (AlertRules._streak)
+        self._drift_streak: dict[str, int] = {}
         self._perf_streak: dict[str, int] = {}  # model -> consecutive dropped windows
         self._followup: float | None = None  # event time of a due follow-up retrain
 
