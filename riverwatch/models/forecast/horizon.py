@@ -22,7 +22,12 @@ import numpy as np
 
 from riverwatch.models.forecast.calendar import Calendar, fourier
 from riverwatch.models.forecast.candidates import AGGREGATE, DIRECT, NAIVE, Candidate
-from riverwatch.models.forecast.intervals import Conformal, fill_offsets, one_step_band
+from riverwatch.models.forecast.intervals import (
+    Conformal,
+    fill_offsets,
+    floor_thin,
+    one_step_band,
+)
 from riverwatch.models.forecast.robust import trim_for
 from riverwatch.models.forecast.select import rolling_errors, serve, step_columns
 from riverwatch.models.forecast.types import ForecastConfig, Step
@@ -124,8 +129,12 @@ class HorizonForecast:
         value = now[best, np.arange(h)]
         unit, units = self._step_units(err, best[self.grid - 1], at_step)
         lo, hi = self.conformal.offsets()
-        # No calibrated offsets yet: a normal interval, sigma ~ 1.25 x the mean abs error.
-        fill_offsets(lo, hi, 1.2533, NormalDist().inv_cdf(0.5 + cfg.coverage / 2))
+        # No calibrated offsets yet, or too few independent residuals behind them: at least
+        # a normal interval, sigma ~ 1.25 x the mean abs error.
+        z = NormalDist().inv_cdf(0.5 + cfg.coverage / 2)
+        conf = self.conformal
+        floor_thin(lo, hi, conf.counts(), self.grid, conf.min_count, 1.2533, z)
+        fill_offsets(lo, hi, 1.2533, z)
         lo, hi = lo * units, hi * units
         steps = np.arange(1, h + 1)
         lo_h, hi_h = np.interp(steps, self.grid, lo), np.interp(steps, self.grid, hi)

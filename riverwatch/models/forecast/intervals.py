@@ -120,6 +120,37 @@ def fill_offsets(lo: np.ndarray, hi: np.ndarray, scale: float, z: float) -> None
         hi[i] = max(hi[last], z * scale) if last >= 0 else z * scale
 
 
+def floor_thin(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    held: np.ndarray,
+    steps: np.ndarray,
+    min_count: int,
+    scale: float,
+    z: float,
+) -> None:
+    """Widen, in place, the calibrated steps whose windows hold fewer than ``min_count``
+    independent residuals to at least the normal interval ``± z * scale``.
+
+    Errors h steps ahead from consecutive origins overlap in h - 1 of the steps they add up
+    (a random walk's are MA(h - 1): Bartlett), so a window of n of them holds about n / h
+    independent ones. Their empirical quantiles stand for that many: at step 12, 100
+    residuals of one run of misses (a trend the models lag) put both quantiles on one side
+    of zero, and the interval left out its own forecast; the step then covered 0.74-0.80
+    on the benchmark's trending quarterly series (bench.forecast_panel --wide). Such a step
+    gets the same floor as one without enough residuals (:func:`fill_offsets`); a window
+    whose quantiles are wider keeps them.
+
+    >>> lo, hi = np.array([-1.0, 0.3]), np.array([1.0, 2.0])
+    >>> floor_thin(lo, hi, np.array([100, 100]), np.array([1, 12]), 19, 1.0, 2.0)
+    >>> lo.tolist(), hi.tolist()
+    ([-1.0, -2.0], [1.0, 2.0])
+    """
+    thin = ~np.isnan(lo) & (held < min_count * steps)
+    lo[thin] = np.minimum(lo[thin], -z * scale)
+    hi[thin] = np.maximum(hi[thin], z * scale)
+
+
 def one_step_band(residuals: np.ndarray, coverage: float, min_count: int) -> float:
     """The half-width of the nominal interval from a window of one-step residuals (NaN: slots
     not filled), on its wider side; NaN with fewer than ``min_count`` residuals."""

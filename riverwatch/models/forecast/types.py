@@ -14,8 +14,10 @@ class ForecastConfig:
     """Knobs of one series' forecaster (the workers build it from settings).
 
     ``horizon``: steps forecast; ``coverage``: of the intervals; ``window``: residuals kept
-    per step; ``anomaly_width``: the anomaly band is the one-step interval widened this many
-    times around the forecast (1 flags 1 - coverage of normal points); ``anomaly_run``:
+    per step (a step h's own quantiles alone make its interval only from 19 x h of them at
+    90%, so at 200 never from step 11 on: models.forecast.intervals.floor_thin);
+    ``anomaly_width``: the anomaly band is the one-step interval widened this many times
+    around the forecast (1 flags 1 - coverage of normal points); ``anomaly_run``:
     consecutive points outside it before an alert; ``cooldown``: points after an alert
     before the next one; ``relearn_after``: anomalous points are learned clipped to the band,
     and a run this long is a level shift: the models' level moves by the run's median

@@ -170,6 +170,24 @@ def test_conformal_intervals_reach_their_coverage(seed: int) -> None:
     assert step.lower < step.value < step.upper
 
 
+def test_far_steps_of_a_trend_the_models_lag_still_reach_their_coverage() -> None:
+    """Quarterly series whose growth rate wanders (as money stock or output does): 12 steps
+    ahead the models lag the trend for long runs, so a window of +12 residuals holds few
+    independent ones, often all of one sign. Its empirical quantiles alone covered 0.74-0.84
+    on these six series (mean 0.80); floored by the normal interval while the window holds
+    fewer than min_count independent residuals, they reach the nominal coverage on average."""
+    covered = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n = 200
+        growth = np.cumsum(0.5 + np.cumsum(rng.normal(0, 0.15, n)))
+        ys = (100 + growth + rng.normal(0, 1.0, n)).tolist()
+        ts = [datetime(1960 + i // 4, 1 + 3 * (i % 4), 1, tzinfo=UTC).timestamp() for i in range(n)]
+        covered.append(evaluate_online(ts, ys, ForecastConfig(horizon=12)).coverage[12])
+    assert 0.85 <= float(np.mean(covered)) <= 0.95, covered
+    assert min(covered) >= 0.8, covered
+
+
 def test_an_injected_spike_is_one_anomaly_and_one_alert() -> None:
     ts, ys = hourly(400, seed=4)
     ys[300] += 25.0
