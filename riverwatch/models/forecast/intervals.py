@@ -136,10 +136,10 @@ def floor_thin(
     (a random walk's are MA(h - 1): Bartlett), so a window of n of them holds about n / h
     independent ones. Their empirical quantiles stand for that many: at step 12, 100
     residuals of one run of misses (a trend the models lag) put both quantiles on one side
-    of zero, and the interval left out its own forecast; the step then covered 0.74-0.80
-    on the benchmark's trending quarterly series (bench.forecast_panel --wide). Such a step
-    gets the same floor as one without enough residuals (:func:`fill_offsets`); a window
-    whose quantiles are wider keeps them.
+    of zero, and the interval left out its own forecast; its calibrated forecasts covered
+    0.74-0.80 on the benchmark's trending quarterly series (bench.forecast_panel --wide;
+    0.75-0.83 with the warm-up's). Such a step gets the same floor as one without enough
+    residuals (:func:`fill_offsets`); a window whose quantiles are wider keeps them.
 
     >>> lo, hi = np.array([-1.0, 0.3]), np.array([1.0, 2.0])
     >>> floor_thin(lo, hi, np.array([100, 100]), np.array([1, 12]), 19, 1.0, 2.0)
