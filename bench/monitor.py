@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.monitor_report import separability, table
+from bench.monitor_report import segments, separability, table
 from bench.monitor_world import (
     DAYS,
     DELAY,
@@ -102,6 +102,7 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
     rows_of: list[list[dict[str, Any]]] = []
     counts: list[tuple[int, int]] = []  # per day: flagged, frauds
     said: list[tuple[float, str]] = []  # each alert's message (figures), for a reader
+    named: list[tuple[float, str]] = []  # each features drift alert's strongest segment
     for d, day in enumerate(days):
         p = predict_batch(model, day["X"])
         dec = decide(p, s.review_threshold, s.decline_threshold)
@@ -139,6 +140,11 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
             for decision in (dec_l, dec_s):
                 found += [(a.kind, a.subject, core.as_of) for a in decision.alerts]
                 said += [(core.as_of, a.message) for a in decision.alerts]
+                named += [
+                    (core.as_of, (a.details.get("strongest") or {}).get("segment", ""))
+                    for a in decision.alerts
+                    if (a.kind, a.subject) == ("drift", "features")
+                ]
     start = days[0]["epoch"][0] - days[0]["epoch"][0] % DAY_S
     return {
         "scenario": scenario,
@@ -147,6 +153,7 @@ def run(args: tuple[str, int]) -> dict[str, Any]:
         "alerts": found,
         "counts": counts,
         "messages": said,
+        "named": named,
     }
 
 
@@ -201,6 +208,8 @@ def main() -> None:
         if chosen := [k for k in seeds if k in members and k in ran]:
             print(f"### Monitor scenarios, {kind} seeds; champion trained on seed {TRAIN_SEED}\n")
             table([r for r in results if r["seed"] in chosen], chosen)
+            print()
+            segments([r for r in results if r["seed"] in chosen])
             print()
     separability(results)
     print(f"\n({time.perf_counter() - t0:.0f} s; age bands {AGE_BANDS}, regions {REGIONS})")

@@ -16,6 +16,7 @@ from bench.monitor_world import (
     LABEL_KINDS,
     REF_DAYS,
     SCENARIOS,
+    WHERE,
     kind_of,
 )
 from riverwatch.simulator.base import DAY_S
@@ -64,6 +65,28 @@ def table(results: list[dict[str, Any]], seeds: list[int]) -> None:
             mark = " **(target)**" if kind == want else ""
             subj = ", ".join(sorted(a["subjects"]))[:60]
             print(f"| {scenario} | {kind}{mark} | {det} | {delay} | {a['false']} | {subj} |")
+
+
+def segments(results: list[dict[str, Any]]) -> None:
+    """Per scenario with a place (:data:`WHERE`): the segment its first three features drift
+    alerts after the change named, per seed, and how many of them named the right one."""
+    rows = []
+    for scenario, want in WHERE.items():
+        runs = sorted((r for r in results if r["scenario"] == scenario), key=lambda r: r["seed"])
+        firsts = []
+        for r in runs:
+            change = r["start"] + CHANGE * DAY_S
+            firsts.append((r["seed"], [s for t, s in r.get("named", []) if t >= change][:3]))
+        if not firsts:
+            continue
+        right = sum(s == want for _, names in firsts for s in names)
+        total = sum(len(names) for _, names in firsts)
+        cell = "; ".join(f"{k}: {', '.join(names) or '-'}" for k, names in firsts)
+        rows.append(f"| {scenario} | {want} | {right} of {total} | {cell} |")
+    if rows:
+        print("| scenario | where | features alerts naming it (first 3 a run) | named, per seed |")
+        print("|---|---|---|---|")
+        print("\n".join(rows))
 
 
 def delay_cell(delays: list[float], label_based: bool) -> str:

@@ -59,6 +59,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str | None]] = {
 }
 
 
+# where a scenario's shift is, as a features drift alert should name it ("*": every event)
+WHERE = {
+    "spend x1.5, region=south": "region=south",
+    "bias vs age_band=65+": "age_band=65+",
+    "gradual spend x1.6/10d": "*",
+}
+
+
 def world(seed: int, **changes: Any) -> SimConfig:
     """The simulated world of one run."""
     return SimConfig(
