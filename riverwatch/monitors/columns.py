@@ -250,17 +250,20 @@ class ColumnDrift:
         x = x[np.isfinite(x)]
         if len(x) == 0:
             return None
-        counts = np.bincount(
-            np.searchsorted(ref.edges, x, side="right"), minlength=len(ref.edges) + 1
-        )
-        share = counts / len(x)
-        rs, cs = np.maximum(ref.shares, PSI_FLOOR), np.maximum(share, PSI_FLOOR)
-        psi = float(np.sum((cs - rs) * np.log(cs / rs)))
+        counts = _counts(x, ref.edges)
+        rs = np.maximum(ref.shares, PSI_FLOOR)
+        psi = _psi_of(counts / len(x), ref.shares)
         expected = rs / rs.sum() * len(x)
         p = float(chisquare(counts, expected).pvalue) if len(counts) > 1 else 1.0
         wd = float(wasserstein_distance(ref.values, x)) / ref.std if ref.std > 0 else math.nan
         drifted = p < self.alpha / n_tests and psi >= self.min_psi
         return ColumnFinding(column, segment, psi, wd, p, len(x), bool(drifted), self.min_psi)
+
+
+def _psi_of(share: np.ndarray, ref_share: np.ndarray) -> float:
+    """PSI of ``share`` against ``ref_share`` (empty bins floored at ``PSI_FLOOR``)."""
+    cs, rs = np.maximum(share, PSI_FLOOR), np.maximum(ref_share, PSI_FLOOR)
+    return float(np.sum((cs - rs) * np.log(cs / rs)))
 
 
 def _psi(counts: np.ndarray, ref_counts: np.ndarray) -> tuple[float, float, float]:
@@ -271,8 +274,7 @@ def _psi(counts: np.ndarray, ref_counts: np.ndarray) -> tuple[float, float, floa
     n, m = int(counts.sum()), int(ref_counts.sum())
     if n == 0 or m == 0:
         return 0.0, 0.0, 0.0
-    cs, rs = np.maximum(counts / n, PSI_FLOOR), np.maximum(ref_counts / m, PSI_FLOOR)
-    psi = float(np.sum((cs - rs) * np.log(cs / rs)))
+    psi = _psi_of(counts / n, ref_counts / m)
     dof, scale = len(counts) - 1, 1.0 / n + 1.0 / m
     return psi, dof * scale, math.sqrt(2.0 * dof) * scale
 
