@@ -236,13 +236,13 @@ class ColumnDrift:
         if ref is None or part is None or part.whole is None or ref.whole is None:
             return True
         x = values.to_numpy(dtype=float)
-        inside, rest = x[mask], x[~mask]
-        inside, rest = inside[np.isfinite(inside)], rest[np.isfinite(rest)]
+        inside, others = x[mask], x[~mask]
+        inside, others = inside[np.isfinite(inside)], others[np.isfinite(others)]
         psi_in, mean_in, sd_in = _psi(_counts(inside, ref.edges), part.whole)
-        psi_out, mean_out, _ = _psi(_counts(rest, ref.edges), ref.whole - part.whole)
+        psi_out, mean_out, _ = _psi(_counts(others, ref.edges), ref.whole - part.whole)
         beyond = psi_in - mean_in - self.local_z * sd_in
-        rest = max(psi_out - mean_out, 0.0)
-        return rest < self.min_psi and beyond > 0 and beyond >= self.local_ratio * rest
+        moved = max(psi_out - mean_out, 0.0)
+        return moved < self.min_psi and beyond > 0 and beyond >= self.local_ratio * moved
 
     def _test(
         self, column: str, segment: str, x: np.ndarray, ref: _Ref, n_tests: int
