@@ -13,10 +13,13 @@ is diluted in the whole but plain in its segment, so every column is also judged
 against that segment's own reference. The finding names the features, the statistic and the
 segment where the shift is strongest: the column that drifted most in all events (or, if none
 did, in a segment), and the segment of that column's strongest drift only when the shift is
-confined to it, else all events. Confined: the rest of the events did not drift (their PSI
-under ``min_psi``) and the segment's PSI is at least ``local_ratio`` times theirs, each against
-its own part of the reference on all events' bins, both less what chance gives a sample of
-their size (the rest less its mean, the segment also less ``local_z`` standard deviations).
+confined to it, else all events (with the segments where it crossed the threshold when the
+whole did not). Confined:
+the rest of the events did not move beyond chance (``local_z`` standard deviations), or did
+not drift (their PSI under ``min_psi``) while the segment's PSI is at least ``local_ratio``
+times theirs; each against its own part of the reference on all events' bins, both less what
+chance gives a sample of their size (the rest less its mean, the segment also less
+``local_z`` standard deviations).
 Where a shift is confined, the rest moves by chance only and the ratio is large (41-118 in the
 scenario benchmark's one-region spend shift and bias against one age band, tuning seed 1); a
 shift of every event also shows in every segment, early in a gradual one (tuning seeds 1 and
@@ -112,7 +115,7 @@ class FeatureDrift:
     drifted: list[str]  # drifted overall or in a segment
     weighted_share: float  # sum of the drifted columns' weights over the sum of all weights
     important: list[str]  # drifted columns whose weight is at least the mean weight
-    strongest: dict[str, Any] | None  # the drifted (column, segment) with the largest PSI
+    strongest: dict[str, Any] | None  # the (column, segment) to name (see _strongest)
     segments_judged: int
     window_rows: int
 
@@ -208,15 +211,18 @@ class ColumnDrift:
             drifted=drifted,
             weighted_share=sum(self.weights[c] for c in drifted),
             important=[c for c in drifted if self.weights[c] >= mean_w - 1e-12],
-            strongest=asdict(best) if best else None,
+            strongest=best,
             segments_judged=len(jobs),
             window_rows=len(window),
         )
 
     def _strongest(
         self, found: list[ColumnFinding], window: pd.DataFrame, masks: Mapping[str, np.ndarray]
-    ) -> ColumnFinding | None:
-        """The (column, segment) to name (the module docstring says which)."""
+    ) -> dict[str, Any] | None:
+        """The (column, segment) to name (the module docstring says which), as a dict; when
+        it is all events and they did not drift themselves, with the segments where that
+        column drifted (``drifted_in``: a shift of every event can cross the threshold in a
+        segment before the whole)."""
         hits = [f for f in found if f.drifted]
         if not hits:
             return None
@@ -224,14 +230,19 @@ class ColumnDrift:
         column = max(whole or hits, key=lambda f: f.psi).column
         mine = [f for f in hits if f.column == column and f.segment != ALL]
         local = [f for f in mine if self._confined(f, window[column], masks[f.segment])]
-        if local:
-            return max(local, key=lambda f: f.psi)
         overall = [f for f in found if f.column == column and f.segment == ALL]
-        return overall[0] if overall else max(mine, key=lambda f: f.psi)
+        if local or not overall:
+            return asdict(max(local or mine, key=lambda f: f.psi))
+        named = asdict(overall[0])
+        if not overall[0].drifted:  # why a column under the threshold is named
+            named["drifted_in"] = sorted(f.segment for f in mine)
+        return named
 
     def _confined(self, f: ColumnFinding, values: pd.Series, mask: np.ndarray) -> bool:
         """Whether ``f``'s segment shifted beyond the rest of the events (see the module
-        docstring), on all events' bins; a reference from before the bins were kept: yes."""
+        docstring), on all events' bins; also when the rest did not move beyond chance (the
+        segment's shift may not show on all events' coarser bins: a terminal's risk, mostly
+        0, has a few); a reference from before the bins were kept: yes."""
         ref, part = self.refs[ALL][f.column], self.refs[f.segment][f.column]
         if ref is None or part is None or part.whole is None or ref.whole is None:
             return True
@@ -239,9 +250,11 @@ class ColumnDrift:
         inside, others = x[mask], x[~mask]
         inside, others = inside[np.isfinite(inside)], others[np.isfinite(others)]
         psi_in, mean_in, sd_in = _psi(_counts(inside, ref.edges), part.whole)
-        psi_out, mean_out, _ = _psi(_counts(others, ref.edges), ref.whole - part.whole)
+        psi_out, mean_out, sd_out = _psi(_counts(others, ref.edges), ref.whole - part.whole)
         beyond = psi_in - mean_in - self.local_z * sd_in
         moved = max(psi_out - mean_out, 0.0)
+        if moved <= self.local_z * sd_out:
+            return True
         return moved < self.min_psi and beyond > 0 and beyond >= self.local_ratio * moved
 
     def _test(

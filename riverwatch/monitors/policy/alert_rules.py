@@ -40,7 +40,13 @@ class AlertRules(PolicyState):
             f"features drifted ({found.weighted_share:.0%} by importance): "
             f"{', '.join(found.drifted)}; strongest {best.get('column')} in "
             f"{'all events' if where == '*' else where} (PSI {best.get('psi', math.nan):.2f}, "
-            f"Wasserstein {best.get('wasserstein', math.nan):.2f} std)"
+            f"Wasserstein {best.get('wasserstein', math.nan):.2f} std"
+            + (
+                f"; past the threshold in {', '.join(best['drifted_in'])}"
+                if best.get("drifted_in")
+                else ""
+            )
+            + ")"
         )
         if streak > 1:
             msg += f", {streak} windows in a row"

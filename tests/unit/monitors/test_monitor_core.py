@@ -138,6 +138,23 @@ def test_a_shift_of_every_event_is_named_in_all_events_not_in_a_chance_segment()
     assert named == ["*"] * 40
 
 
+def test_a_segments_shift_that_all_events_bins_cannot_show_is_still_named() -> None:
+    # 8% of the payments (tier=vip) have values within half a unit, all inside one of all
+    # events' decile bins (30%-40%), and they move within it: plain on the segment's own bins,
+    # nothing on all events'; the rest of the events did not move, so the shift is the vip's
+    rng = np.random.default_rng(5)
+
+    def values(n: int, low: float) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+        vip = rng.random(n) < 0.08
+        x = np.where(vip, rng.uniform(low, 33.5, n), rng.uniform(0.0, 100.0, n))
+        return pd.DataFrame({"x": x}), [{"tier": "vip" if v else "standard"} for v in vip]
+
+    mon = ColumnDrift(*values(20_000, 33.0))
+    found = mon.compare(*values(8000, 33.3))
+    assert found.columns[0].drifted is False and found.strongest is not None
+    assert found.strongest["segment"] == "tier=vip"
+
+
 def test_a_reference_restored_from_before_the_bins_were_kept_still_names_segments() -> None:
     rng = np.random.default_rng(7)
     mon = ColumnDrift(*_payments(rng, 5000, 1.0, None))

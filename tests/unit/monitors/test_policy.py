@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,21 @@ def test_data_drift_alone_warns_without_action() -> None:
     assert a.details["window_start"] == "1970-01-01T00:00:00+00:00"
     assert a.details["window_end"] == "1970-01-01T01:00:00+00:00"
     assert a.details["drifted"] == ["amount", "hour"]
+
+
+def test_a_drift_named_in_all_events_says_where_it_crossed_the_threshold_first() -> None:
+    strongest = {"column": "amount", "segment": "*", "psi": 0.04, "wasserstein": 0.2}
+    local = {**strongest, "segment": "region=south", "psi": 0.6}
+    messages = []
+    for best in (strongest, {**strongest, "drifted_in": ["age_band=65+"]}, local):
+        drift = dataclasses.replace(found(0.6, ("amount",)), strongest=best)
+        messages.append(policy(drift_windows=1).features(win(HOUR), drift).alerts[0].message)
+    assert "strongest amount in all events (PSI 0.04, Wasserstein 0.20 std)" in messages[0]
+    assert (
+        "in all events (PSI 0.04, Wasserstein 0.20 std; past the threshold in age_band=65+)"
+        in (messages[1])
+    )
+    assert "strongest amount in region=south (PSI 0.60" in messages[2]
 
 
 def test_drift_severity_and_threshold() -> None:
