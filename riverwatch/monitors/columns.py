@@ -54,9 +54,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chisquare, wasserstein_distance
 
+from riverwatch.monitors.binned import ALL, bin_counts, psi_chance, psi_of, segment_masks
 from riverwatch.monitors.prediction import PSI_FLOOR
-
-ALL = "*"
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ class _Ref:
     values: np.ndarray  # a sample, for the Wasserstein distance
     std: float
     # the rows' counts in all events' bins (the segment's share of all events' reference,
-    # which the rest of the events' part is that less); None in a snapshot from before it
-    whole: np.ndarray | None = None
+    # which the rest of the events' part is that less)
+    whole: np.ndarray
 
 
 def _ref(
@@ -77,14 +76,10 @@ def _ref(
     if len(x) == 0:
         return None
     edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
-    counts = _counts(x, edges)
+    counts = bin_counts(x, edges)
     sample = rng.choice(x, 2000, replace=False) if len(x) > 2000 else x
-    inside = counts if whole is None else _counts(x, whole.edges)
+    inside = counts if whole is None else bin_counts(x, whole.edges)
     return _Ref(edges, counts / len(x), np.sort(sample), float(np.std(x)), inside)
-
-
-def _counts(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    return np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
 
 
 @dataclass(frozen=True)
@@ -138,8 +133,7 @@ class ColumnDrift:
     """Reference per column and per segment; :meth:`compare` judges a window against it."""
 
     # When a finding names a segment (the module docstring): the segment's PSI beyond chance
-    # over the rest of the events', and the standard deviations of chance it must clear;
-    # class attributes, so that a ColumnDrift restored from an older snapshot has them too
+    # over the rest of the events', and the standard deviations of chance it must clear
     local_ratio: float = 5.0
     local_z: float = 3.0
 
@@ -166,7 +160,7 @@ class ColumnDrift:
         self.bins, self.alpha, self.min_psi, self.min_rows = bins, alpha, min_psi, min_rows
         rng = np.random.default_rng(seed)
         self.refs: dict[str, dict[str, _Ref | None]] = {}
-        for seg, mask in _segments(groups, len(reference), max_segments).items():
+        for seg, mask in segment_masks(groups, len(reference), max_segments).items():
             if mask.sum() < min_rows:
                 continue
             part = reference[mask]
@@ -186,7 +180,7 @@ class ColumnDrift:
         self, window: pd.DataFrame, groups: Sequence[Mapping[str, str] | None] | None = None
     ) -> FeatureDrift:
         """Judge ``window`` (its rows' ``groups`` alongside) column by column and segment."""
-        masks = _segments(groups, len(window), self.max_segments)
+        masks = segment_masks(groups, len(window), self.max_segments)
         jobs = [
             (seg, masks[seg])
             for seg in self.refs
@@ -242,15 +236,17 @@ class ColumnDrift:
         """Whether ``f``'s segment shifted beyond the rest of the events (see the module
         docstring), on all events' bins; also when the rest did not move beyond chance (the
         segment's shift may not show on all events' coarser bins: a terminal's risk, mostly
-        0, has a few); a reference from before the bins were kept: yes."""
+        0, has a few)."""
         ref, part = self.refs[ALL][f.column], self.refs[f.segment][f.column]
-        if ref is None or part is None or part.whole is None or ref.whole is None:
+        if ref is None or part is None:
             return True
         x = values.to_numpy(dtype=float)
         inside, others = x[mask], x[~mask]
         inside, others = inside[np.isfinite(inside)], others[np.isfinite(others)]
-        psi_in, mean_in, sd_in = _psi(_counts(inside, ref.edges), part.whole)
-        psi_out, mean_out, sd_out = _psi(_counts(others, ref.edges), ref.whole - part.whole)
+        psi_in, mean_in, sd_in = psi_chance(bin_counts(inside, ref.edges), part.whole)
+        psi_out, mean_out, sd_out = psi_chance(
+            bin_counts(others, ref.edges), ref.whole - part.whole
+        )
         beyond = psi_in - mean_in - self.local_z * sd_in
         moved = max(psi_out - mean_out, 0.0)
         if moved <= self.local_z * sd_out:
@@ -263,52 +259,11 @@ class ColumnDrift:
         x = x[np.isfinite(x)]
         if len(x) == 0:
             return None
-        counts = _counts(x, ref.edges)
+        counts = bin_counts(x, ref.edges)
         rs = np.maximum(ref.shares, PSI_FLOOR)
-        psi = _psi_of(counts / len(x), ref.shares)
+        psi = psi_of(counts / len(x), ref.shares)
         expected = rs / rs.sum() * len(x)
         p = float(chisquare(counts, expected).pvalue) if len(counts) > 1 else 1.0
         wd = float(wasserstein_distance(ref.values, x)) / ref.std if ref.std > 0 else math.nan
         drifted = p < self.alpha / n_tests and psi >= self.min_psi
         return ColumnFinding(column, segment, psi, wd, p, len(x), bool(drifted), self.min_psi)
-
-
-def _psi_of(share: np.ndarray, ref_share: np.ndarray) -> float:
-    """PSI of ``share`` against ``ref_share`` (empty bins floored at ``PSI_FLOOR``)."""
-    cs, rs = np.maximum(share, PSI_FLOOR), np.maximum(ref_share, PSI_FLOOR)
-    return float(np.sum((cs - rs) * np.log(cs / rs)))
-
-
-def _psi(counts: np.ndarray, ref_counts: np.ndarray) -> tuple[float, float, float]:
-    """The PSI of ``counts`` against ``ref_counts`` (on the same bins), and the mean and the
-    standard deviation of what chance gives two samples of their sizes: PSI (a symmetrised
-    divergence) is about their chi-square statistic over the effective size 1 / (1/n +
-    1/n_ref), so (bins - 1) and sqrt(2 (bins - 1)) times 1/n + 1/n_ref."""
-    n, m = int(counts.sum()), int(ref_counts.sum())
-    if n == 0 or m == 0:
-        return 0.0, 0.0, 0.0
-    psi = _psi_of(counts / n, ref_counts / m)
-    dof, scale = len(counts) - 1, 1.0 / n + 1.0 / m
-    return psi, dof * scale, math.sqrt(2.0 * dof) * scale
-
-
-def _segments(
-    groups: Sequence[Mapping[str, str] | None] | None, n: int, max_segments: int
-) -> dict[str, np.ndarray]:
-    """Row masks: ``"*"`` (all rows) and one per ``attribute=value`` seen (at most
-    ``max_segments``, the most frequent first)."""
-    out = {ALL: np.ones(n, dtype=bool)}
-    if not groups:
-        return out
-    keys = pd.Series([
-        tuple(sorted((g or {}).items())) for g in groups
-    ])  # fmt: skip
-    seen: dict[str, list[int]] = {}
-    for i, items in enumerate(keys):
-        for a, v in items:
-            seen.setdefault(f"{a}={v}", []).append(i)
-    for seg in sorted(seen, key=lambda s: -len(seen[s]))[:max_segments]:
-        mask = np.zeros(n, dtype=bool)
-        mask[seen[seg]] = True
-        out[seg] = mask
-    return out

@@ -155,16 +155,6 @@ def test_a_segments_shift_that_all_events_bins_cannot_show_is_still_named() -> N
     assert found.strongest["segment"] == "tier=vip"
 
 
-def test_a_reference_restored_from_before_the_bins_were_kept_still_names_segments() -> None:
-    rng = np.random.default_rng(7)
-    mon = ColumnDrift(*_payments(rng, 5000, 1.0, None))
-    for refs in mon.refs.values():  # what an older snapshot's references lack
-        for c, ref in refs.items():
-            refs[c] = ref and dataclasses.replace(ref, whole=None)
-    found = mon.compare(*_payments(rng, 3000, 1.5, ("region", "south")))
-    assert found.strongest and found.strongest["segment"] == "region=south"
-
-
 def test_volume_drop_of_one_segment_and_not_otherwise() -> None:
     ref = [{"region": r} for r in REGIONS for _ in range(1000)]
     vm = VolumeMonitor(ref, span_s=4 * DAY)
