@@ -18,18 +18,21 @@ judged only after it. A rate *rises materially* when, with ``k`` of ``n`` events
 ``k >= min_count``, the rate is ``min_abs`` above the reference's and ``1 + min_rel`` times it,
 and a one-sided z-test against the reference rate clears ``z`` (so 0.3% -> 0.4% is nothing).
 A value of a categorical field (``channel``, ``merchant_category``, each ``groups`` attribute)
-not in the reference is *new*; ``min_count`` of the window's rows with it make a finding
-(and ``new_share`` of them, 0 by default: a value the reference never saw is news at any
+not in the reference is *new*; a window carrying it makes a finding once ``min_count`` events
+carried it since the reference (:mod:`monitors.dataquality.unseen`; and it holds
+``new_share`` of the window, 0 by default: a value the reference never saw is news at any
 share once ``min_count`` events carry it, as Evidently's value-list test and NannyML's
 unseen-values calculator flag even one). A field whose reference holds more than ``max_values``
 values is not judged for new values (its set would say little, and must stay bounded).
 
 Memory is bounded whatever the input: at most ``max_fields`` ``groups`` attributes are
-tracked (the most frequent in the reference), ``max_values`` values per field, the partitions
-of the reference; a window's own tallies are freed with it.
+tracked (the most frequent in the reference), ``max_values`` values per field (and as many
+new values counted since it), the partitions of the reference; a window's own tallies are
+freed with it.
 
 The parts: :mod:`monitors.dataquality.rows` (what a stored row records), ``config`` (the
-thresholds), ``tally`` (the counts a window is judged by) and ``state`` (what the monitor
+thresholds), ``tally`` (the counts a window is judged by), ``unseen`` (new values since the
+reference) and ``state`` (what the monitor
 persists, so a restarted monitor keeps the reference).
 
 >>> cfg = QualityConfig(min_count=5)
@@ -65,6 +68,7 @@ from riverwatch.monitors.dataquality.tally import (
     rejects_delta,
     window_tally,
 )
+from riverwatch.monitors.dataquality.unseen import Unseen
 from riverwatch.monitors.quality import VolumeMonitor
 
 Row = Mapping[str, Any]
@@ -86,6 +90,7 @@ class DataQuality:
         self._span = 0.0
         self._ranges: dict[str, list[float]] = {}
         self._known: dict[str, set[str] | None] = {}  # field -> reference values (None: open)
+        self.unseen = Unseen()  # events per new value since the reference
         self.volume: VolumeMonitor | None = None
         self._rejects: Mapping[str, int] | None = None
         # restored: the first window judged began before the restart, its events from then
@@ -102,6 +107,7 @@ class DataQuality:
         self.start, self.until = start, until
         self.ref, self.volume = None, None
         self._acc, self._span, self._ranges, self._known = Tally(), 0.0, {}, {}
+        self.unseen = Unseen()
 
     # -- one window --------------------------------------------------------------------------
     def window(
@@ -233,7 +239,8 @@ class DataQuality:
                                 "reference_rate": base, "count": k, "events": n,
                                 "reason": reason, "reasons": dict(reasons.most_common(5))},
                 })  # fmt: skip
-        new = self._new_values(t)
+        c = self.c
+        new = self.unseen.findings(t.values, self._known, c.min_count, c.new_share, c.max_values)
         found += new
         vol = None
         if self.volume is not None and t.dq and volume:
@@ -264,26 +271,3 @@ class DataQuality:
             return False
         p0 = (k_ref + 0.5) / (n_ref + 1)  # the reference's rate, never 0
         return (k - n * p0) / math.sqrt(n * p0 * (1 - p0)) >= c.z
-
-    def _new_values(self, t: Tally) -> list[Finding]:
-        found = []
-        for fld, counts in sorted(t.values.items()):
-            known = self._known.get(fld)
-            if known is None:  # not tracked, or too many values to say what is new
-                continue
-            total = counts.total()
-            new = [
-                (v, n)
-                for v, n in counts.most_common()
-                if v not in known and n >= self.c.min_count and n >= self.c.new_share * total
-            ]
-            if not new:
-                continue
-            shown = ", ".join(f"{v!r} ({n / total:.1%})" for v, n in new[:5])
-            found.append({
-                "subject": f"{fld}:new_value",
-                "message": f"new values of {fld} not seen in the reference: {shown}",
-                "details": {"field": fld, "quality": "new_value", "values": [v for v, _ in new[:5]],
-                            "shares": [n / total for _, n in new[:5]], "events": total},
-            })  # fmt: skip
-        return found

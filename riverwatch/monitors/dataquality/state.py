@@ -1,8 +1,9 @@
 """What a :class:`monitors.dataquality.DataQuality` persists: its reference (or the reference
-collected so far), the ranges and values it knows, and the rejected records' counters it
-read last, so a restarted monitor neither collects the reference again nor counts the
-rejects since its last window twice or not at all. JSON-ready and bounded as the reference
-is (``max_values`` values per field, ``max_fields`` attributes, the contract's fields)."""
+collected so far), the ranges and values it knows, the new values counted since the reference
+and the rejected records' counters it read last, so a restarted monitor neither collects the
+reference again nor counts the rejects since its last window twice or not at all. JSON-ready
+and bounded as the reference is (``max_values`` values per field, ``max_fields`` attributes,
+the contract's fields)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from riverwatch.monitors.dataquality.tally import Tally
+from riverwatch.monitors.dataquality.unseen import Unseen
 
 if TYPE_CHECKING:
     from riverwatch.monitors.dataquality import DataQuality
@@ -26,6 +28,7 @@ def dump(dq: DataQuality) -> dict[str, Any]:
         "span": dq._span,
         "ranges": dq._ranges,
         "known": {f: None if v is None else sorted(v) for f, v in dq._known.items()},
+        "unseen": dq.unseen.to_dict(),
         "rejects": None if dq._rejects is None else dict(dq._rejects),
     }
 
@@ -37,13 +40,14 @@ def load(dq: DataQuality, state: Mapping[str, Any]) -> None:
     acc = Tally.from_dict(state["acc"])
     ranges = {str(c): [float(lo), float(hi)] for c, (lo, hi) in state["ranges"].items()}
     known = {str(f): None if v is None else {str(x) for x in v} for f, v in state["known"].items()}
+    unseen = Unseen.from_dict(state.get("unseen") or {})  # (a state written before it: none)
     rejects = state["rejects"]
     read = None if rejects is None else {str(k): int(n) for k, n in rejects.items()}
     span = float(state["span"])
     start, until = _infinite(state["start"]), _infinite(state["until"])
     dq.start, dq.until = start, until
     dq.ref, dq._acc, dq._span = ref, acc, span
-    dq._ranges, dq._known, dq._rejects = ranges, known, read
+    dq._ranges, dq._known, dq._rejects, dq.unseen = ranges, known, read, unseen
     dq.volume = None
     dq._volume()
     dq._resumed = True  # the first window judged is partial: its volume is not judged

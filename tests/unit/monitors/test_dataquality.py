@@ -350,21 +350,3 @@ def test_at_a_fresh_start_a_partition_not_heard_from_yet_keeps_its_events(source
         assert [r["n"] for r in stored] == [1500] * 3  # every day whole (the 4th still open)
     else:  # the old behaviour, kept when the count is not known
         assert time_windows.late > 0 and stored[0]["n"] < 1500
-
-
-def test_a_new_value_at_a_small_share_is_named_once_min_count_events_carry_it() -> None:
-    """By default no share is asked of a new value (Evidently and NannyML flag one unseen
-    value): 25 events of a new merchant category in a window of 5,000 (0.5%) are a finding,
-    19 are not (min_count 20)."""
-    cfg = QualityConfig()
-    dq = DataQuality(cfg, numeric=())
-    dq.collect(0.0, 100.0)
-    usual = {"groups": {}, "dq": {"p": 0, "cat": {"merchant_category": "grocery"}}}
-    dq.window(0.0, 100.0, [usual] * 5000, None, {})
-    new = {"groups": {}, "dq": {"p": 0, "cat": {"merchant_category": "digital_goods"}}}
-    few = dq.window(100.0, 200.0, [usual] * 4981 + [new] * 19, None, {})
-    assert [f for f in few.findings if f["subject"].endswith(":new_value")] == []
-    some = dq.window(200.0, 300.0, [usual] * 4975 + [new] * 25, None, {})
-    found = [f for f in some.findings if f["subject"] == "merchant_category:new_value"]
-    assert len(found) == 1 and found[0]["details"]["values"] == ["digital_goods"]
-    assert "'digital_goods' (0.5%)" in found[0]["message"]
