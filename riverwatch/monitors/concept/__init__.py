@@ -41,7 +41,8 @@ from riverwatch.monitors.fairness import OTHER
 
 # what a snapshot keeps (:meth:`ConceptDriftMonitor.state`)
 _STATE = (
-    "dropped", "immaterial", "events", "_tracks", "_groups_of", "_waiting", "_floor", "_credit",
+    "dropped", "immaterial", "shared", "events", "_tracks", "_groups_of", "_waiting", "_floor",
+    "_credit",
 )  # fmt: skip
 
 
@@ -65,23 +66,13 @@ class ConceptDriftMonitor(RiseGate):
         group waits from then on), so a value that becomes frequent late is tracked too.
     history
         How many past events :attr:`events` keeps.
-    min_abs, min_rel, min_count, confirm
-        What makes a rise *material*. ADWIN is sensitive enough to call 0.003 -> 0.004 over a
-        few thousand labels a change, and at the moment it fires its own estimates still mix
-        the old regime in. So with any of the first three set, a detected rise is held for
-        ``confirm`` more observations and reported only if their error rate is above the
-        rate before the detection by at least ``min_abs`` (absolute) and ``min_rel`` of that
-        rate (relative), on a stream of at least ``min_count`` observations. Held and
-        dropped rises are counted in :attr:`immaterial`; ADWIN keeps its window through them,
-        as after a decrease. The defaults (0) report every detection at once.
-    alpha
-        With the gate on, a material rise must also be *significant*: the one-sided exact
-        test of two Poisson rates (conditional binomial test: given the errors of both
-        stretches, those of the ``confirm`` window follow a binomial with its share of the
-        observations) must reject equal rates at level ``alpha``. The effect gate alone is
-        not enough where errors are rare: 500 labels at an error rate of 1.5 % hold about 7
-        errors, and half as many again (+50 %) comes by chance about one time in ten, so every
-        ADWIN detection of noise was a coin flip away from a retrain. 0: no test.
+    min_abs, min_rel, min_count, confirm, alpha
+        The gate (:mod:`monitors.concept.gate`): with any of the first three set, a detected
+        rise is held for ``confirm`` more observations and reported only if their error rate
+        is material (``min_abs`` above the rate before, and ``min_rel`` of it, on a stream of
+        ``min_count`` observations), significant at ``alpha`` and, for a group, its own
+        (above the rest of the events'). Counted: :attr:`immaterial`, :attr:`shared`. The
+        defaults (0) report every detection at once.
 
     >>> gated = ConceptDriftMonitor(min_abs=0.005, min_rel=0.5, min_count=1000)
     >>> gated.material(before=0.003, after=0.004, n=5000)
@@ -113,6 +104,7 @@ class ConceptDriftMonitor(RiseGate):
         self.confirm = confirm if (min_abs or min_rel or min_count) else 0
         self.alpha = alpha
         self.immaterial = 0
+        self.shared = 0  # group rises not beyond the rest of the events'
         self.events: deque[DriftEvent] = deque(maxlen=history)
         self._tracks: dict[tuple[str, str], Track] = {}
         self._groups_of: dict[str, int] = {}
@@ -193,6 +185,7 @@ class ConceptDriftMonitor(RiseGate):
         before = det.estimation if isinstance(det, drift.ADWIN) else track.mean.get()
         det.update(error)
         track.n += 1
+        track.errs += error
         track.mean.update(error)
         track.recent.update(error)
         if track.pending is not None:
@@ -209,7 +202,10 @@ class ConceptDriftMonitor(RiseGate):
             det._drift_detected = False
         if direction == "up" and self.confirm:
             det._drift_detected = False  # keep the window while the rise is judged
-            track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0, track.mean.n]
+            everyone = self._tracks.get((model, ALL))  # (observed first: see update)
+            k_all, n_all = (everyone.errs, everyone.n) if everyone else (0.0, -1)
+            track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0,
+                             track.mean.n, k_all, n_all]  # fmt: skip
             return None
         track.mean = stats.Mean()
         if direction not in self.directions:
@@ -227,17 +223,20 @@ class ConceptDriftMonitor(RiseGate):
         if pend[2] < self.confirm:
             return None
         track.pending = None
-        before, after = pend[0], pend[1] / pend[2]
-        if (
-            not self.material(before, after, track.n)
-            or not self.significant(before * pend[3], pend[3], pend[1], pend[2])
-            or "up" not in self.directions
-        ):
+        everyone = self._tracks.get((model, ALL))
+        rest = None  # a group's: the rest of the events over the same stretch
+        if group != ALL and everyone is not None and pend[5] >= 0:
+            rest = (everyone.errs - pend[4] - pend[1], everyone.n - pend[5] - pend[2])
+        verdict = self.verdict(pend, track.n, rest) if "up" in self.directions else "immaterial"
+        if verdict == "immaterial":
             self.immaterial += 1
-            return None
+            return None  # ADWIN keeps its window
         track.mean = stats.Mean()
         track.det = self.detector.clone()  # as River does after a detection: a new baseline
-        return self._report(model, group, track, time, "up", before, after)
+        if verdict == "shared":
+            self.shared += 1  # every event's rise, seen in this group too
+            return None
+        return self._report(model, group, track, time, "up", pend[0], pend[1] / pend[2])
 
     def _report(
         self,

@@ -53,14 +53,15 @@ class DriftEvent:
 class Track:
     """One (model, group) error stream: its detector, counts and running means."""
 
-    __slots__ = ("det", "detections", "mean", "n", "pending", "recent")
+    __slots__ = ("det", "detections", "errs", "mean", "n", "pending", "recent")
 
     def __init__(self, det: DriftDetector):
         self.det = det
         self.n = 0
+        self.errs = 0.0  # the errors of all n observations
         self.detections = 0
         self.mean = stats.Mean()  # since the last detection
         self.recent = stats.EWMean(fading_factor=0.02)
-        # A rise waiting for its confirmation window:
-        # [rate before, errors since, count since, observations the rate before is over].
+        # A rise waiting for its confirmation window: [rate before, errors since, count since,
+        # observations the rate before is over, the model's all-events errs and n then].
         self.pending: list[float] | None = None
