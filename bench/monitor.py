@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.monitor_report import segments, separability, table
+from bench.monitor_report import groups, segments, separability, table
 from bench.monitor_world import (
     DAYS,
     DELAY,
@@ -210,6 +210,8 @@ def main() -> None:
             table([r for r in results if r["seed"] in chosen], chosen)
             print()
             segments([r for r in results if r["seed"] in chosen])
+            print()
+            groups([r for r in results if r["seed"] in chosen])
             print()
     separability(results)
     print(f"\n({time.perf_counter() - t0:.0f} s; age bands {AGE_BANDS}, regions {REGIONS})")

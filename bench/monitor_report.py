@@ -89,6 +89,32 @@ def segments(results: list[dict[str, Any]]) -> None:
         print("\n".join(rows))
 
 
+def groups(results: list[dict[str, Any]]) -> None:
+    """Per scenario: the ``performance`` alerts that named a group (``batch/region=south``)
+    after the change, on the scenario's group (:data:`WHERE`; none for a change of every
+    event) and elsewhere, and which groups."""
+    rows = []
+    for scenario in SCENARIOS:
+        runs = [r for r in results if r["scenario"] == scenario]
+        if not runs or scenario == "none":
+            continue
+        named: dict[str, int] = {}
+        for r in runs:
+            change = r["start"] + CHANGE * DAY_S
+            for kind, subject, t in r["alerts"]:
+                if kind == "performance" and "/" in subject and t >= change:
+                    group = subject.split("/", 1)[1]
+                    named[group] = named.get(group, 0) + 1
+        want = WHERE.get(scenario, "*")
+        right = named.get(want, 0)
+        cell = ", ".join(f"{g} {n}" for g, n in sorted(named.items())) or "-"
+        rows.append(f"| {scenario} | {want} | {right} | {sum(named.values()) - right} | {cell} |")
+    if rows:
+        print("| scenario | where | group performance alerts there | elsewhere | groups named |")
+        print("|---|---|---|---|---|")
+        print("\n".join(rows))
+
+
 def delay_cell(delays: list[float], label_based: bool) -> str:
     """The median delay in days (``inf``: a run that did not catch it), and for a label-based
     kind also from the first label; where most runs did not catch it (the median is beyond
