@@ -5,15 +5,9 @@ Feed each labeled prediction's error (0/1 misclassification, or any loss) with
 and to one detector per protected attribute value (``"age_band=25-34"``). Only *increases* of
 the error are reported by default: a learner that gets better is not drift to act on.
 
-The default detector is ``ADWIN(delta=0.02)``, chosen with ``python -m bench.drift`` (SEA and
-Agrawal streams, abrupt and gradual drifts, held-out seeds): ADWIN scales with the error's own
-variance, so one setting fits error rates of 0.2 % and 30 % alike, where Page-Hinkley's
-threshold is in absolute units. River's ADWIN forgets its whole window after every detection;
-here a detected *decrease* keeps the shrunk window instead (the original ADWIN behaviour), so
-a model that improves does not lose its baseline just before a real drift.
-
-The parts: :mod:`monitors.concept.detectors` (detectors by name, events, the per-stream state)
-and :mod:`monitors.concept.gate` (when a rise is material and significant).
+The parts: :mod:`monitors.concept.detectors` (detectors by name, ADWIN by default, events,
+the per-stream state) and :mod:`monitors.concept.gate` (when a rise is material, significant
+and, for a group, its own).
 
 >>> mon = ConceptDriftMonitor()
 >>> found = []
@@ -32,10 +26,18 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any
 
-from river import drift, stats
+from river import drift
 from river.base import DriftDetector
 
-from riverwatch.monitors.concept.detectors import ALL, Direction, DriftEvent, Track, make_detector
+from riverwatch.monitors.concept.detectors import (
+    ALL,
+    Direction,
+    DriftEvent,
+    Track,
+    make_detector,
+    rest_before,
+    track_rows,
+)
 from riverwatch.monitors.concept.gate import RiseGate
 from riverwatch.monitors.fairness import OTHER
 
@@ -70,8 +72,8 @@ class ConceptDriftMonitor(RiseGate):
         The gate (:mod:`monitors.concept.gate`): with any of the first three set, a detected
         rise is held for ``confirm`` more observations and reported only if their error rate
         is material (``min_abs`` above the rate before, and ``min_rel`` of it, on a stream of
-        ``min_count`` observations), significant at ``alpha`` and, for a group, its own
-        (above the rest of the events'). Counted: :attr:`immaterial`, :attr:`shared`. The
+        ``min_count`` observations), significant at ``alpha`` and, for a group, not shared
+        (the rest of the events rose as much). Counted: :attr:`immaterial`, :attr:`shared`. The
         defaults (0) report every detection at once.
 
     >>> gated = ConceptDriftMonitor(min_abs=0.005, min_rel=0.5, min_count=1000)
@@ -104,7 +106,7 @@ class ConceptDriftMonitor(RiseGate):
         self.confirm = confirm if (min_abs or min_rel or min_count) else 0
         self.alpha = alpha
         self.immaterial = 0
-        self.shared = 0  # group rises not beyond the rest of the events'
+        self.shared = 0  # group rises the rest of the events shared
         self.events: deque[DriftEvent] = deque(maxlen=history)
         self._tracks: dict[tuple[str, str], Track] = {}
         self._groups_of: dict[str, int] = {}
@@ -181,6 +183,7 @@ class ConceptDriftMonitor(RiseGate):
                     return None
                 self._groups_of[model] = self._groups_of.get(model, 0) + 1
             track = self._tracks[(model, group)] = Track(self.detector.clone())
+            track.restart(self._tracks.get((model, ALL)))
         det = track.det
         before = det.estimation if isinstance(det, drift.ADWIN) else track.mean.get()
         det.update(error)
@@ -204,10 +207,11 @@ class ConceptDriftMonitor(RiseGate):
             det._drift_detected = False  # keep the window while the rise is judged
             everyone = self._tracks.get((model, ALL))  # (observed first: see update)
             k_all, n_all = (everyone.errs, everyone.n) if everyone else (0.0, -1)
+            rest = rest_before(everyone, track) or (0.0, -1)
             track.pending = [track.mean.get() if track.n > 1 else before, 0.0, 0.0,
-                             track.mean.n, k_all, n_all]  # fmt: skip
+                             track.mean.n, k_all, n_all, *rest]  # fmt: skip
             return None
-        track.mean = stats.Mean()
+        track.restart(self._tracks.get((model, ALL)))
         if direction not in self.directions:
             return None
         return self._report(model, group, track, time, direction, before, after)
@@ -224,14 +228,15 @@ class ConceptDriftMonitor(RiseGate):
             return None
         track.pending = None
         everyone = self._tracks.get((model, ALL))
-        rest = None  # a group's: the rest of the events over the same stretch
-        if group != ALL and everyone is not None and pend[5] >= 0:
-            rest = (everyone.errs - pend[4] - pend[1], everyone.n - pend[5] - pend[2])
+        rest = None  # a group's: the rest of the events over the window, and before it
+        if group != ALL and everyone is not None and pend[5] >= 0 and pend[7] > 0:
+            now = (everyone.errs - pend[4] - pend[1], everyone.n - pend[5] - pend[2])
+            rest = (now, (pend[6], pend[7]))
         verdict = self.verdict(pend, track.n, rest) if "up" in self.directions else "immaterial"
         if verdict == "immaterial":
             self.immaterial += 1
             return None  # ADWIN keeps its window
-        track.mean = stats.Mean()
+        track.restart(self._tracks.get((model, ALL)))
         track.det = self.detector.clone()  # as River does after a detection: a new baseline
         if verdict == "shared":
             self.shared += 1  # every event's rise, seen in this group too
@@ -286,11 +291,4 @@ class ConceptDriftMonitor(RiseGate):
 
     def report(self) -> list[dict[str, Any]]:
         """One row per (model, group): observations, current error estimate, detections."""
-        rows = []
-        for (model, group), t in sorted(self._tracks.items()):
-            det = t.det
-            est = det.estimation if isinstance(det, drift.ADWIN) else t.recent.get()
-            rows.append(
-                {"model": model, "group": group, "n": t.n, "error": est, "detections": t.detections}
-            )
-        return rows
+        return track_rows(self._tracks)

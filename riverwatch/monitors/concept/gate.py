@@ -19,12 +19,14 @@ labels at an error rate of 1.5 % hold about 7 errors, and half as many again (+5
 chance about one time in ten, so every ADWIN detection of noise was a coin flip away from a
 retrain.
 
-A group's rise must also be its own: its window's error rate materially and significantly
-above the rest of the events' over the same observations (the same two tests, against the
-rest's rate). A rise of every event shows in every group's detector (a new fraud pattern
-raised the error of every region and age band); it is the model's (group ``*``) to report,
-and the groups' rises that only follow it are counted in ``shared`` (their detectors start
-afresh, as after a report), while a bias against one group still names that group.
+A group's rise must also be its own. A rise of every event shows in every group's detector
+(a new fraud pattern raised the error of every region and age band); it is the model's
+(group ``*``) to report. So a group's rise is *shared* when the rest of the events rose too
+over the same observations (their error rate in the group's confirmation window against
+theirs over the group's stretch before it, by the same two tests) and the group's rate is
+not above the rest's (the same two tests, :meth:`RiseGate.own`). Shared rises are counted in
+``shared`` and their detectors start afresh, as after a report; a bias against one group (the
+rest unchanged) or a group well above a general rise still names the group.
 
 The two tests are functions too, shared with the label-shift rule
 (:meth:`monitors.policy.alert_rules.AlertRules.label_shift`)."""
@@ -109,16 +111,27 @@ class RiseGate:
         return self.material(rest, k / n, count) and self.significant(k_rest, n_rest, k, n)
 
     def verdict(
-        self, pend: list[float], count: int, rest: tuple[float, float] | None
+        self,
+        pend: list[float],
+        count: int,
+        rest: tuple[tuple[float, float], tuple[float, float]] | None,
     ) -> Literal["immaterial", "shared", "own"]:
         """A held rise whose confirmation window is full (``pend``: the rate before, the
         window's errors and observations, the observations the rate before is over; ``count``
-        the stream's observations; ``rest``: a group's rest of the events over the window,
-        errors and observations): not material or not significant, ``shared`` with the rest
-        (:meth:`own`), or to report."""
+        the stream's observations; ``rest``: a group's rest of the events, errors and
+        observations over the window and over the stretch before it): not material or not
+        significant; ``shared`` when the rest rose too (material and significant) and the
+        group is not above it (:meth:`own`); else to report."""
         before, k, n, n0 = pend[:4]
         if not self.material(before, k / n, count) or not self.significant(before * n0, n0, k, n):
             return "immaterial"
-        if rest is not None and not self.own(k, n, *rest, count):
-            return "shared"
+        if rest is not None:
+            (k1, n1), (k0, n0) = rest
+            rest_rose = (
+                n1 > 0
+                and self.material(k0 / n0, k1 / n1, count)
+                and self.significant(k0, n0, k1, n1)
+            )
+            if rest_rose and not self.own(k, n, k1, n1, count):
+                return "shared"
         return "own"

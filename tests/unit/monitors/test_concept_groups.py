@@ -43,3 +43,17 @@ def test_a_rise_in_one_group_is_named(seed: int) -> None:
     found, _ = run(seed, rates)
     groups = {e.group for e in found if e.group != "*"}
     assert groups == {"region=south"}
+
+
+def test_a_rise_in_a_group_with_few_errors_is_its_own_when_the_rest_did_not_rise() -> None:
+    """Benchmark seed 49's one-region spend shift: south's error 0.25 % -> 1.4 % (7 errors in
+    its 500-label window) while the rest stayed at 0.34 % -> 0.46 % (7 in 1,506): too few
+    errors to show south above the rest at alpha 0.001, but the rest did not rise, so the rise
+    is south's own (the first version of the rule asked only the former, and dropped it)."""
+    gate = ConceptDriftMonitor(**GATE)
+    pend = [0.0025, 7.0, 500.0, 6000.0]
+    assert gate.verdict(pend, 6580, ((7, 1506), (60, 17422))) == "own"
+    assert not gate.own(7, 500, 7, 1506, 6580)
+    # the same group when the rest rose as much (0.4 % -> 1.5 %): everyone's rise
+    assert gate.verdict(pend, 6580, ((22, 1506), (70, 17422))) == "shared"
+    assert gate.verdict(pend, 6580, None) == "own"  # the model's own stream
