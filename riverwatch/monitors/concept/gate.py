@@ -126,12 +126,12 @@ class RiseGate:
         if not self.material(before, k / n, count) or not self.significant(before * n0, n0, k, n):
             return "immaterial"
         if rest is not None:
-            (k1, n1), (k0, n0) = rest
+            (rest_k, rest_n), (rest_k0, rest_n0) = rest  # over the window, and before it
             rest_rose = (
-                n1 > 0
-                and self.material(k0 / n0, k1 / n1, count)
-                and self.significant(k0, n0, k1, n1)
+                rest_n > 0
+                and self.material(rest_k0 / rest_n0, rest_k / rest_n, count)
+                and self.significant(rest_k0, rest_n0, rest_k, rest_n)
             )
-            if rest_rose and not self.own(k, n, k1, n1, count):
+            if rest_rose and not self.own(k, n, rest_k, rest_n, count):
                 return "shared"
         return "own"

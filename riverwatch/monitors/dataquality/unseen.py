@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-Finding = dict[str, Any]
+from riverwatch.monitors.dataquality.tally import Finding
 
 
 class Unseen:
